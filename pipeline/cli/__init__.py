@@ -1,0 +1,55 @@
+"""The ``release-vector`` command line: the only place that prints results and exits.
+
+``run`` invokes the typer app and maps every error to one line on stderr and its exit code
+(see ``pipeline.errors.ExitCode``); a traceback appears only with ``--debug``.
+"""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from collections.abc import Sequence
+from typing import NoReturn
+
+from pipeline.cli import blobs, keys  # noqa: F401  (registers the commands)
+from pipeline.cli.app import STATE, app
+from pipeline.errors import ExitCode, ReleaseVectorError
+
+__all__ = ["app", "main", "run"]
+
+
+def print_error(error: ReleaseVectorError) -> None:
+    print(f"error: {error.one_line()}", file=sys.stderr)
+    if error.hint:
+        print(f"hint: {' '.join(error.hint.split())}", file=sys.stderr)
+
+
+def run(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI on ``argv`` (default: ``sys.argv[1:]``) and return the exit code."""
+    STATE.debug = False
+    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        # Standalone mode: typer itself prints usage errors (exit 2) and help, and exits.
+        app(args=args, prog_name="release-vector")
+    except SystemExit as exc:
+        code = exc.code
+        return code if isinstance(code, int) else (0 if code is None else int(ExitCode.UNEXPECTED))
+    except ReleaseVectorError as exc:
+        if STATE.debug:
+            traceback.print_exc()
+        print_error(exc)
+        return int(exc.exit_code)
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # the last line of defence: one line, no locals, no secrets
+        if STATE.debug:
+            traceback.print_exc()
+        print(f"error: unexpected {type(exc).__name__}: {' '.join(str(exc).split())}", file=sys.stderr)
+        print("hint: run again with --debug for a traceback, and report it", file=sys.stderr)
+        return int(ExitCode.UNEXPECTED)
+    return 0
+
+
+def main() -> NoReturn:
+    sys.exit(run())

@@ -1,0 +1,49 @@
+"""The typer application and the state its global options set.
+
+Command modules (``pipeline.cli.keys``, ``pipeline.cli.blobs``, …) register their commands on ``app``.
+Pretty exceptions are off: rich tracebacks print local variables, and locals can hold secrets.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import typer
+
+from pipeline import __version__
+
+app = typer.Typer(
+    name="release-vector",
+    help="Cut signed, cosign-compatible releases described by a release vector.",
+    pretty_exceptions_enable=False,
+    add_completion=False,
+    no_args_is_help=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+@dataclass
+class GlobalState:
+    debug: bool = False
+
+
+STATE = GlobalState()
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"release-vector {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _global_options(
+    debug: bool = typer.Option(
+        False, "--debug", envvar="RELEASE_VECTOR_DEBUG", help="Show a traceback on errors."
+    ),
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    """Cut signed, cosign-compatible releases described by a release vector."""
+    STATE.debug = debug

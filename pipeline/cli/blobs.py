@@ -1,0 +1,1 @@
+from pipeline.cli.app import app  # noqa: F401

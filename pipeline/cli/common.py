@@ -1,0 +1,104 @@
+"""Edge helpers the commands share: reading secrets from env/file/prompt, writing files, JSON out."""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from pipeline.cosign.keys import SigningKey, load_private_key
+from pipeline.errors import (
+    FileConflictError,
+    InvalidInputError,
+    KeyNotFoundError,
+    PasswordUnavailableError,
+    UsageError,
+)
+from pipeline.secret import Secret
+
+ENV_PREFIX = "env://"
+PASSWORD_ENV = "COSIGN_PASSWORD"  # noqa: S105 (a variable name, not a password)
+
+
+def read_key_source(spec: str) -> tuple[Secret, str]:
+    """The PEM bytes behind ``--key``: a path, or ``env://NAME`` (PEM content in that variable).
+
+    Returns the content as a Secret and the source's name for messages (never the content).
+    """
+    if spec.startswith(ENV_PREFIX):
+        name = spec[len(ENV_PREFIX) :]
+        value = os.environ.get(name)
+        if not name or value is None:
+            raise KeyNotFoundError(f"environment variable {name or '(empty name)'} is not set", where=spec)
+        if not value.strip():
+            raise KeyNotFoundError(f"environment variable {name} is empty", where=spec)
+        return Secret(value), spec
+    path = Path(spec)
+    try:
+        return Secret(path.read_bytes()), spec
+    except FileNotFoundError:
+        raise KeyNotFoundError("key file not found", where=spec) from None
+    except IsADirectoryError:
+        raise KeyNotFoundError("key path is a directory", where=spec) from None
+    except PermissionError:
+        raise KeyNotFoundError("key file is not readable (permission denied)", where=spec) from None
+
+
+def obtain_password(*, confirm: bool, purpose: str) -> Secret:
+    """``COSIGN_PASSWORD`` (set but empty means the empty password), else a TTY prompt, else an error."""
+    value = os.environ.get(PASSWORD_ENV)
+    if value is not None:
+        return Secret(value)
+    if not (sys.stdin.isatty() and sys.stderr.isatty()):
+        raise PasswordUnavailableError(
+            f"no password for the {purpose}: {PASSWORD_ENV} is not set and there is no terminal to ask on",
+            hint=f"set {PASSWORD_ENV} (an empty value means the empty password)",
+        )
+    first = Secret(getpass.getpass(f"Enter password for {purpose}: ", stream=sys.stderr))
+    if confirm:
+        second = Secret(getpass.getpass(f"Enter password for {purpose} again: ", stream=sys.stderr))
+        if first != second:
+            raise UsageError("the two passwords differ")
+    return first
+
+
+def load_signing_key(spec: str) -> SigningKey:
+    pem, source = read_key_source(spec)
+    return load_private_key(pem, obtain_password(confirm=False, purpose=f"private key {source}"), source)
+
+
+def read_input_file(path: Path, what: str) -> bytes:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise InvalidInputError(f"{what} not found", where=str(path)) from None
+    except IsADirectoryError:
+        raise InvalidInputError(f"{what} is a directory", where=str(path)) from None
+    except PermissionError:
+        raise InvalidInputError(f"{what} is not readable (permission denied)", where=str(path)) from None
+
+
+def write_new_files(files: dict[Path, tuple[bytes, int]], *, force: bool) -> None:
+    """Write every file with its mode; without ``force`` refuse before writing anything if one exists."""
+    if not force:
+        existing = [str(p) for p in files if p.exists()]
+        if existing:
+            raise FileConflictError(
+                "refusing to overwrite existing file" + ("s" if len(existing) > 1 else ""),
+                where=", ".join(existing),
+                hint="pass --force to overwrite",
+            )
+    for path, (content, mode) in files.items():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+        try:
+            os.fchmod(fd, mode)  # an existing file keeps its old mode otherwise
+            os.write(fd, content)
+        finally:
+            os.close(fd)
+
+
+def print_json(value: Any) -> None:
+    sys.stdout.write(json.dumps(value, indent=2) + "\n")

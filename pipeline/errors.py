@@ -1,0 +1,141 @@
+"""The errors a user can act on, each with its own exit code.
+
+Every failure the tool expects is a ``ReleaseVectorError``: a one-line message, the place at fault
+(a file and line, an image reference, a URL, a key source) and an optional hint. Only the CLI prints
+them, as ``error: <message> (<where>)`` plus ``hint: <hint>``, and exits with ``exit_code``.
+Messages never carry secrets: callers pass the *source* of a secret (a path, ``env://NAME``), never
+its content.
+
+The exit codes are part of the interface (scripts depend on them) and are documented in README.md.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    OK = 0
+    UNEXPECTED = 1
+    USAGE = 2
+    INVALID_INPUT = 3
+    AUTH = 4
+    REGISTRY = 5
+    KEY = 6
+    GITHUB = 7
+    CONFLICT = 8
+    VERIFICATION_FAILED = 10
+
+
+class ReleaseVectorError(Exception):
+    """Base of every failure the user can act on."""
+
+    exit_code: ExitCode = ExitCode.UNEXPECTED
+
+    def __init__(self, message: str, *, where: str | None = None, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.where = where
+        self.hint = hint
+
+    def one_line(self) -> str:
+        """``<message> (<where>)`` on one line, whatever the message held."""
+        text = " ".join(self.message.split())
+        if self.where:
+            text = f"{text} ({self.where})"
+        return text
+
+    def __str__(self) -> str:
+        return self.one_line()
+
+
+class UsageError(ReleaseVectorError):
+    """The command line asks for something contradictory or incomplete."""
+
+    exit_code = ExitCode.USAGE
+
+
+class InvalidInputError(ReleaseVectorError):
+    """A file or value given to the tool is malformed (YAML, reference, JSON, bundle)."""
+
+    exit_code = ExitCode.INVALID_INPUT
+
+
+class FileConflictError(ReleaseVectorError):
+    """Writing would overwrite something that exists (use --force)."""
+
+    exit_code = ExitCode.CONFLICT
+
+
+class ConflictError(ReleaseVectorError):
+    """A target already holds something different from what we would write."""
+
+    exit_code = ExitCode.CONFLICT
+
+
+class AuthError(ReleaseVectorError):
+    """Credentials are missing or were refused (401/403)."""
+
+    exit_code = ExitCode.AUTH
+
+
+class RegistryError(ReleaseVectorError):
+    """An OCI registry or the network failed or answered something unexpected."""
+
+    exit_code = ExitCode.REGISTRY
+
+
+class GitHubError(ReleaseVectorError):
+    """The GitHub REST API failed or answered something unexpected."""
+
+    exit_code = ExitCode.GITHUB
+
+
+# --- keys and signing (exit 6) -------------------------------------------------------------
+
+
+class KeyMaterialError(ReleaseVectorError):
+    """Base for every problem with a key: reading, decrypting, parsing, signing with it."""
+
+    exit_code = ExitCode.KEY
+
+
+class KeyNotFoundError(KeyMaterialError):
+    """The key file or the environment variable holding it does not exist."""
+
+
+class KeyFormatError(KeyMaterialError):
+    """The key is not a PEM of a type we read (truncated, mislabelled, bad base64 or JSON)."""
+
+
+class UnsupportedKdfError(KeyMaterialError):
+    """The encrypted key names a KDF, cipher or scrypt parameters cosign does not accept."""
+
+
+class WrongPasswordError(KeyMaterialError):
+    """The password does not decrypt the key."""
+
+
+class CorruptKeyError(KeyMaterialError):
+    """The ciphertext or the decrypted key material is damaged."""
+
+
+class UnsupportedKeyError(KeyMaterialError):
+    """The decrypted key is not PKCS#8, or not an ECDSA P-256 or RSA key."""
+
+
+class PasswordUnavailableError(KeyMaterialError):
+    """No password: COSIGN_PASSWORD is unset and there is no terminal to prompt on."""
+
+
+class SigningError(KeyMaterialError):
+    """Producing a signature failed."""
+
+
+# --- verification (exit 10) -----------------------------------------------------------------
+
+
+class VerificationError(ReleaseVectorError):
+    """A signature, bundle, certificate or transparency-log entry did not verify."""
+
+    exit_code = ExitCode.VERIFICATION_FAILED
