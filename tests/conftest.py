@@ -9,8 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.cli import run
-
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -44,6 +42,8 @@ class CliResult:
 @pytest.fixture
 def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
     """Run ``release-vector`` in-process: ``cli("sign-blob", ..., env={...})`` → CliResult."""
+
+    from pipeline.cli import run  # imported here so unit tests of the core need no CLI
 
     def invoke(*args: str, env: dict[str, str | None] | None = None) -> CliResult:
         with monkeypatch.context() as m:

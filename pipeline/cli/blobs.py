@@ -1,1 +1,148 @@
-from pipeline.cli.app import app  # noqa: F401
+"""``sign-blob`` and ``verify-blob``: a file's signature in cosign's ``--bundle`` format."""
+
+from __future__ import annotations
+
+import base64
+import sys
+from pathlib import Path
+
+import typer
+
+from pipeline.cli.app import app
+from pipeline.cli.common import load_signing_key, print_json, read_input_file, write_new_files
+from pipeline.cli.keys import KEY_HELP
+from pipeline.cli.trust_options import (
+    CA_INTERMEDIATES_HELP,
+    CA_ROOTS_HELP,
+    IDENTITY_HELP,
+    IDENTITY_RE_HELP,
+    IGNORE_TLOG_HELP,
+    ISSUER_HELP,
+    ISSUER_RE_HELP,
+    REKOR_KEY_HELP,
+    build_policy,
+)
+from pipeline.cosign.blob import BlobBundle, parse_blob_bundle, render_blob_bundle
+from pipeline.cosign.verify import verify_signed_payload
+from pipeline.errors import InvalidInputError, UsageError
+
+
+@app.command("sign-blob")
+def sign_blob_command(
+    file: Path = typer.Argument(..., help="The file to sign.", show_default=False),
+    key: str = typer.Option(..., "--key", envvar="RELEASE_VECTOR_KEY", help=KEY_HELP),
+    bundle: Path | None = typer.Option(None, "--bundle", help="Write cosign's bundle JSON here."),
+    output_signature: Path | None = typer.Option(
+        None, "--output-signature", help="Write the base64 signature here instead of stdout."
+    ),
+    json_output: bool = typer.Option(False, "--json", help="Print a JSON result."),
+) -> None:
+    """Sign a file with a cosign key; prints the base64 signature (as cosign sign-blob does).
+
+    The result verifies with `cosign verify-blob --key cosign.pub --insecure-ignore-tlog
+    --bundle BUNDLE FILE` (a transparency-log upload comes with a later release).
+    """
+    blob = read_input_file(file, "file to sign")
+    signing_key = load_signing_key(key)
+    signature = signing_key.sign(blob)
+    signature_b64 = base64.b64encode(signature).decode()
+    if bundle is not None:
+        write_new_files({bundle: (render_blob_bundle(BlobBundle(signature, None, None)), 0o644)}, force=True)
+    if output_signature is not None:
+        write_new_files({output_signature: (signature_b64.encode(), 0o644)}, force=True)
+    if json_output:
+        print_json(
+            {
+                "file": str(file),
+                "signature": signature_b64,
+                "bundle": str(bundle) if bundle else None,
+                "output_signature": str(output_signature) if output_signature else None,
+            }
+        )
+    elif output_signature is None:
+        print(signature_b64)
+    if bundle is not None:
+        print(f"Wrote bundle to file {bundle}", file=sys.stderr)
+
+
+@app.command("verify-blob")
+def verify_blob_command(
+    file: Path = typer.Argument(..., help="The file whose signature to check.", show_default=False),
+    bundle: Path | None = typer.Option(None, "--bundle", help="cosign's sign-blob bundle JSON."),
+    signature: Path | None = typer.Option(
+        None, "--signature", help="A base64 signature file (instead of, or to override, the bundle's)."
+    ),
+    key: Path | None = typer.Option(None, "--key", help="Public key (PKIX PEM) that must have signed."),
+    certificate: Path | None = typer.Option(
+        None, "--certificate", help="Keyless: the signing certificate PEM (default: the bundle's)."
+    ),
+    certificate_identity: str | None = typer.Option(None, "--certificate-identity", help=IDENTITY_HELP),
+    certificate_identity_regexp: str | None = typer.Option(
+        None, "--certificate-identity-regexp", help=IDENTITY_RE_HELP
+    ),
+    certificate_oidc_issuer: str | None = typer.Option(None, "--certificate-oidc-issuer", help=ISSUER_HELP),
+    certificate_oidc_issuer_regexp: str | None = typer.Option(
+        None, "--certificate-oidc-issuer-regexp", help=ISSUER_RE_HELP
+    ),
+    ca_roots: Path | None = typer.Option(None, "--ca-roots", help=CA_ROOTS_HELP),
+    ca_intermediates: Path | None = typer.Option(None, "--ca-intermediates", help=CA_INTERMEDIATES_HELP),
+    rekor_public_key: Path | None = typer.Option(
+        None, "--rekor-public-key", envvar="SIGSTORE_REKOR_PUBLIC_KEY", help=REKOR_KEY_HELP
+    ),
+    insecure_ignore_tlog: bool = typer.Option(False, "--insecure-ignore-tlog", help=IGNORE_TLOG_HELP),
+    json_output: bool = typer.Option(False, "--json", help="Print a JSON result."),
+) -> None:
+    """Verify a file's signature as `cosign verify-blob` does: key or keyless, and the Rekor entry."""
+    if bundle is None and signature is None:
+        raise UsageError("give --bundle or --signature")
+    policy = build_policy(
+        key=key,
+        certificate_identity=certificate_identity,
+        certificate_identity_regexp=certificate_identity_regexp,
+        certificate_oidc_issuer=certificate_oidc_issuer,
+        certificate_oidc_issuer_regexp=certificate_oidc_issuer_regexp,
+        ca_roots=ca_roots,
+        ca_intermediates=ca_intermediates,
+        rekor_public_key=rekor_public_key,
+        insecure_ignore_tlog=insecure_ignore_tlog,
+    )
+    blob = read_input_file(file, "file to verify")
+    parsed = (
+        parse_blob_bundle(read_input_file(bundle, "bundle"), str(bundle))
+        if bundle is not None
+        else BlobBundle(b"", None, None)
+    )
+    signature_bytes = parsed.signature
+    if signature is not None:
+        text = read_input_file(signature, "signature").strip()
+        try:
+            signature_bytes = base64.b64decode(text, validate=True)
+        except ValueError:
+            raise InvalidInputError("the signature file is not base64", where=str(signature)) from None
+    certificate_pem = read_input_file(certificate, "certificate") if certificate else parsed.certificate_pem
+    where = str(bundle or signature)
+    verified = verify_signed_payload(
+        blob,
+        signature_bytes,
+        certificate_pem=certificate_pem,
+        chain_pem=None,
+        rekor_bundle=parsed.rekor_bundle,
+        policy=policy,
+        where=where,
+    )
+    if json_output:
+        print_json(
+            {
+                "file": str(file),
+                "verified": True,
+                "signer": verified.signer,
+                "issuer": verified.issuer,
+                "integrated_time": verified.integrated_time,
+                "log_index": verified.log_index,
+                "checks": list(verified.checks),
+            }
+        )
+    else:
+        for check in verified.checks:
+            print(f"  - {check}", file=sys.stderr)
+        print("Verified OK", file=sys.stderr)

@@ -1,0 +1,164 @@
+"""Trusted material for offline verification: Rekor log keys and Fulcio CA certificates.
+
+The source is a Sigstore ``trusted_root.json`` (media type
+``application/vnd.dev.sigstore.trustedroot+json;version=0.1``), the document Sigstore's TUF repository
+distributes. A copy of the public-good root ships in ``pipeline/data/trusted_root.json`` (taken
+byte-for-byte from sigstore-python's embedded copy); replace it by passing another root, never by
+fetching one silently: what is trusted must be visible.
+
+Only keys this tool can verify with are kept: ECDSA P-256 and RSA, both with SHA-256 (Rekor v1's
+public-good key is ECDSA P-256). Rekor v2 shards sign with Ed25519 and publish no SET; their keys are
+skipped here. ``validFor`` windows are not enforced.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+from collections.abc import Mapping
+from importlib import resources
+from typing import Final
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+from pipeline.cosign.keys import PublicKey, load_public_key
+from pipeline.errors import InvalidInputError, KeyFormatError
+
+TRUSTED_ROOT_MEDIA_TYPE_PREFIX: Final = "application/vnd.dev.sigstore.trustedroot"
+DEFAULT_TRUSTED_ROOT_SOURCE: Final = "built-in Sigstore public-good trusted_root.json"
+# keyDetails values whose verification is ECDSA P-256/SHA-256 or RSA PKCS#1 v1.5/SHA-256.
+_USABLE_KEY_DETAILS: Final = frozenset(
+    {
+        "PKIX_ECDSA_P256_SHA_256",
+        "PKIX_RSA_PKCS1V15_2048_SHA256",
+        "PKIX_RSA_PKCS1V15_3072_SHA256",
+        "PKIX_RSA_PKCS1V15_4096_SHA256",
+    }
+)
+_PUBLIC_KEY_BLOCK_RE: Final = re.compile(rb"-----BEGIN PUBLIC KEY-----.*?-----END PUBLIC KEY-----", re.DOTALL)
+
+
+def _load_trusted_root(data: bytes, where: str) -> Mapping[str, object]:
+    try:
+        root: object = json.loads(data)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise InvalidInputError("the trusted root is not JSON", where=where) from None
+    if not isinstance(root, Mapping):
+        raise InvalidInputError("the trusted root is not a JSON object", where=where)
+    media_type = root.get("mediaType")
+    if media_type is not None and (
+        not isinstance(media_type, str) or not media_type.startswith(TRUSTED_ROOT_MEDIA_TYPE_PREFIX)
+    ):
+        raise InvalidInputError(f"not a Sigstore trusted root (mediaType {media_type!r})", where=where)
+    return root
+
+
+def _objects(root: Mapping[str, object], field: str, where: str) -> list[Mapping[str, object]]:
+    value = root.get(field, [])
+    if not isinstance(value, list) or not all(isinstance(item, Mapping) for item in value):
+        raise InvalidInputError(f"the trusted root's {field} is not a list of objects", where=where)
+    return value
+
+
+def _raw_bytes(holder: object, name: str, where: str) -> bytes:
+    raw = holder.get("rawBytes") if isinstance(holder, Mapping) else None
+    if not isinstance(raw, str) or not raw:
+        raise InvalidInputError(f"the trusted root's {name} has no rawBytes", where=where)
+    try:
+        return base64.b64decode(raw, validate=True)
+    except (binascii.Error, ValueError):
+        raise InvalidInputError(f"the trusted root's {name} rawBytes is not valid base64", where=where) from None
+
+
+def _usable_key(der: bytes, key_details: object) -> PublicKey | None:
+    try:
+        key = serialization.load_der_public_key(der)
+    except (ValueError, UnsupportedAlgorithm):
+        return None
+    if key_details is not None and key_details not in _USABLE_KEY_DETAILS:
+        return None
+    if isinstance(key, ec.EllipticCurvePublicKey):
+        return key if isinstance(key.curve, ec.SECP256R1) else None
+    if isinstance(key, rsa.RSAPublicKey):
+        return key
+    return None
+
+
+def rekor_keys_from_trusted_root(data: bytes, where: str) -> list[PublicKey]:
+    """The usable Rekor (``tlogs``) public keys of a trusted root; InvalidInputError if there is none."""
+    root = _load_trusted_root(data, where)
+    keys: list[PublicKey] = []
+    for index, tlog in enumerate(_objects(root, "tlogs", where)):
+        public_key = tlog.get("publicKey")
+        der = _raw_bytes(public_key, f"tlogs[{index}].publicKey", where)
+        assert isinstance(public_key, Mapping)
+        key = _usable_key(der, public_key.get("keyDetails"))
+        if key is not None:
+            keys.append(key)
+    if not keys:
+        raise InvalidInputError("the trusted root holds no ECDSA P-256 or RSA Rekor key", where=where)
+    return keys
+
+
+def _self_signed(certificate: x509.Certificate) -> bool:
+    if certificate.subject != certificate.issuer:
+        return False
+    try:
+        certificate.verify_directly_issued_by(certificate)
+    except (ValueError, TypeError, InvalidSignature):
+        return False
+    return True
+
+
+def fulcio_certificates_from_trusted_root(
+    data: bytes, where: str
+) -> tuple[list[x509.Certificate], list[x509.Certificate]]:
+    """(roots, intermediates) of every Fulcio CA in a trusted root; self-signed certificates are roots."""
+    root = _load_trusted_root(data, where)
+    roots: list[x509.Certificate] = []
+    intermediates: list[x509.Certificate] = []
+    for ca_index, authority in enumerate(_objects(root, "certificateAuthorities", where)):
+        chain = authority.get("certChain")
+        certificates = chain.get("certificates") if isinstance(chain, Mapping) else None
+        if not isinstance(certificates, list):
+            raise InvalidInputError(
+                f"the trusted root's certificateAuthorities[{ca_index}] has no certChain.certificates", where=where
+            )
+        for cert_index, holder in enumerate(certificates):
+            name = f"certificateAuthorities[{ca_index}].certChain.certificates[{cert_index}]"
+            try:
+                certificate = x509.load_der_x509_certificate(_raw_bytes(holder, name, where))
+            except ValueError:
+                raise InvalidInputError(f"the trusted root's {name} is not a DER certificate", where=where) from None
+            bucket = roots if _self_signed(certificate) else intermediates
+            if certificate not in bucket:
+                bucket.append(certificate)
+    if not roots:
+        raise InvalidInputError("the trusted root holds no Fulcio root certificate", where=where)
+    return roots, intermediates
+
+
+def default_trusted_root() -> bytes:
+    """The shipped public-good ``trusted_root.json``."""
+    return (resources.files("pipeline") / "data" / "trusted_root.json").read_bytes()
+
+
+def default_rekor_keys() -> list[PublicKey]:
+    return rekor_keys_from_trusted_root(default_trusted_root(), DEFAULT_TRUSTED_ROOT_SOURCE)
+
+
+def default_fulcio_certificates() -> tuple[list[x509.Certificate], list[x509.Certificate]]:
+    return fulcio_certificates_from_trusted_root(default_trusted_root(), DEFAULT_TRUSTED_ROOT_SOURCE)
+
+
+def load_rekor_public_keys(pem: bytes, where: str) -> list[PublicKey]:
+    """Every ``PUBLIC KEY`` block of ``pem`` (a Rekor key file such as ``rekor.pub``, possibly several)."""
+    blocks = _PUBLIC_KEY_BLOCK_RE.findall(pem)
+    if not blocks:
+        raise KeyFormatError("no PUBLIC KEY PEM block found for the Rekor key", where=where)
+    return [load_public_key(block, where) for block in blocks]

@@ -1,0 +1,133 @@
+"""One signature checked the way ``cosign verify`` checks it (pure, offline).
+
+The same check serves an image signature layer (payload = the simple-signing JSON) and a blob
+(payload = the file's bytes): the signature under the key, or under a Fulcio certificate that chains
+to a trusted root and names the expected identity and issuer; and, unless the caller accepts the
+risk, a Rekor bundle whose SignedEntryTimestamp verifies with a trusted Rekor key and whose entry
+is this signature. A keyless certificate is checked at the time Rekor integrated the entry, not now:
+Fulcio certificates live ten minutes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from cryptography import x509
+
+from pipeline.cosign.certificate import IdentityPolicy, certificate_identity, load_certificates, verify_certificate
+from pipeline.cosign.keys import PublicKey, public_key_to_pem, verify_signature
+from pipeline.cosign.rekor import RekorBundle, verify_rekor_bundle
+from pipeline.errors import VerificationError
+
+
+@dataclass(frozen=True)
+class KeylessTrust:
+    """What a keyless signature must chain to and name."""
+
+    identity: IdentityPolicy
+    roots: tuple[x509.Certificate, ...]
+    intermediates: tuple[x509.Certificate, ...] = ()
+
+
+@dataclass(frozen=True)
+class VerificationPolicy:
+    """Either a public key or keyless trust; the Rekor keys; whether the tlog may be skipped."""
+
+    public_key: PublicKey | None
+    keyless: KeylessTrust | None
+    rekor_keys: tuple[PublicKey, ...]
+    ignore_tlog: bool = False
+    now: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    def __post_init__(self) -> None:
+        if (self.public_key is None) == (self.keyless is None):
+            raise ValueError("a verification policy needs exactly one of a public key or keyless trust")
+
+
+@dataclass(frozen=True)
+class VerifiedSignature:
+    """What a signature was found to be: who signed it and where the log recorded it."""
+
+    signer: str
+    issuer: str | None
+    integrated_time: int | None
+    log_index: int | None
+    checks: tuple[str, ...]
+
+
+def verify_signed_payload(
+    payload: bytes,
+    signature: bytes,
+    *,
+    certificate_pem: bytes | None,
+    chain_pem: bytes | None,
+    rekor_bundle: RekorBundle | None,
+    policy: VerificationPolicy,
+    where: str,
+) -> VerifiedSignature:
+    """Raise VerificationError with the reason, or say what verified."""
+    checks: list[str] = []
+    issuer: str | None = None
+    leaf: x509.Certificate | None = None
+    if policy.public_key is not None:
+        verify_signature(policy.public_key, payload, signature, where=where)
+        signer_pem = public_key_to_pem(policy.public_key)
+        signer = "public key"
+        checks.append("the signature was verified against the specified public key")
+    else:
+        if not certificate_pem:
+            raise VerificationError("the signature carries no certificate for keyless verification", where=where)
+        leaf = load_certificates(certificate_pem, where)[0]
+        public_key = leaf.public_key()
+        if not isinstance(public_key, PublicKey):
+            raise VerificationError("the certificate's key type is not supported", where=where)
+        verify_signature(public_key, payload, signature, where=where)
+        signer_pem = certificate_pem
+        sans, issuer = certificate_identity(leaf)
+        signer = ", ".join(sans) or "(no identity)"
+        checks.append("the signature was verified against the certificate's public key")
+
+    integrated_time: int | None = None
+    log_index: int | None = None
+    if policy.ignore_tlog:
+        checks.append("the transparency log was NOT checked (--insecure-ignore-tlog)")
+    else:
+        if rekor_bundle is None:
+            raise VerificationError(
+                "no transparency log entry (no Rekor bundle) for the signature",
+                where=where,
+                hint="sign with a Rekor upload, or accept the risk with --insecure-ignore-tlog",
+            )
+        verify_rekor_bundle(
+            rekor_bundle,
+            trusted_keys=policy.rekor_keys,
+            payload=payload,
+            signature=signature,
+            signer_pem=signer_pem,
+            where=where,
+        )
+        integrated_time, log_index = rekor_bundle.integrated_time, rekor_bundle.log_index
+        checks.append("the Rekor bundle's signed entry timestamp was verified offline with a trusted Rekor key")
+
+    if policy.keyless is not None and leaf is not None:
+        intermediates = list(policy.keyless.intermediates)
+        if chain_pem:
+            intermediates += load_certificates(chain_pem, where)
+        at = datetime.fromtimestamp(integrated_time, UTC) if integrated_time is not None else policy.now
+        verify_certificate(
+            leaf,
+            intermediates=intermediates,
+            roots=policy.keyless.roots,
+            at=at,
+            policy=policy.keyless.identity,
+            where=where,
+        )
+        checks.append("the certificate chains to a trusted root and names the expected identity and issuer")
+    return VerifiedSignature(signer, issuer, integrated_time, log_index, tuple(checks))
+
+
+def describe_failures(failures: Sequence[VerificationError]) -> str:
+    """The reasons of several failed signatures, on one line."""
+    return "; ".join(f.message for f in failures)
