@@ -58,3 +58,9 @@ def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> 
         return CliResult(code, out.out, out.err)
 
     yield invoke
+
+
+# Real registries (Debian docker-registry), one process per flavour per session, shared by every test dir.
+from tests.registry_fixtures import basic_registry, plain_registry, tls_registry, token_registry  # noqa: E402
+
+__all__ = ["basic_registry", "plain_registry", "tls_registry", "token_registry"]

@@ -11,7 +11,7 @@ import traceback
 from collections.abc import Sequence
 from typing import NoReturn
 
-from pipeline.cli import blobs, keys  # noqa: F401  (registers the commands)
+from pipeline.cli import blobs, images, keys  # noqa: F401  (registers the commands)
 from pipeline.cli.app import STATE, app
 from pipeline.errors import ExitCode, ReleaseVectorError
 

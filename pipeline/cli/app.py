@@ -38,9 +38,7 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _global_options(
-    debug: bool = typer.Option(
-        False, "--debug", envvar="RELEASE_VECTOR_DEBUG", help="Show a traceback on errors."
-    ),
+    debug: bool = typer.Option(False, "--debug", envvar="RELEASE_VECTOR_DEBUG", help="Show a traceback on errors."),
     version: bool = typer.Option(
         False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
     ),

@@ -16,9 +16,7 @@ KEY_HELP = "Private key: a path, or env://NAME for PEM content in an environment
 
 @app.command("generate-key-pair")
 def generate_key_pair_command(
-    output_key_prefix: str = typer.Option(
-        "cosign", "--output-key-prefix", help="Write PREFIX.key and PREFIX.pub."
-    ),
+    output_key_prefix: str = typer.Option("cosign", "--output-key-prefix", help="Write PREFIX.key and PREFIX.pub."),
     force: bool = typer.Option(False, "--force", help="Overwrite existing key files."),
     json_output: bool = typer.Option(False, "--json", help="Print the written paths as JSON."),
 ) -> None:
@@ -29,9 +27,7 @@ def generate_key_pair_command(
     key_path, pub_path = Path(f"{output_key_prefix}.key"), Path(f"{output_key_prefix}.pub")
     password = obtain_password(confirm=True, purpose="the new private key")
     pair = generate_key_pair(password)
-    write_new_files(
-        {key_path: (pair.private_pem.reveal(), 0o600), pub_path: (pair.public_pem, 0o644)}, force=force
-    )
+    write_new_files({key_path: (pair.private_pem.reveal(), 0o600), pub_path: (pair.public_pem, 0o644)}, force=force)
     if json_output:
         print_json({"private_key": str(key_path), "public_key": str(pub_path)})
     else:

@@ -62,9 +62,7 @@ def build_policy(
         public_key = load_public_key(read_input_file(key, "public key"), str(key))
         return VerificationPolicy(public_key, None, tuple(rekor_keys), insecure_ignore_tlog)
     if not (certificate_identity or certificate_identity_regexp):
-        raise UsageError(
-            "give --key, or --certificate-identity/--certificate-identity-regexp for keyless verification"
-        )
+        raise UsageError("give --key, or --certificate-identity/--certificate-identity-regexp for keyless verification")
     if not (certificate_oidc_issuer or certificate_oidc_issuer_regexp):
         raise UsageError("keyless verification needs --certificate-oidc-issuer or --certificate-oidc-issuer-regexp")
     identity = IdentityPolicy(

@@ -1,0 +1,187 @@
+"""``sign`` and ``verify``: image signatures in registries, in cosign's legacy ``.sig`` layout."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import typer
+
+from pipeline.cli.app import app
+from pipeline.cli.common import load_signing_key, print_json
+from pipeline.cli.keys import KEY_HELP
+from pipeline.cli.registry_options import (
+    ALLOW_HTTP_OPTION,
+    ANNOTATION_OPTION,
+    CACERT_OPTION,
+    CONCURRENCY_OPTION,
+    parse_annotations,
+    parse_images,
+    registry_client,
+)
+from pipeline.cli.trust_options import (
+    CA_INTERMEDIATES_HELP,
+    CA_ROOTS_HELP,
+    IDENTITY_HELP,
+    IDENTITY_RE_HELP,
+    IGNORE_TLOG_HELP,
+    ISSUER_HELP,
+    ISSUER_RE_HELP,
+    REKOR_KEY_HELP,
+    build_policy,
+)
+from pipeline.errors import ExitCode
+from pipeline.signing import SignOutcome, sign_images
+from pipeline.verification import ImageVerification, verify_images
+
+IMAGES_ARGUMENT = typer.Argument(..., help="Image references (tag or digest).", show_default=False)
+
+
+def _print_progress(outcome: SignOutcome) -> None:
+    if outcome.error is None:
+        print(f"{outcome.status}: {outcome.pinned}", file=sys.stderr)
+
+
+@app.command("sign")
+def sign_command(
+    images: list[str] = IMAGES_ARGUMENT,
+    key: str = typer.Option(..., "--key", envvar="RELEASE_VECTOR_KEY", help=KEY_HELP),
+    annotations: list[str] = ANNOTATION_OPTION,
+    recursive: bool = typer.Option(False, "--recursive", help="On an image index, sign each platform manifest too."),
+    concurrency: int = CONCURRENCY_OPTION,
+    allow_http_registry: bool = ALLOW_HTTP_OPTION,
+    registry_cacert: Path | None = CACERT_OPTION,
+    json_output: bool = typer.Option(False, "--json", help="Print a JSON array of results."),
+) -> None:
+    """Sign images by digest, as `cosign sign --key` (legacy layout) does; re-runs add nothing.
+
+    Each reference is resolved once to its manifest digest, which is what gets signed.
+    """
+    refs = parse_images(images)
+    notes = parse_annotations(annotations)
+    for ref in refs:
+        if ref.digest is None:
+            print(
+                f"WARNING: Image reference {ref} uses a tag, not a digest, to identify the image to sign; "
+                "the digest it points at now is what gets signed.",
+                file=sys.stderr,
+            )
+    signing_key = load_signing_key(key)  # decrypted once per run
+    with registry_client(refs, allow_http=allow_http_registry, cacert=registry_cacert) as client:
+        outcomes = sign_images(
+            client,
+            refs,
+            signing_key,
+            annotations=notes,
+            recursive=recursive,
+            concurrency=concurrency,
+            on_progress=_print_progress,
+        )
+    failures = [o for o in outcomes if o.error is not None]
+    if json_output:
+        print_json([o.to_json() for o in outcomes])
+    else:
+        for outcome in outcomes:
+            if outcome.error is None:
+                print(f"{outcome.pinned} {outcome.status}")
+    for failure in failures:
+        assert failure.error is not None
+        print(f"error: {failure.error.one_line()}", file=sys.stderr)
+    if failures:
+        print(f"error: {len(failures)} of {len(outcomes)} images failed to sign", file=sys.stderr)
+        raise typer.Exit(int(failures[0].error.exit_code if failures[0].error else ExitCode.UNEXPECTED))
+
+
+def _print_verified(result: ImageVerification, tlog_checked: bool, keyless: bool) -> None:
+    print(f"\nVerification for {result.reference} --", file=sys.stderr)
+    print("The following checks were performed on each of these signatures:", file=sys.stderr)
+    print("  - The cosign claims were validated", file=sys.stderr)
+    if tlog_checked:
+        print("  - Existence of the claims in the transparency log was verified offline", file=sys.stderr)
+    if keyless:
+        print(
+            "  - The code-signing certificate was verified using trusted certificate authority certificates",
+            file=sys.stderr,
+        )
+    else:
+        print("  - The signatures were verified against the specified public key", file=sys.stderr)
+    print(json.dumps([json.loads(layer.payload) for layer in result.verified], separators=(",", ":")))
+
+
+def _result_json(result: ImageVerification) -> dict[str, object]:
+    return {
+        "reference": result.reference,
+        "digest": result.digest,
+        "verified": result.ok,
+        "signatures": [
+            {
+                "payload": json.loads(layer.payload),
+                "signer": layer.signature.signer,
+                "issuer": layer.signature.issuer,
+                "integrated_time": layer.signature.integrated_time,
+                "log_index": layer.signature.log_index,
+                "checks": list(layer.signature.checks),
+            }
+            for layer in result.verified
+        ],
+        "failures": [] if result.ok else list(dict.fromkeys(result.failures)),
+    }
+
+
+@app.command("verify")
+def verify_command(
+    images: list[str] = IMAGES_ARGUMENT,
+    key: Path | None = typer.Option(None, "--key", help="Public key (PKIX PEM) that must have signed."),
+    certificate_identity: str | None = typer.Option(None, "--certificate-identity", help=IDENTITY_HELP),
+    certificate_identity_regexp: str | None = typer.Option(
+        None, "--certificate-identity-regexp", help=IDENTITY_RE_HELP
+    ),
+    certificate_oidc_issuer: str | None = typer.Option(None, "--certificate-oidc-issuer", help=ISSUER_HELP),
+    certificate_oidc_issuer_regexp: str | None = typer.Option(
+        None, "--certificate-oidc-issuer-regexp", help=ISSUER_RE_HELP
+    ),
+    ca_roots: Path | None = typer.Option(None, "--ca-roots", help=CA_ROOTS_HELP),
+    ca_intermediates: Path | None = typer.Option(None, "--ca-intermediates", help=CA_INTERMEDIATES_HELP),
+    rekor_public_key: Path | None = typer.Option(
+        None, "--rekor-public-key", envvar="SIGSTORE_REKOR_PUBLIC_KEY", help=REKOR_KEY_HELP
+    ),
+    insecure_ignore_tlog: bool = typer.Option(False, "--insecure-ignore-tlog", help=IGNORE_TLOG_HELP),
+    annotations: list[str] = ANNOTATION_OPTION,
+    check_reference: bool = typer.Option(
+        False, "--check-reference", help="Require the payload's docker-reference to name the image's repository."
+    ),
+    concurrency: int = CONCURRENCY_OPTION,
+    allow_http_registry: bool = ALLOW_HTTP_OPTION,
+    registry_cacert: Path | None = CACERT_OPTION,
+    json_output: bool = typer.Option(False, "--json", help="Print one structured result per image."),
+) -> None:
+    """Verify image signatures as `cosign verify` does; every image is checked, failures exit 10."""
+    refs = parse_images(images)
+    notes = parse_annotations(annotations)
+    policy = build_policy(
+        key=key,
+        certificate_identity=certificate_identity,
+        certificate_identity_regexp=certificate_identity_regexp,
+        certificate_oidc_issuer=certificate_oidc_issuer,
+        certificate_oidc_issuer_regexp=certificate_oidc_issuer_regexp,
+        ca_roots=ca_roots,
+        ca_intermediates=ca_intermediates,
+        rekor_public_key=rekor_public_key,
+        insecure_ignore_tlog=insecure_ignore_tlog,
+    )
+    with registry_client(refs, allow_http=allow_http_registry, cacert=registry_cacert) as client:
+        results = verify_images(
+            client, refs, policy, annotations=notes, require_reference=check_reference, concurrency=concurrency
+        )
+    if json_output:
+        print_json([_result_json(result) for result in results])
+    else:
+        for result in results:
+            if result.ok:
+                _print_verified(result, not insecure_ignore_tlog, policy.keyless is not None)
+    failed = [result for result in results if not result.ok]
+    for result in failed:
+        print(f"error: verification failed: {result.reason()} ({result.reference})", file=sys.stderr)
+    if failed:
+        raise typer.Exit(int(ExitCode.VERIFICATION_FAILED))

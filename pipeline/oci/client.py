@@ -1,0 +1,950 @@
+"""A thin OCI distribution client on httpx: manifests and blobs, nothing more.
+
+What it guarantees:
+
+- Bytes are exact: a manifest comes back as the bytes the registry sent, with its media type and the
+  digest of those bytes (checked against the digest asked for, and against ``Docker-Content-Digest``);
+  a manifest is PUT from the caller's bytes, and the digest the registry reports must be ours.
+- Auth: anonymous, Basic, or the Bearer token flow (realm, service, scopes per repository and actions),
+  tokens cached per registry and scopes and fetched again once on a 401. Credentials and tokens go only
+  to the registry they belong to (and its token realm): never across a redirect to another host.
+- Transport: HTTPS with verification (plus an optional private CA); plain HTTP only for a loopback
+  registry or with ``allow_http``; explicit timeouts; one pooled ``httpx.Client``; bounded retries
+  with exponential backoff and jitter, honouring ``Retry-After``, on 408/429/5xx and connection errors
+  (every request this client makes is safe to repeat: reads, content-addressed blob uploads, PUTs of
+  manifests by tag or digest).
+- Failures are :class:`~pipeline.errors.RegistryError` (network, registry, wrong bytes),
+  :class:`~pipeline.errors.AuthError` (401/403, refused credentials) or
+  :class:`~pipeline.errors.InvalidInputError` (the caller's data), each one line naming the reference
+  or URL, never a credential or token.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import random
+import ssl
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Final, NoReturn, TypeVar
+
+import certifi
+import httpx
+
+from pipeline import __version__
+from pipeline.errors import AuthError, InvalidInputError, RegistryError
+from pipeline.oci import digest as digests
+from pipeline.oci import mediatypes
+from pipeline.oci.auth import (
+    Challenge,
+    CredentialStore,
+    NoCredentials,
+    Scope,
+    TokenCache,
+    merge_scopes,
+    parse_www_authenticate,
+)
+from pipeline.oci.reference import Reference, Repository, is_loopback_host
+from pipeline.secret import Secret
+
+T = TypeVar("T")
+
+PULL: Final = "pull"
+PUSH: Final = "push"
+MAX_REDIRECTS: Final = 5
+DEFAULT_MAX_BLOB_BYTES: Final = 256 * 1024 * 1024
+_REDIRECTS: Final = frozenset({301, 302, 303, 307, 308})
+_GENERIC_CONTENT_TYPES: Final = frozenset({"", "application/json", "text/plain", "application/octet-stream"})
+_ERROR_BODY_LIMIT: Final = 64 * 1024
+
+
+# --- configuration and results --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    """Seconds: to connect, between bytes read, between bytes written, to get a pooled connection."""
+
+    connect: float = 10.0
+    read: float = 60.0
+    write: float = 60.0
+    pool: float = 10.0
+
+    def to_httpx(self) -> httpx.Timeout:
+        return httpx.Timeout(connect=self.connect, read=self.read, write=self.write, pool=self.pool)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """At most ``attempts`` tries; waits ``backoff * 2**n`` (capped, with jitter), or ``Retry-After``.
+
+    A ``Retry-After`` longer than ``max_retry_after`` ends the retries at once (with that in the message).
+    """
+
+    attempts: int = 4
+    backoff: float = 0.5
+    max_backoff: float = 10.0
+    max_retry_after: float = 60.0
+
+    def __post_init__(self) -> None:
+        if self.attempts < 1:
+            raise ValueError("RetryPolicy.attempts must be at least 1")
+
+
+@dataclass(frozen=True)
+class RegistryOptions:
+    """How to reach registries. ``credentials`` answers per registry (see :mod:`pipeline.oci.auth`)."""
+
+    allow_http: bool = False
+    cacert: Path | None = None
+    timeouts: Timeouts = field(default_factory=Timeouts)
+    retries: RetryPolicy = field(default_factory=RetryPolicy)
+    credentials: CredentialStore = field(default_factory=NoCredentials)
+    proxy: str | None = None
+    user_agent: str = f"release-vector/{__version__}"
+    max_connections: int = 10
+
+
+@dataclass(frozen=True)
+class Descriptor:
+    """What a HEAD tells: media type, digest and size of a manifest (or blob)."""
+
+    media_type: str
+    digest: str
+    size: int
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """A manifest's exact bytes, the media type the registry gave, and the digest of those bytes."""
+
+    data: bytes
+    media_type: str
+    digest: str
+
+    @property
+    def size(self) -> int:
+        return len(self.data)
+
+    def descriptor(self) -> Descriptor:
+        return Descriptor(self.media_type, self.digest, len(self.data))
+
+
+@dataclass(frozen=True)
+class _Endpoint:
+    """What the ``GET /v2/`` ping taught about a registry: its base URL and the challenge it sends."""
+
+    base: str
+    challenge: Challenge | None
+
+
+class _Retry(Exception):
+    """Internal: this attempt failed in a way worth repeating."""
+
+    def __init__(self, reason: str, retry_after: float | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.retry_after = retry_after
+
+
+# --- helpers --------------------------------------------------------------------------------
+
+
+def scrub_url(url: str | httpx.URL) -> str:
+    """``scheme://host[:port]/path``: no user info, no query (upload state, signed URLs), no fragment."""
+    try:
+        parsed = httpx.URL(str(url))
+    except (httpx.InvalidURL, TypeError, ValueError):
+        return "(unparseable URL)"
+    port = f":{parsed.port}" if parsed.port is not None else ""
+    return f"{parsed.scheme}://{parsed.host}{port}{parsed.path}"
+
+
+def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
+    default = {"https": 443, "http": 80}.get(url.scheme)
+    return (url.scheme, url.host, url.port if url.port is not None else default)
+
+
+def _media_type(response: httpx.Response) -> str:
+    value: str = response.headers.get("Content-Type", "")
+    return value.split(";", 1)[0].strip().lower()
+
+
+def _error_summary(body: bytes) -> str:
+    """``CODE: message`` from an OCI error body (``{"errors": [...]}``), or ''."""
+    try:
+        data = json.loads(body[:_ERROR_BODY_LIMIT])
+    except (ValueError, UnicodeDecodeError):
+        return ""
+    errors = data.get("errors") if isinstance(data, dict) else None
+    if not isinstance(errors, list):
+        return ""
+    parts = []
+    for item in errors[:3]:
+        if isinstance(item, dict):
+            code = str(item.get("code", "")).strip()
+            message = str(item.get("message", "")).strip()
+            parts.append(": ".join(p for p in (code, message) if p))
+    return " ".join("; ".join(p for p in parts if p).split())[:300]
+
+
+def _error_codes(body: bytes) -> set[str]:
+    try:
+        data = json.loads(body[:_ERROR_BODY_LIMIT])
+    except (ValueError, UnicodeDecodeError):
+        return set()
+    errors = data.get("errors") if isinstance(data, dict) else None
+    if not isinstance(errors, list):
+        return set()
+    return {str(e.get("code")) for e in errors if isinstance(e, dict)}
+
+
+def parse_retry_after(value: str | None, now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> float | None:
+    """Seconds from a ``Retry-After`` value (delta-seconds or an HTTP date); None if absent or unreadable."""
+    if value is None:
+        return None
+    text = value.strip()
+    if text.isdigit():
+        return float(text)
+    try:
+        when = email.utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - now()).total_seconds())
+
+
+def _cause_chain(exc: BaseException) -> Iterable[BaseException]:
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        current = current.__cause__ or current.__context__
+
+
+def _is_cert_error(exc: BaseException) -> bool:
+    return any(
+        isinstance(e, ssl.SSLCertVerificationError) or "CERTIFICATE_VERIFY_FAILED" in str(e) for e in _cause_chain(exc)
+    )
+
+
+def _describe_transport_error(exc: httpx.TransportError) -> str:
+    if isinstance(exc, httpx.ConnectTimeout):
+        return "timed out connecting to the registry"
+    if isinstance(exc, httpx.ReadTimeout):
+        return "timed out waiting for the registry to answer"
+    if isinstance(exc, httpx.WriteTimeout):
+        return "timed out sending to the registry"
+    if isinstance(exc, httpx.PoolTimeout):
+        return "timed out waiting for a free connection"
+    if isinstance(exc, httpx.ConnectError):
+        if any(isinstance(e, ssl.SSLError) for e in _cause_chain(exc)):
+            return "TLS handshake with the registry failed"
+        if any(isinstance(e, ConnectionRefusedError) for e in _cause_chain(exc)) or "refused" in str(exc).lower():
+            return "cannot connect to the registry (connection refused)"
+        return "cannot connect to the registry"
+    if isinstance(exc, httpx.RemoteProtocolError):
+        return "the registry closed the connection or broke the HTTP protocol"
+    if isinstance(exc, httpx.ProxyError):
+        return "the proxy refused the connection"
+    return "network error talking to the registry"
+
+
+def _ssl_context(cacert: Path | None) -> ssl.SSLContext:
+    context = ssl.create_default_context(cafile=certifi.where())
+    context.load_default_certs()
+    if cacert is not None:
+        try:
+            context.load_verify_locations(cafile=str(cacert))
+        except FileNotFoundError:
+            raise InvalidInputError("registry CA certificate file not found", where=str(cacert)) from None
+        except (ssl.SSLError, OSError, ValueError):
+            raise InvalidInputError(
+                "registry CA certificate file is not a readable PEM certificate", where=str(cacert)
+            ) from None
+    return context
+
+
+def _as_repo(target: Reference | Repository) -> Repository:
+    return target.repo if isinstance(target, Reference) else target
+
+
+# --- the client -----------------------------------------------------------------------------
+
+
+class RegistryClient:
+    """The registry operations release-vector needs. Use as a context manager, or call :meth:`close`."""
+
+    def __init__(
+        self,
+        options: RegistryOptions | None = None,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        rng: random.Random | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.options = options or RegistryOptions()
+        self._sleep = sleep
+        self._rng = rng or random.Random()  # noqa: S311 (jitter, not cryptography)
+        self._tokens = TokenCache(clock)
+        self._endpoints: dict[str, _Endpoint] = {}
+        self._http = httpx.Client(
+            verify=_ssl_context(self.options.cacert),
+            timeout=self.options.timeouts.to_httpx(),
+            limits=httpx.Limits(
+                max_connections=self.options.max_connections,
+                max_keepalive_connections=self.options.max_connections,
+            ),
+            follow_redirects=False,
+            trust_env=False,
+            proxy=self.options.proxy,
+            headers={"User-Agent": self.options.user_agent},
+            transport=transport,
+        )
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> RegistryClient:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    # --- manifests ------------------------------------------------------------------------------
+
+    def head_manifest(self, ref: Reference, accept: Iterable[str] = mediatypes.ALL_MANIFESTS) -> Descriptor | None:
+        """The manifest's descriptor, or None if the registry has no such manifest (404)."""
+        accepted = tuple(accept)
+        where = str(ref)
+        response = self._request(
+            "HEAD",
+            ref.repo,
+            f"/v2/{ref.repository}/manifests/{ref.identifier}",
+            scopes=(Scope.of(ref.repository, PULL),),
+            headers={"Accept": ", ".join(accepted)},
+            where=where,
+        )
+        status = response.status_code
+        response.close()
+        if status == 404:
+            return None
+        if status != 200:
+            raise RegistryError(f"registry answered {status} to HEAD of the manifest", where=where)
+        media_type = _media_type(response)
+        reported = response.headers.get("Docker-Content-Digest")
+        length = response.headers.get("Content-Length")
+        if (
+            media_type in _GENERIC_CONTENT_TYPES
+            or reported is None
+            or not digests.is_valid(reported)
+            or length is None
+            or not length.isdigit()
+        ):
+            return self.get_manifest(ref, accepted).descriptor()  # the HEAD told too little: read it
+        if media_type not in accepted:
+            raise RegistryError(f"unexpected manifest media type {media_type!r}", where=where)
+        if ref.digest is not None and reported != ref.digest:
+            raise RegistryError(f"registry reports digest {reported} for a manifest asked for by digest", where=where)
+        size = int(length)
+        if size > mediatypes.MAX_MANIFEST_BYTES:
+            raise RegistryError(self._too_large_message(size), where=where)
+        return Descriptor(media_type, reported, size)
+
+    def get_manifest(self, ref: Reference, accept: Iterable[str] = mediatypes.ALL_MANIFESTS) -> Manifest:
+        """The manifest's exact bytes, its media type, and their digest (checked when ``ref`` has one)."""
+        accepted = tuple(accept)
+        where = str(ref)
+        response = self._request(
+            "GET",
+            ref.repo,
+            f"/v2/{ref.repository}/manifests/{ref.identifier}",
+            scopes=(Scope.of(ref.repository, PULL),),
+            headers={"Accept": ", ".join(accepted)},
+            where=where,
+        )
+        try:
+            if response.status_code != 200:
+                self._raise_for_status(response, "GET the manifest", where, not_found="manifest not found")
+            data = self._read_limited(response, mediatypes.MAX_MANIFEST_BYTES, where, manifest=True)
+        finally:
+            response.close()
+        media_type = self._manifest_media_type(response, data, accepted, where)
+        algorithm = digests.algorithm_of(ref.digest) if ref.digest is not None else digests.SHA256
+        actual = digests.compute(data, algorithm)
+        if ref.digest is not None and actual != ref.digest:
+            raise RegistryError(
+                f"registry returned a manifest whose digest is {actual}, not the one asked for", where=where
+            )
+        reported = response.headers.get("Docker-Content-Digest")
+        if reported and digests.is_valid(reported) and not digests.matches(data, reported):
+            raise RegistryError(
+                f"registry's Docker-Content-Digest {reported} does not match the manifest it sent ({actual})",
+                where=where,
+            )
+        return Manifest(data, media_type, actual)
+
+    def put_manifest(
+        self,
+        target: Reference | Repository,
+        tag_or_digest: str | None,
+        data: bytes,
+        media_type: str,
+    ) -> str:
+        """PUT ``data`` as a manifest at a tag or digest (None: the one in ``target``); returns its digest."""
+        repo = _as_repo(target)
+        identifier = tag_or_digest
+        if identifier is None:
+            if not isinstance(target, Reference):
+                raise InvalidInputError("a tag or digest is needed to put a manifest", where=str(target))
+            identifier = target.identifier
+        local = digests.compute(data)
+        ref = repo.digest(identifier) if ":" in identifier else repo.tag(identifier)
+        where = str(ref)
+        if len(data) > mediatypes.MAX_MANIFEST_BYTES:
+            raise InvalidInputError(self._too_large_message(len(data)), where=where)
+        if ref.digest is not None and not digests.matches(data, ref.digest):
+            raise InvalidInputError(f"manifest bytes have digest {local}, not the digest given", where=where)
+        if not media_type or "/" not in media_type:
+            raise InvalidInputError(f"not a media type: {media_type!r}", where=where)
+        response = self._request(
+            "PUT",
+            repo,
+            f"/v2/{repo.path}/manifests/{identifier}",
+            scopes=(Scope.of(repo.path, PULL, PUSH),),
+            headers={"Content-Type": media_type},
+            content=data,
+            where=where,
+        )
+        try:
+            if response.status_code not in (200, 201, 202, 204):
+                self._raise_for_status(response, "PUT the manifest", where)
+        finally:
+            response.close()
+        reported = response.headers.get("Docker-Content-Digest")
+        if reported and reported.startswith(f"{digests.SHA256}:") and reported != local:
+            raise RegistryError(f"registry stored the manifest as {reported}, but its bytes are {local}", where=where)
+        return local if ref.digest is None else ref.digest
+
+    # --- blobs ----------------------------------------------------------------------------------
+
+    def blob_exists(self, target: Reference | Repository, digest: str) -> bool:
+        repo = _as_repo(target)
+        where = f"{repo.name}@{digest}"
+        digests.validate(digest, where=where)
+        response = self._request(
+            "HEAD", repo, f"/v2/{repo.path}/blobs/{digest}", scopes=(Scope.of(repo.path, PULL),), where=where
+        )
+        response.close()
+        if response.status_code == 200:
+            return True
+        if response.status_code == 404:
+            return False
+        raise RegistryError(f"registry answered {response.status_code} to HEAD of the blob", where=where)
+
+    def get_blob(
+        self, target: Reference | Repository, digest: str, *, max_bytes: int = DEFAULT_MAX_BLOB_BYTES
+    ) -> bytes:
+        """The blob's bytes, checked against ``digest``; blobs over ``max_bytes`` are refused."""
+        repo = _as_repo(target)
+        where = f"{repo.name}@{digest}"
+        digests.validate(digest, where=where)
+        response = self._request(
+            "GET", repo, f"/v2/{repo.path}/blobs/{digest}", scopes=(Scope.of(repo.path, PULL),), where=where
+        )
+        try:
+            if response.status_code != 200:
+                self._raise_for_status(response, "GET the blob", where, not_found="blob not found")
+            data = self._read_limited(response, max_bytes, where, manifest=False)
+        finally:
+            response.close()
+        if not digests.matches(data, digest):
+            raise RegistryError(
+                f"registry returned a blob whose digest is {digests.compute(data, digests.algorithm_of(digest))}",
+                where=where,
+            )
+        return data
+
+    def upload_blob(
+        self, target: Reference | Repository, data: bytes, mount_from: Reference | Repository | None = None
+    ) -> str:
+        """Make ``data`` a blob of the repository; returns its digest.
+
+        Nothing is sent if the blob is there already; with ``mount_from`` (another repository of the
+        same registry that has the blob) the registry is asked to mount it instead of receiving the
+        bytes; otherwise a monolithic upload (POST, then one PUT).
+        """
+        repo = _as_repo(target)
+        digest = digests.compute(data)
+        where = f"{repo.name}@{digest}"
+        if self.blob_exists(repo, digest):
+            return digest
+        source = _as_repo(mount_from) if mount_from is not None else None
+        if source is not None and (source.registry != repo.registry or source.path == repo.path):
+            source = None  # a mount works only within one registry
+        start: httpx.Response | None = None
+        if source is not None:
+            try:
+                start = self._request(
+                    "POST",
+                    repo,
+                    f"/v2/{repo.path}/blobs/uploads/",
+                    scopes=(Scope.of(repo.path, PULL, PUSH), Scope.of(source.path, PULL)),
+                    params={"mount": digest, "from": source.path},
+                    content=b"",
+                    where=where,
+                )
+            except AuthError:
+                source = None  # no pull access to the source: send the bytes instead
+        if start is None:
+            start = self._request(
+                "POST",
+                repo,
+                f"/v2/{repo.path}/blobs/uploads/",
+                scopes=(Scope.of(repo.path, PULL, PUSH),),
+                content=b"",
+                where=where,
+            )
+        try:
+            if start.status_code == 201 and source is not None:
+                self._check_blob_digest(start, digest, where)
+                return digest
+            if start.status_code != 202:
+                self._raise_for_status(start, "start the blob upload", where)
+        finally:
+            start.close()
+        location = start.headers.get("Location")
+        if not location:
+            raise RegistryError("registry started an upload but sent no Location", where=where)
+        upload_url = start.url.join(location)
+        upload_url = upload_url.copy_merge_params({"digest": digest})
+        response = self._request(
+            "PUT",
+            repo,
+            str(upload_url),
+            scopes=(Scope.of(repo.path, PULL, PUSH),),
+            headers={"Content-Type": "application/octet-stream"},
+            content=data,
+            where=where,
+        )
+        try:
+            if response.status_code in (201, 204):
+                self._check_blob_digest(response, digest, where)
+                return digest
+            body = response.read()
+        finally:
+            response.close()
+        lost = response.status_code == 404 and "BLOB_UPLOAD_UNKNOWN" in _error_codes(body)
+        if lost and self.blob_exists(repo, digest):
+            return digest  # an earlier attempt of this PUT went through before the connection broke
+        self._raise_for_status(response, "upload the blob", where, body=body)
+
+    # --- tags -------------------------------------------------------------------------------------
+
+    def list_tags(self, target: Reference | Repository) -> list[str]:
+        """Every tag of the repository ([] if the repository does not exist), following pagination."""
+        repo = _as_repo(target)
+        where = repo.name
+        tags: list[str] = []
+        url: str = f"/v2/{repo.path}/tags/list"
+        params: dict[str, str] | None = {"n": "1000"}
+        for _ in range(1000):
+            response = self._request("GET", repo, url, scopes=(Scope.of(repo.path, PULL),), params=params, where=where)
+            try:
+                if response.status_code == 404:
+                    return tags
+                if response.status_code != 200:
+                    self._raise_for_status(response, "list the tags", where)
+                body = self._read_limited(response, 16 * 1024 * 1024, where, manifest=False)
+            finally:
+                response.close()
+            try:
+                page = json.loads(body)
+            except ValueError:
+                raise RegistryError("registry's tag list is not JSON", where=where) from None
+            page_tags = page.get("tags") if isinstance(page, dict) else None
+            if isinstance(page_tags, list):
+                tags.extend(t for t in page_tags if isinstance(t, str))
+            link = response.links.get("next", {}).get("url")
+            if not link:
+                return tags
+            url, params = str(response.url.join(link)), None
+        raise RegistryError("registry's tag list does not end", where=where)
+
+    # --- internals: endpoints and auth ------------------------------------------------------------
+
+    def _schemes(self, repo: Repository) -> tuple[str, ...]:
+        if self.options.allow_http or is_loopback_host(repo.registry):
+            return ("https", "http")
+        return ("https",)
+
+    def _endpoint(self, repo: Repository, where: str) -> _Endpoint:
+        endpoint = self._endpoints.get(repo.registry)
+        if endpoint is None:
+            endpoint = self._ping(repo, where)
+            self._endpoints[repo.registry] = endpoint
+        return endpoint
+
+    def _ping(self, repo: Repository, where: str) -> _Endpoint:
+        """``GET /v2/`` (https first, then http where allowed) to learn the base URL and the challenge."""
+        host = repo.endpoint_host
+
+        def attempt() -> _Endpoint:
+            reason = ""
+            for scheme in self._schemes(repo):
+                base = f"{scheme}://{host}"
+                url = f"{base}/v2/"
+                try:
+                    response = self._http.get(url)
+                except httpx.TransportError as exc:
+                    if _is_cert_error(exc):
+                        raise RegistryError(
+                            f"the TLS certificate of {url} is not trusted",
+                            where=where,
+                            hint="pass the CA that issued it with --registry-cacert PEM",
+                        ) from None
+                    reason = f"{_describe_transport_error(exc)} at {url}"
+                    continue
+                status = response.status_code
+                if status in (200, 401):
+                    challenges = parse_www_authenticate(response.headers.get_list("WWW-Authenticate"))
+                    return _Endpoint(base, _pick_challenge(challenges) if status == 401 else None)
+                if status in (408, 429) or (status >= 500 and status not in (501, 505)):
+                    retry_after = parse_retry_after(response.headers.get("Retry-After"))
+                    raise _Retry(f"registry at {url} answered {status}", retry_after)
+                if status == 404:
+                    raise RegistryError(f"not an OCI registry: GET {url} answered 404", where=where)
+                return _Endpoint(base, None)
+            raise _Retry(reason)
+
+        return self._retrying(attempt, where)
+
+    def _authorization(
+        self, endpoint: _Endpoint, repo: Repository, scopes: tuple[Scope, ...], where: str
+    ) -> str | None:
+        challenge = endpoint.challenge
+        if challenge is None:
+            return None
+        if challenge.scheme == "basic":
+            credential = self.options.credentials.get(repo.registry)
+            if credential is None or credential.password is None:
+                return None
+            return credential.basic_header()
+        if challenge.scheme == "bearer":
+            token = self._tokens.get(repo.registry, scopes)
+            if token is None:
+                token = self._fetch_token(repo, challenge, scopes, where)
+            return "Bearer " + token.reveal().decode("ascii", "replace")
+        return None
+
+    def _fetch_token(self, repo: Repository, challenge: Challenge, scopes: tuple[Scope, ...], where: str) -> Secret:
+        realm = challenge.realm
+        if not realm:
+            raise RegistryError("registry asks for a bearer token but names no realm", where=where)
+        try:
+            realm_url = httpx.URL(realm)
+        except (httpx.InvalidURL, ValueError):
+            raise RegistryError("registry names a token realm that is not a URL", where=where) from None
+        if realm_url.scheme not in ("https", "http") or not realm_url.host:
+            raise RegistryError("registry names a token realm that is not an HTTP(S) URL", where=where)
+        if realm_url.scheme == "http" and not (self.options.allow_http or is_loopback_host(realm_url.host)):
+            raise AuthError(
+                "registry's token realm is plain HTTP; credentials are not sent there",
+                where=scrub_url(realm_url),
+                hint="use --allow-http-registry only for a registry you trust on a trusted network",
+            )
+        realm_where = scrub_url(realm_url)
+        credential = self.options.credentials.get(repo.registry)
+        scope_strings = [str(s) for s in scopes]
+
+        def attempt() -> httpx.Response:
+            headers: dict[str, str] = {}
+            if credential is not None and credential.identity_token is not None:
+                form = {
+                    "grant_type": "refresh_token",
+                    "refresh_token": credential.identity_token.reveal().decode("utf-8"),
+                    "client_id": "release-vector",
+                    "scope": " ".join(scope_strings),
+                }
+                if challenge.service:
+                    form["service"] = challenge.service
+                request = self._http.build_request("POST", realm_url, data=form)
+            else:
+                query: list[tuple[str, str | int | float | bool | None]] = []
+                if challenge.service:
+                    query.append(("service", challenge.service))
+                query += [("scope", s) for s in scope_strings]
+                if credential is not None and credential.password is not None:
+                    headers["Authorization"] = credential.basic_header()
+                    if credential.username:
+                        query.append(("account", credential.username))
+                query.append(("client_id", "release-vector"))
+                request = self._http.build_request("GET", realm_url, params=query, headers=headers)
+            return self._send_once(request)
+
+        response = self._retrying(attempt, realm_where)
+        try:
+            body = response.read()
+        finally:
+            response.close()
+        status = response.status_code
+        if status in (401, 403):
+            who = "the credentials" if credential is not None else "anonymous access"
+            raise AuthError(
+                f"token server refused {who} for {repo.name}",
+                where=realm_where,
+                hint=None if credential is not None else "docker login, or set REGISTRY_USERNAME/REGISTRY_PASSWORD",
+            )
+        if status != 200:
+            summary = _error_summary(body)
+            raise RegistryError(
+                f"token server answered {status}" + (f": {summary}" if summary else ""), where=realm_where
+            )
+        try:
+            answer = json.loads(body)
+        except (ValueError, UnicodeDecodeError):
+            raise RegistryError("token server answered something that is not JSON", where=realm_where) from None
+        token = answer.get("token") or answer.get("access_token") if isinstance(answer, dict) else None
+        if not isinstance(token, str) or not token:
+            raise RegistryError("token server answered without a token", where=realm_where)
+        expires_in = answer.get("expires_in")
+        lifetime = float(expires_in) if isinstance(expires_in, int | float) else None
+        secret = Secret(token)
+        self._tokens.put(repo.registry, scopes, secret, lifetime)
+        return secret
+
+    # --- internals: sending -----------------------------------------------------------------------
+
+    def _send_once(self, request: httpx.Request) -> httpx.Response:
+        """One try: a streaming response, or _Retry for a failure worth repeating."""
+        try:
+            response = self._http.send(request, stream=True)
+        except httpx.TransportError as exc:
+            if _is_cert_error(exc):
+                raise RegistryError(
+                    "the registry's TLS certificate is not trusted",
+                    where=scrub_url(request.url),
+                    hint="pass the CA that issued it with --registry-cacert PEM",
+                ) from None
+            raise _Retry(_describe_transport_error(exc)) from None
+        status = response.status_code
+        if status in (408, 429) or (status >= 500 and status not in (501, 505)):
+            try:
+                body = response.read()
+            except httpx.HTTPError:
+                body = b""
+            finally:
+                response.close()
+            summary = _error_summary(body)
+            raise _Retry(
+                f"registry answered {status}" + (f": {summary}" if summary else ""),
+                parse_retry_after(response.headers.get("Retry-After")),
+            )
+        return response
+
+    def _retrying(self, attempt: Callable[[], T], where: str) -> T:
+        policy = self.options.retries
+        last: _Retry | None = None
+        tries = 0
+        for number in range(policy.attempts):
+            tries = number + 1
+            try:
+                return attempt()
+            except _Retry as retry:
+                last = retry
+                if number == policy.attempts - 1:
+                    break
+                if retry.retry_after is not None and retry.retry_after > policy.max_retry_after:
+                    raise RegistryError(
+                        f"{retry.reason}; the registry asks to retry after {retry.retry_after:.0f} s",
+                        where=where,
+                    ) from None
+                self._sleep(self._delay(number, retry.retry_after))
+        assert last is not None
+        suffix = f" (after {tries} attempts)" if tries > 1 else ""
+        raise RegistryError(f"{last.reason}{suffix}", where=where)
+
+    def _delay(self, number: int, retry_after: float | None) -> float:
+        policy = self.options.retries
+        cap = min(policy.max_backoff, policy.backoff * float(2**number))
+        jittered = cap / 2 + self._rng.uniform(0, cap / 2)
+        return max(jittered, retry_after) if retry_after is not None else jittered
+
+    def _request(
+        self,
+        method: str,
+        repo: Repository,
+        path_or_url: str,
+        *,
+        scopes: tuple[Scope, ...],
+        where: str,
+        headers: Mapping[str, str] | None = None,
+        content: bytes | None = None,
+        params: Mapping[str, str] | None = None,
+    ) -> httpx.Response:
+        """Send with auth, retries, one token refresh on 401, and redirects (GET/HEAD) without credentials."""
+        scopes = merge_scopes(scopes)
+        endpoint = self._endpoint(repo, where)
+        url = httpx.URL(endpoint.base + path_or_url if path_or_url.startswith("/") else path_or_url)
+        if params:
+            url = url.copy_merge_params(dict(params))
+        home = _origin(httpx.URL(endpoint.base))
+        refreshed = False
+        redirects = 0
+        while True:
+            request_headers = dict(headers or {})
+            if _origin(url) == home:
+                authorization = self._authorization(endpoint, repo, scopes, where)
+                if authorization is not None:
+                    request_headers["Authorization"] = authorization
+
+            def attempt(target: httpx.URL = url, sent: dict[str, str] = request_headers) -> httpx.Response:
+                return self._send_once(self._http.build_request(method, target, headers=sent, content=content))
+
+            response = self._retrying(attempt, where)
+            status = response.status_code
+            if status in _REDIRECTS and method in ("GET", "HEAD"):
+                location = response.headers.get("Location")
+                response.close()
+                redirects += 1
+                if not location or redirects > MAX_REDIRECTS:
+                    raise RegistryError(f"registry redirected {redirects} times, or nowhere", where=where)
+                url = url.join(location)
+                continue
+            if status == 401 and _origin(url) == home:
+                body = response.read() if method != "HEAD" else b""
+                response.close()
+                challenges = parse_www_authenticate(response.headers.get_list("WWW-Authenticate"))
+                challenge = _pick_challenge(challenges)
+                if not refreshed and challenge is not None and challenge.scheme == "bearer":
+                    refreshed = True
+                    self._tokens.invalidate(repo.registry, scopes)
+                    if endpoint.challenge != challenge:
+                        endpoint = _Endpoint(endpoint.base, challenge)
+                        self._endpoints[repo.registry] = endpoint
+                    continue
+                if not refreshed and challenge is not None and endpoint.challenge is None:
+                    refreshed = True  # the ping promised anonymous access; this repository wants Basic
+                    endpoint = _Endpoint(endpoint.base, challenge)
+                    self._endpoints[repo.registry] = endpoint
+                    continue
+                raise self._auth_error(repo, challenge, body, where)
+            if status == 403:
+                body = response.read() if method != "HEAD" else b""
+                response.close()
+                summary = _error_summary(body)
+                raise AuthError(
+                    "access denied by the registry (403)" + (f": {summary}" if summary else ""),
+                    where=where,
+                    hint=self._credential_hint(repo),
+                )
+            return response
+
+    def _credential_hint(self, repo: Repository) -> str:
+        if self.options.credentials.get(repo.registry) is None:
+            return f"no credentials for {repo.registry}: docker login, or REGISTRY_USERNAME/REGISTRY_PASSWORD"
+        return f"check that the credentials for {repo.registry} grant this access"
+
+    def _auth_error(self, repo: Repository, challenge: Challenge | None, body: bytes, where: str) -> AuthError:
+        summary = _error_summary(body)
+        credential = self.options.credentials.get(repo.registry)
+        if challenge is not None and challenge.error == "insufficient_scope":
+            message = "not authorized for this repository (insufficient scope)"
+        elif credential is None:
+            message = "authentication required"
+        elif challenge is not None and challenge.scheme not in ("basic", "bearer"):
+            message = f"registry asks for unsupported authentication {challenge.scheme!r}"
+        else:
+            message = "the registry refused the credentials (401)"
+        if summary:
+            message += f": {summary}"
+        return AuthError(message, where=where, hint=self._credential_hint(repo))
+
+    # --- internals: responses ---------------------------------------------------------------------
+
+    def _raise_for_status(
+        self,
+        response: httpx.Response,
+        action: str,
+        where: str,
+        *,
+        not_found: str | None = None,
+        body: bytes | None = None,
+    ) -> NoReturn:
+        if body is None:
+            try:
+                body = response.read() if response.request.method != "HEAD" else b""
+            except httpx.HTTPError:
+                body = b""
+        summary = _error_summary(body)
+        codes = _error_codes(body)
+        if response.status_code == 404 and not_found is not None:
+            message = "repository not found" if "NAME_UNKNOWN" in codes else not_found
+        else:
+            message = f"registry answered {response.status_code} to {action}"
+        if summary:
+            message += f": {summary}"
+        raise RegistryError(message, where=where)
+
+    def _read_limited(self, response: httpx.Response, limit: int, where: str, *, manifest: bool) -> bytes:
+        length = response.headers.get("Content-Length")
+        if length is not None and length.isdigit() and int(length) > limit:
+            raise RegistryError(self._too_large_message(int(length), limit, manifest), where=where)
+        chunks: list[bytes] = []
+        total = 0
+        try:
+            for chunk in response.iter_bytes():
+                total += len(chunk)
+                if total > limit:
+                    raise RegistryError(self._too_large_message(total, limit, manifest, at_least=True), where=where)
+                chunks.append(chunk)
+        except httpx.TransportError as exc:
+            raise RegistryError(f"{_describe_transport_error(exc)} while reading the body", where=where) from None
+        return b"".join(chunks)
+
+    @staticmethod
+    def _too_large_message(
+        size: int, limit: int = mediatypes.MAX_MANIFEST_BYTES, manifest: bool = True, *, at_least: bool = False
+    ) -> str:
+        what = "manifest" if manifest else "blob"
+        amount = f"over {limit} bytes" if at_least else f"{size} bytes"
+        return f"{what} too large ({amount}; the limit is {limit} bytes)"
+
+    def _manifest_media_type(self, response: httpx.Response, data: bytes, accepted: tuple[str, ...], where: str) -> str:
+        media_type = _media_type(response)
+        if media_type in _GENERIC_CONTENT_TYPES:
+            try:
+                declared = json.loads(data).get("mediaType")
+            except (ValueError, AttributeError, UnicodeDecodeError):
+                declared = None
+            if isinstance(declared, str) and declared:
+                media_type = declared
+        if media_type not in accepted:
+            shown = media_type or "(none)"
+            raise RegistryError(f"unexpected manifest media type {shown!r}", where=where)
+        return media_type
+
+    @staticmethod
+    def _check_blob_digest(response: httpx.Response, digest: str, where: str) -> None:
+        reported = response.headers.get("Docker-Content-Digest")
+        if reported and reported != digest:
+            raise RegistryError(f"registry stored the blob as {reported}, not as {digest}", where=where)
+
+
+def _pick_challenge(challenges: tuple[Challenge, ...]) -> Challenge | None:
+    """Bearer (with a realm) over Basic over anything else."""
+    for scheme in ("bearer", "basic"):
+        for challenge in challenges:
+            if challenge.scheme == scheme and (scheme != "bearer" or challenge.realm):
+                return challenge
+    return challenges[0] if challenges else None

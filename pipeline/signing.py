@@ -1,0 +1,209 @@
+"""Signing images in their registries, in cosign's legacy layout.
+
+For each image: resolve the reference once to its manifest digest, build the simple-signing payload
+for that digest, and append one signature layer to the ``sha256-<hex>.sig`` manifest beside it. A
+signature by the same key over the same payload (and annotations) already there means the image is
+signed: nothing is written, so re-runs are idempotent. Images are independent: one failing does not
+stop the others, and every outcome is reported.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+from pipeline.cosign.keys import SigningKey
+from pipeline.cosign.payload import simple_signing_payload
+from pipeline.cosign.sigmanifest import (
+    SignatureLayer,
+    SignatureManifest,
+    append_signature,
+    find_signed,
+    read_signature_manifest,
+    signature_tag,
+)
+from pipeline.errors import InvalidInputError, ReleaseVectorError
+from pipeline.oci import digest as digests
+from pipeline.oci import mediatypes
+from pipeline.oci.client import Descriptor, Manifest
+from pipeline.oci.reference import Reference, Repository
+
+DEFAULT_CONCURRENCY = 16
+
+SignStatus = Literal["signed", "already signed", "failed"]
+
+
+class SigningRegistry(Protocol):
+    """The registry operations signing needs (``RegistryClient`` provides them)."""
+
+    def head_manifest(self, ref: Reference) -> Descriptor | None: ...
+
+    def get_manifest(self, ref: Reference) -> Manifest: ...
+
+    def put_manifest(
+        self, target: Reference | Repository, tag_or_digest: str | None, data: bytes, media_type: str
+    ) -> str: ...
+
+    def upload_blob(
+        self, target: Reference | Repository, data: bytes, mount_from: Reference | Repository | None = None
+    ) -> str: ...
+
+
+@dataclass(frozen=True)
+class SignOutcome:
+    """What happened to one image: ``reference`` as given, the digest signed, and the status."""
+
+    reference: str
+    repository: str
+    digest: str | None
+    status: SignStatus
+    error: ReleaseVectorError | None = None
+
+    @property
+    def pinned(self) -> str:
+        """``repository@digest``: exactly what was signed."""
+        return f"{self.repository}@{self.digest}" if self.digest else self.reference
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "reference": self.reference,
+            "pinned": self.pinned,
+            "digest": self.digest,
+            "status": self.status,
+            "error": self.error.one_line() if self.error else None,
+        }
+
+
+def signature_reference(image: Reference, digest: str) -> Reference:
+    """Where cosign keeps the signatures of ``digest``: tag ``sha256-<hex>.sig`` in the same repository."""
+    return image.repo.tag(signature_tag(digest))
+
+
+def read_existing_signatures(registry: SigningRegistry, sig_ref: Reference) -> SignatureManifest | None:
+    if registry.head_manifest(sig_ref) is None:
+        return None
+    manifest = registry.get_manifest(sig_ref)
+    return read_signature_manifest(manifest.data, str(sig_ref))
+
+
+def sign_digest(
+    registry: SigningRegistry,
+    image: Reference,
+    digest: str,
+    key: SigningKey,
+    annotations: Mapping[str, str],
+) -> SignStatus:
+    """Add our signature of ``image@digest`` unless a valid one by this key is already there."""
+    payload = simple_signing_payload(image.cosign_name, digest, annotations or None)
+    sig_ref = signature_reference(image, digest)
+    existing = read_existing_signatures(registry, sig_ref)
+    if existing is not None and find_signed(existing.layers, payload, key.public_key, annotations=None):
+        return "already signed"
+    layer = SignatureLayer(payload=payload, signature_b64=base64.b64encode(key.sign(payload)).decode())
+    update = append_signature(existing, layer, public_key=key.public_key)
+    if update.manifest is None:
+        return "already signed"
+    for blob in update.blobs:
+        registry.upload_blob(image.repo, blob.data)
+    registry.put_manifest(image.repo, sig_ref.tag, update.manifest, update.media_type)
+    return "signed"
+
+
+def index_children(manifest: Manifest, where: str) -> list[str]:
+    """The digests of the manifests an image index lists (its platform images)."""
+    try:
+        document = json.loads(manifest.data)
+        children = [entry["digest"] for entry in document["manifests"]]
+    except (ValueError, KeyError, TypeError):
+        raise InvalidInputError("the image index is malformed (no manifests[].digest)", where=where) from None
+    for child in children:
+        if not isinstance(child, str) or not digests.is_valid(child):
+            raise InvalidInputError(f"the image index lists an invalid digest {child!r}", where=where)
+    return list(dict.fromkeys(children))
+
+
+@dataclass(frozen=True)
+class _Target:
+    label: str
+    image: Reference
+    digest: str
+
+
+def _resolve_targets(registry: SigningRegistry, image: Reference, recursive: bool) -> list[_Target]:
+    """The image's digest (what gets signed) and, with ``recursive`` on an index, its children's."""
+    manifest = registry.get_manifest(image)
+    targets = [_Target(str(image), image, manifest.digest)]
+    if recursive and manifest.media_type in mediatypes.INDEXES:
+        for child in index_children(manifest, str(image)):
+            targets.append(_Target(f"{image.name}@{child}", image.repo.digest(child), child))
+    return targets
+
+
+def sign_images(
+    registry: SigningRegistry,
+    images: Sequence[Reference],
+    key: SigningKey,
+    *,
+    annotations: Mapping[str, str] | None = None,
+    recursive: bool = False,
+    concurrency: int = DEFAULT_CONCURRENCY,
+    on_progress: Callable[[SignOutcome], None] | None = None,
+) -> list[SignOutcome]:
+    """Sign every image (and with ``recursive`` every platform manifest of an index), concurrently.
+
+    Two phases: resolve every reference once to its digest, then sign each unique repository+digest
+    once (two references to the same image must not race to append to the same ``.sig`` manifest).
+    The result lists one outcome per reference and per child manifest, in input order.
+    """
+    notes = dict(annotations or {})
+    unique = list(dict.fromkeys(images))
+    workers = max(1, min(concurrency, len(unique) or 1))
+
+    def resolve_one(image: Reference) -> list[_Target] | SignOutcome:
+        try:
+            return _resolve_targets(registry, image, recursive)
+        except ReleaseVectorError as error:
+            outcome = SignOutcome(str(image), image.name, image.digest, "failed", error)
+            if on_progress is not None:
+                on_progress(outcome)
+            return outcome
+
+    def sign_one(target: _Target) -> SignStatus | ReleaseVectorError:
+        try:
+            return sign_digest(registry, target.image, target.digest, key, notes)
+        except ReleaseVectorError as error:
+            return error
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        resolved = list(pool.map(resolve_one, unique))
+        targets = [t for r in resolved if not isinstance(r, SignOutcome) for t in r]
+        by_digest: dict[tuple[Repository, str], _Target] = {}
+        for target in targets:
+            by_digest.setdefault((target.image.repo, target.digest), target)
+        signed: dict[tuple[Repository, str], SignStatus | ReleaseVectorError] = {}
+
+        def sign_and_report(item: tuple[tuple[Repository, str], _Target]) -> None:
+            result = sign_one(item[1])
+            signed[item[0]] = result
+            if on_progress is not None:
+                on_progress(_outcome(item[1], result))
+
+        list(pool.map(sign_and_report, by_digest.items()))
+
+    outcomes: list[SignOutcome] = []
+    for item in resolved:
+        if isinstance(item, SignOutcome):
+            outcomes.append(item)
+            continue
+        outcomes.extend(_outcome(target, signed[(target.image.repo, target.digest)]) for target in item)
+    return outcomes
+
+
+def _outcome(target: _Target, result: SignStatus | ReleaseVectorError) -> SignOutcome:
+    if isinstance(result, ReleaseVectorError):
+        return SignOutcome(target.label, target.image.name, target.digest, "failed", result)
+    return SignOutcome(target.label, target.image.name, target.digest, result)

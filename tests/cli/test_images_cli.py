@@ -1,0 +1,323 @@
+"""sign / verify against a real Distribution registry: our signatures, and cosign's real ones."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from pipeline.cosign.sigmanifest import (
+    SignatureLayer,
+    build_signature_manifest,
+    decode_dir_signature,
+    signature_config,
+    signature_tag,
+)
+from pipeline.oci import mediatypes
+from pipeline.oci.reference import parse_reference
+from tests.conftest import COSIGN_VECTORS
+from tests.oci.helpers import client as make_client
+from tests.oci.helpers import push_image
+from tests.registry_fixtures import RegistryProcess
+
+SIGS = COSIGN_VECTORS / "image-signatures"
+PASSWORD = {"COSIGN_PASSWORD": "pw"}
+
+
+@pytest.fixture(scope="module")
+def key_pair(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    from pipeline.cosign.keys import generate_key_pair
+    from pipeline.secret import Secret
+
+    directory = tmp_path_factory.mktemp("keys")
+    pair = generate_key_pair(Secret("pw"))
+    (directory / "cosign.key").write_bytes(pair.private_pem.reveal())
+    (directory / "cosign.pub").write_bytes(pair.public_pem)
+    return directory / "cosign.key", directory / "cosign.pub"
+
+
+def fetch_raw_manifest(registry: RegistryProcess, repository: str, reference: str) -> bytes:
+    response = httpx.get(
+        f"{registry.url}/v2/{repository}/manifests/{reference}",
+        headers={"Accept": mediatypes.OCI_MANIFEST},
+    )
+    response.raise_for_status()
+    return response.content
+
+
+def test_sign_then_verify_and_rerun_adds_nothing(
+    cli: Any, plain_registry: RegistryProcess, key_pair: tuple[Path, Path]
+) -> None:
+    key, pub = key_pair
+    with make_client() as registry_client:
+        _, digest = push_image(registry_client, plain_registry.ref("app/api:v1"), b"layer-api-v1")
+    image = plain_registry.ref("app/api:v1")
+
+    signed = cli("sign", image, "--key", str(key), env=PASSWORD)
+    assert signed.exit_code == 0, signed.stderr
+    assert signed.stdout == f"{plain_registry.ref('app/api')}@{digest} signed\n"
+    assert "uses a tag, not a digest" in signed.stderr
+
+    # An independent decoder: the .sig manifest read raw, checked from the format description.
+    sig_tag = "sha256-" + digest.removeprefix("sha256:") + ".sig"
+    manifest = json.loads(fetch_raw_manifest(plain_registry, "app/api", sig_tag))
+    assert manifest["mediaType"] == mediatypes.OCI_MANIFEST
+    [layer] = manifest["layers"]
+    assert layer["mediaType"] == "application/vnd.dev.cosign.simplesigning.v1+json"
+    payload = httpx.get(f"{plain_registry.url}/v2/app/api/blobs/{layer['digest']}").content
+    assert hashlib.sha256(payload).hexdigest() == layer["digest"].removeprefix("sha256:")
+    expected = {
+        "critical": {
+            "identity": {"docker-reference": plain_registry.ref("app/api")},
+            "image": {"docker-manifest-digest": digest},
+            "type": "cosign container image signature",
+        },
+        "optional": None,
+    }
+    assert payload == json.dumps(expected, separators=(",", ":")).encode()
+    public_key = serialization.load_pem_public_key(pub.read_bytes())
+    assert isinstance(public_key, ec.EllipticCurvePublicKey)
+    signature = base64.b64decode(layer["annotations"]["dev.cosignproject.cosign/signature"])
+    public_key.verify(signature, payload, ec.ECDSA(hashes.SHA256()))
+
+    verified = cli("verify", image, "--key", str(pub), "--insecure-ignore-tlog")
+    assert verified.exit_code == 0, verified.stderr
+    assert f"Verification for {image} --" in verified.stderr
+    assert json.loads(verified.stdout)[0]["critical"]["image"]["docker-manifest-digest"] == digest
+
+    again = cli("sign", f"{plain_registry.ref('app/api')}@{digest}", "--key", str(key), env=PASSWORD)
+    assert again.exit_code == 0, again.stderr
+    assert again.stdout.endswith("already signed\n")
+    assert json.loads(fetch_raw_manifest(plain_registry, "app/api", sig_tag)) == manifest
+
+
+def test_verify_requires_tlog_unless_ignored(
+    cli: Any, plain_registry: RegistryProcess, key_pair: tuple[Path, Path]
+) -> None:
+    key, pub = key_pair
+    with make_client() as registry_client:
+        _, digest = push_image(registry_client, plain_registry.ref("app/tlog:v1"), b"layer-tlog")
+    image = f"{plain_registry.ref('app/tlog')}@{digest}"
+    assert cli("sign", image, "--key", str(key), env=PASSWORD).exit_code == 0
+    result = cli("verify", image, "--key", str(pub))
+    assert result.exit_code == 10
+    assert "no transparency log entry" in result.stderr and image in result.stderr
+
+
+def test_annotations_are_signed_and_checked(
+    cli: Any, plain_registry: RegistryProcess, key_pair: tuple[Path, Path]
+) -> None:
+    key, pub = key_pair
+    with make_client() as registry_client:
+        _, digest = push_image(registry_client, plain_registry.ref("app/notes:v1"), b"layer-notes")
+    image = f"{plain_registry.ref('app/notes')}@{digest}"
+    assert cli("sign", image, "--key", str(key), "-a", "version=v1", env=PASSWORD).exit_code == 0
+    ok = cli("verify", image, "--key", str(pub), "--insecure-ignore-tlog", "-a", "version=v1", "--json")
+    assert ok.exit_code == 0, ok.stderr
+    [result] = json.loads(ok.stdout)
+    assert result["signatures"][0]["payload"]["optional"] == {"version": "v1"}
+    wrong = cli("verify", image, "--key", str(pub), "--insecure-ignore-tlog", "-a", "version=v2")
+    assert wrong.exit_code == 10 and "annotation version" in wrong.stderr
+
+
+def test_one_failing_image_does_not_stop_the_others(
+    cli: Any, plain_registry: RegistryProcess, key_pair: tuple[Path, Path]
+) -> None:
+    key, pub = key_pair
+    with make_client() as registry_client:
+        _, digest = push_image(registry_client, plain_registry.ref("app/good:v1"), b"layer-good")
+    missing = plain_registry.ref("app/missing:v1")
+    good = f"{plain_registry.ref('app/good')}@{digest}"
+    result = cli("sign", missing, good, "--key", str(key), "--json", env=PASSWORD)
+    assert result.exit_code == 5, result.stderr
+    outcomes = {item["reference"]: item for item in json.loads(result.stdout)}
+    assert outcomes[good]["status"] == "signed"
+    assert outcomes[missing]["status"] == "failed" and missing in result.stderr
+    assert "1 of 2 images failed" in result.stderr
+
+    verify = cli("verify", missing, good, "--key", str(pub), "--insecure-ignore-tlog")
+    assert verify.exit_code == 10
+    assert good in verify.stderr  # the good image's Verification block
+    assert f"({missing})" in verify.stderr
+
+
+def test_recursive_signs_index_and_platforms(
+    cli: Any, plain_registry: RegistryProcess, key_pair: tuple[Path, Path]
+) -> None:
+    key, pub = key_pair
+    repo = plain_registry.ref("app/multi")
+    with make_client() as registry_client:
+        children = [
+            push_image(registry_client, f"{repo}:{arch}", f"layer-{arch}".encode()) for arch in ("amd64", "arm64")
+        ]
+        index = json.dumps(
+            {
+                "schemaVersion": 2,
+                "mediaType": mediatypes.OCI_INDEX,
+                "manifests": [{"mediaType": mediatypes.OCI_MANIFEST, "digest": d, "size": len(m)} for m, d in children],
+            },
+            separators=(",", ":"),
+        ).encode()
+        index_digest = registry_client.put_manifest(
+            parse_reference(f"{repo}:latest"), None, index, mediatypes.OCI_INDEX
+        )
+    result = cli("sign", f"{repo}:latest", "--recursive", "--key", str(key), "--json", env=PASSWORD)
+    assert result.exit_code == 0, result.stderr
+    signed = {item["digest"] for item in json.loads(result.stdout)}
+    assert signed == {index_digest, children[0][1], children[1][1]}
+    for digest in signed:
+        assert cli("verify", f"{repo}@{digest}", "--key", str(pub), "--insecure-ignore-tlog").exit_code == 0
+
+
+# --- cosign's real signatures, laid out in the registry as cosign lays them out --------------------
+
+
+def push_signatures(registry: RegistryProcess, repository: str, digest: str, layers: list[SignatureLayer]) -> str:
+    ref = parse_reference(registry.ref(f"{repository}:{signature_tag(digest)}"))
+    config = signature_config(layers)
+    with make_client() as registry_client:
+        for layer in layers:
+            registry_client.upload_blob(ref, layer.payload)
+        registry_client.upload_blob(ref, config)
+        registry_client.put_manifest(ref, None, build_signature_manifest(layers, config), mediatypes.OCI_MANIFEST)
+    return f"{registry.ref(repository)}@{digest}"
+
+
+def vector_layer(folder: str) -> SignatureLayer:
+    return decode_dir_signature((SIGS / folder / "signature-1").read_bytes(), folder)
+
+
+def vector_digest(folder: str) -> str:
+    return "sha256:" + hashlib.sha256((SIGS / folder / "manifest.json").read_bytes()).hexdigest()
+
+
+def test_cosign_key_signature_verifies(cli: Any, plain_registry: RegistryProcess) -> None:
+    image = push_signatures(
+        plain_registry, "vectors/valid", vector_digest("dir-img-cosign-valid"), [vector_layer("dir-img-cosign-valid")]
+    )
+    ok = cli("verify", image, "--key", str(SIGS / "cosign.pub"), "--insecure-ignore-tlog")
+    assert ok.exit_code == 0, ok.stderr
+    wrong_key = cli("verify", image, "--key", str(SIGS / "cosign2.pub"), "--insecure-ignore-tlog")
+    assert wrong_key.exit_code == 10 and "does not verify" in wrong_key.stderr
+
+
+def test_cosign_key_signature_with_rekor_bundle_verifies(cli: Any, plain_registry: RegistryProcess) -> None:
+    folder = "dir-img-cosign-key-rekor-valid"
+    image = push_signatures(plain_registry, "vectors/key-rekor", vector_digest(folder), [vector_layer(folder)])
+    ok = cli("verify", image, "--key", str(SIGS / "cosign2.pub"), "--rekor-public-key", str(SIGS / "rekor.pub"))
+    assert ok.exit_code == 0, ok.stderr
+    assert "transparency log was verified offline" in ok.stderr
+    default_trust = cli("verify", image, "--key", str(SIGS / "cosign2.pub"))
+    assert default_trust.exit_code == 0, default_trust.stderr
+    other_rekor = cli(
+        "verify", image, "--key", str(SIGS / "cosign2.pub"), "--rekor-public-key", str(SIGS / "cosign.pub")
+    )
+    assert other_rekor.exit_code == 10
+
+
+def test_cosign_keyless_signature_verifies(cli: Any, plain_registry: RegistryProcess) -> None:
+    folder = "dir-img-cosign-fulcio-rekor-valid"
+    image = push_signatures(plain_registry, "vectors/keyless", vector_digest(folder), [vector_layer(folder)])
+    base = ["--ca-roots", str(SIGS / "fulcio_v1.crt.pem"), "--rekor-public-key", str(SIGS / "rekor.pub")]
+    ok = cli(
+        "verify",
+        image,
+        *base,
+        "--certificate-identity",
+        "mitr@redhat.com",
+        "--certificate-oidc-issuer",
+        "https://github.com/login/oauth",
+    )
+    assert ok.exit_code == 0, ok.stderr
+    wrong = cli(
+        "verify",
+        image,
+        *base,
+        "--certificate-identity",
+        "someone@else.com",
+        "--certificate-oidc-issuer",
+        "https://github.com/login/oauth",
+    )
+    assert wrong.exit_code == 10 and "identity" in wrong.stderr
+
+
+def test_registry_signature_manifest_verifies_keyless(cli: Any, plain_registry: RegistryProcess) -> None:
+    folder = COSIGN_VECTORS / "registry-sig-manifest"
+    payload = (folder / "payload.reconstructed.json").read_bytes()
+    layer = SignatureLayer(
+        payload=payload,
+        signature_b64=(folder / "signature.b64").read_text().strip(),
+        bundle=(folder / "bundle.json").read_text().strip(),
+        certificate=(folder / "cert.pem").read_text(),
+        chain=(folder / "chain.pem").read_text(),
+    )
+    digest = json.loads(payload)["critical"]["image"]["docker-manifest-digest"]
+    image = push_signatures(plain_registry, "vectors/salrashid", digest, [layer])
+    identity = (
+        "https://github.com/salrashid123/go-bazel-github-workflow/.github/workflows/release.yaml@refs/tags/v0.0.30"
+    )
+    ok = cli(
+        "verify",
+        image,
+        "--certificate-identity",
+        identity,
+        "--certificate-oidc-issuer",
+        "https://token.actions.githubusercontent.com",
+    )
+    assert ok.exit_code == 0, ok.stderr
+    # The payload names index.docker.io/salrashid123/server_image, not this registry's repository.
+    strict = cli(
+        "verify",
+        image,
+        "--check-reference",
+        "--certificate-identity",
+        identity,
+        "--certificate-oidc-issuer",
+        "https://token.actions.githubusercontent.com",
+    )
+    assert strict.exit_code == 10 and "names repository" in strict.stderr
+
+
+def test_containers_image_signature_with_tagged_reference(cli: Any, plain_registry: RegistryProcess) -> None:
+    folder = "dir-img-cosign-valid-with-tag"
+    image = push_signatures(plain_registry, "vectors/with-tag", vector_digest(folder), [vector_layer(folder)])
+    ok = cli("verify", image, "--key", str(SIGS / "cosign.pub"), "--insecure-ignore-tlog", "--json")
+    assert ok.exit_code == 0, ok.stderr
+    [result] = json.loads(ok.stdout)
+    assert result["signatures"][0]["payload"]["optional"]["creator"] == "containers/image 5.21.2-dev"
+
+
+def test_unknown_key_signature_fails_with_the_reason(cli: Any, plain_registry: RegistryProcess) -> None:
+    unknown = decode_dir_signature((SIGS / "unknown-cosign-key.signature").read_bytes(), "unknown")
+    image = push_signatures(plain_registry, "vectors/unknown", vector_digest("dir-img-cosign-valid"), [unknown])
+    for pub in ("cosign.pub", "cosign2.pub"):
+        result = cli("verify", image, "--key", str(SIGS / pub), "--insecure-ignore-tlog")
+        assert result.exit_code == 10
+        assert "does not verify" in result.stderr
+
+
+def test_payload_for_another_digest_is_a_digest_mismatch(cli: Any, plain_registry: RegistryProcess) -> None:
+    layer = vector_layer("dir-img-cosign-valid")
+    other = "sha256:" + "1" * 64
+    image = push_signatures(plain_registry, "vectors/mismatch", other, [layer])
+    result = cli("verify", image, "--key", str(SIGS / "cosign.pub"), "--insecure-ignore-tlog")
+    assert result.exit_code == 10 and "digest mismatch" in result.stderr
+
+
+def test_unsigned_image_has_no_signatures(cli: Any, plain_registry: RegistryProcess) -> None:
+    image = f"{plain_registry.ref('vectors/unsigned')}@sha256:{'2' * 64}"
+    result = cli("verify", image, "--key", str(SIGS / "cosign.pub"), "--insecure-ignore-tlog")
+    assert result.exit_code == 10 and "no signatures found" in result.stderr
+
+
+def test_malformed_reference_is_one_line(cli: Any, key_pair: tuple[Path, Path]) -> None:
+    result = cli("verify", "UPPER/Case::bad", "--key", str(key_pair[1]))
+    assert result.exit_code == 3
+    assert result.stderr.startswith("error: malformed image reference") and "Traceback" not in result.stderr
