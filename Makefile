@@ -30,7 +30,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 lint: install
-	$(BIN)/ruff check pipeline tests bench
+	$(BIN)/ruff check pipeline tests $(wildcard bench)
 
 typecheck: install
 	$(BIN)/mypy --strict pipeline

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import sys
 from pathlib import Path
 
@@ -23,8 +24,9 @@ from pipeline.cli.trust_options import (
     build_policy,
 )
 from pipeline.cosign.blob import BlobBundle, parse_blob_bundle, render_blob_bundle
-from pipeline.cosign.verify import verify_signed_payload
+from pipeline.cosign.verify import VerificationPolicy, VerifiedSignature, verify_signed_payload
 from pipeline.errors import InvalidInputError, UsageError
+from pipeline.sigstore import is_sigstore_bundle, parse_sigstore_bundle, verify_bundle_for_artifact
 
 
 @app.command("sign-blob")
@@ -65,10 +67,49 @@ def sign_blob_command(
         print(f"Wrote bundle to file {bundle}", file=sys.stderr)
 
 
+def looks_like_sigstore_bundle(data: bytes) -> bool:
+    try:
+        document = json.loads(data)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return False
+    return isinstance(document, dict) and is_sigstore_bundle(document)
+
+
+def _verify_legacy(
+    blob: bytes,
+    bundle: Path | None,
+    bundle_bytes: bytes | None,
+    signature: Path | None,
+    certificate: Path | None,
+    policy: VerificationPolicy,
+) -> VerifiedSignature:
+    """cosign's LocalSignedPayload bundle and/or a bare base64 signature file."""
+    parsed = parse_blob_bundle(bundle_bytes, str(bundle)) if bundle_bytes is not None else BlobBundle(b"", None, None)
+    signature_bytes = parsed.signature
+    if signature is not None:
+        text = read_input_file(signature, "signature").strip()
+        try:
+            signature_bytes = base64.b64decode(text, validate=True)
+        except ValueError:
+            raise InvalidInputError("the signature file is not base64", where=str(signature)) from None
+    certificate_pem = read_input_file(certificate, "certificate") if certificate else parsed.certificate_pem
+    return verify_signed_payload(
+        blob,
+        signature_bytes,
+        certificate_pem=certificate_pem,
+        chain_pem=None,
+        rekor_bundle=parsed.rekor_bundle,
+        policy=policy,
+        where=str(bundle or signature),
+    )
+
+
 @app.command("verify-blob")
 def verify_blob_command(
     file: Path = typer.Argument(..., help="The file whose signature to check.", show_default=False),
-    bundle: Path | None = typer.Option(None, "--bundle", help="cosign's sign-blob bundle JSON."),
+    bundle: Path | None = typer.Option(
+        None, "--bundle", help="cosign's sign-blob bundle JSON, or a Sigstore bundle (v0.1-v0.3)."
+    ),
     signature: Path | None = typer.Option(
         None, "--signature", help="A base64 signature file (instead of, or to override, the bundle's)."
     ),
@@ -107,29 +148,13 @@ def verify_blob_command(
         insecure_ignore_tlog=insecure_ignore_tlog,
     )
     blob = read_input_file(file, "file to verify")
-    parsed = (
-        parse_blob_bundle(read_input_file(bundle, "bundle"), str(bundle))
-        if bundle is not None
-        else BlobBundle(b"", None, None)
-    )
-    signature_bytes = parsed.signature
-    if signature is not None:
-        text = read_input_file(signature, "signature").strip()
-        try:
-            signature_bytes = base64.b64decode(text, validate=True)
-        except ValueError:
-            raise InvalidInputError("the signature file is not base64", where=str(signature)) from None
-    certificate_pem = read_input_file(certificate, "certificate") if certificate else parsed.certificate_pem
-    where = str(bundle or signature)
-    verified = verify_signed_payload(
-        blob,
-        signature_bytes,
-        certificate_pem=certificate_pem,
-        chain_pem=None,
-        rekor_bundle=parsed.rekor_bundle,
-        policy=policy,
-        where=where,
-    )
+    bundle_bytes = read_input_file(bundle, "bundle") if bundle is not None else None
+    if bundle_bytes is not None and signature is None and looks_like_sigstore_bundle(bundle_bytes):
+        verified = verify_bundle_for_artifact(
+            parse_sigstore_bundle(bundle_bytes, str(bundle)), blob, policy, str(bundle)
+        )
+    else:
+        verified = _verify_legacy(blob, bundle, bundle_bytes, signature, certificate, policy)
     if json_output:
         print_json(
             {

@@ -149,7 +149,7 @@ def log_id_of(key: PublicKey) -> str:
     return hashlib.sha256(public_key_der(key)).hexdigest()
 
 
-def _trusted_key_for_log(log_id: str, trusted_keys: Sequence[PublicKey], where: str) -> PublicKey:
+def trusted_key_for_log(log_id: str, trusted_keys: Sequence[PublicKey], where: str) -> PublicKey:
     for key in trusted_keys:
         if log_id_of(key) == log_id.lower():
             return key
@@ -186,7 +186,7 @@ def _spki_and_certificate(pem: bytes) -> tuple[bytes, bytes | None]:
     raise ValueError(f"unexpected PEM type {block.label!r}")
 
 
-def _check_same_signer(entry_key_b64: object, signer_pem: bytes, where: str) -> None:
+def check_same_signer(entry_key_b64: object, signer_pem: bytes, where: str) -> None:
     """The entry's ``publicKey.content`` (base64 of a PEM) must name the signer.
 
     cosign compares the DER inside the two PEM blocks. We compare the certificates when both sides
@@ -230,7 +230,7 @@ def verify_rekor_bundle(
     the body records that same signer. It does not verify ``signature`` over ``payload``: the caller
     does that with the signer's key.
     """
-    log_key = _trusted_key_for_log(bundle.log_id, trusted_keys, where)
+    log_key = trusted_key_for_log(bundle.log_id, trusted_keys, where)
     try:
         verify_signature(log_key, signed_entry_timestamp_message(bundle), bundle.signed_entry_timestamp, where=where)
     except VerificationError:
@@ -278,7 +278,7 @@ def verify_rekor_bundle(
         )
     if signer_pem is not None:
         public_key = _json_object(signature_spec.get("publicKey"), "spec.signature.publicKey", where)
-        _check_same_signer(public_key.get("content"), signer_pem, where)
+        check_same_signer(public_key.get("content"), signer_pem, where)
 
 
 # --- Merkle inclusion proofs (RFC 6962 / RFC 9162) ------------------------------------------

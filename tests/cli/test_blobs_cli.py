@@ -197,3 +197,27 @@ def test_missing_file_names_it(cli: Any, tmp_path: Path) -> None:
     result = cli("verify-blob", str(tmp_path / "nope"), "--bundle", str(SIGN_BLOB / "artifact.bundle"), *KEYLESS)
     assert result.exit_code == 3
     assert "nope" in result.stderr
+
+
+# --- Sigstore bundles (cosign v3's format), read by the same command -------------------------------
+
+KEY_SIGNED = COSIGN_VECTORS / "bundle-v03" / "key-signed"
+
+
+def test_sigstore_bundle_signed_with_a_managed_key_verifies(cli: Any) -> None:
+    args = ["verify-blob", str(KEY_SIGNED / "a.txt"), "--bundle", str(KEY_SIGNED / "bundle.sigstore.json")]
+    ok = cli(*args, "--key", str(KEY_SIGNED / "key.pub"), "--json")
+    assert ok.exit_code == 0, ok.stderr
+    assert json.loads(ok.stdout)["log_index"] == 771488337
+
+
+def test_sigstore_bundle_rejects_another_artifact_and_key(cli: Any, tmp_path: Path) -> None:
+    tampered = tmp_path / "a.txt"
+    tampered.write_bytes((KEY_SIGNED / "a.txt").read_bytes() + b"!")
+    bundle = str(KEY_SIGNED / "bundle.sigstore.json")
+    other = cli("verify-blob", str(tampered), "--bundle", bundle, "--key", str(KEY_SIGNED / "key.pub"))
+    assert other.exit_code == 10
+    wrong_key = cli(
+        "verify-blob", str(KEY_SIGNED / "a.txt"), "--bundle", bundle, "--key", str(IMAGE_SIGS / "cosign.pub")
+    )
+    assert wrong_key.exit_code == 10

@@ -1,0 +1,476 @@
+"""Offline verification of a Sigstore bundle, as ``cosign verify-blob`` and cosign v3 ``verify`` do it (pure).
+
+Two shapes are checked:
+
+* **a blob** (:func:`verify_bundle_for_artifact`): a ``messageSignature`` over the artifact bytes, logged
+  as a ``hashedrekord`` 0.0.1 entry that records the artifact's sha256, the signature and the signer;
+* **an image** (:func:`verify_bundle_for_image`): what cosign v3 writes for ``cosign sign`` and
+  ``cosign attest`` — a DSSE envelope (payloadType ``application/vnd.in-toto+json``) whose signature is
+  over the DSSE pre-authentication encoding (PAE), not over the payload; the payload is an in-toto
+  Statement whose subject is the image manifest digest; logged as a ``dsse`` 0.0.1 entry.
+
+The log evidence of a Rekor v1 entry is checked as in :mod:`pipeline.cosign.rekor`: the logId names a
+trusted Rekor key (sha256 of its DER SPKI), the SignedEntryTimestamp verifies over the canonical JSON of
+``{body, integratedTime, logID, logIndex}`` (the entry's global logIndex), the inclusion proof leads from
+the body to its root hash using the proof's own (shard-local) logIndex, and the checkpoint, when present,
+is signed by the log and commits to that root. A keyless certificate is checked at integratedTime.
+
+Not done here: RFC 3161 timestamps are parsed but their CMS signatures are NOT verified (the verified
+result says so), and Rekor v2 entries (no SET, Ed25519 checkpoints) are not supported. The dsse body's
+``envelopeHash`` is not re-derived: producers serialise the envelope differently (Go struct order with an
+empty ``keyid``, or protojson order without it), so the check rests on ``payloadHash`` and the signature.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Final
+
+from cryptography import x509
+
+from pipeline.cosign.certificate import certificate_identity, verify_certificate
+from pipeline.cosign.keys import PublicKey, encode_pem, public_key_der, public_key_to_pem, verify_signature
+from pipeline.cosign.rekor import (
+    HASHEDREKORD_API_VERSION,
+    HASHEDREKORD_KIND,
+    RekorBundle,
+    check_same_signer,
+    signed_entry_timestamp_message,
+    trusted_key_for_log,
+    verify_checkpoint,
+    verify_inclusion_proof,
+    verify_rekor_bundle,
+)
+from pipeline.cosign.verify import VerificationPolicy, VerifiedSignature
+from pipeline.errors import InvalidInputError, VerificationError
+from pipeline.sigstore.bundle import (
+    COSIGN_SIGN_PREDICATE_TYPE,
+    IN_TOTO_PAYLOAD_TYPE,
+    SHA2_256,
+    DsseEnvelope,
+    InTotoStatement,
+    SigstoreBundle,
+    TransparencyLogEntry,
+    parse_in_toto_statement,
+)
+
+DSSE_KIND: Final = "dsse"
+DSSE_API_VERSION: Final = "0.0.1"
+_SHA256_DIGEST_RE: Final = re.compile(r"sha256:([0-9a-f]{64})")
+_TLOG_SKIPPED: Final = "the transparency log was NOT checked (--insecure-ignore-tlog)"
+
+
+def dsse_pae(payload_type: str, payload: bytes) -> bytes:
+    """DSSE v1 pre-authentication encoding: ``DSSEv1 <len(type)> <type> <len(payload)> <payload>`` (byte lengths)."""
+    type_bytes = payload_type.encode("utf-8")
+    return b"DSSEv1 %d %b %d %b" % (len(type_bytes), type_bytes, len(payload), payload)
+
+
+# --- who signed ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Signer:
+    key: PublicKey
+    pem: bytes  # the PUBLIC KEY or CERTIFICATE PEM a log entry must record
+    leaf: x509.Certificate | None
+    chain: tuple[x509.Certificate, ...]
+
+
+def _load_certificate(der: bytes, name: str, where: str) -> x509.Certificate:
+    try:
+        return x509.load_der_x509_certificate(der)
+    except ValueError:
+        raise InvalidInputError(f"the Sigstore bundle's {name} is not a DER X.509 certificate", where=where) from None
+
+
+def _signer(bundle: SigstoreBundle, policy: VerificationPolicy, where: str) -> _Signer:
+    material = bundle.verification_material
+    if policy.public_key is not None:
+        if material.public_key_hint is not None:
+            expected = base64.b64encode(hashlib.sha256(public_key_der(policy.public_key)).digest()).decode("ascii")
+            if material.public_key_hint != expected:
+                raise VerificationError(
+                    f"the bundle's publicKey.hint {material.public_key_hint} names another key than the one given"
+                    f" ({expected})",
+                    where=where,
+                )
+        return _Signer(policy.public_key, public_key_to_pem(policy.public_key), None, ())
+    if material.certificate is None:
+        raise VerificationError(
+            "the bundle carries no certificate for keyless verification (it was signed with a key)",
+            where=where,
+            hint="verify it with --key",
+        )
+    leaf = _load_certificate(material.certificate, "certificate", where)
+    chain = tuple(
+        _load_certificate(der, f"x509CertificateChain.certificates[{index + 1}]", where)
+        for index, der in enumerate(material.chain)
+    )
+    key = leaf.public_key()
+    if not isinstance(key, PublicKey):
+        raise VerificationError("the bundle certificate's key type is not supported", where=where)
+    return _Signer(key, encode_pem("CERTIFICATE", material.certificate), leaf, chain)
+
+
+# --- the transparency log ----------------------------------------------------------------------
+
+
+def _as_rekor_bundle(entry: TransparencyLogEntry, signed_entry_timestamp: bytes) -> RekorBundle:
+    """The entry in the legacy bundle's shape, whose SET message is the same canonical JSON."""
+    return RekorBundle(
+        signed_entry_timestamp=signed_entry_timestamp,
+        body=entry.canonicalized_body,
+        body_b64=base64.b64encode(entry.canonicalized_body).decode("ascii"),
+        integrated_time=entry.integrated_time,
+        log_index=entry.log_index,
+        log_id=entry.log_id_hex,
+    )
+
+
+def _promise(entry: TransparencyLogEntry, where: str) -> bytes:
+    if entry.signed_entry_timestamp is None:
+        raise VerificationError(
+            "the transparency-log entry has no inclusionPromise (SignedEntryTimestamp);"
+            " entries without one (Rekor v2) are not supported offline",
+            where=where,
+        )
+    return entry.signed_entry_timestamp
+
+
+def _verify_set(entry: TransparencyLogEntry, policy: VerificationPolicy, where: str) -> None:
+    """The SET of an entry of any kind (rekor.verify_rekor_bundle does this only with a hashedrekord body)."""
+    log_key = trusted_key_for_log(entry.log_id_hex, policy.rekor_keys, where)
+    promise = _promise(entry, where)
+    message = signed_entry_timestamp_message(_as_rekor_bundle(entry, promise))
+    try:
+        verify_signature(log_key, message, promise, where=where)
+    except VerificationError:
+        raise VerificationError(
+            "the transparency-log entry's SignedEntryTimestamp does not verify with the Rekor key"
+            " (the entry was altered or was not signed by this log)",
+            where=where,
+        ) from None
+
+
+def _verify_inclusion(entry: TransparencyLogEntry, policy: VerificationPolicy, where: str) -> list[str]:
+    proof = entry.inclusion_proof
+    if proof is None:
+        return []
+    verify_inclusion_proof(
+        entry.canonicalized_body, proof.log_index, proof.tree_size, proof.hashes, proof.root_hash, where
+    )
+    checks = [f"the inclusion proof (leaf {proof.log_index} of {proof.tree_size}) leads to the log's root hash"]
+    if proof.checkpoint is not None:
+        verify_checkpoint(
+            proof.checkpoint,
+            trusted_keys=policy.rekor_keys,
+            root_hash=proof.root_hash,
+            tree_size=proof.tree_size,
+            where=where,
+        )
+        checks.append("the checkpoint is signed by a trusted Rekor key and commits to that root hash")
+    return checks
+
+
+def _json_object(value: object, name: str, where: str) -> Mapping[str, object]:
+    if not isinstance(value, Mapping):
+        raise VerificationError(f"the dsse log entry's {name} is missing or not an object", where=where)
+    return value
+
+
+def _check_dsse_body(entry: TransparencyLogEntry, envelope: DsseEnvelope, signer_pem: bytes, where: str) -> None:
+    """The dsse 0.0.1 body records this payload, this signature and this signer (envelopeHash is not used)."""
+    try:
+        body: object = json.loads(entry.canonicalized_body)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise VerificationError("the transparency-log entry body is not JSON", where=where) from None
+    body = _json_object(body, "body", where)
+    if body.get("kind") != DSSE_KIND or body.get("apiVersion") != DSSE_API_VERSION:
+        raise VerificationError(
+            f"the log entry body is of kind {body.get('kind')} {body.get('apiVersion')}, not dsse 0.0.1", where=where
+        )
+    spec = _json_object(body.get("spec"), "spec", where)
+    payload_hash = _json_object(spec.get("payloadHash"), "spec.payloadHash", where)
+    if payload_hash.get("algorithm") != "sha256":
+        raise VerificationError(
+            f"the dsse log entry hashes the payload with {payload_hash.get('algorithm')!r}; only sha256 is supported",
+            where=where,
+        )
+    expected = hashlib.sha256(envelope.payload).hexdigest()
+    recorded = payload_hash.get("value")
+    if not isinstance(recorded, str) or recorded.lower() != expected:
+        raise VerificationError(
+            f"the dsse log entry is for another payload (sha256:{recorded} in the log, sha256:{expected} here)",
+            where=where,
+        )
+    signatures = spec.get("signatures")
+    if not isinstance(signatures, list) or len(signatures) != len(envelope.signatures):
+        raise VerificationError(
+            "the dsse log entry records a different number of signatures than the envelope holds", where=where
+        )
+    recorded_signature = _json_object(signatures[0], "spec.signatures[0]", where)
+    content = recorded_signature.get("signature")
+    try:
+        recorded_bytes = base64.b64decode(content, validate=True) if isinstance(content, str) else None
+    except (binascii.Error, ValueError):
+        recorded_bytes = None
+    if recorded_bytes != envelope.signatures[0].sig:
+        raise VerificationError("the dsse log entry records a different signature than the envelope's", where=where)
+    check_same_signer(recorded_signature.get("verifier"), signer_pem, where)
+
+
+def _verify_tlog(
+    bundle: SigstoreBundle,
+    kind: str,
+    version: str,
+    check_entry: Callable[[TransparencyLogEntry], list[str]],
+    where: str,
+) -> tuple[TransparencyLogEntry, list[str]]:
+    """The first entry of ``kind`` ``version`` that ``check_entry`` accepts; else the first entry's failure."""
+    entries = [e for e in bundle.verification_material.tlog_entries if (e.kind, e.kind_version) == (kind, version)]
+    if not entries:
+        present = ", ".join(f"{e.kind} {e.kind_version}" for e in bundle.verification_material.tlog_entries)
+        raise VerificationError(
+            f"the bundle has no {kind} {version} transparency-log entry ({present or 'it has none'})",
+            where=where,
+            hint="sign with a Rekor upload, or accept the risk with --insecure-ignore-tlog",
+        )
+    failures: list[VerificationError] = []
+    for entry in entries:
+        try:
+            return entry, check_entry(entry)
+        except VerificationError as exc:
+            failures.append(exc)
+    raise failures[0]
+
+
+# --- the certificate and the result ------------------------------------------------------------
+
+
+def _check_certificate(
+    signer: _Signer, entry: TransparencyLogEntry | None, policy: VerificationPolicy, where: str
+) -> list[str]:
+    if signer.leaf is None or policy.keyless is None:
+        return []
+    if entry is not None:
+        if entry.integrated_time <= 0:
+            raise VerificationError(
+                "the transparency-log entry has no integratedTime to check the certificate at"
+                " (RFC 3161 timestamps are not verified here)",
+                where=where,
+            )
+        at = datetime.fromtimestamp(entry.integrated_time, UTC)
+    else:
+        at = policy.now
+    verify_certificate(
+        signer.leaf,
+        intermediates=[*policy.keyless.intermediates, *signer.chain],
+        roots=policy.keyless.roots,
+        at=at,
+        policy=policy.keyless.identity,
+        where=where,
+    )
+    return ["the certificate chains to a trusted root and names the expected identity and issuer"]
+
+
+def _result(
+    bundle: SigstoreBundle,
+    signer: _Signer,
+    entry: TransparencyLogEntry | None,
+    checks: list[str],
+) -> VerifiedSignature:
+    if bundle.verification_material.rfc3161_timestamps:
+        checks.append("the bundle's RFC 3161 timestamps were NOT verified (not supported)")
+    if signer.leaf is not None:
+        sans, issuer = certificate_identity(signer.leaf)
+        name = ", ".join(sans) or "(no identity)"
+    else:
+        name, issuer = "public key", None
+    return VerifiedSignature(
+        signer=name,
+        issuer=issuer,
+        integrated_time=None if entry is None else entry.integrated_time,
+        log_index=None if entry is None else entry.log_index,
+        checks=tuple(checks),
+    )
+
+
+# --- a blob -------------------------------------------------------------------------------------
+
+
+def verify_bundle_for_artifact(
+    bundle: SigstoreBundle, artifact: bytes, policy: VerificationPolicy, where: str
+) -> VerifiedSignature:
+    """Check a ``messageSignature`` bundle over ``artifact``; VerificationError with the reason, or what verified."""
+    message = bundle.message_signature
+    if message is None:
+        raise VerificationError(
+            "the bundle holds a DSSE envelope, not a signature over the artifact (is it an attestation?)",
+            where=where,
+        )
+    signer = _signer(bundle, policy, where)
+    checks: list[str] = []
+    if message.digest_algorithm is not None:
+        if message.digest_algorithm != SHA2_256:
+            raise VerificationError(
+                f"the bundle's message digest uses {message.digest_algorithm}; only SHA2_256 is supported",
+                where=where,
+            )
+        actual = hashlib.sha256(artifact).digest()
+        if message.digest != actual:
+            raise VerificationError(
+                f"the bundle is for another artifact (sha256:{message.digest.hex()} in the bundle,"
+                f" sha256:{actual.hex()} given)",
+                where=where,
+            )
+        checks.append("the bundle's message digest is the artifact's sha256")
+    verify_signature(signer.key, artifact, message.signature, where=where)
+    checks.append(
+        "the signature was verified against the "
+        + ("certificate's public key" if signer.leaf is not None else "specified public key")
+    )
+
+    entry: TransparencyLogEntry | None = None
+    if policy.ignore_tlog:
+        checks.append(_TLOG_SKIPPED)
+    else:
+
+        def check_entry(candidate: TransparencyLogEntry) -> list[str]:
+            verify_rekor_bundle(
+                _as_rekor_bundle(candidate, _promise(candidate, where)),
+                trusted_keys=policy.rekor_keys,
+                payload=artifact,
+                signature=message.signature,
+                signer_pem=signer.pem,
+                where=where,
+            )
+            return [
+                "the hashedrekord log entry records this artifact, signature and signer",
+                "the log entry's signed entry timestamp was verified offline with a trusted Rekor key",
+                *_verify_inclusion(candidate, policy, where),
+            ]
+
+        entry, entry_checks = _verify_tlog(bundle, HASHEDREKORD_KIND, HASHEDREKORD_API_VERSION, check_entry, where)
+        checks += entry_checks
+    checks += _check_certificate(signer, entry, policy, where)
+    return _result(bundle, signer, entry, checks)
+
+
+# --- an image -----------------------------------------------------------------------------------
+
+
+def _statement(envelope: DsseEnvelope, where: str) -> InTotoStatement:
+    try:
+        return parse_in_toto_statement(envelope.payload, where)
+    except InvalidInputError as exc:
+        raise VerificationError(f"the signed payload is unusable: {exc.message}", where=where) from None
+
+
+def _check_statement(
+    statement: InTotoStatement,
+    digest_hex: str,
+    predicate_type: str,
+    annotations: Mapping[str, str],
+    where: str,
+) -> None:
+    if statement.predicate_type != predicate_type:
+        raise VerificationError(
+            f"the in-toto statement's predicateType is {statement.predicate_type}, not {predicate_type}",
+            where=where,
+        )
+    subjects = [s for s in statement.subjects if s.digest.get("sha256") == digest_hex]
+    if not subjects:
+        signed = ", ".join(f"sha256:{s.digest['sha256']}" for s in statement.subjects if "sha256" in s.digest)
+        raise VerificationError(
+            f"the signature is for another image (the statement names {signed or 'no sha256 digest'},"
+            f" not sha256:{digest_hex})",
+            where=where,
+        )
+    for key, value in annotations.items():
+        if not any(subject.annotations.get(key) == value for subject in subjects):
+            found = subjects[0].annotations.get(key)
+            raise VerificationError(
+                f"the signature's annotation {key}={value} is missing"
+                + (f" (it has {key}={found})" if found is not None else ""),
+                where=where,
+            )
+
+
+def verify_bundle_for_image(
+    bundle: SigstoreBundle,
+    manifest_digest: str,
+    policy: VerificationPolicy,
+    where: str,
+    annotations: Mapping[str, str] | None = None,
+    *,
+    predicate_type: str = COSIGN_SIGN_PREDICATE_TYPE,
+) -> VerifiedSignature:
+    """Check a cosign v3 DSSE bundle for the image whose manifest digest is ``manifest_digest`` (``sha256:<hex>``).
+
+    ``predicate_type`` is cosign's image-signature type by default; pass the attestation's type (e.g.
+    ``https://cosign.sigstore.dev/attestation/v1``) to verify an attestation. Every ``annotations`` pair
+    (``cosign verify -a k=v``) must be in the matching subject's ``annotations``.
+    """
+    match = _SHA256_DIGEST_RE.fullmatch(manifest_digest)
+    if match is None:
+        raise InvalidInputError(f"{manifest_digest!r} is not a sha256 image manifest digest", where=where)
+    digest_hex = match.group(1)
+    envelope = bundle.dsse_envelope
+    if envelope is None:
+        raise VerificationError(
+            "the bundle holds a message signature, not the DSSE envelope cosign v3 signs images with", where=where
+        )
+    if envelope.payload_type != IN_TOTO_PAYLOAD_TYPE:
+        raise VerificationError(
+            f"the DSSE payloadType is {envelope.payload_type!r}, not {IN_TOTO_PAYLOAD_TYPE!r}", where=where
+        )
+    if len(envelope.signatures) != 1:
+        raise VerificationError(
+            f"the DSSE envelope holds {len(envelope.signatures)} signatures; exactly one is supported", where=where
+        )
+    signer = _signer(bundle, policy, where)
+    try:
+        verify_signature(
+            signer.key, dsse_pae(envelope.payload_type, envelope.payload), envelope.signatures[0].sig, where=where
+        )
+    except VerificationError:
+        raise VerificationError(
+            "the DSSE signature does not verify (over the pre-authentication encoding) with the "
+            + ("certificate's key" if signer.leaf is not None else "given key"),
+            where=where,
+        ) from None
+    checks = [
+        "the DSSE signature was verified against the "
+        + ("certificate's public key" if signer.leaf is not None else "specified public key")
+    ]
+    _check_statement(_statement(envelope, where), digest_hex, predicate_type, annotations or {}, where)
+    checks.append(f"the in-toto statement ({predicate_type}) names the image digest sha256:{digest_hex}")
+    if annotations:
+        checks.append("the statement's subject carries the expected annotations")
+
+    entry: TransparencyLogEntry | None = None
+    if policy.ignore_tlog:
+        checks.append(_TLOG_SKIPPED)
+    else:
+
+        def check_entry(candidate: TransparencyLogEntry) -> list[str]:
+            _verify_set(candidate, policy, where)
+            _check_dsse_body(candidate, envelope, signer.pem, where)
+            return [
+                "the log entry's signed entry timestamp was verified offline with a trusted Rekor key",
+                "the dsse log entry records this payload, signature and signer",
+                *_verify_inclusion(candidate, policy, where),
+            ]
+
+        entry, entry_checks = _verify_tlog(bundle, DSSE_KIND, DSSE_API_VERSION, check_entry, where)
+        checks += entry_checks
+    checks += _check_certificate(signer, entry, policy, where)
+    return _result(bundle, signer, entry, checks)
