@@ -85,9 +85,11 @@ def sign_command(
         for outcome in outcomes:
             if outcome.error is None:
                 print(f"{outcome.pinned} {outcome.status}")
-    for failure in failures:
-        assert failure.error is not None
-        print(f"error: {failure.error.one_line()}", file=sys.stderr)
+    errors = [failure.error for failure in failures if failure.error is not None]
+    for error in errors:
+        print(f"error: {error.one_line()}", file=sys.stderr)
+    for hint in dict.fromkeys(error.hint for error in errors if error.hint):
+        print(f"hint: {hint}", file=sys.stderr)
     if failures:
         print(f"error: {len(failures)} of {len(outcomes)} images failed to sign", file=sys.stderr)
         raise typer.Exit(int(failures[0].error.exit_code if failures[0].error else ExitCode.UNEXPECTED))

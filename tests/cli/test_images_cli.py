@@ -321,3 +321,65 @@ def test_malformed_reference_is_one_line(cli: Any, key_pair: tuple[Path, Path]) 
     result = cli("verify", "UPPER/Case::bad", "--key", str(key_pair[1]))
     assert result.exit_code == 3
     assert result.stderr.startswith("error: malformed image reference") and "Traceback" not in result.stderr
+
+
+# --- the CLI's registry plumbing: TLS with a private CA, Basic and Bearer auth from the environment ----
+
+
+def test_sign_and_verify_over_tls_with_private_ca(
+    cli: Any, tls_registry: RegistryProcess, key_pair: tuple[Path, Path]
+) -> None:
+    key, pub = key_pair
+    assert tls_registry.cacert is not None
+    with make_client(cacert=tls_registry.cacert) as registry_client:
+        _, digest = push_image(registry_client, tls_registry.ref("tls/app:v1"), b"layer-tls")
+    image = f"{tls_registry.ref('tls/app')}@{digest}"
+    untrusted = cli("sign", image, "--key", str(key), env=PASSWORD)
+    assert untrusted.exit_code == 5 and "--registry-cacert" in untrusted.stderr
+    cacert = ["--registry-cacert", str(tls_registry.cacert)]
+    assert cli("sign", image, "--key", str(key), *cacert, env=PASSWORD).exit_code == 0
+    ok = cli("verify", image, "--key", str(pub), "--insecure-ignore-tlog", *cacert)
+    assert ok.exit_code == 0, ok.stderr
+
+
+def test_basic_auth_from_environment(
+    cli: Any, basic_registry: RegistryProcess, key_pair: tuple[Path, Path], tmp_path: Path
+) -> None:
+    from pipeline.oci.auth import Credential, StaticCredentials
+    from pipeline.secret import Secret
+    from tests.registry_fixtures import BASIC_USERS
+
+    key, pub = key_pair
+    credential = Credential("alice", Secret(BASIC_USERS["alice"]), None, "test")
+    with make_client(StaticCredentials({basic_registry.host: credential})) as registry_client:
+        _, digest = push_image(registry_client, basic_registry.ref("private/app:v1"), b"layer-basic")
+    image = f"{basic_registry.ref('private/app')}@{digest}"
+    no_config = {"DOCKER_CONFIG": str(tmp_path), "REGISTRY_USERNAME": None, "REGISTRY_PASSWORD": None}
+    denied = cli("sign", image, "--key", str(key), env={**PASSWORD, **no_config})
+    assert denied.exit_code == 4, denied.stderr
+    env = {**PASSWORD, **no_config, "REGISTRY_USERNAME": "alice", "REGISTRY_PASSWORD": BASIC_USERS["alice"]}
+    signed = cli("sign", image, "--key", str(key), env=env)
+    assert signed.exit_code == 0, signed.stderr
+    verified = cli("verify", image, "--key", str(pub), "--insecure-ignore-tlog", env=env)
+    assert verified.exit_code == 0, verified.stderr
+    assert BASIC_USERS["alice"] not in signed.stdout + signed.stderr + verified.stdout + verified.stderr
+
+
+def test_bearer_auth_from_docker_config(
+    cli: Any, token_registry: RegistryProcess, key_pair: tuple[Path, Path], tmp_path: Path
+) -> None:
+    from pipeline.oci.auth import Credential, StaticCredentials
+    from pipeline.secret import Secret
+    from tests.registry_fixtures import TOKEN_USERS
+
+    key, pub = key_pair
+    admin = Credential("admin", Secret(TOKEN_USERS["admin"]), None, "test")
+    with make_client(StaticCredentials({token_registry.host: admin})) as registry_client:
+        _, digest = push_image(registry_client, token_registry.ref("team/app:v1"), b"layer-token")
+    auth = base64.b64encode(f"pusher:{TOKEN_USERS['pusher']}".encode()).decode()
+    (tmp_path / "config.json").write_text(json.dumps({"auths": {token_registry.host: {"auth": auth}}}))
+    env = {**PASSWORD, "DOCKER_CONFIG": str(tmp_path), "REGISTRY_USERNAME": None, "REGISTRY_PASSWORD": None}
+    image = f"{token_registry.ref('team/app')}@{digest}"
+    signed = cli("sign", image, "--key", str(key), env=env)
+    assert signed.exit_code == 0, signed.stderr
+    assert cli("verify", image, "--key", str(pub), "--insecure-ignore-tlog", env=env).exit_code == 0
