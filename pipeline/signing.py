@@ -90,18 +90,46 @@ def read_existing_signatures(registry: SigningRegistry, sig_ref: Reference) -> S
     return read_signature_manifest(manifest.data, str(sig_ref))
 
 
+def signed_payload(
+    image: Reference, digest: str, annotations: Mapping[str, str], docker_reference: str | None
+) -> bytes:
+    """The payload we sign for ``digest``; ``docker_reference`` overrides the repository's name (mirrors)."""
+    return simple_signing_payload(docker_reference or image.cosign_name, digest, annotations or None)
+
+
+def is_signed(
+    registry: SigningRegistry,
+    image: Reference,
+    digest: str,
+    key: SigningKey,
+    annotations: Mapping[str, str] | None = None,
+    *,
+    docker_reference: str | None = None,
+) -> bool:
+    """Read-only: does ``image@digest`` already carry a valid signature by ``key`` over our payload?"""
+    existing = read_existing_signatures(registry, signature_reference(image, digest))
+    payload = signed_payload(image, digest, annotations or {}, docker_reference)
+    return existing is not None and find_signed(existing.layers, payload, key.public_key) is not None
+
+
 def sign_digest(
     registry: SigningRegistry,
     image: Reference,
     digest: str,
     key: SigningKey,
     annotations: Mapping[str, str],
+    *,
+    docker_reference: str | None = None,
 ) -> SignStatus:
-    """Add our signature of ``image@digest`` unless a valid one by this key is already there."""
-    payload = simple_signing_payload(image.cosign_name, digest, annotations or None)
+    """Add our signature of ``image@digest`` unless a valid one by this key is already there.
+
+    ``image`` is where the signature is written (a mirror, in rehearsals); ``docker_reference``, when
+    given, is the name the payload records (the name the release vector lists).
+    """
+    payload = signed_payload(image, digest, annotations, docker_reference)
     sig_ref = signature_reference(image, digest)
     existing = read_existing_signatures(registry, sig_ref)
-    if existing is not None and find_signed(existing.layers, payload, key.public_key, annotations=None):
+    if existing is not None and find_signed(existing.layers, payload, key.public_key):
         return "already signed"
     layer = SignatureLayer(payload=payload, signature_b64=base64.b64encode(key.sign(payload)).decode())
     update = append_signature(existing, layer, public_key=key.public_key)

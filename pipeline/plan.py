@@ -1,0 +1,144 @@
+"""The Plan: every write a release makes, in order, as frozen data (pure).
+
+``build_plan(desired, observed)`` compares what the release should be with what the targets hold now
+(looked at read-only) and lists only what is missing. So a re-run after success plans nothing, and a
+re-run after a crash plans exactly the rest. The order is the safety argument:
+
+1. push the vector artifact (tag VERSION);
+2. sign the vector artifact's digest;
+3. sign every unique image digest the vector pins;
+4. create (or reuse) the draft release;
+5. upload the assets (``cosign.pub``, ``release.yaml``);
+6. publish — last, so nothing is published before every signature and asset exists.
+
+``--dry-run`` prints this Plan and writes nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+from pipeline.errors import ConflictError
+
+ActionKind = Literal["push-vector", "sign-vector", "sign-image", "create-draft", "upload-asset", "publish"]
+AssetStatus = Literal["absent", "same", "different"]
+
+
+@dataclass(frozen=True)
+class Action:
+    """One write. ``target`` names where it goes (a reference, an asset, a release); ``digest`` what."""
+
+    kind: ActionKind
+    target: str
+    digest: str | None = None
+    detail: str = ""
+
+    def to_json(self) -> dict[str, object]:
+        return {"kind": self.kind, "target": self.target, "digest": self.digest, "detail": self.detail}
+
+
+@dataclass(frozen=True)
+class Plan:
+    version: str
+    actions: tuple[Action, ...]
+
+    @property
+    def is_empty(self) -> bool:
+        return not self.actions
+
+    def count(self, kind: ActionKind) -> int:
+        return sum(1 for action in self.actions if action.kind == kind)
+
+    def to_json(self) -> list[dict[str, object]]:
+        return [action.to_json() for action in self.actions]
+
+    def render_text(self) -> str:
+        """A plain table, one action a line (the CLI may render it with rich on a terminal)."""
+        if self.is_empty:
+            return f"release {self.version}: nothing to do (everything is in place)"
+        width = max(len(action.kind) for action in self.actions)
+        lines = [f"release {self.version}: {len(self.actions)} action(s)"]
+        for number, action in enumerate(self.actions, 1):
+            digest = f"  {action.digest}" if action.digest else ""
+            detail = f"  ({action.detail})" if action.detail else ""
+            lines.append(f"{number:>4}. {action.kind:<{width}}  {action.target}{digest}{detail}")
+        return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class ImageToSign:
+    """An image the vector pins: the name the vector lists and the digest it pins."""
+
+    name: str
+    digest: str
+
+
+@dataclass(frozen=True)
+class Asset:
+    name: str
+    data: bytes = field(repr=False)
+    content_type: str
+
+
+@dataclass(frozen=True)
+class DesiredRelease:
+    """What the release must be once applied."""
+
+    version: str
+    artifact: str  # REGISTRY/REPO:VERSION
+    artifact_digest: str
+    images: tuple[ImageToSign, ...]
+    target: str | None  # the release target's description, None when there is none
+    assets: tuple[Asset, ...]
+
+
+@dataclass(frozen=True)
+class ObservedRelease:
+    """What the targets hold now (read-only look)."""
+
+    artifact_tagged: bool  # VERSION already points at artifact_digest
+    artifact_signed: bool
+    signed_images: frozenset[tuple[str, str]]  # (name, digest) already carrying our signature
+    release_exists: bool
+    release_published: bool
+    assets: Mapping[str, AssetStatus]
+
+
+def unique_images(images: Sequence[ImageToSign]) -> tuple[ImageToSign, ...]:
+    """Each name@digest once, in first-seen order (an image listed under several keys is signed once)."""
+    return tuple(dict.fromkeys(images))
+
+
+def build_plan(desired: DesiredRelease, observed: ObservedRelease) -> Plan:
+    """The writes still missing, in the safe order; a published release lacking our assets is a conflict."""
+    if desired.target is not None and observed.release_published:
+        wrong = [a.name for a in desired.assets if observed.assets.get(a.name, "absent") != "same"]
+        if wrong:
+            raise ConflictError(
+                f"release {desired.version} is already published without the expected "
+                f"{', '.join(wrong)} (published releases may be immutable: assets cannot be added)",
+                where=desired.target,
+                hint="publish a new version, or delete that release (and its tag) and run again",
+            )
+    actions: list[Action] = []
+    if not observed.artifact_tagged:
+        actions.append(Action("push-vector", desired.artifact, desired.artifact_digest))
+    if not observed.artifact_signed:
+        actions.append(Action("sign-vector", desired.artifact.rsplit(":", 1)[0], desired.artifact_digest))
+    for image in unique_images(desired.images):
+        if (image.name, image.digest) not in observed.signed_images:
+            actions.append(Action("sign-image", image.name, image.digest))
+    if desired.target is not None and not observed.release_published:
+        if not observed.release_exists:
+            actions.append(Action("create-draft", desired.target, None, f"tag {desired.version}"))
+        for asset in desired.assets:
+            status = observed.assets.get(asset.name, "absent")
+            if status != "same":
+                detail = "replace a different draft asset" if status == "different" else ""
+                digest = "sha256:" + hashlib.sha256(asset.data).hexdigest()
+                actions.append(Action("upload-asset", f"{desired.target} {asset.name}", digest, detail))
+        actions.append(Action("publish", desired.target, None, f"tag {desired.version}"))
+    return Plan(desired.version, tuple(actions))
