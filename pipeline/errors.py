@@ -45,6 +45,10 @@ class ReleaseVectorError(Exception):
             text = f"{text} ({self.where})"
         return text
 
+    def lines(self) -> list[str]:
+        """Every problem this error reports, one line each (an error can carry several, like a YAML file's)."""
+        return [self.one_line()]
+
     def __str__(self) -> str:
         return self.one_line()
 

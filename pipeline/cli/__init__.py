@@ -11,7 +11,7 @@ import traceback
 from collections.abc import Sequence
 from typing import NoReturn
 
-from pipeline.cli import blobs, images, keys  # noqa: F401  (registers the commands)
+from pipeline.cli import artifact, blobs, images, keys, vector  # noqa: F401  (registers the commands)
 from pipeline.cli.app import STATE, app
 from pipeline.errors import ExitCode, ReleaseVectorError
 
@@ -19,8 +19,12 @@ __all__ = ["app", "main", "run"]
 
 
 def print_error(error: ReleaseVectorError) -> None:
-    print(f"error: {error.one_line()}", file=sys.stderr)
-    if error.hint:
+    lines = error.lines()
+    for line in lines:
+        print(f"error: {line}", file=sys.stderr)
+    if len(lines) > 1:
+        print(f"error: {len(lines)} problems", file=sys.stderr)
+    elif error.hint:
         print(f"hint: {' '.join(error.hint.split())}", file=sys.stderr)
 
 

@@ -1,0 +1,194 @@
+"""Assembling a release vector: resolve every image tag of a source to a digest, then render.
+
+The pure parts live in :mod:`pipeline.vector` (validation, rendering) and :mod:`pipeline.oci.mirror`;
+this module does the I/O: HEAD requests through anything that has ``head_manifest`` (a
+:class:`~pipeline.oci.client.RegistryClient` in production, a fake in tests), and reading the git
+revision of a checkout.
+
+Resolution order keeps requests to a minimum while staying concurrent: for each registry one image
+goes first (its ``/v2/`` ping and, on a token registry, its token are then cached); then the first
+image of every other repository of that registry; then the remaining tags of each repository once
+its first one is done (so a repository's pull token is fetched once, not by several threads at the
+same time). Every distinct ``repository:tag`` is resolved once, however many entries name it. Every
+failure is collected; nothing stops at the first one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from pipeline.errors import RegistryError, ReleaseVectorError, UsageError
+from pipeline.oci.client import Descriptor
+from pipeline.oci.mirror import Mirrors
+from pipeline.oci.reference import Reference, Repository
+from pipeline.vector import ImageEntry, Source, VectorMetadata, render_vector
+
+DEFAULT_CONCURRENCY = 32
+"""Resolution is latency-bound (tiny HEADs): twice the sign/verify default of 16."""
+
+
+class ManifestHeads(Protocol):
+    """The one registry operation assembling needs."""
+
+    def head_manifest(self, ref: Reference) -> Descriptor | None: ...
+
+
+@dataclass(frozen=True)
+class Unresolved:
+    """An image that could not be resolved: as the source names it, where it was read, and why."""
+
+    reference: Reference
+    read_at: Reference
+    error: ReleaseVectorError
+
+    @property
+    def reason(self) -> str:
+        mirrored = f" (read at {self.read_at})" if self.read_at != self.reference else ""
+        return f"cannot resolve image {self.reference}{mirrored}: {' '.join(self.error.message.split())}"
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """Digests of the resolved images (keyed by the source's normalised ``repository:tag``), and failures."""
+
+    digests: Mapping[Reference, str] = field(default_factory=dict)
+    unresolved: tuple[Unresolved, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return not self.unresolved
+
+    def failed_entries(self, source: Source) -> list[tuple[ImageEntry, Unresolved]]:
+        """Every entry of ``source`` whose image failed, in document order (with the failure)."""
+        failures = {failure.reference: failure for failure in self.unresolved}
+        return [(image, failures[image.reference]) for image in source.images if image.reference in failures]
+
+
+def _schedule(targets: Mapping[Reference, Reference]) -> tuple[list[Reference], dict[Reference, list[Reference]]]:
+    """The images to start with, and what each image's completion unlocks (see the module notes)."""
+    by_registry: dict[str, dict[Repository, list[Reference]]] = {}
+    for ref, target in targets.items():
+        by_registry.setdefault(target.registry, {}).setdefault(target.repo, []).append(ref)
+    first: list[Reference] = []
+    unlocks: dict[Reference, list[Reference]] = {}
+    for repos in by_registry.values():
+        groups = list(repos.values())
+        lead = groups[0][0]
+        first.append(lead)
+        unlocks[lead] = groups[0][1:] + [group[0] for group in groups[1:]]
+        for group in groups[1:]:
+            unlocks[group[0]] = group[1:]
+    return first, unlocks
+
+
+def resolve_images(
+    client: ManifestHeads,
+    references: Sequence[Reference],
+    *,
+    mirrors: Mirrors | None = None,
+    concurrency: int = DEFAULT_CONCURRENCY,
+    on_resolved: Callable[[Reference, str], None] | None = None,
+) -> Resolution:
+    """HEAD every distinct reference (read at its mirror, if one applies) and collect digests and failures.
+
+    ``on_resolved`` is called (from the calling thread) for each image resolved, for progress output.
+    """
+    if concurrency < 1:
+        raise ValueError("concurrency must be at least 1")
+    mirrors = mirrors or Mirrors()
+    unique = list(dict.fromkeys(references))
+    targets = {ref: mirrors.apply(ref) for ref in unique}
+    first, unlocks = _schedule(targets)
+
+    def head(ref: Reference) -> tuple[Reference, str | None, ReleaseVectorError | None]:
+        target = targets[ref]
+        try:
+            descriptor = client.head_manifest(target)
+        except ReleaseVectorError as exc:
+            return ref, None, exc
+        if descriptor is None:
+            return ref, None, RegistryError("manifest not found", where=str(target))
+        return ref, descriptor.digest, None
+
+    found: dict[Reference, str] = {}
+    failed: dict[Reference, ReleaseVectorError] = {}
+    with ThreadPoolExecutor(max_workers=min(concurrency, max(1, len(unique))), thread_name_prefix="resolve") as pool:
+        pending: set[Future[tuple[Reference, str | None, ReleaseVectorError | None]]] = {
+            pool.submit(head, ref) for ref in first
+        }
+        while pending:
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                ref, digest, error = future.result()
+                if digest is not None:
+                    found[ref] = digest
+                    if on_resolved is not None:
+                        on_resolved(ref, digest)
+                elif error is not None:
+                    failed[ref] = error
+                pending.update(pool.submit(head, nxt) for nxt in unlocks.get(ref, ()))
+    return Resolution(
+        digests={ref: found[ref] for ref in unique if ref in found},
+        unresolved=tuple(Unresolved(ref, targets[ref], failed[ref]) for ref in unique if ref in failed),
+    )
+
+
+def resolve_source(
+    client: ManifestHeads,
+    source: Source,
+    *,
+    mirrors: Mirrors | None = None,
+    concurrency: int = DEFAULT_CONCURRENCY,
+    on_resolved: Callable[[Reference, str], None] | None = None,
+) -> Resolution:
+    """:func:`resolve_images` over every image of ``source``."""
+    return resolve_images(
+        client, source.references(), mirrors=mirrors, concurrency=concurrency, on_resolved=on_resolved
+    )
+
+
+def assemble(source: Source, resolution: Resolution, metadata: VectorMetadata) -> bytes:
+    """The vector's bytes (see :func:`pipeline.vector.render_vector`); only for a complete resolution."""
+    if not resolution.ok:
+        raise ValueError("assemble needs every image resolved (or an empty resolution for --no-resolve)")
+    return render_vector(source, resolution.digests, metadata)
+
+
+# --- git ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GitRevision:
+    """The commit checked out (full hex id) and whether the working tree has uncommitted changes."""
+
+    hexsha: str
+    dirty: bool
+
+
+def git_revision(start: Path) -> GitRevision:
+    """The HEAD commit of the git checkout containing ``start`` (GitPython)."""
+    hint = "run inside the release's git checkout, or pass --git-revision REV"
+    try:
+        import git  # GitPython; imported here: it needs a git executable when imported
+    except ImportError as exc:
+        raise UsageError(f"cannot read the git revision: {' '.join(str(exc).split())[:200]}", hint=hint) from None
+    directory = start if start.is_dir() else start.parent
+    try:
+        repo = git.Repo(directory if str(directory) else Path(), search_parent_directories=True)
+    except (git.InvalidGitRepositoryError, git.NoSuchPathError):
+        raise UsageError("not inside a git checkout", where=str(directory), hint=hint) from None
+    try:
+        with repo:
+            hexsha = repo.head.commit.hexsha
+            dirty = repo.is_dirty(untracked_files=False)
+    except ValueError:
+        raise UsageError("the git checkout has no commit yet", where=str(repo.working_dir), hint=hint) from None
+    except git.GitError as exc:
+        raise UsageError(
+            f"cannot read the git revision: {' '.join(str(exc).split())[:200]}", where=str(directory), hint=hint
+        ) from None
+    return GitRevision(hexsha, dirty)

@@ -1,0 +1,262 @@
+"""``push`` and ``pull``: the release vector as an OCI artifact (metal-stack's format, reproducible)."""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import typer
+import yaml
+
+from pipeline.artifact import ArtifactAnnotations, parse_source_date_epoch
+from pipeline.cli.app import app
+from pipeline.cli.common import print_json, read_input_file
+from pipeline.cli.registry_options import ALLOW_HTTP_OPTION, CACERT_OPTION, registry_client
+from pipeline.cli.trust_options import (
+    CA_INTERMEDIATES_HELP,
+    CA_ROOTS_HELP,
+    IDENTITY_HELP,
+    IDENTITY_RE_HELP,
+    IGNORE_TLOG_HELP,
+    ISSUER_HELP,
+    ISSUER_RE_HELP,
+    REKOR_KEY_HELP,
+    build_policy,
+)
+from pipeline.cosign.verify import VerificationPolicy
+from pipeline.errors import InvalidInputError, UsageError
+from pipeline.oci.reference import parse_reference, parse_repository
+from pipeline.publish import PulledVector, PushResult, pull_vector, push_vector
+
+METADATA_KEY = "release-vector"
+SOURCE_DATE_EPOCH = "SOURCE_DATE_EPOCH"
+
+
+@dataclass(frozen=True)
+class VectorMetadata:
+    """The vector's ``release-vector:`` block, as far as push needs it."""
+
+    version: str | None
+    revision: str | None
+
+
+def _text_field(block: dict[Any, Any], key: str, where: str) -> str | None:
+    value = block.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise InvalidInputError(f"{METADATA_KEY}.{key} must be a string, not {type(value).__name__}", where=where)
+    return value
+
+
+def read_vector_metadata(data: bytes, where: str) -> VectorMetadata:
+    """``release-vector.version`` and ``.git-revision`` of a vector, if it has them (yaml.safe_load)."""
+    try:
+        document = yaml.safe_load(data)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f":{mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or "syntax error"
+        raise InvalidInputError(f"release vector is not valid YAML: {problem}", where=f"{where}{line}") from None
+    if not isinstance(document, dict):
+        raise InvalidInputError("release vector is not a YAML mapping", where=where)
+    block = document.get(METADATA_KEY)
+    if not isinstance(block, dict):
+        return VectorMetadata(None, None)
+    return VectorMetadata(_text_field(block, "version", where), _text_field(block, "git-revision", where))
+
+
+def _print_push(result: PushResult) -> None:
+    for outcome in result.tags:
+        print(f"{result.repository.tag(outcome.tag)}@{result.digest} {outcome.status}")
+
+
+@app.command("push")
+def push_command(
+    vector: Path = typer.Argument(
+        ..., help="The release vector file (YAML), pushed byte for byte.", show_default=False
+    ),
+    repository: str = typer.Option(
+        ...,
+        "--repository",
+        envvar="RELEASE_VECTOR_REPOSITORY",
+        help="REGISTRY/REPO to push to, e.g. ghcr.io/metal-stack/releases.",
+        show_default=False,
+    ),
+    tags: list[str] = typer.Option(
+        [], "--tag", help="Tag to point at the artifact (repeatable); default: the vector's release-vector.version."
+    ),
+    force: bool = typer.Option(False, "--force", help="Move a version tag that points at a different artifact."),
+    source_url: str | None = typer.Option(
+        None,
+        "--source-url",
+        envvar="RELEASE_VECTOR_SOURCE_URL",
+        help="The org.opencontainers.image.source annotation (the source repository URL).",
+    ),
+    allow_http_registry: bool = ALLOW_HTTP_OPTION,
+    registry_cacert: Path | None = CACERT_OPTION,
+    json_output: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+) -> None:
+    """Push a release vector as an OCI artifact, as metal-stack's `oras push` does, but reproducibly.
+
+    The same vector gives the same digest on any machine; SOURCE_DATE_EPOCH, if set, is the tar mtime and `created`.
+
+    Tags already at that digest are not written again; a moved version tag is refused (exit 8) unless --force.
+    """
+    repo = parse_repository(repository)
+    content = read_input_file(vector, "release vector")
+    metadata = read_vector_metadata(content, str(vector))
+    wanted = list(tags) or ([metadata.version] if metadata.version else [])
+    if not wanted:
+        raise UsageError(
+            f"no tag: the vector has no {METADATA_KEY}.version; give --tag",
+            where=str(vector),
+        )
+    epoch_text = os.environ.get(SOURCE_DATE_EPOCH)
+    epoch = parse_source_date_epoch(epoch_text) if epoch_text else None
+    annotations = ArtifactAnnotations.from_epoch(
+        version=metadata.version, revision=metadata.revision, source=source_url or None, epoch=epoch
+    )
+    refs = [repo.tag(tag) for tag in wanted]
+    with registry_client(refs, allow_http=allow_http_registry, cacert=registry_cacert) as client:
+        result = push_vector(
+            client,
+            repo,
+            wanted,
+            content,
+            annotations,
+            force,
+            mtime=epoch or 0,
+            on_progress=lambda message: print(message, file=sys.stderr),
+        )
+    if not result.written:
+        print(f"nothing to push: every tag already points at {result.digest}", file=sys.stderr)
+    if json_output:
+        print_json(result.to_json())
+    else:
+        _print_push(result)
+
+
+def _write_output(path: Path, content: bytes) -> None:
+    """Write ``content`` to ``path`` atomically (a temp file beside it, then rename), mode 0644."""
+    directory = path.parent if str(path.parent) else Path(".")
+    try:
+        fd, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", dir=directory)
+    except OSError as exc:
+        raise InvalidInputError(f"cannot write the output file: {exc.strerror}", where=str(path)) from None
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(content)
+        os.chmod(temp_name, 0o644)
+        os.replace(temp_name, path)
+    except OSError as exc:
+        Path(temp_name).unlink(missing_ok=True)
+        raise InvalidInputError(f"cannot write the output file: {exc.strerror}", where=str(path)) from None
+
+
+def _pull_json(pulled: PulledVector, output: Path | None) -> dict[str, object]:
+    verification = pulled.verification
+    result: dict[str, object] = {
+        "reference": str(pulled.reference),
+        "digest": pulled.digest,
+        "verified": verification is not None and verification.ok,
+        "signatures": [
+            {
+                "signer": layer.signature.signer,
+                "issuer": layer.signature.issuer,
+                "integrated_time": layer.signature.integrated_time,
+                "log_index": layer.signature.log_index,
+                "checks": list(layer.signature.checks),
+            }
+            for layer in (verification.verified if verification is not None else ())
+        ],
+        "output": str(output) if output is not None else None,
+        "size": len(pulled.content),
+    }
+    if output is None:
+        result["vector"] = pulled.content.decode("utf-8", errors="replace")
+    return result
+
+
+@app.command("pull")
+def pull_command(
+    ref: str = typer.Argument(..., help="The artifact: REGISTRY/REPO:TAG or REGISTRY/REPO@DIGEST.", show_default=False),
+    output: Path | None = typer.Option(
+        None, "--output", "-o", help="Write the release vector here (default: stdout).", show_default=False
+    ),
+    key: Path | None = typer.Option(None, "--key", help="Public key (PKIX PEM) that must have signed."),
+    certificate_identity: str | None = typer.Option(None, "--certificate-identity", help=IDENTITY_HELP),
+    certificate_identity_regexp: str | None = typer.Option(
+        None, "--certificate-identity-regexp", help=IDENTITY_RE_HELP
+    ),
+    certificate_oidc_issuer: str | None = typer.Option(None, "--certificate-oidc-issuer", help=ISSUER_HELP),
+    certificate_oidc_issuer_regexp: str | None = typer.Option(
+        None, "--certificate-oidc-issuer-regexp", help=ISSUER_RE_HELP
+    ),
+    ca_roots: Path | None = typer.Option(None, "--ca-roots", help=CA_ROOTS_HELP),
+    ca_intermediates: Path | None = typer.Option(None, "--ca-intermediates", help=CA_INTERMEDIATES_HELP),
+    rekor_public_key: Path | None = typer.Option(
+        None, "--rekor-public-key", envvar="SIGSTORE_REKOR_PUBLIC_KEY", help=REKOR_KEY_HELP
+    ),
+    insecure_ignore_tlog: bool = typer.Option(False, "--insecure-ignore-tlog", help=IGNORE_TLOG_HELP),
+    allow_http_registry: bool = ALLOW_HTTP_OPTION,
+    registry_cacert: Path | None = CACERT_OPTION,
+    json_output: bool = typer.Option(
+        False, "--json", help="Print the result as JSON (with the vector if no --output)."
+    ),
+) -> None:
+    """Pull a release vector artifact and extract release.yaml, verifying its signature first if asked.
+
+    With --key or the keyless --certificate-* options, nothing is written unless the artifact is signed (else exit 10).
+
+    Without them the vector is pulled unverified (a warning says so).
+    """
+    image = parse_reference(ref)
+    verify_options = (key, certificate_identity, certificate_identity_regexp, certificate_oidc_issuer,
+                      certificate_oidc_issuer_regexp, ca_roots, ca_intermediates)  # fmt: skip
+    policy: VerificationPolicy | None = None
+    if any(option is not None for option in verify_options) or insecure_ignore_tlog:
+        policy = build_policy(
+            key=key,
+            certificate_identity=certificate_identity,
+            certificate_identity_regexp=certificate_identity_regexp,
+            certificate_oidc_issuer=certificate_oidc_issuer,
+            certificate_oidc_issuer_regexp=certificate_oidc_issuer_regexp,
+            ca_roots=ca_roots,
+            ca_intermediates=ca_intermediates,
+            rekor_public_key=rekor_public_key,
+            insecure_ignore_tlog=insecure_ignore_tlog,
+        )
+    else:
+        print(
+            "warning: pulling without signature verification (give --key, or --certificate-identity and "
+            "--certificate-oidc-issuer, to verify)",
+            file=sys.stderr,
+        )
+    with registry_client([image], allow_http=allow_http_registry, cacert=registry_cacert) as client:
+        pulled = pull_vector(client, image, policy)
+    if pulled.verification is not None:
+        count = len(pulled.verification.verified)
+        print(f"verified: {pulled.pinned} ({count} valid signature{'s' if count != 1 else ''})", file=sys.stderr)
+    if output is not None:
+        _write_output(output, pulled.content)
+        print(f"wrote {output} from {pulled.pinned}", file=sys.stderr)
+    if json_output:
+        print_json(_pull_json(pulled, output))
+    elif output is None:
+        _write_stdout(pulled.content)
+
+
+def _write_stdout(content: bytes) -> None:
+    """The vector's exact bytes on stdout (through the text layer only if there is no binary one)."""
+    buffer = getattr(sys.stdout, "buffer", None)
+    if buffer is None:
+        sys.stdout.write(content.decode("utf-8", errors="replace"))
+        return
+    sys.stdout.flush()
+    buffer.write(content)
+    buffer.flush()

@@ -1,0 +1,747 @@
+"""The source definition (``release/release.yaml``) and the release vector: load, validate, render, read.
+
+The source keeps metal-stack's shape: free-form nesting; an *image* is a mapping with ``name`` (a
+repository, no tag) and ``tag`` anywhere under ``docker-images``; every other top-level key
+(``binaries``, ``helm-charts``, ``ansible-roles``, ``projects``, ``repositories``) is carried through
+untouched. A mapping with ``tag`` but no ``name`` is not an image (kept, never resolved).
+
+The vector is the source's own text with two kinds of insertion and nothing else:
+
+- ``digest: sha256:…`` right after each image's ``tag`` (its own line, at the ``tag`` key's
+  indentation; ``, digest: …`` inside a flow mapping ``{name: …, tag: …}``);
+- one block at the end, under the top-level key ``release-vector``::
+
+      release-vector:
+        version: "v0.22.19"
+        git-revision: "b1065585a627ea6678a7ff5b84a88312aaae4b8e"
+        source-sha256: "<hex sha256 of the source file's bytes>"
+        created: "2026-07-22T00:00:00Z"     # only when SOURCE_DATE_EPOCH is given
+
+Inserting into the text (instead of re-serialising a parsed model) keeps every byte of the source —
+keys, order, comments, quoting, indentation — so bots that patch ``release.yaml`` by YAML path keep
+working and a diff between source and vector shows exactly the pins. The same source, digests and
+metadata always give the same bytes. Each rendering is checked by reading it back: the images carry
+the digests asked for, and the data without them equals the source's data.
+
+Loading is safe: PyYAML's composer (libyaml when available) builds a node graph, nothing is
+constructed from tags; documents over 10 MiB are refused; anchors and aliases (alias bombs) are
+refused, as are merge keys and non-standard tags; duplicate keys are reported with their line.
+Every problem of a document is reported at once, each one line ``<what> (<file>:<line>)``.
+
+Public API: :func:`load_source`, :func:`render_vector`, :func:`read_vector` (what later commands use to
+list the pinned images of an assembled vector), :class:`ImageEntry`, :class:`VectorMetadata`,
+:class:`Source`, :class:`Vector`, :class:`InvalidDefinitionError`, :func:`created_from_epoch`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Final
+
+import yaml
+
+from pipeline.errors import InvalidInputError, ReleaseVectorError
+from pipeline.oci import digest as digests
+from pipeline.oci.reference import Reference, Repository, parse_repository
+
+_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+MAX_DOCUMENT_BYTES: Final = 10 * 1024 * 1024
+IMAGES_KEY: Final = "docker-images"
+NAME_KEY: Final = "name"
+TAG_KEY: Final = "tag"
+DIGEST_KEY: Final = "digest"
+METADATA_KEY: Final = "release-vector"
+META_VERSION: Final = "version"
+META_GIT_REVISION: Final = "git-revision"
+META_SOURCE_SHA256: Final = "source-sha256"
+META_CREATED: Final = "created"
+
+_YAML: Final = "tag:yaml.org,2002:"
+_STR: Final = _YAML + "str"
+_NULL: Final = _YAML + "null"
+_MERGE: Final = _YAML + "merge"
+_STANDARD_TAGS: Final = frozenset(
+    _YAML + name for name in ("str", "int", "float", "bool", "null", "timestamp", "binary", "map", "seq")
+)
+_TAG_RE: Final = re.compile(r"^[\w][\w.-]{0,127}$", re.ASCII)
+_VERSION_RE: Final = _TAG_RE  # the version becomes the artifact's tag
+_REVISION_RE: Final = re.compile(r"^[0-9a-f]{4,64}$")
+_HEX64_RE: Final = re.compile(r"^[0-9a-f]{64}$")
+_CREATED_RE: Final = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
+_LONE_CR_RE: Final = re.compile(r"\r(?!\n)")
+_DOC_END_RE: Final = re.compile(r"^\.\.\.(?:[ \t]|$)", re.MULTILINE)
+
+YamlPath = tuple[str | int, ...]
+
+
+# --- errors -------------------------------------------------------------------------------------
+
+
+class InvalidDefinitionError(InvalidInputError):
+    """Every problem found in a source definition or vector (exit 3); each is one line with file:line.
+
+    ``problems`` holds them in document order; the exception itself reads as the first one, with a hint
+    that counts the rest, so a handler that prints one error still says that there are more.
+    """
+
+    def __init__(self, problems: Sequence[InvalidInputError]) -> None:
+        if not problems:
+            raise ValueError("InvalidDefinitionError needs at least one problem")
+        first = problems[0]
+        more = len(problems) - 1
+        hint = f"{more} more problem{'s' if more > 1 else ''} in the same file" if more else first.hint
+        super().__init__(first.message, where=first.where, hint=hint)
+        self.problems: tuple[InvalidInputError, ...] = tuple(problems)
+
+    def lines(self) -> list[str]:
+        """Every problem as ``<what> (<where>)``."""
+        return [problem.one_line() for problem in self.problems]
+
+
+class _Problems:
+    def __init__(self, where: str) -> None:
+        self.where = where
+        self._items: list[tuple[int, int, str]] = []
+
+    def add(self, line: int, message: str) -> None:
+        self._items.append((line, len(self._items), message))
+
+    def __bool__(self) -> bool:
+        return bool(self._items)
+
+    def error(self) -> InvalidDefinitionError:
+        return InvalidDefinitionError(
+            [InvalidInputError(message, where=f"{self.where}:{line}") for line, _, message in sorted(self._items)]
+        )
+
+    def raise_if_any(self) -> None:
+        if self._items:
+            raise self.error()
+
+
+def _shown(text: str) -> str:
+    if len(text) > 120:
+        text = text[:120] + "…"
+    return repr(text) if not text or any(c.isspace() or not c.isprintable() for c in text) else text
+
+
+# --- the data -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ImageEntry:
+    """One image entry: ``name`` and ``tag`` as written, the digest (vectors only), where it is.
+
+    ``line`` is the line of its ``name`` key (1-based); ``path`` the keys (and sequence indices) from the
+    top of the document to the entry's mapping, e.g. ``("docker-images", "metal-stack", "control-plane",
+    "ipam")``; ``repository`` is ``name`` normalised (``postgres`` → ``docker.io/library/postgres``).
+    """
+
+    name: str
+    tag: str
+    line: int
+    path: YamlPath
+    repository: Repository
+    digest: str | None = None
+
+    @property
+    def reference(self) -> Reference:
+        """``repository:tag`` (without the digest): what the source names, normalised."""
+        return Reference(self.repository.registry, self.repository.path, tag=self.tag)
+
+    @property
+    def pinned(self) -> Reference:
+        """``repository:tag@digest``; an InvalidInputError if the entry carries no digest."""
+        if self.digest is None:
+            raise InvalidInputError(f"image {self.name}:{self.tag} has no digest", where=self.yaml_path)
+        return Reference(self.repository.registry, self.repository.path, tag=self.tag, digest=self.digest)
+
+    @property
+    def yaml_path(self) -> str:
+        """``docker-images.metal-stack.control-plane.ipam`` (indices as ``[0]``)."""
+        text = ""
+        for key in self.path:
+            text += f"[{key}]" if isinstance(key, int) else (f".{key}" if text else key)
+        return text
+
+
+@dataclass(frozen=True)
+class TagOnlyEntry:
+    """A mapping under ``docker-images`` with a ``tag`` but no ``name``: no image reference, kept as is."""
+
+    tag: str
+    line: int
+    path: YamlPath
+
+
+@dataclass(frozen=True)
+class VectorMetadata:
+    """The ``release-vector`` block: release version, git revision, sha256 (hex) of the source file's bytes,
+    and ``created`` (RFC 3339 UTC) only when a fixed time is given (``SOURCE_DATE_EPOCH``)."""
+
+    version: str
+    git_revision: str
+    source_sha256: str
+    created: str | None = None
+
+    def __post_init__(self) -> None:
+        if not _VERSION_RE.match(self.version):
+            raise InvalidInputError(
+                f"version {_shown(self.version)} is not usable as a tag "
+                "(letters, digits, '_', '.', '-'; at most 128; not starting with '.' or '-')",
+                where="--version",
+            )
+        if not _REVISION_RE.match(self.git_revision):
+            raise InvalidInputError(
+                f"git revision {_shown(self.git_revision)} is not a commit id (4 to 64 lowercase hex digits)",
+                where="--git-revision",
+            )
+        if not _HEX64_RE.match(self.source_sha256):
+            raise InvalidInputError("source-sha256 is not 64 lowercase hex digits", where=METADATA_KEY)
+        if self.created is not None and not _CREATED_RE.match(self.created):
+            raise InvalidInputError(
+                f"created {_shown(self.created)} is not a UTC time like 2026-07-22T00:00:00Z", where=METADATA_KEY
+            )
+
+    def fields(self) -> list[tuple[str, str]]:
+        """The block's keys and values, in the order they are written."""
+        items = [
+            (META_VERSION, self.version),
+            (META_GIT_REVISION, self.git_revision),
+            (META_SOURCE_SHA256, self.source_sha256),
+        ]
+        if self.created is not None:
+            items.append((META_CREATED, self.created))
+        return items
+
+
+def created_from_epoch(value: str) -> str:
+    """``SOURCE_DATE_EPOCH`` (seconds since 1970, UTC) as ``2026-07-22T00:00:00Z``."""
+    text = value.strip()
+    if not text.isdigit():
+        raise InvalidInputError(
+            f"SOURCE_DATE_EPOCH {_shown(value)} is not a non-negative whole number of seconds",
+            where="SOURCE_DATE_EPOCH",
+        )
+    try:
+        moment = datetime.fromtimestamp(int(text), UTC)
+    except (OverflowError, OSError, ValueError):
+        raise InvalidInputError(f"SOURCE_DATE_EPOCH {text} is out of range", where="SOURCE_DATE_EPOCH") from None
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass(frozen=True)
+class _Slot:
+    """Where an image's digest goes: ``prefix + digest + suffix`` inserted at ``index`` of the text."""
+
+    index: int
+    prefix: str
+    suffix: str
+
+
+@dataclass(frozen=True)
+class _Layout:
+    text: str  # the document without a BOM, ending with a line break
+    bom: str
+    newline: str
+    slots: tuple[_Slot, ...]  # one per image, same order as Source.images
+    metadata_index: int
+    metadata_indent: str
+
+
+@dataclass(frozen=True)
+class Source:
+    """A validated source definition: its exact bytes and every image and tag-only entry, in order."""
+
+    where: str
+    data: bytes
+    images: tuple[ImageEntry, ...]
+    tag_only: tuple[TagOnlyEntry, ...]
+    _layout: _Layout = field(repr=False, compare=False)
+
+    @property
+    def sha256(self) -> str:
+        """Hex sha256 of the file's bytes (the metadata's ``source-sha256``)."""
+        return hashlib.sha256(self.data).hexdigest()
+
+    def references(self) -> tuple[Reference, ...]:
+        """Every distinct ``repository:tag``, in document order (the same image under two keys: once)."""
+        return tuple(dict.fromkeys(image.reference for image in self.images))
+
+    def entries(self, reference: Reference) -> tuple[ImageEntry, ...]:
+        """The entries naming ``reference`` (normalised, without digest)."""
+        return tuple(image for image in self.images if image.reference == reference)
+
+
+@dataclass(frozen=True)
+class Vector:
+    """What :func:`read_vector` found in an assembled vector (or any document of the source's shape)."""
+
+    where: str
+    images: tuple[ImageEntry, ...]
+    tag_only: tuple[TagOnlyEntry, ...]
+    metadata: VectorMetadata | None
+
+    def unpinned(self) -> tuple[ImageEntry, ...]:
+        return tuple(image for image in self.images if image.digest is None)
+
+    def pinned_references(self) -> tuple[Reference, ...]:
+        """Every distinct ``repository:tag@digest`` in document order (sign each once).
+
+        An :class:`InvalidDefinitionError` lists every entry without a digest (with its line) if any.
+        """
+        missing = self.unpinned()
+        if missing:
+            problems = _Problems(self.where)
+            for image in missing:
+                problems.add(
+                    image.line, f"image {image.name}:{image.tag} has no digest (assemble it without --no-resolve)"
+                )
+            raise problems.error()
+        return tuple(dict.fromkeys(image.pinned for image in self.images))
+
+
+# --- parsing ------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Found:
+    """An image entry while parsing: the entry and the nodes rendering needs."""
+
+    entry: ImageEntry
+    mapping: yaml.MappingNode
+    tag_key: yaml.Node
+    tag_value: yaml.Node
+
+
+@dataclass
+class _Document:
+    text: str
+    bom: str
+    newline: str
+    root: yaml.MappingNode
+    found: list[_Found]
+    tag_only: list[TagOnlyEntry]
+    metadata: VectorMetadata | None
+    doc_end: int | None
+
+
+def _line(node: yaml.Node | yaml.Event) -> int:
+    mark = node.start_mark
+    return int(mark.line) + 1 if mark is not None else 1
+
+
+def _syntax_problem(exc: yaml.YAMLError, text: str) -> tuple[int, str]:
+    if isinstance(exc, yaml.MarkedYAMLError):
+        mark = exc.problem_mark or exc.context_mark
+        what = " ".join(p for p in (exc.context, exc.problem) if p)
+        return (int(mark.line) + 1 if mark is not None else 1), f"YAML syntax error: {what or 'malformed YAML'}"
+    if isinstance(exc, yaml.reader.ReaderError):
+        position = int(exc.position)
+        return text.count("\n", 0, position) + 1, f"YAML syntax error: {exc.reason}"
+    return 1, f"YAML syntax error: {' '.join(str(exc).split())}"
+
+
+def _decode(data: bytes, problems: _Problems) -> tuple[str, str]:
+    if len(data) > MAX_DOCUMENT_BYTES:
+        raise InvalidInputError(
+            f"document too large ({len(data)} bytes; the limit is {MAX_DOCUMENT_BYTES} bytes)", where=problems.where
+        )
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        problems.add(data.count(b"\n", 0, exc.start) + 1, "not UTF-8 text")
+        raise problems.error() from None
+    bom = ""
+    if text.startswith("\ufeff"):
+        bom, text = "\ufeff", text[1:]
+    return bom, text
+
+
+def _scan_events(text: str, problems: _Problems) -> int | None:
+    """Anchors and aliases (refused) and the explicit document end (``...``), from the event stream."""
+    doc_end: int | None = None
+    try:
+        for event in yaml.parse(text, Loader=_Loader):
+            if isinstance(event, yaml.AliasEvent):
+                problems.add(_line(event), f"YAML alias *{event.anchor} is not allowed (no anchors or aliases)")
+            elif isinstance(event, yaml.NodeEvent) and event.anchor is not None:
+                problems.add(_line(event), f"YAML anchor &{event.anchor} is not allowed (no anchors or aliases)")
+            elif isinstance(event, yaml.DocumentEndEvent) and event.explicit and doc_end is None:
+                doc_end = int(event.start_mark.index) if event.start_mark is not None else None
+    except yaml.YAMLError as exc:
+        line, message = _syntax_problem(exc, text)
+        problems.add(line, message)
+        raise problems.error() from None
+    except RecursionError:
+        problems.add(1, "YAML nesting is too deep")
+        raise problems.error() from None
+    return doc_end
+
+
+def _check_tree(root: yaml.Node, problems: _Problems) -> None:
+    """Duplicate keys, merge keys and non-standard tags anywhere (each node visited once: no alias blow-up)."""
+    seen_nodes: set[int] = set()
+    stack: list[yaml.Node] = [root]
+    while stack:
+        node = stack.pop()
+        if id(node) in seen_nodes:
+            continue
+        seen_nodes.add(id(node))
+        if node.tag not in _STANDARD_TAGS:
+            problems.add(_line(node), f"unsupported YAML tag {node.tag}")
+        if isinstance(node, yaml.MappingNode):
+            keys: dict[tuple[str, str], int] = {}
+            for key, value in node.value:
+                if key.tag == _MERGE:
+                    problems.add(_line(key), "merge keys (<<) are not allowed")
+                elif isinstance(key, yaml.ScalarNode):
+                    identity = (key.tag, key.value)
+                    if identity in keys:
+                        problems.add(_line(key), f"duplicate key {_shown(key.value)} (first at line {keys[identity]})")
+                    else:
+                        keys[identity] = _line(key)
+                stack.append(value)
+                stack.append(key)
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend(reversed(node.value))
+
+
+def _str_pairs(node: yaml.MappingNode) -> dict[str, tuple[yaml.Node, yaml.Node]]:
+    """The string-keyed pairs of a mapping (first occurrence wins; duplicates are reported elsewhere)."""
+    pairs: dict[str, tuple[yaml.Node, yaml.Node]] = {}
+    for key, value in node.value:
+        if isinstance(key, yaml.ScalarNode) and key.tag == _STR and key.value not in pairs:
+            pairs[key.value] = (key, value)
+    return pairs
+
+
+def _image(
+    path: YamlPath, pairs: dict[str, tuple[yaml.Node, yaml.Node]], problems: _Problems, *, vector: bool
+) -> tuple[ImageEntry, yaml.Node, yaml.Node] | None:
+    name_key, name_node = pairs[NAME_KEY]
+    tag_key, tag_node = pairs[TAG_KEY]
+    ok = True
+    name = ""
+    repository: Repository | None = None
+    if not isinstance(name_node, yaml.ScalarNode) or name_node.tag != _STR or not name_node.value:
+        problems.add(_line(name_key), "image name must be a non-empty string (a repository without tag)")
+        ok = False
+    else:
+        name = name_node.value
+        try:
+            repository = parse_repository(name)
+        except InvalidInputError as exc:
+            reason = exc.message.removeprefix("malformed image reference: ")
+            problems.add(_line(name_node), f"image name {_shown(name)} is not a valid repository: {reason}")
+            ok = False
+    shown_name = _shown(name) if name else "(no name)"
+    tag = ""
+    if not isinstance(tag_node, yaml.ScalarNode):
+        problems.add(_line(tag_key), f"tag of image {shown_name} must be a string")
+        ok = False
+    elif tag_node.tag == _NULL or tag_node.value == "":
+        problems.add(_line(tag_key), f"empty tag for image {shown_name}")
+        ok = False
+    elif tag_node.tag != _STR:
+        problems.add(
+            _line(tag_node),
+            f"tag {tag_node.value} of image {shown_name} is not a string (YAML reads it as a "
+            f"{tag_node.tag.removeprefix(_YAML)}); quote it: '{tag_node.value}'",
+        )
+        ok = False
+    elif not _TAG_RE.match(tag_node.value):
+        problems.add(_line(tag_node), f"malformed tag {_shown(tag_node.value)} for image {shown_name}")
+        ok = False
+    else:
+        tag = tag_node.value
+    digest: str | None = None
+    if DIGEST_KEY in pairs:
+        digest_key, digest_node = pairs[DIGEST_KEY]
+        if not vector:
+            problems.add(
+                _line(digest_key),
+                f"image {shown_name} already has a digest; the source names images by tag (assemble adds digests)",
+            )
+            ok = False
+        elif (
+            not isinstance(digest_node, yaml.ScalarNode)
+            or digest_node.tag != _STR
+            or not digests.is_valid(digest_node.value)
+        ):
+            shown = _shown(digest_node.value) if isinstance(digest_node, yaml.ScalarNode) else "(not a string)"
+            problems.add(_line(digest_key), f"malformed digest {shown} for image {shown_name}")
+            ok = False
+        else:
+            digest = digest_node.value
+    if not ok or repository is None:
+        return None
+    return ImageEntry(name, tag, _line(name_key), path, repository, digest), tag_key, tag_node
+
+
+def _find_images(
+    images_node: yaml.Node, problems: _Problems, *, vector: bool
+) -> tuple[list[_Found], list[TagOnlyEntry]]:
+    found: list[_Found] = []
+    tag_only: list[TagOnlyEntry] = []
+    seen_nodes: set[int] = set()
+    stack: list[tuple[yaml.Node, YamlPath]] = [(images_node, (IMAGES_KEY,))]
+    while stack:
+        node, path = stack.pop()
+        if id(node) in seen_nodes:
+            continue
+        seen_nodes.add(id(node))
+        if isinstance(node, yaml.SequenceNode):
+            stack.extend(reversed([(item, (*path, index)) for index, item in enumerate(node.value)]))
+            continue
+        if not isinstance(node, yaml.MappingNode):
+            continue
+        pairs = _str_pairs(node)
+        if TAG_KEY in pairs and NAME_KEY in pairs:
+            result = _image(path, pairs, problems, vector=vector)
+            if result is not None:
+                entry, tag_key, tag_value = result
+                found.append(_Found(entry, node, tag_key, tag_value))
+            continue
+        if TAG_KEY in pairs and isinstance(pairs[TAG_KEY][1], yaml.ScalarNode):
+            key, value = pairs[TAG_KEY]
+            tag_only.append(TagOnlyEntry(str(value.value), _line(key), path))
+            continue
+        if NAME_KEY in pairs and isinstance(pairs[NAME_KEY][1], yaml.ScalarNode):
+            key, value = pairs[NAME_KEY]
+            problems.add(_line(key), f"image {_shown(str(value.value))} has a name but no tag")
+            continue
+        children = []
+        for key, value in node.value:
+            label: str | int = key.value if isinstance(key, yaml.ScalarNode) else f"<{_line(key)}>"
+            children.append((value, (*path, label)))
+        stack.extend(reversed(children))
+    return found, tag_only
+
+
+def _read_metadata(node: yaml.Node, key: yaml.Node, problems: _Problems) -> VectorMetadata | None:
+    if not isinstance(node, yaml.MappingNode):
+        problems.add(_line(key), f"{METADATA_KEY} must be a mapping")
+        return None
+    values: dict[str, str] = {}
+    for name, (field_key, value) in _str_pairs(node).items():
+        if not isinstance(value, yaml.ScalarNode) or value.tag != _STR:
+            problems.add(_line(field_key), f"{METADATA_KEY}.{name} must be a string")
+            continue
+        values[name] = value.value
+    missing = [name for name in (META_VERSION, META_GIT_REVISION, META_SOURCE_SHA256) if name not in values]
+    if missing:
+        problems.add(_line(key), f"{METADATA_KEY} lacks {', '.join(missing)}")
+        return None
+    try:
+        return VectorMetadata(
+            values[META_VERSION], values[META_GIT_REVISION], values[META_SOURCE_SHA256], values.get(META_CREATED)
+        )
+    except InvalidInputError as exc:
+        problems.add(_line(key), f"{METADATA_KEY}: {exc.message}")
+        return None
+
+
+def _parse(data: bytes, where: str, *, vector: bool) -> _Document:
+    problems = _Problems(where)
+    bom, text = _decode(data, problems)
+    newline = "\r\n" if "\r\n" in text else "\n"
+    lone_cr = _LONE_CR_RE.search(text)
+    if lone_cr:
+        problems.add(text.count("\n", 0, lone_cr.start()) + 1, "line breaks must be LF or CRLF (found a lone CR)")
+        raise problems.error()
+    if not text.endswith("\n"):
+        text += newline
+    doc_end = _scan_events(text, problems)
+    try:
+        root = yaml.compose(text, Loader=_Loader)
+    except yaml.YAMLError as exc:  # the event scan has seen the same stream; kept for safety
+        line, message = _syntax_problem(exc, text)
+        problems.add(line, message)
+        raise problems.error() from None
+    if root is None:
+        problems.add(1, "the document is empty; the top level must be a mapping")
+        raise problems.error()
+    if not isinstance(root, yaml.MappingNode):
+        kind = "list" if isinstance(root, yaml.SequenceNode) else "scalar"
+        problems.add(_line(root), f"the top level is a {kind}, not a mapping")
+        raise problems.error()
+    if root.flow_style:
+        problems.add(_line(root), "the top level must be a block mapping, not a flow mapping ({...})")
+    _check_tree(root, problems)
+    pairs = _str_pairs(root)
+    found: list[_Found] = []
+    tag_only: list[TagOnlyEntry] = []
+    if IMAGES_KEY not in pairs:
+        problems.add(_line(root), f"missing {IMAGES_KEY} (the images of the release)")
+    else:
+        images_key, images_node = pairs[IMAGES_KEY]
+        if not isinstance(images_node, yaml.MappingNode | yaml.SequenceNode):
+            problems.add(_line(images_key), f"{IMAGES_KEY} must be a mapping")
+        else:
+            found, tag_only = _find_images(images_node, problems, vector=vector)
+    metadata: VectorMetadata | None = None
+    if METADATA_KEY in pairs:
+        meta_key, meta_node = pairs[METADATA_KEY]
+        if vector:
+            metadata = _read_metadata(meta_node, meta_key, problems)
+        else:
+            problems.add(
+                _line(meta_key),
+                f"top-level key {METADATA_KEY} is reserved for the vector's metadata (is this an assembled vector?)",
+            )
+    problems.raise_if_any()
+    return _Document(text, bom, newline, root, found, tag_only, metadata, doc_end)
+
+
+def _slot(found: _Found, text: str, newline: str) -> _Slot:
+    end = int(found.tag_value.end_mark.index)
+    if found.mapping.flow_style:
+        return _Slot(end, f", {DIGEST_KEY}: ", "")
+    indent = " " * int(found.tag_key.start_mark.column)
+    if end > 0 and text[end - 1] == "\n":  # a block scalar ends at the start of a line
+        return _Slot(end, f"{indent}{DIGEST_KEY}: ", newline)
+    line_end = text.find("\n", end)
+    index = len(text) if line_end < 0 else line_end + 1
+    return _Slot(index, f"{indent}{DIGEST_KEY}: ", newline)
+
+
+def _layout(document: _Document) -> _Layout:
+    text = document.text
+    slots = tuple(_slot(found, text, document.newline) for found in document.found)
+    first_key = document.root.value[0][0] if document.root.value else document.root
+    indent = " " * int(first_key.start_mark.column)
+    metadata_index = len(text)
+    if document.doc_end is not None:
+        metadata_index = document.doc_end
+    else:
+        match = _DOC_END_RE.search(text, int(document.root.end_mark.index))
+        if match:
+            metadata_index = match.start()
+    return _Layout(text, document.bom, document.newline, slots, metadata_index, indent)
+
+
+def load_source(data: bytes, where: str) -> Source:
+    """Validate a source definition (``where`` names it in messages: ``release/release.yaml``).
+
+    Raises :class:`InvalidDefinitionError` (exit 3) listing every problem, each ``<what> (<where>:<line>)``.
+    """
+    document = _parse(data, where, vector=False)
+    return Source(
+        where=where,
+        data=data,
+        images=tuple(found.entry for found in document.found),
+        tag_only=tuple(document.tag_only),
+        _layout=_layout(document),
+    )
+
+
+def read_vector(data: bytes, where: str) -> Vector:
+    """Read an assembled vector (or any document in the source's shape): its image entries with their
+    digests (``None`` where an entry has none), tag-only entries, and the metadata block if present.
+
+    ``where`` names the document in messages (a path, or the artifact reference it was pulled from).
+    The same validation as :func:`load_source` applies, plus: every ``digest`` is well-formed, and a
+    ``release-vector`` block has ``version``, ``git-revision`` and ``source-sha256``. Use
+    :meth:`Vector.pinned_references` for the distinct ``repository:tag@digest`` to sign or verify.
+    """
+    document = _parse(data, where, vector=True)
+    return Vector(
+        where=where,
+        images=tuple(found.entry for found in document.found),
+        tag_only=tuple(document.tag_only),
+        metadata=document.metadata,
+    )
+
+
+# --- rendering ----------------------------------------------------------------------------------
+
+
+def _metadata_block(metadata: VectorMetadata, indent: str, newline: str) -> str:
+    lines = [f"{indent}{METADATA_KEY}:"]
+    lines += [f"{indent}  {key}: {json.dumps(value)}" for key, value in metadata.fields()]
+    return newline.join(lines) + newline
+
+
+def render_vector(source: Source, resolved: Mapping[Reference, str], metadata: VectorMetadata) -> bytes:
+    """The vector's bytes: the source's text with ``digest`` after the tag of every image whose
+    ``repository:tag`` (see :attr:`ImageEntry.reference`) is in ``resolved``, and the metadata block.
+
+    Images missing from ``resolved`` get no digest (``--no-resolve`` passes an empty mapping).
+    Deterministic; checked by reading the result back (a failed check is an internal error, exit 1).
+    """
+    layout = source._layout
+    inserts: list[tuple[int, str]] = []
+    expected: list[str | None] = []
+    for image, slot in zip(source.images, layout.slots, strict=True):
+        digest = resolved.get(image.reference)
+        if digest is not None:
+            digests.validate(digest, where=str(image.reference))
+            inserts.append((slot.index, slot.prefix + digest + slot.suffix))
+        expected.append(digest)
+    inserts.append((layout.metadata_index, _metadata_block(metadata, layout.metadata_indent, layout.newline)))
+    inserts.sort(key=lambda item: item[0])  # stable: equal indices keep document order
+    parts: list[str] = [layout.bom]
+    position = 0
+    for index, text in inserts:
+        parts.append(layout.text[position:index])
+        parts.append(text)
+        position = index
+    parts.append(layout.text[position:])
+    output = "".join(parts).encode("utf-8")
+    _check_rendered(source, output, expected, metadata)
+    return output
+
+
+def _same_nodes(left: yaml.Node, right: yaml.Node) -> bool:
+    """Same node trees: same kinds, resolved tags and scalar text, pairwise (so the same data, in order)."""
+    stack = [(left, right)]
+    while stack:
+        a, b = stack.pop()
+        if type(a) is not type(b) or a.tag != b.tag:
+            return False
+        if isinstance(a, yaml.ScalarNode):
+            if a.value != b.value:
+                return False
+        elif isinstance(a, yaml.MappingNode):
+            if len(a.value) != len(b.value):
+                return False
+            for (ka, va), (kb, vb) in zip(a.value, b.value, strict=True):
+                stack += [(ka, kb), (va, vb)]
+        elif isinstance(a, yaml.SequenceNode):
+            if len(a.value) != len(b.value):
+                return False
+            stack += list(zip(a.value, b.value, strict=True))
+    return True
+
+
+def _check_rendered(source: Source, output: bytes, expected: Iterable[str | None], metadata: VectorMetadata) -> None:
+    def fail(what: str) -> ReleaseVectorError:
+        return ReleaseVectorError(f"internal error: the rendered vector {what}", where=source.where)
+
+    try:
+        document = _parse(output, source.where, vector=True)
+    except InvalidInputError as exc:
+        raise fail(f"does not read back: {exc.one_line()}") from None
+    got = [(f.entry.name, f.entry.tag, f.entry.digest) for f in document.found]
+    want = [(image.name, image.tag, digest) for image, digest in zip(source.images, expected, strict=True)]
+    if got != want:
+        raise fail("does not carry the digests at the images")
+    if document.metadata != metadata:
+        raise fail("does not carry the metadata")
+    for found in document.found:
+        found.mapping.value = [
+            (k, v) for k, v in found.mapping.value if not (isinstance(k, yaml.ScalarNode) and k.value == DIGEST_KEY)
+        ]
+    document.root.value = [
+        (k, v) for k, v in document.root.value if not (isinstance(k, yaml.ScalarNode) and k.value == METADATA_KEY)
+    ]
+    original = yaml.compose(source._layout.text, Loader=_Loader)
+    if original is None or not _same_nodes(document.root, original):
+        raise fail("without digests and metadata differs from the source")
