@@ -143,3 +143,17 @@ class VerificationError(ReleaseVectorError):
     """A signature, bundle, certificate or transparency-log entry did not verify."""
 
     exit_code = ExitCode.VERIFICATION_FAILED
+
+
+class ErrorList(ReleaseVectorError):
+    """Several independent failures reported together (every unresolved image, say); exit code of the first."""
+
+    def __init__(self, errors: list[ReleaseVectorError], summary: str) -> None:
+        if not errors:
+            raise ValueError("ErrorList needs at least one error")
+        super().__init__(summary, where=None, hint=errors[0].hint)
+        self.errors = tuple(errors)
+        self.exit_code = errors[0].exit_code
+
+    def lines(self) -> list[str]:
+        return [line for error in self.errors for line in error.lines()] + [self.one_line()]

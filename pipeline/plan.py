@@ -16,15 +16,13 @@ re-run after a crash plans exactly the rest. The order is the safety argument:
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Literal
 
-from pipeline.errors import ConflictError
+from pipeline.targets.base import ReleaseDiff, WantedAsset
 
 ActionKind = Literal["push-vector", "sign-vector", "sign-image", "create-draft", "upload-asset", "publish"]
-AssetStatus = Literal["absent", "same", "different"]
 
 
 @dataclass(frozen=True)
@@ -77,34 +75,25 @@ class ImageToSign:
 
 
 @dataclass(frozen=True)
-class Asset:
-    name: str
-    data: bytes = field(repr=False)
-    content_type: str
-
-
-@dataclass(frozen=True)
 class DesiredRelease:
-    """What the release must be once applied."""
+    """What the release must be once applied (``target``: the release target's name, or None)."""
 
     version: str
     artifact: str  # REGISTRY/REPO:VERSION
     artifact_digest: str
     images: tuple[ImageToSign, ...]
-    target: str | None  # the release target's description, None when there is none
-    assets: tuple[Asset, ...]
+    target: str | None
+    assets: tuple[WantedAsset, ...]
 
 
 @dataclass(frozen=True)
 class ObservedRelease:
-    """What the targets hold now (read-only look)."""
+    """What the targets hold now (a read-only look). ``release`` is None when there is no target."""
 
     artifact_tagged: bool  # VERSION already points at artifact_digest
     artifact_signed: bool
     signed_images: frozenset[tuple[str, str]]  # (name, digest) already carrying our signature
-    release_exists: bool
-    release_published: bool
-    assets: Mapping[str, AssetStatus]
+    release: ReleaseDiff | None
 
 
 def unique_images(images: Sequence[ImageToSign]) -> tuple[ImageToSign, ...]:
@@ -113,17 +102,15 @@ def unique_images(images: Sequence[ImageToSign]) -> tuple[ImageToSign, ...]:
 
 
 def build_plan(desired: DesiredRelease, observed: ObservedRelease) -> Plan:
-    """The writes still missing, in the safe order; a published release lacking our assets is a conflict."""
-    if desired.target is not None and observed.release_published:
-        wrong = [a.name for a in desired.assets if observed.assets.get(a.name, "absent") != "same"]
-        if wrong:
-            raise ConflictError(
-                f"release {desired.version} is already published without the expected "
-                f"{', '.join(wrong)} (published releases may be immutable: assets cannot be added)",
-                where=desired.target,
-                hint="publish a new version, or delete that release (and its tag) and run again",
-            )
+    """The writes still missing, in the safe order.
+
+    A release the target cannot complete (a published release without our assets, a different asset
+    on it) is a ConflictError here, before anything is written.
+    """
     actions: list[Action] = []
+    release = observed.release
+    if release is not None:
+        release.raise_for_conflicts()
     if not observed.artifact_tagged:
         actions.append(Action("push-vector", desired.artifact, desired.artifact_digest))
     if not observed.artifact_signed:
@@ -131,14 +118,14 @@ def build_plan(desired: DesiredRelease, observed: ObservedRelease) -> Plan:
     for image in unique_images(desired.images):
         if (image.name, image.digest) not in observed.signed_images:
             actions.append(Action("sign-image", image.name, image.digest))
-    if desired.target is not None and not observed.release_published:
-        if not observed.release_exists:
+    if release is not None and desired.target is not None:
+        if release.create_draft:
             actions.append(Action("create-draft", desired.target, None, f"tag {desired.version}"))
-        for asset in desired.assets:
-            status = observed.assets.get(asset.name, "absent")
-            if status != "same":
-                detail = "replace a different draft asset" if status == "different" else ""
-                digest = "sha256:" + hashlib.sha256(asset.data).hexdigest()
-                actions.append(Action("upload-asset", f"{desired.target} {asset.name}", digest, detail))
-        actions.append(Action("publish", desired.target, None, f"tag {desired.version}"))
+        digests = {asset.name: asset.digest for asset in desired.assets}
+        for name in release.upload:
+            actions.append(Action("upload-asset", name, digests.get(name), desired.target))
+        for name in release.compare:
+            actions.append(Action("upload-asset", name, digests.get(name), "compare with the draft's copy"))
+        if release.publish:
+            actions.append(Action("publish", desired.target, None, f"tag {desired.version}"))
     return Plan(desired.version, tuple(actions))

@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-from pipeline.cosign.keys import SigningKey
+from pipeline.cosign.keys import PublicKey, SigningKey
 from pipeline.cosign.payload import simple_signing_payload
 from pipeline.cosign.sigmanifest import (
     SignatureLayer,
@@ -101,15 +101,18 @@ def is_signed(
     registry: SigningRegistry,
     image: Reference,
     digest: str,
-    key: SigningKey,
+    public_key: PublicKey,
     annotations: Mapping[str, str] | None = None,
     *,
     docker_reference: str | None = None,
 ) -> bool:
-    """Read-only: does ``image@digest`` already carry a valid signature by ``key`` over our payload?"""
+    """Read-only: does ``image@digest`` already carry a valid signature by ``public_key`` over our payload?
+
+    Only the public key is needed, so a dry run can plan without the private key.
+    """
     existing = read_existing_signatures(registry, signature_reference(image, digest))
     payload = signed_payload(image, digest, annotations or {}, docker_reference)
-    return existing is not None and find_signed(existing.layers, payload, key.public_key) is not None
+    return existing is not None and find_signed(existing.layers, payload, public_key) is not None
 
 
 def sign_digest(

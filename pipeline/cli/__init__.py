@@ -11,9 +11,9 @@ import traceback
 from collections.abc import Sequence
 from typing import NoReturn
 
-from pipeline.cli import artifact, blobs, images, keys, vector  # noqa: F401  (registers the commands)
+from pipeline.cli import artifact, blobs, images, keys, release, vector  # noqa: F401  (registers the commands)
 from pipeline.cli.app import STATE, app
-from pipeline.errors import ExitCode, ReleaseVectorError
+from pipeline.errors import ErrorList, ExitCode, ReleaseVectorError
 
 __all__ = ["app", "main", "run"]
 
@@ -22,7 +22,7 @@ def print_error(error: ReleaseVectorError) -> None:
     lines = error.lines()
     for line in lines:
         print(f"error: {line}", file=sys.stderr)
-    if len(lines) > 1:
+    if len(lines) > 1 and not isinstance(error, ErrorList):
         print(f"error: {len(lines)} problems", file=sys.stderr)
     elif error.hint:
         print(f"hint: {' '.join(error.hint.split())}", file=sys.stderr)

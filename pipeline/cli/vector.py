@@ -7,6 +7,7 @@ import os
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ from pipeline.assemble import DEFAULT_CONCURRENCY, Resolution, assemble, git_rev
 from pipeline.cli.app import app
 from pipeline.cli.common import print_json, read_input_file
 from pipeline.cli.registry_options import ALLOW_HTTP_OPTION, CACERT_OPTION
-from pipeline.errors import UsageError
+from pipeline.errors import ErrorList, ReleaseVectorError, UsageError
 from pipeline.oci.auth import load_credentials
 from pipeline.oci.client import RegistryClient, RegistryOptions
 from pipeline.oci.mirror import Mirrors, parse_mirrors
@@ -92,6 +93,57 @@ def _resolve(
         return resolve_source(client, source, mirrors=mirrors, concurrency=concurrency)
 
 
+def vector_metadata(source: Source, source_path: Path, version: str, revision: str | None) -> VectorMetadata:
+    """Version, git revision (``--git-revision`` or the checkout's HEAD), source hash, SOURCE_DATE_EPOCH."""
+    if revision is None:
+        found = git_revision(source_path.resolve())
+        revision = found.hexsha
+        if found.dirty:
+            _err(f"warning: the git checkout has uncommitted changes; recording HEAD {revision}")
+    epoch = os.environ.get(SOURCE_DATE_EPOCH, "").strip()
+    return VectorMetadata(
+        version=version,
+        git_revision=revision.strip().lower(),
+        source_sha256=source.sha256,
+        created=created_from_epoch(epoch) if epoch else None,
+    )
+
+
+@dataclass(frozen=True)
+class BuiltVector:
+    source: Source
+    metadata: VectorMetadata
+    vector: bytes
+
+
+def build_vector(
+    source_path: Path,
+    version: str,
+    revision: str | None,
+    mirrors: Mirrors,
+    *,
+    concurrency: int,
+    allow_http: bool,
+    cacert: Path | None,
+) -> BuiltVector:
+    """Assemble as ``assemble`` does, for commands that go on with the vector (``release``).
+
+    Every image that cannot be resolved is reported at once (an ErrorList naming each YAML line).
+    """
+    source = _load(source_path)
+    metadata = vector_metadata(source, source_path, version, revision)
+    resolution = _resolve(source, mirrors, concurrency=concurrency, allow_http=allow_http, cacert=cacert)
+    if not resolution.ok:
+        errors: list[ReleaseVectorError] = []
+        for image, failure in resolution.failed_entries(source):
+            error = ReleaseVectorError(failure.reason, where=f"{source.where}:{image.line}", hint=failure.error.hint)
+            error.exit_code = failure.error.exit_code
+            errors.append(error)
+        total = len(source.references())
+        raise ErrorList(errors, f"{len(resolution.unresolved)} of {total} images could not be resolved")
+    return BuiltVector(source, metadata, assemble(source, resolution, metadata))
+
+
 @app.command("assemble")
 def assemble_command(
     source_path: Path = typer.Option(
@@ -129,18 +181,7 @@ def assemble_command(
     started = time.monotonic()
     source = _load(source_path)
     mirrors = parse_mirrors(registry_mirror)  # usage errors before anything slow
-    if revision is None:
-        found = git_revision(source_path.resolve())
-        revision = found.hexsha
-        if found.dirty:
-            _err(f"warning: the git checkout has uncommitted changes; recording HEAD {revision}")
-    epoch = os.environ.get(SOURCE_DATE_EPOCH, "").strip()
-    metadata = VectorMetadata(
-        version=version,
-        git_revision=revision.strip().lower(),
-        source_sha256=source.sha256,
-        created=created_from_epoch(epoch) if epoch else None,
-    )
+    metadata = vector_metadata(source, source_path, version, revision)
     references = source.references()
     if no_resolve:
         resolution = Resolution()

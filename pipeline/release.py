@@ -1,0 +1,363 @@
+"""A whole release: observe the targets read-only, plan, apply — and verify a release afterwards.
+
+``observe_release`` looks at the registry and the release target without writing; ``build_plan``
+(pure, :mod:`pipeline.plan`) lists the missing writes; ``apply_plan`` performs them in order through
+the same ports. Every action is idempotent and the order keeps the release safe at any crash point:
+the GitHub release (or release folder) is published last, after every signature and asset exists,
+so a re-run after a failure completes it and a re-run after success plans nothing.
+
+``verify_release`` is what an operator runs: the vector artifact's signature, then every image the
+vector pins — a valid signature on the pinned digest, and (deployments pull by tag) the tag still
+pointing there — and, with a release target, that the published ``cosign.pub`` is the key used.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from pipeline.artifact import VectorArtifact
+from pipeline.cosign.keys import PublicKey, SigningKey, load_public_key, public_key_der
+from pipeline.cosign.verify import VerificationPolicy
+from pipeline.errors import ConflictError, ReleaseVectorError, UsageError
+from pipeline.oci import mediatypes
+from pipeline.oci.client import RegistryClient
+from pipeline.oci.mirror import Mirrors
+from pipeline.oci.reference import Reference, Repository, parse_reference
+from pipeline.plan import Action, DesiredRelease, ImageToSign, ObservedRelease, Plan
+from pipeline.publish import observe_artifact, pull_vector, push_artifact
+from pipeline.signing import index_children, is_signed, sign_digest
+from pipeline.targets.base import ReleaseHandle, ReleaseTarget, WantedAsset, diff_release
+from pipeline.vector import Vector, read_vector
+from pipeline.verification import ImageVerification, verify_image
+
+PUBLIC_KEY_ASSET = "cosign.pub"
+VECTOR_ASSET = "release.yaml"
+
+
+@dataclass(frozen=True)
+class ReleaseRequest:
+    """Everything decided before looking at any target: the bytes to publish and where."""
+
+    version: str
+    vector: bytes = field(repr=False)
+    artifact: VectorArtifact = field(repr=False)
+    repository: Repository
+    public_key_pem: bytes = field(repr=False)
+    target_commitish: str | None = None
+    recursive: bool = False
+
+    @property
+    def artifact_reference(self) -> Reference:
+        return self.repository.tag(self.version)
+
+    def assets(self) -> tuple[WantedAsset, ...]:
+        return (
+            WantedAsset(PUBLIC_KEY_ASSET, self.public_key_pem, "application/x-pem-file"),
+            WantedAsset(VECTOR_ASSET, self.vector, "application/yaml"),
+        )
+
+
+@dataclass(frozen=True)
+class ReleasePorts:
+    """The I/O a release goes through (a RegistryClient, the key, the target, the mirror mapping)."""
+
+    registry: RegistryClient
+    public_key: PublicKey
+    key: SigningKey | None  # None: plan only (a dry run needs only the public key)
+    target: ReleaseTarget | None
+    mirrors: Mirrors
+    concurrency: int = 16
+
+
+class ActionHook(Protocol):
+    def __call__(self, action: Action) -> None: ...
+
+
+def _images_of(vector: Vector) -> tuple[ImageToSign, ...]:
+    """Each distinct repository@digest the vector pins (unpinned images are an error)."""
+    return tuple(dict.fromkeys(ImageToSign(ref.name, str(ref.digest)) for ref in vector.pinned_references()))
+
+
+def _mirrored(ports: ReleasePorts, name: str, digest: str) -> Reference:
+    return ports.mirrors.apply(parse_reference(f"{name}@{digest}"))
+
+
+def expand_indexes(ports: ReleasePorts, images: Sequence[ImageToSign]) -> tuple[ImageToSign, ...]:
+    """With ``--recursive``: each image index's platform manifests are signed too."""
+
+    def children(image: ImageToSign) -> list[ImageToSign]:
+        manifest = ports.registry.get_manifest(_mirrored(ports, image.name, image.digest))
+        if manifest.media_type not in mediatypes.INDEXES:
+            return [image]
+        return [image, *(ImageToSign(image.name, child) for child in index_children(manifest, image.name))]
+
+    with ThreadPoolExecutor(max_workers=max(1, min(ports.concurrency, len(images) or 1))) as pool:
+        expanded = [item for group in pool.map(children, images) for item in group]
+    return tuple(dict.fromkeys(expanded))
+
+
+def desired_release(request: ReleaseRequest, ports: ReleasePorts) -> DesiredRelease:
+    images = _images_of(read_vector(request.vector, f"release vector {request.version}"))
+    if request.recursive:
+        images = expand_indexes(ports, images)
+    return DesiredRelease(
+        version=request.version,
+        artifact=str(request.artifact_reference),
+        artifact_digest=request.artifact.digest,
+        images=images,
+        target=ports.target.describe() if ports.target is not None else None,
+        assets=request.assets(),
+    )
+
+
+def observe_release(desired: DesiredRelease, request: ReleaseRequest, ports: ReleasePorts) -> ObservedRelease:
+    """The read-only look: which writes are already done. Nothing is written here."""
+    registry = ports.registry
+    artifact_state = observe_artifact(registry, request.repository, request.version, request.artifact.digest)
+    if artifact_state == "different":
+        raise ConflictError(
+            f"version tag {request.version} already points at another release vector",
+            where=str(request.artifact_reference),
+            hint="a released version is not moved: release a new version (or delete that tag first)",
+        )
+    artifact_ref = request.repository.digest(request.artifact.digest)
+    artifact_signed = artifact_state == "same" and is_signed(
+        registry, artifact_ref, request.artifact.digest, ports.public_key
+    )
+
+    def signed(image: ImageToSign) -> bool:
+        original = parse_reference(f"{image.name}@{image.digest}")
+        mirrored = ports.mirrors.apply(original)
+        return is_signed(registry, mirrored, image.digest, ports.public_key, docker_reference=original.cosign_name)
+
+    images = list(dict.fromkeys(desired.images))
+    with ThreadPoolExecutor(max_workers=max(1, min(ports.concurrency, len(images) or 1))) as pool:
+        flags = list(pool.map(signed, images))
+    signed_images = frozenset((i.name, i.digest) for i, done in zip(images, flags, strict=True) if done)
+
+    release = None
+    if ports.target is not None:
+        state = ports.target.observe(request.version)
+        release = diff_release(state, desired.assets)
+        if state.published:  # assets whose digest the target does not tell are compared by content
+            for name in release.compare:
+                wanted = next(a for a in desired.assets if a.name == name)
+                if ports.target.read_asset(request.version, name, published_only=True) != wanted.data:
+                    raise ConflictError(
+                        f"published release {request.version} holds a different {name}",
+                        where=state.where or ports.target.describe(),
+                        hint="a published release is not changed: release a new version",
+                    )
+            release = dataclasses.replace(release, compare=())
+    return ObservedRelease(artifact_state == "same", artifact_signed, signed_images, release)
+
+
+@dataclass
+class _ApplyState:
+    key: SigningKey
+    handle: ReleaseHandle | None = None
+
+
+def apply_plan(
+    plan: Plan,
+    request: ReleaseRequest,
+    ports: ReleasePorts,
+    *,
+    on_done: Callable[[Action, str], None] | None = None,
+    before_action: ActionHook | None = None,
+) -> None:
+    """Perform every action in order (image signatures concurrently); stops at the first failure.
+
+    ``before_action`` runs before each action (the tests inject crashes there). A failure leaves what
+    was done in place; a re-run plans the rest.
+    """
+    done = on_done or (lambda _action, _outcome: None)
+    key = ports.key
+    if key is None:
+        raise UsageError("applying a release needs the private key (a dry run needs only the public key)")
+    state = _ApplyState(key)
+    sign_batch: list[Action] = []
+
+    def flush_signatures() -> None:
+        if not sign_batch:
+            return
+        batch = list(sign_batch)
+        sign_batch.clear()
+
+        def sign_one(action: Action) -> tuple[Action, str | ReleaseVectorError]:
+            try:
+                if before_action is not None:
+                    before_action(action)
+                assert action.digest is not None
+                original = parse_reference(f"{action.target}@{action.digest}")
+                status = sign_digest(
+                    ports.registry,
+                    ports.mirrors.apply(original),
+                    action.digest,
+                    key,
+                    {},
+                    docker_reference=original.cosign_name,
+                )
+                return action, status
+            except ReleaseVectorError as error:
+                return action, error
+
+        with ThreadPoolExecutor(max_workers=max(1, min(ports.concurrency, len(batch)))) as pool:
+            results = list(pool.map(sign_one, batch))
+        failures = [error for _, error in results if isinstance(error, ReleaseVectorError)]
+        for action, outcome in results:
+            if not isinstance(outcome, ReleaseVectorError):
+                done(action, outcome)
+        if failures:
+            raise failures[0]
+
+    for action in plan.actions:
+        if action.kind == "sign-image":
+            sign_batch.append(action)
+            continue
+        flush_signatures()
+        if before_action is not None:
+            before_action(action)
+        done(action, _perform(action, request, ports, state))
+    flush_signatures()
+
+
+def _perform(action: Action, request: ReleaseRequest, ports: ReleasePorts, state: _ApplyState) -> str:
+    if action.kind == "push-vector":
+        push_artifact(ports.registry, request.repository, [request.version], request.artifact)
+        return "pushed"
+    if action.kind == "sign-vector":
+        digest = request.artifact.digest
+        return sign_digest(ports.registry, request.repository.digest(digest), digest, state.key, {})
+    target = ports.target
+    if target is None:  # pragma: no cover - the planner plans target actions only with a target
+        raise ReleaseVectorError(f"no release target for {action.kind}")
+    if state.handle is None:
+        state.handle = target.ensure_draft(
+            request.version, target_commitish=request.target_commitish, name=request.version, body=_body(request)
+        )
+    if action.kind == "create-draft":
+        return "draft ready"
+    if action.kind == "upload-asset":
+        asset = next(a for a in request.assets() if a.name == action.target)
+        written = target.upload_asset(state.handle, asset.name, asset.data, asset.content_type)
+        return "uploaded" if written else "already there"
+    if action.kind == "publish":
+        target.publish(state.handle)
+        return "published"
+    raise ReleaseVectorError(f"unknown action {action.kind}")  # pragma: no cover
+
+
+def _body(request: ReleaseRequest) -> str:
+    artifact = request.repository.digest(request.artifact.digest)
+    return (
+        f"Release vector: `{request.artifact_reference}` (`{artifact}`).\n\n"
+        f"Verify it and every image it pins:\n\n"
+        f"```sh\nrelease-vector verify-release {request.artifact_reference} --key {PUBLIC_KEY_ASSET}\n```\n"
+    )
+
+
+# --- verify-release ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ImageCheck:
+    """One pinned image: the signature on its digest, and whether its tag still points there."""
+
+    name: str
+    tag: str
+    digest: str
+    verification: ImageVerification | None
+    problems: tuple[str, ...]
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "image": f"{self.name}:{self.tag}",
+            "digest": self.digest,
+            "ok": self.ok,
+            "problems": list(self.problems),
+        }
+
+
+@dataclass(frozen=True)
+class ReleaseVerification:
+    reference: str
+    artifact_digest: str
+    version: str | None
+    images: tuple[ImageCheck, ...]
+    release_problems: tuple[str, ...]
+
+    @property
+    def ok(self) -> bool:
+        return not self.release_problems and all(image.ok for image in self.images)
+
+
+def verify_release(
+    registry: RegistryClient,
+    reference: Reference,
+    policy: VerificationPolicy,
+    *,
+    mirrors: Mirrors,
+    check_tags: bool = True,
+    target: ReleaseTarget | None = None,
+    concurrency: int = 16,
+) -> ReleaseVerification:
+    """The vector's signature (a VerificationError if it fails: nothing else is trusted then), every image."""
+    pulled = pull_vector(registry, reference, policy)
+    vector = read_vector(pulled.content, f"release vector {pulled.pinned}")
+    entries = {(entry.repository.name, entry.tag, entry.digest): entry for entry in vector.images}
+
+    def check(key: tuple[str, str, str | None]) -> ImageCheck:
+        name, tag, digest = key
+        if digest is None:
+            return ImageCheck(name, tag, "", None, ("the vector pins no digest for this image",))
+        original = parse_reference(f"{name}:{tag}@{digest}")
+        mirrored = mirrors.apply(original)
+        result = verify_image(registry, mirrored.with_digest(digest), policy)
+        problems = [] if result.ok else [result.reason()]
+        if check_tags:
+            try:
+                descriptor = registry.head_manifest(mirrored.with_tag(tag))
+            except ReleaseVectorError as error:
+                problems.append(f"tag {tag} cannot be read: {error.message}")
+            else:
+                if descriptor is None:
+                    problems.append(f"tag {tag} no longer exists")
+                elif descriptor.digest != digest:
+                    problems.append(f"tag moved: {tag} now points at {descriptor.digest}, the vector pins {digest}")
+        return ImageCheck(name, tag, digest, result, tuple(problems))
+
+    keys = list(entries)
+    with ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(keys) or 1))) as pool:
+        checks = tuple(pool.map(check, keys))
+    version = vector.metadata.version if vector.metadata is not None else None
+    release_problems: list[str] = []
+    if target is not None:
+        release_problems += _check_published_key(target, version, policy)
+    return ReleaseVerification(str(reference), pulled.digest, version, checks, tuple(release_problems))
+
+
+def _check_published_key(target: ReleaseTarget, version: str | None, policy: VerificationPolicy) -> list[str]:
+    where = target.describe()
+    if version is None:
+        return [f"the vector names no version, so its release on {where} cannot be found"]
+    published = target.read_asset(version, PUBLIC_KEY_ASSET, published_only=True)
+    if published is None:
+        return [f"release {version} on {where} is not published with a {PUBLIC_KEY_ASSET}"]
+    if policy.public_key is None:
+        return []  # keyless: there is no key to compare with
+    try:
+        published_key = load_public_key(published, f"{where} {version}/{PUBLIC_KEY_ASSET}")
+    except ReleaseVectorError as error:
+        return [error.one_line()]
+    if public_key_der(published_key) != public_key_der(policy.public_key):
+        return [f"the {PUBLIC_KEY_ASSET} published with release {version} on {where} is not the key given"]
+    return []

@@ -1,0 +1,318 @@
+"""release and verify-release end to end: a real registry, the release folder and the GitHub stand-in."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from pipeline.cosign.keys import generate_key_pair, load_private_key
+from pipeline.oci import mediatypes
+from pipeline.oci.mirror import parse_mirrors
+from pipeline.oci.reference import parse_repository
+from pipeline.plan import Action, build_plan
+from pipeline.release import ReleasePorts, ReleaseRequest, apply_plan, desired_release, observe_release
+from pipeline.secret import Secret
+from pipeline.targets import ReleaseDirTarget
+from pipeline.vector import load_source
+from tests.conftest import REPO_ROOT
+from tests.github_standin import GitHubStandIn
+from tests.oci.helpers import client as make_client
+from tests.oci.helpers import push_image
+from tests.registry_fixtures import RegistryProcess
+from tests.test_assemble import mirror_specs
+
+SOURCE = REPO_ROOT / "release" / "release.yaml"
+REV = "0123456789abcdef0123456789abcdef01234567"
+PASSWORD = "release-pw"
+_COUNTER = itertools.count()
+
+
+@pytest.fixture(scope="module")
+def keys(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    directory = tmp_path_factory.mktemp("release-keys")
+    pair = generate_key_pair(Secret(PASSWORD))
+    (directory / "cosign.key").write_bytes(pair.private_pem.reveal())
+    (directory / "cosign.pub").write_bytes(pair.public_pem)
+    return directory / "cosign.key", directory / "cosign.pub"
+
+
+class Setup:
+    """One isolated release world: its own mirror prefix and artifact repository in the session registry."""
+
+    def __init__(self, registry: RegistryProcess, tmp_path: Path) -> None:
+        n = next(_COUNTER)
+        self.registry = registry
+        self.prefix = f"rel{n}"
+        self.mirrors = mirror_specs(registry, self.prefix)
+        self.repository = registry.ref(f"{self.prefix}/releases")
+        self.release_dir = tmp_path / "releases"
+        source = load_source(SOURCE.read_bytes(), "release.yaml")
+        mirrors = parse_mirrors(self.mirrors)
+        self.digests = {}
+        with make_client() as c:
+            for ref in source.references():
+                _, self.digests[ref] = push_image(c, str(mirrors.apply(ref)), f"{self.prefix} {ref}".encode())
+
+    def args(self, version: str, *extra: str) -> list[str]:
+        mirror_args = [arg for spec in self.mirrors for arg in ("--registry-mirror", spec)]
+        return [
+            version,
+            "--source",
+            str(SOURCE),
+            "--repository",
+            self.repository,
+            "--git-revision",
+            REV,
+            *mirror_args,
+            *extra,
+        ]
+
+
+def snapshot(*roots: Path) -> dict[str, tuple[int, int]]:
+    """Every file under the roots with its size and mtime: equal snapshots mean nothing was written."""
+    files: dict[str, tuple[int, int]] = {}
+    for root in roots:
+        for path in sorted(root.rglob("*")):
+            if path.is_file():
+                stat = path.stat()
+                files[str(path)] = (stat.st_size, stat.st_mtime_ns)
+    return files
+
+
+def test_release_to_a_folder_then_rerun_and_verify(
+    cli: Any, plain_registry: RegistryProcess, keys: tuple[Path, Path], tmp_path: Path
+) -> None:
+    key, pub = keys
+    world = Setup(plain_registry, tmp_path)
+    env = {"COSIGN_PASSWORD": PASSWORD}
+    args = world.args("v1.0.0", "--key", str(key), "--release-dir", str(world.release_dir))
+
+    dry = cli("release", *args, "--dry-run", "--json", env=env)
+    assert dry.exit_code == 0, dry.stderr
+    kinds = [action["kind"] for action in json.loads(dry.stdout)]
+    assert kinds == [
+        "push-vector",
+        "sign-vector",
+        *["sign-image"] * 5,
+        "create-draft",
+        "upload-asset",
+        "upload-asset",
+        "publish",
+    ]
+    assert not world.release_dir.exists(), "a dry run writes nothing"
+
+    first = cli("release", *args, "--json", env=env)
+    assert first.exit_code == 0, first.stderr
+    result = json.loads(first.stdout)
+    assert len(result["actions"]) == len(kinds)
+    folder = world.release_dir / "v1.0.0"
+    assert (folder / "cosign.pub").read_bytes() == pub.read_bytes()
+    vector = (folder / "release.yaml").read_bytes()
+    assert b"digest: sha256:" in vector and b"release-vector:\n  version: " in vector
+    assert json.loads((folder / "release.json").read_text())["state"] == "published"
+
+    before = snapshot(plain_registry.storage, world.release_dir)
+    again = cli("release", *args, "--json", env=env)
+    assert again.exit_code == 0, again.stderr
+    assert json.loads(again.stdout)["actions"] == []
+    assert snapshot(plain_registry.storage, world.release_dir) == before, "a re-run writes nothing"
+
+    verify_args = [
+        f"{world.repository}:v1.0.0",
+        "--key",
+        str(pub),
+        "--insecure-ignore-tlog",
+        "--release-dir",
+        str(world.release_dir),
+        *[arg for spec in world.mirrors for arg in ("--registry-mirror", spec)],
+    ]
+    verified = cli("verify-release", *verify_args, "--json")
+    assert verified.exit_code == 0, verified.stderr
+    report = json.loads(verified.stdout)
+    assert report["ok"] and len(report["images"]) == 5 and report["version"] == "v1.0.0"
+
+    # An image tag moved after the release: deployments would pull something else.
+    moved = next(iter(world.digests))
+    with make_client() as c:
+        push_image(c, str(parse_mirrors(world.mirrors).apply(moved)), b"a different image")
+    tag_moved = cli("verify-release", *verify_args)
+    assert tag_moved.exit_code == 10
+    assert "tag moved" in tag_moved.stdout and moved.repository in tag_moved.stderr
+    assert cli("verify-release", *verify_args, "--ignore-tags").exit_code == 0
+
+    # One image's signature deleted.
+    victim_ref, victim_digest = list(world.digests.items())[1]
+    mirrored = parse_mirrors(world.mirrors).apply(victim_ref)
+    sig_tag = "sha256-" + victim_digest.removeprefix("sha256:") + ".sig"
+    base = f"{plain_registry.url}/v2/{mirrored.repository}/manifests"
+    head = httpx.head(f"{base}/{sig_tag}", headers={"Accept": mediatypes.OCI_MANIFEST})
+    assert httpx.delete(f"{base}/{head.headers['Docker-Content-Digest']}").status_code == 202
+    unsigned = cli("verify-release", *verify_args, "--ignore-tags", "--json")
+    assert unsigned.exit_code == 10
+    failures = [image for image in json.loads(unsigned.stdout)["images"] if not image["ok"]]
+    assert len(failures) == 1 and "no signatures found" in failures[0]["problems"][0]
+
+    # The wrong key: the vector's own signature fails first, nothing else is trusted.
+    other = tmp_path / "other"
+    cli("generate-key-pair", "--output-key-prefix", str(other), env={"COSIGN_PASSWORD": "x"})
+    wrong = cli("verify-release", f"{world.repository}:v1.0.0", "--key", f"{other}.pub", "--insecure-ignore-tlog")
+    assert wrong.exit_code == 10 and "signature verification failed" in wrong.stderr
+
+
+def test_release_to_github_stand_in(
+    cli: Any, plain_registry: RegistryProcess, keys: tuple[Path, Path], tmp_path: Path
+) -> None:
+    key, pub = keys
+    world = Setup(plain_registry, tmp_path)
+    with GitHubStandIn(owner="acme", repo="releases") as github:
+        env = {"COSIGN_PASSWORD": PASSWORD, "GITHUB_TOKEN": github.token}
+        args = world.args(
+            "v2.0.0", "--key", str(key), "--github-repository", github.slug, "--github-api-url", github.api_url
+        )
+        result = cli("release", *args, env=env)
+        assert result.exit_code == 0, result.stderr
+        [release] = github.releases_for("v2.0.0")
+        assert not release.draft
+        assert {a.name: a.data for a in release.assets}["cosign.pub"] == pub.read_bytes()
+        calls = github.calls()
+        created = calls.index(("POST", "/repos/acme/releases/releases"))
+        published = max(i for i, call in enumerate(calls) if call[0] == "PATCH")
+        uploads = [i for i, call in enumerate(calls) if call[0] == "POST" and "/assets" in call[1]]
+        assert created < min(uploads) and max(uploads) < published, "draft, uploads, then publish"
+        assert all(github.token not in line for line in result.stderr.splitlines())
+
+        requests_before = len(github.requests)
+        again = cli("release", *args, env=env)
+        assert again.exit_code == 0 and "already complete" in again.stdout
+        assert all(seen.method == "GET" for seen in github.requests[requests_before:])
+
+        verified = cli(
+            "verify-release",
+            f"{world.repository}:v2.0.0",
+            "--key",
+            str(pub),
+            "--insecure-ignore-tlog",
+            "--github-repository",
+            github.slug,
+            "--github-api-url",
+            github.api_url,
+            *[arg for spec in world.mirrors for arg in ("--registry-mirror", spec)],
+            env={"GITHUB_TOKEN": github.token},
+        )
+        assert verified.exit_code == 0, verified.stderr
+
+
+def test_published_release_without_our_assets_is_a_conflict(
+    cli: Any, plain_registry: RegistryProcess, keys: tuple[Path, Path], tmp_path: Path
+) -> None:
+    key, _ = keys
+    world = Setup(plain_registry, tmp_path)
+    with GitHubStandIn(owner="acme", repo="releases") as github:
+        github.add_release("v3.0.0", draft=False, assets={"notes.txt": b"hand-made"})
+        env = {"COSIGN_PASSWORD": PASSWORD, "GITHUB_TOKEN": github.token}
+        args = world.args(
+            "v3.0.0", "--key", str(key), "--github-repository", github.slug, "--github-api-url", github.api_url
+        )
+        before = snapshot(plain_registry.storage)
+        result = cli("release", *args, env=env)
+        assert result.exit_code == 8
+        assert "published without" in result.stderr and "hint:" in result.stderr
+        assert snapshot(plain_registry.storage) == before, "a conflict is found before any write"
+
+
+def test_dry_run_takes_a_public_key(
+    cli: Any, plain_registry: RegistryProcess, keys: tuple[Path, Path], tmp_path: Path
+) -> None:
+    _, pub = keys
+    world = Setup(plain_registry, tmp_path)
+    result = cli("release", *world.args("v4.0.0", "--key", str(pub), "--dry-run"), env={"COSIGN_PASSWORD": None})
+    assert result.exit_code == 0, result.stderr
+    assert "push-vector" in result.stdout and "nothing written" in result.stderr
+
+
+def _state(world: Setup, registry: RegistryProcess) -> dict[str, object]:
+    """What a finished release leaves: the release folder's files and every .sig manifest's layer count."""
+    state: dict[str, object] = {
+        str(p.relative_to(world.release_dir)): p.read_bytes()
+        for p in sorted(world.release_dir.rglob("*"))
+        if p.is_file()
+    }
+    mirrors = parse_mirrors(world.mirrors)
+    for ref, digest in world.digests.items():
+        mirrored = mirrors.apply(ref)
+        tag = "sha256-" + digest.removeprefix("sha256:") + ".sig"
+        response = httpx.get(
+            f"{registry.url}/v2/{mirrored.repository}/manifests/{tag}", headers={"Accept": mediatypes.OCI_MANIFEST}
+        )
+        state[f"{ref}.sig layers"] = len(response.json()["layers"])
+    return state
+
+
+class Crash(Exception):
+    pass
+
+
+def test_a_crash_between_any_two_actions_is_completed_by_a_rerun(
+    plain_registry: RegistryProcess, keys: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """Crash before action k (every k), re-run, and reach the same state as an uninterrupted release."""
+    key_path, _ = keys
+    signing_key = load_private_key(Secret(key_path.read_bytes()), Secret(PASSWORD), str(key_path))
+    from pipeline.artifact import ArtifactAnnotations, make_artifact
+    from pipeline.cli.vector import build_vector
+
+    def run_release(world: Setup, crash_at: int | None) -> int:
+        mirrors = parse_mirrors(world.mirrors)
+        built = build_vector(SOURCE, "v5.0.0", REV, mirrors, concurrency=4, allow_http=False, cacert=None)
+        request = ReleaseRequest(
+            version="v5.0.0",
+            vector=built.vector,
+            artifact=make_artifact(built.vector, ArtifactAnnotations(version="v5.0.0")),
+            repository=parse_repository(world.repository),
+            public_key_pem=signing_key.public_key_pem(),
+            target_commitish=REV,
+        )
+        counter = itertools.count()
+
+        def before(action: Action) -> None:
+            if next(counter) == crash_at:
+                raise Crash(action.kind)
+
+        with make_client() as registry_client:
+            ports = ReleasePorts(
+                registry_client, signing_key.public_key, signing_key, ReleaseDirTarget(world.release_dir), mirrors, 1
+            )
+            desired = desired_release(request, ports)
+            plan = build_plan(desired, observe_release(desired, request, ports))
+            apply_plan(plan, request, ports, before_action=before)
+        return len(plan.actions)
+
+    reference = Setup(plain_registry, tmp_path / "reference")
+    total = run_release(reference, None)
+    expected = _state(reference, plain_registry)
+    assert total == 11
+    for crash_at in range(total):
+        world = Setup(plain_registry, tmp_path / f"crash-{crash_at}")
+        with pytest.raises(Crash):
+            run_release(world, crash_at)
+        if crash_at < total - 1:
+            published = world.release_dir / "v5.0.0" / "release.json"
+            assert not published.exists() or json.loads(published.read_text())["state"] == "draft"
+        remaining = run_release(world, None)
+        # Image signatures run as a batch: the others may finish while one crashes.
+        assert 1 <= remaining <= total - crash_at
+        assert run_release(world, None) == 0
+        state = _state(world, plain_registry)
+        assert {k: v for k, v in state.items() if k.endswith("layers")} == {
+            k: v for k, v in expected.items() if k.endswith("layers")
+        }
+        assert state["v5.0.0/cosign.pub"] == expected["v5.0.0/cosign.pub"]
+        record = json.loads(state["v5.0.0/release.json"])  # type: ignore[arg-type]
+        assert record["state"] == "published" and set(record["assets"]) == {"cosign.pub", "release.yaml"}
+        # The vector differs between worlds (each seeds its own images); its structure does not.
+        assert len(state["v5.0.0/release.yaml"]) == len(expected["v5.0.0/release.yaml"])  # type: ignore[arg-type]
