@@ -32,7 +32,7 @@ from pipeline.cosign.keys import PUBLIC_KEY_LABEL, SigningKey, decode_pem, load_
 from pipeline.errors import ExitCode, UsageError
 from pipeline.oci.mirror import parse_mirrors
 from pipeline.oci.reference import parse_reference, parse_repository
-from pipeline.plan import Action, build_plan
+from pipeline.plan import Action, Plan, build_plan
 from pipeline.release import (
     ReleasePorts,
     ReleaseRequest,
@@ -89,6 +89,19 @@ def release_target(
         github_repository, Secret(token) if token else None, GitHubOptions(api_url=github_api_url)
     ) as target:
         yield target
+
+
+def _print_plan_table(plan: Plan) -> None:
+    """The plan as a rich table (on a terminal only: scripts get plain lines or --json)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"release {plan.version}: {len(plan.actions)} action(s), nothing written (dry run)")
+    for column in ("#", "action", "target", "digest", "note"):
+        table.add_column(column)
+    for number, action in enumerate(plan.actions, 1):
+        table.add_row(str(number), action.kind, action.target, action.digest or "", action.detail)
+    Console().print(table)
 
 
 def _key_for(spec: str, dry_run: bool) -> tuple[SigningKey | None, bytes]:
@@ -185,6 +198,8 @@ def release_command(
         if dry_run:
             if json_output:
                 print_json(plan.to_json())
+            elif sys.stdout.isatty() and not plan.is_empty:
+                _print_plan_table(plan)
             else:
                 print(plan.render_text())
             _say(f"dry run: {len(plan.actions)} action(s) planned, nothing written")

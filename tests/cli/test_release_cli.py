@@ -92,7 +92,9 @@ def test_release_to_a_folder_then_rerun_and_verify(
     env = {"COSIGN_PASSWORD": PASSWORD}
     args = world.args("v1.0.0", "--key", str(key), "--release-dir", str(world.release_dir))
 
+    registry_before = snapshot(plain_registry.storage)
     dry = cli("release", *args, "--dry-run", "--json", env=env)
+    assert snapshot(plain_registry.storage) == registry_before, "a dry run writes nothing to the registry"
     assert dry.exit_code == 0, dry.stderr
     kinds = [action["kind"] for action in json.loads(dry.stdout)]
     assert kinds == [
@@ -187,6 +189,8 @@ def test_release_to_github_stand_in(
         assert all(github.token not in line for line in result.stderr.splitlines())
 
         requests_before = len(github.requests)
+        dry = cli("release", *args, "--dry-run", env=env)
+        assert dry.exit_code == 0 and "nothing to do" in dry.stdout
         again = cli("release", *args, env=env)
         assert again.exit_code == 0 and "already complete" in again.stdout
         assert all(seen.method == "GET" for seen in github.requests[requests_before:])
