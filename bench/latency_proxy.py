@@ -17,20 +17,32 @@ As a module::
         ...  # talk to proxy.host
         print(proxy.total(), proxy.counts())
 
-As a command: ``python -m bench.latency_proxy --upstream http://127.0.0.1:5000 --delay-ms 50 [--port N]``
-(prints counts on Ctrl-C).
+It is also a **fault injector** (``faults=FaultInjector(...)``): a request can be answered 500, 502 or
+503 (before or after the upstream saw it), 429 with ``Retry-After``, a connection reset in the middle of
+the response body, or an answer slower than the client's timeout (the upstream still gets the request,
+late, as a real slow network does). Faults come at chosen request numbers (``at={3: Fault("reset")}``,
+counting only the requests ``match`` accepts) or at random with a seed (``rate=0.2, seed=7``); every
+injected fault is recorded in ``injector.injected``.
+
+As a command: ``python -m bench.latency_proxy --upstream http://127.0.0.1:5000 --delay-ms 50 [--port N]
+[--fault-rate 0.1 --fault-seed 1 --fault-kinds 502,reset] [--fault-at 5=503]`` (prints counts on Ctrl-C).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import http.client
+import random
+import socket
+import struct
 import sys
 import threading
 import time
 import urllib.parse
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
@@ -70,6 +82,114 @@ def path_kind(path: str) -> str:
     return "other"
 
 
+FAULT_KINDS = ("500", "502", "503", "429", "reset", "slow")
+"""What the injector can do to a request (see :class:`Fault`)."""
+
+
+@dataclass(frozen=True)
+class Fault:
+    """One injected failure.
+
+    ``500``/``502``/``503``/``429``: answered with that status; ``after_upstream`` forwards the request
+    first (the write happened, the client is told it failed). ``429`` carries ``Retry-After:
+    retry_after``. ``reset``: the upstream's answer is cut in the middle of its body and the connection
+    reset (RST); a response without a body is reset before its status line. ``slow``: the request waits
+    ``slow_seconds`` (longer than the client's read timeout) before it is forwarded and answered.
+    """
+
+    kind: str
+    after_upstream: bool = False
+    retry_after: str = "0"
+    slow_seconds: float = 2.0
+
+    def __post_init__(self) -> None:
+        if self.kind not in FAULT_KINDS:
+            raise ValueError(f"unknown fault {self.kind!r}; one of {', '.join(FAULT_KINDS)}")
+
+
+@dataclass(frozen=True)
+class Injected:
+    number: int  # the request's number among those ``match`` accepts (1-based)
+    method: str
+    path: str
+    fault: Fault
+
+
+@dataclass
+class FaultInjector:
+    """Decides which requests fail: ``at`` (number -> Fault) and/or ``rate`` with ``seed`` over ``kinds``.
+
+    ``match(method, path)`` limits which requests are counted and may fail (default: all); ``limit``
+    caps the random faults. Random faults of a 5xx kind are after the upstream half the time.
+    """
+
+    at: Mapping[int, Fault] = field(default_factory=dict)
+    rate: float = 0.0
+    seed: int = 0
+    kinds: Sequence[str] = FAULT_KINDS
+    match: Callable[[str, str], bool] | None = None
+    limit: int | None = None
+    slow_seconds: float = 2.0
+    retry_after: str = "0"
+    injected: list[Injected] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        for kind in self.kinds:
+            Fault(kind)
+        self._rng = random.Random(self.seed)
+        self._count = 0
+        self._lock = threading.Lock()
+
+    def decide(self, method: str, path: str) -> Fault | None:
+        if self.match is not None and not self.match(method, path):
+            return None
+        with self._lock:
+            self._count += 1
+            number = self._count
+            fault = self.at.get(number)
+            roll = self._rng.random()
+            kind = self._rng.choice(list(self.kinds)) if self.kinds else None
+            after = self._rng.random() < 0.5
+            random_left = self.limit is None or sum(1 for i in self.injected if i.number not in self.at) < self.limit
+            if fault is None and kind is not None and self.rate > 0 and roll < self.rate and random_left:
+                fault = Fault(
+                    kind,
+                    after_upstream=after and kind in ("500", "502", "503"),
+                    retry_after=self.retry_after,
+                    slow_seconds=self.slow_seconds,
+                )
+            if fault is not None:
+                self.injected.append(Injected(number, method, path, fault))
+            return fault
+
+    def summary(self) -> dict[str, int]:
+        counts = Counter(i.fault.kind + (" after upstream" if i.fault.after_upstream else "") for i in self.injected)
+        return dict(sorted(counts.items()))
+
+
+def _reset(handler: BaseHTTPRequestHandler) -> None:
+    """Close the client's connection with a TCP RST (SO_LINGER 0)."""
+    handler.close_connection = True
+    with contextlib.suppress(OSError):
+        handler.wfile.flush()
+    try:
+        handler.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        handler.connection.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+    handler.connection.close()
+
+
+def _answer(handler: BaseHTTPRequestHandler, status: int, headers: Mapping[str, str], body: bytes) -> None:
+    handler.send_response(status)
+    for name, value in headers.items():
+        handler.send_header(name, value)
+    handler.send_header("Content-Length", str(len(body)))
+    handler.end_headers()
+    if handler.command != "HEAD" and body:
+        handler.wfile.write(body)
+
+
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 256  # the default backlog of 5 drops connections opened at once (1 s SYN retry)
@@ -90,8 +210,10 @@ class LatencyProxy:
         routes: Mapping[str, str] | None = None,
         rewrite: Mapping[str, str] | None = None,
         timeout: float = 60.0,
+        faults: FaultInjector | None = None,
     ) -> None:
         self.upstream = upstream.rstrip("/")
+        self.faults = faults
         self.delay = delay
         self.routes = dict(routes or {})
         self.rewrite = dict(rewrite or {})
@@ -108,6 +230,12 @@ class LatencyProxy:
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass
+
+            def setup(self) -> None:
+                super().setup()
+                # Headers and body go out in separate writes: without this, Nagle + delayed ACK add ~40 ms.
+                with contextlib.suppress(OSError):
+                    self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
             def _handle(self) -> None:
                 outer._forward(self)
@@ -207,8 +335,18 @@ class LatencyProxy:
             body = self._read_body(handler)
             if self.delay > 0:
                 time.sleep(self.delay)
+            fault = self.faults.decide(method, path) if self.faults is not None else None
+            if fault is not None and fault.kind == "slow":
+                time.sleep(fault.slow_seconds)
             headers = {k: v for k, v in handler.headers.items() if k.lower() not in HOP_BY_HOP}
             base = self._upstream_for(path)
+            if fault is not None and fault.kind in ("500", "502", "503", "429"):
+                if fault.after_upstream:
+                    self._send(base, method, path, body, headers)
+                extra = {"Retry-After": fault.retry_after} if fault.kind == "429" else {}
+                message = f'{{"errors":[{{"code":"UNAVAILABLE","message":"injected {fault.kind}"}}]}}'.encode()
+                _answer(handler, int(fault.kind), {"Content-Type": "application/json", **extra}, message)
+                return
             status, reason, response_headers, data = self._send(base, method, path, body, headers)
         except Exception as exc:  # the upstream is gone: answer 502 rather than hang the client
             message = f"latency proxy: upstream failed: {exc!r}".encode()
@@ -227,9 +365,17 @@ class LatencyProxy:
             if lower in HOP_BY_HOP or (lower == "content-length" and method != "HEAD"):
                 continue
             handler.send_header(name, self._rewritten(value) if lower in _REWRITTEN else value)
+        reset = fault is not None and fault.kind == "reset"
+        if reset and (method == "HEAD" or len(data) < 2):
+            _reset(handler)  # nothing to cut in the middle of: reset before the status line is sent
+            return
         if method != "HEAD":
             handler.send_header("Content-Length", str(len(data)))
         handler.end_headers()
+        if reset:
+            handler.wfile.write(data[: len(data) // 2])
+            _reset(handler)
+            return
         if method != "HEAD" and data:
             handler.wfile.write(data)
 
@@ -256,8 +402,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--upstream", required=True, help="http://127.0.0.1:PORT of the server to proxy")
     parser.add_argument("--delay-ms", type=float, default=50.0, help="added to every request (default 50)")
     parser.add_argument("--port", type=int, default=0, help="port to listen on (default: a free one)")
+    parser.add_argument("--fault-rate", type=float, default=0.0, help="fraction of requests that fail (random)")
+    parser.add_argument("--fault-seed", type=int, default=0, help="seed of the random faults")
+    kinds = ",".join(FAULT_KINDS)
+    parser.add_argument("--fault-kinds", default=kinds, help=f"comma-separated, of {kinds}")
+    parser.add_argument("--fault-at", action="append", default=[], metavar="N=KIND", help="fail request N (repeatable)")
+    parser.add_argument("--slow-seconds", type=float, default=2.0, help="how late a 'slow' answer comes")
     args = parser.parse_args(argv)
-    proxy = LatencyProxy(args.upstream, delay=args.delay_ms / 1000, port=args.port).start()
+    faults = None
+    if args.fault_rate or args.fault_at:
+        pairs = (spec.partition("=") for spec in args.fault_at)
+        at = {int(n): Fault(kind, slow_seconds=args.slow_seconds) for n, _, kind in pairs}
+        faults = FaultInjector(
+            at=at,
+            rate=args.fault_rate,
+            seed=args.fault_seed,
+            kinds=tuple(k for k in args.fault_kinds.split(",") if k),
+            slow_seconds=args.slow_seconds,
+        )
+    proxy = LatencyProxy(args.upstream, delay=args.delay_ms / 1000, port=args.port, faults=faults).start()
     print(f"proxying {proxy.url} -> {args.upstream} with {args.delay_ms:g} ms per request", flush=True)
     try:
         while True:
@@ -269,6 +432,9 @@ def main(argv: list[str] | None = None) -> int:
         for name, count in proxy.counts().items():
             print(f"{count:8d}  {name}")
         print(f"{proxy.total():8d}  total")
+        if faults is not None:
+            for name, count in faults.summary().items():
+                print(f"{count:8d}  injected {name}")
     return 0
 
 

@@ -89,6 +89,12 @@ class RegistryError(ReleaseVectorError):
     exit_code = ExitCode.REGISTRY
 
 
+class TransparencyLogError(RegistryError):
+    """The transparency log (Rekor) failed, was unreachable, or answered something that does not verify."""
+
+    exit_code = ExitCode.REGISTRY
+
+
 class GitHubError(ReleaseVectorError):
     """The GitHub REST API failed or answered something unexpected."""
 

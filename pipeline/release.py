@@ -29,7 +29,7 @@ from pipeline.oci.mirror import Mirrors
 from pipeline.oci.reference import Reference, Repository, parse_reference
 from pipeline.plan import Action, DesiredRelease, ImageToSign, ObservedRelease, Plan
 from pipeline.publish import observe_artifact, pull_vector, push_artifact
-from pipeline.signing import index_children, is_signed, sign_digest
+from pipeline.signing import TransparencyLog, index_children, is_signed, sign_digest
 from pipeline.targets.base import ReleaseHandle, ReleaseTarget, WantedAsset, diff_release
 from pipeline.vector import Vector, read_vector
 from pipeline.verification import ImageVerification, verify_image
@@ -63,7 +63,8 @@ class ReleaseRequest:
 
 @dataclass(frozen=True)
 class ReleasePorts:
-    """The I/O a release goes through (a RegistryClient, the key, the target, the mirror mapping)."""
+    """The I/O a release goes through (a RegistryClient, the key, the target, the mirror mapping, and the
+    transparency log every signature is uploaded to; None: signatures are not logged)."""
 
     registry: RegistryClient
     public_key: PublicKey
@@ -71,6 +72,7 @@ class ReleasePorts:
     target: ReleaseTarget | None
     mirrors: Mirrors
     concurrency: int = 16
+    tlog: TransparencyLog | None = None
 
 
 class ActionHook(Protocol):
@@ -126,13 +128,20 @@ def observe_release(desired: DesiredRelease, request: ReleaseRequest, ports: Rel
         )
     artifact_ref = request.repository.digest(request.artifact.digest)
     artifact_signed = artifact_state == "same" and is_signed(
-        registry, artifact_ref, request.artifact.digest, ports.public_key
+        registry, artifact_ref, request.artifact.digest, ports.public_key, tlog=ports.tlog
     )
 
     def signed(image: ImageToSign) -> bool:
         original = parse_reference(f"{image.name}@{image.digest}")
         mirrored = ports.mirrors.apply(original)
-        return is_signed(registry, mirrored, image.digest, ports.public_key, docker_reference=original.cosign_name)
+        return is_signed(
+            registry,
+            mirrored,
+            image.digest,
+            ports.public_key,
+            docker_reference=original.cosign_name,
+            tlog=ports.tlog,
+        )
 
     images = list(dict.fromkeys(desired.images))
     with ThreadPoolExecutor(max_workers=max(1, min(ports.concurrency, len(images) or 1))) as pool:
@@ -201,6 +210,7 @@ def apply_plan(
                     key,
                     {},
                     docker_reference=original.cosign_name,
+                    tlog=ports.tlog,
                 )
                 return action, status
             except ReleaseVectorError as error:
@@ -232,7 +242,7 @@ def _perform(action: Action, request: ReleaseRequest, ports: ReleasePorts, state
         return "pushed"
     if action.kind == "sign-vector":
         digest = request.artifact.digest
-        return sign_digest(ports.registry, request.repository.digest(digest), digest, state.key, {})
+        return sign_digest(ports.registry, request.repository.digest(digest), digest, state.key, {}, tlog=ports.tlog)
     target = ports.target
     if target is None:  # pragma: no cover - the planner plans target actions only with a target
         raise ReleaseVectorError(f"no release target for {action.kind}")

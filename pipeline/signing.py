@@ -5,20 +5,31 @@ for that digest, and append one signature layer to the ``sha256-<hex>.sig`` mani
 signature by the same key over the same payload (and annotations) already there means the image is
 signed: nothing is written, so re-runs are idempotent. Images are independent: one failing does not
 stop the others, and every outcome is reported.
+
+With a transparency log (a :class:`TransparencyLog` port, e.g. :class:`pipeline.sigstore.rekor_client.RekorClient`)
+each new signature is uploaded as a ``hashedrekord`` entry (sha256 of the payload, the signature, the
+public key PEM) and the log's answer goes into the layer's ``dev.sigstore.cosign/bundle`` annotation in
+cosign's shape. An existing layer then counts as "signed" only if it also carries a bundle that verifies
+with the log's trusted keys for that very signature: an image signed earlier without the log gets a
+new layer with a bundle; one signed with it gets nothing.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-from pipeline.cosign.keys import PublicKey, SigningKey
+from pipeline.cosign.keys import PublicKey, SigningKey, public_key_to_pem
 from pipeline.cosign.payload import simple_signing_payload
+from pipeline.cosign.rekor import RekorBundle, parse_rekor_bundle, rekor_bundle_to_json, verify_rekor_bundle
 from pipeline.cosign.sigmanifest import (
+    BUNDLE_ANNOTATION,
+    LayerRef,
     SignatureLayer,
     SignatureManifest,
     append_signature,
@@ -51,6 +62,60 @@ class SigningRegistry(Protocol):
     def upload_blob(
         self, target: Reference | Repository, data: bytes, mount_from: Reference | Repository | None = None
     ) -> str: ...
+
+
+class TransparencyLog(Protocol):
+    """Where signatures are logged (``RekorClient`` provides it) and the keys its answers verify with."""
+
+    @property
+    def trusted_keys(self) -> Sequence[PublicKey]: ...
+
+    def upload(self, payload_sha256: str, signature: bytes, signer_pem: bytes) -> RekorBundle:
+        """Log a ``hashedrekord`` entry (or find the existing one) and return its verified bundle."""
+        ...
+
+
+def bundle_annotation(bundle: RekorBundle) -> str:
+    """The ``dev.sigstore.cosign/bundle`` annotation value, byte for byte as cosign writes it."""
+    return json.dumps(rekor_bundle_to_json(bundle), separators=(",", ":"))
+
+
+def logged_by(tlog: TransparencyLog | None, payload: bytes, public_key: PublicKey) -> Callable[[LayerRef], bool]:
+    """A layer test: with a log, the layer's bundle must verify (SET with the trusted keys) for its signature."""
+    if tlog is None:
+        return lambda _layer: True
+    signer_pem = public_key_to_pem(public_key)
+    trusted = tuple(tlog.trusted_keys)
+
+    def check(layer: LayerRef) -> bool:
+        text = layer.annotations.get(BUNDLE_ANNOTATION)
+        signature_b64 = layer.signature_b64
+        if not text or not signature_b64:
+            return False
+        try:
+            verify_rekor_bundle(
+                parse_rekor_bundle(text, layer.digest),
+                trusted_keys=trusted,
+                payload=payload,
+                signature=base64.b64decode(signature_b64, validate=True),
+                signer_pem=signer_pem,
+                where=layer.digest,
+            )
+        except (ReleaseVectorError, ValueError):
+            return False
+        return True
+
+    return check
+
+
+def sign_payload(key: SigningKey, payload: bytes, tlog: TransparencyLog | None) -> SignatureLayer:
+    """The signature layer for ``payload``: signed, and logged (bundle annotation) when there is a log."""
+    signature = key.sign(payload)
+    bundle = None
+    if tlog is not None:
+        logged = tlog.upload(hashlib.sha256(payload).hexdigest(), signature, key.public_key_pem())
+        bundle = bundle_annotation(logged)
+    return SignatureLayer(payload=payload, signature_b64=base64.b64encode(signature).decode(), bundle=bundle)
 
 
 @dataclass(frozen=True)
@@ -105,14 +170,18 @@ def is_signed(
     annotations: Mapping[str, str] | None = None,
     *,
     docker_reference: str | None = None,
+    tlog: TransparencyLog | None = None,
 ) -> bool:
-    """Read-only: does ``image@digest`` already carry a valid signature by ``public_key`` over our payload?
+    """Read-only: does ``image@digest`` already carry a valid signature by ``public_key`` over our payload
+    (and, with ``tlog``, a bundle for it that verifies with the log's trusted keys)?
 
     Only the public key is needed, so a dry run can plan without the private key.
     """
     existing = read_existing_signatures(registry, signature_reference(image, digest))
     payload = signed_payload(image, digest, annotations or {}, docker_reference)
-    return existing is not None and find_signed(existing.layers, payload, public_key) is not None
+    if existing is None:
+        return False
+    return find_signed(existing.layers, payload, public_key, accept=logged_by(tlog, payload, public_key)) is not None
 
 
 def sign_digest(
@@ -123,18 +192,21 @@ def sign_digest(
     annotations: Mapping[str, str],
     *,
     docker_reference: str | None = None,
+    tlog: TransparencyLog | None = None,
 ) -> SignStatus:
     """Add our signature of ``image@digest`` unless a valid one by this key is already there.
 
     ``image`` is where the signature is written (a mirror, in rehearsals); ``docker_reference``, when
-    given, is the name the payload records (the name the release vector lists).
+    given, is the name the payload records (the name the release vector lists). With ``tlog`` the new
+    signature is logged first and carries its bundle, and only a logged existing one counts.
     """
     payload = signed_payload(image, digest, annotations, docker_reference)
     sig_ref = signature_reference(image, digest)
     existing = read_existing_signatures(registry, sig_ref)
-    if existing is not None and find_signed(existing.layers, payload, key.public_key):
+    accept = logged_by(tlog, payload, key.public_key)
+    if existing is not None and find_signed(existing.layers, payload, key.public_key, accept=accept):
         return "already signed"
-    layer = SignatureLayer(payload=payload, signature_b64=base64.b64encode(key.sign(payload)).decode())
+    layer = sign_payload(key, payload, tlog)
     update = append_signature(existing, layer, public_key=key.public_key)
     if update.manifest is None:
         return "already signed"
@@ -183,6 +255,7 @@ def sign_images(
     recursive: bool = False,
     concurrency: int = DEFAULT_CONCURRENCY,
     on_progress: Callable[[SignOutcome], None] | None = None,
+    tlog: TransparencyLog | None = None,
 ) -> list[SignOutcome]:
     """Sign every image (and with ``recursive`` every platform manifest of an index), concurrently.
 
@@ -205,7 +278,7 @@ def sign_images(
 
     def sign_one(target: _Target) -> SignStatus | ReleaseVectorError:
         try:
-            return sign_digest(registry, target.image, target.digest, key, notes)
+            return sign_digest(registry, target.image, target.digest, key, notes, tlog=tlog)
         except ReleaseVectorError as error:
             return error
 

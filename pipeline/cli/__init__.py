@@ -11,7 +11,7 @@ import traceback
 from collections.abc import Sequence
 from typing import NoReturn
 
-from pipeline.cli import artifact, blobs, images, keys, release, vector  # noqa: F401  (registers the commands)
+from pipeline.cli import artifact, blobs, images, keys, rehearse, release, vector  # noqa: F401  (registers the commands)
 from pipeline.cli.app import STATE, app
 from pipeline.errors import ErrorList, ExitCode, ReleaseVectorError
 

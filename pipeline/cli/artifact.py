@@ -25,6 +25,7 @@ from pipeline.cli.trust_options import (
     ISSUER_HELP,
     ISSUER_RE_HELP,
     REKOR_KEY_HELP,
+    TRUSTED_ROOT_OPTION,
     build_policy,
 )
 from pipeline.cosign.verify import VerificationPolicy
@@ -202,6 +203,7 @@ def pull_command(
     rekor_public_key: Path | None = typer.Option(
         None, "--rekor-public-key", envvar="SIGSTORE_REKOR_PUBLIC_KEY", help=REKOR_KEY_HELP
     ),
+    trusted_root: Path | None = TRUSTED_ROOT_OPTION,
     insecure_ignore_tlog: bool = typer.Option(False, "--insecure-ignore-tlog", help=IGNORE_TLOG_HELP),
     allow_http_registry: bool = ALLOW_HTTP_OPTION,
     registry_cacert: Path | None = CACERT_OPTION,
@@ -230,6 +232,7 @@ def pull_command(
             ca_intermediates=ca_intermediates,
             rekor_public_key=rekor_public_key,
             insecure_ignore_tlog=insecure_ignore_tlog,
+            trusted_root=trusted_root,
         )
     else:
         print(

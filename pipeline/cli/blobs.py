@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import sys
 from pathlib import Path
@@ -21,7 +22,12 @@ from pipeline.cli.trust_options import (
     ISSUER_HELP,
     ISSUER_RE_HELP,
     REKOR_KEY_HELP,
+    REKOR_URL_OPTION,
+    SIGN_REKOR_KEY_OPTION,
+    TLOG_UPLOAD_OPTION,
+    TRUSTED_ROOT_OPTION,
     build_policy,
+    transparency_log,
 )
 from pipeline.cosign.blob import BlobBundle, parse_blob_bundle, render_blob_bundle
 from pipeline.cosign.verify import VerificationPolicy, VerifiedSignature, verify_signed_payload
@@ -37,19 +43,30 @@ def sign_blob_command(
     output_signature: Path | None = typer.Option(
         None, "--output-signature", help="Write the base64 signature here instead of stdout."
     ),
+    tlog_upload: bool = TLOG_UPLOAD_OPTION,
+    rekor_url: str = REKOR_URL_OPTION,
+    rekor_public_key: Path | None = SIGN_REKOR_KEY_OPTION,
     json_output: bool = typer.Option(False, "--json", help="Print a JSON result."),
 ) -> None:
     """Sign a file with a cosign key; prints the base64 signature (as cosign sign-blob does).
 
-    The result verifies with `cosign verify-blob --key cosign.pub --insecure-ignore-tlog
-    --bundle BUNDLE FILE` (a transparency-log upload comes with a later release).
+    The signature is recorded in the transparency log (Rekor) and the bundle carries the log's
+    answer (rekorBundle), so `cosign verify-blob --key cosign.pub --bundle BUNDLE FILE` accepts it;
+    with --no-tlog-upload, verifiers need --insecure-ignore-tlog.
     """
     blob = read_input_file(file, "file to sign")
     signing_key = load_signing_key(key)
     signature = signing_key.sign(blob)
     signature_b64 = base64.b64encode(signature).decode()
+    rekor_bundle = None
+    with transparency_log(upload=tlog_upload, rekor_url=rekor_url, rekor_public_key=rekor_public_key) as tlog:
+        if tlog is not None:
+            digest = hashlib.sha256(blob).hexdigest()
+            rekor_bundle = tlog.upload_hashedrekord(digest, signature, signing_key.public_key_pem())
+            print(f"tlog entry created with index: {rekor_bundle.log_index}", file=sys.stderr)
     if bundle is not None:
-        write_new_files({bundle: (render_blob_bundle(BlobBundle(signature, None, None)), 0o644)}, force=True)
+        document = render_blob_bundle(BlobBundle(signature, None, rekor_bundle))
+        write_new_files({bundle: (document, 0o644)}, force=True)
     if output_signature is not None:
         write_new_files({output_signature: (signature_b64.encode(), 0o644)}, force=True)
     if json_output:
@@ -59,6 +76,7 @@ def sign_blob_command(
                 "signature": signature_b64,
                 "bundle": str(bundle) if bundle else None,
                 "output_signature": str(output_signature) if output_signature else None,
+                "tlog_log_index": rekor_bundle.log_index if rekor_bundle is not None else None,
             }
         )
     elif output_signature is None:
@@ -130,6 +148,7 @@ def verify_blob_command(
     rekor_public_key: Path | None = typer.Option(
         None, "--rekor-public-key", envvar="SIGSTORE_REKOR_PUBLIC_KEY", help=REKOR_KEY_HELP
     ),
+    trusted_root: Path | None = TRUSTED_ROOT_OPTION,
     insecure_ignore_tlog: bool = typer.Option(False, "--insecure-ignore-tlog", help=IGNORE_TLOG_HELP),
     json_output: bool = typer.Option(False, "--json", help="Print a JSON result."),
 ) -> None:
@@ -146,6 +165,7 @@ def verify_blob_command(
         ca_intermediates=ca_intermediates,
         rekor_public_key=rekor_public_key,
         insecure_ignore_tlog=insecure_ignore_tlog,
+        trusted_root=trusted_root,
     )
     blob = read_input_file(file, "file to verify")
     bundle_bytes = read_input_file(bundle, "bundle") if bundle is not None else None

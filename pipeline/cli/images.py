@@ -29,7 +29,12 @@ from pipeline.cli.trust_options import (
     ISSUER_HELP,
     ISSUER_RE_HELP,
     REKOR_KEY_HELP,
+    REKOR_URL_OPTION,
+    SIGN_REKOR_KEY_OPTION,
+    TLOG_UPLOAD_OPTION,
+    TRUSTED_ROOT_OPTION,
     build_policy,
+    transparency_log,
 )
 from pipeline.errors import ExitCode
 from pipeline.signing import SignOutcome, sign_images
@@ -52,11 +57,15 @@ def sign_command(
     concurrency: int = CONCURRENCY_OPTION,
     allow_http_registry: bool = ALLOW_HTTP_OPTION,
     registry_cacert: Path | None = CACERT_OPTION,
+    tlog_upload: bool = TLOG_UPLOAD_OPTION,
+    rekor_url: str = REKOR_URL_OPTION,
+    rekor_public_key: Path | None = SIGN_REKOR_KEY_OPTION,
     json_output: bool = typer.Option(False, "--json", help="Print a JSON array of results."),
 ) -> None:
     """Sign images by digest, as `cosign sign --key` (legacy layout) does; re-runs add nothing.
 
-    Each reference is resolved once to its manifest digest, which is what gets signed.
+    Each reference is resolved once to its manifest digest, which is what gets signed. Each new
+    signature is recorded in the transparency log (Rekor) and carries its bundle, unless --no-tlog-upload.
     """
     refs = parse_images(images)
     notes = parse_annotations(annotations)
@@ -68,7 +77,12 @@ def sign_command(
                 file=sys.stderr,
             )
     signing_key = load_signing_key(key)  # decrypted once per run
-    with registry_client(refs, allow_http=allow_http_registry, cacert=registry_cacert) as client:
+    with (
+        transparency_log(upload=tlog_upload, rekor_url=rekor_url, rekor_public_key=rekor_public_key) as tlog,
+        registry_client(refs, allow_http=allow_http_registry, cacert=registry_cacert) as client,
+    ):
+        if tlog is not None:
+            print(f"recording signatures in the transparency log {tlog.url}", file=sys.stderr)
         outcomes = sign_images(
             client,
             refs,
@@ -77,6 +91,7 @@ def sign_command(
             recursive=recursive,
             concurrency=concurrency,
             on_progress=_print_progress,
+            tlog=tlog,
         )
     failures = [o for o in outcomes if o.error is not None]
     if json_output:
@@ -148,6 +163,7 @@ def verify_command(
     rekor_public_key: Path | None = typer.Option(
         None, "--rekor-public-key", envvar="SIGSTORE_REKOR_PUBLIC_KEY", help=REKOR_KEY_HELP
     ),
+    trusted_root: Path | None = TRUSTED_ROOT_OPTION,
     insecure_ignore_tlog: bool = typer.Option(False, "--insecure-ignore-tlog", help=IGNORE_TLOG_HELP),
     annotations: list[str] = ANNOTATION_OPTION,
     check_reference: bool = typer.Option(
@@ -171,6 +187,7 @@ def verify_command(
         ca_intermediates=ca_intermediates,
         rekor_public_key=rekor_public_key,
         insecure_ignore_tlog=insecure_ignore_tlog,
+        trusted_root=trusted_root,
     )
     with registry_client(refs, allow_http=allow_http_registry, cacert=registry_cacert) as client:
         results = verify_images(

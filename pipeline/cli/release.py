@@ -25,7 +25,12 @@ from pipeline.cli.trust_options import (
     ISSUER_HELP,
     ISSUER_RE_HELP,
     REKOR_KEY_HELP,
+    REKOR_URL_OPTION,
+    SIGN_REKOR_KEY_OPTION,
+    TLOG_UPLOAD_OPTION,
+    TRUSTED_ROOT_OPTION,
     build_policy,
+    transparency_log,
 )
 from pipeline.cli.vector import DEFAULT_SOURCE, MIRROR_HELP, SOURCE_DATE_EPOCH, build_vector
 from pipeline.cosign.keys import PUBLIC_KEY_LABEL, SigningKey, decode_pem, load_public_key, public_key_to_pem
@@ -141,13 +146,18 @@ def release_command(
     ),
     allow_http_registry: bool = ALLOW_HTTP_OPTION,
     registry_cacert: Path | None = CACERT_OPTION,
+    tlog_upload: bool = TLOG_UPLOAD_OPTION,
+    rekor_url: str = REKOR_URL_OPTION,
+    rekor_public_key: Path | None = SIGN_REKOR_KEY_OPTION,
     json_output: bool = typer.Option(False, "--json", help="Print the plan (dry run) or the result as JSON."),
 ) -> None:
     """Cut a release: assemble the vector, push it, sign it and every image it pins, publish.
 
     Looks at every target read-only first and does only what is missing: a re-run after success
     writes nothing, a re-run after a failure completes the release. The release (GitHub or
-    --release-dir) is published last, after every signature and asset exists.
+    --release-dir) is published last, after every signature and asset exists. Every signature is
+    recorded in the transparency log (Rekor) unless --no-tlog-upload; a signature made earlier without
+    the log is then not enough and gets a logged one beside it.
     """
     started = time.monotonic()
     mirrors = parse_mirrors(registry_mirror)
@@ -181,6 +191,7 @@ def release_command(
     image_refs = [parse_reference(f"{i.repository.name}:{i.tag}") for i in built.source.images]
     touched = [mirrors.apply(ref) for ref in image_refs] + [artifact_repository.tag(version)]
     with (
+        transparency_log(upload=tlog_upload, rekor_url=rekor_url, rekor_public_key=rekor_public_key) as tlog,
         registry_client(touched, allow_http=allow_http_registry, cacert=registry_cacert) as client,
         release_target(github_repository, release_dir, github_api_url) as target,
     ):
@@ -191,6 +202,7 @@ def release_command(
             target=target,
             mirrors=mirrors,
             concurrency=concurrency,
+            tlog=tlog,
         )
         desired = desired_release(request, ports)
         plan = build_plan(desired, observe_release(desired, request, ports))
@@ -268,6 +280,7 @@ def verify_release_command(
     rekor_public_key: Path | None = typer.Option(
         None, "--rekor-public-key", envvar="SIGSTORE_REKOR_PUBLIC_KEY", help=REKOR_KEY_HELP
     ),
+    trusted_root: Path | None = TRUSTED_ROOT_OPTION,
     insecure_ignore_tlog: bool = typer.Option(False, "--insecure-ignore-tlog", help=IGNORE_TLOG_HELP),
     ignore_tags: bool = typer.Option(
         False, "--ignore-tags", help="Do not check that each image's tag still points at the pinned digest."
@@ -295,6 +308,7 @@ def verify_release_command(
         ca_intermediates=ca_intermediates,
         rekor_public_key=rekor_public_key,
         insecure_ignore_tlog=insecure_ignore_tlog,
+        trusted_root=trusted_root,
     )
     with (
         registry_client([ref], allow_http=allow_http_registry, cacert=registry_cacert) as client,

@@ -1,15 +1,29 @@
-"""Turning the verification options every verify command shares into a VerificationPolicy."""
+"""The trust options the commands share: verification policies, and the transparency log to sign into.
+
+Which Rekor keys are trusted, for verifying and for checking what a log answers when signing:
+
+* ``--rekor-public-key FILE`` (env ``SIGSTORE_REKOR_PUBLIC_KEY``) and/or ``--trusted-root FILE`` (a
+  Sigstore ``trusted_root.json``) when given;
+* otherwise the public-good key from the shipped trusted root.
+
+Signing into a log other than the public-good one needs that log's key: it is never fetched from a
+remote log (trust on first use would let the log vouch for itself). The one exception is a log on
+this machine (a loopback URL, as rehearsals and tests run): its ``/api/v1/log/publicKey`` is read.
+"""
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+import typer
 from cryptography import x509
 
 from pipeline.cli.common import read_input_file
 from pipeline.cosign.certificate import IdentityPolicy, load_certificates
-from pipeline.cosign.keys import load_public_key
+from pipeline.cosign.keys import PublicKey, load_public_key
 from pipeline.cosign.trust import (
     default_trusted_root,
     fulcio_certificates_from_trusted_root,
@@ -18,6 +32,14 @@ from pipeline.cosign.trust import (
 )
 from pipeline.cosign.verify import KeylessTrust, VerificationPolicy
 from pipeline.errors import UsageError
+from pipeline.sigstore.rekor_client import (
+    DEFAULT_REKOR_URL,
+    RekorClient,
+    check_log_url,
+    fetch_log_public_keys,
+    is_loopback_url,
+    scrub_url,
+)
 
 KEY_HELP = "Public key (PKIX PEM) that must have made the signature."
 IDENTITY_HELP = "Keyless: the certificate's subject alternative name (email or URI) must equal this."
@@ -29,6 +51,61 @@ CA_INTERMEDIATES_HELP = "Keyless: PEM file of intermediate certificates."
 REKOR_KEY_HELP = "PEM of the trusted Rekor public key(s) (default: the public-good Rekor key)."
 SHIPPED_ROOT = "the shipped Sigstore public-good trusted root"
 IGNORE_TLOG_HELP = "Do not require a transparency-log entry (the signature is then not publicly auditable)."
+TRUSTED_ROOT_HELP = (
+    "Sigstore trusted_root.json: the Rekor keys and Fulcio CAs to trust (default: the shipped public-good root)."
+)
+TLOG_UPLOAD_HELP = (
+    "Record each signature in the transparency log (Rekor), as cosign does; verifiers then need no"
+    " --insecure-ignore-tlog. --no-tlog-upload signs offline."
+)
+REKOR_URL_HELP = "Rekor (transparency log) base URL. Another log than the public-good one needs --rekor-public-key."
+SIGN_REKOR_KEY_HELP = (
+    "PEM of the Rekor log's public key, to check its answers (default: the public-good key; required"
+    " for another log unless it runs on this machine)."
+)
+
+TLOG_UPLOAD_OPTION = typer.Option(True, "--tlog-upload/--no-tlog-upload", envvar="RELEASE_VECTOR_TLOG_UPLOAD",
+                                  help=TLOG_UPLOAD_HELP)  # fmt: skip
+REKOR_URL_OPTION = typer.Option(DEFAULT_REKOR_URL, "--rekor-url", envvar="REKOR_URL", help=REKOR_URL_HELP)
+SIGN_REKOR_KEY_OPTION = typer.Option(
+    None, "--rekor-public-key", envvar="SIGSTORE_REKOR_PUBLIC_KEY", help=SIGN_REKOR_KEY_HELP
+)
+TRUSTED_ROOT_OPTION = typer.Option(None, "--trusted-root", envvar="RELEASE_VECTOR_TRUSTED_ROOT", help=TRUSTED_ROOT_HELP)
+
+
+def is_default_log(url: str) -> bool:
+    return url.rstrip("/") == DEFAULT_REKOR_URL
+
+
+def log_keys_for_signing(rekor_url: str, rekor_public_key: Path | None) -> list[PublicKey]:
+    """The keys a log's answers must verify with when signing into ``rekor_url`` (see the module doc)."""
+    check_log_url(rekor_url)
+    if rekor_public_key is not None:
+        pem = read_input_file(rekor_public_key, "Rekor public key")
+        return load_rekor_public_keys(pem, str(rekor_public_key))
+    if is_default_log(rekor_url):
+        return rekor_keys_from_trusted_root(default_trusted_root(), SHIPPED_ROOT)
+    if is_loopback_url(rekor_url):
+        keys = fetch_log_public_keys(rekor_url)
+        print(f"note: trusting the key served by the transparency log on this machine ({scrub_url(rekor_url)})",
+              file=sys.stderr)  # fmt: skip
+        return keys
+    raise UsageError(
+        "a transparency log other than the public-good one needs its public key",
+        where=scrub_url(rekor_url),
+        hint="pass --rekor-public-key FILE (env SIGSTORE_REKOR_PUBLIC_KEY), or --no-tlog-upload",
+    )
+
+
+@contextmanager
+def transparency_log(*, upload: bool, rekor_url: str, rekor_public_key: Path | None) -> Iterator[RekorClient | None]:
+    """The Rekor client signatures are uploaded to, or None with ``--no-tlog-upload``."""
+    if not upload:
+        yield None
+        return
+    keys = log_keys_for_signing(rekor_url, rekor_public_key)
+    with RekorClient(rekor_url, keys) as client:
+        yield client
 
 
 def build_policy(
@@ -42,6 +119,7 @@ def build_policy(
     ca_intermediates: Path | None,
     rekor_public_key: Path | None,
     insecure_ignore_tlog: bool,
+    trusted_root: Path | None = None,
 ) -> VerificationPolicy:
     keyless_options = (
         certificate_identity,
@@ -53,10 +131,14 @@ def build_policy(
         raise UsageError("--key cannot be combined with the --certificate-* options")
     if insecure_ignore_tlog:
         print("warning: skipping the transparency log check (--insecure-ignore-tlog)", file=sys.stderr)
+    root_bytes = read_input_file(trusted_root, "trusted root") if trusted_root is not None else None
+    rekor_keys: list[PublicKey] = []
+    if root_bytes is not None:
+        rekor_keys += rekor_keys_from_trusted_root(root_bytes, str(trusted_root))
     if rekor_public_key is not None:
         rekor_pem = read_input_file(rekor_public_key, "Rekor public key")
-        rekor_keys = load_rekor_public_keys(rekor_pem, str(rekor_public_key))
-    else:
+        rekor_keys += load_rekor_public_keys(rekor_pem, str(rekor_public_key))
+    if not rekor_keys:
         rekor_keys = rekor_keys_from_trusted_root(default_trusted_root(), SHIPPED_ROOT)
     if key is not None:
         public_key = load_public_key(read_input_file(key, "public key"), str(key))
@@ -71,6 +153,8 @@ def build_policy(
     if ca_roots is not None:
         roots = load_certificates(read_input_file(ca_roots, "CA roots"), str(ca_roots))
         intermediates: list[x509.Certificate] = []
+    elif root_bytes is not None:
+        roots, intermediates = fulcio_certificates_from_trusted_root(root_bytes, str(trusted_root))
     else:
         roots, intermediates = fulcio_certificates_from_trusted_root(default_trusted_root(), SHIPPED_ROOT)
     if ca_intermediates is not None:

@@ -36,7 +36,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Final
@@ -386,6 +386,7 @@ def find_signed(
     public_key: PublicKey,
     *,
     annotations: Mapping[str, str] | None = None,
+    accept: Callable[[LayerRef], bool] | None = None,
 ) -> LayerRef | None:
     """The first layer holding ``payload`` with a signature by ``public_key`` (cosign's dupe rule).
 
@@ -393,6 +394,7 @@ def find_signed(
     cosign therefore treats a layer as a duplicate when it has the payload's digest and media type,
     carries every (non-signature) annotation the new layer would, and its signature verifies with the
     signer's key. Use it before signing to plan nothing for an image that is already signed.
+    ``accept`` adds a requirement on the layer (a transparency-log bundle that verifies, say).
     """
     digest = sha256_digest(payload)
     wanted = {k: v for k, v in (annotations or {}).items() if k != SIGNATURE_ANNOTATION}
@@ -401,7 +403,7 @@ def find_signed(
             continue
         if any(layer.annotations.get(k) != v for k, v in wanted.items()):
             continue
-        if _verifies(layer, payload, public_key):
+        if _verifies(layer, payload, public_key) and (accept is None or accept(layer)):
             return layer
     return None
 

@@ -18,8 +18,10 @@ from pipeline.artifact import ArtifactAnnotations, make_artifact
 from pipeline.oci import mediatypes
 from tests.conftest import VECTORS
 from tests.registry_fixtures import RegistryProcess
+from tests.sigstore.log_fixtures import LocalLog, local_log
 
 PASSWORD = {"COSIGN_PASSWORD": "pw"}
+__all__ = ["local_log"]
 METAL_STACK = (VECTORS / "metal-stack" / "release-v0.22.19.yaml").read_bytes()
 REVISION = "b1065585a627ea6678a7ff5b84a88312aaae4b8e"
 VECTOR = METAL_STACK + f"release-vector:\n  version: v0.22.19\n  git-revision: {REVISION}\n".encode()
@@ -195,7 +197,7 @@ def test_pull_with_key_verifies_the_signed_artifact_and_a_wrong_key_writes_nothi
     assert "no signatures found" in unsigned.stderr and f"({repo}@{digest})" in unsigned.stderr
     assert not output.exists()
 
-    signed = cli("sign", f"{repo}@{digest}", "--key", str(key), env=PASSWORD)
+    signed = cli("sign", "--no-tlog-upload", f"{repo}@{digest}", "--key", str(key), env=PASSWORD)
     assert signed.exit_code == 0, signed.stderr
 
     ok = cli("pull", f"{repo}:v0.22.19", "--key", str(pub), "--insecure-ignore-tlog", "-o", str(output), "--json")
@@ -216,6 +218,23 @@ def test_pull_with_key_verifies_the_signed_artifact_and_a_wrong_key_writes_nothi
 
     tlog = cli("pull", f"{repo}:v0.22.19", "--key", str(pub))  # our sign has no Rekor entry: cosign's default refuses
     assert tlog.exit_code == 10 and tlog.stdout == ""
+
+
+def test_pull_verifies_a_logged_signature_without_ignore_tlog(
+    cli: Any, repo: str, vector_file: Path, tmp_path: Path, key_pair: tuple[Path, Path], local_log: LocalLog
+) -> None:
+    key, pub = key_pair
+    digest = json.loads(cli("push", str(vector_file), "--repository", repo, "--json", env=NO_ENV).stdout)["digest"]
+    signed = cli("sign", f"{repo}@{digest}", "--key", str(key), *local_log.sign_args, env=PASSWORD)
+    assert signed.exit_code == 0, signed.stderr
+    output = tmp_path / "logged.yaml"
+    ok = cli("pull", f"{repo}:v0.22.19", "--key", str(pub), *local_log.verify_args, "-o", str(output), "--json")
+    assert ok.exit_code == 0, ok.stderr
+    assert output.read_bytes() == VECTOR
+    [signature] = json.loads(ok.stdout)["signatures"]
+    assert signature["log_index"] is not None
+    untrusted = cli("pull", f"{repo}:v0.22.19", "--key", str(pub), "--trusted-root", str(tmp_path / "missing.json"))
+    assert untrusted.exit_code == 3 and "trusted root not found" in untrusted.stderr
 
 
 def test_pull_missing_artifact_is_a_registry_error(cli: Any, repo: str) -> None:

@@ -10,6 +10,9 @@ from typing import Any
 import pytest
 
 from tests.conftest import COSIGN_VECTORS
+from tests.sigstore.log_fixtures import LocalLog, local_log
+
+__all__ = ["local_log"]
 
 SIGN_BLOB = COSIGN_VECTORS / "sign-blob"
 IMAGE_SIGS = COSIGN_VECTORS / "image-signatures"
@@ -120,7 +123,16 @@ def test_sign_blob_then_verify_blob(cli: Any, tmp_path: Path, key_pair: tuple[Pa
     blob = tmp_path / "release.yaml"
     blob.write_bytes(b"version: v1\n")
     bundle = tmp_path / "release.yaml.bundle"
-    signed = cli("sign-blob", str(blob), "--key", str(key), "--bundle", str(bundle), env={"COSIGN_PASSWORD": "pw"})
+    signed = cli(
+        "sign-blob",
+        "--no-tlog-upload",
+        str(blob),
+        "--key",
+        str(key),
+        "--bundle",
+        str(bundle),
+        env={"COSIGN_PASSWORD": "pw"},
+    )
     assert signed.exit_code == 0, signed.stderr
     document = json.loads(bundle.read_bytes())
     assert list(document) == ["base64Signature"], "cosign omits empty cert and rekorBundle"
@@ -150,7 +162,7 @@ def test_sign_blob_verifies_independently(cli: Any, tmp_path: Path, key_pair: tu
     key, pub = key_pair
     blob = tmp_path / "b"
     blob.write_bytes(b"\x00\x01 binary")
-    signed = cli("sign-blob", str(blob), "--key", str(key), env={"COSIGN_PASSWORD": "pw"})
+    signed = cli("sign-blob", "--no-tlog-upload", str(blob), "--key", str(key), env={"COSIGN_PASSWORD": "pw"})
     public_key = serialization.load_pem_public_key(pub.read_bytes())
     assert isinstance(public_key, ec.EllipticCurvePublicKey)
     public_key.verify(base64.b64decode(signed.stdout.strip()), blob.read_bytes(), ec.ECDSA(hashes.SHA256()))
@@ -163,6 +175,7 @@ def test_rsa_key_sign_blob(cli: Any, tmp_path: Path) -> None:
     signature = tmp_path / "b.sig"
     signed = cli(
         "sign-blob",
+        "--no-tlog-upload",
         str(blob),
         "--key",
         str(keys / "salrashid123-import-cosign-rsa.key"),
@@ -221,3 +234,86 @@ def test_sigstore_bundle_rejects_another_artifact_and_key(cli: Any, tmp_path: Pa
         "verify-blob", str(KEY_SIGNED / "a.txt"), "--bundle", bundle, "--key", str(IMAGE_SIGS / "cosign.pub")
     )
     assert wrong_key.exit_code == 10
+
+
+# --- sign-blob with the transparency log (the embedded Rekor) ----------------------------------------
+
+
+def test_sign_blob_with_the_log_writes_rekor_bundle_and_verifies_without_ignore_tlog(
+    cli: Any, tmp_path: Path, key_pair: tuple[Path, Path], local_log: LocalLog
+) -> None:
+    import hashlib
+
+    key, pub = key_pair
+    blob = tmp_path / "release.yaml"
+    blob.write_bytes(b"version: v2\n")
+    bundle = tmp_path / "release.yaml.bundle"
+    signed = cli(
+        "sign-blob", str(blob), "--key", str(key), "--bundle", str(bundle), *local_log.sign_args, "--json",
+        env={"COSIGN_PASSWORD": "pw"},
+    )  # fmt: skip
+    assert signed.exit_code == 0, signed.stderr
+    assert "tlog entry created with index:" in signed.stderr
+    document = json.loads(bundle.read_bytes())
+    assert list(document) == ["base64Signature", "rekorBundle"]
+    assert list(document["rekorBundle"]) == ["SignedEntryTimestamp", "Payload"]
+    assert json.loads(signed.stdout)["tlog_log_index"] == document["rekorBundle"]["Payload"]["logIndex"]
+    body = json.loads(base64.b64decode(document["rekorBundle"]["Payload"]["body"]))
+    assert body["spec"]["data"]["hash"]["value"] == hashlib.sha256(blob.read_bytes()).hexdigest()
+
+    ok = cli("verify-blob", str(blob), "--bundle", str(bundle), "--key", str(pub), *local_log.verify_args, "--json")
+    assert ok.exit_code == 0, ok.stderr
+    assert json.loads(ok.stdout)["log_index"] == document["rekorBundle"]["Payload"]["logIndex"]
+    env_key = cli("verify-blob", str(blob), "--bundle", str(bundle), "--key", str(pub),
+                  env={"SIGSTORE_REKOR_PUBLIC_KEY": str(local_log.public_key)})  # fmt: skip
+    assert env_key.exit_code == 0, env_key.stderr
+    public_good = cli("verify-blob", str(blob), "--bundle", str(bundle), "--key", str(pub))
+    assert public_good.exit_code == 10 and "trusted Rekor keys" in public_good.stderr
+    blob.write_bytes(b"version: v3\n")
+    changed = cli("verify-blob", str(blob), "--bundle", str(bundle), "--key", str(pub), *local_log.verify_args)
+    assert changed.exit_code == 10
+
+
+def test_rsa_sign_blob_is_logged_too(cli: Any, tmp_path: Path, local_log: LocalLog) -> None:
+    keys = COSIGN_VECTORS / "keys"
+    blob = tmp_path / "b"
+    blob.write_bytes(b"rsa data")
+    bundle = tmp_path / "b.bundle"
+    signed = cli(
+        "sign-blob", str(blob), "--key", str(keys / "salrashid123-import-cosign-rsa.key"), "--bundle", str(bundle),
+        *local_log.sign_args, env={"COSIGN_PASSWORD": ""},
+    )  # fmt: skip
+    assert signed.exit_code == 0, signed.stderr
+    ok = cli("verify-blob", str(blob), "--bundle", str(bundle), "--key",
+             str(keys / "salrashid123-import-cosign-rsa.pub"), *local_log.verify_args)  # fmt: skip
+    assert ok.exit_code == 0, ok.stderr
+
+
+def test_sign_blob_with_an_unreachable_log_writes_nothing(
+    cli: Any, tmp_path: Path, key_pair: tuple[Path, Path], local_log: LocalLog
+) -> None:
+    key, _ = key_pair
+    blob = tmp_path / "b"
+    blob.write_bytes(b"x")
+    bundle = tmp_path / "b.bundle"
+    result = cli(
+        "sign-blob", str(blob), "--key", str(key), "--bundle", str(bundle),
+        "--rekor-url", "http://127.0.0.1:9", "--rekor-public-key", str(local_log.public_key),
+        env={"COSIGN_PASSWORD": "pw"},
+    )  # fmt: skip
+    assert result.exit_code == 5
+    assert result.stderr.splitlines() == [
+        "error: cannot connect to the transparency log (after 4 attempts) (http://127.0.0.1:9/api/v1/log/entries)"
+    ]
+    assert not bundle.exists() and result.stdout == ""
+
+
+def test_tlog_upload_can_be_switched_off_by_environment(cli: Any, tmp_path: Path, key_pair: tuple[Path, Path]) -> None:
+    key, _ = key_pair
+    blob = tmp_path / "b"
+    blob.write_bytes(b"y")
+    bundle = tmp_path / "b.bundle"
+    env = {"COSIGN_PASSWORD": "pw", "RELEASE_VECTOR_TLOG_UPLOAD": "false", "REKOR_URL": "http://127.0.0.1:9"}
+    result = cli("sign-blob", str(blob), "--key", str(key), "--bundle", str(bundle), env=env)
+    assert result.exit_code == 0, result.stderr
+    assert list(json.loads(bundle.read_bytes())) == ["base64Signature"]

@@ -26,6 +26,9 @@ from tests.conftest import COSIGN_VECTORS
 from tests.oci.helpers import client as make_client
 from tests.oci.helpers import push_image
 from tests.registry_fixtures import RegistryProcess
+from tests.sigstore.log_fixtures import LocalLog, local_log
+
+__all__ = ["local_log"]
 
 SIGS = COSIGN_VECTORS / "image-signatures"
 PASSWORD = {"COSIGN_PASSWORD": "pw"}
@@ -60,7 +63,7 @@ def test_sign_then_verify_and_rerun_adds_nothing(
         _, digest = push_image(registry_client, plain_registry.ref("app/api:v1"), b"layer-api-v1")
     image = plain_registry.ref("app/api:v1")
 
-    signed = cli("sign", image, "--key", str(key), env=PASSWORD)
+    signed = cli("sign", "--no-tlog-upload", image, "--key", str(key), env=PASSWORD)
     assert signed.exit_code == 0, signed.stderr
     assert signed.stdout == f"{plain_registry.ref('app/api')}@{digest} signed\n"
     assert "uses a tag, not a digest" in signed.stderr
@@ -92,7 +95,9 @@ def test_sign_then_verify_and_rerun_adds_nothing(
     assert f"Verification for {image} --" in verified.stderr
     assert json.loads(verified.stdout)[0]["critical"]["image"]["docker-manifest-digest"] == digest
 
-    again = cli("sign", f"{plain_registry.ref('app/api')}@{digest}", "--key", str(key), env=PASSWORD)
+    again = cli(
+        "sign", "--no-tlog-upload", f"{plain_registry.ref('app/api')}@{digest}", "--key", str(key), env=PASSWORD
+    )
     assert again.exit_code == 0, again.stderr
     assert again.stdout.endswith("already signed\n")
     assert json.loads(fetch_raw_manifest(plain_registry, "app/api", sig_tag)) == manifest
@@ -105,7 +110,7 @@ def test_verify_requires_tlog_unless_ignored(
     with make_client() as registry_client:
         _, digest = push_image(registry_client, plain_registry.ref("app/tlog:v1"), b"layer-tlog")
     image = f"{plain_registry.ref('app/tlog')}@{digest}"
-    assert cli("sign", image, "--key", str(key), env=PASSWORD).exit_code == 0
+    assert cli("sign", "--no-tlog-upload", image, "--key", str(key), env=PASSWORD).exit_code == 0
     result = cli("verify", image, "--key", str(pub))
     assert result.exit_code == 10
     assert "no transparency log entry" in result.stderr and image in result.stderr
@@ -118,7 +123,7 @@ def test_annotations_are_signed_and_checked(
     with make_client() as registry_client:
         _, digest = push_image(registry_client, plain_registry.ref("app/notes:v1"), b"layer-notes")
     image = f"{plain_registry.ref('app/notes')}@{digest}"
-    assert cli("sign", image, "--key", str(key), "-a", "version=v1", env=PASSWORD).exit_code == 0
+    assert cli("sign", "--no-tlog-upload", image, "--key", str(key), "-a", "version=v1", env=PASSWORD).exit_code == 0
     ok = cli("verify", image, "--key", str(pub), "--insecure-ignore-tlog", "-a", "version=v1", "--json")
     assert ok.exit_code == 0, ok.stderr
     [result] = json.loads(ok.stdout)
@@ -135,7 +140,7 @@ def test_one_failing_image_does_not_stop_the_others(
         _, digest = push_image(registry_client, plain_registry.ref("app/good:v1"), b"layer-good")
     missing = plain_registry.ref("app/missing:v1")
     good = f"{plain_registry.ref('app/good')}@{digest}"
-    result = cli("sign", missing, good, "--key", str(key), "--json", env=PASSWORD)
+    result = cli("sign", "--no-tlog-upload", missing, good, "--key", str(key), "--json", env=PASSWORD)
     assert result.exit_code == 5, result.stderr
     outcomes = {item["reference"]: item for item in json.loads(result.stdout)}
     assert outcomes[good]["status"] == "signed"
@@ -168,12 +173,157 @@ def test_recursive_signs_index_and_platforms(
         index_digest = registry_client.put_manifest(
             parse_reference(f"{repo}:latest"), None, index, mediatypes.OCI_INDEX
         )
-    result = cli("sign", f"{repo}:latest", "--recursive", "--key", str(key), "--json", env=PASSWORD)
+    result = cli("sign", "--no-tlog-upload", f"{repo}:latest", "--recursive", "--key", str(key), "--json", env=PASSWORD)
     assert result.exit_code == 0, result.stderr
     signed = {item["digest"] for item in json.loads(result.stdout)}
     assert signed == {index_digest, children[0][1], children[1][1]}
     for digest in signed:
         assert cli("verify", f"{repo}@{digest}", "--key", str(pub), "--insecure-ignore-tlog").exit_code == 0
+
+
+# --- signing with the transparency log (the embedded Rekor) ------------------------------------------
+
+
+def sig_manifest(registry: RegistryProcess, repository: str, digest: str) -> dict[str, Any]:
+    tag = "sha256-" + digest.removeprefix("sha256:") + ".sig"
+    return json.loads(fetch_raw_manifest(registry, repository, tag))  # type: ignore[no-any-return]
+
+
+def test_signed_with_the_log_verifies_without_ignore_tlog_and_resigning_adds_nothing(
+    cli: Any, plain_registry: RegistryProcess, key_pair: tuple[Path, Path], local_log: LocalLog, tmp_path: Path
+) -> None:
+    key, pub = key_pair
+    with make_client() as registry_client:
+        _, digest = push_image(registry_client, plain_registry.ref("tlog/api:v1"), b"layer-tlog-api")
+    image = f"{plain_registry.ref('tlog/api')}@{digest}"
+    entries = local_log.entries
+    signed = cli("sign", image, "--key", str(key), *local_log.sign_args, env=PASSWORD)
+    assert signed.exit_code == 0, signed.stderr
+    assert signed.stdout == f"{image} signed\n"
+    assert local_log.entries == entries + 1
+
+    # The layer's bundle annotation, decoded here from cosign's format description.
+    [layer] = sig_manifest(plain_registry, "tlog/api", digest)["layers"]
+    text = layer["annotations"]["dev.sigstore.cosign/bundle"]
+    bundle = json.loads(text)
+    assert text == json.dumps(bundle, separators=(",", ":")), "compact JSON, as cosign writes it"
+    assert list(bundle) == ["SignedEntryTimestamp", "Payload"]
+    assert list(bundle["Payload"]) == ["body", "integratedTime", "logIndex", "logID"]
+    message = json.dumps(bundle["Payload"], sort_keys=True, separators=(",", ":")).encode()
+    local_log.server.public_key.verify(
+        base64.b64decode(bundle["SignedEntryTimestamp"]), message, ec.ECDSA(hashes.SHA256())
+    )
+    body = json.loads(base64.b64decode(bundle["Payload"]["body"]))
+    payload = httpx.get(f"{plain_registry.url}/v2/tlog/api/blobs/{layer['digest']}").content
+    assert body["spec"]["data"]["hash"]["value"] == hashlib.sha256(payload).hexdigest()
+    assert body["spec"]["signature"]["content"] == layer["annotations"]["dev.cosignproject.cosign/signature"]
+    assert base64.b64decode(body["spec"]["signature"]["publicKey"]["content"]) == pub.read_bytes()
+
+    verified = cli("verify", image, "--key", str(pub), *local_log.verify_args, "--json")
+    assert verified.exit_code == 0, verified.stderr
+    [result] = json.loads(verified.stdout)
+    assert result["signatures"][0]["log_index"] == bundle["Payload"]["logIndex"]
+    # The same trust through a Sigstore trusted_root.json naming the local log's key.
+    der = local_log.server.public_key.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    root = {
+        "mediaType": "application/vnd.dev.sigstore.trustedroot+json;version=0.1",
+        "tlogs": [{"baseUrl": local_log.server.url, "hashAlgorithm": "SHA2_256",
+                   "publicKey": {"rawBytes": base64.b64encode(der).decode(), "keyDetails": "PKIX_ECDSA_P256_SHA_256"},
+                   "logId": {"keyId": base64.b64encode(bytes.fromhex(bundle["Payload"]["logID"])).decode()}}],
+    }  # fmt: skip
+    (tmp_path / "trusted_root.json").write_text(json.dumps(root))
+    through_root = cli("verify", image, "--key", str(pub), "--trusted-root", str(tmp_path / "trusted_root.json"))
+    assert through_root.exit_code == 0, through_root.stderr
+    public_good = cli("verify", image, "--key", str(pub))
+    assert public_good.exit_code == 10 and "matches none of the" in public_good.stderr
+
+    manifest = sig_manifest(plain_registry, "tlog/api", digest)
+    again = cli("sign", image, "--key", str(key), *local_log.sign_args, env=PASSWORD)
+    assert again.exit_code == 0 and again.stdout == f"{image} already signed\n"
+    assert sig_manifest(plain_registry, "tlog/api", digest) == manifest
+    assert local_log.entries == entries + 1, "nothing uploaded again"
+
+
+def test_signed_earlier_without_the_log_gets_a_logged_layer(
+    cli: Any, plain_registry: RegistryProcess, key_pair: tuple[Path, Path], local_log: LocalLog
+) -> None:
+    key, pub = key_pair
+    with make_client() as registry_client:
+        _, digest = push_image(registry_client, plain_registry.ref("tlog/old:v1"), b"layer-tlog-old")
+    image = f"{plain_registry.ref('tlog/old')}@{digest}"
+    assert cli("sign", "--no-tlog-upload", image, "--key", str(key), env=PASSWORD).exit_code == 0
+    assert cli("verify", image, "--key", str(pub), *local_log.verify_args).exit_code == 10
+    logged = cli("sign", image, "--key", str(key), *local_log.sign_args, env=PASSWORD)
+    assert logged.exit_code == 0 and logged.stdout.endswith(" signed\n"), logged.stderr
+    layers = sig_manifest(plain_registry, "tlog/old", digest)["layers"]
+    assert len(layers) == 2 and layers[0]["digest"] == layers[1]["digest"]
+    assert "dev.sigstore.cosign/bundle" not in layers[0]["annotations"]
+    assert "dev.sigstore.cosign/bundle" in layers[1]["annotations"]
+    assert cli("verify", image, "--key", str(pub), *local_log.verify_args).exit_code == 0
+    third = cli("sign", image, "--key", str(key), *local_log.sign_args, env=PASSWORD)
+    assert third.stdout.endswith("already signed\n")
+    assert len(sig_manifest(plain_registry, "tlog/old", digest)["layers"]) == 2
+    # Without the log, the first (unlogged) layer already counts.
+    offline = cli("sign", "--no-tlog-upload", image, "--key", str(key), env=PASSWORD)
+    assert offline.stdout.endswith("already signed\n")
+
+
+def test_unreachable_log_fails_each_image_with_one_line(
+    cli: Any, plain_registry: RegistryProcess, key_pair: tuple[Path, Path], local_log: LocalLog
+) -> None:
+    key, _ = key_pair
+    with make_client() as registry_client:
+        _, digest = push_image(registry_client, plain_registry.ref("tlog/down:v1"), b"layer-tlog-down")
+    image = f"{plain_registry.ref('tlog/down')}@{digest}"
+    bogus = ["--rekor-url", "http://127.0.0.1:9", "--rekor-public-key", str(local_log.public_key)]
+    result = cli("sign", image, "--key", str(key), *bogus, env=PASSWORD)
+    assert result.exit_code == 5
+    assert (
+        "error: cannot connect to the transparency log (after 4 attempts) (http://127.0.0.1:9/api/v1/log/entries)"
+        in (result.stderr)
+    )
+    assert "Traceback" not in result.stderr
+    head = httpx.head(
+        f"{plain_registry.url}/v2/tlog/down/manifests/sha256-{digest.removeprefix('sha256:')}.sig",
+        headers={"Accept": mediatypes.OCI_MANIFEST},
+    )
+    assert head.status_code == 404, "nothing written when the log is down"
+
+
+def test_another_log_needs_its_key(cli: Any, key_pair: tuple[Path, Path], tmp_path: Path) -> None:
+    key, _ = key_pair
+    image = f"127.0.0.1:1/app@sha256:{'3' * 64}"
+    result = cli("sign", image, "--key", str(key), "--rekor-url", "https://rekor.example.com", env=PASSWORD)
+    assert result.exit_code == 2
+    assert result.stderr.startswith(
+        "error: a transparency log other than the public-good one needs its public key (https://rekor.example.com)"
+    )
+    assert "--rekor-public-key" in result.stderr
+    plain = cli("sign", image, "--key", str(key), "--rekor-url", "http://rekor.example.com", env=PASSWORD)
+    assert plain.exit_code == 3 and "plain HTTP" in plain.stderr
+
+
+def test_a_loopback_log_without_a_key_is_asked_for_it(
+    cli: Any, plain_registry: RegistryProcess, key_pair: tuple[Path, Path], local_log: LocalLog
+) -> None:
+    key, pub = key_pair
+    with make_client() as registry_client:
+        _, digest = push_image(registry_client, plain_registry.ref("tlog/loop:v1"), b"layer-tlog-loop")
+    image = f"{plain_registry.ref('tlog/loop')}@{digest}"
+    result = cli(
+        "sign",
+        image,
+        "--key",
+        str(key),
+        "--rekor-url",
+        local_log.server.url,
+        env={**PASSWORD, "SIGSTORE_REKOR_PUBLIC_KEY": None},
+    )
+    assert result.exit_code == 0, result.stderr
+    assert "trusting the key served by the transparency log on this machine" in result.stderr
+    assert cli("verify", image, "--key", str(pub), *local_log.verify_args).exit_code == 0
 
 
 # --- cosign's real signatures, laid out in the registry as cosign lays them out --------------------
@@ -334,10 +484,10 @@ def test_sign_and_verify_over_tls_with_private_ca(
     with make_client(cacert=tls_registry.cacert) as registry_client:
         _, digest = push_image(registry_client, tls_registry.ref("tls/app:v1"), b"layer-tls")
     image = f"{tls_registry.ref('tls/app')}@{digest}"
-    untrusted = cli("sign", image, "--key", str(key), env=PASSWORD)
+    untrusted = cli("sign", "--no-tlog-upload", image, "--key", str(key), env=PASSWORD)
     assert untrusted.exit_code == 5 and "--registry-cacert" in untrusted.stderr
     cacert = ["--registry-cacert", str(tls_registry.cacert)]
-    assert cli("sign", image, "--key", str(key), *cacert, env=PASSWORD).exit_code == 0
+    assert cli("sign", "--no-tlog-upload", image, "--key", str(key), *cacert, env=PASSWORD).exit_code == 0
     ok = cli("verify", image, "--key", str(pub), "--insecure-ignore-tlog", *cacert)
     assert ok.exit_code == 0, ok.stderr
 
@@ -355,10 +505,10 @@ def test_basic_auth_from_environment(
         _, digest = push_image(registry_client, basic_registry.ref("private/app:v1"), b"layer-basic")
     image = f"{basic_registry.ref('private/app')}@{digest}"
     no_config = {"DOCKER_CONFIG": str(tmp_path), "REGISTRY_USERNAME": None, "REGISTRY_PASSWORD": None}
-    denied = cli("sign", image, "--key", str(key), env={**PASSWORD, **no_config})
+    denied = cli("sign", "--no-tlog-upload", image, "--key", str(key), env={**PASSWORD, **no_config})
     assert denied.exit_code == 4, denied.stderr
     env = {**PASSWORD, **no_config, "REGISTRY_USERNAME": "alice", "REGISTRY_PASSWORD": BASIC_USERS["alice"]}
-    signed = cli("sign", image, "--key", str(key), env=env)
+    signed = cli("sign", "--no-tlog-upload", image, "--key", str(key), env=env)
     assert signed.exit_code == 0, signed.stderr
     verified = cli("verify", image, "--key", str(pub), "--insecure-ignore-tlog", env=env)
     assert verified.exit_code == 0, verified.stderr
@@ -380,6 +530,6 @@ def test_bearer_auth_from_docker_config(
     (tmp_path / "config.json").write_text(json.dumps({"auths": {token_registry.host: {"auth": auth}}}))
     env = {**PASSWORD, "DOCKER_CONFIG": str(tmp_path), "REGISTRY_USERNAME": None, "REGISTRY_PASSWORD": None}
     image = f"{token_registry.ref('team/app')}@{digest}"
-    signed = cli("sign", image, "--key", str(key), env=env)
+    signed = cli("sign", "--no-tlog-upload", image, "--key", str(key), env=env)
     assert signed.exit_code == 0, signed.stderr
     assert cli("verify", image, "--key", str(pub), "--insecure-ignore-tlog", env=env).exit_code == 0

@@ -24,12 +24,15 @@ from tests.github_standin import GitHubStandIn
 from tests.oci.helpers import client as make_client
 from tests.oci.helpers import push_image
 from tests.registry_fixtures import RegistryProcess
+from tests.sigstore.log_fixtures import LocalLog, local_log
 from tests.test_assemble import mirror_specs
 
 SOURCE = REPO_ROOT / "release" / "release.yaml"
 REV = "0123456789abcdef0123456789abcdef01234567"
 PASSWORD = "release-pw"
 _COUNTER = itertools.count()
+
+__all__ = ["local_log"]
 
 
 @pytest.fixture(scope="module")
@@ -85,12 +88,13 @@ def snapshot(*roots: Path) -> dict[str, tuple[int, int]]:
 
 
 def test_release_to_a_folder_then_rerun_and_verify(
-    cli: Any, plain_registry: RegistryProcess, keys: tuple[Path, Path], tmp_path: Path
+    cli: Any, plain_registry: RegistryProcess, keys: tuple[Path, Path], tmp_path: Path, local_log: LocalLog
 ) -> None:
     key, pub = keys
     world = Setup(plain_registry, tmp_path)
     env = {"COSIGN_PASSWORD": PASSWORD}
-    args = world.args("v1.0.0", "--key", str(key), "--release-dir", str(world.release_dir))
+    args = world.args("v1.0.0", "--key", str(key), "--release-dir", str(world.release_dir), *local_log.sign_args)
+    entries = local_log.entries
 
     registry_before = snapshot(plain_registry.storage)
     dry = cli("release", *args, "--dry-run", "--json", env=env)
@@ -117,18 +121,20 @@ def test_release_to_a_folder_then_rerun_and_verify(
     vector = (folder / "release.yaml").read_bytes()
     assert b"digest: sha256:" in vector and b"release-vector:\n  version: " in vector
     assert json.loads((folder / "release.json").read_text())["state"] == "published"
+    assert local_log.entries == entries + 6, "the vector and five images, each logged once"
 
     before = snapshot(plain_registry.storage, world.release_dir)
     again = cli("release", *args, "--json", env=env)
     assert again.exit_code == 0, again.stderr
     assert json.loads(again.stdout)["actions"] == []
     assert snapshot(plain_registry.storage, world.release_dir) == before, "a re-run writes nothing"
+    assert local_log.entries == entries + 6, "a re-run uploads nothing"
 
     verify_args = [
         f"{world.repository}:v1.0.0",
         "--key",
         str(pub),
-        "--insecure-ignore-tlog",
+        *local_log.verify_args,
         "--release-dir",
         str(world.release_dir),
         *[arg for spec in world.mirrors for arg in ("--registry-mirror", spec)],
@@ -174,7 +180,14 @@ def test_release_to_github_stand_in(
     with GitHubStandIn(owner="acme", repo="releases") as github:
         env = {"COSIGN_PASSWORD": PASSWORD, "GITHUB_TOKEN": github.token}
         args = world.args(
-            "v2.0.0", "--key", str(key), "--github-repository", github.slug, "--github-api-url", github.api_url
+            "v2.0.0",
+            "--key",
+            str(key),
+            "--github-repository",
+            github.slug,
+            "--github-api-url",
+            github.api_url,
+            "--no-tlog-upload",
         )
         result = cli("release", *args, env=env)
         assert result.exit_code == 0, result.stderr
@@ -220,7 +233,14 @@ def test_published_release_without_our_assets_is_a_conflict(
         github.add_release("v3.0.0", draft=False, assets={"notes.txt": b"hand-made"})
         env = {"COSIGN_PASSWORD": PASSWORD, "GITHUB_TOKEN": github.token}
         args = world.args(
-            "v3.0.0", "--key", str(key), "--github-repository", github.slug, "--github-api-url", github.api_url
+            "v3.0.0",
+            "--key",
+            str(key),
+            "--github-repository",
+            github.slug,
+            "--github-api-url",
+            github.api_url,
+            "--no-tlog-upload",
         )
         before = snapshot(plain_registry.storage)
         result = cli("release", *args, env=env)
@@ -237,6 +257,51 @@ def test_dry_run_takes_a_public_key(
     result = cli("release", *world.args("v4.0.0", "--key", str(pub), "--dry-run"), env={"COSIGN_PASSWORD": None})
     assert result.exit_code == 0, result.stderr
     assert "push-vector" in result.stdout and "nothing written" in result.stderr
+
+
+def test_a_release_made_without_the_log_is_completed_with_logged_signatures(
+    cli: Any, plain_registry: RegistryProcess, keys: tuple[Path, Path], tmp_path: Path, local_log: LocalLog
+) -> None:
+    key, pub = keys
+    world = Setup(plain_registry, tmp_path)
+    env = {"COSIGN_PASSWORD": PASSWORD}
+    base = world.args("v6.0.0", "--key", str(key), "--release-dir", str(world.release_dir))
+    assert cli("release", *base, "--no-tlog-upload", env=env).exit_code == 0
+    mirror_args = [arg for spec in world.mirrors for arg in ("--registry-mirror", spec)]
+    verify = [f"{world.repository}:v6.0.0", "--key", str(pub), *mirror_args]
+    unlogged = cli("verify-release", *verify, *local_log.verify_args)
+    assert unlogged.exit_code == 10 and "no transparency log entry" in unlogged.stderr
+    assert cli("verify-release", *verify, "--insecure-ignore-tlog").exit_code == 0
+
+    dry = cli("release", *base, *local_log.sign_args, "--dry-run", "--json", env=env)
+    assert dry.exit_code == 0, dry.stderr
+    assert [a["kind"] for a in json.loads(dry.stdout)] == ["sign-vector", *["sign-image"] * 5]
+    logged = cli("release", *base, *local_log.sign_args, env=env)
+    assert logged.exit_code == 0, logged.stderr
+    ok = cli("verify-release", *verify, *local_log.verify_args, "--json")
+    assert ok.exit_code == 0, ok.stderr
+    assert json.loads(ok.stdout)["ok"]
+    state = _state(world, plain_registry)
+    assert all(v == 2 for k, v in state.items() if k.endswith("layers")), "one unlogged and one logged layer each"
+    again = cli("release", *base, *local_log.sign_args, "--json", env=env)
+    assert again.exit_code == 0 and json.loads(again.stdout)["actions"] == []
+
+
+def test_release_with_an_unreachable_log_fails_before_publishing(
+    cli: Any, plain_registry: RegistryProcess, keys: tuple[Path, Path], tmp_path: Path, local_log: LocalLog
+) -> None:
+    key, _ = keys
+    world = Setup(plain_registry, tmp_path)
+    bogus = ["--rekor-url", "http://127.0.0.1:9", "--rekor-public-key", str(local_log.public_key)]
+    args = world.args("v7.0.0", "--key", str(key), "--release-dir", str(world.release_dir), *bogus)
+    result = cli("release", *args, env={"COSIGN_PASSWORD": PASSWORD})
+    assert result.exit_code == 5
+    assert (
+        "error: cannot connect to the transparency log (after 4 attempts) (http://127.0.0.1:9/api/v1/log/entries)"
+        in (result.stderr)
+    )
+    assert "Traceback" not in result.stderr
+    assert not (world.release_dir / "v7.0.0" / "release.json").exists()
 
 
 def _state(world: Setup, registry: RegistryProcess) -> dict[str, object]:

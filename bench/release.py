@@ -1,0 +1,281 @@
+"""Benchmark of a whole release: N synthetic images through a slow network (default +50 ms per request).
+
+The parent starts a local docker-registry and seeds N tiny images per run (under a fresh prefix, so
+every run signs everything anew). Each run is a fresh Python process (its peak RSS is that run's) which
+puts a :class:`~bench.latency_proxy.LatencyProxy` in front of the registry, and another in front of the
+GitHub stand-in's API (``tests/github_standin.py``; without it, a release folder), then runs the real
+release path (``pipeline.release``: assemble, observe + plan, apply, as ``release-vector release`` does)
+and times the phases from the apply's progress callbacks:
+
+- assemble (resolve every tag), plan (the read-only look), push (the vector), sign (vector + images),
+  GitHub (draft, uploads, publish), then verify-release, then a re-run (must plan nothing).
+
+Prints, per run: wall time per phase, registry requests per newly signed image (the sign phase) and
+per image on the re-run (assemble + plan), and peak RSS. Goals (issue 6): whole release <= 3 s at
+50 ms, >= 8x faster than --concurrency 1; <= 5 requests per newly signed image; <= 2 per image on a
+re-run; verify-release of 70 images <= 2 s; 1,000 images <= 150 MB peak RSS.
+
+    python -m bench.release [--images 70] [--concurrency 1 16] [--large 1000] [--delay-ms 50]
+
+``--large 1000`` adds the 1,000-image memory run (about two minutes more: seeding and a release at 50 ms).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+if str(REPO_ROOT) not in sys.path:
+    sys.path.insert(0, str(REPO_ROOT))
+
+from bench.latency_proxy import LatencyProxy  # noqa: E402
+from pipeline.rehearsal import seed_images, start_registry, throwaway_keys  # noqa: E402
+
+REVISION = "0" * 40
+VERSION = "v1.0.0"
+DEFAULT_CONCURRENCY = 16  # release's --concurrency default
+
+
+def image_names(count: int) -> list[str]:
+    return [f"ghcr.io/bench/component-{i}:v1.{i}.0" for i in range(count)]
+
+
+def write_source(path: Path, names: list[str]) -> None:
+    lines = ["# synthetic release definition (bench/release.py)", "docker-images:", "  bench:"]
+    for index, ref in enumerate(names):
+        name, _, tag = ref.rpartition(":")
+        lines += [f"    image-{index}:", f"      name: {name}", f"      tag: {tag}"]
+    path.write_text("\n".join(lines) + "\n")
+
+
+# --- one run (child process) ----------------------------------------------------------------------
+
+
+def child(args: argparse.Namespace) -> int:
+    from pipeline.artifact import ArtifactAnnotations, make_artifact
+    from pipeline.cli.vector import build_vector
+    from pipeline.cosign.keys import load_private_key, load_public_key
+    from pipeline.cosign.verify import VerificationPolicy
+    from pipeline.oci.client import RegistryClient, RegistryOptions
+    from pipeline.oci.mirror import parse_mirrors
+    from pipeline.oci.reference import parse_reference, parse_repository
+    from pipeline.plan import Action, build_plan
+    from pipeline.release import ReleasePorts, ReleaseRequest, apply_plan, desired_release, observe_release
+    from pipeline.release import verify_release as verify
+    from pipeline.secret import Secret
+    from pipeline.targets import ReleaseDirTarget, ReleaseTarget
+
+    key_path = Path(args.key)
+    key = load_private_key(Secret(key_path.read_bytes()), Secret(os.environ["BENCH_KEY_PASSWORD"]), str(key_path))
+    delay = args.delay_ms / 1000
+    proxy = LatencyProxy(f"http://{args.registry}", delay=delay).start()
+    mirrors = parse_mirrors([f"ghcr.io={proxy.host}/{args.prefix}/ghcr.io"])
+    repository = parse_repository(f"{proxy.host}/{args.prefix}/releases")
+    source = Path(args.source)
+    github: Any = None
+    github_proxy: LatencyProxy | None = None
+    try:
+        from tests.github_standin import GitHubStandIn
+
+        github = GitHubStandIn(owner="bench", repo="release").__enter__()
+        github_proxy = LatencyProxy(github.api_url, delay=delay).start()
+    except ImportError:
+        github = None
+
+    def target() -> ReleaseTarget:
+        if github is None:
+            return ReleaseDirTarget(Path(args.workdir) / f"releases-{args.prefix}")
+        from pipeline.targets import GitHubOptions, GitHubTarget
+
+        assert github_proxy is not None
+        return GitHubTarget(github.slug, Secret(github.token), GitHubOptions(api_url=github_proxy.url))
+
+    def release_once(record: dict[str, float], marks: dict[str, int]) -> int:
+        t0 = time.perf_counter()
+        built = build_vector(
+            source, VERSION, REVISION, mirrors, concurrency=args.concurrency, allow_http=False, cacert=None
+        )
+        request = ReleaseRequest(
+            version=VERSION,
+            vector=built.vector,
+            artifact=make_artifact(built.vector, ArtifactAnnotations(version=VERSION)),
+            repository=repository,
+            public_key_pem=key.public_key_pem(),
+            target_commitish=REVISION,
+        )
+        t1 = time.perf_counter()
+        marks["assemble"] = proxy.total()
+        options = RegistryOptions(max_connections=args.concurrency)
+        the_target = target()
+        with RegistryClient(options) as client:
+            ports = ReleasePorts(client, key.public_key, key, the_target, mirrors, args.concurrency)
+            desired = desired_release(request, ports)
+            plan = build_plan(desired, observe_release(desired, request, ports))
+            t2 = time.perf_counter()
+            marks["plan"] = proxy.total()
+            done: dict[str, float] = {}
+
+            def on_done(action: Action, _outcome: str) -> None:
+                done[action.kind] = time.perf_counter()
+                if action.kind == "push-vector":
+                    marks["push"] = proxy.total()
+                if action.kind in ("sign-vector", "sign-image"):
+                    marks["sign"] = proxy.total()
+
+            apply_plan(plan, request, ports, on_done=on_done)
+            t3 = time.perf_counter()
+        close = getattr(the_target, "close", None)
+        if close is not None:
+            close()
+        record.update(assemble=t1 - t0, plan=t2 - t1, total=t3 - t0)
+        if plan.actions:
+            pushed = done.get("push-vector", t2)
+            signed = max(done.get("sign-image", pushed), done.get("sign-vector", pushed))
+            record.update(push=pushed - t2, sign=signed - pushed, github=t3 - signed, apply=t3 - t2)
+        return len(plan.actions)
+
+    first: dict[str, float] = {}
+    marks: dict[str, int] = {}
+    proxy.reset()
+    actions = release_once(first, marks)
+    sign_requests = marks.get("sign", 0) - marks.get("push", marks.get("plan", 0))
+    release_requests = proxy.total()
+    public = load_public_key(key.public_key_pem(), "key")
+    policy = VerificationPolicy(public_key=public, keyless=None, rekor_keys=(), ignore_tlog=True)
+    t0 = time.perf_counter()
+    with RegistryClient(RegistryOptions(max_connections=args.concurrency)) as client:
+        checked = verify(
+            client,
+            parse_reference(f"{repository}:{VERSION}"),
+            policy,
+            mirrors=mirrors,
+            concurrency=args.concurrency,
+        )
+    verify_seconds = time.perf_counter() - t0
+    proxy.reset()
+    again: dict[str, float] = {}
+    rerun_actions = release_once(again, {})
+    rerun_requests = proxy.total()
+    rerun_by_kind = proxy.counts()
+    proxy.stop()
+    if github_proxy is not None:
+        github_proxy.stop()
+    if github is not None:
+        github.__exit__(None, None, None)
+    print(
+        json.dumps(
+            {
+                "actions": actions,
+                "phases": first,
+                "release_requests": release_requests,
+                "sign_requests": sign_requests,
+                "verify": verify_seconds,
+                "verify_ok": checked.ok,
+                "rerun_actions": rerun_actions,
+                "rerun": again,
+                "rerun_requests": rerun_requests,
+                "rerun_by_kind": rerun_by_kind,
+                "target": "GitHub stand-in" if github is not None else "release folder",
+                "peak_rss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+            }
+        )
+    )
+    return 0
+
+
+def run_once(
+    registry: str, workdir: Path, key: Path, password: str, images: int, concurrency: int, delay_ms: float, prefix: str
+) -> dict[str, Any]:
+    source = workdir / f"release-{images}.yaml"
+    write_source(source, image_names(images))
+    command = [
+        sys.executable, "-m", "bench.release", "--child", "--registry", registry, "--prefix", prefix,
+        "--source", str(source), "--key", str(key), "--workdir", str(workdir),
+        "--concurrency", str(concurrency), "--delay-ms", str(delay_ms),
+    ]  # fmt: skip
+    env = {k: v for k, v in os.environ.items() if k != "SOURCE_DATE_EPOCH"}
+    env["BENCH_KEY_PASSWORD"] = password
+    done = subprocess.run(command, capture_output=True, text=True, cwd=REPO_ROOT, env=env, check=False)
+    if done.returncode != 0 or not done.stdout.strip():
+        raise SystemExit(f"child failed ({done.returncode}):\n{done.stdout}\n{done.stderr[-3000:]}")
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Benchmark a whole release through a slow proxy.")
+    parser.add_argument("--images", type=int, default=70)
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, DEFAULT_CONCURRENCY])
+    parser.add_argument("--large", type=int, default=0, help="also a memory run of this many images (1000: ~2 min)")
+    parser.add_argument("--delay-ms", type=float, default=50.0)
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    for hidden in ("--registry", "--prefix", "--source", "--key", "--workdir"):
+        parser.add_argument(hidden, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        args.concurrency = args.concurrency[0]
+        return child(args)
+
+    with tempfile.TemporaryDirectory(prefix="bench-release-") as temp:
+        workdir = Path(temp)
+        registry = start_registry(workdir / "registry")
+        keys = throwaway_keys(workdir / "keys")
+        password = keys.password.reveal().decode()
+        runs = [(args.images, c) for c in args.concurrency]
+        if args.large:
+            runs.append((args.large, DEFAULT_CONCURRENCY))
+        try:
+            print(f"registry {registry.host}; +{args.delay_ms:g} ms per request (registry and GitHub API)")
+            header = (
+                f"{'images':>6} {'conc.':>5} {'assemble':>8} {'plan':>6} {'push':>6} {'sign':>6} {'GitHub':>6} "
+                f"{'release':>7} {'verify':>6} {'rerun':>6} {'req/signed':>10} {'rerun req/img':>13} {'RSS MiB':>7}"
+            )
+            print(header)
+            for number, (count, concurrency) in enumerate(runs):
+                prefix = f"run{number}"
+                started = time.perf_counter()
+                names = image_names(count)
+                seed_images(registry.host, [_ref(n) for n in names], [f"ghcr.io={registry.host}/{prefix}/ghcr.io"],
+                            salt=prefix, multiarch_every=0, concurrency=16)  # fmt: skip
+                seeded = time.perf_counter() - started
+                key = keys.private_key
+                r = run_once(registry.host, workdir, key, password, count, concurrency, args.delay_ms, prefix)
+                p = r["phases"]
+                signed = count + 1  # every image and the vector
+                print(
+                    f"{count:>6} {concurrency:>5} {p['assemble']:>8.2f} {p['plan']:>6.2f} {p.get('push', 0):>6.2f} "
+                    f"{p.get('sign', 0):>6.2f} {p.get('github', 0):>6.2f} {p['total']:>7.2f} {r['verify']:>6.2f} "
+                    f"{r['rerun']['total']:>6.2f} {r['sign_requests'] / signed:>10.2f} "
+                    f"{r['rerun_requests'] / count:>13.2f} {r['peak_rss_kib'] / 1024:>7.1f}",
+                    flush=True,
+                )
+                if r["rerun_actions"] or not r["verify_ok"]:
+                    print(f"  !! re-run planned {r['rerun_actions']} action(s); verify ok: {r['verify_ok']}")
+                print(
+                    f"         (seeded in {seeded:.1f} s; {r['release_requests']} requests in the release; "
+                    f"re-run by kind: {', '.join(f'{k} {v}' for k, v in r['rerun_by_kind'].items())}; "
+                    f"target: {r['target']})",
+                    flush=True,
+                )
+        finally:
+            registry.stop()
+    return 0
+
+
+def _ref(text: str) -> Any:
+    from pipeline.oci.reference import parse_reference
+
+    return parse_reference(text)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,694 @@
+"""An embedded transparency log speaking Rekor v1's HTTP API (rehearsals and tests).
+
+A real HTTP server (stdlib ``ThreadingHTTPServer`` on 127.0.0.1, ``TCP_NODELAY``, backlog 128) over a
+real RFC 6962 Merkle tree, with Rekor's paths, status codes and JSON shapes (rekor's ``openapi.yaml``):
+
+==========================================  ==================================================================
+``POST /api/v1/log/entries``                a ``hashedrekord`` 0.0.1 proposed entry (the signature must verify
+                                            with the given key or certificate over the given digest, as Rekor
+                                            checks it: prehashed) or a ``dsse`` 0.0.1 one (every envelope
+                                            signature must verify over the DSSE PAE with a verifier).
+                                            201 ``{entryID: LogEntry}`` with ``ETag`` and ``Location``;
+                                            an entry already in the log is 409 with ``Location``.
+``GET /api/v1/log/entries/{uuid}``          the entry (64-hex leaf hash or 80-hex entry ID), with a fresh proof
+``GET /api/v1/log/entries?logIndex=N``      the entry at an index
+``POST /api/v1/log/entries/retrieve``       ``{entryUUIDs|logIndexes|entries}`` → a list of ``{entryID: LogEntry}``
+``GET /api/v1/log``                         ``LogInfo``: rootHash, treeSize, signedTreeHead, treeID
+``GET /api/v1/log/publicKey``               the log's public key (PEM)
+==========================================  ==================================================================
+
+A ``LogEntry`` is ``{body, integratedTime, logID, logIndex, verification{inclusionProof{checkpoint, hashes,
+logIndex, rootHash, treeSize}, signedEntryTimestamp}}``: the body is base64 of the canonical entry (keys
+sorted, compact: Rekor's RFC 8785 form), the SET is ECDSA-P256/SHA-256 over the canonical JSON of
+``{body, integratedTime, logID, logIndex}``, and the checkpoint is a signed note by the same key, exactly
+what :mod:`pipeline.cosign.rekor` and :mod:`pipeline.sigstore.verify` check for the real log.
+
+The log lives in memory. Usage::
+
+    with LogServer() as log:            # a fresh P-256 key unless one is given
+        log.url                         # http://127.0.0.1:PORT
+        log.public_key_pem()            # what clients must trust (``--rekor-public-key``)
+
+``inject_failures`` makes the next requests fail (503/429, optionally with ``Retry-After``) to exercise
+client retries in tests and rehearsal fault drills.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Final
+from urllib.parse import parse_qs, urlsplit
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
+
+from pipeline.cosign.rekor import (
+    CHECKPOINT_SIGNATURE_PREFIX,
+    HASHEDREKORD_API_VERSION,
+    HASHEDREKORD_KIND,
+    checkpoint_key_hint,
+    log_id_of,
+    merkle_leaf_hash,
+)
+from pipeline.sigstore.verify import dsse_pae
+
+ENTRIES_PATH: Final = "/api/v1/log/entries"
+RETRIEVE_PATH: Final = "/api/v1/log/entries/retrieve"
+LOG_INFO_PATH: Final = "/api/v1/log"
+PUBLIC_KEY_PATH: Final = "/api/v1/log/publicKey"
+DEFAULT_ORIGIN: Final = "release-vector.local"
+LISTEN_BACKLOG: Final = 128
+MAX_REQUEST_BYTES: Final = 1 << 20
+DSSE_KIND: Final = "dsse"
+DSSE_API_VERSION: Final = "0.0.1"
+ACCEPTED_KINDS: Final = frozenset({HASHEDREKORD_KIND, DSSE_KIND})
+_HASH_ALGORITHMS: Final[dict[str, tuple[Callable[[], hashes.HashAlgorithm], int]]] = {
+    "sha256": (hashes.SHA256, 32),
+    "sha384": (hashes.SHA384, 48),
+    "sha512": (hashes.SHA512, 64),
+}
+
+
+class BadEntry(ValueError):
+    """A proposed entry Rekor would refuse with 400 (the message goes into the error JSON)."""
+
+
+def canonical_json(value: object) -> bytes:
+    """Rekor's canonical form for our values (strings of base64/hex/ASCII, integers): keys sorted, compact."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode("ascii")
+
+
+# --- the Merkle tree (RFC 6962) -----------------------------------------------------------------
+
+
+def _node_hash(left: bytes, right: bytes) -> bytes:
+    return hashlib.sha256(b"\x01" + left + right).digest()
+
+
+def _split(size: int) -> int:
+    """The largest power of two smaller than ``size`` (RFC 6962's k), for size > 1."""
+    return 1 << ((size - 1).bit_length() - 1)
+
+
+class MerkleTree:
+    """An append-only RFC 6962 tree of leaf hashes. Not thread-safe: the log holds the lock.
+
+    Complete, aligned subtrees never change once their leaves exist, so their hashes are cached: a
+    root or an audit path costs O(log n) hash look-ups after the first computation.
+    """
+
+    def __init__(self) -> None:
+        self._leaves: list[bytes] = []
+        self._complete: dict[tuple[int, int], bytes] = {}
+
+    def __len__(self) -> int:
+        return len(self._leaves)
+
+    def append(self, leaf_hash: bytes) -> int:
+        self._leaves.append(leaf_hash)
+        return len(self._leaves) - 1
+
+    def _hash(self, start: int, size: int) -> bytes:
+        if size == 1:
+            return self._leaves[start]
+        complete = size & (size - 1) == 0
+        if complete and (start, size) in self._complete:
+            return self._complete[(start, size)]
+        k = _split(size)
+        value = _node_hash(self._hash(start, k), self._hash(start + k, size - k))
+        if complete:
+            self._complete[(start, size)] = value
+        return value
+
+    def root(self, size: int | None = None) -> bytes:
+        size = len(self._leaves) if size is None else size
+        if not 0 <= size <= len(self._leaves):
+            raise ValueError(f"tree size {size} is beyond the log's {len(self._leaves)} leaves")
+        return self._hash(0, size) if size else hashlib.sha256(b"").digest()
+
+    def inclusion_proof(self, index: int, size: int | None = None) -> list[bytes]:
+        """RFC 6962 PATH(index, D[0:size]): the audit path, leaf to root."""
+        size = len(self._leaves) if size is None else size
+        if not 0 <= index < size <= len(self._leaves):
+            raise ValueError(f"leaf {index} is not in a tree of size {size}")
+        path: list[bytes] = []
+        start = 0
+        while size > 1:
+            k = _split(size)
+            if index < k:
+                path.append(self._hash(start + k, size - k))
+                size = k
+            else:
+                path.append(self._hash(start, k))
+                start, index, size = start + k, index - k, size - k
+        path.reverse()
+        return path
+
+
+# --- entries --------------------------------------------------------------------------------------
+
+
+def _b64(value: object, name: str) -> bytes:
+    if not isinstance(value, str) or not value:
+        raise BadEntry(f"{name} is missing or not a base64 string")
+    try:
+        return base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        raise BadEntry(f"{name} is not valid base64") from None
+
+
+def _object(value: object, name: str) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise BadEntry(f"{name} is missing or not an object")
+    return value
+
+
+def _verifier(
+    pem: bytes, name: str = "spec.signature.publicKey.content"
+) -> tuple[ec.EllipticCurvePublicKey | rsa.RSAPublicKey, bytes]:
+    """The key of a PUBLIC KEY or CERTIFICATE PEM (Rekor's x509 public key type) and its canonical PEM."""
+    try:
+        if b"-----BEGIN CERTIFICATE-----" in pem:
+            certificate = x509.load_pem_x509_certificate(pem)
+            key: object = certificate.public_key()
+            canonical = certificate.public_bytes(serialization.Encoding.PEM)
+        else:
+            loaded = serialization.load_pem_public_key(pem)
+            key = loaded
+            canonical = loaded.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    except (ValueError, TypeError, UnsupportedAlgorithm):
+        raise BadEntry(f"{name} is not a PEM public key or certificate") from None
+    if not isinstance(key, ec.EllipticCurvePublicKey | rsa.RSAPublicKey):
+        raise BadEntry(f"unsupported public key type {type(key).__name__}")
+    return key, canonical
+
+
+def _verifier_key(pem: bytes) -> ec.EllipticCurvePublicKey | rsa.RSAPublicKey:
+    return _verifier(pem)[0]
+
+
+def _verifies(key: ec.EllipticCurvePublicKey | rsa.RSAPublicKey, signature: bytes, message: bytes) -> bool:
+    try:
+        if isinstance(key, ec.EllipticCurvePublicKey):
+            key.verify(signature, message, ec.ECDSA(hashes.SHA256()))
+        else:
+            key.verify(signature, message, padding.PKCS1v15(), hashes.SHA256())
+    except InvalidSignature:
+        return False
+    return True
+
+
+def canonical_dsse(proposed: Mapping[str, Any]) -> bytes:
+    """Validate a proposed ``dsse`` 0.0.1 entry (``spec.proposedContent{envelope, verifiers}``) as Rekor does
+    and return its canonical body: envelope and payload hashes, and each signature with its verifier.
+
+    Every signature of the envelope must verify (over the DSSE PAE) with one of the verifiers.
+    """
+    if proposed.get("apiVersion") != DSSE_API_VERSION:
+        raise BadEntry(f"dsse apiVersion {proposed.get('apiVersion')!r} is not supported (only 0.0.1)")
+    content = _object(_object(proposed.get("spec"), "spec").get("proposedContent"), "spec.proposedContent")
+    envelope_text = content.get("envelope")
+    if not isinstance(envelope_text, str):
+        raise BadEntry("spec.proposedContent.envelope is missing or not a string")
+    try:
+        envelope = _object(json.loads(envelope_text), "the DSSE envelope")
+    except json.JSONDecodeError:
+        raise BadEntry("the DSSE envelope is not JSON") from None
+    payload_type = envelope.get("payloadType")
+    if not isinstance(payload_type, str):
+        raise BadEntry("the DSSE envelope has no payloadType")
+    payload = _b64(envelope.get("payload"), "the DSSE envelope's payload")
+    signatures = envelope.get("signatures")
+    if not isinstance(signatures, list) or not signatures:
+        raise BadEntry("DSSE envelope must contain 1 or more signatures")
+    verifiers_raw = content.get("verifiers")
+    if not isinstance(verifiers_raw, list) or not verifiers_raw:
+        raise BadEntry("spec.proposedContent.verifiers must list 1 or more public keys")
+    verifiers = [_verifier(_b64(v, "a verifier"), "a verifier") for v in verifiers_raw]
+    message = dsse_pae(payload_type, payload)
+    recorded: dict[str, bytes] = {}
+    for item in signatures:
+        sig_text = _object(item, "a DSSE signature").get("sig")
+        signature = _b64(sig_text, "a DSSE signature")
+        assert isinstance(sig_text, str)
+        match = next((canonical for key, canonical in verifiers if _verifies(key, signature, message)), None)
+        if match is None:
+            raise BadEntry("could not verify envelope: a signature verifies with none of the verifiers")
+        recorded[sig_text] = match
+    return canonical_json(
+        {
+            "apiVersion": DSSE_API_VERSION,
+            "kind": DSSE_KIND,
+            "spec": {
+                "envelopeHash": {"algorithm": "sha256", "value": hashlib.sha256(envelope_text.encode()).hexdigest()},
+                "payloadHash": {"algorithm": "sha256", "value": hashlib.sha256(payload).hexdigest()},
+                "signatures": [
+                    {"signature": sig, "verifier": base64.b64encode(recorded[sig]).decode("ascii")}
+                    for sig in sorted(recorded)
+                ],
+            },
+        }
+    )
+
+
+def canonical_body(proposed: Mapping[str, Any]) -> bytes:
+    """The canonical body of a proposed entry of a kind this log accepts (BadEntry otherwise)."""
+    kind = proposed.get("kind")
+    if kind == HASHEDREKORD_KIND:
+        return canonical_hashedrekord(proposed)
+    if kind == DSSE_KIND:
+        return canonical_dsse(proposed)
+    raise BadEntry(f"entry kind {kind!r} is not supported by this log (only hashedrekord and dsse)")
+
+
+def canonical_hashedrekord(proposed: Mapping[str, Any]) -> bytes:
+    """Validate a proposed ``hashedrekord`` 0.0.1 entry as Rekor does and return its canonical body.
+
+    The signature must verify with the key (or certificate) over the digest: ECDSA or RSA PKCS#1 v1.5
+    of the *prehashed* value, since only the digest reaches the log.
+    """
+    if proposed.get("apiVersion") != HASHEDREKORD_API_VERSION:
+        raise BadEntry(f"hashedrekord apiVersion {proposed.get('apiVersion')!r} is not supported (only 0.0.1)")
+    spec = _object(proposed.get("spec"), "spec")
+    signature_spec = _object(spec.get("signature"), "spec.signature")
+    signature = _b64(signature_spec.get("content"), "spec.signature.content")
+    public_key_spec = _object(signature_spec.get("publicKey"), "spec.signature.publicKey")
+    pem = _b64(public_key_spec.get("content"), "spec.signature.publicKey.content")
+    hash_spec = _object(_object(spec.get("data"), "spec.data").get("hash"), "spec.data.hash")
+    algorithm, value = hash_spec.get("algorithm"), hash_spec.get("value")
+    if algorithm not in _HASH_ALGORITHMS:
+        raise BadEntry(f"spec.data.hash.algorithm {algorithm!r} is not one of sha256, sha384, sha512")
+    assert isinstance(algorithm, str)
+    hash_factory, size = _HASH_ALGORITHMS[algorithm]
+    if not isinstance(value, str) or len(value) != 2 * size:
+        raise BadEntry("invalid value for hash")
+    try:
+        digest = bytes.fromhex(value)
+    except ValueError:
+        raise BadEntry("invalid value for hash (not hex)") from None
+    key = _verifier_key(pem)
+    try:
+        if isinstance(key, ec.EllipticCurvePublicKey):
+            key.verify(signature, digest, ec.ECDSA(Prehashed(hash_factory())))
+        else:
+            key.verify(signature, digest, padding.PKCS1v15(), Prehashed(hash_factory()))
+    except InvalidSignature:
+        raise BadEntry("verifying signature: invalid signature when validating ASN.1 encoded signature") from None
+    return canonical_json(
+        {
+            "apiVersion": HASHEDREKORD_API_VERSION,
+            "kind": HASHEDREKORD_KIND,
+            "spec": {
+                "data": {"hash": {"algorithm": algorithm, "value": value}},
+                "signature": {
+                    "content": base64.b64encode(signature).decode("ascii"),
+                    "publicKey": {"content": base64.b64encode(pem).decode("ascii")},
+                },
+            },
+        }
+    )
+
+
+@dataclass(frozen=True)
+class StoredEntry:
+    """One integrated entry: its leaf hash (Rekor's UUID), body, time, index and SET."""
+
+    uuid: str
+    body_b64: str
+    integrated_time: int
+    log_index: int
+    signed_entry_timestamp: bytes
+
+
+class TransparencyLogState:
+    """The log itself (thread-safe): entries, the Merkle tree, and the key that signs SETs and checkpoints."""
+
+    def __init__(
+        self,
+        signing_key: ec.EllipticCurvePrivateKey,
+        *,
+        origin: str = DEFAULT_ORIGIN,
+        tree_id: int | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if not isinstance(signing_key.curve, ec.SECP256R1):
+            raise ValueError("the log key must be ECDSA P-256 (as Rekor v1's)")
+        self._key = signing_key
+        self.public_key = signing_key.public_key()
+        self.log_id = log_id_of(self.public_key)
+        self.origin = origin
+        self.tree_id = tree_id if tree_id is not None else int(self.log_id[:16], 16) & ((1 << 63) - 1)
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._tree = MerkleTree()
+        self._entries: list[StoredEntry] = []
+        self._by_uuid: dict[str, StoredEntry] = {}
+        self._checkpoint_lock = threading.Lock()
+        self._checkpoint: tuple[int, str] | None = None
+
+    def entry_id(self, entry: StoredEntry) -> str:
+        """Rekor's entry ID: the 16-hex tree ID, then the 64-hex UUID."""
+        return f"{self.tree_id:016x}{entry.uuid}"
+
+    def _sign(self, message: bytes) -> bytes:
+        return self._key.sign(message, ec.ECDSA(hashes.SHA256()))
+
+    def add(self, canonical_body: bytes) -> tuple[StoredEntry, bool]:
+        """Integrate a canonical body; (entry, True) if new, (the existing entry, False) if already there."""
+        leaf = merkle_leaf_hash(canonical_body)
+        uuid = leaf.hex()
+        with self._lock:
+            existing = self._by_uuid.get(uuid)
+            if existing is not None:
+                return existing, False
+            index = len(self._entries)
+            body_b64 = base64.b64encode(canonical_body).decode("ascii")
+            integrated_time = int(self._clock())
+            payload = {"body": body_b64, "integratedTime": integrated_time, "logID": self.log_id, "logIndex": index}
+            entry = StoredEntry(uuid, body_b64, integrated_time, index, self._sign(canonical_json(payload)))
+            self._tree.append(leaf)
+            self._entries.append(entry)
+            self._by_uuid[uuid] = entry
+            return entry, True
+
+    def find(self, uuid_or_entry_id: str) -> StoredEntry | None:
+        key = uuid_or_entry_id.lower()
+        if len(key) == 80:
+            if key[:16] != f"{self.tree_id:016x}":
+                return None
+            key = key[16:]
+        with self._lock:
+            return self._by_uuid.get(key)
+
+    def at(self, index: int) -> StoredEntry | None:
+        with self._lock:
+            return self._entries[index] if 0 <= index < len(self._entries) else None
+
+    def checkpoint(self, size: int, root: bytes) -> str:
+        """The signed note over (origin, size, root), as Rekor v1 signs its tree heads.
+
+        The latest one is kept, so every answer for one tree size carries the same signed note.
+        """
+        with self._checkpoint_lock:
+            if self._checkpoint is not None and self._checkpoint[0] == size:
+                return self._checkpoint[1]
+            note = f"{self.origin} - {self.tree_id}\n{size}\n{base64.b64encode(root).decode('ascii')}\n"
+            signature = checkpoint_key_hint(self.public_key) + self._sign(note.encode("utf-8"))
+            text = f"{note}\n{CHECKPOINT_SIGNATURE_PREFIX}{self.origin} {base64.b64encode(signature).decode('ascii')}\n"
+            if self._checkpoint is None or self._checkpoint[0] < size:
+                self._checkpoint = (size, text)
+            return text
+
+    def log_info(self) -> dict[str, object]:
+        with self._lock:
+            size = len(self._tree)
+            root = self._tree.root(size)
+        return {
+            "rootHash": root.hex(),
+            "signedTreeHead": self.checkpoint(size, root),
+            "treeID": str(self.tree_id),
+            "treeSize": size,
+        }
+
+    def entry_json(self, entry: StoredEntry) -> dict[str, object]:
+        """``{entryID: LogEntry}`` with an inclusion proof against the current tree."""
+        with self._lock:
+            size = len(self._tree)
+            root = self._tree.root(size)
+            path = self._tree.inclusion_proof(entry.log_index, size)
+        return {
+            self.entry_id(entry): {
+                "body": entry.body_b64,
+                "integratedTime": entry.integrated_time,
+                "logID": self.log_id,
+                "logIndex": entry.log_index,
+                "verification": {
+                    "inclusionProof": {
+                        "checkpoint": self.checkpoint(size, root),
+                        "hashes": [h.hex() for h in path],
+                        "logIndex": entry.log_index,
+                        "rootHash": root.hex(),
+                        "treeSize": size,
+                    },
+                    "signedEntryTimestamp": base64.b64encode(entry.signed_entry_timestamp).decode("ascii"),
+                },
+            }
+        }
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._entries)
+
+
+# --- HTTP -----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class InjectedFailure:
+    status: int
+    retry_after: str | None
+
+
+class _Server(ThreadingHTTPServer):
+    request_queue_size = LISTEN_BACKLOG
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, address: tuple[str, int], log: TransparencyLogState) -> None:
+        super().__init__(address, _Handler)
+        self.log = log
+        self.failures: list[InjectedFailure] = []
+        self.failures_lock = threading.Lock()
+        self.requests: list[tuple[str, str, int]] = []
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # TCP_NODELAY on every accepted connection
+    server_version = "release-vector-log"
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return
+
+    # responses
+
+    def _send(self, status: int, body: bytes, content_type: str, headers: Mapping[str, str] | None = None) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.server.requests.append((self.command, urlsplit(self.path).path, status))
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def _json(self, status: int, value: object, headers: Mapping[str, str] | None = None) -> None:
+        self._send(status, json.dumps(value, separators=(",", ":")).encode() + b"\n", "application/json", headers)
+
+    def _error(self, status: int, message: str, headers: Mapping[str, str] | None = None) -> None:
+        self._json(status, {"code": status, "message": message}, headers)
+
+    def _injected(self) -> bool:
+        with self.server.failures_lock:
+            failure = self.server.failures.pop(0) if self.server.failures else None
+        if failure is None:
+            return False
+        self._read_body()  # keep the connection usable
+        headers = {"Retry-After": failure.retry_after} if failure.retry_after is not None else None
+        self._error(failure.status, HTTPStatus(failure.status).phrase, headers)
+        return True
+
+    def _read_body(self) -> bytes | None:
+        length_text = self.headers.get("Content-Length")
+        if length_text is None:
+            return b""
+        try:
+            length = int(length_text)
+        except ValueError:
+            return None
+        if not 0 <= length <= MAX_REQUEST_BYTES:
+            return None
+        return self.rfile.read(length)
+
+    def _json_body(self) -> object:
+        raw = self._read_body()
+        if raw is None:
+            raise BadEntry(f"the request body is missing or larger than {MAX_REQUEST_BYTES} bytes")
+        try:
+            return json.loads(raw)
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            raise BadEntry("the request body is not JSON") from None
+
+    # routes
+
+    def do_GET(self) -> None:
+        if self._injected():
+            return
+        url = urlsplit(self.path)
+        path = url.path.rstrip("/")
+        log = self.server.log
+        if path == LOG_INFO_PATH:
+            self._json(200, log.log_info())
+        elif path == PUBLIC_KEY_PATH:
+            pem = log.public_key.public_bytes(
+                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+            )
+            self._send(200, pem, "application/x-pem-file")
+        elif path == ENTRIES_PATH:
+            values = parse_qs(url.query).get("logIndex", [])
+            if len(values) != 1 or not values[0].isdigit():
+                self._error(400, "logIndex is required and must be a non-negative integer")
+                return
+            entry = log.at(int(values[0]))
+            if entry is None:
+                self._error(404, f"no entry at logIndex {values[0]}")
+                return
+            self._json(200, log.entry_json(entry))
+        elif path.startswith(ENTRIES_PATH + "/"):
+            uuid = path[len(ENTRIES_PATH) + 1 :]
+            if len(uuid) not in (64, 80) or not all(c in "0123456789abcdefABCDEF" for c in uuid):
+                self._error(400, "entryUUID must be 64 or 80 hexadecimal characters")
+                return
+            entry = log.find(uuid)
+            if entry is None:
+                self._error(404, f"no entry with UUID {uuid}")
+                return
+            self._json(200, log.entry_json(entry))
+        else:
+            self._error(404, f"path {url.path} was not found")
+
+    def do_POST(self) -> None:
+        if self._injected():
+            return
+        path = urlsplit(self.path).path.rstrip("/")
+        try:
+            if path == ENTRIES_PATH:
+                self._create(self._json_body())
+            elif path == RETRIEVE_PATH:
+                self._retrieve(self._json_body())
+            else:
+                self._read_body()
+                self._error(404, f"path {path} was not found")
+        except BadEntry as problem:
+            self._error(400, str(problem))
+
+    def _create(self, proposed: object) -> None:
+        log = self.server.log
+        entry, created = log.add(canonical_body(_object(proposed, "the proposed entry")))
+        entry_id = log.entry_id(entry)
+        location = f"{ENTRIES_PATH}/{entry_id}"
+        if not created:
+            self._error(
+                409,
+                f"an equivalent entry already exists in the transparency log with UUID {entry_id}",
+                {"Location": location},
+            )
+            return
+        self._json(201, log.entry_json(entry), {"ETag": entry_id, "Location": location})
+
+    def _retrieve(self, query: object) -> None:
+        query = _object(query, "the search query")
+        log = self.server.log
+        found: list[StoredEntry | None] = []
+        for uuid in query.get("entryUUIDs") or []:
+            found.append(log.find(uuid) if isinstance(uuid, str) else None)
+        for index in query.get("logIndexes") or []:
+            found.append(log.at(index) if type(index) is int else None)
+        for proposed in query.get("entries") or []:
+            found.append(log.find(merkle_leaf_hash(canonical_body(_object(proposed, "entries[]"))).hex()))
+        self._json(200, [log.entry_json(entry) for entry in found if entry is not None])
+
+
+class LogServer:
+    """The embedded log on 127.0.0.1: ``with LogServer() as log: ... log.url``. Thread-safe."""
+
+    def __init__(
+        self,
+        signing_key: ec.EllipticCurvePrivateKey | None = None,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        origin: str = DEFAULT_ORIGIN,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        key = signing_key if signing_key is not None else ec.generate_private_key(ec.SECP256R1())
+        self.log = TransparencyLogState(key, origin=origin, clock=clock)
+        self._host, self._port = host, port
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+
+    def __repr__(self) -> str:  # the key never shows
+        return f"LogServer(url={self.url if self._server else None!r}, entries={len(self.log)})"
+
+    def start(self) -> LogServer:
+        if self._server is not None:
+            return self
+        server = _Server((self._host, self._port), self.log)
+        self._server = server
+        self._thread = threading.Thread(
+            target=server.serve_forever, args=(0.05,), name="release-vector-log", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        server, thread = self._server, self._thread
+        self._server, self._thread = None, None
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+        if thread is not None:
+            thread.join(timeout=10)
+
+    def __enter__(self) -> LogServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def port(self) -> int:
+        if self._server is None:
+            raise RuntimeError("the log server is not running")
+        return int(self._server.server_address[1])
+
+    @property
+    def url(self) -> str:
+        return f"http://{self._host}:{self.port}"
+
+    @property
+    def public_key(self) -> ec.EllipticCurvePublicKey:
+        return self.log.public_key
+
+    @property
+    def log_id(self) -> str:
+        return self.log.log_id
+
+    def public_key_pem(self) -> bytes:
+        return self.public_key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+
+    @property
+    def requests(self) -> list[tuple[str, str, int]]:
+        """(method, path, status) of every request answered so far (a copy)."""
+        return list(self._server.requests) if self._server is not None else []
+
+    def inject_failures(self, count: int, *, status: int = 503, retry_after: str | None = None) -> None:
+        """Answer the next ``count`` requests with ``status`` (and ``Retry-After``) instead of serving them."""
+        if self._server is None:
+            raise RuntimeError("the log server is not running")
+        with self._server.failures_lock:
+            self._server.failures.extend(InjectedFailure(status, retry_after) for _ in range(count))

@@ -1,0 +1,506 @@
+"""A Rekor v1 client: upload a ``hashedrekord`` entry and bring back evidence that verifies.
+
+``RekorClient(url, trusted_keys)`` posts to ``POST /api/v1/log/entries`` (rekor's ``openapi.yaml``:
+201 → ``{entryID: LogEntry}``; 409 → the entry exists, its ``Location`` is fetched and reused), and
+turns the answer into the legacy :class:`~pipeline.cosign.rekor.RekorBundle` cosign stores (body,
+integratedTime, logIndex, logID, SignedEntryTimestamp). Before anything is returned it is checked
+offline with the *trusted* log keys, never with a key the server hands out: the SET, that the body is
+exactly the entry we proposed (digest, signature, signer), that the UUID is the body's leaf hash, and
+the inclusion proof and signed checkpoint when the log sends them (it keeps them in :class:`LogEntry`).
+
+Network behaviour: explicit timeouts; bounded retries with exponential backoff and jitter on
+connection errors, timeouts, 408, 429 and 5xx, honouring ``Retry-After`` (a POST is safe to repeat:
+a repeated entry is a 409 that is resolved by a GET). Every failure is one
+:class:`~pipeline.errors.TransparencyLogError` (exit 5) naming the URL.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import random
+import ssl
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Final
+
+import certifi
+import httpx
+
+from pipeline import __version__
+from pipeline.cosign.keys import PublicKey, load_public_key, verify_signature
+from pipeline.cosign.rekor import (
+    HASHEDREKORD_API_VERSION,
+    HASHEDREKORD_KIND,
+    RekorBundle,
+    check_same_signer,
+    merkle_leaf_hash,
+    parse_rekor_bundle,
+    signed_entry_timestamp_message,
+    trusted_key_for_log,
+    verify_checkpoint,
+    verify_inclusion_proof,
+)
+from pipeline.errors import InvalidInputError, ReleaseVectorError, TransparencyLogError, VerificationError
+from pipeline.oci.client import RetryPolicy, parse_retry_after
+from pipeline.oci.reference import is_loopback_host
+
+DEFAULT_REKOR_URL: Final = "https://rekor.sigstore.dev"
+ENTRIES_PATH: Final = "/api/v1/log/entries"
+PUBLIC_KEY_PATH: Final = "/api/v1/log/publicKey"
+_RETRY_STATUSES: Final = frozenset({408, 429, 500, 502, 503, 504})
+_MAX_ANSWER_BYTES: Final = 4 * 1024 * 1024
+_SHA256_HEX_SIZE: Final = 64
+
+
+@dataclass(frozen=True)
+class RekorOptions:
+    """How to reach the log: timeouts (seconds), retries, an extra CA for a private log."""
+
+    connect_timeout: float = 10.0
+    read_timeout: float = 30.0
+    retries: RetryPolicy = field(default_factory=RetryPolicy)
+    cacert: Path | None = None
+    user_agent: str = f"release-vector/{__version__}"
+
+
+@dataclass(frozen=True)
+class LogInclusionProof:
+    """The entry's audit path and the signed checkpoint it leads to (all verified on receipt)."""
+
+    log_index: int
+    root_hash: bytes
+    tree_size: int
+    hashes: tuple[bytes, ...]
+    checkpoint: str
+
+
+@dataclass(frozen=True)
+class LogEntry:
+    """One verified log entry: its entry ID, cosign's bundle for it, and the proof if the log sent one."""
+
+    entry_id: str
+    bundle: RekorBundle
+    inclusion_proof: LogInclusionProof | None
+
+
+def scrub_url(url: str) -> str:
+    """The URL without credentials or query, for messages."""
+    parsed = httpx.URL(url)
+    return str(parsed.copy_with(username=None, password=None, query=None, fragment=None))
+
+
+def check_log_url(url: str) -> httpx.URL:
+    """A usable log base URL: https, or http only on a loopback host (the embedded log)."""
+    try:
+        parsed = httpx.URL(url)
+    except (httpx.InvalidURL, ValueError):
+        raise InvalidInputError("the Rekor URL is not a valid URL", where=url) from None
+    if parsed.scheme not in ("http", "https") or not parsed.host:
+        raise InvalidInputError("the Rekor URL must be http(s)://HOST[:PORT]", where=scrub_url(url))
+    if parsed.scheme == "http" and not is_loopback_host(parsed.host):
+        raise InvalidInputError(
+            "plain HTTP is allowed only for a transparency log on this machine (loopback)",
+            where=scrub_url(url),
+            hint="use https://",
+        )
+    return parsed
+
+
+def is_loopback_url(url: str) -> bool:
+    try:
+        host = httpx.URL(url).host
+    except (httpx.InvalidURL, ValueError):
+        return False
+    return bool(host) and is_loopback_host(host)
+
+
+def _ssl_context(cacert: Path | None) -> ssl.SSLContext:
+    context = ssl.create_default_context(cafile=certifi.where())
+    context.load_default_certs()
+    if cacert is not None:
+        try:
+            context.load_verify_locations(cafile=str(cacert))
+        except (ssl.SSLError, OSError, ValueError):
+            raise InvalidInputError(
+                "the Rekor CA certificate file is not a readable PEM file", where=str(cacert)
+            ) from None
+    return context
+
+
+def _describe_transport_error(exc: httpx.TransportError) -> str:
+    if isinstance(exc, httpx.TimeoutException):
+        return "timed out talking to the transparency log"
+    if isinstance(exc, httpx.ConnectError):
+        return "cannot connect to the transparency log"
+    if isinstance(exc, httpx.RemoteProtocolError):
+        return "the transparency log closed the connection"
+    return "network error talking to the transparency log"
+
+
+class _Retry(Exception):
+    def __init__(self, reason: str, retry_after: float | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.retry_after = retry_after
+
+
+def _error_message(response: httpx.Response) -> str:
+    """Rekor's ``{"code":…,"message":…}`` message, else a short text."""
+    try:
+        document = response.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        document = None
+    if isinstance(document, dict) and isinstance(document.get("message"), str):
+        return " ".join(document["message"].split())[:300]
+    return " ".join(response.text.split())[:200] if response.text else ""
+
+
+def hashedrekord_proposal(payload_sha256: str, signature: bytes, signer_pem: bytes) -> dict[str, object]:
+    """The proposed entry: the digest, the signature and the key/certificate PEM, as cosign posts it."""
+    return {
+        "apiVersion": HASHEDREKORD_API_VERSION,
+        "kind": HASHEDREKORD_KIND,
+        "spec": {
+            "data": {"hash": {"algorithm": "sha256", "value": payload_sha256}},
+            "signature": {
+                "content": base64.b64encode(signature).decode("ascii"),
+                "publicKey": {"content": base64.b64encode(signer_pem).decode("ascii")},
+            },
+        },
+    }
+
+
+def _verify_entry_body(body: bytes, payload_sha256: str, signature: bytes, signer_pem: bytes, where: str) -> None:
+    """The log recorded exactly our entry: kind, digest, signature and signer."""
+    try:
+        entry: object = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise VerificationError("the entry body is not JSON", where=where) from None
+    spec = entry.get("spec") if isinstance(entry, dict) else None
+    if not isinstance(entry, dict) or not isinstance(spec, dict):
+        raise VerificationError("the entry body has no spec", where=where)
+    if entry.get("kind") != HASHEDREKORD_KIND or entry.get("apiVersion") != HASHEDREKORD_API_VERSION:
+        raise VerificationError(f"the log recorded a {entry.get('kind')} entry, not hashedrekord 0.0.1", where=where)
+    data = spec.get("data")
+    hash_ = data.get("hash") if isinstance(data, dict) else None
+    value = hash_.get("value") if isinstance(hash_, dict) else None
+    if not isinstance(hash_, dict) or hash_.get("algorithm") != "sha256" or not isinstance(value, str):
+        raise VerificationError("the entry body records no sha256 digest", where=where)
+    if value.lower() != payload_sha256.lower():
+        raise VerificationError(f"the log recorded digest sha256:{value}, not the one uploaded", where=where)
+    signature_spec = spec.get("signature")
+    content = signature_spec.get("content") if isinstance(signature_spec, dict) else None
+    try:
+        recorded = base64.b64decode(content, validate=True) if isinstance(content, str) else None
+    except (binascii.Error, ValueError):
+        recorded = None
+    if recorded != signature:
+        raise VerificationError("the log recorded a different signature than the one uploaded", where=where)
+    public_key = signature_spec.get("publicKey") if isinstance(signature_spec, dict) else None
+    check_same_signer(public_key.get("content") if isinstance(public_key, dict) else None, signer_pem, where)
+
+
+def _hex_bytes(value: object, name: str, where: str) -> bytes:
+    if not isinstance(value, str) or len(value) != _SHA256_HEX_SIZE:
+        raise InvalidInputError(f"the log's {name} is not a hex SHA-256", where=where)
+    try:
+        return bytes.fromhex(value)
+    except ValueError:
+        raise InvalidInputError(f"the log's {name} is not hex", where=where) from None
+
+
+def _int(value: object, name: str, where: str) -> int:
+    if type(value) is not int or value < 0:
+        raise InvalidInputError(f"the log's {name} is not a non-negative integer", where=where)
+    return value
+
+
+def parse_log_entry(answer: object, where: str) -> LogEntry:
+    """Rekor's ``{entryID: LogEntry}`` answer (one entry) as a LogEntry; nothing is verified here."""
+    if not isinstance(answer, dict) or len(answer) != 1:
+        raise InvalidInputError("the log's answer is not one {entryID: LogEntry} object", where=where)
+    ((entry_id, raw),) = answer.items()
+    if not isinstance(raw, dict):
+        raise InvalidInputError("the log entry is not a JSON object", where=where)
+    verification = raw.get("verification")
+    if not isinstance(verification, dict) or not verification.get("signedEntryTimestamp"):
+        raise InvalidInputError("the log entry has no verification.signedEntryTimestamp", where=where)
+    bundle = parse_rekor_bundle(
+        {
+            "SignedEntryTimestamp": verification.get("signedEntryTimestamp"),
+            "Payload": {
+                "body": raw.get("body"),
+                "integratedTime": raw.get("integratedTime"),
+                "logIndex": raw.get("logIndex"),
+                "logID": raw.get("logID"),
+            },
+        },
+        where,
+    )
+    proof = verification.get("inclusionProof")
+    inclusion: LogInclusionProof | None = None
+    if proof is not None:
+        if not isinstance(proof, dict):
+            raise InvalidInputError("the log entry's inclusionProof is not an object", where=where)
+        hashes = proof.get("hashes")
+        checkpoint = proof.get("checkpoint")
+        if not isinstance(hashes, list) or not isinstance(checkpoint, str):
+            raise InvalidInputError("the log entry's inclusionProof lacks hashes or checkpoint", where=where)
+        inclusion = LogInclusionProof(
+            log_index=_int(proof.get("logIndex"), "inclusionProof.logIndex", where),
+            root_hash=_hex_bytes(proof.get("rootHash"), "inclusionProof.rootHash", where),
+            tree_size=_int(proof.get("treeSize"), "inclusionProof.treeSize", where),
+            hashes=tuple(_hex_bytes(h, "inclusionProof.hashes[]", where) for h in hashes),
+            checkpoint=checkpoint,
+        )
+    return LogEntry(str(entry_id), bundle, inclusion)
+
+
+def verify_log_entry(
+    entry: LogEntry,
+    *,
+    trusted_keys: Sequence[PublicKey],
+    payload_sha256: str,
+    signature: bytes,
+    signer_pem: bytes,
+    where: str,
+) -> None:
+    """VerificationError unless the entry is ours and signed by a trusted log key (SET, proof, checkpoint)."""
+    bundle = entry.bundle
+    log_key = trusted_key_for_log(bundle.log_id, trusted_keys, where)
+    try:
+        verify_signature(log_key, signed_entry_timestamp_message(bundle), bundle.signed_entry_timestamp, where=where)
+    except VerificationError:
+        raise VerificationError(
+            "the SignedEntryTimestamp does not verify with the trusted Rekor key", where=where
+        ) from None
+    _verify_entry_body(bundle.body, payload_sha256, signature, signer_pem, where)
+    leaf = merkle_leaf_hash(bundle.body).hex()
+    if not entry.entry_id.lower().endswith(leaf):
+        raise VerificationError(f"the entry ID {entry.entry_id} is not the leaf hash of its body", where=where)
+    proof = entry.inclusion_proof
+    if proof is not None:
+        verify_inclusion_proof(bundle.body, proof.log_index, proof.tree_size, proof.hashes, proof.root_hash, where)
+        verify_checkpoint(
+            proof.checkpoint,
+            trusted_keys=trusted_keys,
+            root_hash=proof.root_hash,
+            tree_size=proof.tree_size,
+            where=where,
+        )
+
+
+class RekorClient:
+    """Uploads to one Rekor v1 log and verifies its answers with ``trusted_keys``. A context manager."""
+
+    def __init__(
+        self,
+        url: str,
+        trusted_keys: Sequence[PublicKey],
+        options: RekorOptions | None = None,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        rng: random.Random | None = None,
+    ) -> None:
+        if not trusted_keys:
+            raise ValueError("a Rekor client needs at least one trusted log key")
+        self._base = check_log_url(url)
+        self.url = scrub_url(str(self._base)).rstrip("/")
+        self._trusted = tuple(trusted_keys)
+        self.options = options or RekorOptions()
+        self._sleep = sleep
+        self._rng = rng or random.Random()  # noqa: S311 (jitter, not cryptography)
+        timeout = httpx.Timeout(
+            connect=self.options.connect_timeout,
+            read=self.options.read_timeout,
+            write=self.options.read_timeout,
+            pool=self.options.connect_timeout,
+        )
+        self._http = httpx.Client(
+            verify=_ssl_context(self.options.cacert),
+            timeout=timeout,
+            follow_redirects=False,
+            trust_env=False,
+            headers={"User-Agent": self.options.user_agent, "Accept": "application/json"},
+            transport=transport,
+        )
+
+    def __repr__(self) -> str:
+        return f"RekorClient(url={self.url!r}, trusted_keys={len(self._trusted)})"
+
+    @property
+    def trusted_keys(self) -> tuple[PublicKey, ...]:
+        return self._trusted
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> RekorClient:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    # --- the TransparencyLog port (pipeline.signing) ---------------------------------------
+
+    def upload(self, payload_sha256: str, signature: bytes, signer_pem: bytes) -> RekorBundle:
+        return self.upload_hashedrekord(payload_sha256, signature, signer_pem)
+
+    def upload_hashedrekord(
+        self, payload_sha256: str | bytes, signature: bytes, public_key_or_cert_pem: bytes
+    ) -> RekorBundle:
+        """Log the signature (reusing an existing entry) and return cosign's bundle for it, verified."""
+        return self.create_hashedrekord_entry(payload_sha256, signature, public_key_or_cert_pem).bundle
+
+    def create_hashedrekord_entry(
+        self, payload_sha256: str | bytes, signature: bytes, public_key_or_cert_pem: bytes
+    ) -> LogEntry:
+        digest_hex = payload_sha256.hex() if isinstance(payload_sha256, bytes) else payload_sha256.lower()
+        if len(digest_hex) != _SHA256_HEX_SIZE or any(c not in "0123456789abcdef" for c in digest_hex):
+            raise ValueError("payload_sha256 must be a SHA-256 digest (32 bytes or 64 hex characters)")
+        url = f"{self.url}{ENTRIES_PATH}"
+        proposal = json.dumps(hashedrekord_proposal(digest_hex, signature, public_key_or_cert_pem)).encode()
+        response = self._send("POST", url, content=proposal)
+        if response.status_code == 409:
+            location = response.headers.get("Location")
+            if not location:
+                raise TransparencyLogError(
+                    "the log says the entry exists (409) but gives no Location for it", where=url
+                )
+            entry_url = str(self._base.join(location))
+            if httpx.URL(entry_url).host != self._base.host:
+                raise TransparencyLogError("the log's Location points at another host", where=scrub_url(entry_url))
+            response = self._send("GET", entry_url)
+            url = scrub_url(entry_url)
+            if response.status_code != 200:
+                raise self._failure(response, "fetching the existing entry failed", url)
+        elif response.status_code != 201:
+            raise self._failure(response, "the transparency log refused the entry", url)
+        entry = self._parse(response, url)
+        try:
+            verify_log_entry(
+                entry,
+                trusted_keys=self._trusted,
+                payload_sha256=digest_hex,
+                signature=signature,
+                signer_pem=public_key_or_cert_pem,
+                where=url,
+            )
+        except ReleaseVectorError as error:
+            raise TransparencyLogError(
+                f"the transparency log's answer does not verify: {error.message}",
+                where=url,
+                hint="is the trusted Rekor key (--rekor-public-key) the key of this log?",
+            ) from None
+        return entry
+
+    def get_entry(self, entry_id: str) -> LogEntry:
+        """An entry by UUID or entry ID, as the log sends it (parsed, not verified)."""
+        url = f"{self.url}{ENTRIES_PATH}/{entry_id}"
+        response = self._send("GET", url)
+        if response.status_code != 200:
+            raise self._failure(response, "fetching the entry failed", url)
+        return self._parse(response, url)
+
+    # --- HTTP ----------------------------------------------------------------------------------
+
+    def _parse(self, response: httpx.Response, where: str) -> LogEntry:
+        if len(response.content) > _MAX_ANSWER_BYTES:
+            raise TransparencyLogError("the log's answer is too large", where=where)
+        try:
+            return parse_log_entry(response.json(), where)
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise TransparencyLogError("the log's answer is not JSON", where=where) from None
+        except InvalidInputError as error:
+            raise TransparencyLogError(f"the log's answer is malformed: {error.message}", where=where) from None
+
+    def _failure(self, response: httpx.Response, what: str, where: str) -> TransparencyLogError:
+        message = _error_message(response)
+        return TransparencyLogError(
+            f"{what}: HTTP {response.status_code}" + (f": {message}" if message else ""), where=where
+        )
+
+    def _send(self, method: str, url: str, *, content: bytes | None = None) -> httpx.Response:
+        headers = {"Content-Type": "application/json"} if content is not None else None
+        policy = self.options.retries
+        last: _Retry | None = None
+        tries = 0
+        for number in range(policy.attempts):
+            tries = number + 1
+            try:
+                response = self._http.request(method, url, content=content, headers=headers)
+            except httpx.TransportError as exc:
+                last = _Retry(_describe_transport_error(exc))
+            else:
+                if response.status_code not in _RETRY_STATUSES:
+                    return response
+                message = _error_message(response)
+                last = _Retry(
+                    f"the transparency log answered {response.status_code}" + (f": {message}" if message else ""),
+                    parse_retry_after(response.headers.get("Retry-After")),
+                )
+            if number == policy.attempts - 1:
+                break
+            if last.retry_after is not None and last.retry_after > policy.max_retry_after:
+                raise TransparencyLogError(
+                    f"{last.reason}; the log asks to retry after {last.retry_after:.0f} s", where=scrub_url(url)
+                )
+            self._sleep(self._delay(number, last.retry_after))
+        assert last is not None
+        suffix = f" (after {tries} attempts)" if tries > 1 else ""
+        raise TransparencyLogError(f"{last.reason}{suffix}", where=scrub_url(url))
+
+    def _delay(self, number: int, retry_after: float | None) -> float:
+        policy = self.options.retries
+        cap = min(policy.max_backoff, policy.backoff * float(2**number))
+        jittered = cap / 2 + self._rng.uniform(0, cap / 2)
+        return max(jittered, retry_after) if retry_after is not None else jittered
+
+
+def fetch_log_public_keys(url: str, options: RekorOptions | None = None) -> list[PublicKey]:
+    """``GET /api/v1/log/publicKey`` of a log on this machine (loopback only: trusting a key fetched
+    from a remote log would let that log vouch for itself)."""
+    base = check_log_url(url)
+    if not is_loopback_host(base.host):
+        raise InvalidInputError(
+            "the key of a remote transparency log is not fetched from the log itself",
+            where=scrub_url(url),
+            hint="give the log's public key with --rekor-public-key",
+        )
+    target = f"{scrub_url(url).rstrip('/')}{PUBLIC_KEY_PATH}"
+    opts = options or RekorOptions()
+    policy = opts.retries
+    last = ""
+    with httpx.Client(timeout=opts.connect_timeout, trust_env=False, follow_redirects=False) as http:
+        for number in range(policy.attempts):
+            try:
+                response = http.get(target)
+            except httpx.TransportError as exc:
+                last = _describe_transport_error(exc)
+            else:
+                if response.status_code == 200:
+                    try:
+                        return [load_public_key(response.content, target)]
+                    except ReleaseVectorError as error:
+                        raise TransparencyLogError(
+                            f"the log's public key is unreadable: {error.message}", where=target
+                        ) from None
+                last = f"the transparency log answered {response.status_code}"
+                if response.status_code not in _RETRY_STATUSES:
+                    break
+            if number < policy.attempts - 1:
+                time.sleep(min(policy.max_backoff, policy.backoff * 2**number))
+    raise TransparencyLogError(f"cannot read the log's public key: {last}", where=target)
+
+
+def payload_sha256_hex(payload: bytes) -> str:
+    return hashlib.sha256(payload).hexdigest()

@@ -1,0 +1,126 @@
+"""``rehearse``: the whole release on embedded local targets (its own docker-registry process)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from pipeline import rehearsal
+from tests.conftest import REPO_ROOT
+from tests.registry_fixtures import requires_registry
+
+SOURCE = REPO_ROOT / "release" / "release.yaml"
+
+
+def _gone(pid: int) -> bool:
+    """The process has exited (reaped, or a zombie waiting for its parent)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return True
+    return state in ("Z", "X")
+
+
+def _stop(pid: int) -> None:
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 10
+    while not _gone(pid) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)
+
+
+@requires_registry
+def test_rehearsal_releases_verifies_and_reruns(cli: Any, tmp_path: Path) -> None:
+    result = cli("rehearse", "--source", str(SOURCE), "--workdir", str(tmp_path / "w"), "--json")
+    assert result.exit_code == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["ok"] and summary["rerun_actions"] == 0
+    assert summary["images"] == 5 and summary["verified_images"] == 5
+    # Every second image is a 2-platform index: with --recursive its children are signed too.
+    assert summary["multiarch_indexes"] == 2 and summary["images_signed"] == 5 + 2 * 2
+    assert summary["vector"]["digest"].startswith("sha256:") and summary["vector_signed"]
+    assert {Path(f).name for f in summary["outputs"]["files"]} == {"cosign.pub", "release.yaml", "release.json"}
+    release_dir = Path(summary["outputs"]["release_dir"])
+    assert json.loads((release_dir / "release.json").read_text())["state"] == "published"
+    assert set(summary["seconds"]) >= {"registry", "seed", "keys", "release", "verify-release", "rerun", "total"}
+    assert summary["registry"]["pid"] is None and not summary["registry"]["running"]
+    with pytest.raises(httpx.TransportError):
+        httpx.get(f"{summary['registry']['url']}/v2/", timeout=1)
+    assert "rehearse: release again" in result.stderr and "[1/" in result.stderr
+    # The source definition itself is never touched.
+    assert b"rehearsal-padding" not in SOURCE.read_bytes()
+
+    text = cli("rehearse", "--source", str(SOURCE), "--workdir", str(tmp_path / "w"))  # the folder is reused
+    assert text.exit_code == 0, text.stderr
+    assert "rehearsal of release v0.0.0-rehearsal: ok" in text.stdout and "re-run planned nothing" in text.stdout
+
+
+@requires_registry
+def test_rehearsal_padded_with_synthetic_images(cli: Any, tmp_path: Path) -> None:
+    before = SOURCE.read_bytes()
+    result = cli("rehearse", "--source", str(SOURCE), "--images", "20", "--version", "v9.9.9", "--json")
+    assert result.exit_code == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["images"] == 25 and summary["verified_images"] == 25
+    assert summary["images_signed"] == 25 + 2 * summary["multiarch_indexes"]
+    assert summary["version"] == "v9.9.9" and summary["outputs"]["removed"] is True
+    assert not Path(summary["outputs"]["workdir"]).exists(), "a temp work folder is removed"
+    assert SOURCE.read_bytes() == before
+
+
+@requires_registry
+def test_keep_leaves_the_registry_running_until_stopped(cli: Any, tmp_path: Path) -> None:
+    result = cli("rehearse", "--source", str(SOURCE), "--workdir", str(tmp_path), "--keep")
+    assert result.exit_code == 0, result.stderr
+    lines = {line.split(":", 1)[0].strip(): line.split(":", 1)[1].strip() for line in result.stdout.splitlines()[1:]}
+    assert "verify" in lines and lines["verify"].startswith("release-vector verify-release ")
+    assert "--registry-mirror ghcr.io=127.0.0.1:" in lines["mirrors"]
+    url = lines["registry"].split()[0]
+    pid = int(lines["registry"].split("(pid ")[1].split(";")[0])
+    try:
+        assert httpx.get(f"{url}/v2/", timeout=2).status_code == 200
+        # The printed command line verifies the kept release as is.
+        argv = lines["verify"].split()[1:]
+        verified = cli(*argv)
+        assert verified.exit_code == 0, verified.stderr
+        assert (tmp_path / "keys" / "cosign.pub").exists()
+    finally:
+        _stop(pid)
+    assert _gone(pid)
+
+
+def test_missing_registry_binary_is_a_clear_error(cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(rehearsal, "DOCKER_REGISTRY", tmp_path / "no-such-docker-registry")
+    result = cli("rehearse", "--source", str(SOURCE), "--workdir", str(tmp_path / "w"))
+    assert result.exit_code == 5
+    lines = result.stderr.strip().splitlines()
+    assert lines[-2] == f"error: the docker-registry binary is not installed ({tmp_path / 'no-such-docker-registry'})"
+    assert lines[-1].startswith("hint: run `make install`, or `apt-get install docker-registry`")
+    assert result.stdout == ""
+
+
+def test_padded_source_keeps_the_original_and_adds_images(tmp_path: Path) -> None:
+    from pipeline.vector import load_source
+
+    out = rehearsal.padded_source(SOURCE, 3, tmp_path / "padded.yaml")
+    padded = load_source(out.read_bytes(), str(out))
+    original = load_source(SOURCE.read_bytes(), str(SOURCE))
+    assert len(padded.references()) == len(original.references()) + 3
+    assert set(original.references()) <= set(padded.references())
+
+
+def test_git_revision_outside_a_checkout_is_a_placeholder(tmp_path: Path) -> None:
+    (tmp_path / "release.yaml").write_text("docker-images: {}\n")
+    assert rehearsal.git_revision_or_placeholder(tmp_path / "release.yaml") == (rehearsal.PLACEHOLDER_REVISION, False)
+    revision, from_git = rehearsal.git_revision_or_placeholder(SOURCE)
+    if from_git:
+        assert len(revision) == 40
