@@ -95,6 +95,10 @@ class TransparencyLogError(RegistryError):
     exit_code = ExitCode.REGISTRY
 
 
+class NotFoundError(RegistryError):
+    """The registry has no such manifest, blob or repository (404)."""
+
+
 class GitHubError(ReleaseVectorError):
     """The GitHub REST API failed or answered something unexpected."""
 

@@ -14,12 +14,14 @@ pointing there — and, with a release target, that the published ``cosign.pub``
 from __future__ import annotations
 
 import dataclasses
+import fnmatch
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from pipeline.artifact import VectorArtifact
+from pipeline.bundles_oci import BundleFormat
 from pipeline.cosign.keys import PublicKey, SigningKey, load_public_key, public_key_der
 from pipeline.cosign.verify import VerificationPolicy
 from pipeline.errors import ConflictError, ReleaseVectorError, UsageError
@@ -29,7 +31,7 @@ from pipeline.oci.mirror import Mirrors
 from pipeline.oci.reference import Reference, Repository, parse_reference
 from pipeline.plan import Action, DesiredRelease, ImageToSign, ObservedRelease, Plan
 from pipeline.publish import observe_artifact, pull_vector, push_artifact
-from pipeline.signing import TransparencyLog, index_children, is_signed, sign_digest
+from pipeline.signing import TransparencyLog, index_children, is_signed_in, sign_digest_in
 from pipeline.targets.base import ReleaseHandle, ReleaseTarget, WantedAsset, diff_release
 from pipeline.vector import Vector, read_vector
 from pipeline.verification import ImageVerification, verify_image
@@ -49,6 +51,7 @@ class ReleaseRequest:
     public_key_pem: bytes = field(repr=False)
     target_commitish: str | None = None
     recursive: bool = False
+    excluded: tuple[str, ...] = ()  # globs of image names the release does not sign (third-party images)
 
     @property
     def artifact_reference(self) -> Reference:
@@ -73,6 +76,8 @@ class ReleasePorts:
     mirrors: Mirrors
     concurrency: int = 16
     tlog: TransparencyLog | None = None
+    bundle_format: BundleFormat = "legacy"  # legacy .sig tags, cosign v3 bundle referrers, or both
+    created: str | None = None  # v3 referrer manifests' org.opencontainers.image.created (None: now)
 
 
 class ActionHook(Protocol):
@@ -102,8 +107,17 @@ def expand_indexes(ports: ReleasePorts, images: Sequence[ImageToSign]) -> tuple[
     return tuple(dict.fromkeys(expanded))
 
 
+def is_excluded(name: str, patterns: Sequence[str]) -> bool:
+    """``--exclude-image`` globs (``docker.io/*``, ``quay.io/prometheus/*``) match the normalised name."""
+    return any(fnmatch.fnmatchcase(name, pattern) for pattern in patterns)
+
+
 def desired_release(request: ReleaseRequest, ports: ReleasePorts) -> DesiredRelease:
-    images = _images_of(read_vector(request.vector, f"release vector {request.version}"))
+    images = tuple(
+        image
+        for image in _images_of(read_vector(request.vector, f"release vector {request.version}"))
+        if not is_excluded(image.name, request.excluded)
+    )
     if request.recursive:
         images = expand_indexes(ports, images)
     return DesiredRelease(
@@ -127,20 +141,22 @@ def observe_release(desired: DesiredRelease, request: ReleaseRequest, ports: Rel
             hint="a released version is not moved: release a new version (or delete that tag first)",
         )
     artifact_ref = request.repository.digest(request.artifact.digest)
-    artifact_signed = artifact_state == "same" and is_signed(
-        registry, artifact_ref, request.artifact.digest, ports.public_key, tlog=ports.tlog
-    )
+    artifact_signed = artifact_state == "same" and is_signed_in(
+        registry, artifact_ref, request.artifact.digest, ports.public_key, tlog=ports.tlog,
+        bundle_format=ports.bundle_format,
+    )  # fmt: skip
 
     def signed(image: ImageToSign) -> bool:
         original = parse_reference(f"{image.name}@{image.digest}")
         mirrored = ports.mirrors.apply(original)
-        return is_signed(
+        return is_signed_in(
             registry,
             mirrored,
             image.digest,
             ports.public_key,
             docker_reference=original.cosign_name,
             tlog=ports.tlog,
+            bundle_format=ports.bundle_format,
         )
 
     images = list(dict.fromkeys(desired.images))
@@ -203,7 +219,7 @@ def apply_plan(
                     before_action(action)
                 assert action.digest is not None
                 original = parse_reference(f"{action.target}@{action.digest}")
-                status = sign_digest(
+                status = sign_digest_in(
                     ports.registry,
                     ports.mirrors.apply(original),
                     action.digest,
@@ -211,6 +227,8 @@ def apply_plan(
                     {},
                     docker_reference=original.cosign_name,
                     tlog=ports.tlog,
+                    bundle_format=ports.bundle_format,
+                    created=ports.created,
                 )
                 return action, status
             except ReleaseVectorError as error:
@@ -242,7 +260,8 @@ def _perform(action: Action, request: ReleaseRequest, ports: ReleasePorts, state
         return "pushed"
     if action.kind == "sign-vector":
         digest = request.artifact.digest
-        return sign_digest(ports.registry, request.repository.digest(digest), digest, state.key, {}, tlog=ports.tlog)
+        return sign_digest_in(ports.registry, request.repository.digest(digest), digest, state.key, {}, tlog=ports.tlog,
+                              bundle_format=ports.bundle_format, created=ports.created)  # fmt: skip
     target = ports.target
     if target is None:  # pragma: no cover - the planner plans target actions only with a target
         raise ReleaseVectorError(f"no release target for {action.kind}")
@@ -319,11 +338,16 @@ def verify_release(
     check_tags: bool = True,
     target: ReleaseTarget | None = None,
     concurrency: int = 16,
+    excluded: Sequence[str] = (),
 ) -> ReleaseVerification:
     """The vector's signature (a VerificationError if it fails: nothing else is trusted then), every image."""
     pulled = pull_vector(registry, reference, policy)
     vector = read_vector(pulled.content, f"release vector {pulled.pinned}")
-    entries = {(entry.repository.name, entry.tag, entry.digest): entry for entry in vector.images}
+    entries = {
+        (entry.repository.name, entry.tag, entry.digest): entry
+        for entry in vector.images
+        if not is_excluded(entry.repository.name, excluded)
+    }
 
     def check(key: tuple[str, str, str | None]) -> ImageCheck:
         name, tag, digest = key

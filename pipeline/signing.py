@@ -24,6 +24,14 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
+from pipeline.bundles_oci import (
+    BundleFormat,
+    as_dsse_log,
+    bundle_registry,
+    formats_of,
+    has_valid_bundle,
+    sign_digest_v3,
+)
 from pipeline.cosign.keys import PublicKey, SigningKey, public_key_to_pem
 from pipeline.cosign.payload import simple_signing_payload
 from pipeline.cosign.rekor import RekorBundle, parse_rekor_bundle, rekor_bundle_to_json, verify_rekor_bundle
@@ -37,7 +45,7 @@ from pipeline.cosign.sigmanifest import (
     read_signature_manifest,
     signature_tag,
 )
-from pipeline.errors import InvalidInputError, ReleaseVectorError
+from pipeline.errors import InvalidInputError, NotFoundError, ReleaseVectorError
 from pipeline.oci import digest as digests
 from pipeline.oci import mediatypes
 from pipeline.oci.client import Descriptor, Manifest
@@ -60,7 +68,12 @@ class SigningRegistry(Protocol):
     ) -> str: ...
 
     def upload_blob(
-        self, target: Reference | Repository, data: bytes, mount_from: Reference | Repository | None = None
+        self,
+        target: Reference | Repository,
+        data: bytes,
+        mount_from: Reference | Repository | None = None,
+        *,
+        check_exists: bool = True,
     ) -> str: ...
 
 
@@ -149,9 +162,10 @@ def signature_reference(image: Reference, digest: str) -> Reference:
 
 
 def read_existing_signatures(registry: SigningRegistry, sig_ref: Reference) -> SignatureManifest | None:
-    if registry.head_manifest(sig_ref) is None:
+    try:  # one GET, a 404 meaning "no signatures yet" (a HEAD first would cost a request per image)
+        manifest = registry.get_manifest(sig_ref)
+    except NotFoundError:
         return None
-    manifest = registry.get_manifest(sig_ref)
     return read_signature_manifest(manifest.data, str(sig_ref))
 
 
@@ -211,9 +225,60 @@ def sign_digest(
     if update.manifest is None:
         return "already signed"
     for blob in update.blobs:
-        registry.upload_blob(image.repo, blob.data)
+        registry.upload_blob(image.repo, blob.data, check_exists=False)
     registry.put_manifest(image.repo, sig_ref.tag, update.manifest, update.media_type)
     return "signed"
+
+
+def is_signed_in(
+    registry: SigningRegistry,
+    image: Reference,
+    digest: str,
+    public_key: PublicKey,
+    annotations: Mapping[str, str] | None = None,
+    *,
+    docker_reference: str | None = None,
+    tlog: TransparencyLog | None = None,
+    bundle_format: BundleFormat = "legacy",
+) -> bool:
+    """:func:`is_signed` in every format ``bundle_format`` stands for (``v3``: a cosign v3 bundle referrer)."""
+    for fmt in formats_of(bundle_format):
+        if fmt == "legacy":
+            done = is_signed(registry, image, digest, public_key, annotations,
+                             docker_reference=docker_reference, tlog=tlog)  # fmt: skip
+        else:
+            done = has_valid_bundle(bundle_registry(registry), image, digest, public_key, annotations,
+                                    tlog=as_dsse_log(tlog))  # fmt: skip
+        if not done:
+            return False
+    return True
+
+
+def sign_digest_in(
+    registry: SigningRegistry,
+    image: Reference,
+    digest: str,
+    key: SigningKey,
+    annotations: Mapping[str, str],
+    *,
+    docker_reference: str | None = None,
+    tlog: TransparencyLog | None = None,
+    bundle_format: BundleFormat = "legacy",
+    created: str | None = None,
+) -> SignStatus:
+    """:func:`sign_digest` in every format ``bundle_format`` stands for; "signed" if any format was written.
+
+    ``created`` is the v3 referrer manifest's ``org.opencontainers.image.created`` (default: now).
+    """
+    statuses: list[SignStatus] = []
+    for fmt in formats_of(bundle_format):
+        if fmt == "legacy":
+            statuses.append(sign_digest(registry, image, digest, key, annotations,
+                                        docker_reference=docker_reference, tlog=tlog))  # fmt: skip
+        else:
+            statuses.append(sign_digest_v3(bundle_registry(registry), image, digest, key, annotations,
+                                           tlog=as_dsse_log(tlog), created=created))  # fmt: skip
+    return "signed" if "signed" in statuses else "already signed"
 
 
 def index_children(manifest: Manifest, where: str) -> list[str]:
@@ -256,12 +321,15 @@ def sign_images(
     concurrency: int = DEFAULT_CONCURRENCY,
     on_progress: Callable[[SignOutcome], None] | None = None,
     tlog: TransparencyLog | None = None,
+    bundle_format: BundleFormat = "legacy",
+    created: str | None = None,
 ) -> list[SignOutcome]:
     """Sign every image (and with ``recursive`` every platform manifest of an index), concurrently.
 
     Two phases: resolve every reference once to its digest, then sign each unique repository+digest
     once (two references to the same image must not race to append to the same ``.sig`` manifest).
     The result lists one outcome per reference and per child manifest, in input order.
+    ``bundle_format`` ``v3``/``both`` also (or instead) attaches cosign v3 bundles (:mod:`pipeline.bundles_oci`).
     """
     notes = dict(annotations or {})
     unique = list(dict.fromkeys(images))
@@ -278,7 +346,8 @@ def sign_images(
 
     def sign_one(target: _Target) -> SignStatus | ReleaseVectorError:
         try:
-            return sign_digest(registry, target.image, target.digest, key, notes, tlog=tlog)
+            return sign_digest_in(registry, target.image, target.digest, key, notes, tlog=tlog,
+                                  bundle_format=bundle_format, created=created)  # fmt: skip
         except ReleaseVectorError as error:
             return error
 

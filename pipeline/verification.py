@@ -1,10 +1,17 @@
-"""Verifying image signatures in their registries, as ``cosign verify`` does (legacy ``.sig`` layout).
+"""Verifying image signatures in their registries, as ``cosign verify`` does, in both formats.
 
-For each image: its digest (from the reference, or one HEAD for a tag), the ``sha256-<hex>.sig``
-manifest, and for every signature layer: the blob's digest, the payload naming the image's digest,
-the ``-a`` annotations, the signature under the key or a trusted certificate, and the Rekor bundle
-unless the policy skips the log. An image passes when at least one signature passes (as cosign);
-every image is checked, and each failing one carries the reasons of all its signatures.
+For each image: its digest (from the reference, or one HEAD for a tag), then
+
+* the **legacy** layout: the ``sha256-<hex>.sig`` manifest, and for every signature layer: the blob's
+  digest, the payload naming the image's digest, the ``-a`` annotations, the signature under the key
+  or a trusted certificate, and the Rekor bundle unless the policy skips the log;
+* the **cosign v3** layout (:mod:`pipeline.bundles_oci`): Sigstore bundles attached as OCI referrers
+  (referrers API, else the ``sha256-<hex>`` fallback index), each a DSSE envelope over an in-toto
+  statement naming the digest (and the ``-a`` annotations), with its ``dsse`` log entry.
+
+An image passes when at least one signature in either format passes (as cosign); every image is
+checked, and each failing one carries the reasons of all its signatures. ``--check-reference`` applies
+to legacy payloads only: a v3 statement names no repository, only the digest.
 """
 
 from __future__ import annotations
@@ -12,8 +19,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Literal, Protocol
 
+from pipeline.bundles_oci import VerifiedBundle, verify_image_bundles
 from pipeline.cosign.payload import SimpleSigningPayload, parse_simple_signing_payload
 from pipeline.cosign.rekor import parse_rekor_bundle
 from pipeline.cosign.sigmanifest import (
@@ -30,6 +38,8 @@ from pipeline.oci.client import Descriptor, Manifest
 from pipeline.oci.reference import Reference, Repository, parse_reference
 
 DEFAULT_CONCURRENCY = 16
+
+Format = Literal["legacy", "v3"]
 
 
 class VerifyingRegistry(Protocol):
@@ -55,12 +65,20 @@ class ImageVerification:
 
     reference: str
     digest: str | None
-    verified: tuple[VerifiedLayer, ...]
+    verified: tuple[VerifiedLayer, ...]  # legacy signatures that verified
     failures: tuple[str, ...]
+    bundles: tuple[VerifiedBundle, ...] = ()  # cosign v3 bundles that verified
+    found: tuple[Format, ...] = ()  # the formats in which signatures were found (verified or not)
 
     @property
     def ok(self) -> bool:
-        return bool(self.verified)
+        return bool(self.verified or self.bundles)
+
+    @property
+    def formats(self) -> tuple[Format, ...]:
+        """The formats of the signatures that verified."""
+        legacy: tuple[Format, ...] = ("legacy",) if self.verified else ()
+        return legacy + (("v3",) if self.bundles else ())
 
     def reason(self) -> str:
         return "; ".join(dict.fromkeys(self.failures)) or "no valid signature"
@@ -136,41 +154,60 @@ def verify_image(
     annotations: Mapping[str, str] | None = None,
     require_reference: bool = False,
 ) -> ImageVerification:
-    """Check every signature of one image; never raises for a verification problem, reports it."""
+    """Check every signature of one image, legacy and v3; never raises for a verification problem, reports it."""
     label = str(image)
     try:
         digest = image.digest
-        if digest is None:  # a digest reference needs only the signature manifest, not the image
+        if digest is None:  # a digest reference needs only the signatures, not the image
             descriptor = registry.head_manifest(image)
             if descriptor is None:
                 return ImageVerification(label, None, (), ("image not found",))
             digest = descriptor.digest
-        sig_ref = image.repo.tag(signature_tag(digest))
-        if registry.head_manifest(sig_ref) is None:
-            return ImageVerification(label, digest, (), (f"no signatures found ({sig_ref} does not exist)",))
-        manifest = read_signature_manifest(registry.get_manifest(sig_ref).data, str(sig_ref))
     except ReleaseVectorError as error:
         return ImageVerification(label, image.digest, (), (error.one_line(),))
+    verified, failures, legacy_found, legacy_missing = _verify_legacy(
+        registry, image, digest, policy, annotations or {}, require_reference
+    )
+    v3 = verify_image_bundles(registry, image, digest, policy, annotations=annotations)
+    found: tuple[Format, ...] = ("legacy",) if legacy_found else ()
+    found += ("v3",) if v3.found else ()
+    failures += [f"cosign v3 bundle: {failure}" for failure in v3.failures]
+    if not found:
+        where = v3.source or "the referrers"
+        failures = [f"no signatures found ({legacy_missing}; no cosign v3 signature bundle via {where})"]
+    return ImageVerification(label, digest, tuple(verified), tuple(failures), v3.verified, found)
+
+
+def _verify_legacy(
+    registry: VerifyingRegistry,
+    image: Reference,
+    digest: str,
+    policy: VerificationPolicy,
+    annotations: Mapping[str, str],
+    require_reference: bool,
+) -> tuple[list[VerifiedLayer], list[str], bool, str]:
+    """(verified layers, failures, whether the .sig manifest holds signatures, why none were found)."""
+    try:
+        sig_ref = image.repo.tag(signature_tag(digest))
+        if registry.head_manifest(sig_ref) is None:
+            return [], [], False, f"{sig_ref} does not exist"
+        manifest = read_signature_manifest(registry.get_manifest(sig_ref).data, str(sig_ref))
+    except ReleaseVectorError as error:
+        return [], [error.one_line()], True, ""
     if not manifest.signature_layers:
-        return ImageVerification(label, digest, (), (f"no signatures found in {sig_ref}",))
+        return [], [], False, f"no signatures in {sig_ref}"
     verified: list[VerifiedLayer] = []
     failures: list[str] = []
     for layer in manifest.signature_layers:
         try:
             verified.append(
                 verify_layer(
-                    registry,
-                    image,
-                    digest,
-                    layer,
-                    policy,
-                    annotations=annotations or {},
-                    require_reference=require_reference,
+                    registry, image, digest, layer, policy, annotations=annotations, require_reference=require_reference
                 )
             )
         except ReleaseVectorError as error:
             failures.append(error.message)
-    return ImageVerification(label, digest, tuple(verified), tuple(failures))
+    return verified, failures, True, ""
 
 
 def verify_images(

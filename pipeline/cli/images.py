@@ -1,4 +1,5 @@
-"""``sign`` and ``verify``: image signatures in registries, in cosign's legacy ``.sig`` layout."""
+"""``sign`` and ``verify``: image signatures in registries, in cosign's legacy ``.sig`` layout and as
+cosign v3 Sigstore bundles attached as OCI referrers (``--bundle-format``)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 import typer
 
 from pipeline.cli.app import app
+from pipeline.cli.bundle_options import BUNDLE_FORMAT_OPTION, parse_bundle_format, referrer_created
 from pipeline.cli.common import load_signing_key, print_json
 from pipeline.cli.keys import KEY_HELP
 from pipeline.cli.registry_options import (
@@ -60,15 +62,18 @@ def sign_command(
     tlog_upload: bool = TLOG_UPLOAD_OPTION,
     rekor_url: str = REKOR_URL_OPTION,
     rekor_public_key: Path | None = SIGN_REKOR_KEY_OPTION,
+    bundle_format: str = BUNDLE_FORMAT_OPTION,
     json_output: bool = typer.Option(False, "--json", help="Print a JSON array of results."),
 ) -> None:
     """Sign images by digest, as `cosign sign --key` (legacy layout) does; re-runs add nothing.
 
     Each reference is resolved once to its manifest digest, which is what gets signed. Each new
     signature is recorded in the transparency log (Rekor) and carries its bundle, unless --no-tlog-upload.
+    --bundle-format v3 (or both) writes what cosign v3 writes: a Sigstore bundle as an OCI referrer.
     """
     refs = parse_images(images)
     notes = parse_annotations(annotations)
+    chosen = parse_bundle_format(bundle_format)
     for ref in refs:
         if ref.digest is None:
             print(
@@ -92,6 +97,8 @@ def sign_command(
             concurrency=concurrency,
             on_progress=_print_progress,
             tlog=tlog,
+            bundle_format=chosen,
+            created=referrer_created() if chosen != "legacy" else None,
         )
     failures = [o for o in outcomes if o.error is not None]
     if json_output:
@@ -123,7 +130,16 @@ def _print_verified(result: ImageVerification, tlog_checked: bool, keyless: bool
         )
     else:
         print("  - The signatures were verified against the specified public key", file=sys.stderr)
-    print(json.dumps([json.loads(layer.payload) for layer in result.verified], separators=(",", ":")))
+    print(f"  - Signature formats found: {_formats(result.found)}; verified: {_formats(result.formats)}",
+          file=sys.stderr)  # fmt: skip
+    payloads = [json.loads(layer.payload) for layer in result.verified]
+    payloads += [json.loads(bundle.payload) for bundle in result.bundles]
+    print(json.dumps(payloads, separators=(",", ":")))
+
+
+def _formats(formats: tuple[str, ...]) -> str:
+    names = {"legacy": "legacy (.sig tag)", "v3": "cosign v3 (Sigstore bundle referrer)"}
+    return ", ".join(names[f] for f in formats) or "none"
 
 
 def _result_json(result: ImageVerification) -> dict[str, object]:
@@ -131,16 +147,21 @@ def _result_json(result: ImageVerification) -> dict[str, object]:
         "reference": result.reference,
         "digest": result.digest,
         "verified": result.ok,
+        "formats_found": list(result.found),
         "signatures": [
             {
-                "payload": json.loads(layer.payload),
-                "signer": layer.signature.signer,
-                "issuer": layer.signature.issuer,
-                "integrated_time": layer.signature.integrated_time,
-                "log_index": layer.signature.log_index,
-                "checks": list(layer.signature.checks),
+                "format": format_,
+                "payload": json.loads(payload),
+                "signer": signature.signer,
+                "issuer": signature.issuer,
+                "integrated_time": signature.integrated_time,
+                "log_index": signature.log_index,
+                "checks": list(signature.checks),
             }
-            for layer in result.verified
+            for format_, payload, signature in [
+                *(("legacy", layer.payload, layer.signature) for layer in result.verified),
+                *(("v3", bundle.payload, bundle.signature) for bundle in result.bundles),
+            ]
         ],
         "failures": [] if result.ok else list(dict.fromkeys(result.failures)),
     }
@@ -174,7 +195,12 @@ def verify_command(
     registry_cacert: Path | None = CACERT_OPTION,
     json_output: bool = typer.Option(False, "--json", help="Print one structured result per image."),
 ) -> None:
-    """Verify image signatures as `cosign verify` does; every image is checked, failures exit 10."""
+    """Verify image signatures as `cosign verify` does; every image is checked, failures exit 10.
+
+    Both formats are looked for: the legacy sha256-<hex>.sig tag, and cosign v3 Sigstore bundles attached
+    as OCI referrers (referrers API, else the sha256-<hex> fallback index). An image passes when one
+    signature in either format verifies.
+    """
     refs = parse_images(images)
     notes = parse_annotations(annotations)
     policy = build_policy(

@@ -47,6 +47,7 @@ from pipeline.rehearsal import (
     timed,
 )
 from pipeline.secret import Secret
+from pipeline.sigstore.log_server import LogServer
 from pipeline.vector import load_source
 
 DEFAULT_VERSION = "v0.0.0-rehearsal"
@@ -131,6 +132,7 @@ def rehearse_command(
     folder.mkdir(parents=True, exist_ok=True)
     reset_workdir(folder, OWNED)
     registry: LocalRegistry | None = None
+    log: LogServer | None = None
     finished = False
     try:
         source_path = source
@@ -158,6 +160,12 @@ def rehearse_command(
         indexes = sum(1 for image in seeded if image.platforms)
         _say(f"seeded {len(seeded)} images ({indexes} multi-arch indexes) under mirrored names")
         keys = timed(phases, "keys", lambda: throwaway_keys(folder / "keys"))
+        # An embedded transparency log: every signature gets a Rekor entry whose SET verify-release
+        # checks offline with this log's key (kept beside the keys; the log itself ends with the run).
+        log = LogServer().start()
+        rekor_public_key = folder / "keys" / "rekor.pub"
+        rekor_public_key.write_bytes(log.public_key_pem())
+        _say(f"transparency log {log.url} (Rekor v1 API)")
         release_dir = folder / "releases"
         repository = f"{registry.host}/{ARTIFACT_REPOSITORY}"
         mirror_args = [arg for spec in mirrors for arg in ("--registry-mirror", spec)]
@@ -175,7 +183,10 @@ def rehearse_command(
             "--git-revision",
             revision,
             "--recursive",
-            "--no-tlog-upload",
+            "--rekor-url",
+            log.url,
+            "--rekor-public-key",
+            str(rekor_public_key),
             *mirror_args,
         ]
         _say("release (the real command, --recursive)")
@@ -186,7 +197,8 @@ def rehearse_command(
             f"{repository}:{version}",
             "--key",
             str(keys.public_key),
-            "--insecure-ignore-tlog",
+            "--rekor-public-key",
+            str(rekor_public_key),
             "--release-dir",
             str(release_dir),
             *mirror_args,
@@ -239,11 +251,14 @@ def rehearse_command(
                 "stop": f"kill {registry.pid}" if keep else None,
             },
             "mirrors": mirrors,
+            "transparency_log": {"url": log.url, "public_key": str(rekor_public_key), "running": False},
             "verify_command": verify_command,
             "seconds": {**phases, **{f"release.{k}": v for k, v in first["seconds"].items()}},
         }
         finished = True
     finally:
+        if log is not None:
+            log.stop()
         if registry is not None and not (keep and finished):
             registry.stop()
         if temporary and not keep:
@@ -261,7 +276,10 @@ def rehearse_command(
     print(f"rehearsal of release {version}: ok")
     print(f"  images:   {summary['images']} in the source ({indexes} multi-arch), {signed_images} signatures added")
     print(f"  vector:   {summary['vector']['reference']}@{summary['vector']['digest']} (signed)")
-    print(f"  verified: {summary['verified_images']} images and the vector; the re-run planned nothing")
+    print(
+        f"  verified: {summary['verified_images']} images and the vector, each with its transparency-log entry; "
+        "the re-run planned nothing"
+    )
     where = "removed with the temp folder" if temporary and not keep else summary["outputs"]["release_dir"]
     print(f"  outputs:  {', '.join(Path(f).name for f in outputs)} ({where})")
     print(f"  time:     {phase_text}; total {seconds['total']:.2f} s")

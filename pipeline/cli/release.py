@@ -13,6 +13,7 @@ import typer
 
 from pipeline.artifact import ArtifactAnnotations, make_artifact, parse_source_date_epoch
 from pipeline.cli.app import app
+from pipeline.cli.bundle_options import BUNDLE_FORMAT_OPTION, parse_bundle_format, referrer_created
 from pipeline.cli.common import load_signing_key, print_json, read_input_file
 from pipeline.cli.keys import KEY_HELP
 from pipeline.cli.registry_options import ALLOW_HTTP_OPTION, CACERT_OPTION, CONCURRENCY_OPTION, registry_client
@@ -69,6 +70,13 @@ GITHUB_API_URL_OPTION = typer.Option(
     "--github-api-url",
     envvar="GITHUB_API_URL",
     help="GitHub REST API base URL (GitHub Enterprise: https://HOST/api/v3).",
+)
+EXCLUDE_OPTION = typer.Option(
+    [],
+    "--exclude-image",
+    envvar="RELEASE_VECTOR_EXCLUDE_IMAGE",
+    help="Glob of image names (as normalised: docker.io/library/python) that the release does not sign and "
+    "verify-release does not check, e.g. third-party images you cannot push signatures to. Repeatable.",
 )
 MIRRORS_OPTION = typer.Option([], "--registry-mirror", envvar="RELEASE_VECTOR_REGISTRY_MIRROR", help=MIRROR_HELP)
 
@@ -140,6 +148,7 @@ def release_command(
         None, "--source-url", envvar="RELEASE_VECTOR_SOURCE_URL", help="org.opencontainers.image.source annotation."
     ),
     recursive: bool = typer.Option(False, "--recursive", help="Also sign each platform manifest of image indexes."),
+    exclude_image: list[str] = EXCLUDE_OPTION,
     concurrency: int = CONCURRENCY_OPTION,
     dry_run: bool = typer.Option(
         False, "--dry-run", envvar="RELEASE_VECTOR_DRY_RUN", help="Print the plan and write nothing anywhere."
@@ -149,6 +158,7 @@ def release_command(
     tlog_upload: bool = TLOG_UPLOAD_OPTION,
     rekor_url: str = REKOR_URL_OPTION,
     rekor_public_key: Path | None = SIGN_REKOR_KEY_OPTION,
+    bundle_format: str = BUNDLE_FORMAT_OPTION,
     json_output: bool = typer.Option(False, "--json", help="Print the plan (dry run) or the result as JSON."),
 ) -> None:
     """Cut a release: assemble the vector, push it, sign it and every image it pins, publish.
@@ -160,6 +170,7 @@ def release_command(
     the log is then not enough and gets a logged one beside it.
     """
     started = time.monotonic()
+    chosen_format = parse_bundle_format(bundle_format)
     mirrors = parse_mirrors(registry_mirror)
     artifact_repository = parse_repository(repository)
     signing_key, public_pem = _key_for(key, dry_run)
@@ -185,6 +196,7 @@ def release_command(
         public_key_pem=public_pem,
         target_commitish=built.metadata.git_revision,
         recursive=recursive,
+        excluded=tuple(exclude_image),
     )
     assembled = time.monotonic()
     _say(f"assembled {source}: {len(built.source.references())} images pinned, vector {request.artifact.digest}")
@@ -203,6 +215,8 @@ def release_command(
             mirrors=mirrors,
             concurrency=concurrency,
             tlog=tlog,
+            bundle_format=chosen_format,
+            created=referrer_created() if chosen_format != "legacy" else None,
         )
         desired = desired_release(request, ports)
         plan = build_plan(desired, observe_release(desired, request, ports))
@@ -289,6 +303,7 @@ def verify_release_command(
     release_dir: Path | None = RELEASE_DIR_OPTION,
     github_api_url: str = GITHUB_API_URL_OPTION,
     registry_mirror: list[str] = MIRRORS_OPTION,
+    exclude_image: list[str] = EXCLUDE_OPTION,
     concurrency: int = CONCURRENCY_OPTION,
     allow_http_registry: bool = ALLOW_HTTP_OPTION,
     registry_cacert: Path | None = CACERT_OPTION,
@@ -315,7 +330,14 @@ def verify_release_command(
         release_target(github_repository, release_dir, github_api_url) as target,
     ):
         result = verify_release(
-            client, ref, policy, mirrors=mirrors, check_tags=not ignore_tags, target=target, concurrency=concurrency
+            client,
+            ref,
+            policy,
+            mirrors=mirrors,
+            check_tags=not ignore_tags,
+            target=target,
+            concurrency=concurrency,
+            excluded=exclude_image,
         )
     failed = [image for image in result.images if not image.ok]
     if json_output:

@@ -37,7 +37,7 @@ import certifi
 import httpx
 
 from pipeline import __version__
-from pipeline.errors import AuthError, InvalidInputError, RegistryError
+from pipeline.errors import AuthError, InvalidInputError, NotFoundError, RegistryError
 from pipeline.oci import digest as digests
 from pipeline.oci import mediatypes
 from pipeline.oci.auth import (
@@ -61,6 +61,7 @@ DEFAULT_MAX_BLOB_BYTES: Final = 256 * 1024 * 1024
 _REDIRECTS: Final = frozenset({301, 302, 303, 307, 308})
 _GENERIC_CONTENT_TYPES: Final = frozenset({"", "application/json", "text/plain", "application/octet-stream"})
 _ERROR_BODY_LIMIT: Final = 64 * 1024
+_NO_REFERRERS_API: Final = frozenset({400, 404, 405, 406})
 
 
 # --- configuration and results --------------------------------------------------------------
@@ -476,18 +477,25 @@ class RegistryClient:
         return data
 
     def upload_blob(
-        self, target: Reference | Repository, data: bytes, mount_from: Reference | Repository | None = None
+        self,
+        target: Reference | Repository,
+        data: bytes,
+        mount_from: Reference | Repository | None = None,
+        *,
+        check_exists: bool = True,
     ) -> str:
         """Make ``data`` a blob of the repository; returns its digest.
 
         Nothing is sent if the blob is there already; with ``mount_from`` (another repository of the
         same registry that has the blob) the registry is asked to mount it instead of receiving the
-        bytes; otherwise a monolithic upload (POST, then one PUT).
+        bytes; otherwise a monolithic upload (POST, then one PUT). ``check_exists=False`` skips the
+        HEAD for blobs that are tiny or almost surely new (a signature's payload): uploading content
+        that is there already is harmless, and the HEAD would cost one request per blob.
         """
         repo = _as_repo(target)
         digest = digests.compute(data)
         where = f"{repo.name}@{digest}"
-        if self.blob_exists(repo, digest):
+        if check_exists and self.blob_exists(repo, digest):
             return digest
         source = _as_repo(mount_from) if mount_from is not None else None
         if source is not None and (source.registry != repo.registry or source.path == repo.path):
@@ -548,6 +556,48 @@ class RegistryClient:
         if lost and self.blob_exists(repo, digest):
             return digest  # an earlier attempt of this PUT went through before the connection broke
         self._raise_for_status(response, "upload the blob", where, body=body)
+
+    # --- referrers (OCI 1.1) ------------------------------------------------------------------------
+
+    def get_referrers(
+        self, target: Reference | Repository, digest: str, artifact_type: str | None = None
+    ) -> Manifest | None:
+        """The referrers API's image index for ``digest`` (pages merged), or None without that API.
+
+        As GGCR decides it: 404, 400, 405 or 406 — or a 200 that is not an OCI image index — means the
+        registry has no referrers API (the caller then reads the fallback tag ``sha256-<hex>``).
+        ``artifact_type`` is sent as the ``artifactType`` filter; registries may ignore it.
+        """
+        repo = _as_repo(target)
+        where = f"{repo.name} referrers of {digest}"
+        digests.validate(digest, where=where)
+        url: str = f"/v2/{repo.path}/referrers/{digest}"
+        params: dict[str, str] | None = {"artifactType": artifact_type} if artifact_type else None
+        pages: list[bytes] = []
+        for _ in range(100):
+            response = self._request(
+                "GET", repo, url, scopes=(Scope.of(repo.path, PULL),), params=params, where=where,
+                headers={"Accept": mediatypes.OCI_INDEX},
+            )  # fmt: skip
+            try:
+                if not pages and (
+                    response.status_code in _NO_REFERRERS_API
+                    or (response.status_code == 200 and _media_type(response) != mediatypes.OCI_INDEX)
+                ):
+                    return None
+                if response.status_code != 200:
+                    self._raise_for_status(response, "GET the referrers", where)
+                pages.append(self._read_limited(response, mediatypes.MAX_MANIFEST_BYTES, where, manifest=True))
+            finally:
+                response.close()
+            link = response.links.get("next", {}).get("url")
+            if not link:
+                break
+            url, params = str(response.url.join(link)), None
+        else:
+            raise RegistryError("registry's referrers list does not end", where=where)
+        data = pages[0] if len(pages) == 1 else _merge_index_pages(pages, where)
+        return Manifest(data, mediatypes.OCI_INDEX, digests.compute(data))
 
     # --- tags -------------------------------------------------------------------------------------
 
@@ -890,8 +940,10 @@ class RegistryClient:
         codes = _error_codes(body)
         if response.status_code == 404 and not_found is not None:
             message = "repository not found" if "NAME_UNKNOWN" in codes else not_found
-        else:
-            message = f"registry answered {response.status_code} to {action}"
+            if summary:
+                message += f": {summary}"
+            raise NotFoundError(message, where=where)
+        message = f"registry answered {response.status_code} to {action}"
         if summary:
             message += f": {summary}"
         raise RegistryError(message, where=where)
@@ -939,6 +991,23 @@ class RegistryClient:
         reported = response.headers.get("Docker-Content-Digest")
         if reported and reported != digest:
             raise RegistryError(f"registry stored the blob as {reported}, not as {digest}", where=where)
+
+
+def _merge_index_pages(pages: list[bytes], where: str) -> bytes:
+    """The ``manifests`` of every page of a paginated referrers answer, in one index (as GGCR merges them)."""
+    merged: dict[str, object] | None = None
+    entries: list[object] = []
+    for page in pages:
+        try:
+            document = json.loads(page)
+        except (ValueError, UnicodeDecodeError):
+            document = None
+        if not isinstance(document, dict) or not isinstance(document.get("manifests"), list):
+            raise RegistryError("a page of the referrers list is not an image index", where=where)
+        merged = merged if merged is not None else document
+        entries.extend(document["manifests"])
+    assert merged is not None
+    return json.dumps({**merged, "manifests": entries}, separators=(",", ":")).encode()
 
 
 def _pick_challenge(challenges: tuple[Challenge, ...]) -> Challenge | None:

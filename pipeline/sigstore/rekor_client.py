@@ -1,4 +1,4 @@
-"""A Rekor v1 client: upload a ``hashedrekord`` entry and bring back evidence that verifies.
+"""A Rekor v1 client: upload a ``hashedrekord`` or ``dsse`` entry and bring back evidence that verifies.
 
 ``RekorClient(url, trusted_keys)`` posts to ``POST /api/v1/log/entries`` (rekor's ``openapi.yaml``:
 201 → ``{entryID: LogEntry}``; 409 → the entry exists, its ``Location`` is fetched and reused), and
@@ -49,6 +49,8 @@ from pipeline.cosign.rekor import (
 from pipeline.errors import InvalidInputError, ReleaseVectorError, TransparencyLogError, VerificationError
 from pipeline.oci.client import RetryPolicy, parse_retry_after
 from pipeline.oci.reference import is_loopback_host
+from pipeline.sigstore.bundle import DsseEnvelope
+from pipeline.sigstore.verify import DSSE_API_VERSION, DSSE_KIND, check_dsse_body
 
 DEFAULT_REKOR_URL: Final = "https://rekor.sigstore.dev"
 ENTRIES_PATH: Final = "/api/v1/log/entries"
@@ -176,6 +178,35 @@ def hashedrekord_proposal(payload_sha256: str, signature: bytes, signer_pem: byt
     }
 
 
+def dsse_envelope_json(envelope: DsseEnvelope) -> str:
+    """The envelope as sigstore-go sends it to Rekor (protojson field order, no empty keyid)."""
+    return json.dumps(
+        {
+            "payload": base64.b64encode(envelope.payload).decode("ascii"),
+            "payloadType": envelope.payload_type,
+            "signatures": [
+                {**({"keyid": s.keyid} if s.keyid else {}), "sig": base64.b64encode(s.sig).decode("ascii")}
+                for s in envelope.signatures
+            ],
+        },
+        separators=(",", ":"),
+    )
+
+
+def dsse_proposal(envelope: DsseEnvelope, signer_pem: bytes) -> dict[str, object]:
+    """The proposed ``dsse`` 0.0.1 entry: the envelope JSON and the key/certificate PEM that verifies it."""
+    return {
+        "apiVersion": DSSE_API_VERSION,
+        "kind": DSSE_KIND,
+        "spec": {
+            "proposedContent": {
+                "envelope": dsse_envelope_json(envelope),
+                "verifiers": [base64.b64encode(signer_pem).decode("ascii")],
+            }
+        },
+    }
+
+
 def _verify_entry_body(body: bytes, payload_sha256: str, signature: bytes, signer_pem: bytes, where: str) -> None:
     """The log recorded exactly our entry: kind, digest, signature and signer."""
     try:
@@ -272,6 +303,26 @@ def verify_log_entry(
     where: str,
 ) -> None:
     """VerificationError unless the entry is ours and signed by a trusted log key (SET, proof, checkpoint)."""
+    _verify_set(entry, trusted_keys, where)
+    _verify_entry_body(entry.bundle.body, payload_sha256, signature, signer_pem, where)
+    _verify_evidence(entry, trusted_keys, where)
+
+
+def verify_dsse_log_entry(
+    entry: LogEntry,
+    *,
+    trusted_keys: Sequence[PublicKey],
+    envelope: DsseEnvelope,
+    signer_pem: bytes,
+    where: str,
+) -> None:
+    """As :func:`verify_log_entry`, for a ``dsse`` 0.0.1 entry of ``envelope`` (payload, signature, signer)."""
+    _verify_set(entry, trusted_keys, where)
+    check_dsse_body(entry.bundle.body, envelope, signer_pem, where)
+    _verify_evidence(entry, trusted_keys, where)
+
+
+def _verify_set(entry: LogEntry, trusted_keys: Sequence[PublicKey], where: str) -> None:
     bundle = entry.bundle
     log_key = trusted_key_for_log(bundle.log_id, trusted_keys, where)
     try:
@@ -280,7 +331,11 @@ def verify_log_entry(
         raise VerificationError(
             "the SignedEntryTimestamp does not verify with the trusted Rekor key", where=where
         ) from None
-    _verify_entry_body(bundle.body, payload_sha256, signature, signer_pem, where)
+
+
+def _verify_evidence(entry: LogEntry, trusted_keys: Sequence[PublicKey], where: str) -> None:
+    """The entry ID is the body's leaf hash; the inclusion proof and checkpoint, when sent, verify."""
+    bundle = entry.bundle
     leaf = merkle_leaf_hash(bundle.body).hex()
     if not entry.entry_id.lower().endswith(leaf):
         raise VerificationError(f"the entry ID {entry.entry_id} is not the leaf hash of its body", where=where)
@@ -367,8 +422,37 @@ class RekorClient:
         digest_hex = payload_sha256.hex() if isinstance(payload_sha256, bytes) else payload_sha256.lower()
         if len(digest_hex) != _SHA256_HEX_SIZE or any(c not in "0123456789abcdef" for c in digest_hex):
             raise ValueError("payload_sha256 must be a SHA-256 digest (32 bytes or 64 hex characters)")
-        url = f"{self.url}{ENTRIES_PATH}"
         proposal = json.dumps(hashedrekord_proposal(digest_hex, signature, public_key_or_cert_pem)).encode()
+
+        def check(entry: LogEntry, url: str) -> None:
+            verify_log_entry(
+                entry,
+                trusted_keys=self._trusted,
+                payload_sha256=digest_hex,
+                signature=signature,
+                signer_pem=public_key_or_cert_pem,
+                where=url,
+            )
+
+        return self._create_entry(proposal, check)
+
+    def upload_dsse(self, envelope: DsseEnvelope, signer_pem: bytes) -> LogEntry:
+        """Log a ``dsse`` 0.0.1 entry for ``envelope`` (reusing an existing one); the answer is verified."""
+        return self.create_dsse_entry(envelope, signer_pem)
+
+    def create_dsse_entry(self, envelope: DsseEnvelope, public_key_or_cert_pem: bytes) -> LogEntry:
+        proposal = json.dumps(dsse_proposal(envelope, public_key_or_cert_pem)).encode()
+
+        def check(entry: LogEntry, url: str) -> None:
+            verify_dsse_log_entry(
+                entry, trusted_keys=self._trusted, envelope=envelope, signer_pem=public_key_or_cert_pem, where=url
+            )
+
+        return self._create_entry(proposal, check)
+
+    def _create_entry(self, proposal: bytes, check: Callable[[LogEntry, str], None]) -> LogEntry:
+        """POST the proposed entry (a 409 fetches the existing one) and verify the answer with ``check``."""
+        url = f"{self.url}{ENTRIES_PATH}"
         response = self._send("POST", url, content=proposal)
         if response.status_code == 409:
             location = response.headers.get("Location")
@@ -387,14 +471,7 @@ class RekorClient:
             raise self._failure(response, "the transparency log refused the entry", url)
         entry = self._parse(response, url)
         try:
-            verify_log_entry(
-                entry,
-                trusted_keys=self._trusted,
-                payload_sha256=digest_hex,
-                signature=signature,
-                signer_pem=public_key_or_cert_pem,
-                where=url,
-            )
+            check(entry, url)
         except ReleaseVectorError as error:
             raise TransparencyLogError(
                 f"the transparency log's answer does not verify: {error.message}",

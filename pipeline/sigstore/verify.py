@@ -187,9 +187,13 @@ def _json_object(value: object, name: str, where: str) -> Mapping[str, object]:
 
 
 def _check_dsse_body(entry: TransparencyLogEntry, envelope: DsseEnvelope, signer_pem: bytes, where: str) -> None:
+    check_dsse_body(entry.canonicalized_body, envelope, signer_pem, where)
+
+
+def check_dsse_body(canonical_body: bytes, envelope: DsseEnvelope, signer_pem: bytes, where: str) -> None:
     """The dsse 0.0.1 body records this payload, this signature and this signer (envelopeHash is not used)."""
     try:
-        body: object = json.loads(entry.canonicalized_body)
+        body: object = json.loads(canonical_body)
     except (UnicodeDecodeError, json.JSONDecodeError):
         raise VerificationError("the transparency-log entry body is not JSON", where=where) from None
     body = _json_object(body, "body", where)

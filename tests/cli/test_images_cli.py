@@ -533,3 +533,215 @@ def test_bearer_auth_from_docker_config(
     signed = cli("sign", "--no-tlog-upload", image, "--key", str(key), env=env)
     assert signed.exit_code == 0, signed.stderr
     assert cli("verify", image, "--key", str(pub), "--insecure-ignore-tlog", env=env).exit_code == 0
+
+
+# --- cosign v3 bundles (--bundle-format, and what verify finds) -----------------------------------
+
+BUNDLE_V03 = COSIGN_VECTORS / "bundle-v03"
+KUBEWARDEN = BUNDLE_V03 / "cosign-sign-image-v3"
+ATTEST = BUNDLE_V03 / "cosign-attest-keyless"
+KUBEWARDEN_DIGEST = "sha256:c811d58de79c92f03214e63aa339484e488d694ae8a6283b5f3f17a9faf50172"
+KUBEWARDEN_IDENTITY = "https://github.com/kubewarden/kubewarden-controller/.github/workflows/release.yml@refs/tags/v1.34.0"
+
+
+def referrers_index(registry: RegistryProcess, repository: str, digest: str) -> httpx.Response:
+    tag = "sha256-" + digest.removeprefix("sha256:")
+    return httpx.get(f"{registry.url}/v2/{repository}/manifests/{tag}", headers={"Accept": mediatypes.OCI_INDEX})
+
+
+def test_sign_v3_with_the_log_then_verify_reports_the_format(
+    cli: Any, plain_registry: RegistryProcess, key_pair: tuple[Path, Path], local_log: LocalLog
+) -> None:
+    key, pub = key_pair
+    with make_client() as registry_client:
+        _, digest = push_image(registry_client, plain_registry.ref("v3cli/api:v1"), b"layer-v3cli-api")
+    image = f"{plain_registry.ref('v3cli/api')}@{digest}"
+    entries = local_log.entries
+    signed = cli("sign", image, "--key", str(key), "--bundle-format", "v3", *local_log.sign_args, env=PASSWORD)
+    assert signed.exit_code == 0, signed.stderr
+    assert signed.stdout == f"{image} signed\n" and local_log.entries == entries + 1
+    assert fetch_sig_status(plain_registry, "v3cli/api", digest) == 404, "v3 alone writes no .sig tag"
+    [entry] = referrers_index(plain_registry, "v3cli/api", digest).json()["manifests"]
+    assert entry["artifactType"] == mediatypes.SIGSTORE_BUNDLE_V03
+
+    verified = cli("verify", image, "--key", str(pub), *local_log.verify_args)
+    assert verified.exit_code == 0, verified.stderr
+    assert "Signature formats found: cosign v3 (Sigstore bundle referrer)" in verified.stderr
+    [statement] = json.loads(verified.stdout)
+    assert statement["subject"][0]["digest"]["sha256"] == digest.removeprefix("sha256:")
+    as_json = cli("verify", image, "--key", str(pub), *local_log.verify_args, "--json")
+    [result] = json.loads(as_json.stdout)
+    assert result["formats_found"] == ["v3"] and [s["format"] for s in result["signatures"]] == ["v3"]
+    assert result["signatures"][0]["log_index"] is not None
+
+    again = cli("sign", image, "--key", str(key), "--bundle-format", "v3", *local_log.sign_args, env=PASSWORD)
+    assert again.exit_code == 0 and again.stdout == f"{image} already signed\n"
+    assert local_log.entries == entries + 1
+    assert len(referrers_index(plain_registry, "v3cli/api", digest).json()["manifests"]) == 1
+
+
+def fetch_sig_status(registry: RegistryProcess, repository: str, digest: str) -> int:
+    tag = "sha256-" + digest.removeprefix("sha256:") + ".sig"
+    return httpx.get(f"{registry.url}/v2/{repository}/manifests/{tag}").status_code
+
+
+def test_sign_v3_offline_verifies_with_insecure_ignore_tlog(
+    cli: Any, plain_registry: RegistryProcess, key_pair: tuple[Path, Path]
+) -> None:
+    key, pub = key_pair
+    with make_client() as registry_client:
+        _, digest = push_image(registry_client, plain_registry.ref("v3cli/offline:v1"), b"layer-v3cli-offline")
+    image = f"{plain_registry.ref('v3cli/offline')}@{digest}"
+    env = {**PASSWORD, "RELEASE_VECTOR_BUNDLE_FORMAT": "v3", "SOURCE_DATE_EPOCH": "1775719409"}
+    signed = cli("sign", "--no-tlog-upload", image, "--key", str(key), "-a", "team=x", env=env)
+    assert signed.exit_code == 0, signed.stderr
+    [entry] = referrers_index(plain_registry, "v3cli/offline", digest).json()["manifests"]
+    manifest = json.loads(fetch_raw_manifest(plain_registry, "v3cli/offline", entry["digest"]))
+    assert manifest["annotations"]["org.opencontainers.image.created"] == "2026-04-09T07:23:29Z"
+    ok = cli("verify", image, "--key", str(pub), "--insecure-ignore-tlog", "-a", "team=x")
+    assert ok.exit_code == 0, ok.stderr
+    strict = cli("verify", image, "--key", str(pub))
+    assert strict.exit_code == 10 and "no dsse 0.0.1 transparency-log entry" in strict.stderr
+    wrong_note = cli("verify", image, "--key", str(pub), "--insecure-ignore-tlog", "-a", "team=y")
+    assert wrong_note.exit_code == 10 and "annotation team=y is missing" in wrong_note.stderr
+    bad = cli("sign", "--no-tlog-upload", image, "--key", str(key), "--bundle-format", "v4", env=PASSWORD)
+    assert bad.exit_code == 2 and "--bundle-format must be legacy, v3 or both" in bad.stderr
+
+
+def test_sign_both_formats_verify_reports_both_and_resigning_adds_nothing(
+    cli: Any, plain_registry: RegistryProcess, key_pair: tuple[Path, Path], local_log: LocalLog
+) -> None:
+    key, pub = key_pair
+    with make_client() as registry_client:
+        _, digest = push_image(registry_client, plain_registry.ref("v3cli/both:v1"), b"layer-v3cli-both")
+    image = f"{plain_registry.ref('v3cli/both')}@{digest}"
+    entries = local_log.entries
+    args = ["--key", str(key), "--bundle-format", "both", *local_log.sign_args]
+    assert cli("sign", image, *args, env=PASSWORD).exit_code == 0
+    assert local_log.entries == entries + 2, "one hashedrekord and one dsse entry"
+    result = cli("verify", image, "--key", str(pub), *local_log.verify_args, "--json")
+    assert result.exit_code == 0, result.stderr
+    [report] = json.loads(result.stdout)
+    assert report["formats_found"] == ["legacy", "v3"]
+    assert sorted(s["format"] for s in report["signatures"]) == ["legacy", "v3"]
+    text = cli("verify", image, "--key", str(pub), *local_log.verify_args)
+    assert "found: legacy (.sig tag), cosign v3 (Sigstore bundle referrer)" in text.stderr
+    sig_before = sig_manifest(plain_registry, "v3cli/both", digest)
+    index_before = referrers_index(plain_registry, "v3cli/both", digest).content
+    again = cli("sign", image, *args, env=PASSWORD)
+    assert again.exit_code == 0 and again.stdout == f"{image} already signed\n"
+    assert local_log.entries == entries + 2
+    assert sig_manifest(plain_registry, "v3cli/both", digest) == sig_before
+    assert referrers_index(plain_registry, "v3cli/both", digest).content == index_before
+
+
+def test_sign_v3_through_the_referrers_api_writes_no_fallback_index(
+    cli: Any, plain_registry: RegistryProcess, key_pair: tuple[Path, Path]
+) -> None:
+    from tests.referrers_proxy import ReferrersProxy
+
+    key, pub = key_pair
+    with ReferrersProxy(plain_registry.url) as proxy:
+        with make_client() as registry_client:
+            _, digest = push_image(registry_client, proxy.ref("v3cli/api-path:v1"), b"layer-v3cli-api-path")
+        image = f"{proxy.ref('v3cli/api-path')}@{digest}"
+        signed = cli("sign", "--no-tlog-upload", image, "--key", str(key), "--bundle-format", "v3", env=PASSWORD)
+        assert signed.exit_code == 0, signed.stderr
+        assert len(proxy.referrers[("v3cli/api-path", digest)]) == 1
+        ok = cli("verify", image, "--key", str(pub), "--insecure-ignore-tlog")
+        assert ok.exit_code == 0, ok.stderr
+    assert referrers_index(plain_registry, "v3cli/api-path", digest).status_code == 404
+
+
+def attach_vector_bundle(repository: str, subject: Any, bundle: bytes, predicate_type: str) -> None:
+    from pipeline.bundles_oci import attach_bundle
+
+    with make_client() as registry_client:
+        attach_bundle(registry_client, parse_reference(repository).repo, subject, bundle,
+                      created="2026-04-09T07:23:29Z", predicate_type=predicate_type)  # fmt: skip
+
+
+def test_real_cosign_v3_image_signature_verifies_keyless(cli: Any, plain_registry: RegistryProcess) -> None:
+    from pipeline.oci.client import Descriptor
+
+    layer = (KUBEWARDEN / "kubewarden-controller-v1.34.0.bundle.layer.derived.json").read_bytes()
+    pretty = json.loads((KUBEWARDEN / "kubewarden-controller-v1.34.0.bundle.pretty.json").read_bytes())
+    assert json.dumps(pretty, separators=(",", ":"), ensure_ascii=False).encode() == layer
+    assert hashlib.sha256(layer).hexdigest() == "121ecb638da858178a0d57de5686709769f15b47d9fa5e3270dd7c64aea046d5"
+    # The image itself cannot be pushed (its manifest is not in the vectors): the referrer goes into the
+    # fallback index at sha256-c811…, and a digest reference needs no image manifest.
+    subject = Descriptor(mediatypes.OCI_INDEX, KUBEWARDEN_DIGEST, 1000)
+    attach_vector_bundle(plain_registry.ref("kubewarden/kubewarden-controller"), subject, layer,
+                         "https://sigstore.dev/cosign/sign/v1")  # fmt: skip
+    image = f"{plain_registry.ref('kubewarden/kubewarden-controller')}@{KUBEWARDEN_DIGEST}"
+    trust = ["--trusted-root", str(BUNDLE_V03 / "trusted_root.public-good.json")]
+    issuer = ["--certificate-oidc-issuer", "https://token.actions.githubusercontent.com"]
+    ok = cli("verify", image, "--certificate-identity", KUBEWARDEN_IDENTITY, *issuer, *trust, "--json")
+    assert ok.exit_code == 0, ok.stderr
+    [result] = json.loads(ok.stdout)
+    [signature] = result["signatures"]
+    assert signature["format"] == "v3" and signature["signer"] == KUBEWARDEN_IDENTITY
+    assert signature["log_index"] == 1261105807 and signature["integrated_time"] == 1775719409
+    wrong = cli("verify", image, "--certificate-identity", "https://example.com/other", *issuer, *trust)
+    assert wrong.exit_code == 10 and "cosign v3 bundle:" in wrong.stderr and "Traceback" not in wrong.stderr
+
+
+def test_real_cosign_attestation_bundle_is_read_as_an_attestation_not_a_signature(
+    cli: Any, plain_registry: RegistryProcess
+) -> None:
+    from pipeline.bundles_oci import verify_image_bundles
+    from pipeline.cosign.certificate import IdentityPolicy
+    from pipeline.cosign.trust import fulcio_certificates_from_trusted_root, rekor_keys_from_trusted_root
+    from pipeline.cosign.verify import KeylessTrust, VerificationPolicy
+    from pipeline.sigstore.bundle import COSIGN_ATTESTATION_PREDICATE_TYPE
+
+    manifest = (ATTEST / "empty-image.manifest.derived.json").read_bytes()
+    digest = "sha256:" + hashlib.sha256(manifest).hexdigest()
+    assert digest == "sha256:732112270d7e59418a8c080b134b24cabd67d250d0d0147a97ed95ba5c280aa4"
+    config = (  # GGCR empty.Image's config file, serialised by Go's json.Marshal
+        b'{"architecture":"","created":"0001-01-01T00:00:00Z","os":"",'
+        b'"rootfs":{"type":"layers","diff_ids":null},"config":{}}'
+    )
+    assert json.loads(manifest)["config"]["digest"] == "sha256:" + hashlib.sha256(config).hexdigest()
+    ref = parse_reference(plain_registry.ref("attest/empty:latest"))
+    with make_client() as registry_client:  # the exact empty.Image manifest cosign's test attaches to
+        registry_client.upload_blob(ref, config)
+        assert registry_client.put_manifest(ref, digest, manifest, mediatypes.DOCKER_MANIFEST) == digest
+        subject = registry_client.head_manifest(ref.repo.digest(digest))
+    assert subject is not None and subject.media_type == mediatypes.DOCKER_MANIFEST
+    bundle = (ATTEST / "oci-attestation.sigstore.json").read_bytes()
+    attach_vector_bundle(str(ref.repo), subject, bundle, COSIGN_ATTESTATION_PREDICATE_TYPE)
+
+    root = (BUNDLE_V03 / "trusted_root.public-good.json").read_bytes()
+    roots, intermediates = fulcio_certificates_from_trusted_root(root, "root")
+    identity = IdentityPolicy("cody@soyland.com", None, "https://github.com/login/oauth", None)
+    policy = VerificationPolicy(None, KeylessTrust(identity, tuple(roots), tuple(intermediates)),
+                                tuple(rekor_keys_from_trusted_root(root, "root")))  # fmt: skip
+    image = ref.repo.digest(digest)
+    with make_client() as registry_client:
+        result = verify_image_bundles(
+            registry_client, image, digest, policy, predicate_type=COSIGN_ATTESTATION_PREDICATE_TYPE
+        )
+    [verified] = result.verified
+    assert verified.signature.signer == "cody@soyland.com" and verified.signature.log_index == 175508996
+    # `verify` looks for image signatures: the attestation (another predicateType) is not one.
+    signature = cli("verify", str(image), "--certificate-identity", "cody@soyland.com",
+                    "--certificate-oidc-issuer", "https://github.com/login/oauth",
+                    "--trusted-root", str(BUNDLE_V03 / "trusted_root.public-good.json"))  # fmt: skip
+    assert signature.exit_code == 10 and "no signatures found" in signature.stderr
+
+
+def test_a_message_signature_bundle_is_not_an_image_signature(cli: Any, plain_registry: RegistryProcess) -> None:
+    from pipeline.oci.client import Descriptor
+
+    key_signed = BUNDLE_V03 / "key-signed"
+    artifact = (key_signed / "a.txt").read_bytes()
+    digest = "sha256:" + hashlib.sha256(artifact).hexdigest()
+    repository = plain_registry.ref("v3cli/message")
+    attach_vector_bundle(repository, Descriptor(mediatypes.OCI_MANIFEST, digest, len(artifact)),
+                         (key_signed / "bundle.sigstore.json").read_bytes(),
+                         "https://sigstore.dev/cosign/sign/v1")  # fmt: skip
+    result = cli("verify", f"{repository}@{digest}", "--key", str(key_signed / "key.pub"),
+                 "--trusted-root", str(BUNDLE_V03 / "trusted_root.public-good.json"))  # fmt: skip
+    assert result.exit_code == 10
+    assert "holds a message signature, not the DSSE envelope" in result.stderr and "Traceback" not in result.stderr

@@ -385,3 +385,58 @@ def test_a_crash_between_any_two_actions_is_completed_by_a_rerun(
         assert record["state"] == "published" and set(record["assets"]) == {"cosign.pub", "release.yaml"}
         # The vector differs between worlds (each seeds its own images); its structure does not.
         assert len(state["v5.0.0/release.yaml"]) == len(expected["v5.0.0/release.yaml"])  # type: ignore[arg-type]
+
+
+def test_excluded_images_are_neither_signed_nor_checked(
+    cli: Any, plain_registry: RegistryProcess, keys: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """Third-party images (docker.io here) can be left out: we cannot push signatures to their registry."""
+    key, pub = keys
+    world = Setup(plain_registry, tmp_path)
+    env = {"COSIGN_PASSWORD": PASSWORD}
+    exclude = ["--exclude-image", "docker.io/*"]
+    args = world.args("v6.0.0", "--key", str(key), "--no-tlog-upload", *exclude)
+    plan = cli("release", *args, "--dry-run", "--json", env=env)
+    assert plan.exit_code == 0, plan.stderr
+    signed = [a["target"] for a in json.loads(plan.stdout) if a["kind"] == "sign-image"]
+    assert signed and all(name.startswith("ghcr.io/") for name in signed)
+    assert cli("release", *args, env=env).exit_code == 0
+    verify = [
+        f"{world.repository}:v6.0.0",
+        "--key",
+        str(pub),
+        "--insecure-ignore-tlog",
+        *[arg for spec in world.mirrors for arg in ("--registry-mirror", spec)],
+    ]
+    assert cli("verify-release", *verify).exit_code == 10, "without the exclusion the docker.io images fail"
+    result = cli("verify-release", *verify, *exclude, "--json")
+    assert result.exit_code == 0, result.stderr
+    assert {image["image"].split("/")[0] for image in json.loads(result.stdout)["images"]} == {"ghcr.io"}
+
+
+def test_release_in_v3_then_both_signs_only_what_each_format_lacks(
+    cli: Any, plain_registry: RegistryProcess, keys: tuple[Path, Path], tmp_path: Path, local_log: LocalLog
+) -> None:
+    key, pub = keys
+    world = Setup(plain_registry, tmp_path)
+    env = {"COSIGN_PASSWORD": PASSWORD, "SOURCE_DATE_EPOCH": "1775719409"}
+    base = world.args("v7.0.0", "--key", str(key), "--release-dir", str(world.release_dir), *local_log.sign_args)
+    entries = local_log.entries
+    first = cli("release", *base, "--bundle-format", "v3", env=env)
+    assert first.exit_code == 0, first.stderr
+    assert local_log.entries == entries + 6, "the vector and five images, one dsse entry each"
+    mirror_args = [arg for spec in world.mirrors for arg in ("--registry-mirror", spec)]
+    verify = [f"{world.repository}:v7.0.0", "--key", str(pub), *mirror_args, *local_log.verify_args]
+    verified = cli("verify-release", *verify, "--json")
+    assert verified.exit_code == 0, verified.stderr
+    assert json.loads(verified.stdout)["ok"]
+    again = cli("release", *base, "--bundle-format", "v3", "--json", env=env)
+    assert again.exit_code == 0 and json.loads(again.stdout)["actions"] == []
+
+    # legacy (the default) is missing everywhere: a legacy release re-signs all, "both" then plans nothing
+    dry = cli("release", *base, "--dry-run", "--json", env={**env, "RELEASE_VECTOR_BUNDLE_FORMAT": "both"})
+    assert [a["kind"] for a in json.loads(dry.stdout)] == ["sign-vector", *["sign-image"] * 5]
+    assert cli("release", *base, env=env).exit_code == 0
+    assert local_log.entries == entries + 12
+    both = cli("release", *base, "--bundle-format", "both", "--json", env=env)
+    assert both.exit_code == 0 and json.loads(both.stdout)["actions"] == []

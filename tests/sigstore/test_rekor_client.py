@@ -244,3 +244,29 @@ def test_repr_and_credentials_are_scrubbed(log: LogServer) -> None:
     url = log.url.replace("http://", "http://user:secret@")
     with client(url, [log.public_key]) as rekor:
         assert "secret" not in repr(rekor) and "secret" not in rekor.url
+
+
+# --- dsse entries (cosign v3 bundles) -----------------------------------------------------------
+
+
+def test_upload_dsse_is_verified_reused_on_409_and_checked_against_the_trusted_key(
+    log: LogServer, signer: SigningKey
+) -> None:
+    from pipeline.sigstore.rekor_client import dsse_proposal
+    from pipeline.sigstore.verify import check_dsse_body
+    from pipeline.sigstore.writer import cosign_sign_statement, sign_dsse
+
+    envelope = sign_dsse(signer, cosign_sign_statement("ab" * 32))
+    pem = signer.public_key_pem()
+    proposal = dsse_proposal(envelope, pem)
+    assert proposal["kind"] == "dsse" and proposal["apiVersion"] == "0.0.1"
+    with client(log.url, [log.public_key]) as rekor:
+        first = rekor.upload_dsse(envelope, pem)
+        again = rekor.upload_dsse(envelope, pem)  # the log answers 409: the entry is fetched and reused
+    assert again.entry_id == first.entry_id and again.bundle.log_index == first.bundle.log_index
+    assert first.inclusion_proof is not None
+    check_dsse_body(first.bundle.body, envelope, pem, "test")
+    assert ("POST", "/api/v1/log/entries", 409) in log.requests
+    other = ec.generate_private_key(ec.SECP256R1()).public_key()
+    with client(log.url, [other]) as rekor, pytest.raises(TransparencyLogError, match="does not verify"):
+        rekor.upload_dsse(envelope, pem)

@@ -1,0 +1,513 @@
+"""cosign v3 image signatures in registries: Sigstore bundles attached to an image as OCI 1.1 referrers.
+
+What cosign v3 ``sign`` writes (COS ``pkg/oci/remote/write.go`` ``WriteReferrer``, see
+``vectors/cosign/bundle-v03/README.md``), and what is read back here:
+
+* the bundle (a DSSE envelope over an in-toto statement naming the image digest) is a blob; the
+  referrer manifest — an OCI image manifest with the empty config (whose descriptor also carries the
+  ``artifactType``), one layer ``application/vnd.dev.sigstore.bundle.v0.3+json``, the annotations
+  ``dev.sigstore.bundle.content=dsse-envelope``, ``dev.sigstore.bundle.predicateType=<type>`` and
+  ``org.opencontainers.image.created``, the image as ``subject``, and ``artifactType`` — is pushed by
+  digest, never under a tag;
+* a registry with the referrers API (``GET /v2/<name>/referrers/<digest>``) lists it by itself; for one
+  without (GGCR's rule: 404/400/405/406, or a 200 that is no image index), the referrer is appended to
+  the OCI index at tag ``sha256-<hex>`` (existing entries kept, annotations dropped, sorted by digest).
+
+Readers list the referrers (API first, else the fallback tag), keep entries whose ``artifactType`` is
+the bundle's, the OCI empty type (ghcr.io lists cosign's referrers so) or absent, fetch each manifest
+and select it by its LAYER media type; the manifest's ``subject`` must be the image. The server-side
+``artifactType`` filter is not sent: a registry that lists the bundles as ``application/vnd.oci.empty.v1+json``
+would filter them all away.
+
+Signing is idempotent: a bundle by this key over this digest with these annotations that verifies
+(with the log's keys when signing into a log) means nothing is written.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Final, Literal, Protocol, runtime_checkable
+
+from pipeline.cosign.keys import PublicKey, SigningKey, public_key_to_pem
+from pipeline.cosign.verify import VerificationPolicy, VerifiedSignature
+from pipeline.errors import InvalidInputError, NotFoundError, ReleaseVectorError, SigningError, UsageError
+from pipeline.oci import digest as digests
+from pipeline.oci import mediatypes
+from pipeline.oci.client import Descriptor, Manifest
+from pipeline.oci.reference import Reference, Repository
+from pipeline.sigstore.bundle import (
+    BUNDLE_MEDIA_TYPE_PREFIX,
+    COSIGN_SIGN_PREDICATE_TYPE,
+    DsseEnvelope,
+    parse_in_toto_statement,
+    parse_sigstore_bundle,
+)
+from pipeline.sigstore.rekor_client import LogEntry
+from pipeline.sigstore.verify import verify_bundle_for_image
+from pipeline.sigstore.writer import cosign_sign_statement, dsse_bundle, sign_dsse
+
+BUNDLE_ARTIFACT_TYPE: Final = mediatypes.SIGSTORE_BUNDLE_V03
+CONTENT_ANNOTATION: Final = "dev.sigstore.bundle.content"
+PREDICATE_TYPE_ANNOTATION: Final = "dev.sigstore.bundle.predicateType"
+CREATED_ANNOTATION: Final = "org.opencontainers.image.created"
+DSSE_CONTENT: Final = "dsse-envelope"
+EMPTY_DIGEST: Final = digests.compute(mediatypes.OCI_EMPTY_DATA)
+_LISTED_TYPES: Final = frozenset({BUNDLE_ARTIFACT_TYPE, mediatypes.OCI_EMPTY, ""})
+
+BundleFormat = Literal["legacy", "v3", "both"]
+BUNDLE_FORMATS: Final[tuple[BundleFormat, ...]] = ("legacy", "v3", "both")
+V3Status = Literal["signed", "already signed"]
+
+
+def formats_of(bundle_format: BundleFormat) -> tuple[Literal["legacy", "v3"], ...]:
+    """The concrete formats a ``--bundle-format`` value stands for."""
+    if bundle_format == "both":
+        return ("legacy", "v3")
+    if bundle_format in ("legacy", "v3"):
+        return (bundle_format,)
+    raise UsageError(f"unknown bundle format {bundle_format!r} (legacy, v3 or both)")
+
+
+# --- ports --------------------------------------------------------------------------------------
+
+
+class BundleReadingRegistry(Protocol):
+    """The reads finding bundles needs (``RegistryClient`` provides them, and ``get_referrers``)."""
+
+    def head_manifest(self, ref: Reference) -> Descriptor | None: ...
+
+    def get_manifest(self, ref: Reference) -> Manifest: ...
+
+    def get_blob(self, target: Reference | Repository, digest: str) -> bytes: ...
+
+
+@runtime_checkable
+class ReferrersApi(Protocol):
+    """A registry client that can ask for the referrers API (None: the registry has none)."""
+
+    def get_referrers(
+        self, target: Reference | Repository, digest: str, artifact_type: str | None = None
+    ) -> Manifest | None: ...
+
+
+@runtime_checkable
+class BundleWritingRegistry(BundleReadingRegistry, Protocol):
+    def put_manifest(
+        self, target: Reference | Repository, tag_or_digest: str | None, data: bytes, media_type: str
+    ) -> str: ...
+
+    def upload_blob(
+        self, target: Reference | Repository, data: bytes, mount_from: Reference | Repository | None = None
+    ) -> str: ...
+
+
+@runtime_checkable
+class DsseLog(Protocol):
+    """A transparency log that takes ``dsse`` entries (``RekorClient`` is one)."""
+
+    @property
+    def trusted_keys(self) -> Sequence[PublicKey]: ...
+
+    def upload_dsse(self, envelope: DsseEnvelope, signer_pem: bytes) -> LogEntry: ...
+
+
+def bundle_registry(registry: object) -> BundleWritingRegistry:
+    """The registry client as one that reads and writes bundles (``RegistryClient`` is one)."""
+    if not isinstance(registry, BundleWritingRegistry):
+        raise UsageError("this registry client cannot read or write cosign v3 bundles")
+    return registry
+
+
+def as_dsse_log(tlog: object | None) -> DsseLog | None:
+    """The log as one that takes ``dsse`` entries; SigningError if it cannot (v3 needs them)."""
+    if tlog is None or isinstance(tlog, DsseLog):
+        return tlog
+    raise SigningError("this transparency log client cannot record dsse entries, which v3 bundles need")
+
+
+# --- pure: names, manifests, the fallback index --------------------------------------------------
+
+
+def referrers_tag(digest: str) -> str:
+    """``sha256:<hex>`` → ``sha256-<hex>``: the referrers fallback tag (OCI distribution spec)."""
+    if not digests.is_valid(digest):
+        raise InvalidInputError(f"{digest!r} is not a manifest digest")
+    algorithm, hex_part = digest.split(":", 1)
+    return f"{algorithm}-{hex_part}"
+
+
+def created_now(source_date_epoch: str | None = None) -> str:
+    """``org.opencontainers.image.created``: RFC 3339 UTC seconds, from SOURCE_DATE_EPOCH when given."""
+    if source_date_epoch:
+        try:
+            moment = datetime.fromtimestamp(int(source_date_epoch), UTC)
+        except (ValueError, OverflowError, OSError):
+            raise InvalidInputError(
+                f"SOURCE_DATE_EPOCH {source_date_epoch!r} is not a Unix time in seconds", where="SOURCE_DATE_EPOCH"
+            ) from None
+    else:
+        moment = datetime.now(UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def referrer_manifest(
+    bundle: bytes, subject: Descriptor, *, created: str, predicate_type: str = COSIGN_SIGN_PREDICATE_TYPE
+) -> bytes:
+    """The referrer manifest, key for key as cosign v3 (Go ``json.Marshal`` of ``referrerManifest``)."""
+    manifest = {
+        "schemaVersion": 2,
+        "mediaType": mediatypes.OCI_MANIFEST,
+        "config": {
+            "mediaType": mediatypes.OCI_EMPTY,
+            "size": len(mediatypes.OCI_EMPTY_DATA),
+            "digest": EMPTY_DIGEST,
+            "artifactType": BUNDLE_ARTIFACT_TYPE,
+        },
+        "layers": [{"mediaType": BUNDLE_ARTIFACT_TYPE, "size": len(bundle), "digest": digests.compute(bundle)}],
+        "annotations": {
+            CONTENT_ANNOTATION: DSSE_CONTENT,
+            PREDICATE_TYPE_ANNOTATION: predicate_type,
+            CREATED_ANNOTATION: created,
+        },
+        "subject": {"mediaType": subject.media_type, "size": subject.size, "digest": subject.digest},
+        "artifactType": BUNDLE_ARTIFACT_TYPE,
+    }
+    return json.dumps(manifest, separators=(",", ":")).encode()
+
+
+def fallback_index_with(existing: bytes | None, manifest: bytes, where: str) -> bytes | None:
+    """The fallback index with the referrer ``manifest`` added (GGCR ``commitSubjectReferrers``), or None
+    when it is listed already. The entry: media type, size, digest, artifactType; no annotations."""
+    document: dict[str, object]
+    if existing is None:
+        document = {"schemaVersion": 2, "mediaType": mediatypes.OCI_INDEX, "manifests": []}
+    else:
+        try:
+            parsed: object = json.loads(existing)
+        except (ValueError, UnicodeDecodeError):
+            parsed = None
+        if not isinstance(parsed, dict) or not isinstance(parsed.get("manifests", []), list):
+            raise InvalidInputError("the referrers fallback tag holds no OCI image index", where=where)
+        document = parsed
+    listed = document.get("manifests")
+    entries: list[object] = list(listed) if isinstance(listed, list) else []
+    digest = digests.compute(manifest)
+    if any(isinstance(e, dict) and e.get("digest") == digest for e in entries):
+        return None
+    parsed_manifest = json.loads(manifest)
+    artifact_type = parsed_manifest.get("artifactType") or parsed_manifest.get("config", {}).get("mediaType")
+    entry: dict[str, object] = {"mediaType": parsed_manifest.get("mediaType", mediatypes.OCI_MANIFEST),
+                                "size": len(manifest), "digest": digest}  # fmt: skip
+    if artifact_type:
+        entry["artifactType"] = artifact_type
+    entries.append(entry)
+    entries.sort(key=lambda e: str(e.get("digest", "")) if isinstance(e, dict) else "")
+    document["manifests"] = entries
+    return json.dumps(document, separators=(",", ":")).encode()
+
+
+# --- reading ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Referrer:
+    digest: str
+    artifact_type: str
+    annotations: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class ReferrerList:
+    """The image's referrers and where they were listed (``referrers API`` or ``tag sha256-<hex>``)."""
+
+    referrers: tuple[Referrer, ...]
+    source: str
+    api: bool
+
+
+def _index_entries(data: bytes, where: str) -> tuple[Referrer, ...]:
+    try:
+        document: object = json.loads(data)
+    except (ValueError, UnicodeDecodeError):
+        document = None
+    manifests = document.get("manifests") if isinstance(document, dict) else None
+    if not isinstance(manifests, list):
+        raise InvalidInputError("the referrers list is not an OCI image index", where=where)
+    found: list[Referrer] = []
+    for entry in manifests:
+        if not isinstance(entry, dict) or not isinstance(entry.get("digest"), str):
+            raise InvalidInputError("the referrers list has an entry without a digest", where=where)
+        if not digests.is_valid(entry["digest"]):
+            raise InvalidInputError(f"the referrers list names an invalid digest {entry['digest']!r}", where=where)
+        annotations = entry.get("annotations")
+        found.append(
+            Referrer(
+                entry["digest"],
+                str(entry.get("artifactType") or ""),
+                {str(k): str(v) for k, v in annotations.items()} if isinstance(annotations, dict) else {},
+            )
+        )
+    return tuple(found)
+
+
+def list_referrers(registry: BundleReadingRegistry, image: Reference, digest: str) -> ReferrerList:
+    """The referrers of ``digest``: through the referrers API when the registry has it, else the fallback tag."""
+    where = f"{image.name}@{digest}"
+    if isinstance(registry, ReferrersApi):
+        index = registry.get_referrers(image.repo, digest)
+        if index is not None:
+            return ReferrerList(_index_entries(index.data, f"{where} referrers"), "the referrers API", True)
+    tag = image.repo.tag(referrers_tag(digest))
+    index_data = _get_if_there(registry, tag)
+    if index_data is None:
+        return ReferrerList((), f"tag {tag.tag}", False)
+    return ReferrerList(_index_entries(index_data, str(tag)), f"tag {tag.tag}", False)
+
+
+def _get_if_there(registry: BundleReadingRegistry, ref: Reference) -> bytes | None:
+    """The manifest's bytes, or None on a 404 (one GET: a HEAD first would cost a request per image)."""
+    try:
+        return registry.get_manifest(ref).data
+    except NotFoundError:
+        return None
+
+
+@dataclass(frozen=True)
+class FoundBundle:
+    """A bundle layer of a referrer manifest of the image, as fetched (digest-checked)."""
+
+    manifest_digest: str
+    data: bytes
+    where: str
+
+
+@dataclass(frozen=True)
+class BundleSearch:
+    found: tuple[FoundBundle, ...]
+    failures: tuple[str, ...]  # referrers that could not be read (each with its reason)
+    source: str
+    api: bool
+
+
+def _bundle_layers(manifest: bytes, digest: str, predicate_type: str, where: str) -> list[tuple[str, str]]:
+    """(media type, digest) of each Sigstore bundle layer of a referrer manifest of ``digest``."""
+    try:
+        document: object = json.loads(manifest)
+    except (ValueError, UnicodeDecodeError):
+        document = None
+    if not isinstance(document, dict):
+        raise InvalidInputError("the referrer manifest is not JSON", where=where)
+    layers = document.get("layers")
+    if not isinstance(layers, list):
+        return []
+    bundles = [
+        (str(layer.get("mediaType")), str(layer.get("digest")))
+        for layer in layers
+        if isinstance(layer, dict) and str(layer.get("mediaType", "")).startswith(BUNDLE_MEDIA_TYPE_PREFIX)
+    ]
+    if not bundles:
+        return []
+    annotations = document.get("annotations")
+    stated = annotations.get(PREDICATE_TYPE_ANNOTATION) if isinstance(annotations, dict) else None
+    if isinstance(stated, str) and stated != predicate_type:
+        return []  # another kind of attestation (cosign attest), not what is looked for
+    subject = document.get("subject")
+    subject_digest = subject.get("digest") if isinstance(subject, dict) else None
+    if subject_digest != digest:
+        raise InvalidInputError(
+            f"the referrer manifest's subject is {subject_digest or 'missing'}, not the image {digest}", where=where
+        )
+    return bundles
+
+
+def find_bundles(
+    registry: BundleReadingRegistry,
+    image: Reference,
+    digest: str,
+    *,
+    predicate_type: str = COSIGN_SIGN_PREDICATE_TYPE,
+) -> BundleSearch:
+    """Every Sigstore bundle attached to ``image@digest`` (never raises for a bad referrer: reports it)."""
+    listing = list_referrers(registry, image, digest)
+    found: list[FoundBundle] = []
+    failures: list[str] = []
+    for referrer in listing.referrers:
+        if referrer.artifact_type not in _LISTED_TYPES:
+            continue
+        stated = referrer.annotations.get(PREDICATE_TYPE_ANNOTATION)
+        if stated is not None and stated != predicate_type:
+            continue
+        where = f"{image.name}@{referrer.digest}"
+        try:
+            try:
+                manifest = registry.get_manifest(image.repo.digest(referrer.digest))
+            except NotFoundError:
+                raise NotFoundError(
+                    f"the referrers list ({listing.source}) names manifest {referrer.digest}, which is missing",
+                    where=where,
+                ) from None
+            for media_type, layer_digest in _bundle_layers(manifest.data, digest, predicate_type, where):
+                layer_where = f"{where} bundle layer {layer_digest}"
+                if media_type != BUNDLE_ARTIFACT_TYPE:
+                    raise InvalidInputError(
+                        f"the bundle layer's media type is {media_type}, not {BUNDLE_ARTIFACT_TYPE}", where=layer_where
+                    )
+                found.append(FoundBundle(referrer.digest, registry.get_blob(image.repo, layer_digest), layer_where))
+        except ReleaseVectorError as error:
+            failures.append(error.one_line())
+    return BundleSearch(tuple(found), tuple(failures), listing.source, listing.api)
+
+
+@dataclass(frozen=True)
+class VerifiedBundle:
+    """A bundle that verified for the image: where it is, the statement it signs, and what was checked."""
+
+    manifest_digest: str
+    payload: bytes  # the in-toto statement (DSSE payload), verified
+    signature: VerifiedSignature
+
+
+@dataclass(frozen=True)
+class BundleVerification:
+    verified: tuple[VerifiedBundle, ...]
+    failures: tuple[str, ...]
+    found: int  # bundles and unreadable referrers found (0: the image has no v3 signature)
+    source: str
+
+
+def verify_found_bundle(
+    bundle: FoundBundle,
+    digest: str,
+    policy: VerificationPolicy,
+    *,
+    annotations: Mapping[str, str] | None = None,
+    predicate_type: str = COSIGN_SIGN_PREDICATE_TYPE,
+) -> VerifiedBundle:
+    """Parse and verify one found bundle; a ReleaseVectorError says why it does not verify."""
+    parsed = parse_sigstore_bundle(bundle.data, bundle.where)
+    if parsed.media_type != BUNDLE_ARTIFACT_TYPE:
+        raise InvalidInputError(
+            f"the bundle's mediaType is {parsed.media_type}, but its layer says {BUNDLE_ARTIFACT_TYPE}",
+            where=bundle.where,
+        )
+    verified = verify_bundle_for_image(
+        parsed, digest, policy, bundle.where, annotations, predicate_type=predicate_type
+    )
+    assert parsed.dsse_envelope is not None  # verify_bundle_for_image accepts DSSE bundles only
+    return VerifiedBundle(bundle.manifest_digest, parsed.dsse_envelope.payload, verified)
+
+
+def verify_image_bundles(
+    registry: BundleReadingRegistry,
+    image: Reference,
+    digest: str,
+    policy: VerificationPolicy,
+    *,
+    annotations: Mapping[str, str] | None = None,
+    predicate_type: str = COSIGN_SIGN_PREDICATE_TYPE,
+) -> BundleVerification:
+    """Every v3 bundle of ``image@digest`` checked; never raises for a verification problem, reports it."""
+    try:
+        search = find_bundles(registry, image, digest, predicate_type=predicate_type)
+    except ReleaseVectorError as error:
+        return BundleVerification((), (error.one_line(),), 1, "")
+    verified: list[VerifiedBundle] = []
+    failures = list(search.failures)
+    for bundle in search.found:
+        try:
+            verified.append(
+                verify_found_bundle(bundle, digest, policy, annotations=annotations, predicate_type=predicate_type)
+            )
+        except ReleaseVectorError as error:
+            failures.append(error.message)
+    return BundleVerification(tuple(verified), tuple(failures), len(search.found) + len(search.failures),
+                              search.source)  # fmt: skip
+
+
+# --- signing ------------------------------------------------------------------------------------
+
+
+def _policy_for(public_key: PublicKey, tlog: DsseLog | None) -> VerificationPolicy:
+    if tlog is None:
+        return VerificationPolicy(public_key, None, (), ignore_tlog=True)
+    return VerificationPolicy(public_key, None, tuple(tlog.trusted_keys))
+
+
+def _same_annotations(bundle: VerifiedBundle, digest: str, annotations: Mapping[str, str]) -> bool:
+    statement = parse_in_toto_statement(bundle.payload, "the verified statement")
+    hex_part = digest.split(":", 1)[1]
+    return any(
+        s.digest.get("sha256") == hex_part and dict(s.annotations) == dict(annotations) for s in statement.subjects
+    )
+
+
+def has_valid_bundle(
+    registry: BundleReadingRegistry,
+    image: Reference,
+    digest: str,
+    public_key: PublicKey,
+    annotations: Mapping[str, str] | None = None,
+    *,
+    tlog: DsseLog | None = None,
+) -> bool:
+    """Read-only: is ``image@digest`` signed in v3 by ``public_key`` with exactly these annotations (and,
+    with ``tlog``, with a ``dsse`` entry that verifies with the log's trusted keys)?"""
+    notes = dict(annotations or {})
+    result = verify_image_bundles(registry, image, digest, _policy_for(public_key, tlog), annotations=notes)
+    return any(_same_annotations(bundle, digest, notes) for bundle in result.verified)
+
+
+def sign_digest_v3(
+    registry: BundleWritingRegistry,
+    image: Reference,
+    digest: str,
+    key: SigningKey,
+    annotations: Mapping[str, str] | None = None,
+    *,
+    tlog: DsseLog | None = None,
+    created: str | None = None,
+) -> V3Status:
+    """Attach a cosign v3 signature bundle to ``image@digest`` unless a valid one by this key is there.
+
+    ``created`` is the manifest's ``org.opencontainers.image.created`` (default: now; it makes the
+    manifest differ per run, as cosign's does).
+    """
+    notes = dict(annotations or {})
+    if has_valid_bundle(registry, image, digest, key.public_key, notes, tlog=tlog):
+        return "already signed"
+    where = f"{image.name}@{digest}"
+    subject = registry.head_manifest(image.repo.digest(digest))
+    if subject is None:
+        raise NotFoundError("the image to sign is not in the registry", where=where)
+    envelope = sign_dsse(key, cosign_sign_statement(digest.split(":", 1)[1], notes))
+    entry = tlog.upload_dsse(envelope, public_key_to_pem(key.public_key)) if tlog is not None else None
+    attach_bundle(registry, image.repo, subject, dsse_bundle(envelope, key.public_key, entry), created=created)
+    return "signed"
+
+
+def attach_bundle(
+    registry: BundleWritingRegistry,
+    repository: Repository,
+    subject: Descriptor,
+    bundle: bytes,
+    *,
+    created: str | None = None,
+    predicate_type: str = COSIGN_SIGN_PREDICATE_TYPE,
+) -> str:
+    """Push ``bundle`` as a referrer of ``subject`` as cosign's ``WriteReferrer`` does; returns the
+    referrer manifest's digest. Without a referrers API, the fallback index at ``sha256-<hex>`` gets it."""
+    manifest = referrer_manifest(bundle, subject, created=created or created_now(), predicate_type=predicate_type)
+    registry.upload_blob(repository, mediatypes.OCI_EMPTY_DATA)
+    registry.upload_blob(repository, bundle)
+    manifest_digest = registry.put_manifest(repository, digests.compute(manifest), manifest, mediatypes.OCI_MANIFEST)
+    if isinstance(registry, ReferrersApi) and registry.get_referrers(repository, subject.digest) is not None:
+        return manifest_digest  # the registry lists the referrer itself
+    tag = repository.tag(referrers_tag(subject.digest))
+    existing = _get_if_there(registry, tag)
+    index = fallback_index_with(existing, manifest, str(tag))
+    if index is not None:
+        registry.put_manifest(repository, tag.tag, index, mediatypes.OCI_INDEX)
+    return manifest_digest

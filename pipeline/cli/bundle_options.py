@@ -1,0 +1,33 @@
+"""``--bundle-format``: which signature format(s) ``sign`` and ``release`` write."""
+
+from __future__ import annotations
+
+import os
+
+import typer
+
+from pipeline.bundles_oci import BUNDLE_FORMATS, BundleFormat, created_now, formats_of
+from pipeline.errors import UsageError
+
+BUNDLE_FORMAT_HELP = (
+    "Signature format to write: legacy (the sha256-<hex>.sig tag, read by every cosign version,"
+    " containers/image and the policy controllers), v3 (what cosign v3 writes: a Sigstore bundle attached"
+    " as an OCI referrer, with the sha256-<hex> fallback index where the registry has no referrers API),"
+    " or both."
+)
+BUNDLE_FORMAT_OPTION = typer.Option(
+    "legacy", "--bundle-format", envvar="RELEASE_VECTOR_BUNDLE_FORMAT", help=BUNDLE_FORMAT_HELP
+)
+
+
+def parse_bundle_format(value: str) -> BundleFormat:
+    for known in BUNDLE_FORMATS:
+        if value == known:
+            formats_of(known)
+            return known
+    raise UsageError(f"--bundle-format must be legacy, v3 or both, not {value!r}")
+
+
+def referrer_created() -> str:
+    """The v3 referrer manifest's creation time: SOURCE_DATE_EPOCH when set (reproducible builds), else now."""
+    return created_now(os.environ.get("SOURCE_DATE_EPOCH") or None)

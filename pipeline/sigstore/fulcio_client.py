@@ -1,0 +1,356 @@
+"""A Fulcio v2 client: trade an OIDC identity token and a public key for a short-lived signing certificate.
+
+``POST /api/v2/signingCert`` (fulcio.proto, ``CreateSigningCertificateRequest``)::
+
+    {"credentials": {"oidcIdentityToken": "<jwt>"},
+     "publicKeyRequest": {"publicKey": {"algorithm": "ECDSA", "content": "<PEM>"},
+                          "proofOfPossession": "<base64 signature over the token's sub (e-mail tokens: email)>"}}
+
+answers ``signedCertificateEmbeddedSct`` or ``signedCertificateDetachedSct`` with ``chain.certificates``
+(PEM strings, leaf first, then intermediates, then the root). ``GET /api/v2/trustBundle`` answers
+``{"chains": [{"certificates": [PEM…]}]}``.
+
+Errors follow grpc-gateway's ``{"code", "message", "details"}``. Fulcio refuses a token with HTTP 400
+(gRPC InvalidArgument) and the message "There was an error processing the identity token"; that, and
+401/403, is a :class:`FulcioAuthError` (exit 4); anything else a :class:`FulcioError` (exit 5). Every
+message is one line naming the URL, and never holds the token, even if a server echoes it.
+
+Network behaviour as the Rekor client: explicit timeouts; bounded retries with backoff and jitter on
+connection errors, timeouts, 408, 429 and 5xx, honouring ``Retry-After``. A repeated request only
+costs a second certificate, so the POST is safe to repeat.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import random
+import ssl
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Final
+
+import certifi
+import httpx
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+from pipeline import __version__
+from pipeline.errors import ExitCode, InvalidInputError, ReleaseVectorError
+from pipeline.oci.client import RetryPolicy, parse_retry_after
+from pipeline.oci.reference import is_loopback_host
+from pipeline.sigstore.oidc import IdentityToken
+
+DEFAULT_FULCIO_URL: Final = "https://fulcio.sigstore.dev"
+SIGNING_CERT_PATH: Final = "/api/v2/signingCert"
+TRUST_BUNDLE_PATH: Final = "/api/v2/trustBundle"
+TOKEN_REFUSED_MESSAGE: Final = "There was an error processing the identity token"  # noqa: S105 (a message)
+_RETRY_STATUSES: Final = frozenset({408, 429, 500, 502, 503, 504})
+_MAX_ANSWER_BYTES: Final = 1024 * 1024
+_REDACTED: Final = "[REDACTED]"
+
+
+class FulcioError(ReleaseVectorError):
+    """Fulcio failed, was unreachable, or answered something unusable (exit 5)."""
+
+    exit_code = ExitCode.REGISTRY
+
+
+class FulcioAuthError(FulcioError):
+    """Fulcio refused the identity token (exit 4)."""
+
+    exit_code = ExitCode.AUTH
+
+
+@dataclass(frozen=True)
+class FulcioOptions:
+    """How to reach Fulcio: timeouts (seconds), retries, an extra CA for a private instance."""
+
+    connect_timeout: float = 10.0
+    read_timeout: float = 30.0
+    retries: RetryPolicy = field(default_factory=RetryPolicy)
+    cacert: Path | None = None
+    user_agent: str = f"release-vector/{__version__}"
+
+
+def _pem(certificate: x509.Certificate) -> bytes:
+    return certificate.public_bytes(serialization.Encoding.PEM)
+
+
+@dataclass(frozen=True)
+class CertificateChain:
+    """A signing certificate and the chain above it (intermediates then root), as Fulcio returned them."""
+
+    leaf: x509.Certificate
+    chain: tuple[x509.Certificate, ...]
+    signed_certificate_timestamp: bytes | None = field(default=None, repr=False)
+
+    @property
+    def leaf_pem(self) -> bytes:
+        return _pem(self.leaf)
+
+    @property
+    def chain_pem(self) -> bytes:
+        """Intermediates then root, PEM blocks one after the other (a PEM file)."""
+        return b"".join(_pem(c) for c in self.chain)
+
+
+def scrub_url(url: str | httpx.URL) -> str:
+    parsed = httpx.URL(url) if isinstance(url, str) else url
+    return str(parsed.copy_with(username=None, password=None, query=None, fragment=None))
+
+
+def check_fulcio_url(url: str) -> httpx.URL:
+    """https, or http on this machine only (the embedded stand-in)."""
+    try:
+        parsed = httpx.URL(url)
+    except (httpx.InvalidURL, ValueError):
+        raise InvalidInputError("the Fulcio URL is not a valid URL", where=url) from None
+    if parsed.scheme not in ("http", "https") or not parsed.host:
+        raise InvalidInputError("the Fulcio URL must be http(s)://HOST[:PORT]", where=scrub_url(parsed))
+    if parsed.scheme == "http" and not is_loopback_host(parsed.host):
+        raise InvalidInputError(
+            "plain HTTP is allowed only for a Fulcio on this machine (loopback)",
+            where=scrub_url(parsed),
+            hint="use https://",
+        )
+    return parsed
+
+
+def _ssl_context(cacert: Path | None) -> ssl.SSLContext:
+    context = ssl.create_default_context(cafile=certifi.where())
+    context.load_default_certs()
+    if cacert is not None:
+        try:
+            context.load_verify_locations(cafile=str(cacert))
+        except (ssl.SSLError, OSError, ValueError):
+            raise InvalidInputError(
+                "the Fulcio CA certificate file is not a readable PEM file", where=str(cacert)
+            ) from None
+    return context
+
+
+def proof_of_possession_algorithm(public_key: ec.EllipticCurvePublicKey | rsa.RSAPublicKey) -> str:
+    """fulcio.proto's PublicKeyAlgorithm name (Fulcio infers it from the key; sent for completeness)."""
+    return "ECDSA" if isinstance(public_key, ec.EllipticCurvePublicKey) else "RSA_PSS"
+
+
+def signing_cert_request(
+    token: IdentityToken, public_key: ec.EllipticCurvePublicKey | rsa.RSAPublicKey, proof_of_possession: bytes
+) -> dict[str, object]:
+    """The request body (holds the token: never log it)."""
+    pem = public_key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return {
+        "credentials": {"oidcIdentityToken": token.reveal()},
+        "publicKeyRequest": {
+            "publicKey": {"algorithm": proof_of_possession_algorithm(public_key), "content": pem.decode("ascii")},
+            "proofOfPossession": base64.b64encode(proof_of_possession).decode("ascii"),
+        },
+    }
+
+
+def _redact(text: str, secrets: tuple[str, ...]) -> str:
+    for secret in secrets:
+        if secret and secret in text:
+            text = text.replace(secret, _REDACTED)
+    return text
+
+
+def _server_message(response: httpx.Response, secrets: tuple[str, ...]) -> str:
+    """grpc-gateway's ``message``, else a short text; one line, any secret redacted."""
+    try:
+        document = response.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        document = None
+    if isinstance(document, dict) and isinstance(document.get("message"), str):
+        text = document["message"]
+    else:
+        text = response.text[:300] if response.text else ""
+    return " ".join(_redact(text, secrets).split())[:300]
+
+
+def parse_certificate_chain(document: object, where: str) -> CertificateChain:
+    """A ``SigningCertificate`` answer (embedded or detached SCT) as a CertificateChain."""
+    if not isinstance(document, dict):
+        raise FulcioError("Fulcio's answer is not a JSON object", where=where)
+    holder = document.get("signedCertificateEmbeddedSct") or document.get("signedCertificateDetachedSct")
+    chain = holder.get("chain") if isinstance(holder, dict) else None
+    pems = chain.get("certificates") if isinstance(chain, dict) else None
+    if not isinstance(pems, list) or not all(isinstance(p, str) for p in pems):
+        raise FulcioError("Fulcio's answer has no certificate chain", where=where)
+    if len(pems) < 2:
+        raise FulcioError(f"Fulcio's certificate chain is too short ({len(pems)} certificate)", where=where)
+    try:
+        certificates = [x509.load_pem_x509_certificate(p.encode("ascii")) for p in pems]
+    except (ValueError, UnicodeEncodeError):
+        raise FulcioError("Fulcio's answer holds a certificate that is not PEM", where=where) from None
+    sct: bytes | None = None
+    raw_sct = holder.get("signedCertificateTimestamp") if isinstance(holder, dict) else None
+    if isinstance(raw_sct, str) and raw_sct:
+        try:
+            sct = base64.b64decode(raw_sct, validate=True)
+        except ValueError:
+            raise FulcioError("Fulcio's detached SCT is not base64", where=where) from None
+    return CertificateChain(certificates[0], tuple(certificates[1:]), sct)
+
+
+class _Retry(Exception):
+    def __init__(self, reason: str, retry_after: float | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.retry_after = retry_after
+
+
+def _describe_transport_error(exc: httpx.TransportError) -> str:
+    if isinstance(exc, httpx.TimeoutException):
+        return "timed out talking to Fulcio"
+    if isinstance(exc, httpx.ConnectError):
+        return "cannot connect to Fulcio"
+    return "network error talking to Fulcio"
+
+
+class FulcioClient:
+    """Requests signing certificates from one Fulcio instance. A context manager."""
+
+    def __init__(
+        self,
+        url: str = DEFAULT_FULCIO_URL,
+        options: FulcioOptions | None = None,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._base = check_fulcio_url(url)
+        self.url = scrub_url(self._base).rstrip("/")
+        self.options = options or FulcioOptions()
+        self._sleep = sleep
+        self._rng = rng or random.Random()  # noqa: S311 (jitter, not cryptography)
+        timeout = httpx.Timeout(
+            connect=self.options.connect_timeout,
+            read=self.options.read_timeout,
+            write=self.options.read_timeout,
+            pool=self.options.connect_timeout,
+        )
+        self._http = httpx.Client(
+            verify=_ssl_context(self.options.cacert),
+            timeout=timeout,
+            follow_redirects=False,
+            trust_env=False,
+            headers={"User-Agent": self.options.user_agent, "Accept": "application/json"},
+            transport=transport,
+        )
+
+    def __repr__(self) -> str:
+        return f"FulcioClient(url={self.url!r})"
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> FulcioClient:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def request_certificate(
+        self,
+        token: IdentityToken,
+        public_key: ec.EllipticCurvePublicKey | rsa.RSAPublicKey,
+        proof_of_possession: bytes,
+    ) -> CertificateChain:
+        """The signing certificate for ``public_key`` and the identity of ``token``, with its chain."""
+        url = f"{self.url}{SIGNING_CERT_PATH}"
+        body = json.dumps(signing_cert_request(token, public_key, proof_of_possession)).encode()
+        secrets = (token.reveal(),)
+        response = self._send("POST", url, body, secrets)
+        if response.status_code != 200:
+            message = _server_message(response, secrets)
+            detail = f": {message}" if message else ""
+            if response.status_code in (401, 403) or (
+                response.status_code == 400 and message.startswith(TOKEN_REFUSED_MESSAGE)
+            ):
+                raise FulcioAuthError(
+                    f"Fulcio refused the identity token for {token.claims.identity}"
+                    f" (HTTP {response.status_code}{detail})",
+                    where=url,
+                    hint=f"the token comes from {token.source}; does Fulcio trust its issuer (audience sigstore)?",
+                )
+            raise FulcioError(f"Fulcio refused the certificate request: HTTP {response.status_code}{detail}", where=url)
+        return parse_certificate_chain(self._json(response, url), url)
+
+    def trust_bundle(self) -> list[tuple[x509.Certificate, ...]]:
+        """Every chain (intermediates then root) this Fulcio issues under."""
+        url = f"{self.url}{TRUST_BUNDLE_PATH}"
+        response = self._send("GET", url, None, ())
+        if response.status_code != 200:
+            message = _server_message(response, ())
+            raise FulcioError(
+                f"fetching Fulcio's trust bundle failed: HTTP {response.status_code}"
+                + (f": {message}" if message else ""),
+                where=url,
+            )
+        document = self._json(response, url)
+        chains = document.get("chains") if isinstance(document, dict) else None
+        if not isinstance(chains, list):
+            raise FulcioError("Fulcio's trust bundle has no chains", where=url)
+        result: list[tuple[x509.Certificate, ...]] = []
+        for chain in chains:
+            pems = chain.get("certificates") if isinstance(chain, dict) else None
+            if not isinstance(pems, list) or not pems or not all(isinstance(p, str) for p in pems):
+                raise FulcioError("Fulcio's trust bundle holds a chain without certificates", where=url)
+            try:
+                result.append(tuple(x509.load_pem_x509_certificate(p.encode("ascii")) for p in pems))
+            except (ValueError, UnicodeEncodeError):
+                raise FulcioError("Fulcio's trust bundle holds a certificate that is not PEM", where=url) from None
+        return result
+
+    # --- HTTP ----------------------------------------------------------------------------------
+
+    def _json(self, response: httpx.Response, where: str) -> object:
+        if len(response.content) > _MAX_ANSWER_BYTES:
+            raise FulcioError("Fulcio's answer is too large", where=where)
+        try:
+            return response.json()
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise FulcioError("Fulcio's answer is not JSON", where=where) from None
+
+    def _send(self, method: str, url: str, content: bytes | None, secrets: tuple[str, ...]) -> httpx.Response:
+        headers = {"Content-Type": "application/json"} if content is not None else None
+        policy = self.options.retries
+        last: _Retry | None = None
+        tries = 0
+        for number in range(policy.attempts):
+            tries = number + 1
+            try:
+                response = self._http.request(method, url, content=content, headers=headers)
+            except httpx.TransportError as exc:
+                last = _Retry(_describe_transport_error(exc))
+            else:
+                if response.status_code not in _RETRY_STATUSES:
+                    return response
+                message = _server_message(response, secrets)
+                last = _Retry(
+                    f"Fulcio answered {response.status_code}" + (f": {message}" if message else ""),
+                    parse_retry_after(response.headers.get("Retry-After")),
+                )
+            if number == policy.attempts - 1:
+                break
+            if last.retry_after is not None and last.retry_after > policy.max_retry_after:
+                raise FulcioError(f"{last.reason}; Fulcio asks to retry after {last.retry_after:.0f} s", where=url)
+            self._sleep(self._delay(number, last.retry_after))
+        assert last is not None
+        suffix = f" (after {tries} attempts)" if tries > 1 else ""
+        raise FulcioError(f"{last.reason}{suffix}", where=url)
+
+    def _delay(self, number: int, retry_after: float | None) -> float:
+        policy = self.options.retries
+        cap = min(policy.max_backoff, policy.backoff * float(2**number))
+        jittered = cap / 2 + self._rng.uniform(0, cap / 2)
+        return max(jittered, retry_after) if retry_after is not None else jittered
