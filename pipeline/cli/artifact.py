@@ -243,7 +243,7 @@ def pull_command(
     with registry_client([image], allow_http=allow_http_registry, cacert=registry_cacert) as client:
         pulled = pull_vector(client, image, policy)
     if pulled.verification is not None:
-        count = len(pulled.verification.verified)
+        count = len(pulled.verification.verified) + len(pulled.verification.bundles)
         print(f"verified: {pulled.pinned} ({count} valid signature{'s' if count != 1 else ''})", file=sys.stderr)
     if output is not None:
         _write_output(output, pulled.content)
