@@ -47,8 +47,15 @@ def parse_annotations(pairs: Iterable[str]) -> dict[str, str]:
     return annotations
 
 
+MAX_CONNECTIONS = 64
+"""Pooled connections per run: at least the highest --concurrency users set, or workers wait for a socket."""
+
+
 def registry_client(images: Iterable[Reference], *, allow_http: bool, cacert: Path | None) -> RegistryClient:
     """A client whose REGISTRY_USERNAME/PASSWORD apply only to the registries named on the command line."""
     registries = {image.registry for image in images}
     credentials = load_credentials(os.environ, env_registries=registries)
-    return RegistryClient(RegistryOptions(allow_http=allow_http, cacert=cacert, credentials=credentials))
+    options = RegistryOptions(
+        allow_http=allow_http, cacert=cacert, credentials=credentials, max_connections=MAX_CONNECTIONS
+    )
+    return RegistryClient(options)
