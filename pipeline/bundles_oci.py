@@ -455,8 +455,20 @@ def has_valid_bundle(
 ) -> bool:
     """Read-only: is ``image@digest`` signed in v3 by ``public_key`` with exactly these annotations (and,
     with ``tlog``, with a ``dsse`` entry that verifies with the log's trusted keys)?"""
+    return has_bundle_verifying(registry, image, digest, _policy_for(public_key, tlog), annotations)
+
+
+def has_bundle_verifying(
+    registry: BundleReadingRegistry,
+    image: Reference,
+    digest: str,
+    policy: VerificationPolicy,
+    annotations: Mapping[str, str] | None = None,
+) -> bool:
+    """Read-only: does a v3 bundle with exactly these annotations verify for ``image@digest`` under ``policy``
+    (a key, or keyless trust for one identity)?"""
     notes = dict(annotations or {})
-    result = verify_image_bundles(registry, image, digest, _policy_for(public_key, tlog), annotations=notes)
+    result = verify_image_bundles(registry, image, digest, policy, annotations=notes)
     return any(_same_annotations(bundle, digest, notes) for bundle in result.verified)
 
 

@@ -99,6 +99,27 @@ class NotFoundError(RegistryError):
     """The registry has no such manifest, blob or repository (404)."""
 
 
+# --- keyless signing: the identity token and Fulcio --------------------------------------------
+
+
+class IdentityTokenError(AuthError):
+    """No usable OIDC identity token: missing, unreadable, malformed, expired or for another audience (exit 4)."""
+
+
+class TokenServiceError(RegistryError):
+    """The OIDC token service (GitHub Actions') failed or was unreachable (exit 5)."""
+
+
+class FulcioError(RegistryError):
+    """Fulcio failed, was unreachable, or answered something unusable (exit 5)."""
+
+
+class FulcioAuthError(FulcioError):
+    """Fulcio refused the identity token (exit 4)."""
+
+    exit_code = ExitCode.AUTH
+
+
 class GitHubError(ReleaseVectorError):
     """The GitHub REST API failed or answered something unexpected."""
 

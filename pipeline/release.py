@@ -31,7 +31,7 @@ from pipeline.oci.mirror import Mirrors
 from pipeline.oci.reference import Reference, Repository, parse_reference
 from pipeline.plan import Action, DesiredRelease, ImageToSign, ObservedRelease, Plan
 from pipeline.publish import observe_artifact, pull_vector, push_artifact
-from pipeline.signing import TransparencyLog, index_children, is_signed_in, sign_digest_in
+from pipeline.signing import KeylessPort, TransparencyLog, index_children, is_signed_all, sign_digest_all
 from pipeline.targets.base import ReleaseHandle, ReleaseTarget, WantedAsset, diff_release
 from pipeline.vector import Vector, read_vector
 from pipeline.verification import ImageVerification, verify_image
@@ -48,36 +48,39 @@ class ReleaseRequest:
     vector: bytes = field(repr=False)
     artifact: VectorArtifact = field(repr=False)
     repository: Repository
-    public_key_pem: bytes = field(repr=False)
+    public_key_pem: bytes | None = field(repr=False)  # None: a keyless-only release (no cosign.pub)
     target_commitish: str | None = None
     recursive: bool = False
     excluded: tuple[str, ...] = ()  # globs of image names the release does not sign (third-party images)
+    keyless_identity: tuple[str, str] | None = None  # (certificate identity, OIDC issuer) when signing keyless
 
     @property
     def artifact_reference(self) -> Reference:
         return self.repository.tag(self.version)
 
     def assets(self) -> tuple[WantedAsset, ...]:
-        return (
-            WantedAsset(PUBLIC_KEY_ASSET, self.public_key_pem, "application/x-pem-file"),
-            WantedAsset(VECTOR_ASSET, self.vector, "application/yaml"),
-        )
+        vector = WantedAsset(VECTOR_ASSET, self.vector, "application/yaml")
+        if self.public_key_pem is None:
+            return (vector,)
+        return (WantedAsset(PUBLIC_KEY_ASSET, self.public_key_pem, "application/x-pem-file"), vector)
 
 
 @dataclass(frozen=True)
 class ReleasePorts:
     """The I/O a release goes through (a RegistryClient, the key, the target, the mirror mapping, and the
-    transparency log every signature is uploaded to; None: signatures are not logged)."""
+    transparency log every signature is uploaded to; None: signatures are not logged). With ``keyless``
+    every signature is also (``public_key`` None: only) made keyless."""
 
     registry: RegistryClient
-    public_key: PublicKey
-    key: SigningKey | None  # None: plan only (a dry run needs only the public key)
+    public_key: PublicKey | None  # None: keyless only
+    key: SigningKey | None  # None: plan only (a dry run needs only the public key), or keyless only
     target: ReleaseTarget | None
     mirrors: Mirrors
     concurrency: int = 16
     tlog: TransparencyLog | None = None
     bundle_format: BundleFormat = "legacy"  # legacy .sig tags, cosign v3 bundle referrers, or both
     created: str | None = None  # v3 referrer manifests' org.opencontainers.image.created (None: now)
+    keyless: KeylessPort | None = None  # keyless signing for this run (in addition to the key, or instead)
 
 
 class ActionHook(Protocol):
@@ -141,19 +144,20 @@ def observe_release(desired: DesiredRelease, request: ReleaseRequest, ports: Rel
             hint="a released version is not moved: release a new version (or delete that tag first)",
         )
     artifact_ref = request.repository.digest(request.artifact.digest)
-    artifact_signed = artifact_state == "same" and is_signed_in(
-        registry, artifact_ref, request.artifact.digest, ports.public_key, tlog=ports.tlog,
+    artifact_signed = artifact_state == "same" and is_signed_all(
+        registry, artifact_ref, request.artifact.digest, ports.public_key, ports.keyless, tlog=ports.tlog,
         bundle_format=ports.bundle_format,
     )  # fmt: skip
 
     def signed(image: ImageToSign) -> bool:
         original = parse_reference(f"{image.name}@{image.digest}")
         mirrored = ports.mirrors.apply(original)
-        return is_signed_in(
+        return is_signed_all(
             registry,
             mirrored,
             image.digest,
             ports.public_key,
+            ports.keyless,
             docker_reference=original.cosign_name,
             tlog=ports.tlog,
             bundle_format=ports.bundle_format,
@@ -183,7 +187,7 @@ def observe_release(desired: DesiredRelease, request: ReleaseRequest, ports: Rel
 
 @dataclass
 class _ApplyState:
-    key: SigningKey
+    key: SigningKey | None
     handle: ReleaseHandle | None = None
 
 
@@ -202,7 +206,7 @@ def apply_plan(
     """
     done = on_done or (lambda _action, _outcome: None)
     key = ports.key
-    if key is None:
+    if (key is None and ports.public_key is not None) or (key is None and ports.keyless is None):
         raise UsageError("applying a release needs the private key (a dry run needs only the public key)")
     state = _ApplyState(key)
     sign_batch: list[Action] = []
@@ -219,11 +223,12 @@ def apply_plan(
                     before_action(action)
                 assert action.digest is not None
                 original = parse_reference(f"{action.target}@{action.digest}")
-                status = sign_digest_in(
+                status = sign_digest_all(
                     ports.registry,
                     ports.mirrors.apply(original),
                     action.digest,
                     key,
+                    ports.keyless,
                     {},
                     docker_reference=original.cosign_name,
                     tlog=ports.tlog,
@@ -260,8 +265,8 @@ def _perform(action: Action, request: ReleaseRequest, ports: ReleasePorts, state
         return "pushed"
     if action.kind == "sign-vector":
         digest = request.artifact.digest
-        return sign_digest_in(ports.registry, request.repository.digest(digest), digest, state.key, {}, tlog=ports.tlog,
-                              bundle_format=ports.bundle_format, created=ports.created)  # fmt: skip
+        return sign_digest_all(ports.registry, request.repository.digest(digest), digest, state.key, ports.keyless, {},
+                               tlog=ports.tlog, bundle_format=ports.bundle_format, created=ports.created)  # fmt: skip
     target = ports.target
     if target is None:  # pragma: no cover - the planner plans target actions only with a target
         raise ReleaseVectorError(f"no release target for {action.kind}")
@@ -283,10 +288,19 @@ def _perform(action: Action, request: ReleaseRequest, ports: ReleasePorts, state
 
 def _body(request: ReleaseRequest) -> str:
     artifact = request.repository.digest(request.artifact.digest)
+    commands = []
+    if request.public_key_pem is not None:
+        commands.append(f"release-vector verify-release {request.artifact_reference} --key {PUBLIC_KEY_ASSET}")
+    if request.keyless_identity is not None:
+        identity, issuer = request.keyless_identity
+        commands.append(
+            f"release-vector verify-release {request.artifact_reference} \\\n"
+            f"  --certificate-identity {identity} \\\n  --certificate-oidc-issuer {issuer}"
+        )
     return (
         f"Release vector: `{request.artifact_reference}` (`{artifact}`).\n\n"
         f"Verify it and every image it pins:\n\n"
-        f"```sh\nrelease-vector verify-release {request.artifact_reference} --key {PUBLIC_KEY_ASSET}\n```\n"
+        + "".join(f"```sh\n{command}\n```\n" for command in commands)
     )
 
 
@@ -375,23 +389,58 @@ def verify_release(
     version = vector.metadata.version if vector.metadata is not None else None
     release_problems: list[str] = []
     if target is not None:
-        release_problems += _check_published_key(target, version, policy)
+        artifact = reference.with_digest(pulled.digest)
+        release_problems += _check_published_key(target, version, policy, registry, artifact)
     return ReleaseVerification(str(reference), pulled.digest, version, checks, tuple(release_problems))
 
 
-def _check_published_key(target: ReleaseTarget, version: str | None, policy: VerificationPolicy) -> list[str]:
+def _check_published_key(
+    target: ReleaseTarget,
+    version: str | None,
+    policy: VerificationPolicy,
+    registry: RegistryClient,
+    artifact: Reference,
+) -> list[str]:
+    """With ``--key``: the release is published with a cosign.pub that is that key. Keyless: the release is
+    published (with its release.yaml); a cosign.pub on it (a release signed with both) must have signed
+    the vector too; a keyless-only release publishes none."""
     where = target.describe()
     if version is None:
         return [f"the vector names no version, so its release on {where} cannot be found"]
     published = target.read_asset(version, PUBLIC_KEY_ASSET, published_only=True)
+    if policy.public_key is None:
+        return _check_published_keyless(target, version, policy, registry, artifact, published)
     if published is None:
         return [f"release {version} on {where} is not published with a {PUBLIC_KEY_ASSET}"]
-    if policy.public_key is None:
-        return []  # keyless: there is no key to compare with
     try:
         published_key = load_public_key(published, f"{where} {version}/{PUBLIC_KEY_ASSET}")
     except ReleaseVectorError as error:
         return [error.one_line()]
     if public_key_der(published_key) != public_key_der(policy.public_key):
         return [f"the {PUBLIC_KEY_ASSET} published with release {version} on {where} is not the key given"]
+    return []
+
+
+def _check_published_keyless(
+    target: ReleaseTarget,
+    version: str,
+    policy: VerificationPolicy,
+    registry: RegistryClient,
+    artifact: Reference,
+    published_key: bytes | None,
+) -> list[str]:
+    where = target.describe()
+    if published_key is None:
+        if target.read_asset(version, VECTOR_ASSET, published_only=True) is None:
+            return [f"release {version} on {where} is not published with a {VECTOR_ASSET}"]
+        return []  # keyless only: there is no key to check
+    source = f"{where} {version}/{PUBLIC_KEY_ASSET}"
+    try:
+        key = load_public_key(published_key, source)
+    except ReleaseVectorError as error:
+        return [error.one_line()]
+    checked = verify_image(registry, artifact, VerificationPolicy(key, None, policy.rekor_keys, policy.ignore_tlog))
+    if not checked.ok:
+        return [f"the {PUBLIC_KEY_ASSET} published with release {version} on {where} did not sign the release"
+                f" vector: {checked.reason()}"]  # fmt: skip
     return []

@@ -45,7 +45,7 @@ from pipeline.cosign.sigmanifest import (
     read_signature_manifest,
     signature_tag,
 )
-from pipeline.errors import InvalidInputError, NotFoundError, ReleaseVectorError
+from pipeline.errors import InvalidInputError, NotFoundError, ReleaseVectorError, UsageError
 from pipeline.oci import digest as digests
 from pipeline.oci import mediatypes
 from pipeline.oci.client import Descriptor, Manifest
@@ -86,6 +86,36 @@ class TransparencyLog(Protocol):
     def upload(self, payload_sha256: str, signature: bytes, signer_pem: bytes) -> RekorBundle:
         """Log a ``hashedrekord`` entry (or find the existing one) and return its verified bundle."""
         ...
+
+
+class KeylessPort(Protocol):
+    """Keyless signing for one run (:class:`pipeline.keyless_signing.KeylessSigning` provides it): whether an
+    image already carries a keyless signature for the run's identity, and adding one."""
+
+    def is_signed(
+        self,
+        registry: SigningRegistry,
+        image: Reference,
+        digest: str,
+        annotations: Mapping[str, str],
+        *,
+        docker_reference: str | None,
+        tlog: TransparencyLog | None,
+        bundle_format: BundleFormat,
+    ) -> bool: ...
+
+    def sign(
+        self,
+        registry: SigningRegistry,
+        image: Reference,
+        digest: str,
+        annotations: Mapping[str, str],
+        *,
+        docker_reference: str | None,
+        tlog: TransparencyLog | None,
+        bundle_format: BundleFormat,
+        created: str | None,
+    ) -> SignStatus: ...
 
 
 def bundle_annotation(bundle: RekorBundle) -> str:
@@ -281,6 +311,57 @@ def sign_digest_in(
     return "signed" if "signed" in statuses else "already signed"
 
 
+def is_signed_all(
+    registry: SigningRegistry,
+    image: Reference,
+    digest: str,
+    public_key: PublicKey | None,
+    keyless: KeylessPort | None,
+    annotations: Mapping[str, str] | None = None,
+    *,
+    docker_reference: str | None = None,
+    tlog: TransparencyLog | None = None,
+    bundle_format: BundleFormat = "legacy",
+) -> bool:
+    """Read-only: signed by the key (when there is one) AND keyless (when signing keyless), in every format."""
+    notes = dict(annotations or {})
+    if public_key is not None and not is_signed_in(
+        registry, image, digest, public_key, notes, docker_reference=docker_reference, tlog=tlog,
+        bundle_format=bundle_format,
+    ):  # fmt: skip
+        return False
+    return keyless is None or keyless.is_signed(
+        registry, image, digest, notes, docker_reference=docker_reference, tlog=tlog, bundle_format=bundle_format
+    )
+
+
+def sign_digest_all(
+    registry: SigningRegistry,
+    image: Reference,
+    digest: str,
+    key: SigningKey | None,
+    keyless: KeylessPort | None,
+    annotations: Mapping[str, str],
+    *,
+    docker_reference: str | None = None,
+    tlog: TransparencyLog | None = None,
+    bundle_format: BundleFormat = "legacy",
+    created: str | None = None,
+) -> SignStatus:
+    """Sign with the key and/or keyless, one after the other (both append to the same ``.sig`` manifest);
+    "signed" if anything was written."""
+    if key is None and keyless is None:
+        raise UsageError("signing needs a key or keyless signing")
+    statuses: list[SignStatus] = []
+    if key is not None:
+        statuses.append(sign_digest_in(registry, image, digest, key, annotations, docker_reference=docker_reference,
+                                       tlog=tlog, bundle_format=bundle_format, created=created))  # fmt: skip
+    if keyless is not None:
+        statuses.append(keyless.sign(registry, image, digest, annotations, docker_reference=docker_reference,
+                                     tlog=tlog, bundle_format=bundle_format, created=created))  # fmt: skip
+    return "signed" if "signed" in statuses else "already signed"
+
+
 def index_children(manifest: Manifest, where: str) -> list[str]:
     """The digests of the manifests an image index lists (its platform images)."""
     try:
@@ -314,8 +395,9 @@ def _resolve_targets(registry: SigningRegistry, image: Reference, recursive: boo
 def sign_images(
     registry: SigningRegistry,
     images: Sequence[Reference],
-    key: SigningKey,
+    key: SigningKey | None,
     *,
+    keyless: KeylessPort | None = None,
     annotations: Mapping[str, str] | None = None,
     recursive: bool = False,
     concurrency: int = DEFAULT_CONCURRENCY,
@@ -330,7 +412,10 @@ def sign_images(
     once (two references to the same image must not race to append to the same ``.sig`` manifest).
     The result lists one outcome per reference and per child manifest, in input order.
     ``bundle_format`` ``v3``/``both`` also (or instead) attaches cosign v3 bundles (:mod:`pipeline.bundles_oci`).
+    With ``keyless`` every image also (or, with ``key`` None, only) gets a keyless signature.
     """
+    if key is None and keyless is None:
+        raise UsageError("signing needs a key or keyless signing")
     notes = dict(annotations or {})
     unique = list(dict.fromkeys(images))
     workers = max(1, min(concurrency, len(unique) or 1))
@@ -346,8 +431,8 @@ def sign_images(
 
     def sign_one(target: _Target) -> SignStatus | ReleaseVectorError:
         try:
-            return sign_digest_in(registry, target.image, target.digest, key, notes, tlog=tlog,
-                                  bundle_format=bundle_format, created=created)  # fmt: skip
+            return sign_digest_all(registry, target.image, target.digest, key, keyless, notes, tlog=tlog,
+                                   bundle_format=bundle_format, created=created)  # fmt: skip
         except ReleaseVectorError as error:
             return error
 

@@ -220,3 +220,54 @@ def test_rehearsal_leaks_no_secret(
     )
     assert os.environ.get("COSIGN_PASSWORD") != keys.password.reveal().decode(), "the password was left in env"
     assert (tmp_path / "keys" / "cosign.key").stat().st_mode & 0o077 == 0
+
+
+def test_keyless_release_leaks_no_token(
+    cli: Any, plain_registry: RegistryProcess, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A keyless release (with the key too): the identity token (SIGSTORE_ID_TOKEN), the GitHub Actions
+    request token, the key's password: in no output, log or error, also when Fulcio refuses the token."""
+    from pipeline.sigstore.fulcio_server import FulcioServer, TrustedIssuer
+    from pipeline.sigstore.log_server import LogServer
+    from pipeline.sigstore.oidc_issuer import GitHubWorkflowClaims, OidcIssuer
+
+    caplog.set_level(logging.DEBUG)
+    pair = generate_key_pair(Secret(PASSWORD))
+    source = tmp_path / "release.yaml"
+    source.write_bytes(SOURCE)
+    mirror = f"ghcr.io={plain_registry.host}/keyless-secrets/ghcr.io"
+    with make_client() as c:
+        for name in ("api", "worker"):
+            push_image(c, f"{plain_registry.host}/keyless-secrets/ghcr.io/acme/{name}:v1.0.0", name.encode())
+    workflow = GitHubWorkflowClaims(repository="acme/app", ref="refs/tags/v1.0.0")
+    with OidcIssuer("RS256", actions_claims=workflow) as issuer, LogServer() as log:
+        fulcio = FulcioServer([TrustedIssuer(issuer.issuer, "github-workflow")])
+        with fulcio:
+            token = issuer.github_token()
+            untrusted = issuer.github_token(issuer="https://untrusted.example")
+            actions = issuer.actions_env()
+            secrets = [PASSWORD, token, token.rsplit(".", 1)[1], untrusted, actions["ACTIONS_ID_TOKEN_REQUEST_TOKEN"]]
+            (tmp_path / "rekor.pub").write_bytes(log.public_key_pem())
+            (tmp_path / "cosign.key").write_bytes(pair.private_pem.reveal())
+            args = [
+                "--source", str(source), "--repository", f"{plain_registry.host}/keyless-secrets/releases",
+                "--key", str(tmp_path / "cosign.key"), "--keyless", "--fulcio-url", fulcio.url,
+                "--rekor-url", log.url, "--rekor-public-key", str(tmp_path / "rekor.pub"),
+                "--registry-mirror", mirror, "--git-revision", REV, "--release-dir", str(tmp_path / "releases"),
+            ]  # fmt: skip
+            env: dict[str, str | None] = {"COSIGN_PASSWORD": PASSWORD, "SIGSTORE_ID_TOKEN": token,
+                                          "ACTIONS_ID_TOKEN_REQUEST_URL": None, "ACTIONS_ID_TOKEN_REQUEST_TOKEN": None}
+            actions_env: dict[str, str | None] = {**env, "SIGSTORE_ID_TOKEN": None, **actions}
+            runs = [
+                cli("--debug", "release", "v1.0.0", *args, "--dry-run", env=env),
+                cli("--debug", "release", "v1.0.0", *args, env=env),
+                cli("--debug", "release", "v1.0.0", *args, "--json", env=actions_env),  # the re-run, in "Actions"
+                cli("--debug", "release", "v1.0.1", *args, env={**env, "SIGSTORE_ID_TOKEN": untrusted}),
+            ]
+    assert [run.exit_code for run in runs[:3]] == [0, 0, 0], runs[1].stderr
+    assert json.loads(runs[2].stdout)["actions"] == []
+    assert runs[3].exit_code == 4 and "Fulcio refused the identity token" in runs[3].stderr
+    for number, run in enumerate(runs):
+        assert_absent(secrets, **{f"stdout of run {number}": run.stdout, f"stderr of run {number}": run.stderr})
+    logs = "\n".join(f"{record.getMessage()} {record.exc_text or ''}" for record in caplog.records)
+    assert_absent(secrets, logs=logs)

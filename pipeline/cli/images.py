@@ -12,6 +12,14 @@ import typer
 from pipeline.cli.app import app
 from pipeline.cli.bundle_options import BUNDLE_FORMAT_OPTION, parse_bundle_format, referrer_created
 from pipeline.cli.common import load_signing_key, print_json
+from pipeline.cli.keyless_options import (
+    FULCIO_CA_ROOTS_OPTION,
+    FULCIO_URL_OPTION,
+    IDENTITY_TOKEN_OPTION,
+    KEYLESS_OPTION,
+    check_keyless_options,
+    keyless_signing,
+)
 from pipeline.cli.keys import KEY_HELP
 from pipeline.cli.registry_options import (
     ALLOW_HTTP_OPTION,
@@ -38,7 +46,7 @@ from pipeline.cli.trust_options import (
     build_policy,
     transparency_log,
 )
-from pipeline.errors import ExitCode
+from pipeline.errors import ExitCode, UsageError
 from pipeline.signing import SignOutcome, sign_images
 from pipeline.verification import ImageVerification, verify_images
 
@@ -53,7 +61,11 @@ def _print_progress(outcome: SignOutcome) -> None:
 @app.command("sign")
 def sign_command(
     images: list[str] = IMAGES_ARGUMENT,
-    key: str = typer.Option(..., "--key", envvar="RELEASE_VECTOR_KEY", help=KEY_HELP),
+    key: str | None = typer.Option(None, "--key", envvar="RELEASE_VECTOR_KEY", help=KEY_HELP),
+    keyless: bool = KEYLESS_OPTION,
+    identity_token: str | None = IDENTITY_TOKEN_OPTION,
+    fulcio_url: str = FULCIO_URL_OPTION,
+    fulcio_ca_roots: Path | None = FULCIO_CA_ROOTS_OPTION,
     annotations: list[str] = ANNOTATION_OPTION,
     recursive: bool = typer.Option(False, "--recursive", help="On an image index, sign each platform manifest too."),
     concurrency: int = CONCURRENCY_OPTION,
@@ -70,7 +82,13 @@ def sign_command(
     Each reference is resolved once to its manifest digest, which is what gets signed. Each new
     signature is recorded in the transparency log (Rekor) and carries its bundle, unless --no-tlog-upload.
     --bundle-format v3 (or both) writes what cosign v3 writes: a Sigstore bundle as an OCI referrer.
+    --keyless signs with a Fulcio certificate for the OIDC identity instead of (or, with --key, besides) the key.
     """
+    if key is None and not keyless:
+        raise UsageError("give --key, --keyless, or both")
+    check_keyless_options(
+        keyless=keyless, identity_token=identity_token, fulcio_ca_roots=fulcio_ca_roots, tlog_upload=tlog_upload
+    )
     refs = parse_images(images)
     notes = parse_annotations(annotations)
     chosen = parse_bundle_format(bundle_format)
@@ -81,9 +99,11 @@ def sign_command(
                 "the digest it points at now is what gets signed.",
                 file=sys.stderr,
             )
-    signing_key = load_signing_key(key)  # decrypted once per run
+    signing_key = load_signing_key(key) if key is not None else None  # decrypted once per run
     with (
         transparency_log(upload=tlog_upload, rekor_url=rekor_url, rekor_public_key=rekor_public_key) as tlog,
+        keyless_signing(enabled=keyless, identity_token=identity_token, fulcio_url=fulcio_url,
+                        fulcio_ca_roots=fulcio_ca_roots, tlog=tlog) as keyless_port,  # fmt: skip
         registry_client(refs, allow_http=allow_http_registry, cacert=registry_cacert) as client,
     ):
         if tlog is not None:
@@ -92,6 +112,7 @@ def sign_command(
             client,
             refs,
             signing_key,
+            keyless=keyless_port,
             annotations=notes,
             recursive=recursive,
             concurrency=concurrency,

@@ -9,6 +9,13 @@ stdout (``--json`` for scripts).
 The key's password lives in a :class:`~pipeline.secret.Secret`; it is handed to the in-process
 ``release`` as ``COSIGN_PASSWORD`` only for the duration of that call (that is how the command takes
 it) and restored afterwards; the registry process is started before, with a clean environment.
+
+``--keyless`` adds the keyless stack, embedded too: a test OIDC issuer standing in for GitHub Actions
+(its token service is reached through ``ACTIONS_ID_TOKEN_REQUEST_URL``/``_TOKEN``, set for the
+in-process ``release`` only, as a runner sets them), a Fulcio stand-in trusting it, and the log. The
+release signs with the throwaway key AND keyless; ``verify-release`` runs once with the key and once
+keyless (``--certificate-identity`` the workflow's identity, ``--certificate-oidc-issuer`` the issuer,
+``--ca-roots`` the stand-in's root); the re-run must plan nothing.
 """
 
 from __future__ import annotations
@@ -22,7 +29,8 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +55,10 @@ from pipeline.rehearsal import (
     timed,
 )
 from pipeline.secret import Secret
+from pipeline.sigstore.fulcio_server import FulcioServer, TrustedIssuer
 from pipeline.sigstore.log_server import LogServer
+from pipeline.sigstore.oidc import ACTIONS_REQUEST_TOKEN_ENV, ACTIONS_REQUEST_URL_ENV, SIGSTORE_ID_TOKEN_ENV
+from pipeline.sigstore.oidc_issuer import GitHubWorkflowClaims, OidcIssuer
 from pipeline.vector import load_source
 
 DEFAULT_VERSION = "v0.0.0-rehearsal"
@@ -60,21 +71,30 @@ def _say(text: str) -> None:
     print(f"rehearse: {text}", file=sys.stderr, flush=True)
 
 
-SHIELDED = ("REGISTRY_USERNAME", "REGISTRY_PASSWORD")
-"""The caller's registry credentials: never sent to the rehearsal's local registry."""
+SHIELDED = (
+    "REGISTRY_USERNAME",
+    "REGISTRY_PASSWORD",
+    SIGSTORE_ID_TOKEN_ENV,
+    ACTIONS_REQUEST_URL_ENV,
+    ACTIONS_REQUEST_TOKEN_ENV,
+    "FULCIO_URL",
+)
+"""The caller's registry credentials and identity token sources: never used by the rehearsal."""
 
 
 @contextlib.contextmanager
-def _scoped_env(password: Secret | None = None) -> Iterator[None]:
-    """The environment of one in-process call: COSIGN_PASSWORD set (never in argv, never for a child),
-    the caller's registry credentials and RELEASE_VECTOR_* settings out of the way; then as it was."""
+def _scoped_env(password: Secret | None = None, extra: Mapping[str, str] | None = None) -> Iterator[None]:
+    """The environment of one in-process call: COSIGN_PASSWORD (and ``extra``: the keyless rehearsal's
+    token service variables) set, never in argv, never for a child; the caller's registry credentials,
+    token sources and RELEASE_VECTOR_* settings out of the way; then as it was."""
     names = [*SHIELDED, PASSWORD_ENV]
     names += [name for name in os.environ if name.startswith("RELEASE_VECTOR_") and name != "RELEASE_VECTOR_DEBUG"]
-    saved = {name: os.environ.get(name) for name in names}
+    saved = {name: os.environ.get(name) for name in [*names, *(extra or {})]}
     for name in names:
         os.environ.pop(name, None)
     if password is not None:
         os.environ[PASSWORD_ENV] = password.reveal().decode("utf-8")
+    os.environ.update(extra or {})
     try:
         yield
     finally:
@@ -119,11 +139,18 @@ def rehearse_command(
     keep: bool = typer.Option(
         False, "--keep", help="Leave the registry running and the work folder in place; print how to reach them."
     ),
+    keyless: bool = typer.Option(
+        False,
+        "--keyless",
+        help="Also sign keyless, with an embedded OIDC issuer (GitHub-workflow tokens) and Fulcio stand-in;"
+        " verify-release then runs with the key and keyless.",
+    ),
     json_output: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
     """Rehearse a whole release on one machine: a local registry seeded with synthetic images under mirrored
     names, a throwaway key pair and a release folder; then the real `release --recursive`, `verify-release`,
-    and a re-run that must plan nothing. Needs Debian's docker-registry (`make install`)."""
+    and a re-run that must plan nothing. --keyless signs keyless too (embedded OIDC issuer and Fulcio).
+    Needs Debian's docker-registry (`make install`)."""
     started = time.monotonic()
     phases: dict[str, float] = {}
     temporary = workdir is None
@@ -133,6 +160,7 @@ def rehearse_command(
     reset_workdir(folder, OWNED)
     registry: LocalRegistry | None = None
     log: LogServer | None = None
+    stack = contextlib.ExitStack()
     finished = False
     try:
         source_path = source
@@ -169,6 +197,14 @@ def rehearse_command(
         release_dir = folder / "releases"
         repository = f"{registry.host}/{ARTIFACT_REPOSITORY}"
         mirror_args = [arg for spec in mirrors for arg in ("--registry-mirror", spec)]
+        keyless_stack = (
+            stack.enter_context(_keyless_stack(folder / "keys", version)) if keyless else None
+        )
+        if keyless_stack is not None:
+            _say(
+                f"keyless: OIDC issuer {keyless_stack.issuer}, Fulcio {keyless_stack.fulcio_url};"
+                f" identity {keyless_stack.identity}"
+            )
         release_argv = [
             "release",
             version,
@@ -188,9 +224,11 @@ def rehearse_command(
             "--rekor-public-key",
             str(rekor_public_key),
             *mirror_args,
+            *(keyless_stack.sign_args if keyless_stack is not None else []),
         ]
-        _say("release (the real command, --recursive)")
-        with _scoped_env(keys.password):
+        token_env = keyless_stack.actions_env if keyless_stack is not None else None
+        _say("release (the real command, --recursive" + (", --key and --keyless)" if keyless else ")"))
+        with _scoped_env(keys.password, token_env):
             first = timed(phases, "release", lambda: _run_json("release", release_argv))
         verify_argv = [
             "verify-release",
@@ -208,8 +246,27 @@ def rehearse_command(
             verified = timed(phases, "verify-release", lambda: _run_json("verify-release", verify_argv))
         if not verified.get("ok"):
             raise RehearsalError("verify-release did not report success", where="verify-release")
+        keyless_verify_argv: list[str] = []
+        if keyless_stack is not None:
+            keyless_verify_argv = [
+                "verify-release",
+                f"{repository}:{version}",
+                *keyless_stack.verify_args,
+                "--rekor-public-key",
+                str(rekor_public_key),
+                "--release-dir",
+                str(release_dir),
+                *mirror_args,
+            ]
+            _say("verify-release keyless (--certificate-identity, --certificate-oidc-issuer, --ca-roots)")
+            with _scoped_env():
+                verified_keyless = timed(
+                    phases, "verify-release-keyless", lambda: _run_json("verify-release (keyless)", keyless_verify_argv)
+                )
+            if not verified_keyless.get("ok"):
+                raise RehearsalError("keyless verify-release did not report success", where="verify-release (keyless)")
         _say("release again: it must plan nothing")
-        with _scoped_env(keys.password):
+        with _scoped_env(keys.password, token_env):
             again = timed(phases, "rerun", lambda: _run_json("release (re-run)", release_argv))
         if again["actions"]:
             kinds = ", ".join(sorted({str(action["kind"]) for action in again["actions"]}))
@@ -253,10 +310,22 @@ def rehearse_command(
             "mirrors": mirrors,
             "transparency_log": {"url": log.url, "public_key": str(rekor_public_key), "running": False},
             "verify_command": verify_command,
+            "keyless": (
+                {
+                    "identity": keyless_stack.identity,
+                    "issuer": keyless_stack.issuer,
+                    "fulcio_url": keyless_stack.fulcio_url,
+                    "ca_roots": str(keyless_stack.roots),
+                    "verify_command": _command_line(["release-vector", *keyless_verify_argv]),
+                }
+                if keyless_stack is not None
+                else None
+            ),
             "seconds": {**phases, **{f"release.{k}": v for k, v in first["seconds"].items()}},
         }
         finished = True
     finally:
+        stack.close()
         if log is not None:
             log.stop()
         if registry is not None and not (keep and finished):
@@ -280,6 +349,9 @@ def rehearse_command(
         f"  verified: {summary['verified_images']} images and the vector, each with its transparency-log entry; "
         "the re-run planned nothing"
     )
+    if summary["keyless"] is not None:
+        print(f"  keyless:  identity {summary['keyless']['identity']}")
+        print(f"            issuer   {summary['keyless']['issuer']} (verified keyless too)")
     where = "removed with the temp folder" if temporary and not keep else summary["outputs"]["release_dir"]
     print(f"  outputs:  {', '.join(Path(f).name for f in outputs)} ({where})")
     print(f"  time:     {phase_text}; total {seconds['total']:.2f} s")
@@ -287,3 +359,42 @@ def rehearse_command(
         print(f"  registry: {registry.url} still running (pid {registry.pid}; stop it with: kill {registry.pid})")
         print(f"  mirrors:  {' '.join('--registry-mirror ' + spec for spec in mirrors)}")
         print(f"  verify:   {verify_command}")
+
+
+@dataclass(frozen=True)
+class _KeylessStack:
+    """The embedded keyless stack of a rehearsal and the options that use it."""
+
+    issuer: str
+    identity: str
+    fulcio_url: str
+    roots: Path
+    actions_env: Mapping[str, str] = field(repr=False)
+
+    @property
+    def sign_args(self) -> list[str]:
+        return ["--keyless", "--fulcio-url", self.fulcio_url, "--fulcio-ca-roots", str(self.roots)]
+
+    @property
+    def verify_args(self) -> list[str]:
+        return [
+            "--certificate-identity",
+            self.identity,
+            "--certificate-oidc-issuer",
+            self.issuer,
+            "--ca-roots",
+            str(self.roots),
+        ]
+
+
+@contextlib.contextmanager
+def _keyless_stack(keys: Path, version: str) -> Iterator[_KeylessStack]:
+    """An OIDC issuer issuing GitHub-workflow tokens (as a release workflow for ``version`` would get), a
+    Fulcio stand-in trusting it; the stand-in's root written to ``keys/fulcio-root.pem``."""
+    workflow = GitHubWorkflowClaims(repository="rehearsal/releases", ref=f"refs/tags/{version}")
+    with OidcIssuer("RS256", actions_claims=workflow) as issuer:
+        fulcio = FulcioServer([TrustedIssuer(issuer.issuer, "github-workflow")])
+        with fulcio:
+            roots = keys / "fulcio-root.pem"
+            roots.write_bytes(fulcio.roots_pem())
+            yield _KeylessStack(issuer.issuer, workflow.certificate_identity, fulcio.url, roots, issuer.actions_env())

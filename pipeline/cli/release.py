@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 import time
@@ -15,6 +16,14 @@ from pipeline.artifact import ArtifactAnnotations, make_artifact, parse_source_d
 from pipeline.cli.app import app
 from pipeline.cli.bundle_options import BUNDLE_FORMAT_OPTION, parse_bundle_format, referrer_created
 from pipeline.cli.common import load_signing_key, print_json, read_input_file
+from pipeline.cli.keyless_options import (
+    FULCIO_CA_ROOTS_OPTION,
+    FULCIO_URL_OPTION,
+    IDENTITY_TOKEN_OPTION,
+    KEYLESS_OPTION,
+    check_keyless_options,
+    keyless_signing,
+)
 from pipeline.cli.keys import KEY_HELP
 from pipeline.cli.registry_options import ALLOW_HTTP_OPTION, CACERT_OPTION, CONCURRENCY_OPTION, registry_client
 from pipeline.cli.trust_options import (
@@ -134,9 +143,13 @@ def release_command(
     repository: str = typer.Option(
         ..., "--repository", envvar="RELEASE_VECTOR_REPOSITORY", help="REGISTRY/REPO of the vector artifact."
     ),
-    key: str = typer.Option(
-        ..., "--key", envvar="RELEASE_VECTOR_KEY", help=KEY_HELP + " A dry run also takes a public key."
+    key: str | None = typer.Option(
+        None, "--key", envvar="RELEASE_VECTOR_KEY", help=KEY_HELP + " A dry run also takes a public key."
     ),
+    keyless: bool = KEYLESS_OPTION,
+    identity_token: str | None = IDENTITY_TOKEN_OPTION,
+    fulcio_url: str = FULCIO_URL_OPTION,
+    fulcio_ca_roots: Path | None = FULCIO_CA_ROOTS_OPTION,
     github_repository: str | None = GITHUB_REPOSITORY_OPTION,
     release_dir: Path | None = RELEASE_DIR_OPTION,
     github_api_url: str = GITHUB_API_URL_OPTION,
@@ -167,13 +180,19 @@ def release_command(
     writes nothing, a re-run after a failure completes the release. The release (GitHub or
     --release-dir) is published last, after every signature and asset exists. Every signature is
     recorded in the transparency log (Rekor) unless --no-tlog-upload; a signature made earlier without
-    the log is then not enough and gets a logged one beside it.
+    the log is then not enough and gets a logged one beside it. With --keyless every signature is also
+    (without --key: only) made keyless; a keyless-only release publishes no cosign.pub.
     """
     started = time.monotonic()
+    if key is None and not keyless:
+        raise UsageError("give --key, --keyless, or both")
+    check_keyless_options(
+        keyless=keyless, identity_token=identity_token, fulcio_ca_roots=fulcio_ca_roots, tlog_upload=tlog_upload
+    )
     chosen_format = parse_bundle_format(bundle_format)
     mirrors = parse_mirrors(registry_mirror)
     artifact_repository = parse_repository(repository)
-    signing_key, public_pem = _key_for(key, dry_run)
+    signing_key, public_pem = _key_for(key, dry_run) if key is not None else (None, None)
     built = build_vector(
         source,
         version,
@@ -204,13 +223,19 @@ def release_command(
     touched = [mirrors.apply(ref) for ref in image_refs] + [artifact_repository.tag(version)]
     with (
         transparency_log(upload=tlog_upload, rekor_url=rekor_url, rekor_public_key=rekor_public_key) as tlog,
+        keyless_signing(enabled=keyless, identity_token=identity_token, fulcio_url=fulcio_url,
+                        fulcio_ca_roots=fulcio_ca_roots, tlog=tlog) as keyless_port,  # fmt: skip
         registry_client(touched, allow_http=allow_http_registry, cacert=registry_cacert) as client,
         release_target(github_repository, release_dir, github_api_url) as target,
     ):
+        if keyless_port is not None:
+            identity = keyless_port.identity
+            request = dataclasses.replace(request, keyless_identity=(identity.identity, identity.issuer))
         ports = ReleasePorts(
             registry=client,
-            public_key=load_public_key(public_pem, key),
+            public_key=load_public_key(public_pem, key or "--key") if public_pem is not None else None,
             key=signing_key,
+            keyless=keyless_port,
             target=target,
             mirrors=mirrors,
             concurrency=concurrency,
@@ -230,6 +255,8 @@ def release_command(
                 print(plan.render_text())
             _say(f"dry run: {len(plan.actions)} action(s) planned, nothing written")
             return
+        if keyless_port is not None and any(a.kind in ("sign-vector", "sign-image") for a in plan.actions):
+            keyless_port.signer()  # the certificate first: a refused token fails before anything is written
         total = len(plan.actions)
         progress = {"count": 0}
 
@@ -248,6 +275,7 @@ def release_command(
         "images": len(desired.images),
         "actions": plan.to_json(),
         "target": desired.target,
+        "keyless": _keyless_json(request),
         "seconds": {
             "assemble": round(assembled - started, 3),
             "plan": round(planned - assembled, 3),
@@ -264,6 +292,13 @@ def release_command(
             f"{plan.count('sign-image')} image signature(s) added"
             + (f"; published on {desired.target}" if desired.target else "")
         )
+
+
+def _keyless_json(request: ReleaseRequest) -> dict[str, str] | None:
+    if request.keyless_identity is None:
+        return None
+    identity, issuer = request.keyless_identity
+    return {"identity": identity, "issuer": issuer}
 
 
 def _print_verification(result: ReleaseVerification) -> None:

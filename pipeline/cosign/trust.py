@@ -115,6 +115,11 @@ def _self_signed(certificate: x509.Certificate) -> bool:
     return True
 
 
+def is_self_signed(certificate: x509.Certificate) -> bool:
+    """A root: its own issuer, signed by its own key."""
+    return _self_signed(certificate)
+
+
 def fulcio_certificates_from_trusted_root(
     data: bytes, where: str
 ) -> tuple[list[x509.Certificate], list[x509.Certificate]]:

@@ -40,7 +40,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from pipeline import __version__
-from pipeline.errors import ExitCode, InvalidInputError, ReleaseVectorError
+from pipeline.errors import FulcioAuthError as FulcioAuthError  # re-exported (lives in pipeline.errors)
+from pipeline.errors import FulcioError as FulcioError
+from pipeline.errors import InvalidInputError
 from pipeline.oci.client import RetryPolicy, parse_retry_after
 from pipeline.oci.reference import is_loopback_host
 from pipeline.sigstore.oidc import IdentityToken
@@ -52,18 +54,6 @@ TOKEN_REFUSED_MESSAGE: Final = "There was an error processing the identity token
 _RETRY_STATUSES: Final = frozenset({408, 429, 500, 502, 503, 504})
 _MAX_ANSWER_BYTES: Final = 1024 * 1024
 _REDACTED: Final = "[REDACTED]"
-
-
-class FulcioError(ReleaseVectorError):
-    """Fulcio failed, was unreachable, or answered something unusable (exit 5)."""
-
-    exit_code = ExitCode.REGISTRY
-
-
-class FulcioAuthError(FulcioError):
-    """Fulcio refused the identity token (exit 4)."""
-
-    exit_code = ExitCode.AUTH
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from __future__ import annotations
 import base64
 import hashlib
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Final, Protocol
 
 from cryptography import x509
@@ -43,6 +43,9 @@ from pipeline.sigstore.fulcio_client import CertificateChain, FulcioError
 from pipeline.sigstore.oidc import IdentityToken
 
 EPHEMERAL_KEY_SOURCE: Final = "ephemeral keyless signing key"
+
+CLOCK_SKEW = timedelta(seconds=60)
+"""How far Fulcio's clock may run ahead of ours when its fresh certificate is checked."""
 
 
 class CertificateAuthority(Protocol):
@@ -97,7 +100,9 @@ def check_issued_certificate(
     if ExtendedKeyUsageOID.CODE_SIGNING not in usages:
         raise FulcioError("Fulcio's certificate is not for code signing (extended key usage)", where=where)
     moment = now or datetime.now(UTC)
-    if not leaf.not_valid_before_utc <= moment <= leaf.not_valid_after_utc:
+    # Fulcio's clock and ours differ a little (and `now` may have been read just before the request):
+    # a certificate that starts a few seconds "in the future" is fine; an expired one is not.
+    if not leaf.not_valid_before_utc - CLOCK_SKEW <= moment <= leaf.not_valid_after_utc:
         raise FulcioError(
             f"Fulcio's certificate is not valid at {_format_time(moment)} (valid from"
             f" {_format_time(leaf.not_valid_before_utc)} to {_format_time(leaf.not_valid_after_utc)})",
@@ -106,7 +111,13 @@ def check_issued_certificate(
         )
     if trusted_roots:
         try:
-            build_chain(leaf, intermediates=issued.chain, roots=trusted_roots, at=moment, where=where)
+            build_chain(
+                leaf,
+                intermediates=issued.chain,
+                roots=trusted_roots,
+                at=max(moment, leaf.not_valid_before_utc),
+                where=where,
+            )
         except VerificationError as error:
             raise FulcioError(
                 f"Fulcio's certificate does not chain to a trusted Fulcio root: {error.message}", where=where

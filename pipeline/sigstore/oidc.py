@@ -30,7 +30,9 @@ from typing import Final
 
 import httpx
 
-from pipeline.errors import AuthError, RegistryError, UsageError
+from pipeline.errors import IdentityTokenError as IdentityTokenError  # re-exported (lives in pipeline.errors)
+from pipeline.errors import TokenServiceError as TokenServiceError
+from pipeline.errors import UsageError
 from pipeline.oci.client import RetryPolicy, parse_retry_after
 from pipeline.oci.reference import is_loopback_host
 from pipeline.secret import Secret
@@ -46,14 +48,6 @@ CLOCK_LEEWAY_SECONDS: Final = 5
 _MAX_TOKEN_FILE_BYTES: Final = 64 * 1024
 _RETRY_STATUSES: Final = frozenset({408, 429, 500, 502, 503, 504})
 _ACTIONS_HINT: Final = "give the signing job `permissions: id-token: write`"
-
-
-class IdentityTokenError(AuthError):
-    """No usable OIDC identity token: missing, unreadable, malformed, expired or for another audience (exit 4)."""
-
-
-class TokenServiceError(RegistryError):
-    """The OIDC token service (GitHub Actions') failed or was unreachable (exit 5)."""
 
 
 @dataclass(frozen=True)

@@ -124,3 +124,20 @@ def test_git_revision_outside_a_checkout_is_a_placeholder(tmp_path: Path) -> Non
     revision, from_git = rehearsal.git_revision_or_placeholder(SOURCE)
     if from_git:
         assert len(revision) == 40
+
+
+@requires_registry
+def test_keyless_rehearsal_signs_both_ways_and_verifies_both_ways(cli: Any, tmp_path: Path) -> None:
+    env = {"SIGSTORE_ID_TOKEN": None, "ACTIONS_ID_TOKEN_REQUEST_URL": None, "ACTIONS_ID_TOKEN_REQUEST_TOKEN": None}
+    result = cli("rehearse", "--source", str(SOURCE), "--workdir", str(tmp_path / "w"), "--keyless", "--json", env=env)
+    assert result.exit_code == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["ok"] and summary["rerun_actions"] == 0 and summary["verified_images"] == 5
+    keyless = summary["keyless"]
+    assert keyless["identity"] == (
+        "https://github.com/rehearsal/releases/.github/workflows/release.yml@refs/tags/v0.0.0-rehearsal"
+    )
+    assert keyless["issuer"].startswith("http://127.0.0.1:")
+    assert "--certificate-identity" in keyless["verify_command"] and "--ca-roots" in keyless["verify_command"]
+    assert "verify-release-keyless" in summary["seconds"]
+    assert "token from GitHub Actions OIDC token service" in result.stderr
