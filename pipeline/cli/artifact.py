@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,17 +13,17 @@ import yaml
 
 from pipeline.artifact import ArtifactAnnotations, parse_source_date_epoch
 from pipeline.cli.app import app
-from pipeline.cli.common import print_json, read_input_file
+from pipeline.cli.common import print_json, read_input_file, write_atomically
 from pipeline.cli.registry_options import ALLOW_HTTP_OPTION, CACERT_OPTION, registry_client
 from pipeline.cli.trust_options import (
-    CA_INTERMEDIATES_HELP,
-    CA_ROOTS_HELP,
-    IDENTITY_HELP,
-    IDENTITY_RE_HELP,
-    IGNORE_TLOG_HELP,
-    ISSUER_HELP,
-    ISSUER_RE_HELP,
-    REKOR_KEY_HELP,
+    CA_INTERMEDIATES_OPTION,
+    CA_ROOTS_OPTION,
+    IDENTITY_OPTION,
+    IDENTITY_RE_OPTION,
+    IGNORE_TLOG_OPTION,
+    ISSUER_OPTION,
+    ISSUER_RE_OPTION,
+    REKOR_PUBLIC_KEY_OPTION,
     TRUSTED_ROOT_OPTION,
     build_policy,
 )
@@ -143,20 +142,7 @@ def push_command(
 
 
 def _write_output(path: Path, content: bytes) -> None:
-    """Write ``content`` to ``path`` atomically (a temp file beside it, then rename), mode 0644."""
-    directory = path.parent if str(path.parent) else Path(".")
-    try:
-        fd, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", dir=directory)
-    except OSError as exc:
-        raise InvalidInputError(f"cannot write the output file: {exc.strerror}", where=str(path)) from None
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(content)
-        os.chmod(temp_name, 0o644)
-        os.replace(temp_name, path)
-    except OSError as exc:
-        Path(temp_name).unlink(missing_ok=True)
-        raise InvalidInputError(f"cannot write the output file: {exc.strerror}", where=str(path)) from None
+    write_atomically(path, content, "output file")
 
 
 def _pull_json(pulled: PulledVector, output: Path | None) -> dict[str, object]:
@@ -190,21 +176,15 @@ def pull_command(
         None, "--output", "-o", help="Write the release vector here (default: stdout).", show_default=False
     ),
     key: Path | None = typer.Option(None, "--key", help="Public key (PKIX PEM) that must have signed."),
-    certificate_identity: str | None = typer.Option(None, "--certificate-identity", help=IDENTITY_HELP),
-    certificate_identity_regexp: str | None = typer.Option(
-        None, "--certificate-identity-regexp", help=IDENTITY_RE_HELP
-    ),
-    certificate_oidc_issuer: str | None = typer.Option(None, "--certificate-oidc-issuer", help=ISSUER_HELP),
-    certificate_oidc_issuer_regexp: str | None = typer.Option(
-        None, "--certificate-oidc-issuer-regexp", help=ISSUER_RE_HELP
-    ),
-    ca_roots: Path | None = typer.Option(None, "--ca-roots", help=CA_ROOTS_HELP),
-    ca_intermediates: Path | None = typer.Option(None, "--ca-intermediates", help=CA_INTERMEDIATES_HELP),
-    rekor_public_key: Path | None = typer.Option(
-        None, "--rekor-public-key", envvar="SIGSTORE_REKOR_PUBLIC_KEY", help=REKOR_KEY_HELP
-    ),
+    certificate_identity: str | None = IDENTITY_OPTION,
+    certificate_identity_regexp: str | None = IDENTITY_RE_OPTION,
+    certificate_oidc_issuer: str | None = ISSUER_OPTION,
+    certificate_oidc_issuer_regexp: str | None = ISSUER_RE_OPTION,
+    ca_roots: Path | None = CA_ROOTS_OPTION,
+    ca_intermediates: Path | None = CA_INTERMEDIATES_OPTION,
+    rekor_public_key: Path | None = REKOR_PUBLIC_KEY_OPTION,
     trusted_root: Path | None = TRUSTED_ROOT_OPTION,
-    insecure_ignore_tlog: bool = typer.Option(False, "--insecure-ignore-tlog", help=IGNORE_TLOG_HELP),
+    insecure_ignore_tlog: bool = IGNORE_TLOG_OPTION,
     allow_http_registry: bool = ALLOW_HTTP_OPTION,
     registry_cacert: Path | None = CACERT_OPTION,
     json_output: bool = typer.Option(

@@ -14,14 +14,14 @@ from pipeline.cli.app import app
 from pipeline.cli.common import load_signing_key, print_json, read_input_file, write_new_files
 from pipeline.cli.keys import KEY_HELP
 from pipeline.cli.trust_options import (
-    CA_INTERMEDIATES_HELP,
-    CA_ROOTS_HELP,
-    IDENTITY_HELP,
-    IDENTITY_RE_HELP,
-    IGNORE_TLOG_HELP,
-    ISSUER_HELP,
-    ISSUER_RE_HELP,
-    REKOR_KEY_HELP,
+    CA_INTERMEDIATES_OPTION,
+    CA_ROOTS_OPTION,
+    IDENTITY_OPTION,
+    IDENTITY_RE_OPTION,
+    IGNORE_TLOG_OPTION,
+    ISSUER_OPTION,
+    ISSUER_RE_OPTION,
+    REKOR_PUBLIC_KEY_OPTION,
     REKOR_URL_OPTION,
     SIGN_REKOR_KEY_OPTION,
     TLOG_UPLOAD_OPTION,
@@ -135,21 +135,15 @@ def verify_blob_command(
     certificate: Path | None = typer.Option(
         None, "--certificate", help="Keyless: the signing certificate PEM (default: the bundle's)."
     ),
-    certificate_identity: str | None = typer.Option(None, "--certificate-identity", help=IDENTITY_HELP),
-    certificate_identity_regexp: str | None = typer.Option(
-        None, "--certificate-identity-regexp", help=IDENTITY_RE_HELP
-    ),
-    certificate_oidc_issuer: str | None = typer.Option(None, "--certificate-oidc-issuer", help=ISSUER_HELP),
-    certificate_oidc_issuer_regexp: str | None = typer.Option(
-        None, "--certificate-oidc-issuer-regexp", help=ISSUER_RE_HELP
-    ),
-    ca_roots: Path | None = typer.Option(None, "--ca-roots", help=CA_ROOTS_HELP),
-    ca_intermediates: Path | None = typer.Option(None, "--ca-intermediates", help=CA_INTERMEDIATES_HELP),
-    rekor_public_key: Path | None = typer.Option(
-        None, "--rekor-public-key", envvar="SIGSTORE_REKOR_PUBLIC_KEY", help=REKOR_KEY_HELP
-    ),
+    certificate_identity: str | None = IDENTITY_OPTION,
+    certificate_identity_regexp: str | None = IDENTITY_RE_OPTION,
+    certificate_oidc_issuer: str | None = ISSUER_OPTION,
+    certificate_oidc_issuer_regexp: str | None = ISSUER_RE_OPTION,
+    ca_roots: Path | None = CA_ROOTS_OPTION,
+    ca_intermediates: Path | None = CA_INTERMEDIATES_OPTION,
+    rekor_public_key: Path | None = REKOR_PUBLIC_KEY_OPTION,
     trusted_root: Path | None = TRUSTED_ROOT_OPTION,
-    insecure_ignore_tlog: bool = typer.Option(False, "--insecure-ignore-tlog", help=IGNORE_TLOG_HELP),
+    insecure_ignore_tlog: bool = IGNORE_TLOG_OPTION,
     json_output: bool = typer.Option(False, "--json", help="Print a JSON result."),
 ) -> None:
     """Verify a file's signature as `cosign verify-blob` does: key or keyless, and the Rekor entry."""

@@ -6,6 +6,7 @@ import getpass
 import json
 import os
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -98,6 +99,24 @@ def write_new_files(files: dict[Path, tuple[bytes, int]], *, force: bool) -> Non
             os.write(fd, content)
         finally:
             os.close(fd)
+
+
+def write_atomically(path: Path, content: bytes, what: str) -> None:
+    """Write ``content`` to ``path`` through a temp file beside it and a rename (mode 0644): a reader never
+    sees half a file, and a failure leaves the old file (if any) untouched."""
+    directory = path.parent if str(path.parent) else Path()
+    try:
+        fd, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    except OSError as exc:
+        raise InvalidInputError(f"cannot write the {what}: {exc.strerror or exc}", where=str(path)) from None
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(content)
+        os.chmod(temp_name, 0o644)
+        os.replace(temp_name, path)
+    except OSError as exc:
+        Path(temp_name).unlink(missing_ok=True)
+        raise InvalidInputError(f"cannot write the {what}: {exc.strerror or exc}", where=str(path)) from None
 
 
 def print_json(value: Any) -> None:

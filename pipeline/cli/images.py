@@ -31,14 +31,14 @@ from pipeline.cli.registry_options import (
     registry_client,
 )
 from pipeline.cli.trust_options import (
-    CA_INTERMEDIATES_HELP,
-    CA_ROOTS_HELP,
-    IDENTITY_HELP,
-    IDENTITY_RE_HELP,
-    IGNORE_TLOG_HELP,
-    ISSUER_HELP,
-    ISSUER_RE_HELP,
-    REKOR_KEY_HELP,
+    CA_INTERMEDIATES_OPTION,
+    CA_ROOTS_OPTION,
+    IDENTITY_OPTION,
+    IDENTITY_RE_OPTION,
+    IGNORE_TLOG_OPTION,
+    ISSUER_OPTION,
+    ISSUER_RE_OPTION,
+    REKOR_PUBLIC_KEY_OPTION,
     REKOR_URL_OPTION,
     SIGN_REKOR_KEY_OPTION,
     TLOG_UPLOAD_OPTION,
@@ -102,8 +102,13 @@ def sign_command(
     signing_key = load_signing_key(key) if key is not None else None  # decrypted once per run
     with (
         transparency_log(upload=tlog_upload, rekor_url=rekor_url, rekor_public_key=rekor_public_key) as tlog,
-        keyless_signing(enabled=keyless, identity_token=identity_token, fulcio_url=fulcio_url,
-                        fulcio_ca_roots=fulcio_ca_roots, tlog=tlog) as keyless_port,  # fmt: skip
+        keyless_signing(
+            enabled=keyless,
+            identity_token=identity_token,
+            fulcio_url=fulcio_url,
+            fulcio_ca_roots=fulcio_ca_roots,
+            tlog=tlog,
+        ) as keyless_port,  # fmt: skip
         registry_client(refs, allow_http=allow_http_registry, cacert=registry_cacert) as client,
     ):
         if tlog is not None:
@@ -192,21 +197,15 @@ def _result_json(result: ImageVerification) -> dict[str, object]:
 def verify_command(
     images: list[str] = IMAGES_ARGUMENT,
     key: Path | None = typer.Option(None, "--key", help="Public key (PKIX PEM) that must have signed."),
-    certificate_identity: str | None = typer.Option(None, "--certificate-identity", help=IDENTITY_HELP),
-    certificate_identity_regexp: str | None = typer.Option(
-        None, "--certificate-identity-regexp", help=IDENTITY_RE_HELP
-    ),
-    certificate_oidc_issuer: str | None = typer.Option(None, "--certificate-oidc-issuer", help=ISSUER_HELP),
-    certificate_oidc_issuer_regexp: str | None = typer.Option(
-        None, "--certificate-oidc-issuer-regexp", help=ISSUER_RE_HELP
-    ),
-    ca_roots: Path | None = typer.Option(None, "--ca-roots", help=CA_ROOTS_HELP),
-    ca_intermediates: Path | None = typer.Option(None, "--ca-intermediates", help=CA_INTERMEDIATES_HELP),
-    rekor_public_key: Path | None = typer.Option(
-        None, "--rekor-public-key", envvar="SIGSTORE_REKOR_PUBLIC_KEY", help=REKOR_KEY_HELP
-    ),
+    certificate_identity: str | None = IDENTITY_OPTION,
+    certificate_identity_regexp: str | None = IDENTITY_RE_OPTION,
+    certificate_oidc_issuer: str | None = ISSUER_OPTION,
+    certificate_oidc_issuer_regexp: str | None = ISSUER_RE_OPTION,
+    ca_roots: Path | None = CA_ROOTS_OPTION,
+    ca_intermediates: Path | None = CA_INTERMEDIATES_OPTION,
+    rekor_public_key: Path | None = REKOR_PUBLIC_KEY_OPTION,
     trusted_root: Path | None = TRUSTED_ROOT_OPTION,
-    insecure_ignore_tlog: bool = typer.Option(False, "--insecure-ignore-tlog", help=IGNORE_TLOG_HELP),
+    insecure_ignore_tlog: bool = IGNORE_TLOG_OPTION,
     annotations: list[str] = ANNOTATION_OPTION,
     check_reference: bool = typer.Option(
         False, "--check-reference", help="Require the payload's docker-reference to name the image's repository."

@@ -197,9 +197,7 @@ def rehearse_command(
         release_dir = folder / "releases"
         repository = f"{registry.host}/{ARTIFACT_REPOSITORY}"
         mirror_args = [arg for spec in mirrors for arg in ("--registry-mirror", spec)]
-        keyless_stack = (
-            stack.enter_context(_keyless_stack(folder / "keys", version)) if keyless else None
-        )
+        keyless_stack = stack.enter_context(_keyless_stack(folder / "keys", version)) if keyless else None
         if keyless_stack is not None:
             _say(
                 f"keyless: OIDC issuer {keyless_stack.issuer}, Fulcio {keyless_stack.fulcio_url};"

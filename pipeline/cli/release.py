@@ -27,14 +27,14 @@ from pipeline.cli.keyless_options import (
 from pipeline.cli.keys import KEY_HELP
 from pipeline.cli.registry_options import ALLOW_HTTP_OPTION, CACERT_OPTION, CONCURRENCY_OPTION, registry_client
 from pipeline.cli.trust_options import (
-    CA_INTERMEDIATES_HELP,
-    CA_ROOTS_HELP,
-    IDENTITY_HELP,
-    IDENTITY_RE_HELP,
-    IGNORE_TLOG_HELP,
-    ISSUER_HELP,
-    ISSUER_RE_HELP,
-    REKOR_KEY_HELP,
+    CA_INTERMEDIATES_OPTION,
+    CA_ROOTS_OPTION,
+    IDENTITY_OPTION,
+    IDENTITY_RE_OPTION,
+    IGNORE_TLOG_OPTION,
+    ISSUER_OPTION,
+    ISSUER_RE_OPTION,
+    REKOR_PUBLIC_KEY_OPTION,
     REKOR_URL_OPTION,
     SIGN_REKOR_KEY_OPTION,
     TLOG_UPLOAD_OPTION,
@@ -223,8 +223,13 @@ def release_command(
     touched = [mirrors.apply(ref) for ref in image_refs] + [artifact_repository.tag(version)]
     with (
         transparency_log(upload=tlog_upload, rekor_url=rekor_url, rekor_public_key=rekor_public_key) as tlog,
-        keyless_signing(enabled=keyless, identity_token=identity_token, fulcio_url=fulcio_url,
-                        fulcio_ca_roots=fulcio_ca_roots, tlog=tlog) as keyless_port,  # fmt: skip
+        keyless_signing(
+            enabled=keyless,
+            identity_token=identity_token,
+            fulcio_url=fulcio_url,
+            fulcio_ca_roots=fulcio_ca_roots,
+            tlog=tlog,
+        ) as keyless_port,  # fmt: skip
         registry_client(touched, allow_http=allow_http_registry, cacert=registry_cacert) as client,
         release_target(github_repository, release_dir, github_api_url) as target,
     ):
@@ -316,21 +321,15 @@ def _print_verification(result: ReleaseVerification) -> None:
 def verify_release_command(
     reference: str = typer.Argument(..., help="REGISTRY/REPO:VERSION or REGISTRY/REPO@DIGEST.", show_default=False),
     key: Path | None = typer.Option(None, "--key", help="Public key (PKIX PEM) of the release."),
-    certificate_identity: str | None = typer.Option(None, "--certificate-identity", help=IDENTITY_HELP),
-    certificate_identity_regexp: str | None = typer.Option(
-        None, "--certificate-identity-regexp", help=IDENTITY_RE_HELP
-    ),
-    certificate_oidc_issuer: str | None = typer.Option(None, "--certificate-oidc-issuer", help=ISSUER_HELP),
-    certificate_oidc_issuer_regexp: str | None = typer.Option(
-        None, "--certificate-oidc-issuer-regexp", help=ISSUER_RE_HELP
-    ),
-    ca_roots: Path | None = typer.Option(None, "--ca-roots", help=CA_ROOTS_HELP),
-    ca_intermediates: Path | None = typer.Option(None, "--ca-intermediates", help=CA_INTERMEDIATES_HELP),
-    rekor_public_key: Path | None = typer.Option(
-        None, "--rekor-public-key", envvar="SIGSTORE_REKOR_PUBLIC_KEY", help=REKOR_KEY_HELP
-    ),
+    certificate_identity: str | None = IDENTITY_OPTION,
+    certificate_identity_regexp: str | None = IDENTITY_RE_OPTION,
+    certificate_oidc_issuer: str | None = ISSUER_OPTION,
+    certificate_oidc_issuer_regexp: str | None = ISSUER_RE_OPTION,
+    ca_roots: Path | None = CA_ROOTS_OPTION,
+    ca_intermediates: Path | None = CA_INTERMEDIATES_OPTION,
+    rekor_public_key: Path | None = REKOR_PUBLIC_KEY_OPTION,
     trusted_root: Path | None = TRUSTED_ROOT_OPTION,
-    insecure_ignore_tlog: bool = typer.Option(False, "--insecure-ignore-tlog", help=IGNORE_TLOG_HELP),
+    insecure_ignore_tlog: bool = IGNORE_TLOG_OPTION,
     ignore_tags: bool = typer.Option(
         False, "--ignore-tags", help="Do not check that each image's tag still points at the pinned digest."
     ),

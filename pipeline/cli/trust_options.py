@@ -51,6 +51,17 @@ CA_INTERMEDIATES_HELP = "Keyless: PEM file of intermediate certificates."
 REKOR_KEY_HELP = "PEM of the trusted Rekor public key(s) (default: the public-good Rekor key)."
 SHIPPED_ROOT = "the shipped Sigstore public-good trusted root"
 IGNORE_TLOG_HELP = "Do not require a transparency-log entry (the signature is then not publicly auditable)."
+IDENTITY_OPTION = typer.Option(None, "--certificate-identity", help=IDENTITY_HELP)
+IDENTITY_RE_OPTION = typer.Option(None, "--certificate-identity-regexp", help=IDENTITY_RE_HELP)
+ISSUER_OPTION = typer.Option(None, "--certificate-oidc-issuer", help=ISSUER_HELP)
+ISSUER_RE_OPTION = typer.Option(None, "--certificate-oidc-issuer-regexp", help=ISSUER_RE_HELP)
+CA_ROOTS_OPTION = typer.Option(None, "--ca-roots", help=CA_ROOTS_HELP)
+CA_INTERMEDIATES_OPTION = typer.Option(None, "--ca-intermediates", help=CA_INTERMEDIATES_HELP)
+REKOR_PUBLIC_KEY_OPTION = typer.Option(
+    None, "--rekor-public-key", envvar="SIGSTORE_REKOR_PUBLIC_KEY", help=REKOR_KEY_HELP
+)
+IGNORE_TLOG_OPTION = typer.Option(False, "--insecure-ignore-tlog", help=IGNORE_TLOG_HELP)
+"""The verification options every verify command shares (one definition: the same names, helps, env vars)."""
 TRUSTED_ROOT_HELP = (
     "Sigstore trusted_root.json: the Rekor keys and Fulcio CAs to trust (default: the shipped public-good root)."
 )

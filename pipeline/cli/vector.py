@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import os
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +14,7 @@ import typer
 
 from pipeline.assemble import DEFAULT_CONCURRENCY, Resolution, assemble, git_revision, resolve_source
 from pipeline.cli.app import app
-from pipeline.cli.common import print_json, read_input_file
+from pipeline.cli.common import print_json, read_input_file, write_atomically
 from pipeline.cli.registry_options import ALLOW_HTTP_OPTION, CACERT_OPTION
 from pipeline.errors import ErrorList, ReleaseVectorError, UsageError
 from pipeline.oci.auth import load_credentials
@@ -45,19 +44,7 @@ def _err(text: str) -> None:
 
 
 def _write_atomically(path: Path, data: bytes) -> None:
-    directory = path.parent if str(path.parent) else Path()
-    try:
-        fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
-    except OSError as exc:
-        raise UsageError(f"cannot write the vector: {exc.strerror or exc}", where=str(path)) from None
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.chmod(temp, 0o644)
-        os.replace(temp, path)
-    except OSError as exc:
-        Path(temp).unlink(missing_ok=True)
-        raise UsageError(f"cannot write the vector: {exc.strerror or exc}", where=str(path)) from None
+    write_atomically(path, data, "vector")
 
 
 def _write_stdout(data: bytes) -> None:
