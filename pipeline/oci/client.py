@@ -21,23 +21,24 @@ What it guarantees:
 
 from __future__ import annotations
 
-import email.utils
 import json
 import random
 import ssl
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
-from types import TracebackType
 from typing import Final, NoReturn, TypeVar
 
-import certifi
 import httpx
 
 from pipeline import __version__
 from pipeline.errors import AuthError, InvalidInputError, NotFoundError, RegistryError
+from pipeline.http import ClosingClient, Retryable, http_client, retry_delay, retrying, ssl_context
+from pipeline.http import RetryPolicy as RetryPolicy  # re-exported (lives in pipeline.http)
+from pipeline.http import Timeouts as Timeouts
+from pipeline.http import parse_retry_after as parse_retry_after
+from pipeline.http import scrub_url as scrub_url
 from pipeline.oci import digest as digests
 from pipeline.oci import mediatypes
 from pipeline.oci.auth import (
@@ -65,36 +66,6 @@ _NO_REFERRERS_API: Final = frozenset({400, 404, 405, 406})
 
 
 # --- configuration and results --------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Timeouts:
-    """Seconds: to connect, between bytes read, between bytes written, to get a pooled connection."""
-
-    connect: float = 10.0
-    read: float = 60.0
-    write: float = 60.0
-    pool: float = 10.0
-
-    def to_httpx(self) -> httpx.Timeout:
-        return httpx.Timeout(connect=self.connect, read=self.read, write=self.write, pool=self.pool)
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """At most ``attempts`` tries; waits ``backoff * 2**n`` (capped, with jitter), or ``Retry-After``.
-
-    A ``Retry-After`` longer than ``max_retry_after`` ends the retries at once (with that in the message).
-    """
-
-    attempts: int = 4
-    backoff: float = 0.5
-    max_backoff: float = 10.0
-    max_retry_after: float = 60.0
-
-    def __post_init__(self) -> None:
-        if self.attempts < 1:
-            raise ValueError("RetryPolicy.attempts must be at least 1")
 
 
 @dataclass(frozen=True)
@@ -144,26 +115,7 @@ class _Endpoint:
     challenge: Challenge | None
 
 
-class _Retry(Exception):
-    """Internal: this attempt failed in a way worth repeating."""
-
-    def __init__(self, reason: str, retry_after: float | None = None) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.retry_after = retry_after
-
-
 # --- helpers --------------------------------------------------------------------------------
-
-
-def scrub_url(url: str | httpx.URL) -> str:
-    """``scheme://host[:port]/path``: no user info, no query (upload state, signed URLs), no fragment."""
-    try:
-        parsed = httpx.URL(str(url))
-    except (httpx.InvalidURL, TypeError, ValueError):
-        return "(unparseable URL)"
-    port = f":{parsed.port}" if parsed.port is not None else ""
-    return f"{parsed.scheme}://{parsed.host}{port}{parsed.path}"
 
 
 def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
@@ -205,22 +157,6 @@ def _error_codes(body: bytes) -> set[str]:
     return {str(e.get("code")) for e in errors if isinstance(e, dict)}
 
 
-def parse_retry_after(value: str | None, now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> float | None:
-    """Seconds from a ``Retry-After`` value (delta-seconds or an HTTP date); None if absent or unreadable."""
-    if value is None:
-        return None
-    text = value.strip()
-    if text.isdigit():
-        return float(text)
-    try:
-        when = email.utils.parsedate_to_datetime(text)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - now()).total_seconds())
-
-
 def _cause_chain(exc: BaseException) -> Iterable[BaseException]:
     seen: set[int] = set()
     current: BaseException | None = exc
@@ -258,21 +194,6 @@ def _describe_transport_error(exc: httpx.TransportError) -> str:
     return "network error talking to the registry"
 
 
-def _ssl_context(cacert: Path | None) -> ssl.SSLContext:
-    context = ssl.create_default_context(cafile=certifi.where())
-    context.load_default_certs()
-    if cacert is not None:
-        try:
-            context.load_verify_locations(cafile=str(cacert))
-        except FileNotFoundError:
-            raise InvalidInputError("registry CA certificate file not found", where=str(cacert)) from None
-        except (ssl.SSLError, OSError, ValueError):
-            raise InvalidInputError(
-                "registry CA certificate file is not a readable PEM certificate", where=str(cacert)
-            ) from None
-    return context
-
-
 def _as_repo(target: Reference | Repository) -> Repository:
     return target.repo if isinstance(target, Reference) else target
 
@@ -280,7 +201,7 @@ def _as_repo(target: Reference | Repository) -> Repository:
 # --- the client -----------------------------------------------------------------------------
 
 
-class RegistryClient:
+class RegistryClient(ClosingClient):
     """The registry operations release-vector needs. Use as a context manager, or call :meth:`close`."""
 
     def __init__(
@@ -297,30 +218,21 @@ class RegistryClient:
         self._rng = rng or random.Random()  # noqa: S311 (jitter, not cryptography)
         self._tokens = TokenCache(clock)
         self._endpoints: dict[str, _Endpoint] = {}
-        self._http = httpx.Client(
-            verify=_ssl_context(self.options.cacert),
+        self._http = http_client(
+            verify=ssl_context(
+                self.options.cacert,
+                "registry CA certificate file is not a readable PEM certificate",
+                missing="registry CA certificate file not found",
+            ),
             timeout=self.options.timeouts.to_httpx(),
             limits=httpx.Limits(
                 max_connections=self.options.max_connections,
                 max_keepalive_connections=self.options.max_connections,
             ),
-            follow_redirects=False,
-            trust_env=False,
             proxy=self.options.proxy,
             headers={"User-Agent": self.options.user_agent},
             transport=transport,
         )
-
-    def close(self) -> None:
-        self._http.close()
-
-    def __enter__(self) -> RegistryClient:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
 
     # --- manifests ------------------------------------------------------------------------------
 
@@ -671,11 +583,11 @@ class RegistryClient:
                     return _Endpoint(base, _pick_challenge(challenges) if status == 401 else None)
                 if status in (408, 429) or (status >= 500 and status not in (501, 505)):
                     retry_after = parse_retry_after(response.headers.get("Retry-After"))
-                    raise _Retry(f"registry at {url} answered {status}", retry_after)
+                    raise Retryable(f"registry at {url} answered {status}", retry_after)
                 if status == 404:
                     raise RegistryError(f"not an OCI registry: GET {url} answered 404", where=where)
                 return _Endpoint(base, None)
-            raise _Retry(reason)
+            raise Retryable(reason)
 
         return self._retrying(attempt, where)
 
@@ -776,7 +688,7 @@ class RegistryClient:
     # --- internals: sending -----------------------------------------------------------------------
 
     def _send_once(self, request: httpx.Request) -> httpx.Response:
-        """One try: a streaming response, or _Retry for a failure worth repeating."""
+        """One try: a streaming response, or Retryable for a failure worth repeating."""
         try:
             response = self._http.send(request, stream=True)
         except httpx.TransportError as exc:
@@ -786,7 +698,7 @@ class RegistryClient:
                     where=scrub_url(request.url),
                     hint="pass the CA that issued it with --registry-cacert PEM",
                 ) from None
-            raise _Retry(_describe_transport_error(exc)) from None
+            raise Retryable(_describe_transport_error(exc)) from None
         status = response.status_code
         if status in (408, 429) or (status >= 500 and status not in (501, 505)):
             try:
@@ -796,39 +708,24 @@ class RegistryClient:
             finally:
                 response.close()
             summary = _error_summary(body)
-            raise _Retry(
+            raise Retryable(
                 f"registry answered {status}" + (f": {summary}" if summary else ""),
                 parse_retry_after(response.headers.get("Retry-After")),
             )
         return response
 
     def _retrying(self, attempt: Callable[[], T], where: str) -> T:
-        policy = self.options.retries
-        last: _Retry | None = None
-        tries = 0
-        for number in range(policy.attempts):
-            tries = number + 1
-            try:
-                return attempt()
-            except _Retry as retry:
-                last = retry
-                if number == policy.attempts - 1:
-                    break
-                if retry.retry_after is not None and retry.retry_after > policy.max_retry_after:
-                    raise RegistryError(
-                        f"{retry.reason}; the registry asks to retry after {retry.retry_after:.0f} s",
-                        where=where,
-                    ) from None
-                self._sleep(self._delay(number, retry.retry_after))
-        assert last is not None
-        suffix = f" (after {tries} attempts)" if tries > 1 else ""
-        raise RegistryError(f"{last.reason}{suffix}", where=where)
+        return retrying(
+            attempt,
+            self.options.retries,
+            who="the registry",
+            fail=lambda message: RegistryError(message, where=where),
+            sleep=self._sleep,
+            delay=self._delay,
+        )
 
     def _delay(self, number: int, retry_after: float | None) -> float:
-        policy = self.options.retries
-        cap = min(policy.max_backoff, policy.backoff * float(2**number))
-        jittered = cap / 2 + self._rng.uniform(0, cap / 2)
-        return max(jittered, retry_after) if retry_after is not None else jittered
+        return retry_delay(self.options.retries, number, retry_after, self._rng)
 
     def _request(
         self,

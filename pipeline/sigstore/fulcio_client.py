@@ -25,15 +25,12 @@ from __future__ import annotations
 import base64
 import json
 import random
-import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
 from typing import Final
 
-import certifi
 import httpx
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -42,9 +39,20 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from pipeline import __version__
 from pipeline.errors import FulcioAuthError as FulcioAuthError  # re-exported (lives in pipeline.errors)
 from pipeline.errors import FulcioError as FulcioError
-from pipeline.errors import InvalidInputError
-from pipeline.oci.client import RetryPolicy, parse_retry_after
-from pipeline.oci.reference import is_loopback_host
+from pipeline.http import (
+    ClosingClient,
+    Retryable,
+    RetryPolicy,
+    Timeouts,
+    bare_url,
+    check_service_url,
+    describe_transport_error,
+    http_client,
+    parse_retry_after,
+    retry_delay,
+    retrying,
+    ssl_context,
+)
 from pipeline.sigstore.oidc import IdentityToken
 
 DEFAULT_FULCIO_URL: Final = "https://fulcio.sigstore.dev"
@@ -90,38 +98,13 @@ class CertificateChain:
 
 
 def scrub_url(url: str | httpx.URL) -> str:
-    parsed = httpx.URL(url) if isinstance(url, str) else url
-    return str(parsed.copy_with(username=None, password=None, query=None, fragment=None))
+    """The URL without credentials or query, for messages."""
+    return bare_url(url)
 
 
 def check_fulcio_url(url: str) -> httpx.URL:
     """https, or http on this machine only (the embedded stand-in)."""
-    try:
-        parsed = httpx.URL(url)
-    except (httpx.InvalidURL, ValueError):
-        raise InvalidInputError("the Fulcio URL is not a valid URL", where=url) from None
-    if parsed.scheme not in ("http", "https") or not parsed.host:
-        raise InvalidInputError("the Fulcio URL must be http(s)://HOST[:PORT]", where=scrub_url(parsed))
-    if parsed.scheme == "http" and not is_loopback_host(parsed.host):
-        raise InvalidInputError(
-            "plain HTTP is allowed only for a Fulcio on this machine (loopback)",
-            where=scrub_url(parsed),
-            hint="use https://",
-        )
-    return parsed
-
-
-def _ssl_context(cacert: Path | None) -> ssl.SSLContext:
-    context = ssl.create_default_context(cafile=certifi.where())
-    context.load_default_certs()
-    if cacert is not None:
-        try:
-            context.load_verify_locations(cafile=str(cacert))
-        except (ssl.SSLError, OSError, ValueError):
-            raise InvalidInputError(
-                "the Fulcio CA certificate file is not a readable PEM file", where=str(cacert)
-            ) from None
-    return context
+    return check_service_url(url, "Fulcio", "a Fulcio")
 
 
 def proof_of_possession_algorithm(public_key: ec.EllipticCurvePublicKey | rsa.RSAPublicKey) -> str:
@@ -188,22 +171,7 @@ def parse_certificate_chain(document: object, where: str) -> CertificateChain:
     return CertificateChain(certificates[0], tuple(certificates[1:]), sct)
 
 
-class _Retry(Exception):
-    def __init__(self, reason: str, retry_after: float | None = None) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.retry_after = retry_after
-
-
-def _describe_transport_error(exc: httpx.TransportError) -> str:
-    if isinstance(exc, httpx.TimeoutException):
-        return "timed out talking to Fulcio"
-    if isinstance(exc, httpx.ConnectError):
-        return "cannot connect to Fulcio"
-    return "network error talking to Fulcio"
-
-
-class FulcioClient:
+class FulcioClient(ClosingClient):
     """Requests signing certificates from one Fulcio instance. A context manager."""
 
     def __init__(
@@ -220,34 +188,17 @@ class FulcioClient:
         self.options = options or FulcioOptions()
         self._sleep = sleep
         self._rng = rng or random.Random()  # noqa: S311 (jitter, not cryptography)
-        timeout = httpx.Timeout(
-            connect=self.options.connect_timeout,
-            read=self.options.read_timeout,
-            write=self.options.read_timeout,
-            pool=self.options.connect_timeout,
-        )
-        self._http = httpx.Client(
-            verify=_ssl_context(self.options.cacert),
+        connect, read = self.options.connect_timeout, self.options.read_timeout
+        timeout = Timeouts(connect=connect, read=read, write=read, pool=connect).to_httpx()
+        self._http = http_client(
+            verify=ssl_context(self.options.cacert, "the Fulcio CA certificate file is not a readable PEM file"),
             timeout=timeout,
-            follow_redirects=False,
-            trust_env=False,
             headers={"User-Agent": self.options.user_agent, "Accept": "application/json"},
             transport=transport,
         )
 
     def __repr__(self) -> str:
         return f"FulcioClient(url={self.url!r})"
-
-    def close(self) -> None:
-        self._http.close()
-
-    def __enter__(self) -> FulcioClient:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
 
     def request_certificate(
         self,
@@ -313,34 +264,28 @@ class FulcioClient:
 
     def _send(self, method: str, url: str, content: bytes | None, secrets: tuple[str, ...]) -> httpx.Response:
         headers = {"Content-Type": "application/json"} if content is not None else None
-        policy = self.options.retries
-        last: _Retry | None = None
-        tries = 0
-        for number in range(policy.attempts):
-            tries = number + 1
+
+        def attempt() -> httpx.Response:
             try:
                 response = self._http.request(method, url, content=content, headers=headers)
             except httpx.TransportError as exc:
-                last = _Retry(_describe_transport_error(exc))
-            else:
-                if response.status_code not in _RETRY_STATUSES:
-                    return response
-                message = _server_message(response, secrets)
-                last = _Retry(
-                    f"Fulcio answered {response.status_code}" + (f": {message}" if message else ""),
-                    parse_retry_after(response.headers.get("Retry-After")),
-                )
-            if number == policy.attempts - 1:
-                break
-            if last.retry_after is not None and last.retry_after > policy.max_retry_after:
-                raise FulcioError(f"{last.reason}; Fulcio asks to retry after {last.retry_after:.0f} s", where=url)
-            self._sleep(self._delay(number, last.retry_after))
-        assert last is not None
-        suffix = f" (after {tries} attempts)" if tries > 1 else ""
-        raise FulcioError(f"{last.reason}{suffix}", where=url)
+                raise Retryable(describe_transport_error(exc, "Fulcio", closed=False)) from None
+            if response.status_code not in _RETRY_STATUSES:
+                return response
+            message = _server_message(response, secrets)
+            raise Retryable(
+                f"Fulcio answered {response.status_code}" + (f": {message}" if message else ""),
+                parse_retry_after(response.headers.get("Retry-After")),
+            )
+
+        return retrying(
+            attempt,
+            self.options.retries,
+            who="Fulcio",
+            fail=lambda message: FulcioError(message, where=url),
+            sleep=self._sleep,
+            delay=self._delay,
+        )
 
     def _delay(self, number: int, retry_after: float | None) -> float:
-        policy = self.options.retries
-        cap = min(policy.max_backoff, policy.backoff * float(2**number))
-        jittered = cap / 2 + self._rng.uniform(0, cap / 2)
-        return max(jittered, retry_after) if retry_after is not None else jittered
+        return retry_delay(self.options.retries, number, retry_after, self._rng)

@@ -62,6 +62,10 @@ from pipeline.cosign.rekor import (
     log_id_of,
     merkle_leaf_hash,
 )
+from pipeline.sigstore.standin_http import LISTEN_BACKLOG as LISTEN_BACKLOG  # re-exported (shared)
+from pipeline.sigstore.standin_http import MAX_REQUEST_BYTES as MAX_REQUEST_BYTES
+from pipeline.sigstore.standin_http import InjectedFailure as InjectedFailure
+from pipeline.sigstore.standin_http import ServerThread, read_body
 from pipeline.sigstore.verify import dsse_pae
 
 ENTRIES_PATH: Final = "/api/v1/log/entries"
@@ -69,8 +73,6 @@ RETRIEVE_PATH: Final = "/api/v1/log/entries/retrieve"
 LOG_INFO_PATH: Final = "/api/v1/log"
 PUBLIC_KEY_PATH: Final = "/api/v1/log/publicKey"
 DEFAULT_ORIGIN: Final = "release-vector.local"
-LISTEN_BACKLOG: Final = 128
-MAX_REQUEST_BYTES: Final = 1 << 20
 DSSE_KIND: Final = "dsse"
 DSSE_API_VERSION: Final = "0.0.1"
 ACCEPTED_KINDS: Final = frozenset({HASHEDREKORD_KIND, DSSE_KIND})
@@ -455,12 +457,6 @@ class TransparencyLogState:
 # --- HTTP -----------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class InjectedFailure:
-    status: int
-    retry_after: str | None
-
-
 class _Server(ThreadingHTTPServer):
     request_queue_size = LISTEN_BACKLOG
     daemon_threads = True
@@ -513,16 +509,7 @@ class _Handler(BaseHTTPRequestHandler):
         return True
 
     def _read_body(self) -> bytes | None:
-        length_text = self.headers.get("Content-Length")
-        if length_text is None:
-            return b""
-        try:
-            length = int(length_text)
-        except ValueError:
-            return None
-        if not 0 <= length <= MAX_REQUEST_BYTES:
-            return None
-        return self.rfile.read(length)
+        return read_body(self)
 
     def _json_body(self) -> object:
         raw = self._read_body()
@@ -613,8 +600,10 @@ class _Handler(BaseHTTPRequestHandler):
         self._json(200, [log.entry_json(entry) for entry in found if entry is not None])
 
 
-class LogServer:
+class LogServer(ServerThread[_Server]):
     """The embedded log on 127.0.0.1: ``with LogServer() as log: ... log.url``. Thread-safe."""
+
+    thread_name = "release-vector-log"
 
     def __init__(
         self,
@@ -626,49 +615,17 @@ class LogServer:
         clock: Callable[[], float] = time.time,
     ) -> None:
         key = signing_key if signing_key is not None else ec.generate_private_key(ec.SECP256R1())
+        super().__init__(host=host, port=port)
         self.log = TransparencyLogState(key, origin=origin, clock=clock)
-        self._host, self._port = host, port
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
 
     def __repr__(self) -> str:  # the key never shows
         return f"LogServer(url={self.url if self._server else None!r}, entries={len(self.log)})"
 
-    def start(self) -> LogServer:
-        if self._server is not None:
-            return self
-        server = _Server((self._host, self._port), self.log)
-        self._server = server
-        self._thread = threading.Thread(
-            target=server.serve_forever, args=(0.05,), name="release-vector-log", daemon=True
-        )
-        self._thread.start()
-        return self
+    def _make_server(self, address: tuple[str, int]) -> _Server:
+        return _Server(address, self.log)
 
-    def stop(self) -> None:
-        server, thread = self._server, self._thread
-        self._server, self._thread = None, None
-        if server is not None:
-            server.shutdown()
-            server.server_close()
-        if thread is not None:
-            thread.join(timeout=10)
-
-    def __enter__(self) -> LogServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def port(self) -> int:
-        if self._server is None:
-            raise RuntimeError("the log server is not running")
-        return int(self._server.server_address[1])
-
-    @property
-    def url(self) -> str:
-        return f"http://{self._host}:{self.port}"
+    def _not_running(self) -> RuntimeError:
+        return RuntimeError("the log server is not running")
 
     @property
     def public_key(self) -> ec.EllipticCurvePublicKey:
@@ -689,6 +646,6 @@ class LogServer:
     def inject_failures(self, count: int, *, status: int = 503, retry_after: str | None = None) -> None:
         """Answer the next ``count`` requests with ``status`` (and ``Retry-After``) instead of serving them."""
         if self._server is None:
-            raise RuntimeError("the log server is not running")
+            raise self._not_running()
         with self._server.failures_lock:
             self._server.failures.extend(InjectedFailure(status, retry_after) for _ in range(count))

@@ -33,7 +33,7 @@ import httpx
 from pipeline.errors import IdentityTokenError as IdentityTokenError  # re-exported (lives in pipeline.errors)
 from pipeline.errors import TokenServiceError as TokenServiceError
 from pipeline.errors import UsageError
-from pipeline.oci.client import RetryPolicy, parse_retry_after
+from pipeline.http import RetryPolicy, bare_url, parse_retry_after, retry_delay
 from pipeline.oci.reference import is_loopback_host
 from pipeline.secret import Secret
 from pipeline.sigstore.jose import MalformedToken, decode_jws
@@ -204,10 +204,6 @@ def read_token_source(spec: str, env: Mapping[str, str]) -> Secret:
     return Secret(data.strip())
 
 
-def _scrub(url: httpx.URL) -> str:
-    return str(url.copy_with(username=None, password=None, query=None, fragment=None))
-
-
 def actions_token_url(request_url: str, audience: str = SIGSTORE_AUDIENCE) -> httpx.URL:
     """``ACTIONS_ID_TOKEN_REQUEST_URL`` with ``audience`` added to its query (it already holds api-version)."""
     try:
@@ -219,7 +215,7 @@ def actions_token_url(request_url: str, audience: str = SIGSTORE_AUDIENCE) -> ht
     if url.scheme not in ("http", "https") or not url.host:
         raise IdentityTokenError(f"{ACTIONS_REQUEST_URL_ENV} is not an http(s) URL", where=ACTIONS_REQUEST_URL_ENV)
     if url.scheme == "http" and not is_loopback_host(url.host):
-        raise IdentityTokenError(f"{ACTIONS_REQUEST_URL_ENV} uses plain HTTP to another machine", where=_scrub(url))
+        raise IdentityTokenError(f"{ACTIONS_REQUEST_URL_ENV} uses plain HTTP to another machine", where=bare_url(url))
     return url.copy_merge_params({"audience": audience})
 
 
@@ -235,7 +231,7 @@ def fetch_actions_token(
 ) -> Secret:
     """Ask the GitHub Actions token service for an ID token with ``audience``."""
     url = actions_token_url(request_url, audience)
-    where = _scrub(url)
+    where = bare_url(url)
     policy = retries or RetryPolicy()
     headers = {
         "Authorization": f"bearer {request_token.reveal().decode('utf-8', 'replace')}",
@@ -264,8 +260,7 @@ def fetch_actions_token(
                     raise TokenServiceError(reason, where=where)
                 retry_after = parse_retry_after(response.headers.get("Retry-After"))
             if number < policy.attempts - 1:
-                delay = min(policy.max_backoff, policy.backoff * float(2**number))
-                sleep(min(policy.max_retry_after, max(delay, retry_after or 0.0)))
+                sleep(min(policy.max_retry_after, max(retry_delay(policy, number, None), retry_after or 0.0)))
     suffix = f" (after {policy.attempts} attempts)" if policy.attempts > 1 else ""
     raise TokenServiceError(f"{reason}{suffix}", where=where)
 

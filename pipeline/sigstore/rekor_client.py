@@ -21,15 +21,12 @@ import binascii
 import hashlib
 import json
 import random
-import ssl
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
 from typing import Final
 
-import certifi
 import httpx
 
 from pipeline import __version__
@@ -47,7 +44,20 @@ from pipeline.cosign.rekor import (
     verify_inclusion_proof,
 )
 from pipeline.errors import InvalidInputError, ReleaseVectorError, TransparencyLogError, VerificationError
-from pipeline.oci.client import RetryPolicy, parse_retry_after
+from pipeline.http import (
+    ClosingClient,
+    Retryable,
+    RetryPolicy,
+    Timeouts,
+    bare_url,
+    check_service_url,
+    describe_transport_error,
+    http_client,
+    parse_retry_after,
+    retry_delay,
+    retrying,
+    ssl_context,
+)
 from pipeline.oci.reference import is_loopback_host
 from pipeline.sigstore.bundle import DsseEnvelope
 from pipeline.sigstore.verify import DSSE_API_VERSION, DSSE_KIND, check_dsse_body
@@ -91,27 +101,14 @@ class LogEntry:
     inclusion_proof: LogInclusionProof | None
 
 
-def scrub_url(url: str) -> str:
+def scrub_url(url: str | httpx.URL) -> str:
     """The URL without credentials or query, for messages."""
-    parsed = httpx.URL(url)
-    return str(parsed.copy_with(username=None, password=None, query=None, fragment=None))
+    return bare_url(url)
 
 
 def check_log_url(url: str) -> httpx.URL:
     """A usable log base URL: https, or http only on a loopback host (the embedded log)."""
-    try:
-        parsed = httpx.URL(url)
-    except (httpx.InvalidURL, ValueError):
-        raise InvalidInputError("the Rekor URL is not a valid URL", where=url) from None
-    if parsed.scheme not in ("http", "https") or not parsed.host:
-        raise InvalidInputError("the Rekor URL must be http(s)://HOST[:PORT]", where=scrub_url(url))
-    if parsed.scheme == "http" and not is_loopback_host(parsed.host):
-        raise InvalidInputError(
-            "plain HTTP is allowed only for a transparency log on this machine (loopback)",
-            where=scrub_url(url),
-            hint="use https://",
-        )
-    return parsed
+    return check_service_url(url, "Rekor", "a transparency log")
 
 
 def is_loopback_url(url: str) -> bool:
@@ -120,36 +117,6 @@ def is_loopback_url(url: str) -> bool:
     except (httpx.InvalidURL, ValueError):
         return False
     return bool(host) and is_loopback_host(host)
-
-
-def _ssl_context(cacert: Path | None) -> ssl.SSLContext:
-    context = ssl.create_default_context(cafile=certifi.where())
-    context.load_default_certs()
-    if cacert is not None:
-        try:
-            context.load_verify_locations(cafile=str(cacert))
-        except (ssl.SSLError, OSError, ValueError):
-            raise InvalidInputError(
-                "the Rekor CA certificate file is not a readable PEM file", where=str(cacert)
-            ) from None
-    return context
-
-
-def _describe_transport_error(exc: httpx.TransportError) -> str:
-    if isinstance(exc, httpx.TimeoutException):
-        return "timed out talking to the transparency log"
-    if isinstance(exc, httpx.ConnectError):
-        return "cannot connect to the transparency log"
-    if isinstance(exc, httpx.RemoteProtocolError):
-        return "the transparency log closed the connection"
-    return "network error talking to the transparency log"
-
-
-class _Retry(Exception):
-    def __init__(self, reason: str, retry_after: float | None = None) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.retry_after = retry_after
 
 
 def _error_message(response: httpx.Response) -> str:
@@ -351,7 +318,7 @@ def _verify_evidence(entry: LogEntry, trusted_keys: Sequence[PublicKey], where: 
         )
 
 
-class RekorClient:
+class RekorClient(ClosingClient):
     """Uploads to one Rekor v1 log and verifies its answers with ``trusted_keys``. A context manager."""
 
     def __init__(
@@ -372,17 +339,11 @@ class RekorClient:
         self.options = options or RekorOptions()
         self._sleep = sleep
         self._rng = rng or random.Random()  # noqa: S311 (jitter, not cryptography)
-        timeout = httpx.Timeout(
-            connect=self.options.connect_timeout,
-            read=self.options.read_timeout,
-            write=self.options.read_timeout,
-            pool=self.options.connect_timeout,
-        )
-        self._http = httpx.Client(
-            verify=_ssl_context(self.options.cacert),
+        connect, read = self.options.connect_timeout, self.options.read_timeout
+        timeout = Timeouts(connect=connect, read=read, write=read, pool=connect).to_httpx()
+        self._http = http_client(
+            verify=ssl_context(self.options.cacert, "the Rekor CA certificate file is not a readable PEM file"),
             timeout=timeout,
-            follow_redirects=False,
-            trust_env=False,
             headers={"User-Agent": self.options.user_agent, "Accept": "application/json"},
             transport=transport,
         )
@@ -393,17 +354,6 @@ class RekorClient:
     @property
     def trusted_keys(self) -> tuple[PublicKey, ...]:
         return self._trusted
-
-    def close(self) -> None:
-        self._http.close()
-
-    def __enter__(self) -> RekorClient:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
 
     # --- the TransparencyLog port (pipeline.signing) ---------------------------------------
 
@@ -508,39 +458,31 @@ class RekorClient:
 
     def _send(self, method: str, url: str, *, content: bytes | None = None) -> httpx.Response:
         headers = {"Content-Type": "application/json"} if content is not None else None
-        policy = self.options.retries
-        last: _Retry | None = None
-        tries = 0
-        for number in range(policy.attempts):
-            tries = number + 1
+
+        def attempt() -> httpx.Response:
             try:
                 response = self._http.request(method, url, content=content, headers=headers)
             except httpx.TransportError as exc:
-                last = _Retry(_describe_transport_error(exc))
-            else:
-                if response.status_code not in _RETRY_STATUSES:
-                    return response
-                message = _error_message(response)
-                last = _Retry(
-                    f"the transparency log answered {response.status_code}" + (f": {message}" if message else ""),
-                    parse_retry_after(response.headers.get("Retry-After")),
-                )
-            if number == policy.attempts - 1:
-                break
-            if last.retry_after is not None and last.retry_after > policy.max_retry_after:
-                raise TransparencyLogError(
-                    f"{last.reason}; the log asks to retry after {last.retry_after:.0f} s", where=scrub_url(url)
-                )
-            self._sleep(self._delay(number, last.retry_after))
-        assert last is not None
-        suffix = f" (after {tries} attempts)" if tries > 1 else ""
-        raise TransparencyLogError(f"{last.reason}{suffix}", where=scrub_url(url))
+                raise Retryable(describe_transport_error(exc, "the transparency log")) from None
+            if response.status_code not in _RETRY_STATUSES:
+                return response
+            message = _error_message(response)
+            raise Retryable(
+                f"the transparency log answered {response.status_code}" + (f": {message}" if message else ""),
+                parse_retry_after(response.headers.get("Retry-After")),
+            )
+
+        return retrying(
+            attempt,
+            self.options.retries,
+            who="the log",
+            fail=lambda message: TransparencyLogError(message, where=scrub_url(url)),
+            sleep=self._sleep,
+            delay=self._delay,
+        )
 
     def _delay(self, number: int, retry_after: float | None) -> float:
-        policy = self.options.retries
-        cap = min(policy.max_backoff, policy.backoff * float(2**number))
-        jittered = cap / 2 + self._rng.uniform(0, cap / 2)
-        return max(jittered, retry_after) if retry_after is not None else jittered
+        return retry_delay(self.options.retries, number, retry_after, self._rng)
 
 
 def fetch_log_public_keys(url: str, options: RekorOptions | None = None) -> list[PublicKey]:
@@ -562,7 +504,7 @@ def fetch_log_public_keys(url: str, options: RekorOptions | None = None) -> list
             try:
                 response = http.get(target)
             except httpx.TransportError as exc:
-                last = _describe_transport_error(exc)
+                last = describe_transport_error(exc, "the transparency log")
             else:
                 if response.status_code == 200:
                     try:
@@ -575,7 +517,7 @@ def fetch_log_public_keys(url: str, options: RekorOptions | None = None) -> list
                 if response.status_code not in _RETRY_STATUSES:
                     break
             if number < policy.attempts - 1:
-                time.sleep(min(policy.max_backoff, policy.backoff * 2**number))
+                time.sleep(retry_delay(policy, number, None))
     raise TransparencyLogError(f"cannot read the log's public key: {last}", where=target)
 
 

@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Final, Self
+from typing import Any, Final, Generic, Self, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
 MAX_REQUEST_BYTES: Final = 1 << 20
@@ -59,6 +59,20 @@ class InjectedFailure:
 Handler = Callable[[Request], Response]
 
 
+def read_body(handler: BaseHTTPRequestHandler) -> bytes | None:
+    """The request's body (b"" without ``Content-Length``); None if its length is unreadable or too large."""
+    text = handler.headers.get("Content-Length")
+    if text is None:
+        return b""
+    try:
+        length = int(text)
+    except ValueError:
+        return None
+    if not 0 <= length <= MAX_REQUEST_BYTES:
+        return None
+    return handler.rfile.read(length)
+
+
 class _Server(ThreadingHTTPServer):
     request_queue_size = LISTEN_BACKLOG
     daemon_threads = True
@@ -95,16 +109,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
             self.wfile.write(response.body)
 
     def _read_body(self) -> bytes | None:
-        text = self.headers.get("Content-Length")
-        if text is None:
-            return b""
-        try:
-            length = int(text)
-        except ValueError:
-            return None
-        if not 0 <= length <= MAX_REQUEST_BYTES:
-            return None
-        return self.rfile.read(length)
+        return read_body(self)
 
     def _dispatch(self) -> None:
         url = urlsplit(self.path)
@@ -142,26 +147,31 @@ def _default_error(status: int, message: str) -> Response:
     return json_response(status, {"code": status, "message": message})
 
 
-class StandinServer:
-    """Base of the stand-ins: ``with Sub() as s: s.url``. Subclasses implement :meth:`handle`."""
+S = TypeVar("S", bound=ThreadingHTTPServer)
+
+
+class ServerThread(Generic[S]):
+    """The life of a loopback server on a daemon thread: ``start``/``stop``, ``with``, ``port``, ``url``.
+
+    Subclasses build the server in :meth:`_make_server`."""
 
     thread_name = "release-vector-standin"
 
     def __init__(self, *, host: str = "127.0.0.1", port: int = 0) -> None:
         self._host, self._port = host, port
-        self._server: _Server | None = None
+        self._server: S | None = None
         self._thread: threading.Thread | None = None
 
-    def handle(self, request: Request) -> Response:  # pragma: no cover - overridden
+    def _make_server(self, address: tuple[str, int]) -> S:  # pragma: no cover - overridden
         raise NotImplementedError
 
-    def error_response(self, status: int, message: str) -> Response:
-        return _default_error(status, message)
+    def _not_running(self) -> RuntimeError:
+        return RuntimeError(f"the {self.thread_name} server is not running")
 
     def start(self) -> Self:
         if self._server is not None:
             return self
-        server = _Server((self._host, self._port), self.handle, self.error_response)
+        server = self._make_server((self._host, self._port))
         self._server = server
         self._thread = threading.Thread(target=server.serve_forever, args=(0.05,), name=self.thread_name, daemon=True)
         self._thread.start()
@@ -189,12 +199,25 @@ class StandinServer:
     @property
     def port(self) -> int:
         if self._server is None:
-            raise RuntimeError(f"the {self.thread_name} server is not running")
+            raise self._not_running()
         return int(self._server.server_address[1])
 
     @property
     def url(self) -> str:
         return f"http://{self._host}:{self.port}"
+
+
+class StandinServer(ServerThread[_Server]):
+    """Base of the stand-ins: ``with Sub() as s: s.url``. Subclasses implement :meth:`handle`."""
+
+    def handle(self, request: Request) -> Response:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def error_response(self, status: int, message: str) -> Response:
+        return _default_error(status, message)
+
+    def _make_server(self, address: tuple[str, int]) -> _Server:
+        return _Server(address, self.handle, self.error_response)
 
     @property
     def requests(self) -> list[tuple[str, str, int]]:
@@ -207,6 +230,6 @@ class StandinServer:
     def inject_failures(self, count: int, *, status: int = 503, retry_after: str | None = None) -> None:
         """Answer the next ``count`` requests with ``status`` (and ``Retry-After``) instead of serving them."""
         if self._server is None:
-            raise RuntimeError(f"the {self.thread_name} server is not running")
+            raise self._not_running()
         with self._server.lock:
             self._server.failures.extend(InjectedFailure(status, retry_after) for _ in range(count))

@@ -35,15 +35,23 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
 from typing import Any, Final, NoReturn
 
-import certifi
 import httpx
 
 from pipeline import __version__
 from pipeline.errors import AuthError, ConflictError, GitHubError, InvalidInputError
-from pipeline.oci.client import RetryPolicy, Timeouts, parse_retry_after, scrub_url
+from pipeline.http import (
+    ClosingClient,
+    RetryPolicy,
+    Timeouts,
+    describe_transport_error,
+    http_client,
+    parse_retry_after,
+    retry_delay,
+    scrub_url,
+    ssl_context,
+)
 from pipeline.oci.reference import is_loopback_host
 from pipeline.secret import Secret
 from pipeline.targets.base import (
@@ -122,29 +130,6 @@ def _host_port(url: httpx.URL) -> str:
     return f"{url.host}:{url.port}" if url.port is not None else url.host
 
 
-def _ssl_context(cacert: Path | None) -> ssl.SSLContext:
-    context = ssl.create_default_context(cafile=certifi.where())
-    context.load_default_certs()
-    if cacert is not None:
-        try:
-            context.load_verify_locations(cafile=str(cacert))
-        except (ssl.SSLError, OSError, ValueError):
-            raise InvalidInputError(
-                "GitHub CA certificate file is not a readable PEM file", where=str(cacert)
-            ) from None
-    return context
-
-
-def _describe_transport_error(exc: httpx.TransportError) -> str:
-    if isinstance(exc, httpx.TimeoutException):
-        return "timed out talking to GitHub"
-    if isinstance(exc, httpx.ConnectError):
-        return "cannot connect to GitHub"
-    if isinstance(exc, httpx.RemoteProtocolError):
-        return "GitHub closed the connection"
-    return "network error talking to GitHub"
-
-
 @dataclass(frozen=True)
 class _Answer:
     status: int
@@ -179,7 +164,7 @@ class _Transient(Exception):
         self.retry_after = retry_after
 
 
-class GitHubTarget:
+class GitHubTarget(ClosingClient):
     """:class:`~pipeline.targets.base.ReleaseTarget` on the releases of one GitHub repository."""
 
     def __init__(
@@ -203,26 +188,13 @@ class GitHubTarget:
         self._check_scheme(api, "GitHub API URL")
         self._api = str(api)
         self._trusted = {_origin(api)}
-        self._http = httpx.Client(
-            verify=_ssl_context(self.options.cacert),
+        self._http = http_client(
+            verify=ssl_context(self.options.cacert, "GitHub CA certificate file is not a readable PEM file"),
             timeout=self.options.timeouts.to_httpx(),
-            follow_redirects=False,
-            trust_env=False,
             proxy=self.options.proxy,
             headers={"User-Agent": self.options.user_agent, "X-GitHub-Api-Version": API_VERSION},
             transport=transport,
         )
-
-    def close(self) -> None:
-        self._http.close()
-
-    def __enter__(self) -> GitHubTarget:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         return f"GitHubTarget({self.describe()!r})"
@@ -556,7 +528,7 @@ class GitHubTarget:
             except httpx.TransportError as exc:
                 if any(isinstance(e, ssl.SSLCertVerificationError) for e in (exc, exc.__cause__, exc.__context__)):
                     raise GitHubError("GitHub's TLS certificate is not trusted", where=where) from None
-                reason = _describe_transport_error(exc)
+                reason = describe_transport_error(exc, "GitHub")
                 if not idempotent:
                     raise _Transient(reason) from None
                 if last_try:
@@ -621,11 +593,8 @@ class GitHubTarget:
 
     def _delay(self, number: int, retry_after: float | None) -> float:
         policy = self.options.retries
-        cap = min(policy.max_backoff, policy.backoff * float(2**number))
-        jittered = cap / 2 + self._rng.uniform(0, cap / 2)
-        if retry_after is not None:
-            return min(max(jittered, retry_after), policy.max_retry_after)
-        return jittered
+        delay = retry_delay(policy, number, retry_after, self._rng)
+        return min(delay, policy.max_retry_after) if retry_after is not None else delay
 
     # --- failures -----------------------------------------------------------------------------------
 
