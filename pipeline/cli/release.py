@@ -6,7 +6,7 @@ import dataclasses
 import os
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -111,6 +111,33 @@ def release_target(
         github_repository, Secret(token) if token else None, GitHubOptions(api_url=github_api_url)
     ) as target:
         yield target
+
+
+@contextmanager
+def _progress_reporter(version: str, total: int) -> Iterator[Callable[[Action, str], None]]:
+    """Progress on stderr: a rich progress bar on a terminal, one plain line per action otherwise."""
+    count = 0
+
+    def line(action: Action, outcome: str) -> None:
+        nonlocal count
+        count += 1
+        digest = f"@{action.digest}" if action.digest and action.kind == "sign-image" else ""
+        _say(f"[{count}/{total}] {action.kind} {action.target}{digest}: {outcome}")
+
+    if not sys.stderr.isatty() or total == 0:
+        yield line
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=Console(stderr=True)) as bar:
+        task = bar.add_task(f"release {version}", total=total)
+
+        def advance(action: Action, outcome: str) -> None:
+            bar.update(task, advance=1, description=f"release {version}: {action.kind} {outcome}")
+
+        yield advance
 
 
 def _print_plan_table(plan: Plan) -> None:
@@ -262,15 +289,8 @@ def release_command(
             return
         if keyless_port is not None and any(a.kind in ("sign-vector", "sign-image") for a in plan.actions):
             keyless_port.signer()  # the certificate first: a refused token fails before anything is written
-        total = len(plan.actions)
-        progress = {"count": 0}
-
-        def on_done(action: Action, outcome: str) -> None:
-            progress["count"] += 1
-            digest = f"@{action.digest}" if action.digest and action.kind == "sign-image" else ""
-            _say(f"[{progress['count']}/{total}] {action.kind} {action.target}{digest}: {outcome}")
-
-        apply_plan(plan, request, ports, on_done=on_done)
+        with _progress_reporter(version, len(plan.actions)) as on_done:
+            apply_plan(plan, request, ports, on_done=on_done)
     finished = time.monotonic()
     pinned = f"{request.artifact_reference}@{request.artifact.digest}"
     result = {
@@ -293,7 +313,7 @@ def release_command(
         print(f"release {version}: already complete, nothing written ({pinned})")
     else:
         print(
-            f"release {version}: {total} action(s) done; vector {pinned}; "
+            f"release {version}: {len(plan.actions)} action(s) done; vector {pinned}; "
             f"{plan.count('sign-image')} image signature(s) added"
             + (f"; published on {desired.target}" if desired.target else "")
         )

@@ -440,3 +440,23 @@ def test_release_in_v3_then_both_signs_only_what_each_format_lacks(
     assert local_log.entries == entries + 12
     both = cli("release", *base, "--bundle-format", "both", "--json", env=env)
     assert both.exit_code == 0 and json.loads(both.stdout)["actions"] == []
+
+
+def test_progress_is_a_rich_bar_on_a_terminal_and_plain_lines_otherwise(
+    cli: Any, plain_registry: RegistryProcess, keys: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sys
+
+    key, _ = keys
+    world = Setup(plain_registry, tmp_path)
+    env = {"COSIGN_PASSWORD": PASSWORD}
+    plain = cli("release", *world.args("v7.0.0", "--key", str(key), "--no-tlog-upload"), env=env)
+    assert plain.exit_code == 0, plain.stderr
+    assert "[1/7] push-vector" in plain.stderr  # no release target: push, sign the vector, 5 images
+    assert "[7/7] sign-image" in plain.stderr
+
+    other = Setup(plain_registry, tmp_path / "tty")
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)
+    bar = cli("release", *other.args("v7.0.0", "--key", str(key), "--no-tlog-upload"), env=env)
+    assert bar.exit_code == 0, bar.stderr
+    assert "[1/7]" not in bar.stderr and "release v7.0.0" in bar.stderr
