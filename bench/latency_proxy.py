@@ -25,7 +25,13 @@ counting only the requests ``match`` accepts) or at random with a seed (``rate=0
 injected fault is recorded in ``injector.injected``.
 
 As a command: ``python -m bench.latency_proxy --upstream http://127.0.0.1:5000 --delay-ms 50 [--port N]
-[--fault-rate 0.1 --fault-seed 1 --fault-kinds 502,reset] [--fault-at 5=503]`` (prints counts on Ctrl-C).
+[--fault-rate 0.1 --fault-seed 1 --fault-kinds 502,reset] [--fault-at 5=503]`` (prints
+``proxying http://127.0.0.1:PORT -> UPSTREAM ...`` first, and the counts on Ctrl-C).
+
+Control endpoint (another process reads the counts; these requests are neither delayed, counted nor
+forwarded): ``GET /_proxy/counts`` answers ``{"counts": {"HEAD manifest": 70, ...}, "total": N,
+"max_in_flight": M}``; ``POST /_proxy/reset`` clears them (and answers the same, emptied).
+:class:`ProxyControl` is a client for it.
 """
 
 from __future__ import annotations
@@ -33,7 +39,9 @@ from __future__ import annotations
 import argparse
 import contextlib
 import http.client
+import json
 import random
+import signal
 import socket
 import struct
 import sys
@@ -81,6 +89,9 @@ def path_kind(path: str) -> str:
         return "token"
     return "other"
 
+
+CONTROL_PREFIX = "/_proxy/"
+"""Paths under this prefix are the proxy's own control endpoint: never delayed, counted or forwarded."""
 
 FAULT_KINDS = ("500", "502", "503", "429", "reset", "slow")
 """What the injector can do to a request (see :class:`Fault`)."""
@@ -238,7 +249,10 @@ class LatencyProxy:
                     self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
             def _handle(self) -> None:
-                outer._forward(self)
+                if urllib.parse.urlsplit(self.path).path.startswith(CONTROL_PREFIX):
+                    outer._control(self)
+                else:
+                    outer._forward(self)
 
             do_GET = do_HEAD = do_PUT = do_POST = do_PATCH = do_DELETE = _handle
 
@@ -287,6 +301,24 @@ class LatencyProxy:
         with self._lock:
             self._counts.clear()
             self.max_in_flight = 0
+
+    def snapshot(self) -> dict[str, Any]:
+        """What ``GET /_proxy/counts`` answers."""
+        with self._lock:
+            counts = {f"{method} {kind}": n for (method, kind), n in sorted(self._counts.items())}
+            return {"counts": counts, "total": sum(counts.values()), "max_in_flight": self.max_in_flight}
+
+    def _control(self, handler: BaseHTTPRequestHandler) -> None:
+        self._read_body(handler)  # keep the connection usable
+        action = urllib.parse.urlsplit(handler.path).path[len(CONTROL_PREFIX) :].strip("/")
+        if (handler.command, action) in (("GET", "counts"), ("HEAD", "counts")):
+            _answer(handler, 200, {"Content-Type": "application/json"}, json.dumps(self.snapshot()).encode())
+        elif (handler.command, action) == ("POST", "reset"):
+            self.reset()
+            _answer(handler, 200, {"Content-Type": "application/json"}, json.dumps(self.snapshot()).encode())
+        else:
+            message = f"latency proxy: no control {handler.command} {CONTROL_PREFIX}{action}".encode()
+            _answer(handler, 404, {"Content-Type": "text/plain"}, message)
 
     # --- forwarding --------------------------------------------------------------------------------
 
@@ -397,6 +429,41 @@ class LatencyProxy:
         raise AssertionError("unreachable")
 
 
+class ProxyControl:
+    """Client of a proxy's control endpoint (a proxy in another process): ``counts()``, ``total()``, ``reset()``."""
+
+    def __init__(self, url: str, timeout: float = 10.0) -> None:
+        self.url = url.rstrip("/")
+        self.timeout = timeout
+
+    def _call(self, method: str, action: str) -> dict[str, Any]:
+        parsed = urllib.parse.urlsplit(self.url)
+        connection = http.client.HTTPConnection(parsed.hostname or "127.0.0.1", parsed.port, timeout=self.timeout)
+        try:
+            connection.request(method, f"{CONTROL_PREFIX}{action}", headers={"Content-Length": "0"})
+            response = connection.getresponse()
+            data = response.read()
+            if response.status != 200:
+                raise RuntimeError(f"proxy control {method} {action}: {response.status} {data[:200]!r}")
+            result: dict[str, Any] = json.loads(data)
+            return result
+        finally:
+            connection.close()
+
+    def snapshot(self) -> dict[str, Any]:
+        return self._call("GET", "counts")
+
+    def counts(self) -> dict[str, int]:
+        counts: dict[str, int] = self.snapshot()["counts"]
+        return counts
+
+    def total(self) -> int:
+        return int(self.snapshot()["total"])
+
+    def reset(self) -> None:
+        self._call("POST", "reset")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--upstream", required=True, help="http://127.0.0.1:PORT of the server to proxy")
@@ -422,6 +489,11 @@ def main(argv: list[str] | None = None) -> int:
         )
     proxy = LatencyProxy(args.upstream, delay=args.delay_ms / 1000, port=args.port, faults=faults).start()
     print(f"proxying {proxy.url} -> {args.upstream} with {args.delay_ms:g} ms per request", flush=True)
+
+    def interrupted(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupted)  # a parent's terminate() prints the counts too
     try:
         while True:
             time.sleep(3600)

@@ -3,9 +3,11 @@
 The parent starts a local docker-registry and seeds N tiny images per run (under a fresh prefix, so
 every run signs everything anew). Each run is a fresh Python process (its peak RSS is that run's) which
 puts a :class:`~bench.latency_proxy.LatencyProxy` in front of the registry, and another in front of the
-GitHub stand-in's API (``tests/github_standin.py``; without it, a release folder), then runs the real
-release path (``pipeline.release``: assemble, observe + plan, apply, as ``release-vector release`` does)
-and times the phases from the apply's progress callbacks:
+GitHub stand-in's API (``tests/github_standin.py``; without it, a release folder), each proxy in a
+process of its own (``python -m bench.latency_proxy``, so its threads do not share the measured process's
+GIL; the counts are read over its ``/_proxy/`` control endpoint), then runs the real release path
+(``pipeline.release``: assemble, observe + plan, apply, as ``release-vector release`` does) and times
+the phases from the apply's progress callbacks:
 
 - assemble (resolve every tag), plan (the read-only look), push (the vector), sign (vector + images),
   GitHub (draft, uploads, publish), then verify-release, then a re-run (must plan nothing).
@@ -23,6 +25,7 @@ re-run; verify-release of 70 images <= 2 s; 1,000 images <= 150 MB peak RSS.
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import os
 import resource
@@ -37,7 +40,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
-from bench.latency_proxy import LatencyProxy  # noqa: E402
+from bench.latency_proxy import ProxyControl  # noqa: E402
 from pipeline.rehearsal import seed_images, start_registry, throwaway_keys  # noqa: E402
 
 REVISION = "0" * 40
@@ -60,6 +63,38 @@ def write_source(path: Path, names: list[str]) -> None:
 # --- one run (child process) ----------------------------------------------------------------------
 
 
+class ProxyProcess(ProxyControl):
+    """``python -m bench.latency_proxy`` in a process of its own; counts over its control endpoint."""
+
+    def __init__(self, upstream: str, delay_ms: float) -> None:
+        command = [sys.executable, "-m", "bench.latency_proxy", "--upstream", upstream, "--delay-ms", str(delay_ms)]
+        self.process = subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=REPO_ROOT
+        )
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline()  # "proxying http://127.0.0.1:PORT -> ..."
+        words = line.split()
+        if len(words) < 2 or words[0] != "proxying":
+            self.process.kill()
+            raise RuntimeError(f"latency proxy did not start: {line!r}")
+        super().__init__(words[1])
+        self.host = self.url.removeprefix("http://")
+        atexit.register(self._kill)  # never outlive this run, even if it fails
+
+    def _kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.communicate()
+
+
 def child(args: argparse.Namespace) -> int:
     from pipeline.artifact import ArtifactAnnotations, make_artifact
     from pipeline.cli.vector import build_vector
@@ -76,18 +111,17 @@ def child(args: argparse.Namespace) -> int:
 
     key_path = Path(args.key)
     key = load_private_key(Secret(key_path.read_bytes()), Secret(os.environ["BENCH_KEY_PASSWORD"]), str(key_path))
-    delay = args.delay_ms / 1000
-    proxy = LatencyProxy(f"http://{args.registry}", delay=delay).start()
+    proxy = ProxyProcess(f"http://{args.registry}", args.delay_ms)
     mirrors = parse_mirrors([f"ghcr.io={proxy.host}/{args.prefix}/ghcr.io"])
     repository = parse_repository(f"{proxy.host}/{args.prefix}/releases")
     source = Path(args.source)
     github: Any = None
-    github_proxy: LatencyProxy | None = None
+    github_proxy: ProxyProcess | None = None
     try:
         from tests.github_standin import GitHubStandIn
 
         github = GitHubStandIn(owner="bench", repo="release").__enter__()
-        github_proxy = LatencyProxy(github.api_url, delay=delay).start()
+        github_proxy = ProxyProcess(github.api_url, args.delay_ms)
     except ImportError:
         github = None
 
