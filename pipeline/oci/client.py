@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import random
 import ssl
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -218,6 +219,8 @@ class RegistryClient(ClosingClient):
         self._rng = rng or random.Random()  # noqa: S311 (jitter, not cryptography)
         self._tokens = TokenCache(clock)
         self._endpoints: dict[str, _Endpoint] = {}
+        self._ping_locks: dict[str, threading.Lock] = {}
+        self._ping_locks_guard = threading.Lock()
         self._http = http_client(
             verify=ssl_context(
                 self.options.cacert,
@@ -552,9 +555,15 @@ class RegistryClient(ClosingClient):
 
     def _endpoint(self, repo: Repository, where: str) -> _Endpoint:
         endpoint = self._endpoints.get(repo.registry)
-        if endpoint is None:
-            endpoint = self._ping(repo, where)
-            self._endpoints[repo.registry] = endpoint
+        if endpoint is not None:
+            return endpoint
+        with self._ping_locks_guard:
+            lock = self._ping_locks.setdefault(repo.registry, threading.Lock())
+        with lock:  # one ping per registry, however many threads start at once; the others wait for it
+            endpoint = self._endpoints.get(repo.registry)
+            if endpoint is None:
+                endpoint = self._ping(repo, where)
+                self._endpoints[repo.registry] = endpoint
         return endpoint
 
     def _ping(self, repo: Repository, where: str) -> _Endpoint:

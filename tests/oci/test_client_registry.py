@@ -405,3 +405,19 @@ def test_bearer_mount_without_access_to_the_source_falls_back_to_upload(token_re
         assert c.get_blob(target, digest) == blob
         with pytest.raises(AuthError):
             c.get_blob(hidden, digest)
+
+
+def test_threads_starting_at_once_share_one_ping(plain_registry: RegistryProcess) -> None:
+    """The first requests of many threads at once make one GET /v2/ between them, not one each."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from bench.latency_proxy import LatencyProxy
+
+    with client() as direct:
+        push_image(direct, f"{plain_registry.host}/ping/once:v1", b"one ping")
+    with LatencyProxy(plain_registry.url, delay=0.05) as proxy, client() as registry:
+        moved = parse_reference(f"{proxy.host}/ping/once:v1")
+        with ThreadPoolExecutor(max_workers=12) as pool:
+            found = list(pool.map(lambda _n: registry.head_manifest(moved), range(12)))
+        assert all(descriptor is not None for descriptor in found)
+        assert proxy.counts() == {"GET ping": 1, "HEAD manifest": 12}
