@@ -30,7 +30,8 @@ As a command: ``python -m bench.latency_proxy --upstream http://127.0.0.1:5000 -
 
 Control endpoint (another process reads the counts; these requests are neither delayed, counted nor
 forwarded): ``GET /_proxy/counts`` answers ``{"counts": {"HEAD manifest": 70, ...}, "total": N,
-"max_in_flight": M}``; ``POST /_proxy/reset`` clears them (and answers the same, emptied).
+"max_in_flight": M, "by_repository": {"team/app": 5, ...}}``; ``POST /_proxy/reset`` clears them (and
+answers the same, emptied).
 :class:`ProxyControl` is a client for it.
 """
 
@@ -88,6 +89,21 @@ def path_kind(path: str) -> str:
     if "token" in url_path or "oauth" in url_path:
         return "token"
     return "other"
+
+
+_API_PARTS = ("manifests", "blobs", "tags", "referrers")
+
+
+def repository_of(path: str) -> str | None:
+    """The repository an OCI distribution request is about (``/v2/<name>/manifests/<ref>``), else None."""
+    parts = urllib.parse.urlsplit(path).path.strip("/").split("/")
+    if len(parts) < 4 or parts[0] != "v2":
+        return None
+    if parts[-3:-1] == ["blobs", "uploads"]:  # /v2/<name>/blobs/uploads/<session>
+        return "/".join(parts[1:-3])
+    if parts[-2] in _API_PARTS:  # manifests/<ref>, blobs/<digest>, blobs/uploads/, tags/list, referrers/<digest>
+        return "/".join(parts[1:-2])
+    return None
 
 
 CONTROL_PREFIX = "/_proxy/"
@@ -230,6 +246,7 @@ class LatencyProxy:
         self.rewrite = dict(rewrite or {})
         self.timeout = timeout
         self._counts: Counter[tuple[str, str]] = Counter()
+        self._by_repository: Counter[str] = Counter()
         self._lock = threading.Lock()
         self._local = threading.local()
         self._in_flight = 0
@@ -297,16 +314,27 @@ class LatencyProxy:
         with self._lock:
             return sum(self._counts.values())
 
+    def by_repository(self) -> dict[str, int]:
+        """Requests per repository (``/v2/<name>/...``; the ping and other paths are not counted here)."""
+        with self._lock:
+            return dict(sorted(self._by_repository.items()))
+
     def reset(self) -> None:
         with self._lock:
             self._counts.clear()
+            self._by_repository.clear()
             self.max_in_flight = 0
 
     def snapshot(self) -> dict[str, Any]:
         """What ``GET /_proxy/counts`` answers."""
         with self._lock:
             counts = {f"{method} {kind}": n for (method, kind), n in sorted(self._counts.items())}
-            return {"counts": counts, "total": sum(counts.values()), "max_in_flight": self.max_in_flight}
+            return {
+                "counts": counts,
+                "total": sum(counts.values()),
+                "max_in_flight": self.max_in_flight,
+                "by_repository": dict(sorted(self._by_repository.items())),
+            }
 
     def _control(self, handler: BaseHTTPRequestHandler) -> None:
         self._read_body(handler)  # keep the connection usable
@@ -361,6 +389,9 @@ class LatencyProxy:
         method, path = handler.command, handler.path
         with self._lock:
             self._counts[(method, path_kind(path))] += 1
+            repository = repository_of(path)
+            if repository is not None:
+                self._by_repository[repository] += 1
             self._in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self._in_flight)
         try:
@@ -459,6 +490,10 @@ class ProxyControl:
 
     def total(self) -> int:
         return int(self.snapshot()["total"])
+
+    def by_repository(self) -> dict[str, int]:
+        by_repository: dict[str, int] = self.snapshot()["by_repository"]
+        return by_repository
 
     def reset(self) -> None:
         self._call("POST", "reset")
