@@ -212,13 +212,18 @@ class PulledVector:
         return self.reference.with_digest(self.digest)
 
 
-def pull_vector(client: ArtifactRegistry, ref: Reference, policy: VerificationPolicy | None) -> PulledVector:
-    """Fetch the artifact at ``ref``; with ``policy``, verify its signature first (VerificationError if not)."""
+def pull_vector(
+    client: ArtifactRegistry, ref: Reference, policy: VerificationPolicy | None, *, all_formats: bool = True
+) -> PulledVector:
+    """Fetch the artifact at ``ref``; with ``policy``, verify its signature first (VerificationError if not).
+
+    ``all_formats=False``: one valid signature is enough (see :func:`verify_image`).
+    """
     manifest = client.get_manifest(ref, mediatypes.ALL_MANIFESTS)
     pinned = ref.with_digest(manifest.digest)
     verification: ImageVerification | None = None
     if policy is not None:
-        verification = verify_image(client, pinned, policy)
+        verification = verify_image(client, pinned, policy, all_formats=all_formats)
         if not verification.ok:
             raise VerificationError(f"signature verification failed: {verification.reason()}", where=str(pinned))
     layer = select_vector_layer(manifest.data, str(pinned))

@@ -33,7 +33,7 @@ from pipeline.cosign.sigmanifest import (
     signature_tag,
 )
 from pipeline.cosign.verify import VerificationPolicy, VerifiedSignature, verify_signed_payload
-from pipeline.errors import ReleaseVectorError, VerificationError
+from pipeline.errors import NotFoundError, ReleaseVectorError, VerificationError
 from pipeline.oci.client import Descriptor, Manifest
 from pipeline.oci.reference import Reference, Repository, parse_reference
 
@@ -153,8 +153,13 @@ def verify_image(
     *,
     annotations: Mapping[str, str] | None = None,
     require_reference: bool = False,
+    all_formats: bool = True,
 ) -> ImageVerification:
-    """Check every signature of one image, legacy and v3; never raises for a verification problem, reports it."""
+    """Check every signature of one image, legacy and v3; never raises for a verification problem, reports it.
+
+    ``all_formats=False`` (one valid signature is enough, as verify-release needs): the cosign v3 bundles
+    are looked up only when no legacy signature verified, which saves the referrers requests.
+    """
     label = str(image)
     try:
         digest = image.digest
@@ -168,6 +173,8 @@ def verify_image(
     verified, failures, legacy_found, legacy_missing = _verify_legacy(
         registry, image, digest, policy, annotations or {}, require_reference
     )
+    if verified and not all_formats:
+        return ImageVerification(label, digest, tuple(verified), tuple(failures), (), ("legacy",))
     v3 = verify_image_bundles(registry, image, digest, policy, annotations=annotations)
     found: tuple[Format, ...] = ("legacy",) if legacy_found else ()
     found += ("v3",) if v3.found else ()
@@ -189,9 +196,9 @@ def _verify_legacy(
     """(verified layers, failures, whether the .sig manifest holds signatures, why none were found)."""
     try:
         sig_ref = image.repo.tag(signature_tag(digest))
-        if registry.head_manifest(sig_ref) is None:
-            return [], [], False, f"{sig_ref} does not exist"
         manifest = read_signature_manifest(registry.get_manifest(sig_ref).data, str(sig_ref))
+    except NotFoundError:  # one GET, a 404 meaning "not signed in this layout" (no HEAD first)
+        return [], [], False, f"{sig_ref} does not exist"
     except ReleaseVectorError as error:
         return [], [error.one_line()], True, ""
     if not manifest.signature_layers:
