@@ -19,6 +19,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -191,6 +193,38 @@ def signature_reference(image: Reference, digest: str) -> Reference:
     return image.repo.tag(signature_tag(digest))
 
 
+class SignatureReads:
+    """The ``.sig`` manifests a release's read-only look read, each handed once to the signing that follows.
+
+    A release looks (is the image signed?) and then signs what is not: without this, every newly signed
+    image's ``.sig`` manifest would be read twice, once by each step. A copy is handed out at most once,
+    and only within ``max_age`` seconds of its read; later, or a second time (a retry), the signing reads
+    afresh. Another signer's layer written between the look and our write would be lost, the same
+    read-then-write window cosign itself has, kept short by ``max_age``. Thread-safe.
+    """
+
+    def __init__(self, max_age: float = 60.0) -> None:
+        self.max_age = max_age
+        self._lock = threading.Lock()
+        self._entries: dict[str, tuple[float, SignatureManifest | None]] = {}
+
+    def record(self, sig_ref: Reference, manifest: SignatureManifest | None) -> None:
+        with self._lock:
+            self._entries[str(sig_ref)] = (time.monotonic(), manifest)
+
+    def take(self, sig_ref: Reference) -> tuple[bool, SignatureManifest | None]:
+        """(True, what the look read) if a fresh copy is there (it is removed); else (False, None)."""
+        with self._lock:
+            entry = self._entries.pop(str(sig_ref), None)
+        if entry is None or time.monotonic() - entry[0] > self.max_age:
+            return False, None
+        return True, entry[1]
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._entries)
+
+
 def read_existing_signatures(registry: SigningRegistry, sig_ref: Reference) -> SignatureManifest | None:
     try:  # one GET, a 404 meaning "no signatures yet" (a HEAD first would cost a request per image)
         manifest = registry.get_manifest(sig_ref)
@@ -215,13 +249,18 @@ def is_signed(
     *,
     docker_reference: str | None = None,
     tlog: TransparencyLog | None = None,
+    reads: SignatureReads | None = None,
 ) -> bool:
     """Read-only: does ``image@digest`` already carry a valid signature by ``public_key`` over our payload
     (and, with ``tlog``, a bundle for it that verifies with the log's trusted keys)?
 
-    Only the public key is needed, so a dry run can plan without the private key.
+    Only the public key is needed, so a dry run can plan without the private key. ``reads`` keeps the
+    ``.sig`` manifest read, for the :func:`sign_digest` that follows.
     """
-    existing = read_existing_signatures(registry, signature_reference(image, digest))
+    sig_ref = signature_reference(image, digest)
+    existing = read_existing_signatures(registry, sig_ref)
+    if reads is not None:
+        reads.record(sig_ref, existing)
     payload = signed_payload(image, digest, annotations or {}, docker_reference)
     if existing is None:
         return False
@@ -237,16 +276,20 @@ def sign_digest(
     *,
     docker_reference: str | None = None,
     tlog: TransparencyLog | None = None,
+    reads: SignatureReads | None = None,
 ) -> SignStatus:
     """Add our signature of ``image@digest`` unless a valid one by this key is already there.
 
     ``image`` is where the signature is written (a mirror, in rehearsals); ``docker_reference``, when
     given, is the name the payload records (the name the release vector lists). With ``tlog`` the new
-    signature is logged first and carries its bundle, and only a logged existing one counts.
+    signature is logged first and carries its bundle, and only a logged existing one counts. ``reads``:
+    the ``.sig`` manifest :func:`is_signed` just read is used instead of reading it again.
     """
     payload = signed_payload(image, digest, annotations, docker_reference)
     sig_ref = signature_reference(image, digest)
-    existing = read_existing_signatures(registry, sig_ref)
+    known, existing = reads.take(sig_ref) if reads is not None else (False, None)
+    if not known:
+        existing = read_existing_signatures(registry, sig_ref)
     accept = logged_by(tlog, payload, key.public_key)
     if existing is not None and find_signed(existing.layers, payload, key.public_key, accept=accept):
         return "already signed"
@@ -254,10 +297,23 @@ def sign_digest(
     update = append_signature(existing, layer, public_key=key.public_key)
     if update.manifest is None:
         return "already signed"
-    for blob in update.blobs:
-        registry.upload_blob(image.repo, blob.data, check_exists=False)
+    upload_blobs(registry, image.repo, [blob.data for blob in update.blobs])
     registry.put_manifest(image.repo, sig_ref.tag, update.manifest, update.media_type)
     return "signed"
+
+
+def upload_blobs(registry: SigningRegistry, repo: Repository, blobs: Sequence[bytes]) -> None:
+    """Upload a signature's blobs (its payload and its config) side by side, as cosign's registry library
+    does: each upload is two round trips (POST, then PUT), so this halves the time before the manifest
+    can be written. Every upload finishes before the first error, if any, is raised."""
+    if len(blobs) <= 1:
+        for data in blobs:
+            registry.upload_blob(repo, data, check_exists=False)
+        return
+    with ThreadPoolExecutor(max_workers=len(blobs)) as pool:
+        uploads = [pool.submit(registry.upload_blob, repo, data, check_exists=False) for data in blobs]
+    for upload in uploads:
+        upload.result()
 
 
 def is_signed_in(
@@ -270,12 +326,13 @@ def is_signed_in(
     docker_reference: str | None = None,
     tlog: TransparencyLog | None = None,
     bundle_format: BundleFormat = "legacy",
+    reads: SignatureReads | None = None,
 ) -> bool:
     """:func:`is_signed` in every format ``bundle_format`` stands for (``v3``: a cosign v3 bundle referrer)."""
     for fmt in formats_of(bundle_format):
         if fmt == "legacy":
             done = is_signed(registry, image, digest, public_key, annotations,
-                             docker_reference=docker_reference, tlog=tlog)  # fmt: skip
+                             docker_reference=docker_reference, tlog=tlog, reads=reads)  # fmt: skip
         else:
             done = has_valid_bundle(bundle_registry(registry), image, digest, public_key, annotations,
                                     tlog=as_dsse_log(tlog))  # fmt: skip
@@ -295,6 +352,7 @@ def sign_digest_in(
     tlog: TransparencyLog | None = None,
     bundle_format: BundleFormat = "legacy",
     created: str | None = None,
+    reads: SignatureReads | None = None,
 ) -> SignStatus:
     """:func:`sign_digest` in every format ``bundle_format`` stands for; "signed" if any format was written.
 
@@ -304,7 +362,7 @@ def sign_digest_in(
     for fmt in formats_of(bundle_format):
         if fmt == "legacy":
             statuses.append(sign_digest(registry, image, digest, key, annotations,
-                                        docker_reference=docker_reference, tlog=tlog))  # fmt: skip
+                                        docker_reference=docker_reference, tlog=tlog, reads=reads))  # fmt: skip
         else:
             statuses.append(sign_digest_v3(bundle_registry(registry), image, digest, key, annotations,
                                            tlog=as_dsse_log(tlog), created=created))  # fmt: skip
@@ -322,12 +380,17 @@ def is_signed_all(
     docker_reference: str | None = None,
     tlog: TransparencyLog | None = None,
     bundle_format: BundleFormat = "legacy",
+    reads: SignatureReads | None = None,
 ) -> bool:
-    """Read-only: signed by the key (when there is one) AND keyless (when signing keyless), in every format."""
+    """Read-only: signed by the key (when there is one) AND keyless (when signing keyless), in every format.
+
+    ``reads`` keeps the key's ``.sig`` manifest read for :func:`sign_digest_all` (keyless signing appends
+    after the key's layer, so it always reads afresh).
+    """
     notes = dict(annotations or {})
     if public_key is not None and not is_signed_in(
         registry, image, digest, public_key, notes, docker_reference=docker_reference, tlog=tlog,
-        bundle_format=bundle_format,
+        bundle_format=bundle_format, reads=reads,
     ):  # fmt: skip
         return False
     return keyless is None or keyless.is_signed(
@@ -347,15 +410,17 @@ def sign_digest_all(
     tlog: TransparencyLog | None = None,
     bundle_format: BundleFormat = "legacy",
     created: str | None = None,
+    reads: SignatureReads | None = None,
 ) -> SignStatus:
     """Sign with the key and/or keyless, one after the other (both append to the same ``.sig`` manifest);
-    "signed" if anything was written."""
+    "signed" if anything was written. ``reads``: what :func:`is_signed_all` read, for the key's signature."""
     if key is None and keyless is None:
         raise UsageError("signing needs a key or keyless signing")
     statuses: list[SignStatus] = []
     if key is not None:
         statuses.append(sign_digest_in(registry, image, digest, key, annotations, docker_reference=docker_reference,
-                                       tlog=tlog, bundle_format=bundle_format, created=created))  # fmt: skip
+                                       tlog=tlog, bundle_format=bundle_format, created=created,
+                                       reads=reads))  # fmt: skip
     if keyless is not None:
         statuses.append(keyless.sign(registry, image, digest, annotations, docker_reference=docker_reference,
                                      tlog=tlog, bundle_format=bundle_format, created=created))  # fmt: skip
