@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import fnmatch
+import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -31,8 +32,15 @@ from pipeline.oci.mirror import Mirrors
 from pipeline.oci.reference import Reference, Repository, parse_reference
 from pipeline.plan import Action, DesiredRelease, ImageToSign, ObservedRelease, Plan
 from pipeline.publish import observe_artifact, pull_vector, push_artifact
-from pipeline.signing import KeylessPort, TransparencyLog, index_children, is_signed_all, sign_digest_all
-from pipeline.targets.base import ReleaseHandle, ReleaseTarget, WantedAsset, diff_release
+from pipeline.signing import (
+    KeylessPort,
+    SignatureReads,
+    TransparencyLog,
+    index_children,
+    is_signed_all,
+    sign_digest_all,
+)
+from pipeline.targets.base import ReleaseDiff, ReleaseHandle, ReleaseTarget, WantedAsset, diff_release
 from pipeline.vector import Vector, read_vector
 from pipeline.verification import ImageVerification, verify_image
 
@@ -69,7 +77,8 @@ class ReleaseRequest:
 class ReleasePorts:
     """The I/O a release goes through (a RegistryClient, the key, the target, the mirror mapping, and the
     transparency log every signature is uploaded to; None: signatures are not logged). With ``keyless``
-    every signature is also (``public_key`` None: only) made keyless."""
+    every signature is also (``public_key`` None: only) made keyless. ``signature_reads`` carries the
+    ``.sig`` manifests the look read over to the signing (one request less per newly signed image)."""
 
     registry: RegistryClient
     public_key: PublicKey | None  # None: keyless only
@@ -81,6 +90,7 @@ class ReleasePorts:
     bundle_format: BundleFormat = "legacy"  # legacy .sig tags, cosign v3 bundle referrers, or both
     created: str | None = None  # v3 referrer manifests' org.opencontainers.image.created (None: now)
     keyless: KeylessPort | None = None  # keyless signing for this run (in addition to the key, or instead)
+    signature_reads: SignatureReads = field(default_factory=SignatureReads, repr=False, compare=False)
 
 
 class ActionHook(Protocol):
@@ -134,20 +144,28 @@ def desired_release(request: ReleaseRequest, ports: ReleasePorts) -> DesiredRele
 
 
 def observe_release(desired: DesiredRelease, request: ReleaseRequest, ports: ReleasePorts) -> ObservedRelease:
-    """The read-only look: which writes are already done. Nothing is written here."""
+    """The read-only look: which writes are already done. Nothing is written here.
+
+    The vector artifact, the images' signatures and the release target are looked at concurrently
+    (every look is a read); a conflict found on the artifact is reported first, then any image's error,
+    then the target's.
+    """
     registry = ports.registry
-    artifact_state = observe_artifact(registry, request.repository, request.version, request.artifact.digest)
-    if artifact_state == "different":
-        raise ConflictError(
-            f"version tag {request.version} already points at another release vector",
-            where=str(request.artifact_reference),
-            hint="a released version is not moved: release a new version (or delete that tag first)",
-        )
-    artifact_ref = request.repository.digest(request.artifact.digest)
-    artifact_signed = artifact_state == "same" and is_signed_all(
-        registry, artifact_ref, request.artifact.digest, ports.public_key, ports.keyless, tlog=ports.tlog,
-        bundle_format=ports.bundle_format,
-    )  # fmt: skip
+
+    def look_at_artifact() -> tuple[bool, bool]:
+        artifact_state = observe_artifact(registry, request.repository, request.version, request.artifact.digest)
+        if artifact_state == "different":
+            raise ConflictError(
+                f"version tag {request.version} already points at another release vector",
+                where=str(request.artifact_reference),
+                hint="a released version is not moved: release a new version (or delete that tag first)",
+            )
+        artifact_ref = request.repository.digest(request.artifact.digest)
+        artifact_signed = artifact_state == "same" and is_signed_all(
+            registry, artifact_ref, request.artifact.digest, ports.public_key, ports.keyless, tlog=ports.tlog,
+            bundle_format=ports.bundle_format,
+        )  # fmt: skip
+        return artifact_state == "same", artifact_signed
 
     def signed(image: ImageToSign) -> bool:
         original = parse_reference(f"{image.name}@{image.digest}")
@@ -161,34 +179,51 @@ def observe_release(desired: DesiredRelease, request: ReleaseRequest, ports: Rel
             docker_reference=original.cosign_name,
             tlog=ports.tlog,
             bundle_format=ports.bundle_format,
+            reads=ports.signature_reads,
         )
 
     images = list(dict.fromkeys(desired.images))
-    with ThreadPoolExecutor(max_workers=max(1, min(ports.concurrency, len(images) or 1))) as pool:
-        flags = list(pool.map(signed, images))
+    with ThreadPoolExecutor(max_workers=max(1, min(ports.concurrency, len(images) + 2))) as pool:
+        artifact_look = pool.submit(look_at_artifact)
+        target_look = pool.submit(_observe_target, request, ports, desired) if ports.target is not None else None
+        image_looks = [pool.submit(signed, image) for image in images]
+        try:
+            artifact_pushed, artifact_signed = artifact_look.result()
+            flags = [look.result() for look in image_looks]
+            release = target_look.result() if target_look is not None else None
+        except BaseException:
+            for look in image_looks:  # one failure decides: the looks not started yet are not made
+                look.cancel()
+            raise
     signed_images = frozenset((i.name, i.digest) for i, done in zip(images, flags, strict=True) if done)
+    return ObservedRelease(artifact_pushed, artifact_signed, signed_images, release)
 
-    release = None
-    if ports.target is not None:
-        state = ports.target.observe(request.version)
-        release = diff_release(state, desired.assets)
-        if state.published:  # assets whose digest the target does not tell are compared by content
-            for name in release.compare:
-                wanted = next(a for a in desired.assets if a.name == name)
-                if ports.target.read_asset(request.version, name, published_only=True) != wanted.data:
-                    raise ConflictError(
-                        f"published release {request.version} holds a different {name}",
-                        where=state.where or ports.target.describe(),
-                        hint="a published release is not changed: release a new version",
-                    )
-            release = dataclasses.replace(release, compare=())
-    return ObservedRelease(artifact_state == "same", artifact_signed, signed_images, release)
+
+def _observe_target(request: ReleaseRequest, ports: ReleasePorts, desired: DesiredRelease) -> ReleaseDiff:
+    target = ports.target
+    assert target is not None
+    state = target.observe(request.version)
+    release = diff_release(state, desired.assets)
+    if state.published:  # assets whose digest the target does not tell are compared by content
+        for name in release.compare:
+            wanted = next(a for a in desired.assets if a.name == name)
+            if target.read_asset(request.version, name, published_only=True) != wanted.data:
+                raise ConflictError(
+                    f"published release {request.version} holds a different {name}",
+                    where=state.where or target.describe(),
+                    hint="a published release is not changed: release a new version",
+                )
+        release = dataclasses.replace(release, compare=())
+    return release
 
 
 @dataclass
 class _ApplyState:
     key: SigningKey | None
     handle: ReleaseHandle | None = None
+
+
+VECTOR_LANE = ("push-vector", "sign-vector")
 
 
 def apply_plan(
@@ -199,64 +234,78 @@ def apply_plan(
     on_done: Callable[[Action, str], None] | None = None,
     before_action: ActionHook | None = None,
 ) -> None:
-    """Perform every action in order (image signatures concurrently); stops at the first failure.
+    """Perform every action; stops at the first failure, after the work in flight has finished.
 
-    ``before_action`` runs before each action (the tests inject crashes there). A failure leaves what
-    was done in place; a re-run plans the rest.
+    The vector (push, then sign) and the image signatures (``concurrency`` at a time) run side by side
+    (with ``concurrency`` 1: one after the other, in plan order); the release target is written only
+    once every signature exists (draft, assets, then publish), so a failure never leaves a release
+    (not even a draft) without its signatures: what was done stays, and a re-run plans the rest.
+    ``before_action`` runs before each action (the tests inject crashes there); ``on_done`` is called
+    once per finished action, never concurrently.
     """
-    done = on_done or (lambda _action, _outcome: None)
     key = ports.key
     if (key is None and ports.public_key is not None) or (key is None and ports.keyless is None):
         raise UsageError("applying a release needs the private key (a dry run needs only the public key)")
     state = _ApplyState(key)
-    sign_batch: list[Action] = []
+    report_lock = threading.Lock()
 
-    def flush_signatures() -> None:
-        if not sign_batch:
-            return
-        batch = list(sign_batch)
-        sign_batch.clear()
+    def done(action: Action, outcome: str) -> None:
+        if on_done is not None:
+            with report_lock:
+                on_done(action, outcome)
 
-        def sign_one(action: Action) -> tuple[Action, str | ReleaseVectorError]:
-            try:
-                if before_action is not None:
-                    before_action(action)
-                assert action.digest is not None
-                original = parse_reference(f"{action.target}@{action.digest}")
-                status = sign_digest_all(
-                    ports.registry,
-                    ports.mirrors.apply(original),
-                    action.digest,
-                    key,
-                    ports.keyless,
-                    {},
-                    docker_reference=original.cosign_name,
-                    tlog=ports.tlog,
-                    bundle_format=ports.bundle_format,
-                    created=ports.created,
-                )
-                return action, status
-            except ReleaseVectorError as error:
-                return action, error
-
-        with ThreadPoolExecutor(max_workers=max(1, min(ports.concurrency, len(batch)))) as pool:
-            results = list(pool.map(sign_one, batch))
-        failures = [error for _, error in results if isinstance(error, ReleaseVectorError)]
-        for action, outcome in results:
-            if not isinstance(outcome, ReleaseVectorError):
-                done(action, outcome)
-        if failures:
-            raise failures[0]
-
-    for action in plan.actions:
-        if action.kind == "sign-image":
-            sign_batch.append(action)
-            continue
-        flush_signatures()
+    def perform(action: Action) -> None:
         if before_action is not None:
             before_action(action)
         done(action, _perform(action, request, ports, state))
-    flush_signatures()
+
+    def run_lane(actions: Sequence[Action]) -> None:
+        for action in actions:
+            perform(action)
+
+    def sign_images(actions: Sequence[Action]) -> None:
+        """Every image signature is attempted (one failing does not stop the others); then the first error."""
+        if not actions:
+            return
+
+        def sign_one(action: Action) -> ReleaseVectorError | None:
+            try:
+                perform(action)
+            except ReleaseVectorError as error:
+                return error
+            return None
+
+        with ThreadPoolExecutor(max_workers=max(1, min(ports.concurrency, len(actions)))) as pool:
+            failures = [error for error in pool.map(sign_one, actions) if error is not None]
+        if failures:
+            raise failures[0]
+
+    actions = plan.actions
+    if ports.concurrency <= 1:  # strictly in plan order (consecutive image signatures as one batch)
+        batch: list[Action] = []
+        for action in actions:
+            if action.kind == "sign-image":
+                batch.append(action)
+                continue
+            sign_images(batch)
+            batch.clear()
+            perform(action)
+        sign_images(batch)
+        return
+    vector = [a for a in actions if a.kind in VECTOR_LANE]
+    images = [a for a in actions if a.kind == "sign-image"]
+    rest = [a for a in actions if a.kind not in (*VECTOR_LANE, "sign-image")]  # the target's, in order
+    image_failure: BaseException | None = None
+    with ThreadPoolExecutor(max_workers=1) as lane:
+        vector_lane = lane.submit(run_lane, vector)
+        try:
+            sign_images(images)
+        except BaseException as failure:  # raised below, once the vector lane has stopped
+            image_failure = failure
+    vector_lane.result()  # the first failure in plan order: the vector's, then the images'
+    if image_failure is not None:
+        raise image_failure
+    run_lane(rest)
 
 
 def _perform(action: Action, request: ReleaseRequest, ports: ReleasePorts, state: _ApplyState) -> str:
@@ -267,6 +316,22 @@ def _perform(action: Action, request: ReleaseRequest, ports: ReleasePorts, state
         digest = request.artifact.digest
         return sign_digest_all(ports.registry, request.repository.digest(digest), digest, state.key, ports.keyless, {},
                                tlog=ports.tlog, bundle_format=ports.bundle_format, created=ports.created)  # fmt: skip
+    if action.kind == "sign-image":
+        assert action.digest is not None
+        original = parse_reference(f"{action.target}@{action.digest}")
+        return sign_digest_all(
+            ports.registry,
+            ports.mirrors.apply(original),
+            action.digest,
+            state.key,
+            ports.keyless,
+            {},
+            docker_reference=original.cosign_name,
+            tlog=ports.tlog,
+            bundle_format=ports.bundle_format,
+            created=ports.created,
+            reads=ports.signature_reads,
+        )
     target = ports.target
     if target is None:  # pragma: no cover - the planner plans target actions only with a target
         raise ReleaseVectorError(f"no release target for {action.kind}")
@@ -355,7 +420,7 @@ def verify_release(
     excluded: Sequence[str] = (),
 ) -> ReleaseVerification:
     """The vector's signature (a VerificationError if it fails: nothing else is trusted then), every image."""
-    pulled = pull_vector(registry, reference, policy)
+    pulled = pull_vector(registry, reference, policy, all_formats=False)  # one valid signature is enough
     vector = read_vector(pulled.content, f"release vector {pulled.pinned}")
     entries = {
         (entry.repository.name, entry.tag, entry.digest): entry
@@ -369,7 +434,7 @@ def verify_release(
             return ImageCheck(name, tag, "", None, ("the vector pins no digest for this image",))
         original = parse_reference(f"{name}:{tag}@{digest}")
         mirrored = mirrors.apply(original)
-        result = verify_image(registry, mirrored.with_digest(digest), policy)
+        result = verify_image(registry, mirrored.with_digest(digest), policy, all_formats=False)
         problems = [] if result.ok else [result.reason()]
         if check_tags:
             try:

@@ -42,7 +42,7 @@ from pipeline.cli.trust_options import (
     build_policy,
     transparency_log,
 )
-from pipeline.cli.vector import DEFAULT_SOURCE, MIRROR_HELP, SOURCE_DATE_EPOCH, build_vector
+from pipeline.cli.vector import DEFAULT_SOURCE, MIRROR_HELP, SOURCE_DATE_EPOCH, build_vector, load_source_file
 from pipeline.cosign.keys import PUBLIC_KEY_LABEL, SigningKey, decode_pem, load_public_key, public_key_to_pem
 from pipeline.errors import ExitCode, UsageError
 from pipeline.oci.mirror import parse_mirrors
@@ -220,77 +220,81 @@ def release_command(
     mirrors = parse_mirrors(registry_mirror)
     artifact_repository = parse_repository(repository)
     signing_key, public_pem = _key_for(key, dry_run) if key is not None else (None, None)
-    built = build_vector(
-        source,
-        version,
-        git_revision,
-        mirrors,
-        concurrency=concurrency,
-        allow_http=allow_http_registry,
-        cacert=registry_cacert,
-    )
-    epoch_text = os.environ.get(SOURCE_DATE_EPOCH, "").strip()
-    epoch = parse_source_date_epoch(epoch_text) if epoch_text else None
-    annotations = ArtifactAnnotations.from_epoch(
-        version=version, revision=built.metadata.git_revision, source=source_url, epoch=epoch
-    )
-    request = ReleaseRequest(
-        version=version,
-        vector=built.vector,
-        artifact=make_artifact(built.vector, annotations, mtime=epoch or 0),
-        repository=artifact_repository,
-        public_key_pem=public_pem,
-        target_commitish=built.metadata.git_revision,
-        recursive=recursive,
-        excluded=tuple(exclude_image),
-    )
-    assembled = time.monotonic()
-    _say(f"assembled {source}: {len(built.source.references())} images pinned, vector {request.artifact.digest}")
-    image_refs = [parse_reference(f"{i.repository.name}:{i.tag}") for i in built.source.images]
+    # One registry client for the whole release (assemble, look, sign): one ping, one pool of connections.
+    loaded = load_source_file(source)
+    image_refs = [parse_reference(f"{i.repository.name}:{i.tag}") for i in loaded.images]
     touched = [mirrors.apply(ref) for ref in image_refs] + [artifact_repository.tag(version)]
-    with (
-        transparency_log(upload=tlog_upload, rekor_url=rekor_url, rekor_public_key=rekor_public_key) as tlog,
-        keyless_signing(
-            enabled=keyless,
-            identity_token=identity_token,
-            fulcio_url=fulcio_url,
-            fulcio_ca_roots=fulcio_ca_roots,
-            tlog=tlog,
-        ) as keyless_port,  # fmt: skip
-        registry_client(touched, allow_http=allow_http_registry, cacert=registry_cacert) as client,
-        release_target(github_repository, release_dir, github_api_url) as target,
-    ):
-        if keyless_port is not None:
-            identity = keyless_port.identity
-            request = dataclasses.replace(request, keyless_identity=(identity.identity, identity.issuer))
-        ports = ReleasePorts(
-            registry=client,
-            public_key=load_public_key(public_pem, key or "--key") if public_pem is not None else None,
-            key=signing_key,
-            keyless=keyless_port,
-            target=target,
-            mirrors=mirrors,
+    with registry_client(touched, allow_http=allow_http_registry, cacert=registry_cacert) as client:
+        built = build_vector(
+            source,
+            version,
+            git_revision,
+            mirrors,
             concurrency=concurrency,
-            tlog=tlog,
-            bundle_format=chosen_format,
-            created=referrer_created() if chosen_format != "legacy" else None,
+            allow_http=allow_http_registry,
+            cacert=registry_cacert,
+            client=client,
+            loaded=loaded,
         )
-        desired = desired_release(request, ports)
-        plan = build_plan(desired, observe_release(desired, request, ports))
-        planned = time.monotonic()
-        if dry_run:
-            if json_output:
-                print_json(plan.to_json())
-            elif sys.stdout.isatty() and not plan.is_empty:
-                _print_plan_table(plan)
-            else:
-                print(plan.render_text())
-            _say(f"dry run: {len(plan.actions)} action(s) planned, nothing written")
-            return
-        if keyless_port is not None and any(a.kind in ("sign-vector", "sign-image") for a in plan.actions):
-            keyless_port.signer()  # the certificate first: a refused token fails before anything is written
-        with _progress_reporter(version, len(plan.actions)) as on_done:
-            apply_plan(plan, request, ports, on_done=on_done)
+        epoch_text = os.environ.get(SOURCE_DATE_EPOCH, "").strip()
+        epoch = parse_source_date_epoch(epoch_text) if epoch_text else None
+        annotations = ArtifactAnnotations.from_epoch(
+            version=version, revision=built.metadata.git_revision, source=source_url, epoch=epoch
+        )
+        request = ReleaseRequest(
+            version=version,
+            vector=built.vector,
+            artifact=make_artifact(built.vector, annotations, mtime=epoch or 0),
+            repository=artifact_repository,
+            public_key_pem=public_pem,
+            target_commitish=built.metadata.git_revision,
+            recursive=recursive,
+            excluded=tuple(exclude_image),
+        )
+        assembled = time.monotonic()
+        _say(f"assembled {source}: {len(built.source.references())} images pinned, vector {request.artifact.digest}")
+        with (
+            transparency_log(upload=tlog_upload, rekor_url=rekor_url, rekor_public_key=rekor_public_key) as tlog,
+            keyless_signing(
+                enabled=keyless,
+                identity_token=identity_token,
+                fulcio_url=fulcio_url,
+                fulcio_ca_roots=fulcio_ca_roots,
+                tlog=tlog,
+            ) as keyless_port,  # fmt: skip
+            release_target(github_repository, release_dir, github_api_url) as target,
+        ):
+            if keyless_port is not None:
+                identity = keyless_port.identity
+                request = dataclasses.replace(request, keyless_identity=(identity.identity, identity.issuer))
+            ports = ReleasePorts(
+                registry=client,
+                public_key=load_public_key(public_pem, key or "--key") if public_pem is not None else None,
+                key=signing_key,
+                keyless=keyless_port,
+                target=target,
+                mirrors=mirrors,
+                concurrency=concurrency,
+                tlog=tlog,
+                bundle_format=chosen_format,
+                created=referrer_created() if chosen_format != "legacy" else None,
+            )
+            desired = desired_release(request, ports)
+            plan = build_plan(desired, observe_release(desired, request, ports))
+            planned = time.monotonic()
+            if dry_run:
+                if json_output:
+                    print_json(plan.to_json())
+                elif sys.stdout.isatty() and not plan.is_empty:
+                    _print_plan_table(plan)
+                else:
+                    print(plan.render_text())
+                _say(f"dry run: {len(plan.actions)} action(s) planned, nothing written")
+                return
+            if keyless_port is not None and any(a.kind in ("sign-vector", "sign-image") for a in plan.actions):
+                keyless_port.signer()  # the certificate first: a refused token fails before anything is written
+            with _progress_reporter(version, len(plan.actions)) as on_done:
+                apply_plan(plan, request, ports, on_done=on_done)
     finished = time.monotonic()
     pinned = f"{request.artifact_reference}@{request.artifact.digest}"
     result = {

@@ -58,7 +58,8 @@ def _write_stdout(data: bytes) -> None:
         sys.stdout.flush()
 
 
-def _load(path: Path) -> Source:
+def load_source_file(path: Path) -> Source:
+    """The source definition at ``path``, validated (every problem with its line)."""
     return load_source(read_input_file(path, "source definition"), str(path))
 
 
@@ -69,7 +70,10 @@ def _resolve(
     concurrency: int,
     allow_http: bool,
     cacert: Path | None,
+    client: RegistryClient | None = None,
 ) -> Resolution:
+    if client is not None:
+        return resolve_source(client, source, mirrors=mirrors, concurrency=concurrency)
     references = source.references()
     registries = {mirrors.apply(ref).registry for ref in references}
     credentials = load_credentials(os.environ, env_registries=registries)
@@ -112,14 +116,20 @@ def build_vector(
     concurrency: int,
     allow_http: bool,
     cacert: Path | None,
+    client: RegistryClient | None = None,
+    loaded: Source | None = None,
 ) -> BuiltVector:
     """Assemble as ``assemble`` does, for commands that go on with the vector (``release``).
 
     Every image that cannot be resolved is reported at once (an ErrorList naming each YAML line).
+    ``client``: resolve through it (the release's own client) instead of a client of its own;
+    ``loaded``: the source definition already loaded from ``source_path``.
     """
-    source = _load(source_path)
+    source = loaded if loaded is not None else load_source_file(source_path)
     metadata = vector_metadata(source, source_path, version, revision)
-    resolution = _resolve(source, mirrors, concurrency=concurrency, allow_http=allow_http, cacert=cacert)
+    resolution = _resolve(
+        source, mirrors, concurrency=concurrency, allow_http=allow_http, cacert=cacert, client=client
+    )
     if not resolution.ok:
         errors: list[ReleaseVectorError] = []
         for image, failure in resolution.failed_entries(source):
@@ -166,7 +176,7 @@ def assemble_command(
     if json_output and output is None:
         raise UsageError("--json needs --output: without it stdout carries the vector", where="--json")
     started = time.monotonic()
-    source = _load(source_path)
+    source = load_source_file(source_path)
     mirrors = parse_mirrors(registry_mirror)  # usage errors before anything slow
     metadata = vector_metadata(source, source_path, version, revision)
     references = source.references()
