@@ -9,9 +9,9 @@ GIL; the counts are read over its ``/_proxy/`` control endpoint), then runs the 
 (``pipeline.release``: assemble, observe + plan, apply, as ``release-vector release`` does, with one
 registry client) and times the phases from the apply's progress callbacks:
 
-- assemble (resolve every tag), plan (the read-only look), then side by side: vector| (push and sign
-  the vector) and sign| (the images; at ``--concurrency 1`` the two run one after the other, and sign|
-  includes vector|), then GitHub (draft, uploads, publish); then verify-release, then a re-run (must
+- assemble (resolve every tag), plan (the read-only look), then side by side: push| (push the vector
+  and sign it) and sign| (the images; at ``--concurrency 1`` the two run one after the other, and sign|
+  includes push|), then GitHub (draft, uploads, publish); then verify-release, then a re-run (must
   plan nothing).
 
 Prints, per run: wall time per phase, registry requests per newly signed image (the apply's requests to
@@ -23,7 +23,8 @@ re-run; verify-release of 70 images <= 2 s; 1,000 images <= 150 MB peak RSS.
 
     python -m bench.release [--images 70] [--concurrency 1 16] [--large 1000] [--delay-ms 50]
 
-``--large 1000`` adds the 1,000-image memory run (about two minutes more: seeding and a release at 50 ms).
+The 1,000-image memory run (``--large``, default 1000) takes about two minutes of the three the whole
+benchmark takes (seeding, and a release at 50 ms); ``--large 0`` leaves it out.
 """
 
 from __future__ import annotations
@@ -268,7 +269,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Benchmark a whole release through a slow proxy.")
     parser.add_argument("--images", type=int, default=70)
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, DEFAULT_CONCURRENCY])
-    parser.add_argument("--large", type=int, default=0, help="also a memory run of this many images (1000: ~2 min)")
+    parser.add_argument(
+        "--large", type=int, default=1000, help="then a memory run of this many images (default 1000, ~2 min; 0: none)"
+    )
     parser.add_argument("--delay-ms", type=float, default=50.0)
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     for hidden in ("--registry", "--prefix", "--source", "--key", "--workdir"):
@@ -289,11 +292,11 @@ def main(argv: list[str] | None = None) -> int:
         try:
             print(f"registry {registry.host}; +{args.delay_ms:g} ms per request (registry and GitHub API)")
             header = (
-                f"{'images':>6} {'conc.':>5} {'assemble':>8} {'plan':>6} {'vector|':>7} {'sign|':>6} {'GitHub':>6} "
+                f"{'images':>6} {'conc.':>5} {'assemble':>8} {'plan':>6} {'push|':>7} {'sign|':>6} {'GitHub':>6} "
                 f"{'release':>7} {'verify':>6} {'rerun':>6} {'req/signed':>10} {'rerun req/img':>13} {'RSS MiB':>7}"
             )
             print(header)
-            print("  (vector| and sign| run side by side: the vector's push and signature beside the images')")
+            print("  (push| and sign| run side by side: the vector's push and signature beside the images' signatures)")
             for number, (count, concurrency) in enumerate(runs):
                 prefix = f"run{number}"
                 started = time.perf_counter()
