@@ -27,6 +27,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from pipeline.cosign.keys import PublicKey, load_public_key
+from pipeline.cosign.sct import CtLogKey
 from pipeline.errors import InvalidInputError, KeyFormatError
 
 TRUSTED_ROOT_MEDIA_TYPE_PREFIX: Final = "application/vnd.dev.sigstore.trustedroot"
@@ -148,6 +149,23 @@ def fulcio_certificates_from_trusted_root(
     return roots, intermediates
 
 
+def ct_log_keys_from_trusted_root(data: bytes, where: str) -> list[CtLogKey]:
+    """The usable Certificate Transparency log (``ctlogs``) keys of a trusted root (maybe none).
+
+    A log is known by the SHA-256 of its key (what an SCT names), which is also its ``logId.keyId``.
+    """
+    root = _load_trusted_root(data, where)
+    keys: list[CtLogKey] = []
+    for index, ctlog in enumerate(_objects(root, "ctlogs", where)):
+        public_key = ctlog.get("publicKey")
+        der = _raw_bytes(public_key, f"ctlogs[{index}].publicKey", where)
+        assert isinstance(public_key, Mapping)
+        key = _usable_key(der, public_key.get("keyDetails"))
+        if key is not None:
+            keys.append(CtLogKey.of(key))
+    return keys
+
+
 def default_trusted_root() -> bytes:
     """The shipped public-good ``trusted_root.json``."""
     return (resources.files("pipeline") / "data" / "trusted_root.json").read_bytes()
@@ -159,6 +177,18 @@ def default_rekor_keys() -> list[PublicKey]:
 
 def default_fulcio_certificates() -> tuple[list[x509.Certificate], list[x509.Certificate]]:
     return fulcio_certificates_from_trusted_root(default_trusted_root(), DEFAULT_TRUSTED_ROOT_SOURCE)
+
+
+def default_ct_log_keys() -> list[CtLogKey]:
+    return ct_log_keys_from_trusted_root(default_trusted_root(), DEFAULT_TRUSTED_ROOT_SOURCE)
+
+
+def load_ct_log_public_keys(pem: bytes, where: str) -> list[CtLogKey]:
+    """Every ``PUBLIC KEY`` block of ``pem`` as a CT log key (cosign's SIGSTORE_CT_LOG_PUBLIC_KEY_FILE)."""
+    blocks = _PUBLIC_KEY_BLOCK_RE.findall(pem)
+    if not blocks:
+        raise KeyFormatError("no PUBLIC KEY PEM block found for the CT log key", where=where)
+    return [CtLogKey.of(load_public_key(block, where)) for block in blocks]
 
 
 def load_rekor_public_keys(pem: bytes, where: str) -> list[PublicKey]:

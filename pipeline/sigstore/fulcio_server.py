@@ -30,6 +30,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import struct
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -44,6 +45,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from pipeline.cosign.sct import spki_sha256
 from pipeline.sigstore.fulcio_client import SIGNING_CERT_PATH, TOKEN_REFUSED_MESSAGE, TRUST_BUNDLE_PATH
 from pipeline.sigstore.jose import JwsPublicKey, MalformedToken, decode_jws, key_from_jwk, verify_jws
 from pipeline.sigstore.oidc import SIGSTORE_AUDIENCE
@@ -126,6 +128,10 @@ class TrustedIssuer:
         return "email" if self.kind == "email" else "sub"
 
 
+def _new_p256_key() -> ec.EllipticCurvePrivateKey:
+    return ec.generate_private_key(ec.SECP256R1())
+
+
 def _name(common_name: str) -> x509.Name:
     return x509.Name(
         [
@@ -144,6 +150,14 @@ class TestCertificateAuthority:
     root: x509.Certificate
     intermediate: x509.Certificate
     intermediate_key: ec.EllipticCurvePrivateKey = field(repr=False)
+    # The Certificate Transparency log every leaf is "logged" in: its SCT is embedded in the leaf.
+    ct_log_key: ec.EllipticCurvePrivateKey = field(repr=False, default_factory=lambda: _new_p256_key())
+
+    def ct_log_public_key_pem(self) -> bytes:
+        """The CT log's public key, what a verifier passes as --ct-log-public-key."""
+        return self.ct_log_key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
 
     @classmethod
     def generate(cls, *, now: datetime | None = None, root_name: str = "sigstore") -> TestCertificateAuthority:
@@ -192,6 +206,53 @@ class TestCertificateAuthority:
             .sign(root_key, hashes.SHA256())
         )
         return cls(root, intermediate, intermediate_key)
+
+
+SCT_LIST_OID: Final = x509.ObjectIdentifier("1.3.6.1.4.1.11129.2.4.2")
+_TLS_SHA256, _TLS_ECDSA = 4, 3  # RFC 5246 HashAlgorithm.sha256, SignatureAlgorithm.ecdsa
+
+
+def _der_octet_string(content: bytes) -> bytes:
+    length = len(content)
+    if length < 0x80:
+        return b"\x04" + bytes([length]) + content
+    size = (length.bit_length() + 7) // 8
+    return b"\x04" + bytes([0x80 | size]) + length.to_bytes(size, "big") + content
+
+
+def embedded_sct_list(
+    log_key: ec.EllipticCurvePrivateKey, issuer: x509.Certificate, precertificate: x509.Certificate, now: float
+) -> bytes:
+    """The SCT list extension's value (a DER OCTET STRING of RFC 6962's SignedCertificateTimestampList)
+    holding one v1 SCT by ``log_key`` over ``precertificate`` (its TBS, which the final certificate's
+    TBS minus this extension equals)."""
+    log_id = spki_sha256(log_key.public_key())
+    timestamp = int(now * 1000)
+    issuer_key = issuer.public_key()
+    assert isinstance(issuer_key, ec.EllipticCurvePublicKey | rsa.RSAPublicKey)
+    tbs = precertificate.tbs_certificate_bytes
+    signed = b"".join(
+        (
+            struct.pack(">BBQH", 0, 0, timestamp, 1),  # v1, certificate_timestamp, timestamp, precert_entry
+            spki_sha256(issuer_key),
+            len(tbs).to_bytes(3, "big"),
+            tbs,
+            b"\x00\x00",  # no extensions
+        )
+    )
+    signature = log_key.sign(signed, ec.ECDSA(hashes.SHA256()))
+    sct = b"".join(
+        (
+            b"\x00",
+            log_id,
+            struct.pack(">QH", timestamp, 0),
+            bytes([_TLS_SHA256, _TLS_ECDSA]),
+            len(signature).to_bytes(2, "big"),
+            signature,
+        )
+    )
+    serialized = len(sct).to_bytes(2, "big") + sct
+    return _der_octet_string(len(serialized).to_bytes(2, "big") + serialized)
 
 
 @dataclass(frozen=True)
@@ -365,6 +426,10 @@ class FulcioServer(StandinServer):
 
     def intermediates_pem(self) -> bytes:
         return self.ca.intermediate.public_bytes(serialization.Encoding.PEM)
+
+    def ct_log_public_key_pem(self) -> bytes:
+        """The key of the CT log whose SCT every issued certificate embeds (a verifier's --ct-log-public-key)."""
+        return self.ca.ct_log_public_key_pem()
 
     def chain_pem(self) -> bytes:
         """Intermediate then root: what a leaf's chain holds."""
@@ -567,6 +632,10 @@ class FulcioServer(StandinServer):
         )
         for oid, value in principal.extensions:
             builder = builder.add_extension(x509.UnrecognizedExtension(oid, value), critical=False)
+        # As Fulcio: log the precertificate (here: sign an SCT over it) and embed the SCT, last.
+        precertificate = builder.sign(self.ca.intermediate_key, hashes.SHA256())
+        sct_list = embedded_sct_list(self.ca.ct_log_key, self.ca.intermediate, precertificate, self._clock())
+        builder = builder.add_extension(x509.UnrecognizedExtension(SCT_LIST_OID, sct_list), critical=False)
         certificate = builder.sign(self.ca.intermediate_key, hashes.SHA256())
         with self._lock:
             self.issued.append(certificate)
