@@ -100,8 +100,13 @@ class KeylessIdentity:
     intermediates: tuple[x509.Certificate, ...] = ()
 
     def policy(self, rekor_keys: Sequence[PublicKey]) -> VerificationPolicy:
-        """The keyless policy an existing signature must pass to count as this run's."""
-        trust = KeylessTrust(IdentityPolicy(self.identity, None, self.issuer, None), self.roots, self.intermediates)
+        """The keyless policy an existing signature must pass to count as this run's.
+
+        Its SCT is not checked: this only decides whether to sign again (the CT log's key is a verifier's
+        trust decision, which signing does not get); verify and verify-release check it.
+        """
+        identity = IdentityPolicy(self.identity, None, self.issuer, None)
+        trust = KeylessTrust(identity, self.roots, self.intermediates, ignore_sct=True)
         return VerificationPolicy(None, trust, tuple(rekor_keys))
 
 

@@ -69,6 +69,7 @@ class ImageVerification:
     failures: tuple[str, ...]
     bundles: tuple[VerifiedBundle, ...] = ()  # cosign v3 bundles that verified
     found: tuple[Format, ...] = ()  # the formats in which signatures were found (verified or not)
+    hints: tuple[str, ...] = ()  # what the user can do about the failures (e.g. the --insecure-* way out)
 
     @property
     def ok(self) -> bool:
@@ -170,7 +171,7 @@ def verify_image(
             digest = descriptor.digest
     except ReleaseVectorError as error:
         return ImageVerification(label, image.digest, (), (error.one_line(),))
-    verified, failures, legacy_found, legacy_missing = _verify_legacy(
+    verified, failures, legacy_found, legacy_missing, hints = _verify_legacy(
         registry, image, digest, policy, annotations or {}, require_reference
     )
     if verified and not all_formats:
@@ -182,7 +183,9 @@ def verify_image(
     if not found:
         where = v3.source or "the referrers"
         failures = [f"no signatures found ({legacy_missing}; no cosign v3 signature bundle via {where})"]
-    return ImageVerification(label, digest, tuple(verified), tuple(failures), v3.verified, found)
+    return ImageVerification(
+        label, digest, tuple(verified), tuple(failures), v3.verified, found, tuple(dict.fromkeys(hints))
+    )
 
 
 def _verify_legacy(
@@ -192,19 +195,20 @@ def _verify_legacy(
     policy: VerificationPolicy,
     annotations: Mapping[str, str],
     require_reference: bool,
-) -> tuple[list[VerifiedLayer], list[str], bool, str]:
-    """(verified layers, failures, whether the .sig manifest holds signatures, why none were found)."""
+) -> tuple[list[VerifiedLayer], list[str], bool, str, list[str]]:
+    """(verified layers, failures, whether the .sig manifest holds signatures, why none were found, hints)."""
     try:
         sig_ref = image.repo.tag(signature_tag(digest))
         manifest = read_signature_manifest(registry.get_manifest(sig_ref).data, str(sig_ref))
     except NotFoundError:  # one GET, a 404 meaning "not signed in this layout" (no HEAD first)
-        return [], [], False, f"{sig_ref} does not exist"
+        return [], [], False, f"{sig_ref} does not exist", []
     except ReleaseVectorError as error:
-        return [], [error.one_line()], True, ""
+        return [], [error.one_line()], True, "", []
     if not manifest.signature_layers:
-        return [], [], False, f"no signatures in {sig_ref}"
+        return [], [], False, f"no signatures in {sig_ref}", []
     verified: list[VerifiedLayer] = []
     failures: list[str] = []
+    hints: list[str] = []
     for layer in manifest.signature_layers:
         try:
             verified.append(
@@ -214,7 +218,9 @@ def _verify_legacy(
             )
         except ReleaseVectorError as error:
             failures.append(error.message)
-    return verified, failures, True, ""
+            if error.hint:
+                hints.append(error.hint)
+    return verified, failures, True, "", hints
 
 
 def verify_images(

@@ -18,8 +18,10 @@ from pipeline.cli.registry_options import ALLOW_HTTP_OPTION, CACERT_OPTION, regi
 from pipeline.cli.trust_options import (
     CA_INTERMEDIATES_OPTION,
     CA_ROOTS_OPTION,
+    CT_LOG_KEY_OPTION,
     IDENTITY_OPTION,
     IDENTITY_RE_OPTION,
+    IGNORE_SCT_OPTION,
     IGNORE_TLOG_OPTION,
     ISSUER_OPTION,
     ISSUER_RE_OPTION,
@@ -185,6 +187,8 @@ def pull_command(
     rekor_public_key: Path | None = REKOR_PUBLIC_KEY_OPTION,
     trusted_root: Path | None = TRUSTED_ROOT_OPTION,
     insecure_ignore_tlog: bool = IGNORE_TLOG_OPTION,
+    ct_log_public_key: Path | None = CT_LOG_KEY_OPTION,
+    insecure_ignore_sct: bool = IGNORE_SCT_OPTION,
     allow_http_registry: bool = ALLOW_HTTP_OPTION,
     registry_cacert: Path | None = CACERT_OPTION,
     json_output: bool = typer.Option(
@@ -212,6 +216,8 @@ def pull_command(
             ca_intermediates=ca_intermediates,
             rekor_public_key=rekor_public_key,
             insecure_ignore_tlog=insecure_ignore_tlog,
+            ct_log_public_key=ct_log_public_key,
+            insecure_ignore_sct=insecure_ignore_sct,
             trusted_root=trusted_root,
         )
     else:

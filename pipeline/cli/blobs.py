@@ -16,8 +16,10 @@ from pipeline.cli.keys import KEY_HELP
 from pipeline.cli.trust_options import (
     CA_INTERMEDIATES_OPTION,
     CA_ROOTS_OPTION,
+    CT_LOG_KEY_OPTION,
     IDENTITY_OPTION,
     IDENTITY_RE_OPTION,
+    IGNORE_SCT_OPTION,
     IGNORE_TLOG_OPTION,
     ISSUER_OPTION,
     ISSUER_RE_OPTION,
@@ -144,6 +146,8 @@ def verify_blob_command(
     rekor_public_key: Path | None = REKOR_PUBLIC_KEY_OPTION,
     trusted_root: Path | None = TRUSTED_ROOT_OPTION,
     insecure_ignore_tlog: bool = IGNORE_TLOG_OPTION,
+    ct_log_public_key: Path | None = CT_LOG_KEY_OPTION,
+    insecure_ignore_sct: bool = IGNORE_SCT_OPTION,
     json_output: bool = typer.Option(False, "--json", help="Print a JSON result."),
 ) -> None:
     """Verify a file's signature as `cosign verify-blob` does: key or keyless, and the Rekor entry."""
@@ -159,6 +163,8 @@ def verify_blob_command(
         ca_intermediates=ca_intermediates,
         rekor_public_key=rekor_public_key,
         insecure_ignore_tlog=insecure_ignore_tlog,
+        ct_log_public_key=ct_log_public_key,
+        insecure_ignore_sct=insecure_ignore_sct,
         trusted_root=trusted_root,
     )
     blob = read_input_file(file, "file to verify")

@@ -33,8 +33,10 @@ from pipeline.cli.registry_options import (
 from pipeline.cli.trust_options import (
     CA_INTERMEDIATES_OPTION,
     CA_ROOTS_OPTION,
+    CT_LOG_KEY_OPTION,
     IDENTITY_OPTION,
     IDENTITY_RE_OPTION,
+    IGNORE_SCT_OPTION,
     IGNORE_TLOG_OPTION,
     ISSUER_OPTION,
     ISSUER_RE_OPTION,
@@ -206,6 +208,8 @@ def verify_command(
     rekor_public_key: Path | None = REKOR_PUBLIC_KEY_OPTION,
     trusted_root: Path | None = TRUSTED_ROOT_OPTION,
     insecure_ignore_tlog: bool = IGNORE_TLOG_OPTION,
+    ct_log_public_key: Path | None = CT_LOG_KEY_OPTION,
+    insecure_ignore_sct: bool = IGNORE_SCT_OPTION,
     annotations: list[str] = ANNOTATION_OPTION,
     check_reference: bool = typer.Option(
         False, "--check-reference", help="Require the payload's docker-reference to name the image's repository."
@@ -233,6 +237,8 @@ def verify_command(
         ca_intermediates=ca_intermediates,
         rekor_public_key=rekor_public_key,
         insecure_ignore_tlog=insecure_ignore_tlog,
+        ct_log_public_key=ct_log_public_key,
+        insecure_ignore_sct=insecure_ignore_sct,
         trusted_root=trusted_root,
     )
     with registry_client(refs, allow_http=allow_http_registry, cacert=registry_cacert) as client:
@@ -248,5 +254,7 @@ def verify_command(
     failed = [result for result in results if not result.ok]
     for result in failed:
         print(f"error: verification failed: {result.reason()} ({result.reference})", file=sys.stderr)
+    for hint in dict.fromkeys(hint for result in failed for hint in result.hints):
+        print(f"hint: {hint}", file=sys.stderr)
     if failed:
         raise typer.Exit(int(ExitCode.VERIFICATION_FAILED))

@@ -15,7 +15,8 @@ it) and restored afterwards; the registry process is started before, with a clea
 in-process ``release`` only, as a runner sets them), a Fulcio stand-in trusting it, and the log. The
 release signs with the throwaway key AND keyless; ``verify-release`` runs once with the key and once
 keyless (``--certificate-identity`` the workflow's identity, ``--certificate-oidc-issuer`` the issuer,
-``--ca-roots`` the stand-in's root); the re-run must plan nothing.
+``--ca-roots`` the stand-in's root, ``--ct-log-public-key`` the key of the CT log whose SCT the
+stand-in embeds in every certificate); the re-run must plan nothing.
 """
 
 from __future__ import annotations
@@ -256,7 +257,10 @@ def rehearse_command(
                 str(release_dir),
                 *mirror_args,
             ]
-            _say("verify-release keyless (--certificate-identity, --certificate-oidc-issuer, --ca-roots)")
+            _say(
+                "verify-release keyless (--certificate-identity, --certificate-oidc-issuer, --ca-roots,"
+                " --ct-log-public-key)"
+            )
             with _scoped_env():
                 verified_keyless = timed(
                     phases, "verify-release-keyless", lambda: _run_json("verify-release (keyless)", keyless_verify_argv)
@@ -314,6 +318,7 @@ def rehearse_command(
                     "issuer": keyless_stack.issuer,
                     "fulcio_url": keyless_stack.fulcio_url,
                     "ca_roots": str(keyless_stack.roots),
+                    "ct_log_public_key": str(keyless_stack.ct_log_public_key),
                     "verify_command": _command_line(["release-vector", *keyless_verify_argv]),
                 }
                 if keyless_stack is not None
@@ -367,6 +372,7 @@ class _KeylessStack:
     identity: str
     fulcio_url: str
     roots: Path
+    ct_log_public_key: Path
     actions_env: Mapping[str, str] = field(repr=False)
 
     @property
@@ -382,17 +388,24 @@ class _KeylessStack:
             self.issuer,
             "--ca-roots",
             str(self.roots),
+            "--ct-log-public-key",
+            str(self.ct_log_public_key),
         ]
 
 
 @contextlib.contextmanager
 def _keyless_stack(keys: Path, version: str) -> Iterator[_KeylessStack]:
     """An OIDC issuer issuing GitHub-workflow tokens (as a release workflow for ``version`` would get), a
-    Fulcio stand-in trusting it; the stand-in's root written to ``keys/fulcio-root.pem``."""
+    Fulcio stand-in trusting it; the stand-in's root written to ``keys/fulcio-root.pem``, its CT log's key
+    to ``keys/ct-log.pub``."""
     workflow = GitHubWorkflowClaims(repository="rehearsal/releases", ref=f"refs/tags/{version}")
     with OidcIssuer("RS256", actions_claims=workflow) as issuer:
         fulcio = FulcioServer([TrustedIssuer(issuer.issuer, "github-workflow")])
         with fulcio:
             roots = keys / "fulcio-root.pem"
             roots.write_bytes(fulcio.roots_pem())
-            yield _KeylessStack(issuer.issuer, workflow.certificate_identity, fulcio.url, roots, issuer.actions_env())
+            ct_log = keys / "ct-log.pub"
+            ct_log.write_bytes(fulcio.ct_log_public_key_pem())
+            yield _KeylessStack(
+                issuer.issuer, workflow.certificate_identity, fulcio.url, roots, ct_log, issuer.actions_env()
+            )

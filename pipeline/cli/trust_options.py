@@ -24,9 +24,12 @@ from cryptography import x509
 from pipeline.cli.common import read_input_file
 from pipeline.cosign.certificate import IdentityPolicy, load_certificates
 from pipeline.cosign.keys import PublicKey, load_public_key
+from pipeline.cosign.sct import CtLogKey
 from pipeline.cosign.trust import (
+    ct_log_keys_from_trusted_root,
     default_trusted_root,
     fulcio_certificates_from_trusted_root,
+    load_ct_log_public_keys,
     load_rekor_public_keys,
     rekor_keys_from_trusted_root,
 )
@@ -61,6 +64,18 @@ REKOR_PUBLIC_KEY_OPTION = typer.Option(
     None, "--rekor-public-key", envvar="SIGSTORE_REKOR_PUBLIC_KEY", help=REKOR_KEY_HELP
 )
 IGNORE_TLOG_OPTION = typer.Option(False, "--insecure-ignore-tlog", help=IGNORE_TLOG_HELP)
+CT_LOG_KEY_HELP = (
+    "Keyless: PEM of the trusted Certificate Transparency log key(s) the certificate's SCT must verify with"
+    " (default: the trusted root's ctlogs, the public-good ones)."
+)
+CT_LOG_KEY_OPTION = typer.Option(
+    None, "--ct-log-public-key", envvar="SIGSTORE_CT_LOG_PUBLIC_KEY_FILE", help=CT_LOG_KEY_HELP
+)
+IGNORE_SCT_HELP = (
+    "Keyless: do not require the certificate to carry an SCT from a trusted CT log (its issuance is then"
+    " not publicly auditable)."
+)
+IGNORE_SCT_OPTION = typer.Option(False, "--insecure-ignore-sct", help=IGNORE_SCT_HELP)
 """The verification options every verify command shares (one definition: the same names, helps, env vars)."""
 TRUSTED_ROOT_HELP = (
     "Sigstore trusted_root.json: the Rekor keys and Fulcio CAs to trust (default: the shipped public-good root)."
@@ -131,6 +146,8 @@ def build_policy(
     rekor_public_key: Path | None,
     insecure_ignore_tlog: bool,
     trusted_root: Path | None = None,
+    ct_log_public_key: Path | None = None,
+    insecure_ignore_sct: bool = False,
 ) -> VerificationPolicy:
     keyless_options = (
         certificate_identity,
@@ -170,5 +187,15 @@ def build_policy(
         roots, intermediates = fulcio_certificates_from_trusted_root(default_trusted_root(), SHIPPED_ROOT)
     if ca_intermediates is not None:
         intermediates += load_certificates(read_input_file(ca_intermediates, "CA intermediates"), str(ca_intermediates))
-    keyless = KeylessTrust(identity, tuple(roots), tuple(intermediates))
+    if insecure_ignore_sct:
+        print("warning: skipping the certificate's SCT check (--insecure-ignore-sct)", file=sys.stderr)
+    ct_log_keys: list[CtLogKey] = []
+    if ct_log_public_key is not None:
+        pem = read_input_file(ct_log_public_key, "CT log public key")
+        ct_log_keys += load_ct_log_public_keys(pem, str(ct_log_public_key))
+    elif root_bytes is not None:
+        ct_log_keys += ct_log_keys_from_trusted_root(root_bytes, str(trusted_root))
+    else:
+        ct_log_keys += ct_log_keys_from_trusted_root(default_trusted_root(), SHIPPED_ROOT)
+    keyless = KeylessTrust(identity, tuple(roots), tuple(intermediates), tuple(ct_log_keys), insecure_ignore_sct)
     return VerificationPolicy(None, keyless, tuple(rekor_keys), insecure_ignore_tlog)

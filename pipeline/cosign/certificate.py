@@ -281,8 +281,9 @@ def verify_certificate(
     at: datetime,
     policy: IdentityPolicy,
     where: str,
-) -> None:
-    """Raise VerificationError unless ``leaf`` is a trusted code-signing certificate for ``policy``.
+) -> list[x509.Certificate]:
+    """Raise VerificationError unless ``leaf`` is a trusted code-signing certificate for ``policy``; else
+    return its chain, leaf first, up to the trusted root.
 
     ``at`` (timezone-aware) is the moment the signature is proven to exist: the Rekor entry's
     integratedTime, not now. ``intermediates`` may hold untrusted extras (cosign's chain annotation
@@ -294,7 +295,7 @@ def verify_certificate(
         problem = _validity_problem(leaf, at, "the signing certificate")
         if problem is not None:
             raise VerificationError(problem, where=where)
-        build_chain(leaf, intermediates=intermediates, roots=roots, at=at, where=where)
+        chain = build_chain(leaf, intermediates=intermediates, roots=roots, at=at, where=where)
         usages = _extended_key_usages(leaf)
         if usages is None or ExtendedKeyUsageOID.CODE_SIGNING not in usages:
             raise VerificationError("the signing certificate is not for code signing (extended key usage)", where=where)
@@ -311,3 +312,4 @@ def verify_certificate(
         raise VerificationError(
             f"the certificate's OIDC issuer is not {wanted}: it is {issuer or 'absent'}", where=where
         )
+    return chain

@@ -19,16 +19,42 @@ from cryptography import x509
 from pipeline.cosign.certificate import IdentityPolicy, certificate_identity, load_certificates, verify_certificate
 from pipeline.cosign.keys import PublicKey, public_key_to_pem, verify_signature
 from pipeline.cosign.rekor import RekorBundle, verify_rekor_bundle
+from pipeline.cosign.sct import CtLogKey, verify_embedded_sct
 from pipeline.errors import VerificationError
 
 
 @dataclass(frozen=True)
 class KeylessTrust:
-    """What a keyless signature must chain to and name."""
+    """What a keyless signature must chain to and name, and the CT logs its certificate's SCT may come
+    from (``ignore_sct``: the SCT is not checked, cosign's --insecure-ignore-sct)."""
 
     identity: IdentityPolicy
     roots: tuple[x509.Certificate, ...]
     intermediates: tuple[x509.Certificate, ...] = ()
+    ct_log_keys: tuple[CtLogKey, ...] = ()
+    ignore_sct: bool = False
+
+
+def verify_keyless_certificate(
+    leaf: x509.Certificate, intermediates: Sequence[x509.Certificate], trust: KeylessTrust, at: datetime, where: str
+) -> list[str]:
+    """The certificate chains to a trusted root, names the expected identity and issuer, and (unless
+    ``trust.ignore_sct``) carries an SCT from a trusted CT log; the checks made, for the report."""
+    chain = verify_certificate(
+        leaf,
+        intermediates=[*trust.intermediates, *intermediates],
+        roots=trust.roots,
+        at=at,
+        policy=trust.identity,
+        where=where,
+    )
+    checks = ["the certificate chains to a trusted root and names the expected identity and issuer"]
+    if trust.ignore_sct:
+        checks.append("the certificate's SCT was NOT checked (--insecure-ignore-sct)")
+    else:
+        logged = verify_embedded_sct(leaf, chain[1], trust.ct_log_keys, where)
+        checks.append(f"the certificate's SCT was verified with a trusted CT log key (log {logged})")
+    return checks
 
 
 @dataclass(frozen=True)
@@ -112,19 +138,9 @@ def verify_signed_payload(
         checks.append("the Rekor bundle's signed entry timestamp was verified offline with a trusted Rekor key")
 
     if policy.keyless is not None and leaf is not None:
-        intermediates = list(policy.keyless.intermediates)
-        if chain_pem:
-            intermediates += load_certificates(chain_pem, where)
+        chain = load_certificates(chain_pem, where) if chain_pem else []
         at = datetime.fromtimestamp(integrated_time, UTC) if integrated_time is not None else policy.now
-        verify_certificate(
-            leaf,
-            intermediates=intermediates,
-            roots=policy.keyless.roots,
-            at=at,
-            policy=policy.keyless.identity,
-            where=where,
-        )
-        checks.append("the certificate chains to a trusted root and names the expected identity and issuer")
+        checks += verify_keyless_certificate(leaf, chain, policy.keyless, at, where)
     return VerifiedSignature(signer, issuer, integrated_time, log_index, tuple(checks))
 
 

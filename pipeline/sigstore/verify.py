@@ -35,7 +35,7 @@ from typing import Final
 
 from cryptography import x509
 
-from pipeline.cosign.certificate import certificate_identity, verify_certificate
+from pipeline.cosign.certificate import certificate_identity
 from pipeline.cosign.keys import PublicKey, encode_pem, public_key_der, public_key_to_pem, verify_signature
 from pipeline.cosign.rekor import (
     HASHEDREKORD_API_VERSION,
@@ -48,7 +48,7 @@ from pipeline.cosign.rekor import (
     verify_inclusion_proof,
     verify_rekor_bundle,
 )
-from pipeline.cosign.verify import VerificationPolicy, VerifiedSignature
+from pipeline.cosign.verify import VerificationPolicy, VerifiedSignature, verify_keyless_certificate
 from pipeline.errors import InvalidInputError, VerificationError
 from pipeline.sigstore.bundle import (
     COSIGN_SIGN_PREDICATE_TYPE,
@@ -274,15 +274,7 @@ def _check_certificate(
         at = datetime.fromtimestamp(entry.integrated_time, UTC)
     else:
         at = policy.now
-    verify_certificate(
-        signer.leaf,
-        intermediates=[*policy.keyless.intermediates, *signer.chain],
-        roots=policy.keyless.roots,
-        at=at,
-        policy=policy.keyless.identity,
-        where=where,
-    )
-    return ["the certificate chains to a trusted root and names the expected identity and issuer"]
+    return verify_keyless_certificate(signer.leaf, signer.chain, policy.keyless, at, where)
 
 
 def _result(

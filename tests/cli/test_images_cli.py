@@ -691,7 +691,11 @@ def test_real_cosign_attestation_bundle_is_read_as_an_attestation_not_a_signatur
 ) -> None:
     from pipeline.bundles_oci import verify_image_bundles
     from pipeline.cosign.certificate import IdentityPolicy
-    from pipeline.cosign.trust import fulcio_certificates_from_trusted_root, rekor_keys_from_trusted_root
+    from pipeline.cosign.trust import (
+        ct_log_keys_from_trusted_root,
+        fulcio_certificates_from_trusted_root,
+        rekor_keys_from_trusted_root,
+    )
     from pipeline.cosign.verify import KeylessTrust, VerificationPolicy
     from pipeline.sigstore.bundle import COSIGN_ATTESTATION_PREDICATE_TYPE
 
@@ -715,7 +719,8 @@ def test_real_cosign_attestation_bundle_is_read_as_an_attestation_not_a_signatur
     root = (BUNDLE_V03 / "trusted_root.public-good.json").read_bytes()
     roots, intermediates = fulcio_certificates_from_trusted_root(root, "root")
     identity = IdentityPolicy("cody@soyland.com", None, "https://github.com/login/oauth", None)
-    policy = VerificationPolicy(None, KeylessTrust(identity, tuple(roots), tuple(intermediates)),
+    ct_logs = tuple(ct_log_keys_from_trusted_root(root, "root"))
+    policy = VerificationPolicy(None, KeylessTrust(identity, tuple(roots), tuple(intermediates), ct_logs),
                                 tuple(rekor_keys_from_trusted_root(root, "root")))  # fmt: skip
     image = ref.repo.digest(digest)
     with make_client() as registry_client:

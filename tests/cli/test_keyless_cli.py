@@ -52,6 +52,7 @@ class Files:
     key: Path
     pub: Path
     token_value: str
+    ct_log: Path  # the key of the CT log whose SCT the stand-in embeds (--ct-log-public-key)
 
     @property
     def identity(self) -> str:
@@ -88,6 +89,8 @@ class Files:
             str(roots or self.roots),
             "--rekor-public-key",
             str(self.rekor_key),
+            "--ct-log-public-key",
+            str(self.ct_log),
         ]
 
 
@@ -101,6 +104,7 @@ def files(keyless_stack: KeylessStack, tmp_path_factory: pytest.TempPathFactory)
     (directory / "chain.pem").write_bytes(stack.fulcio.chain_pem())
     (directory / "intermediates.pem").write_bytes(stack.fulcio.intermediates_pem())
     (directory / "rekor.pub").write_bytes(stack.log.public_key_pem())
+    (directory / "ct-log.pub").write_bytes(stack.fulcio.ct_log_public_key_pem())
     pair = generate_key_pair(Secret("pw"))
     (directory / "cosign.key").write_bytes(pair.private_pem.reveal())
     (directory / "cosign.pub").write_bytes(pair.public_pem)
@@ -117,6 +121,7 @@ def files(keyless_stack: KeylessStack, tmp_path_factory: pytest.TempPathFactory)
         directory / "cosign.key",
         directory / "cosign.pub",
         token,
+        directory / "ct-log.pub",
     )
 
 
@@ -168,6 +173,32 @@ def test_sign_keyless_verifies_and_a_rerun_adds_nothing(
     assert again.stdout == f"{image} already signed\n"
     assert len(sig_manifest(plain_registry, "keyless/api", digest)["layers"]) == 1
     assert_no_token(files, signed.stdout, signed.stderr, again.stdout, again.stderr)
+
+
+def test_the_certificate_must_carry_an_sct_from_a_trusted_ct_log(
+    cli: Any, plain_registry: RegistryProcess, files: Files, tmp_path: Path
+) -> None:
+    """As cosign: without the CT log's key the stand-in's SCT is not trusted (exit 10, the way out named);
+    --insecure-ignore-sct accepts that with a warning; the right key (also from the env) verifies it."""
+    image, _ = pushed(plain_registry, "keyless/sct")
+    assert cli("sign", image, *files.sign_args(), env=NO_AMBIENT_TOKEN).exit_code == 0
+    without_key = [arg for arg in files.verify_args() if arg not in ("--ct-log-public-key", str(files.ct_log))]
+    untrusted = cli("verify", image, *without_key, env={"SIGSTORE_CT_LOG_PUBLIC_KEY_FILE": None})
+    assert untrusted.exit_code == 10
+    assert "no valid SCT" in untrusted.stderr and "which is not trusted" in untrusted.stderr
+    assert "--insecure-ignore-sct" in untrusted.stderr and "Traceback" not in untrusted.stderr
+
+    other = tmp_path / "other-ct.pub"
+    with FulcioServer() as unrelated:
+        other.write_bytes(unrelated.ct_log_public_key_pem())
+    wrong = cli("verify", image, *without_key, "--ct-log-public-key", str(other))
+    assert wrong.exit_code == 10 and "no valid SCT" in wrong.stderr
+
+    ignored = cli("verify", image, *without_key, "--insecure-ignore-sct", "--json")
+    assert ignored.exit_code == 0, ignored.stderr
+    assert "warning: skipping the certificate's SCT check" in ignored.stderr
+    from_env = cli("verify", image, *without_key, env={"SIGSTORE_CT_LOG_PUBLIC_KEY_FILE": str(files.ct_log)})
+    assert from_env.exit_code == 0, from_env.stderr
 
 
 @pytest.mark.parametrize(

@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from pipeline.cosign.certificate import IdentityPolicy
 from pipeline.cosign.payload import simple_signing_payload
 from pipeline.cosign.rekor import parse_rekor_bundle
+from pipeline.cosign.sct import CtLogKey
 from pipeline.cosign.sigmanifest import BUNDLE_ANNOTATION, CERTIFICATE_ANNOTATION, CHAIN_ANNOTATION
 from pipeline.cosign.verify import KeylessTrust, VerificationPolicy, VerifiedSignature, verify_signed_payload
 from pipeline.errors import VerificationError
@@ -73,6 +74,7 @@ def verify(
         IdentityPolicy(identity, None, issuer, None),
         roots=roots if roots is not None else (stack.fulcio.root,),
         intermediates=(stack.fulcio.intermediate,),
+        ct_log_keys=(CtLogKey.of(stack.fulcio.ca.ct_log_key.public_key()),),
     )
     policy = VerificationPolicy(public_key=None, keyless=trust, rekor_keys=(stack.log.public_key,))
     return verify_signed_payload(

@@ -24,7 +24,11 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from pipeline.cosign.certificate import IdentityPolicy
 from pipeline.cosign.keys import PublicKey, load_public_key, public_key_to_pem, verify_signature
 from pipeline.cosign.rekor import RekorBundle, log_id_of, signed_entry_timestamp_message
-from pipeline.cosign.trust import fulcio_certificates_from_trusted_root, rekor_keys_from_trusted_root
+from pipeline.cosign.trust import (
+    ct_log_keys_from_trusted_root,
+    fulcio_certificates_from_trusted_root,
+    rekor_keys_from_trusted_root,
+)
 from pipeline.cosign.verify import KeylessTrust, VerificationPolicy
 from pipeline.errors import ExitCode, InvalidInputError, VerificationError
 from pipeline.sigstore.bundle import (
@@ -83,7 +87,8 @@ def _keyless(
     issuer: str,
     **kwargs: Any,
 ) -> VerificationPolicy:
-    trust = KeylessTrust(IdentityPolicy(identity=identity, issuer=issuer), fulcio[0], fulcio[1])
+    ct_logs = tuple(ct_log_keys_from_trusted_root(TRUSTED_ROOT.read_bytes(), "root"))
+    trust = KeylessTrust(IdentityPolicy(identity=identity, issuer=issuer), fulcio[0], fulcio[1], ct_logs)
     return VerificationPolicy(public_key=None, keyless=trust, rekor_keys=rekor_keys, **kwargs)
 
 
