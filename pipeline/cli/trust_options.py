@@ -32,6 +32,7 @@ from pipeline.cosign.trust import (
     load_ct_log_public_keys,
     load_rekor_public_keys,
     rekor_keys_from_trusted_root,
+    timestamp_authorities_from_trusted_root,
 )
 from pipeline.cosign.verify import KeylessTrust, VerificationPolicy
 from pipeline.errors import UsageError
@@ -168,9 +169,16 @@ def build_policy(
         rekor_keys += load_rekor_public_keys(rekor_pem, str(rekor_public_key))
     if not rekor_keys:
         rekor_keys = rekor_keys_from_trusted_root(default_trusted_root(), SHIPPED_ROOT)
+    authorities = tuple(
+        timestamp_authorities_from_trusted_root(root_bytes, str(trusted_root))
+        if root_bytes is not None
+        else timestamp_authorities_from_trusted_root(default_trusted_root(), SHIPPED_ROOT)
+    )  # the RFC 3161 timestamp authorities a Sigstore bundle's timestamps may come from
     if key is not None:
         public_key = load_public_key(read_input_file(key, "public key"), str(key))
-        return VerificationPolicy(public_key, None, tuple(rekor_keys), insecure_ignore_tlog)
+        return VerificationPolicy(
+            public_key, None, tuple(rekor_keys), insecure_ignore_tlog, timestamp_authorities=authorities
+        )
     if not (certificate_identity or certificate_identity_regexp):
         raise UsageError("give --key, or --certificate-identity/--certificate-identity-regexp for keyless verification")
     if not (certificate_oidc_issuer or certificate_oidc_issuer_regexp):
@@ -198,4 +206,4 @@ def build_policy(
     else:
         ct_log_keys += ct_log_keys_from_trusted_root(default_trusted_root(), SHIPPED_ROOT)
     keyless = KeylessTrust(identity, tuple(roots), tuple(intermediates), tuple(ct_log_keys), insecure_ignore_sct)
-    return VerificationPolicy(None, keyless, tuple(rekor_keys), insecure_ignore_tlog)
+    return VerificationPolicy(None, keyless, tuple(rekor_keys), insecure_ignore_tlog, timestamp_authorities=authorities)

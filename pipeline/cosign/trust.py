@@ -18,6 +18,7 @@ import binascii
 import json
 import re
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from importlib import resources
 from typing import Final
 
@@ -28,6 +29,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from pipeline.cosign.keys import PublicKey, load_public_key
 from pipeline.cosign.sct import CtLogKey
+from pipeline.cosign.timestamp import TimestampAuthority
 from pipeline.errors import InvalidInputError, KeyFormatError
 
 TRUSTED_ROOT_MEDIA_TYPE_PREFIX: Final = "application/vnd.dev.sigstore.trustedroot"
@@ -166,6 +168,48 @@ def ct_log_keys_from_trusted_root(data: bytes, where: str) -> list[CtLogKey]:
     return keys
 
 
+def _moment(value: object, name: str, where: str) -> datetime | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise InvalidInputError(f"the trusted root's {name} is not a time", where=where)
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise InvalidInputError(f"the trusted root's {name} is not an RFC 3339 time", where=where) from None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def timestamp_authorities_from_trusted_root(data: bytes, where: str) -> list[TimestampAuthority]:
+    """The RFC 3161 timestamp authorities (``timestampAuthorities``) of a trusted root (maybe none)."""
+    root = _load_trusted_root(data, where)
+    authorities: list[TimestampAuthority] = []
+    for index, authority in enumerate(_objects(root, "timestampAuthorities", where)):
+        chain = authority.get("certChain")
+        holders = chain.get("certificates") if isinstance(chain, Mapping) else None
+        if not isinstance(holders, list) or not holders:
+            raise InvalidInputError(
+                f"the trusted root's timestampAuthorities[{index}] has no certChain.certificates", where=where
+            )
+        certificates: list[x509.Certificate] = []
+        for cert_index, holder in enumerate(holders):
+            name = f"timestampAuthorities[{index}].certChain.certificates[{cert_index}]"
+            try:
+                certificates.append(x509.load_der_x509_certificate(_raw_bytes(holder, name, where)))
+            except ValueError:
+                raise InvalidInputError(f"the trusted root's {name} is not a DER certificate", where=where) from None
+        valid = authority.get("validFor")
+        valid = valid if isinstance(valid, Mapping) else {}
+        authorities.append(
+            TimestampAuthority(
+                tuple(certificates),
+                _moment(valid.get("start"), f"timestampAuthorities[{index}].validFor.start", where),
+                _moment(valid.get("end"), f"timestampAuthorities[{index}].validFor.end", where),
+            )
+        )
+    return authorities
+
+
 def default_trusted_root() -> bytes:
     """The shipped public-good ``trusted_root.json``."""
     return (resources.files("pipeline") / "data" / "trusted_root.json").read_bytes()
@@ -177,6 +221,10 @@ def default_rekor_keys() -> list[PublicKey]:
 
 def default_fulcio_certificates() -> tuple[list[x509.Certificate], list[x509.Certificate]]:
     return fulcio_certificates_from_trusted_root(default_trusted_root(), DEFAULT_TRUSTED_ROOT_SOURCE)
+
+
+def default_timestamp_authorities() -> list[TimestampAuthority]:
+    return timestamp_authorities_from_trusted_root(default_trusted_root(), DEFAULT_TRUSTED_ROOT_SOURCE)
 
 
 def default_ct_log_keys() -> list[CtLogKey]:

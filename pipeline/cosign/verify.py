@@ -20,6 +20,7 @@ from pipeline.cosign.certificate import IdentityPolicy, certificate_identity, lo
 from pipeline.cosign.keys import PublicKey, public_key_to_pem, verify_signature
 from pipeline.cosign.rekor import RekorBundle, verify_rekor_bundle
 from pipeline.cosign.sct import CtLogKey, verify_embedded_sct
+from pipeline.cosign.timestamp import TimestampAuthority
 from pipeline.errors import VerificationError
 
 
@@ -59,13 +60,15 @@ def verify_keyless_certificate(
 
 @dataclass(frozen=True)
 class VerificationPolicy:
-    """Either a public key or keyless trust; the Rekor keys; whether the tlog may be skipped."""
+    """Either a public key or keyless trust; the Rekor keys; whether the tlog may be skipped; the RFC 3161
+    timestamp authorities a Sigstore bundle's timestamps may come from."""
 
     public_key: PublicKey | None
     keyless: KeylessTrust | None
     rekor_keys: tuple[PublicKey, ...]
     ignore_tlog: bool = False
     now: datetime = field(default_factory=lambda: datetime.now(UTC))
+    timestamp_authorities: tuple[TimestampAuthority, ...] = ()
 
     def __post_init__(self) -> None:
         if (self.public_key is None) == (self.keyless is None):

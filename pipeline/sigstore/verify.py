@@ -48,6 +48,7 @@ from pipeline.cosign.rekor import (
     verify_inclusion_proof,
     verify_rekor_bundle,
 )
+from pipeline.cosign.timestamp import verify_timestamps
 from pipeline.cosign.verify import VerificationPolicy, VerifiedSignature, verify_keyless_certificate
 from pipeline.errors import InvalidInputError, VerificationError
 from pipeline.sigstore.bundle import (
@@ -259,22 +260,69 @@ def _verify_tlog(
 # --- the certificate and the result ------------------------------------------------------------
 
 
+def _check_times(
+    bundle: SigstoreBundle,
+    signature: bytes,
+    entry: TransparencyLogEntry | None,
+    policy: VerificationPolicy,
+    where: str,
+    *,
+    needs_time: bool,
+) -> tuple[list[datetime], list[str]]:
+    """The verified times the signature is proven to exist at (the log's integratedTime, each RFC 3161
+    timestamp a trusted TSA signed over the signature), and the checks made.
+
+    As sigstore-python: a timestamp that does not verify is not a source of time (it is reported).
+    ``needs_time`` (a keyless certificate is checked at those times): with a log entry or timestamps,
+    at least one verified time is required.
+    """
+    times: list[datetime] = []
+    checks: list[str] = []
+    if entry is not None and entry.integrated_time > 0:
+        times.append(datetime.fromtimestamp(entry.integrated_time, UTC))
+    responses = bundle.verification_material.rfc3161_timestamps
+    problem: str | None = None
+    if responses and not policy.timestamp_authorities:
+        checks.append("the bundle's RFC 3161 timestamps were NOT verified: no timestamp authority is trusted")
+        problem = "the bundle's RFC 3161 timestamps cannot be verified: no timestamp authority is trusted"
+    elif responses:
+        results = verify_timestamps(responses, signature, policy.timestamp_authorities, where)
+        times += results.times
+        if results.times:
+            checks.append(f"{len(results.times)} RFC 3161 timestamp(s) over the signature verified with a trusted"
+                          " timestamp authority")  # fmt: skip
+        if results.problems:
+            checks.append(f"{len(results.problems)} RFC 3161 timestamp(s) did not verify and were not used:"
+                          f" {results.problems[0]}")  # fmt: skip
+            problem = results.problems[0]
+    if needs_time and not times and (entry is not None or responses):
+        raise VerificationError(
+            problem
+            or "the transparency-log entry has no integratedTime and the bundle no RFC 3161 timestamp to check the"
+            " certificate at",
+            where=where,
+            hint="give a --trusted-root whose timestampAuthorities include the bundle's TSA" if responses else None,
+        )
+    return times, checks
+
+
 def _check_certificate(
-    signer: _Signer, entry: TransparencyLogEntry | None, policy: VerificationPolicy, where: str
+    signer: _Signer,
+    bundle: SigstoreBundle,
+    signature: bytes,
+    entry: TransparencyLogEntry | None,
+    policy: VerificationPolicy,
+    where: str,
 ) -> list[str]:
+    """The times the signature is proven at, and (keyless) the certificate valid at each of them."""
+    keyless = signer.leaf is not None and policy.keyless is not None
+    times, checks = _check_times(bundle, signature, entry, policy, where, needs_time=keyless)
     if signer.leaf is None or policy.keyless is None:
-        return []
-    if entry is not None:
-        if entry.integrated_time <= 0:
-            raise VerificationError(
-                "the transparency-log entry has no integratedTime to check the certificate at"
-                " (RFC 3161 timestamps are not verified here)",
-                where=where,
-            )
-        at = datetime.fromtimestamp(entry.integrated_time, UTC)
-    else:
-        at = policy.now
-    return verify_keyless_certificate(signer.leaf, signer.chain, policy.keyless, at, where)
+        return checks
+    certificate_checks: list[str] = []
+    for at in times or [policy.now]:  # no verified time (the log is not checked, no timestamp): now
+        certificate_checks = verify_keyless_certificate(signer.leaf, signer.chain, policy.keyless, at, where)
+    return checks + certificate_checks
 
 
 def _result(
@@ -283,8 +331,6 @@ def _result(
     entry: TransparencyLogEntry | None,
     checks: list[str],
 ) -> VerifiedSignature:
-    if bundle.verification_material.rfc3161_timestamps:
-        checks.append("the bundle's RFC 3161 timestamps were NOT verified (not supported)")
     if signer.leaf is not None:
         sans, issuer = certificate_identity(signer.leaf)
         name = ", ".join(sans) or "(no identity)"
@@ -356,7 +402,7 @@ def verify_bundle_for_artifact(
 
         entry, entry_checks = _verify_tlog(bundle, HASHEDREKORD_KIND, HASHEDREKORD_API_VERSION, check_entry, where)
         checks += entry_checks
-    checks += _check_certificate(signer, entry, policy, where)
+    checks += _check_certificate(signer, bundle, message.signature, entry, policy, where)
     return _result(bundle, signer, entry, checks)
 
 
@@ -468,5 +514,5 @@ def verify_bundle_for_image(
 
         entry, entry_checks = _verify_tlog(bundle, DSSE_KIND, DSSE_API_VERSION, check_entry, where)
         checks += entry_checks
-    checks += _check_certificate(signer, entry, policy, where)
+    checks += _check_certificate(signer, bundle, envelope.signatures[0].sig, entry, policy, where)
     return _result(bundle, signer, entry, checks)

@@ -28,6 +28,7 @@ from pipeline.cosign.trust import (
     ct_log_keys_from_trusted_root,
     fulcio_certificates_from_trusted_root,
     rekor_keys_from_trusted_root,
+    timestamp_authorities_from_trusted_root,
 )
 from pipeline.cosign.verify import KeylessTrust, VerificationPolicy
 from pipeline.errors import ExitCode, InvalidInputError, VerificationError
@@ -43,6 +44,7 @@ from tests.conftest import COSIGN_VECTORS
 
 BUNDLE_V03 = COSIGN_VECTORS / "bundle-v03"
 TRUSTED_ROOT = BUNDLE_V03 / "trusted_root.public-good.json"
+TIMESTAMP_AUTHORITIES = tuple(timestamp_authorities_from_trusted_root(TRUSTED_ROOT.read_bytes(), "root"))
 KEY_SIGNED = BUNDLE_V03 / "key-signed"
 ATTEST = BUNDLE_V03 / "cosign-attest-keyless"
 IMAGE_V3 = BUNDLE_V03 / "cosign-sign-image-v3"
@@ -77,7 +79,9 @@ def fulcio() -> tuple[tuple[x509.Certificate, ...], tuple[x509.Certificate, ...]
 @pytest.fixture(scope="module")
 def key_policy(rekor_keys: tuple[PublicKey, ...]) -> VerificationPolicy:
     key = load_public_key((KEY_SIGNED / "key.pub").read_bytes(), "key.pub")
-    return VerificationPolicy(public_key=key, keyless=None, rekor_keys=rekor_keys)
+    return VerificationPolicy(
+        public_key=key, keyless=None, rekor_keys=rekor_keys, timestamp_authorities=TIMESTAMP_AUTHORITIES
+    )
 
 
 def _keyless(
@@ -89,6 +93,7 @@ def _keyless(
 ) -> VerificationPolicy:
     ct_logs = tuple(ct_log_keys_from_trusted_root(TRUSTED_ROOT.read_bytes(), "root"))
     trust = KeylessTrust(IdentityPolicy(identity=identity, issuer=issuer), fulcio[0], fulcio[1], ct_logs)
+    kwargs.setdefault("timestamp_authorities", TIMESTAMP_AUTHORITIES)
     return VerificationPolicy(public_key=None, keyless=trust, rekor_keys=rekor_keys, **kwargs)
 
 
@@ -153,7 +158,7 @@ def test_key_signed_bundle_verifies(key_policy: VerificationPolicy) -> None:
         "signed entry timestamp was verified",
         "inclusion proof (leaf 649584075 of 649584076)",
         "checkpoint is signed",
-        "RFC 3161 timestamps were NOT verified",
+        "1 RFC 3161 timestamp(s) over the signature verified with a trusted timestamp authority",
     ):
         assert phrase in joined
 
@@ -390,7 +395,7 @@ def test_cosign_v3_image_signature_verifies(path: Any, kubewarden_policy: Verifi
     assert (result.integrated_time, result.log_index) == (1775719409, 1261105807)
     joined = " | ".join(result.checks)
     assert "inclusion proof (leaf 1139201545 of 1139201557)" in joined
-    assert "RFC 3161 timestamps were NOT verified" in joined
+    assert "1 RFC 3161 timestamp(s) over the signature verified with a trusted timestamp authority" in joined
 
 
 @pytest.mark.parametrize("path", IMAGE_V3_FILES, ids=lambda p: p.name)
@@ -545,13 +550,27 @@ def test_a_body_that_is_not_json_is_rejected(fake_log: _FakeLog, kubewarden_poli
     _reject("entry body is not JSON", verify_bundle_for_image, bundle, KUBEWARDEN_DIGEST, policy, WHERE)
 
 
-def test_dsse_entry_without_integrated_time_cannot_date_the_certificate(
+def test_dsse_entry_without_integrated_time_is_dated_by_its_rfc_3161_timestamp_alone(
     fake_log: _FakeLog, kubewarden_policy: VerificationPolicy
 ) -> None:
-    bundle = _with_entry(_load(IMAGE_V3_FILES[0]), integrated_time=0)
+    """Without the log's time (as with Rekor v2), the TSA's timestamp over the signature dates the
+    certificate; without a trusted TSA, or with a broken timestamp, nothing does."""
+    original = _load(IMAGE_V3_FILES[0])
+    bundle = fake_log.resign(_with_entry(original, integrated_time=0), _real_body(original))
     policy = replace(kubewarden_policy, rekor_keys=(fake_log.public_key,))
-    _reject("no integratedTime", verify_bundle_for_image, fake_log.resign(bundle, _real_body(bundle)),
-            KUBEWARDEN_DIGEST, policy, WHERE)
+    result = verify_bundle_for_image(bundle, KUBEWARDEN_DIGEST, policy, WHERE)
+    assert result.signer == KUBEWARDEN_SAN
+    assert "1 RFC 3161 timestamp(s) over the signature verified" in " | ".join(result.checks)
+
+    _reject("no timestamp authority is trusted", verify_bundle_for_image, bundle, KUBEWARDEN_DIGEST,
+            replace(policy, timestamp_authorities=()), WHERE)  # fmt: skip
+    material = bundle.verification_material
+    [timestamp] = material.rfc3161_timestamps
+    broken = replace(material, rfc3161_timestamps=(_flip(timestamp, len(timestamp) - 40),))
+    _reject("RFC 3161 timestamp", verify_bundle_for_image, replace(bundle, verification_material=broken),
+            KUBEWARDEN_DIGEST, policy, WHERE)  # fmt: skip
+    without_any = replace(bundle, verification_material=replace(material, rfc3161_timestamps=()))
+    _reject("no integratedTime", verify_bundle_for_image, without_any, KUBEWARDEN_DIGEST, policy, WHERE)
 
 
 def test_key_signed_dsse_bundle_round_trip(fake_log: _FakeLog) -> None:

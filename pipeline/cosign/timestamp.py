@@ -1,0 +1,105 @@
+"""RFC 3161 signed timestamps (a Sigstore bundle's ``timestampVerificationData``), checked offline.
+
+A timestamp authority (TSA) signs "this message imprint existed at genTime". In a Sigstore bundle the
+message is the signature itself (the message signature's bytes, or the DSSE envelope's signature), so a
+verified timestamp proves when the signature was made: a keyless certificate, valid ten minutes, must
+have been valid then. Rekor v1 entries give that time too (integratedTime); Rekor v2 entries do not,
+and a timestamp is then the only source of time.
+
+The response's CMS signature, its TSA certificate chain up to a trusted root, and the imprint over the
+message are checked by ``rfc3161-client`` (the library sigstore-python uses); the TSA's validity period
+from the trusted root (``timestampAuthorities[].validFor``) is checked here, as sigstore-python does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from cryptography import x509
+from rfc3161_client import VerificationError as Rfc3161VerificationError
+from rfc3161_client import VerifierBuilder, decode_timestamp_response
+
+from pipeline.errors import VerificationError
+
+MAX_TIMESTAMPS = 32  # more in one bundle is refused (sigstore-python's limit)
+
+
+@dataclass(frozen=True)
+class TimestampAuthority:
+    """A trusted TSA: its certificate chain (the signing certificate first, the root last) and the
+    period in which its timestamps are accepted (``valid_until`` None: still valid)."""
+
+    certificates: tuple[x509.Certificate, ...]
+    valid_from: datetime | None = None
+    valid_until: datetime | None = None
+
+    def covers(self, moment: datetime) -> bool:
+        return (self.valid_from is None or self.valid_from <= moment) and (
+            self.valid_until is None or moment < self.valid_until
+        )
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def verify_timestamp(
+    response_der: bytes, message: bytes, authorities: Sequence[TimestampAuthority], where: str
+) -> datetime:
+    """The time a trusted TSA signed for ``message``; VerificationError saying why not."""
+    try:
+        response = decode_timestamp_response(response_der)
+    except (ValueError, Rfc3161VerificationError) as exc:
+        raise VerificationError(
+            f"the RFC 3161 timestamp is not a valid timestamp response: {exc}", where=where
+        ) from None
+    problems: list[str] = []
+    for authority in authorities:
+        if len(authority.certificates) < 2:
+            problems.append("a trusted timestamp authority has no complete certificate chain")
+            continue
+        builder = VerifierBuilder().tsa_certificate(authority.certificates[0])
+        builder = builder.add_root_certificate(authority.certificates[-1])
+        for intermediate in authority.certificates[1:-1]:
+            builder = builder.add_intermediate_certificate(intermediate)
+        try:
+            builder.build().verify_message(response, message)
+        except Rfc3161VerificationError as exc:
+            problems.append(str(exc) or "it does not verify")
+            continue
+        signed_at = _aware(response.tst_info.gen_time)
+        if not authority.covers(signed_at):
+            problems.append(f"its time {signed_at.isoformat()} is outside the timestamp authority's validity period")
+            continue
+        return signed_at
+    reason = problems[0] if problems else "no timestamp authority is trusted"
+    raise VerificationError(f"the RFC 3161 timestamp does not verify: {reason}", where=where)
+
+
+@dataclass(frozen=True)
+class TimestampResults:
+    """The times the bundle's timestamps proved, and why the others did not verify."""
+
+    times: tuple[datetime, ...]
+    problems: tuple[str, ...]
+
+
+def verify_timestamps(
+    responses: Sequence[bytes], message: bytes, authorities: Sequence[TimestampAuthority], where: str
+) -> TimestampResults:
+    """Each timestamp checked; too many, or the same one twice, is refused (VerificationError)."""
+    if len(responses) > MAX_TIMESTAMPS:
+        raise VerificationError(f"the bundle holds {len(responses)} RFC 3161 timestamps (at most {MAX_TIMESTAMPS})",
+                                where=where)  # fmt: skip
+    if len(set(responses)) != len(responses):
+        raise VerificationError("the bundle holds the same RFC 3161 timestamp twice", where=where)
+    times: list[datetime] = []
+    problems: list[str] = []
+    for response in responses:
+        try:
+            times.append(verify_timestamp(response, message, authorities, where))
+        except VerificationError as error:
+            problems.append(error.message)
+    return TimestampResults(tuple(times), tuple(problems))
