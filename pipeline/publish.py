@@ -225,7 +225,11 @@ def pull_vector(
     if policy is not None:
         verification = verify_image(client, pinned, policy, all_formats=all_formats)
         if not verification.ok:
-            raise VerificationError(f"signature verification failed: {verification.reason()}", where=str(pinned))
+            raise VerificationError(
+                f"signature verification failed: {verification.reason()}",
+                where=str(pinned),
+                hint="; ".join(verification.hints) or None,
+            )
     layer = select_vector_layer(manifest.data, str(pinned))
     where = f"{ref.name}@{layer.digest}"
     blob = client.get_blob(ref.repo, layer.digest, max_bytes=MAX_LAYER_BYTES)

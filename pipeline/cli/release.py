@@ -427,4 +427,7 @@ def verify_release_command(
             _say(f"error: verification failed: {'; '.join(image.problems)} ({image.name}:{image.tag}@{image.digest})")
         for problem in result.release_problems:
             _say(f"error: {problem}")
+        hints = (hint for image in failed if image.verification is not None for hint in image.verification.hints)
+        for hint in dict.fromkeys(hints):
+            _say(f"hint: {hint}")
         raise typer.Exit(int(ExitCode.VERIFICATION_FAILED))

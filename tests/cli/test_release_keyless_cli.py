@@ -58,6 +58,13 @@ def test_release_with_key_and_keyless_verifies_both_ways_and_reruns_nothing(
     assert json.loads(keyless.stdout)["ok"]
     wrong = cli("verify-release", *verify_args(world, "v1.0.0", *files.verify_args(identity="someone@example.com")))
     assert wrong.exit_code == 10 and "certificate identity is not" in wrong.stderr
+    no_ct_key = [arg for arg in files.verify_args() if arg not in ("--ct-log-public-key", str(files.ct_log))]
+    no_env = {"SIGSTORE_CT_LOG_PUBLIC_KEY_FILE": None}
+    unlogged = cli("verify-release", *verify_args(world, "v1.0.0", *no_ct_key), env=no_env)
+    assert unlogged.exit_code == 10 and "no valid SCT" in unlogged.stderr
+    assert "hint:" in unlogged.stderr and "--insecure-ignore-sct" in unlogged.stderr
+    accepted = cli("verify-release", *verify_args(world, "v1.0.0", *no_ct_key, "--insecure-ignore-sct"))
+    assert accepted.exit_code == 0, accepted.stderr
 
     # Signed with both, the published cosign.pub must have signed the vector: replace it with another key.
     other = tmp_path / "other"
