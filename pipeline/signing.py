@@ -34,7 +34,7 @@ from pipeline.bundles_oci import (
     has_valid_bundle,
     sign_digest_v3,
 )
-from pipeline.cosign.keys import PublicKey, SigningKey, public_key_to_pem
+from pipeline.cosign.keys import PublicKey, SigningKey, public_key_to_pem, signing_hash
 from pipeline.cosign.payload import simple_signing_payload
 from pipeline.cosign.rekor import RekorBundle, parse_rekor_bundle, rekor_bundle_to_json, verify_rekor_bundle
 from pipeline.cosign.sigmanifest import (
@@ -85,8 +85,11 @@ class TransparencyLog(Protocol):
     @property
     def trusted_keys(self) -> Sequence[PublicKey]: ...
 
-    def upload(self, payload_sha256: str, signature: bytes, signer_pem: bytes) -> RekorBundle:
-        """Log a ``hashedrekord`` entry (or find the existing one) and return its verified bundle."""
+    def upload(
+        self, payload_sha256: str, signature: bytes, signer_pem: bytes, algorithm: str = "sha256"
+    ) -> RekorBundle:
+        """Log a ``hashedrekord`` entry (or find the existing one) and return its verified bundle; the digest
+        is by ``algorithm``, the hash the key signs with (sha256; sha384 or sha512 for P-384, P-521, Ed25519)."""
         ...
 
 
@@ -158,7 +161,8 @@ def sign_payload(key: SigningKey, payload: bytes, tlog: TransparencyLog | None) 
     signature = key.sign(payload)
     bundle = None
     if tlog is not None:
-        logged = tlog.upload(hashlib.sha256(payload).hexdigest(), signature, key.public_key_pem())
+        algorithm = signing_hash(key.public_key).name
+        logged = tlog.upload(hashlib.new(algorithm, payload).hexdigest(), signature, key.public_key_pem(), algorithm)
         bundle = bundle_annotation(logged)
     return SignatureLayer(payload=payload, signature_b64=base64.b64encode(signature).decode(), bundle=bundle)
 

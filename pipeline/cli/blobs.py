@@ -32,6 +32,7 @@ from pipeline.cli.trust_options import (
     transparency_log,
 )
 from pipeline.cosign.blob import BlobBundle, parse_blob_bundle, render_blob_bundle
+from pipeline.cosign.keys import signing_hash
 from pipeline.cosign.verify import VerificationPolicy, VerifiedSignature, verify_signed_payload
 from pipeline.errors import InvalidInputError, UsageError
 from pipeline.sigstore import is_sigstore_bundle, parse_sigstore_bundle, verify_bundle_for_artifact
@@ -63,8 +64,9 @@ def sign_blob_command(
     rekor_bundle = None
     with transparency_log(upload=tlog_upload, rekor_url=rekor_url, rekor_public_key=rekor_public_key) as tlog:
         if tlog is not None:
-            digest = hashlib.sha256(blob).hexdigest()
-            rekor_bundle = tlog.upload_hashedrekord(digest, signature, signing_key.public_key_pem())
+            algorithm = signing_hash(signing_key.public_key).name  # the hash the key signs with
+            digest = hashlib.new(algorithm, blob).hexdigest()
+            rekor_bundle = tlog.upload_hashedrekord(digest, signature, signing_key.public_key_pem(), algorithm)
             print(f"tlog entry created with index: {rekor_bundle.log_index}", file=sys.stderr)
     if bundle is not None:
         document = render_blob_bundle(BlobBundle(signature, None, rekor_bundle))

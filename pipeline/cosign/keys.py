@@ -27,8 +27,9 @@ import nacl.exceptions
 import nacl.secret
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 
+from pipeline.cosign import ed25519ph
 from pipeline.errors import (
     CorruptKeyError,
     KeyFormatError,
@@ -56,8 +57,27 @@ NONCE_SIZE: Final = nacl.secret.SecretBox.NONCE_SIZE  # 24
 KEY_SIZE: Final = nacl.secret.SecretBox.KEY_SIZE  # 32
 _SCRYPT_MAXMEM: Final = 256 * 1024 * 1024  # 128 * r * N for N = 2^17 is 128 MiB
 
-PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
-PublicKey = ec.EllipticCurvePublicKey | rsa.RSAPublicKey
+PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey
+PublicKey = ec.EllipticCurvePublicKey | rsa.RSAPublicKey | ed25519.Ed25519PublicKey
+
+# The curves cosign's key validation (sigstore goodkey) accepts, and the hash cosign signs with on each
+# (signature.LoadDefaultSignerVerifier): SHA-256 on P-256, SHA-384 on P-384, SHA-512 on P-521.
+CURVE_HASHES: Final[dict[str, type[hashes.HashAlgorithm]]] = {
+    "secp256r1": hashes.SHA256,
+    "secp384r1": hashes.SHA384,
+    "secp521r1": hashes.SHA512,
+}
+RSA_MIN_BITS: Final = 2048
+
+
+def signing_hash(key: PublicKey) -> hashes.HashAlgorithm:
+    """The hash cosign signs with for this key (and records in a hashedrekord entry): the curve's for
+    ECDSA, SHA-256 for RSA, SHA-512 for Ed25519 (Ed25519ph prehashes with it)."""
+    if isinstance(key, ec.EllipticCurvePublicKey):
+        return CURVE_HASHES[key.curve.name]()
+    if isinstance(key, ed25519.Ed25519PublicKey):
+        return hashes.SHA512()
+    return hashes.SHA256()
 
 
 # --- PEM ----------------------------------------------------------------------------------------
@@ -235,15 +255,22 @@ def load_pkcs8_private_key(der: bytes, source: str) -> PrivateKey:
         key = serialization.load_der_private_key(der, password=None)
     except (ValueError, TypeError, UnsupportedAlgorithm):
         raise CorruptKeyError("the decrypted PKCS#8 private key cannot be parsed", where=source) from None
-    if isinstance(key, ec.EllipticCurvePrivateKey):
-        if not isinstance(key.curve, ec.SECP256R1):
-            raise UnsupportedKeyError(f"unsupported elliptic curve {key.curve.name} (only P-256)", where=source)
-        return key
-    if isinstance(key, rsa.RSAPrivateKey):
-        if key.key_size < 2048:
-            raise UnsupportedKeyError(f"RSA key of {key.key_size} bits is too small (2048 minimum)", where=source)
+    if isinstance(key, ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey):
+        check_key_type(key.public_key(), source)
         return key
     raise UnsupportedKeyError(f"unsupported private key type {type(key).__name__}", where=source)
+
+
+def check_key_type(key: PublicKey, source: str) -> None:
+    """The key types cosign accepts: ECDSA P-256/P-384/P-521, RSA of 2048 bits or more, Ed25519."""
+    if isinstance(key, ec.EllipticCurvePublicKey) and key.curve.name not in CURVE_HASHES:
+        raise UnsupportedKeyError(
+            f"unsupported elliptic curve {key.curve.name} (P-256, P-384 or P-521)", where=source
+        )
+    if isinstance(key, rsa.RSAPublicKey) and key.key_size < RSA_MIN_BITS:
+        raise UnsupportedKeyError(
+            f"RSA key of {key.key_size} bits is too small ({RSA_MIN_BITS} minimum)", where=source
+        )
 
 
 @dataclass(frozen=True)
@@ -263,12 +290,17 @@ class SigningKey:
     def public_key_pem(self) -> bytes:
         return public_key_to_pem(self.public_key)
 
-    def sign(self, data: bytes) -> bytes:
-        """ECDSA P-256/SHA-256 (ASN.1 DER) or RSA PKCS#1 v1.5/SHA-256, as cosign signs."""
+    def sign(self, data: bytes, *, pure_ed25519: bool = False) -> bytes:
+        """As cosign signs: ECDSA with the curve's hash (ASN.1 DER), RSA PKCS#1 v1.5/SHA-256, Ed25519ph
+        (cosign's default for Ed25519, the only form a hashedrekord entry can hold). ``pure_ed25519``:
+        plain Ed25519, which DSSE envelopes use."""
+        key = self.private_key
         try:
-            if isinstance(self.private_key, ec.EllipticCurvePrivateKey):
-                return self.private_key.sign(data, ec.ECDSA(hashes.SHA256()))
-            return self.private_key.sign(data, padding.PKCS1v15(), hashes.SHA256())
+            if isinstance(key, ec.EllipticCurvePrivateKey):
+                return key.sign(data, ec.ECDSA(signing_hash(key.public_key())))
+            if isinstance(key, ed25519.Ed25519PrivateKey):
+                return key.sign(data) if pure_ed25519 else ed25519ph.sign(key, data)
+            return key.sign(data, padding.PKCS1v15(), hashes.SHA256())
         except ValueError as exc:  # pragma: no cover - the key was validated on load
             raise SigningError(f"signing failed: {type(exc).__name__}", where=self.source) from None
 
@@ -331,17 +363,40 @@ def load_public_key(pem: bytes, source: str) -> PublicKey:
         key = serialization.load_der_public_key(block.der)
     except (ValueError, UnsupportedAlgorithm):
         raise KeyFormatError("the public key cannot be parsed", where=source) from None
-    if not isinstance(key, ec.EllipticCurvePublicKey | rsa.RSAPublicKey):
+    if not isinstance(key, ec.EllipticCurvePublicKey | rsa.RSAPublicKey | ed25519.Ed25519PublicKey):
         raise UnsupportedKeyError(f"unsupported public key type {type(key).__name__}", where=source)
+    check_key_type(key, source)
     return key
 
 
-def verify_signature(public_key: PublicKey, data: bytes, signature: bytes, *, where: str) -> None:
-    """Raise VerificationError unless ``signature`` is a valid signature of ``data``."""
+def signature_verifies(public_key: PublicKey, data: bytes, signature: bytes, *, pure_ed25519: bool = False) -> bool:
+    """Whether ``signature`` is a valid signature of ``data`` as cosign makes and accepts them."""
     try:
         if isinstance(public_key, ec.EllipticCurvePublicKey):
-            public_key.verify(signature, data, ec.ECDSA(hashes.SHA256()))
-        else:
-            public_key.verify(signature, data, padding.PKCS1v15(), hashes.SHA256())
+            curve_hash = signing_hash(public_key)
+            try:
+                public_key.verify(signature, data, ec.ECDSA(curve_hash))
+            except InvalidSignature:
+                if isinstance(curve_hash, hashes.SHA256):
+                    raise
+                # cosign's compatibility verifier: older cosign signed with SHA-256 on every curve
+                public_key.verify(signature, data, ec.ECDSA(hashes.SHA256()))
+            return True
+        if isinstance(public_key, ed25519.Ed25519PublicKey):
+            if not pure_ed25519 and ed25519ph.verify(public_key, signature, data):
+                return True
+            public_key.verify(signature, data)  # pure Ed25519: DSSE, and cosign before Ed25519ph
+            return True
+        public_key.verify(signature, data, padding.PKCS1v15(), hashes.SHA256())
     except InvalidSignature:
-        raise VerificationError("the signature does not verify with the given key", where=where) from None
+        return False
+    return True
+
+
+def verify_signature(
+    public_key: PublicKey, data: bytes, signature: bytes, *, where: str, pure_ed25519: bool = False
+) -> None:
+    """Raise VerificationError unless ``signature`` is a valid signature of ``data`` as cosign makes and
+    accepts them (see :meth:`SigningKey.sign`; ``pure_ed25519`` for DSSE envelopes)."""
+    if not signature_verifies(public_key, data, signature, pure_ed25519=pure_ed25519):
+        raise VerificationError("the signature does not verify with the given key", where=where)

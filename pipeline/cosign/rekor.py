@@ -41,6 +41,7 @@ from pipeline.errors import InvalidInputError, ReleaseVectorError, VerificationE
 
 HASHEDREKORD_KIND: Final = "hashedrekord"
 HASHEDREKORD_API_VERSION: Final = "0.0.1"
+HASHEDREKORD_ALGORITHMS: Final = ("sha256", "sha384", "sha512")  # what a hashedrekord entry may hash with
 SHA256_SIZE: Final = 32
 CHECKPOINT_SIGNATURE_PREFIX: Final = "\u2014 "  # an em dash and a space open every signed-note signature line
 CHECKPOINT_KEY_HINT_SIZE: Final = 4
@@ -254,16 +255,19 @@ def verify_rekor_bundle(
     spec = _json_object(entry.get("spec"), "spec", where)
     data = _json_object(spec.get("data"), "spec.data", where)
     hash_ = _json_object(data.get("hash"), "spec.data.hash", where)
-    if hash_.get("algorithm") != "sha256":
+    algorithm = hash_.get("algorithm")
+    if algorithm not in HASHEDREKORD_ALGORITHMS:
         raise VerificationError(
-            f"the Rekor entry hashes with {hash_.get('algorithm')!r}; only sha256 is supported", where=where
+            f"the Rekor entry hashes with {algorithm!r}; one of {', '.join(HASHEDREKORD_ALGORITHMS)} is supported",
+            where=where,
         )
-    payload_hex = hashlib.sha256(payload).hexdigest()
+    assert isinstance(algorithm, str)
+    payload_hex = hashlib.new(algorithm, payload).hexdigest()
     recorded_hex = hash_.get("value")
     if not isinstance(recorded_hex, str) or recorded_hex.lower() != payload_hex:
         raise VerificationError(
-            f"the Rekor entry is for another artifact (sha256:{recorded_hex} in the log,"
-            f" sha256:{payload_hex} signed here)",
+            f"the Rekor entry is for another artifact ({algorithm}:{recorded_hex} in the log,"
+            f" {algorithm}:{payload_hex} signed here)",
             where=where,
         )
     signature_spec = _json_object(spec.get("signature"), "spec.signature", where)

@@ -51,9 +51,11 @@ from urllib.parse import parse_qs, urlsplit
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 
+from pipeline.cosign import ed25519ph
+from pipeline.cosign.keys import PublicKey, signature_verifies
 from pipeline.cosign.rekor import (
     CHECKPOINT_SIGNATURE_PREFIX,
     HASHEDREKORD_API_VERSION,
@@ -177,9 +179,7 @@ def _object(value: object, name: str) -> Mapping[str, Any]:
     return value
 
 
-def _verifier(
-    pem: bytes, name: str = "spec.signature.publicKey.content"
-) -> tuple[ec.EllipticCurvePublicKey | rsa.RSAPublicKey, bytes]:
+def _verifier(pem: bytes, name: str = "spec.signature.publicKey.content") -> tuple[PublicKey, bytes]:
     """The key of a PUBLIC KEY or CERTIFICATE PEM (Rekor's x509 public key type) and its canonical PEM."""
     try:
         if b"-----BEGIN CERTIFICATE-----" in pem:
@@ -192,24 +192,18 @@ def _verifier(
             canonical = loaded.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
     except (ValueError, TypeError, UnsupportedAlgorithm):
         raise BadEntry(f"{name} is not a PEM public key or certificate") from None
-    if not isinstance(key, ec.EllipticCurvePublicKey | rsa.RSAPublicKey):
+    if not isinstance(key, ec.EllipticCurvePublicKey | rsa.RSAPublicKey | ed25519.Ed25519PublicKey):
         raise BadEntry(f"unsupported public key type {type(key).__name__}")
     return key, canonical
 
 
-def _verifier_key(pem: bytes) -> ec.EllipticCurvePublicKey | rsa.RSAPublicKey:
+def _verifier_key(pem: bytes) -> PublicKey:
     return _verifier(pem)[0]
 
 
-def _verifies(key: ec.EllipticCurvePublicKey | rsa.RSAPublicKey, signature: bytes, message: bytes) -> bool:
-    try:
-        if isinstance(key, ec.EllipticCurvePublicKey):
-            key.verify(signature, message, ec.ECDSA(hashes.SHA256()))
-        else:
-            key.verify(signature, message, padding.PKCS1v15(), hashes.SHA256())
-    except InvalidSignature:
-        return False
-    return True
+def _verifies(key: PublicKey, signature: bytes, message: bytes) -> bool:
+    """A DSSE signature over the PAE (pure Ed25519 for Ed25519 keys)."""
+    return signature_verifies(key, message, signature, pure_ed25519=True)
 
 
 def canonical_dsse(proposed: Mapping[str, Any]) -> bytes:
@@ -302,7 +296,12 @@ def canonical_hashedrekord(proposed: Mapping[str, Any]) -> bytes:
         raise BadEntry("invalid value for hash (not hex)") from None
     key = _verifier_key(pem)
     try:
-        if isinstance(key, ec.EllipticCurvePublicKey):
+        if isinstance(key, ed25519.Ed25519PublicKey):  # as Rekor: Ed25519ph over a SHA-512 digest only
+            if algorithm != "sha512":
+                raise BadEntry(f"ed25519 signatures need a sha512 digest, not {algorithm}")
+            if not ed25519ph.verify_prehashed(key, signature, digest):
+                raise InvalidSignature
+        elif isinstance(key, ec.EllipticCurvePublicKey):
             key.verify(signature, digest, ec.ECDSA(Prehashed(hash_factory())))
         else:
             key.verify(signature, digest, padding.PKCS1v15(), Prehashed(hash_factory()))

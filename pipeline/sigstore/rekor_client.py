@@ -67,7 +67,7 @@ ENTRIES_PATH: Final = "/api/v1/log/entries"
 PUBLIC_KEY_PATH: Final = "/api/v1/log/publicKey"
 _RETRY_STATUSES: Final = frozenset({408, 429, 500, 502, 503, 504})
 _MAX_ANSWER_BYTES: Final = 4 * 1024 * 1024
-_SHA256_HEX_SIZE: Final = 64
+_DIGEST_HEX_SIZES: Final = {"sha256": 64, "sha384": 96, "sha512": 128}
 
 
 @dataclass(frozen=True)
@@ -130,13 +130,15 @@ def _error_message(response: httpx.Response) -> str:
     return " ".join(response.text.split())[:200] if response.text else ""
 
 
-def hashedrekord_proposal(payload_sha256: str, signature: bytes, signer_pem: bytes) -> dict[str, object]:
+def hashedrekord_proposal(
+    payload_digest: str, signature: bytes, signer_pem: bytes, algorithm: str = "sha256"
+) -> dict[str, object]:
     """The proposed entry: the digest, the signature and the key/certificate PEM, as cosign posts it."""
     return {
         "apiVersion": HASHEDREKORD_API_VERSION,
         "kind": HASHEDREKORD_KIND,
         "spec": {
-            "data": {"hash": {"algorithm": "sha256", "value": payload_sha256}},
+            "data": {"hash": {"algorithm": algorithm, "value": payload_digest}},
             "signature": {
                 "content": base64.b64encode(signature).decode("ascii"),
                 "publicKey": {"content": base64.b64encode(signer_pem).decode("ascii")},
@@ -174,7 +176,9 @@ def dsse_proposal(envelope: DsseEnvelope, signer_pem: bytes) -> dict[str, object
     }
 
 
-def _verify_entry_body(body: bytes, payload_sha256: str, signature: bytes, signer_pem: bytes, where: str) -> None:
+def _verify_entry_body(
+    body: bytes, payload_digest: str, signature: bytes, signer_pem: bytes, where: str, algorithm: str = "sha256"
+) -> None:
     """The log recorded exactly our entry: kind, digest, signature and signer."""
     try:
         entry: object = json.loads(body)
@@ -188,10 +192,10 @@ def _verify_entry_body(body: bytes, payload_sha256: str, signature: bytes, signe
     data = spec.get("data")
     hash_ = data.get("hash") if isinstance(data, dict) else None
     value = hash_.get("value") if isinstance(hash_, dict) else None
-    if not isinstance(hash_, dict) or hash_.get("algorithm") != "sha256" or not isinstance(value, str):
-        raise VerificationError("the entry body records no sha256 digest", where=where)
-    if value.lower() != payload_sha256.lower():
-        raise VerificationError(f"the log recorded digest sha256:{value}, not the one uploaded", where=where)
+    if not isinstance(hash_, dict) or hash_.get("algorithm") != algorithm or not isinstance(value, str):
+        raise VerificationError(f"the entry body records no {algorithm} digest", where=where)
+    if value.lower() != payload_digest.lower():
+        raise VerificationError(f"the log recorded digest {algorithm}:{value}, not the one uploaded", where=where)
     signature_spec = spec.get("signature")
     content = signature_spec.get("content") if isinstance(signature_spec, dict) else None
     try:
@@ -205,7 +209,7 @@ def _verify_entry_body(body: bytes, payload_sha256: str, signature: bytes, signe
 
 
 def _hex_bytes(value: object, name: str, where: str) -> bytes:
-    if not isinstance(value, str) or len(value) != _SHA256_HEX_SIZE:
+    if not isinstance(value, str) or len(value) != _DIGEST_HEX_SIZES["sha256"]:
         raise InvalidInputError(f"the log's {name} is not a hex SHA-256", where=where)
     try:
         return bytes.fromhex(value)
@@ -268,10 +272,12 @@ def verify_log_entry(
     signature: bytes,
     signer_pem: bytes,
     where: str,
+    algorithm: str = "sha256",
 ) -> None:
-    """VerificationError unless the entry is ours and signed by a trusted log key (SET, proof, checkpoint)."""
+    """VerificationError unless the entry is ours and signed by a trusted log key (SET, proof, checkpoint).
+    ``payload_sha256`` is the payload's digest by ``algorithm`` (sha256 unless the key signs with another)."""
     _verify_set(entry, trusted_keys, where)
-    _verify_entry_body(entry.bundle.body, payload_sha256, signature, signer_pem, where)
+    _verify_entry_body(entry.bundle.body, payload_sha256, signature, signer_pem, where, algorithm)
     _verify_evidence(entry, trusted_keys, where)
 
 
@@ -357,22 +363,29 @@ class RekorClient(ClosingClient):
 
     # --- the TransparencyLog port (pipeline.signing) ---------------------------------------
 
-    def upload(self, payload_sha256: str, signature: bytes, signer_pem: bytes) -> RekorBundle:
-        return self.upload_hashedrekord(payload_sha256, signature, signer_pem)
+    def upload(
+        self, payload_sha256: str, signature: bytes, signer_pem: bytes, algorithm: str = "sha256"
+    ) -> RekorBundle:
+        return self.upload_hashedrekord(payload_sha256, signature, signer_pem, algorithm)
 
     def upload_hashedrekord(
-        self, payload_sha256: str | bytes, signature: bytes, public_key_or_cert_pem: bytes
+        self, payload_sha256: str | bytes, signature: bytes, public_key_or_cert_pem: bytes, algorithm: str = "sha256"
     ) -> RekorBundle:
         """Log the signature (reusing an existing entry) and return cosign's bundle for it, verified."""
-        return self.create_hashedrekord_entry(payload_sha256, signature, public_key_or_cert_pem).bundle
+        return self.create_hashedrekord_entry(payload_sha256, signature, public_key_or_cert_pem, algorithm).bundle
 
     def create_hashedrekord_entry(
-        self, payload_sha256: str | bytes, signature: bytes, public_key_or_cert_pem: bytes
+        self, payload_sha256: str | bytes, signature: bytes, public_key_or_cert_pem: bytes, algorithm: str = "sha256"
     ) -> LogEntry:
+        """``payload_sha256``: the payload's digest by ``algorithm`` (sha256; sha384 or sha512 for keys that
+        sign with those, as P-384, P-521 and Ed25519 keys do)."""
+        size = _DIGEST_HEX_SIZES.get(algorithm)
+        if size is None:
+            raise ValueError(f"unsupported hashedrekord digest algorithm {algorithm!r}")
         digest_hex = payload_sha256.hex() if isinstance(payload_sha256, bytes) else payload_sha256.lower()
-        if len(digest_hex) != _SHA256_HEX_SIZE or any(c not in "0123456789abcdef" for c in digest_hex):
-            raise ValueError("payload_sha256 must be a SHA-256 digest (32 bytes or 64 hex characters)")
-        proposal = json.dumps(hashedrekord_proposal(digest_hex, signature, public_key_or_cert_pem)).encode()
+        if len(digest_hex) != size or any(c not in "0123456789abcdef" for c in digest_hex):
+            raise ValueError(f"the payload digest must be a {algorithm} digest ({size} hex characters)")
+        proposal = json.dumps(hashedrekord_proposal(digest_hex, signature, public_key_or_cert_pem, algorithm)).encode()
 
         def check(entry: LogEntry, url: str) -> None:
             verify_log_entry(
@@ -382,6 +395,7 @@ class RekorClient(ClosingClient):
                 signature=signature,
                 signer_pem=public_key_or_cert_pem,
                 where=url,
+                algorithm=algorithm,
             )
 
         return self._create_entry(proposal, check)

@@ -481,7 +481,11 @@ def verify_bundle_for_image(
     signer = _signer(bundle, policy, where)
     try:
         verify_signature(
-            signer.key, dsse_pae(envelope.payload_type, envelope.payload), envelope.signatures[0].sig, where=where
+            signer.key,
+            dsse_pae(envelope.payload_type, envelope.payload),
+            envelope.signatures[0].sig,
+            where=where,
+            pure_ed25519=True,
         )
     except VerificationError:
         raise VerificationError(

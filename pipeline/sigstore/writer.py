@@ -56,7 +56,7 @@ def cosign_sign_statement(
 
 def sign_dsse(key: SigningKey, payload: bytes, payload_type: str = IN_TOTO_PAYLOAD_TYPE) -> DsseEnvelope:
     """A one-signature envelope; the signature is over the PAE, not the payload (no keyid, as cosign)."""
-    signature = key.sign(dsse_pae(payload_type, payload))
+    signature = key.sign(dsse_pae(payload_type, payload), pure_ed25519=True)  # DSSE: pure Ed25519, as cosign
     return DsseEnvelope(payload=payload, payload_type=payload_type, signatures=(DsseSignature(signature, ""),))
 
 

@@ -321,3 +321,34 @@ def test_tlog_upload_can_be_switched_off_by_environment(cli: Any, tmp_path: Path
     result = cli("sign-blob", str(blob), "--key", str(key), "--bundle", str(bundle), env=env)
     assert result.exit_code == 0, result.stderr
     assert list(json.loads(bundle.read_bytes())) == ["base64Signature"]
+
+
+def test_sign_blob_with_an_ed25519_key_logs_a_sha512_entry_and_verifies(
+    cli: Any, tmp_path: Path, local_log: LocalLog
+) -> None:
+    """cosign signs blobs with Ed25519 keys as Ed25519ph, which Rekor records with a sha512 digest."""
+    import hashlib
+
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+
+    from pipeline.cosign.keys import encrypt_key_pair
+    from pipeline.secret import Secret
+
+    pair = encrypt_key_pair(ed25519.Ed25519PrivateKey.generate(), Secret("pw"))
+    key, pub = tmp_path / "ed.key", tmp_path / "ed.pub"
+    key.write_bytes(pair.private_pem.reveal())
+    pub.write_bytes(pair.public_pem)
+    blob, bundle = tmp_path / "notes.txt", tmp_path / "notes.txt.bundle"
+    blob.write_bytes(b"release notes\n")
+    signed = cli("sign-blob", str(blob), "--key", str(key), "--bundle", str(bundle), *local_log.sign_args,
+                 env={"COSIGN_PASSWORD": "pw"})  # fmt: skip
+    assert signed.exit_code == 0, signed.stderr
+    document = json.loads(bundle.read_bytes())
+    body = json.loads(base64.b64decode(document["rekorBundle"]["Payload"]["body"]))
+    expected = {"algorithm": "sha512", "value": hashlib.sha512(blob.read_bytes()).hexdigest()}
+    assert body["spec"]["data"]["hash"] == expected
+    ok = cli("verify-blob", str(blob), "--bundle", str(bundle), "--key", str(pub), *local_log.verify_args)
+    assert ok.exit_code == 0, ok.stderr
+    blob.write_bytes(b"other notes\n")
+    changed = cli("verify-blob", str(blob), "--bundle", str(bundle), "--key", str(pub), *local_log.verify_args)
+    assert changed.exit_code == 10

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
 from pipeline.cosign.sigmanifest import (
     SignatureLayer,
@@ -22,6 +22,7 @@ from pipeline.cosign.sigmanifest import (
 )
 from pipeline.oci import mediatypes
 from pipeline.oci.reference import parse_reference
+from pipeline.secret import Secret
 from tests.conftest import COSIGN_VECTORS
 from tests.oci.helpers import client as make_client
 from tests.oci.helpers import push_image
@@ -750,3 +751,49 @@ def test_a_message_signature_bundle_is_not_an_image_signature(cli: Any, plain_re
                  "--trusted-root", str(BUNDLE_V03 / "trusted_root.public-good.json"))  # fmt: skip
     assert result.exit_code == 10
     assert "holds a message signature, not the DSSE envelope" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("make", "algorithm"),
+    [
+        (lambda: ec.generate_private_key(ec.SECP384R1()), "sha384"),
+        (lambda: ec.generate_private_key(ec.SECP521R1()), "sha512"),
+        (lambda: ed25519.Ed25519PrivateKey.generate(), "sha512"),
+    ],
+    ids=["p384", "p521", "ed25519"],
+)
+def test_other_key_types_sign_images_into_the_log_with_their_own_hash(
+    cli: Any, plain_registry: RegistryProcess, local_log: LocalLog, tmp_path: Path, make: Any, algorithm: str
+) -> None:
+    """As cosign: a P-384 key signs with SHA-384, P-521 with SHA-512, Ed25519 with Ed25519ph; the
+    hashedrekord entry records the payload's digest by that hash (Rekor takes only sha512 for Ed25519)."""
+    from pipeline.cosign.keys import encrypt_key_pair
+
+    pair = encrypt_key_pair(make(), Secret("pw"))
+    key, pub = tmp_path / "other.key", tmp_path / "other.pub"
+    key.write_bytes(pair.private_pem.reveal())
+    pub.write_bytes(pair.public_pem)
+    repository = f"keytypes/{algorithm}-{tmp_path.name[-8:]}".lower()
+    with make_client() as registry_client:
+        _, digest = push_image(registry_client, plain_registry.ref(f"{repository}:v1"), repository.encode())
+    image = f"{plain_registry.ref(repository)}@{digest}"
+    signed = cli("sign", image, "--key", str(key), *local_log.sign_args, env={"COSIGN_PASSWORD": "pw"})
+    assert signed.exit_code == 0, signed.stderr
+    [layer] = sig_manifest(plain_registry, repository, digest)["layers"]
+    bundle = json.loads(layer["annotations"]["dev.sigstore.cosign/bundle"])
+    body = json.loads(base64.b64decode(bundle["Payload"]["body"]))
+    payload = httpx.get(f"{plain_registry.url}/v2/{repository}/blobs/{layer['digest']}").content
+    expected = {"algorithm": algorithm, "value": hashlib.new(algorithm, payload).hexdigest()}
+    assert body["spec"]["data"]["hash"] == expected
+
+    verified = cli("verify", image, "--key", str(pub), *local_log.verify_args)
+    assert verified.exit_code == 0, verified.stderr
+    again = cli("sign", image, "--key", str(key), *local_log.sign_args, env={"COSIGN_PASSWORD": "pw"})
+    assert again.exit_code == 0 and again.stdout == f"{image} already signed\n"
+    # cosign v3's DSSE bundle: the envelope is signed with pure Ed25519, logged as a dsse entry.
+    v3 = cli("sign", image, "--key", str(key), "--bundle-format", "v3", *local_log.sign_args,
+             env={"COSIGN_PASSWORD": "pw"})  # fmt: skip
+    assert v3.exit_code == 0, v3.stderr
+    both = cli("verify", image, "--key", str(pub), *local_log.verify_args, "--json")
+    assert both.exit_code == 0, both.stderr
+    assert json.loads(both.stdout)[0]["formats_found"] == ["legacy", "v3"]

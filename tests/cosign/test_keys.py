@@ -7,13 +7,15 @@ import hashlib
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 import nacl.secret
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
-from pipeline.cosign import keys
+from pipeline.cosign import ed25519ph, keys
 from pipeline.errors import (
     CorruptKeyError,
     ExitCode,
@@ -246,10 +248,66 @@ def test_every_key_error_is_exit_6() -> None:
         assert error_type("x").exit_code == ExitCode.KEY
 
 
-def test_non_p256_ec_key_is_refused() -> None:
-    pair = keys.encrypt_key_pair(ec.generate_private_key(ec.SECP384R1()), Secret("pw"))
-    with pytest.raises(UnsupportedKeyError, match="secp384r1"):
-        keys.load_private_key(pair.private_pem, Secret("pw"), "k")
+# --- key types: what cosign's LoadPrivateKey accepts (ECDSA P-256/384/521, RSA >= 2048, Ed25519) ------
+
+
+@pytest.mark.parametrize(
+    ("make", "hash_name"),
+    [
+        (lambda: ec.generate_private_key(ec.SECP256R1()), "sha256"),
+        (lambda: ec.generate_private_key(ec.SECP384R1()), "sha384"),
+        (lambda: ec.generate_private_key(ec.SECP521R1()), "sha512"),
+        (lambda: rsa.generate_private_key(65537, 2048), "sha256"),
+        (lambda: ed25519.Ed25519PrivateKey.generate(), "sha512"),
+    ],
+    ids=["p256", "p384", "p521", "rsa2048", "ed25519"],
+)
+def test_every_key_type_cosign_accepts_loads_signs_and_verifies(make: Any, hash_name: str) -> None:
+    pair = keys.encrypt_key_pair(make(), Secret("pw"))
+    signing_key = keys.load_private_key(pair.private_pem, Secret("pw"), "k")
+    public = keys.load_public_key(pair.public_pem, "k.pub")
+    assert keys.public_key_der(public) == keys.public_key_der(signing_key.public_key)
+    assert keys.signing_hash(public).name == hash_name
+    signature = signing_key.sign(b"payload")
+    keys.verify_signature(public, b"payload", signature, where="w")
+    with pytest.raises(VerificationError):
+        keys.verify_signature(public, b"other payload", signature, where="w")
+
+
+def test_ecdsa_on_p384_is_signed_with_sha384_and_sha256_is_still_accepted() -> None:
+    """cosign now hashes with the curve's hash; older cosign used SHA-256 on every curve (it still verifies)."""
+    private = ec.generate_private_key(ec.SECP384R1())
+    signing_key = keys.SigningKey(private, "k")
+    private.public_key().verify(signing_key.sign(b"m"), b"m", ec.ECDSA(hashes.SHA384()))
+    old_style = private.sign(b"m", ec.ECDSA(hashes.SHA256()))
+    keys.verify_signature(private.public_key(), b"m", old_style, where="w")
+
+
+def test_ed25519_signs_ed25519ph_as_cosign_and_pure_ed25519_for_dsse() -> None:
+    private = ed25519.Ed25519PrivateKey.generate()
+    signing_key = keys.SigningKey(private, "k")
+    prehashed = signing_key.sign(b"m")
+    assert ed25519ph.verify(private.public_key(), prehashed, b"m")
+    with pytest.raises(InvalidSignature):
+        private.public_key().verify(prehashed, b"m")
+    pure = signing_key.sign(b"m", pure_ed25519=True)
+    private.public_key().verify(pure, b"m")
+    keys.verify_signature(private.public_key(), b"m", pure, where="w")  # what cosign wrote before Ed25519ph
+    keys.verify_signature(private.public_key(), b"m", pure, where="w", pure_ed25519=True)
+    with pytest.raises(VerificationError):  # a DSSE signature is pure Ed25519 only
+        keys.verify_signature(private.public_key(), b"m", prehashed, where="w", pure_ed25519=True)
+
+
+def test_keys_cosign_refuses_are_refused() -> None:
+    for private, reason in (
+        (ec.generate_private_key(ec.SECP256K1()), "secp256k1"),
+        (rsa.generate_private_key(65537, 1024), "1024 bits is too small"),  # noqa: S505 - refused, as it should be
+    ):
+        pair = keys.encrypt_key_pair(private, Secret("pw"))
+        with pytest.raises(UnsupportedKeyError, match=reason):
+            keys.load_private_key(pair.private_pem, Secret("pw"), "k")
+        with pytest.raises(UnsupportedKeyError, match=reason):
+            keys.load_public_key(pair.public_pem, "k.pub")
 
 
 def test_secret_never_shows_its_content() -> None:

@@ -358,8 +358,12 @@ def test_a_set_by_another_key_under_the_real_log_id_is_rejected(rekor_keys: list
         (b'{"apiVersion":"0.0.2","kind":"hashedrekord","spec":{}}', "kind hashedrekord 0.0.2"),
         (b'{"apiVersion":"0.0.1","kind":"hashedrekord"}', "spec is missing"),
         (
+            b'{"apiVersion":"0.0.1","kind":"hashedrekord","spec":{"data":{"hash":{"algorithm":"md5"}}}}',
+            "hashes with 'md5'",
+        ),
+        (  # sha512 is a hashedrekord hash (P-521 and Ed25519 keys): this entry is for another payload
             b'{"apiVersion":"0.0.1","kind":"hashedrekord","spec":{"data":{"hash":{"algorithm":"sha512"}}}}',
-            "hashes with 'sha512'",
+            "is for another artifact",
         ),
     ],
 )
