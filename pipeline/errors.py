@@ -156,7 +156,7 @@ class CorruptKeyError(KeyMaterialError):
 
 
 class UnsupportedKeyError(KeyMaterialError):
-    """The decrypted key is not PKCS#8, or not an ECDSA P-256 or RSA key."""
+    """The decrypted key is not PKCS#8, or of a type cosign does not accept."""
 
 
 class PasswordUnavailableError(KeyMaterialError):

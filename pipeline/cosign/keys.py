@@ -238,7 +238,8 @@ def _der_header(der: bytes, pos: int) -> tuple[int, int]:
 
 
 def load_pkcs8_private_key(der: bytes, source: str) -> PrivateKey:
-    """A PKCS#8 ECDSA P-256 or RSA key; SEC1 and PKCS#1 are refused as cosign refuses them."""
+    """A PKCS#8 key of a type cosign accepts (:func:`check_key_type`); SEC1 and PKCS#1 are refused as cosign
+    refuses them."""
     try:
         tags = _der_elements(der)
     except ValueError:

@@ -25,22 +25,26 @@ from typing import Final
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
-from pipeline.cosign.keys import PublicKey, load_public_key
+from pipeline.cosign.keys import CURVE_HASHES, PublicKey, load_public_key
 from pipeline.cosign.sct import CtLogKey
 from pipeline.cosign.timestamp import TimestampAuthority
 from pipeline.errors import InvalidInputError, KeyFormatError
 
 TRUSTED_ROOT_MEDIA_TYPE_PREFIX: Final = "application/vnd.dev.sigstore.trustedroot"
 DEFAULT_TRUSTED_ROOT_SOURCE: Final = "built-in Sigstore public-good trusted_root.json"
-# keyDetails values whose verification is ECDSA P-256/SHA-256 or RSA PKCS#1 v1.5/SHA-256.
+# keyDetails values (Sigstore's PublicKeyDetails) of the keys verified here: ECDSA with the curve's hash,
+# RSA PKCS#1 v1.5/SHA-256, Ed25519 (a log's signed entry timestamps and checkpoints are pure Ed25519).
 _USABLE_KEY_DETAILS: Final = frozenset(
     {
         "PKIX_ECDSA_P256_SHA_256",
+        "PKIX_ECDSA_P384_SHA_384",
+        "PKIX_ECDSA_P521_SHA_512",
         "PKIX_RSA_PKCS1V15_2048_SHA256",
         "PKIX_RSA_PKCS1V15_3072_SHA256",
         "PKIX_RSA_PKCS1V15_4096_SHA256",
+        "PKIX_ED25519",
     }
 )
 _PUBLIC_KEY_BLOCK_RE: Final = re.compile(rb"-----BEGIN PUBLIC KEY-----.*?-----END PUBLIC KEY-----", re.DOTALL)
@@ -86,8 +90,8 @@ def _usable_key(der: bytes, key_details: object) -> PublicKey | None:
     if key_details is not None and key_details not in _USABLE_KEY_DETAILS:
         return None
     if isinstance(key, ec.EllipticCurvePublicKey):
-        return key if isinstance(key.curve, ec.SECP256R1) else None
-    if isinstance(key, rsa.RSAPublicKey):
+        return key if key.curve.name in CURVE_HASHES else None
+    if isinstance(key, rsa.RSAPublicKey | ed25519.Ed25519PublicKey):
         return key
     return None
 
@@ -104,7 +108,7 @@ def rekor_keys_from_trusted_root(data: bytes, where: str) -> list[PublicKey]:
         if key is not None:
             keys.append(key)
     if not keys:
-        raise InvalidInputError("the trusted root holds no ECDSA P-256 or RSA Rekor key", where=where)
+        raise InvalidInputError("the trusted root holds no usable Rekor key (ECDSA, RSA or Ed25519)", where=where)
     return keys
 
 

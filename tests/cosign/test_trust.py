@@ -35,10 +35,11 @@ def test_shipped_trusted_root_is_the_public_good_root() -> None:
     assert default_trusted_root() == TRUSTED_ROOT.read_bytes()
 
 
-def test_rekor_keys_keep_the_v1_ecdsa_key_and_skip_the_ed25519_shard() -> None:
+def test_rekor_keys_keep_the_v1_ecdsa_key_and_the_ed25519_shard() -> None:
+    """Entries name their log by key ID, so a key that signed nothing here (the Rekor v2 shard's) is harmless."""
     keys = rekor_keys_from_trusted_root(TRUSTED_ROOT.read_bytes(), TRUSTED_ROOT.name)
     assert len(json.loads(TRUSTED_ROOT.read_text())["tlogs"]) == 2
-    assert len(keys) == 1
+    assert len(keys) == 2 and isinstance(keys[1], ed25519.Ed25519PublicKey)
     assert hashlib.sha256(public_key_der(keys[0])).hexdigest() == PUBLIC_GOOD_LOG_ID
     rekor_pub = load_public_key((IMAGE_SIGNATURES / "rekor.pub").read_bytes(), "rekor.pub")
     assert public_key_der(keys[0]) == public_key_der(rekor_pub)
@@ -111,7 +112,7 @@ def _only_tlog(public_key: dict[str, object]) -> Callable[[dict[str, object]], N
         (b"[]", "trusted root is not a JSON object"),
         (b'{"mediaType": "application/vnd.dev.sigstore.bundle.v0.3+json"}', "not a Sigstore trusted root"),
         (b'{"tlogs": {}}', "tlogs is not a list of objects"),
-        (b'{"tlogs": []}', "holds no ECDSA P-256 or RSA Rekor key"),
+        (b'{"tlogs": []}', "holds no usable Rekor key"),
         (b'{"tlogs": [{"publicKey": {}}]}', r"tlogs\[0\].publicKey has no rawBytes"),
         (b'{"tlogs": [{"publicKey": {"rawBytes": "%%"}}]}', "rawBytes is not valid base64"),
     ],
@@ -122,14 +123,11 @@ def test_malformed_trusted_roots_are_invalid_input_for_rekor_keys(data: bytes, r
     assert caught.value.where == "--trusted-root my-root.json"
 
 
-def test_a_root_with_only_an_ed25519_log_has_no_usable_rekor_key() -> None:
-    data = _root_with(
-        _only_tlog(
-            {"rawBytes": _der_b64(ed25519.Ed25519PrivateKey.generate().public_key()), "keyDetails": "PKIX_ED25519"}
-        )
-    )
-    with pytest.raises(InvalidInputError, match="holds no ECDSA P-256 or RSA Rekor key"):
-        rekor_keys_from_trusted_root(data, "root.json")
+def test_a_root_with_an_ed25519_log_key_keeps_it() -> None:
+    """Rekor logs may sign with Ed25519 (the staging root has one); its SETs and checkpoints verify with it."""
+    key = ed25519.Ed25519PrivateKey.generate().public_key()
+    data = _root_with(_only_tlog({"rawBytes": _der_b64(key), "keyDetails": "PKIX_ED25519"}))
+    assert [public_key_der(k) for k in rekor_keys_from_trusted_root(data, "root.json")] == [public_key_der(key)]
 
 
 @pytest.mark.parametrize(
@@ -137,11 +135,15 @@ def test_a_root_with_only_an_ed25519_log_has_no_usable_rekor_key() -> None:
     [
         (ec.SECP256R1(), "PKIX_ECDSA_P256_SHA_256", True),
         (ec.SECP256R1(), None, True),
-        (ec.SECP384R1(), "PKIX_ECDSA_P384_SHA_384", False),  # would need SHA-384, which we do not verify with
-        (ec.SECP384R1(), None, False),
+        (ec.SECP384R1(), "PKIX_ECDSA_P384_SHA_384", True),
+        (ec.SECP384R1(), None, True),
+        (ec.SECP256R1(), "PKIX_ECDSA_P256_HMAC_SHA_256", False),  # not a verification we make
+        (ec.SECP256K1(), None, False),  # not a curve cosign accepts
     ],
 )
-def test_only_p256_sha256_ecdsa_keys_are_kept(curve: ec.EllipticCurve, key_details: str | None, usable: bool) -> None:
+def test_ecdsa_keys_of_the_curves_cosign_accepts_are_kept(
+    curve: ec.EllipticCurve, key_details: str | None, usable: bool
+) -> None:
     key = ec.generate_private_key(curve).public_key()
     public_key: dict[str, object] = {"rawBytes": _der_b64(key)}
     if key_details is not None:
@@ -152,7 +154,7 @@ def test_only_p256_sha256_ecdsa_keys_are_kept(curve: ec.EllipticCurve, key_detai
             base64.b64decode(_der_b64(key))
         ]
     else:
-        with pytest.raises(InvalidInputError, match="no ECDSA P-256 or RSA Rekor key"):
+        with pytest.raises(InvalidInputError, match="no usable Rekor key"):
             rekor_keys_from_trusted_root(data, "root.json")
 
 

@@ -203,7 +203,7 @@ def test_another_digest_algorithm_is_refused(key_policy: VerificationPolicy) -> 
         (lambda b: _with_entry(b, integrated_time=1766077480), BAD_SET),
         (lambda b: _with_entry(b, log_index=771488338), BAD_SET),
         (lambda b: _with_entry(b, signed_entry_timestamp=None), "no inclusionPromise"),
-        (lambda b: _with_entry(b, log_id=b"\x00" * 32), "matches none of the 1 trusted Rekor keys"),
+        (lambda b: _with_entry(b, log_id=b"\x00" * 32), "matches none of the 2 trusted Rekor keys"),
         (lambda b: _with_entry(b, kind="dsse"), "no hashedrekord 0.0.1 transparency-log entry .dsse 0.0.1"),
         (lambda b: _with_proof(b, hashes=(_flip(_proof_of(b).hashes[0]), *_proof_of(b).hashes[1:])),
          "does not lead to the tree's root hash"),
