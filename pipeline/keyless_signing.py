@@ -46,6 +46,7 @@ from pipeline.bundles_oci import (
 from pipeline.cosign.certificate import IdentityPolicy
 from pipeline.cosign.keys import PublicKey
 from pipeline.cosign.rekor import parse_rekor_bundle
+from pipeline.cosign.sct import CtLogKey
 from pipeline.cosign.sigmanifest import (
     BUNDLE_ANNOTATION,
     CERTIFICATE_ANNOTATION,
@@ -163,7 +164,9 @@ class KeylessSigning:
         intermediates: Sequence[x509.Certificate] = (),
         refresh_token: Callable[[], IdentityToken] | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        ct_log_keys: Sequence[CtLogKey] | None = None,
     ) -> None:
+        self._ct_log_keys = tuple(ct_log_keys) if ct_log_keys is not None else None  # None: SCT not checked
         self._token = token
         self._fulcio = fulcio
         self._refresh_token = refresh_token
@@ -194,7 +197,7 @@ class KeylessSigning:
                 token = self._refresh_token()  # a second certificate: a fresh token where the source has one
                 self._token = token
             signer = KeylessSigner.create(
-                token, self._fulcio, trusted_roots=self.identity.roots, now=now
+                token, self._fulcio, trusted_roots=self.identity.roots, now=now, ct_log_keys=self._ct_log_keys
             )
             self._adopt(signer)
             self._signer = signer

@@ -17,6 +17,7 @@ from pipeline.cli.keyless_options import (
     FULCIO_URL_OPTION,
     IDENTITY_TOKEN_OPTION,
     KEYLESS_OPTION,
+    SIGN_CT_LOG_KEY_OPTION,
     check_keyless_options,
     keyless_signing,
 )
@@ -68,6 +69,7 @@ def sign_command(
     identity_token: str | None = IDENTITY_TOKEN_OPTION,
     fulcio_url: str = FULCIO_URL_OPTION,
     fulcio_ca_roots: Path | None = FULCIO_CA_ROOTS_OPTION,
+    ct_log_public_key: Path | None = SIGN_CT_LOG_KEY_OPTION,
     annotations: list[str] = ANNOTATION_OPTION,
     recursive: bool = typer.Option(False, "--recursive", help="On an image index, sign each platform manifest too."),
     concurrency: int = CONCURRENCY_OPTION,
@@ -110,6 +112,7 @@ def sign_command(
             fulcio_url=fulcio_url,
             fulcio_ca_roots=fulcio_ca_roots,
             tlog=tlog,
+            ct_log_public_key=ct_log_public_key,
         ) as keyless_port,  # fmt: skip
         registry_client(refs, allow_http=allow_http_registry, cacert=registry_cacert) as client,
     ):

@@ -25,7 +25,14 @@ from cryptography import x509
 
 from pipeline.cli.common import read_input_file
 from pipeline.cosign.certificate import load_certificates
-from pipeline.cosign.trust import default_trusted_root, fulcio_certificates_from_trusted_root, is_self_signed
+from pipeline.cosign.sct import CtLogKey
+from pipeline.cosign.trust import (
+    default_ct_log_keys,
+    default_trusted_root,
+    fulcio_certificates_from_trusted_root,
+    is_self_signed,
+    load_ct_log_public_keys,
+)
 from pipeline.errors import UsageError
 from pipeline.keyless_signing import KeylessSigning
 from pipeline.oci.reference import is_loopback_host
@@ -56,6 +63,28 @@ FULCIO_URL_OPTION = typer.Option(DEFAULT_FULCIO_URL, "--fulcio-url", envvar="FUL
 FULCIO_CA_ROOTS_OPTION = typer.Option(
     None, "--fulcio-ca-roots", envvar="RELEASE_VECTOR_FULCIO_CA_ROOTS", help=FULCIO_CA_ROOTS_HELP
 )
+SIGN_CT_LOG_KEY_HELP = (
+    "Keyless: PEM of the Certificate Transparency log key(s) Fulcio's certificate must carry an SCT from"
+    " (checked before signing, as cosign). Default: the public-good CT logs for the public-good Fulcio; for"
+    " another Fulcio without it, the SCT is not checked (a note says so)."
+)
+SIGN_CT_LOG_KEY_OPTION = typer.Option(
+    None, "--ct-log-public-key", envvar="SIGSTORE_CT_LOG_PUBLIC_KEY_FILE", help=SIGN_CT_LOG_KEY_HELP
+)
+
+
+def ct_log_keys_for(fulcio_url: str, ct_log_public_key: Path | None) -> list[CtLogKey] | None:
+    """The CT log keys Fulcio's certificates are checked against (None: not checked)."""
+    if ct_log_public_key is not None:
+        pem = read_input_file(ct_log_public_key, "CT log public key")
+        return load_ct_log_public_keys(pem, str(ct_log_public_key))
+    if fulcio_url.rstrip("/") == DEFAULT_FULCIO_URL:
+        return default_ct_log_keys()
+    print(
+        f"note: the SCT of {scrub_url(fulcio_url)}'s certificates is not checked (pass --ct-log-public-key)",
+        file=sys.stderr,
+    )
+    return None
 
 
 def fulcio_trust(
@@ -109,6 +138,7 @@ def keyless_signing(
     fulcio_url: str,
     fulcio_ca_roots: Path | None,
     tlog: TransparencyLog | None,
+    ct_log_public_key: Path | None = None,
 ) -> Iterator[KeylessSigning | None]:
     """The run's keyless signing (None without ``--keyless``); the token is obtained here, once."""
     if not enabled:
@@ -125,6 +155,7 @@ def keyless_signing(
             roots=roots,
             intermediates=intermediates,
             refresh_token=lambda: obtain_token(identity_token),
+            ct_log_keys=ct_log_keys_for(fulcio_url, ct_log_public_key),
         )
         print(
             f"keyless signing as {signing.identity.identity} (OIDC issuer {signing.identity.issuer}; token from"

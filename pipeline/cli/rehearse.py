@@ -377,7 +377,15 @@ class _KeylessStack:
 
     @property
     def sign_args(self) -> list[str]:
-        return ["--keyless", "--fulcio-url", self.fulcio_url, "--fulcio-ca-roots", str(self.roots)]
+        return [
+            "--keyless",
+            "--fulcio-url",
+            self.fulcio_url,
+            "--fulcio-ca-roots",
+            str(self.roots),
+            "--ct-log-public-key",
+            str(self.ct_log_public_key),
+        ]
 
     @property
     def verify_args(self) -> list[str]:

@@ -21,6 +21,7 @@ from pipeline.cli.keyless_options import (
     FULCIO_URL_OPTION,
     IDENTITY_TOKEN_OPTION,
     KEYLESS_OPTION,
+    SIGN_CT_LOG_KEY_OPTION,
     check_keyless_options,
     keyless_signing,
 )
@@ -179,6 +180,7 @@ def release_command(
     identity_token: str | None = IDENTITY_TOKEN_OPTION,
     fulcio_url: str = FULCIO_URL_OPTION,
     fulcio_ca_roots: Path | None = FULCIO_CA_ROOTS_OPTION,
+    ct_log_public_key: Path | None = SIGN_CT_LOG_KEY_OPTION,
     github_repository: str | None = GITHUB_REPOSITORY_OPTION,
     release_dir: Path | None = RELEASE_DIR_OPTION,
     github_api_url: str = GITHUB_API_URL_OPTION,
@@ -263,6 +265,7 @@ def release_command(
                 fulcio_url=fulcio_url,
                 fulcio_ca_roots=fulcio_ca_roots,
                 tlog=tlog,
+                ct_log_public_key=ct_log_public_key,
             ) as keyless_port,  # fmt: skip
             release_target(github_repository, release_dir, github_api_url) as target,
         ):

@@ -36,6 +36,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 from pipeline.cosign.certificate import build_chain, oidc_issuer, subject_alternative_names
 from pipeline.cosign.keys import SigningKey
 from pipeline.cosign.rekor import RekorBundle
+from pipeline.cosign.sct import CtLogKey, verify_embedded_sct
 from pipeline.cosign.sigmanifest import SignatureLayer
 from pipeline.errors import VerificationError
 from pipeline.signing import TransparencyLog, bundle_annotation
@@ -79,9 +80,11 @@ def check_issued_certificate(
     trusted_roots: Sequence[x509.Certificate] = (),
     now: datetime | None = None,
     where: str,
+    ct_log_keys: Sequence[CtLogKey] | None = None,
 ) -> None:
     """FulcioError unless ``issued`` is a code-signing certificate for ``public_key``, valid at ``now``,
-    signed by the next certificate of its chain, and (with ``trusted_roots``) chaining to one of them."""
+    signed by the next certificate of its chain, (with ``trusted_roots``) chaining to one of them, and
+    (with ``ct_log_keys``) carrying an SCT from one of those CT logs, as cosign checks before signing."""
     leaf = issued.leaf
     if _spki(leaf.public_key()) != _spki(public_key):
         raise FulcioError("Fulcio's certificate is not for the ephemeral signing key", where=where)
@@ -122,6 +125,11 @@ def check_issued_certificate(
             raise FulcioError(
                 f"Fulcio's certificate does not chain to a trusted Fulcio root: {error.message}", where=where
             ) from None
+    if ct_log_keys is not None:
+        try:
+            verify_embedded_sct(leaf, issued.chain[0], ct_log_keys, where)
+        except VerificationError as error:
+            raise FulcioError(f"Fulcio's certificate: {error.message}", where=where, hint=error.hint) from None
 
 
 class KeylessSigner:
@@ -140,14 +148,16 @@ class KeylessSigner:
         *,
         trusted_roots: Sequence[x509.Certificate] = (),
         now: datetime | None = None,
+        ct_log_keys: Sequence[CtLogKey] | None = None,
     ) -> KeylessSigner:
         """Generate the ephemeral key, prove possession over the token's challenge, get and check the certificate."""
         private_key = ec.generate_private_key(ec.SECP256R1())
         proof = private_key.sign(token.claims.proof_subject.encode("utf-8"), ec.ECDSA(hashes.SHA256()))
         issued = fulcio.request_certificate(token, private_key.public_key(), proof)
         check_issued_certificate(
-            issued, private_key.public_key(), trusted_roots=trusted_roots, now=now, where=fulcio.url
-        )
+            issued, private_key.public_key(), trusted_roots=trusted_roots, now=now, where=fulcio.url,
+            ct_log_keys=ct_log_keys,
+        )  # fmt: skip
         return cls(private_key, issued, where=fulcio.url)
 
     def __repr__(self) -> str:

@@ -75,6 +75,8 @@ class Files:
             self.stack.log.url,
             "--rekor-public-key",
             str(self.rekor_key),
+            "--ct-log-public-key",
+            str(self.ct_log),
         ]
 
     def verify_args(
@@ -199,6 +201,26 @@ def test_the_certificate_must_carry_an_sct_from_a_trusted_ct_log(
     assert "warning: skipping the certificate's SCT check" in ignored.stderr
     from_env = cli("verify", image, *without_key, env={"SIGSTORE_CT_LOG_PUBLIC_KEY_FILE": str(files.ct_log)})
     assert from_env.exit_code == 0, from_env.stderr
+
+
+def test_signing_checks_the_sct_of_fulcios_certificate_before_signing(
+    cli: Any, plain_registry: RegistryProcess, files: Files, tmp_path: Path
+) -> None:
+    """As cosign sign: a certificate whose SCT is not from the given CT log is refused before any write."""
+    image, digest = pushed(plain_registry, "keyless/sct-sign")
+    other = tmp_path / "other-ct.pub"
+    with FulcioServer() as unrelated:
+        other.write_bytes(unrelated.ct_log_public_key_pem())
+    args = [arg if arg != str(files.ct_log) else str(other) for arg in files.sign_args()]
+    refused = cli("sign", image, *args, env=NO_AMBIENT_TOKEN)
+    assert refused.exit_code == 5, refused.stderr
+    assert "Fulcio's certificate: the signing certificate has no valid SCT" in refused.stderr
+    assert httpx.get(f"{plain_registry.url}/v2/keyless/sct-sign/manifests/sha256-"
+                     f"{digest.removeprefix('sha256:')}.sig").status_code == 404  # fmt: skip
+    unchecked = [a for a in files.sign_args() if a not in ("--ct-log-public-key", str(files.ct_log))]
+    noted = cli("sign", image, *unchecked, env={**NO_AMBIENT_TOKEN, "SIGSTORE_CT_LOG_PUBLIC_KEY_FILE": None})
+    assert noted.exit_code == 0, noted.stderr
+    assert "certificates is not checked (pass --ct-log-public-key)" in noted.stderr
 
 
 @pytest.mark.parametrize(
