@@ -91,7 +91,8 @@ class TransparencyLogEntry:
 class VerificationMaterial:
     """Exactly one of a key hint, a leaf certificate, or a certificate chain (leaf first), plus evidence.
 
-    ``rfc3161_timestamps`` holds the DER of each ``signedTimestamp`` as given; nothing here verifies them.
+    ``rfc3161_timestamps`` holds the DER of each ``signedTimestamp`` as given (:mod:`pipeline.sigstore.verify`
+    verifies them).
     """
 
     public_key_hint: str | None

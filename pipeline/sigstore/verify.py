@@ -13,10 +13,11 @@ The log evidence of a Rekor v1 entry is checked as in :mod:`pipeline.cosign.reko
 trusted Rekor key (sha256 of its DER SPKI), the SignedEntryTimestamp verifies over the canonical JSON of
 ``{body, integratedTime, logID, logIndex}`` (the entry's global logIndex), the inclusion proof leads from
 the body to its root hash using the proof's own (shard-local) logIndex, and the checkpoint, when present,
-is signed by the log and commits to that root. A keyless certificate is checked at integratedTime.
+is signed by the log and commits to that root. RFC 3161 timestamps (``timestampVerificationData``) are
+verified over the signature with the trusted timestamp authorities (:mod:`pipeline.cosign.timestamp`). A
+keyless certificate is checked at every verified time: integratedTime and each verified timestamp.
 
-Not done here: RFC 3161 timestamps are parsed but their CMS signatures are NOT verified (the verified
-result says so), and Rekor v2 entries (no SET, Ed25519 checkpoints) are not supported. The dsse body's
+Not done here: Rekor v2 entries (no SET, Ed25519 checkpoints) are not supported. The dsse body's
 ``envelopeHash`` is not re-derived: producers serialise the envelope differently (Go struct order with an
 empty ``keyid``, or protojson order without it), so the check rests on ``payloadHash`` and the signature.
 """
