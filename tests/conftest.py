@@ -1,8 +1,7 @@
-"""Shared fixtures: the team's interop vectors (``../shared/vectors``) and a CLI runner."""
+"""Shared fixtures: the interop vectors (``tests/vectors``) and a CLI runner."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,19 +10,9 @@ import pytest
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
-
-def _find_vectors() -> Path:
-    """``../shared/vectors`` beside the checkout (CI copies shared/ next to the clone)."""
-    env = os.environ.get("RELEASE_VECTOR_TEST_VECTORS")
-    candidates = [Path(env)] if env else []
-    candidates += [REPO_ROOT.parent / "shared" / "vectors", REPO_ROOT.parent.parent / "shared" / "vectors"]
-    for candidate in candidates:
-        if candidate.is_dir():
-            return candidate
-    raise RuntimeError(f"shared vectors not found; looked in {[str(c) for c in candidates]}")
-
-
-VECTORS = _find_vectors()
+# The interop vectors live in the repository (tests/vectors/, each folder's README names its sources), so a
+# fresh clone runs its own tests.
+VECTORS = REPO_ROOT / "tests" / "vectors"
 COSIGN_VECTORS = VECTORS / "cosign"
 
 

@@ -227,10 +227,6 @@ def default_fulcio_certificates() -> tuple[list[x509.Certificate], list[x509.Cer
     return fulcio_certificates_from_trusted_root(default_trusted_root(), DEFAULT_TRUSTED_ROOT_SOURCE)
 
 
-def default_timestamp_authorities() -> list[TimestampAuthority]:
-    return timestamp_authorities_from_trusted_root(default_trusted_root(), DEFAULT_TRUSTED_ROOT_SOURCE)
-
-
 def default_ct_log_keys() -> list[CtLogKey]:
     return ct_log_keys_from_trusted_root(default_trusted_root(), DEFAULT_TRUSTED_ROOT_SOURCE)
 

@@ -145,8 +145,3 @@ def verify_signed_payload(
         at = datetime.fromtimestamp(integrated_time, UTC) if integrated_time is not None else policy.now
         checks += verify_keyless_certificate(leaf, chain, policy.keyless, at, where)
     return VerifiedSignature(signer, issuer, integrated_time, log_index, tuple(checks))
-
-
-def describe_failures(failures: Sequence[VerificationError]) -> str:
-    """The reasons of several failed signatures, on one line."""
-    return "; ".join(f.message for f in failures)

@@ -17,12 +17,8 @@ OCI_EMPTY_DATA: Final = b"{}"
 DOCKER_MANIFEST: Final = "application/vnd.docker.distribution.manifest.v2+json"
 DOCKER_MANIFEST_LIST: Final = "application/vnd.docker.distribution.manifest.list.v2+json"
 DOCKER_CONFIG: Final = "application/vnd.docker.container.image.v1+json"
-DOCKER_LAYER_TAR_GZIP: Final = "application/vnd.docker.image.rootfs.diff.tar.gzip"
-DOCKER_MANIFEST_V1_SIGNED: Final = "application/vnd.docker.distribution.manifest.v1+prettyjws"
-"""Docker schema 1: obsolete; we never accept it."""
 
 # cosign and Sigstore
-COSIGN_SIMPLESIGNING: Final = "application/vnd.dev.cosign.simplesigning.v1+json"
 SIGSTORE_BUNDLE_V03: Final = "application/vnd.dev.sigstore.bundle.v0.3+json"
 
 # metal-stack's release vector artifact

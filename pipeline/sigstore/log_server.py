@@ -77,7 +77,6 @@ PUBLIC_KEY_PATH: Final = "/api/v1/log/publicKey"
 DEFAULT_ORIGIN: Final = "release-vector.local"
 DSSE_KIND: Final = "dsse"
 DSSE_API_VERSION: Final = "0.0.1"
-ACCEPTED_KINDS: Final = frozenset({HASHEDREKORD_KIND, DSSE_KIND})
 _HASH_ALGORITHMS: Final[dict[str, tuple[Callable[[], hashes.HashAlgorithm], int]]] = {
     "sha256": (hashes.SHA256, 32),
     "sha384": (hashes.SHA384, 48),

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import json
 import random
 import time
@@ -444,14 +443,6 @@ class RekorClient(ClosingClient):
             ) from None
         return entry
 
-    def get_entry(self, entry_id: str) -> LogEntry:
-        """An entry by UUID or entry ID, as the log sends it (parsed, not verified)."""
-        url = f"{self.url}{ENTRIES_PATH}/{entry_id}"
-        response = self._send("GET", url)
-        if response.status_code != 200:
-            raise self._failure(response, "fetching the entry failed", url)
-        return self._parse(response, url)
-
     # --- HTTP ----------------------------------------------------------------------------------
 
     def _parse(self, response: httpx.Response, where: str) -> LogEntry:
@@ -533,7 +524,3 @@ def fetch_log_public_keys(url: str, options: RekorOptions | None = None) -> list
             if number < policy.attempts - 1:
                 time.sleep(retry_delay(policy, number, None))
     raise TransparencyLogError(f"cannot read the log's public key: {last}", where=target)
-
-
-def payload_sha256_hex(payload: bytes) -> str:
-    return hashlib.sha256(payload).hexdigest()

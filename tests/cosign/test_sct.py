@@ -1,6 +1,6 @@
 """pipeline/cosign/sct.py: the SCTs embedded in Fulcio certificates, checked against real cosign data.
 
-Every keyless certificate real cosign/Fulcio wrote in ``shared/vectors/cosign`` must carry an SCT that
+Every keyless certificate real cosign/Fulcio wrote in ``tests/vectors/cosign`` must carry an SCT that
 verifies with a CT log key of the public-good trusted root. The SCT list our Fulcio stand-in writes is
 read back by a decoder written here from RFC 6962 section 3.3 (not by the code under test).
 """

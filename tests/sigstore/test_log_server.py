@@ -1,5 +1,5 @@
 """The embedded Rekor v1 log: its HTTP contract, its Merkle tree, and that what it signs passes the same
-offline checks as the real public-good log's entries (the vectors in ``../shared/vectors/cosign``)."""
+offline checks as the real public-good log's entries (the vectors in ``tests/vectors/cosign``)."""
 
 from __future__ import annotations
 
