@@ -32,6 +32,7 @@ from datetime import UTC, datetime
 from typing import Final, Literal, Protocol, runtime_checkable
 
 from pipeline.cosign.keys import PublicKey, SigningKey, public_key_to_pem
+from pipeline.cosign.rekor import LogEntry
 from pipeline.cosign.verify import VerificationPolicy, VerifiedSignature
 from pipeline.errors import InvalidInputError, NotFoundError, ReleaseVectorError, SigningError, UsageError
 from pipeline.oci import digest as digests
@@ -41,11 +42,10 @@ from pipeline.oci.reference import Reference, Repository
 from pipeline.sigstore.bundle import (
     BUNDLE_MEDIA_TYPE_PREFIX,
     COSIGN_SIGN_PREDICATE_TYPE,
-    DsseEnvelope,
     parse_in_toto_statement,
     parse_sigstore_bundle,
 )
-from pipeline.sigstore.rekor_client import LogEntry
+from pipeline.sigstore.dsse import DsseEnvelope
 from pipeline.sigstore.verify import verify_bundle_for_image
 from pipeline.sigstore.writer import cosign_sign_statement, dsse_bundle, sign_dsse
 

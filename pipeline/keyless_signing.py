@@ -62,13 +62,13 @@ from pipeline.oci.reference import Reference
 from pipeline.signing import (
     SigningRegistry,
     SignStatus,
-    TransparencyLog,
     read_existing_signatures,
     signature_reference,
     signed_payload,
 )
 from pipeline.sigstore.keyless import CertificateAuthority, KeylessSigner
 from pipeline.sigstore.oidc import IdentityToken, TokenClaims
+from pipeline.sigstore.tlog import TransparencyLog
 from pipeline.sigstore.writer import cosign_sign_statement, dsse_bundle, sign_dsse
 
 RENEW_BEFORE: Final = timedelta(minutes=2)

@@ -35,11 +35,11 @@ from pipeline.publish import observe_artifact, pull_vector, push_artifact
 from pipeline.signing import (
     KeylessPort,
     SignatureReads,
-    TransparencyLog,
     index_children,
     is_signed_all,
     sign_digest_all,
 )
+from pipeline.sigstore.tlog import TransparencyLog
 from pipeline.targets.base import ReleaseDiff, ReleaseHandle, ReleaseTarget, WantedAsset, diff_release
 from pipeline.vector import Vector, read_vector
 from pipeline.verification import ImageVerification, verify_image

@@ -36,7 +36,7 @@ from pipeline.bundles_oci import (
 )
 from pipeline.cosign.keys import PublicKey, SigningKey, public_key_to_pem, signing_hash
 from pipeline.cosign.payload import simple_signing_payload
-from pipeline.cosign.rekor import RekorBundle, parse_rekor_bundle, rekor_bundle_to_json, verify_rekor_bundle
+from pipeline.cosign.rekor import bundle_annotation, parse_rekor_bundle, verify_rekor_bundle
 from pipeline.cosign.sigmanifest import (
     BUNDLE_ANNOTATION,
     LayerRef,
@@ -52,6 +52,7 @@ from pipeline.oci import digest as digests
 from pipeline.oci import mediatypes
 from pipeline.oci.client import Descriptor, Manifest
 from pipeline.oci.reference import Reference, Repository
+from pipeline.sigstore.tlog import TransparencyLog
 
 DEFAULT_CONCURRENCY = 16
 
@@ -77,20 +78,6 @@ class SigningRegistry(Protocol):
         *,
         check_exists: bool = True,
     ) -> str: ...
-
-
-class TransparencyLog(Protocol):
-    """Where signatures are logged (``RekorClient`` provides it) and the keys its answers verify with."""
-
-    @property
-    def trusted_keys(self) -> Sequence[PublicKey]: ...
-
-    def upload(
-        self, payload_sha256: str, signature: bytes, signer_pem: bytes, algorithm: str = "sha256"
-    ) -> RekorBundle:
-        """Log a ``hashedrekord`` entry (or find the existing one) and return its verified bundle; the digest
-        is by ``algorithm``, the hash the key signs with (sha256; sha384 or sha512 for P-384, P-521, Ed25519)."""
-        ...
 
 
 class KeylessPort(Protocol):
@@ -121,11 +108,6 @@ class KeylessPort(Protocol):
         bundle_format: BundleFormat,
         created: str | None,
     ) -> SignStatus: ...
-
-
-def bundle_annotation(bundle: RekorBundle) -> str:
-    """The ``dev.sigstore.cosign/bundle`` annotation value, byte for byte as cosign writes it."""
-    return json.dumps(rekor_bundle_to_json(bundle), separators=(",", ":"))
 
 
 def logged_by(tlog: TransparencyLog | None, payload: bytes, public_key: PublicKey) -> Callable[[LayerRef], bool]:

@@ -36,9 +36,9 @@ from pipeline.cosign.trust import (
 from pipeline.errors import UsageError
 from pipeline.keyless_signing import KeylessSigning
 from pipeline.oci.reference import is_loopback_host
-from pipeline.signing import TransparencyLog
 from pipeline.sigstore.fulcio_client import DEFAULT_FULCIO_URL, FulcioClient, check_fulcio_url, scrub_url
 from pipeline.sigstore.oidc import IdentityToken, obtain_identity_token
+from pipeline.sigstore.tlog import TransparencyLog
 
 KEYLESS_HELP = (
     "Also sign keyless (with --key: every image gets both signatures; alone: keyless only): an ephemeral"

@@ -35,13 +35,13 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from pipeline.cosign.certificate import build_chain, oidc_issuer, subject_alternative_names
 from pipeline.cosign.keys import SigningKey
-from pipeline.cosign.rekor import RekorBundle
+from pipeline.cosign.rekor import RekorBundle, bundle_annotation
 from pipeline.cosign.sct import CtLogKey, verify_embedded_sct
 from pipeline.cosign.sigmanifest import SignatureLayer
 from pipeline.errors import VerificationError
-from pipeline.signing import TransparencyLog, bundle_annotation
 from pipeline.sigstore.fulcio_client import CertificateChain, FulcioError
 from pipeline.sigstore.oidc import IdentityToken
+from pipeline.sigstore.tlog import TransparencyLog
 
 EPHEMERAL_KEY_SOURCE: Final = "ephemeral keyless signing key"
 
