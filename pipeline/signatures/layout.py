@@ -3,14 +3,16 @@
 
 from __future__ import annotations
 
+import random
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Final, Literal, Protocol, TypeVar
 
 from pipeline.cosign.sigmanifest import SignatureManifest
 from pipeline.cosign.verify import VerificationPolicy
+from pipeline.errors import ConflictError
 from pipeline.oci.reference import Reference
 from pipeline.signatures.signers import Signer
 from pipeline.signatures.target import SignatureTarget
@@ -18,6 +20,12 @@ from pipeline.sigstore.tlog import TransparencyLog
 
 SignStatus = Literal["signed", "already signed", "failed"]
 Format = Literal["legacy", "v3"]
+T = TypeVar("T")
+
+WRITE_ATTEMPTS: Final = 5
+"""How often a layout re-applies its write onto a manifest another writer replaced meanwhile."""
+RETRY_DELAY: Final = 0.05  # seconds, doubled per attempt, jittered: concurrent writers fall out of step
+_JITTER: Final = random.Random()  # timing jitter only, nothing secret  # noqa: S311
 
 
 @dataclass(frozen=True)
@@ -86,3 +94,45 @@ class SignatureReads:
     def __len__(self) -> int:
         with self._lock:
             return len(self._entries)
+
+
+def write_until_present(
+    current: T,
+    read: Callable[[], T],
+    write: Callable[[T], bool],
+    present: Callable[[T], bool],
+    *,
+    where: str,
+    attempts: int = WRITE_ATTEMPTS,
+    sleep: Callable[[float], None] = time.sleep,
+) -> bool:
+    """Read-modify-write of a manifest at a tag (``.sig``, the referrers fallback index, later ``.att``)
+    that survives concurrent writers: ``write`` puts our addition onto ``current`` (False: it is there
+    already, nothing written), then the tag is read back; if another writer's version replaced ours,
+    ours is re-applied onto theirs, at most ``attempts`` times with a short jittered backoff.
+
+    True if something was written; a ConflictError if the addition could not be made to stay, so that
+    every successful return means it is there. Costs two GETs per write: the read-back, and a second
+    look a moment later (a writer that read before our write may land its copy after our read-back).
+    """
+    written = False
+    for attempt in range(attempts):
+        started = time.monotonic()
+        if not write(current):
+            return written
+        written = True
+        took = time.monotonic() - started
+        current = read()
+        if present(current):
+            # A writer that read before our write may still put its copy without ours: its read-to-write
+            # window is about as long as ours took. Look once more after that long (twice, jittered).
+            sleep(max(took, RETRY_DELAY) * (1 + _JITTER.random()))
+            current = read()
+            if present(current):
+                return True
+        sleep(_JITTER.uniform(0, RETRY_DELAY * 2**attempt))
+    raise ConflictError(
+        f"another writer replaced the manifest {attempts} times in a row; the signature did not stay",
+        where=where,
+        hint="run the command again (a re-run adds only what is missing)",
+    )

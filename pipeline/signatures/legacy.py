@@ -26,6 +26,7 @@ from pipeline.cosign.sigmanifest import (
     SignatureLayer,
     SignatureManifest,
     append_signature,
+    find_duplicate,
     read_signature_manifest,
     sha256_digest,
     signature_tag,
@@ -33,7 +34,14 @@ from pipeline.cosign.sigmanifest import (
 from pipeline.cosign.verify import VerificationPolicy, VerifiedSignature, verify_signed_payload
 from pipeline.errors import NotFoundError, ReleaseVectorError, VerificationError
 from pipeline.oci.reference import Reference, parse_reference
-from pipeline.signatures.layout import Format, LayoutVerification, SignatureReads, SignStatus, Verifier
+from pipeline.signatures.layout import (
+    Format,
+    LayoutVerification,
+    SignatureReads,
+    SignStatus,
+    Verifier,
+    write_until_present,
+)
 from pipeline.signatures.registry import SignatureRegistry, manifest_if_there, upload_blobs
 from pipeline.signatures.signers import Signer
 from pipeline.signatures.target import SignatureTarget
@@ -165,12 +173,20 @@ class LegacyLayout:
             certificate=material.certificate_annotation,
             chain=material.chain_annotation,
         )
-        update = append_signature(existing, layer, public_key=material.public_key)
-        if update.manifest is None:
-            return "already signed"
-        upload_blobs(self.registry, target.repository, [blob.data for blob in update.blobs])
-        self.registry.put_manifest(target.repository, sig_ref.tag, update.manifest, update.media_type)
-        return "signed"
+
+        def write(manifest: SignatureManifest | None) -> bool:
+            update = append_signature(manifest, layer, public_key=material.public_key)
+            if update.manifest is None:
+                return False
+            upload_blobs(self.registry, target.repository, [blob.data for blob in update.blobs])
+            self.registry.put_manifest(target.repository, sig_ref.tag, update.manifest, update.media_type)
+            return True
+
+        def present(manifest: SignatureManifest | None) -> bool:
+            return manifest is not None and find_duplicate(manifest.layers, layer) is not None
+
+        written = write_until_present(existing, lambda: self._read(sig_ref), write, present, where=str(sig_ref))
+        return "signed" if written else "already signed"
 
     def verify(self, target: SignatureTarget, verifier: Verifier) -> LayoutVerification:
         """Every layer checked; never raises for a verification problem, reports it."""

@@ -29,6 +29,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from typing import Final
 
 from pipeline.cosign.verify import VerificationPolicy, VerifiedSignature
@@ -37,7 +38,7 @@ from pipeline.oci import digest as digests
 from pipeline.oci import mediatypes
 from pipeline.oci.client import Descriptor
 from pipeline.oci.reference import Reference, Repository
-from pipeline.signatures.layout import Format, LayoutVerification, SignStatus, Verifier
+from pipeline.signatures.layout import Format, LayoutVerification, SignStatus, Verifier, write_until_present
 from pipeline.signatures.registry import ReferrersApi, SignatureRegistry, manifest_if_there
 from pipeline.signatures.signers import Signer
 from pipeline.signatures.target import SignatureTarget
@@ -394,10 +395,19 @@ def attach_bundle(
     if isinstance(registry, ReferrersApi) and registry.get_referrers(repository, subject.digest) is not None:
         return manifest_digest  # the registry lists the referrer itself
     tag = repository.tag(referrers_tag(subject.digest))
-    existing = manifest_if_there(registry, tag)
-    index = fallback_index_with(existing, manifest, str(tag))
-    if index is not None:
+
+    def write(existing: bytes | None) -> bool:
+        index = fallback_index_with(existing, manifest, str(tag))
+        if index is None:
+            return False
         registry.put_manifest(repository, tag.tag, index, mediatypes.OCI_INDEX)
+        return True
+
+    def present(existing: bytes | None) -> bool:
+        return existing is not None and fallback_index_with(existing, manifest, str(tag)) is None
+
+    read = partial(manifest_if_there, registry, tag)
+    write_until_present(read(), read, write, present, where=str(tag))
     return manifest_digest
 
 
