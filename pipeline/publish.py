@@ -31,7 +31,7 @@ from pipeline.errors import ConflictError, InvalidInputError, RegistryError, Ver
 from pipeline.oci import mediatypes
 from pipeline.oci.client import Descriptor, Manifest
 from pipeline.oci.reference import Reference, Repository
-from pipeline.verification import ImageVerification, verify_image
+from pipeline.signatures.verify import ImageVerification, verify_image
 
 Observation = Literal["absent", "same", "different"]
 TagStatus = Literal["created", "unchanged", "moved"]
@@ -51,7 +51,12 @@ class ArtifactRegistry(Protocol):
     ) -> str: ...
 
     def upload_blob(
-        self, target: Reference | Repository, data: bytes, mount_from: Reference | Repository | None = ...
+        self,
+        target: Reference | Repository,
+        data: bytes,
+        mount_from: Reference | Repository | None = ...,
+        *,
+        check_exists: bool = ...,
     ) -> str: ...
 
     def get_blob(self, target: Reference | Repository, digest: str, *, max_bytes: int = ...) -> bytes: ...

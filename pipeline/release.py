@@ -22,7 +22,6 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from pipeline.artifact import VectorArtifact
-from pipeline.bundles_oci import BundleFormat
 from pipeline.cosign.keys import PublicKey, SigningKey, load_public_key, public_key_der
 from pipeline.cosign.verify import VerificationPolicy
 from pipeline.errors import ConflictError, ReleaseVectorError, UsageError
@@ -32,17 +31,15 @@ from pipeline.oci.mirror import Mirrors
 from pipeline.oci.reference import Reference, Repository, parse_reference
 from pipeline.plan import Action, DesiredRelease, ImageToSign, ObservedRelease, Plan
 from pipeline.publish import observe_artifact, pull_vector, push_artifact
-from pipeline.signing import (
-    KeylessPort,
-    SignatureReads,
-    TransparencyLog,
-    index_children,
-    is_signed_all,
-    sign_digest_all,
-)
+from pipeline.signatures.formats import BundleFormat, layouts_for
+from pipeline.signatures.layout import Layout, SignatureReads
+from pipeline.signatures.sign import index_children, is_signed, sign
+from pipeline.signatures.signers import KeylessSigner, KeySigner, Signer
+from pipeline.signatures.target import SignatureTarget
+from pipeline.signatures.verify import ImageVerification, verify_image
+from pipeline.sigstore.tlog import TransparencyLog
 from pipeline.targets.base import ReleaseDiff, ReleaseHandle, ReleaseTarget, WantedAsset, diff_release
 from pipeline.vector import Vector, read_vector
-from pipeline.verification import ImageVerification, verify_image
 
 PUBLIC_KEY_ASSET = "cosign.pub"
 VECTOR_ASSET = "release.yaml"
@@ -89,8 +86,21 @@ class ReleasePorts:
     tlog: TransparencyLog | None = None
     bundle_format: BundleFormat = "legacy"  # legacy .sig tags, cosign v3 bundle referrers, or both
     created: str | None = None  # v3 referrer manifests' org.opencontainers.image.created (None: now)
-    keyless: KeylessPort | None = None  # keyless signing for this run (in addition to the key, or instead)
+    keyless: KeylessSigner | None = None  # keyless signing for this run (in addition to the key, or instead)
     signature_reads: SignatureReads = field(default_factory=SignatureReads, repr=False, compare=False)
+
+    def signers(self, key: SigningKey | None = None) -> list[Signer]:
+        """The key (only its public half for a look; ``key`` to sign) and the keyless signer, in signing order."""
+        signers: list[Signer] = []
+        public_key = self.public_key or (key.public_key if key is not None else None)
+        if public_key is not None:
+            signers.append(KeySigner(public_key, key))
+        if self.keyless is not None:
+            signers.append(self.keyless)
+        return signers
+
+    def layouts(self) -> tuple[Layout, ...]:
+        return layouts_for(self.bundle_format, self.registry, reads=self.signature_reads, created=self.created)
 
 
 class ActionHook(Protocol):
@@ -161,26 +171,16 @@ def observe_release(desired: DesiredRelease, request: ReleaseRequest, ports: Rel
                 hint="a released version is not moved: release a new version (or delete that tag first)",
             )
         artifact_ref = request.repository.digest(request.artifact.digest)
-        artifact_signed = artifact_state == "same" and is_signed_all(
-            registry, artifact_ref, request.artifact.digest, ports.public_key, ports.keyless, tlog=ports.tlog,
-            bundle_format=ports.bundle_format,
-        )  # fmt: skip
+        artifact_signed = artifact_state == "same" and is_signed(
+            SignatureTarget(artifact_ref, request.artifact.digest), ports.signers(), ports.layouts(), ports.tlog
+        )
         return artifact_state == "same", artifact_signed
 
     def signed(image: ImageToSign) -> bool:
         original = parse_reference(f"{image.name}@{image.digest}")
         mirrored = ports.mirrors.apply(original)
-        return is_signed_all(
-            registry,
-            mirrored,
-            image.digest,
-            ports.public_key,
-            ports.keyless,
-            docker_reference=original.cosign_name,
-            tlog=ports.tlog,
-            bundle_format=ports.bundle_format,
-            reads=ports.signature_reads,
-        )
+        target = SignatureTarget(mirrored, image.digest, docker_reference=original.cosign_name)
+        return is_signed(target, ports.signers(), ports.layouts(), ports.tlog)
 
     images = list(dict.fromkeys(desired.images))
     with ThreadPoolExecutor(max_workers=max(1, min(ports.concurrency, len(images) + 2))) as pool:
@@ -314,24 +314,13 @@ def _perform(action: Action, request: ReleaseRequest, ports: ReleasePorts, state
         return "pushed"
     if action.kind == "sign-vector":
         digest = request.artifact.digest
-        return sign_digest_all(ports.registry, request.repository.digest(digest), digest, state.key, ports.keyless, {},
-                               tlog=ports.tlog, bundle_format=ports.bundle_format, created=ports.created)  # fmt: skip
+        vector = SignatureTarget(request.repository.digest(digest), digest)
+        return sign(vector, ports.signers(state.key), ports.layouts(), ports.tlog)
     if action.kind == "sign-image":
         assert action.digest is not None
         original = parse_reference(f"{action.target}@{action.digest}")
-        return sign_digest_all(
-            ports.registry,
-            ports.mirrors.apply(original),
-            action.digest,
-            state.key,
-            ports.keyless,
-            {},
-            docker_reference=original.cosign_name,
-            tlog=ports.tlog,
-            bundle_format=ports.bundle_format,
-            created=ports.created,
-            reads=ports.signature_reads,
-        )
+        image = SignatureTarget(ports.mirrors.apply(original), action.digest, docker_reference=original.cosign_name)
+        return sign(image, ports.signers(state.key), ports.layouts(), ports.tlog)
     target = ports.target
     if target is None:  # pragma: no cover - the planner plans target actions only with a target
         raise ReleaseVectorError(f"no release target for {action.kind}")

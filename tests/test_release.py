@@ -111,15 +111,16 @@ class World:
 
 
 @pytest.mark.parametrize("concurrency", [1, 4])
-def test_a_new_signature_costs_five_requests_and_a_rerun_two_per_image(
+def test_a_new_signature_costs_seven_requests_and_a_rerun_two_per_image(
     concurrency: int, plain_registry: RegistryProcess, counting_proxy: LatencyProxy, tmp_path: Path,
     signing_key: SigningKey,
 ) -> None:  # fmt: skip
     world = World(plain_registry, counting_proxy, tmp_path)
     plan, finished, applied = world.release(signing_key, concurrency=concurrency)
     assert plan.count("sign-image") == IMAGES and world.published()
-    # The look's .sig read is reused: POST + PUT for the payload and for the config, one manifest PUT.
-    assert world.image_repositories(applied) == {name: 5 for name in world.image_repositories(applied)}
+    # The look's .sig read is reused: POST + PUT for the payload and for the config, one manifest PUT; then
+    # two GETs read the write back (issue 12: a concurrent signer must not silently drop our signature).
+    assert world.image_repositories(applied) == {name: 7 for name in world.image_repositories(applied)}
     assert len(world.image_repositories(applied)) == IMAGES
 
     kinds = [action.kind for action in finished]

@@ -6,8 +6,9 @@ import os
 
 import typer
 
-from pipeline.bundles_oci import BUNDLE_FORMATS, BundleFormat, created_now, formats_of
 from pipeline.errors import UsageError
+from pipeline.signatures.formats import BUNDLE_FORMATS, BundleFormat, formats_of
+from pipeline.signatures.referrer import created_now
 
 BUNDLE_FORMAT_HELP = (
     "Signature format to write: legacy (the sha256-<hex>.sig tag, read by every cosign version,"

@@ -50,8 +50,10 @@ from pipeline.cli.trust_options import (
     transparency_log,
 )
 from pipeline.errors import ExitCode, UsageError
-from pipeline.signing import SignOutcome, sign_images
-from pipeline.verification import ImageVerification, verify_images
+from pipeline.signatures.formats import layouts_for
+from pipeline.signatures.sign import SignOutcome, sign_images
+from pipeline.signatures.signers import KeySigner, Signer
+from pipeline.signatures.verify import ImageVerification, verify_images
 
 IMAGES_ARGUMENT = typer.Argument(..., help="Image references (tag or digest).", show_default=False)
 
@@ -118,18 +120,19 @@ def sign_command(
     ):
         if tlog is not None:
             print(f"recording signatures in the transparency log {tlog.url}", file=sys.stderr)
+        signers: list[Signer] = [KeySigner.of(signing_key)] if signing_key is not None else []
+        signers += [keyless_port] if keyless_port is not None else []
+        created = referrer_created() if chosen != "legacy" else None
         outcomes = sign_images(
             client,
             refs,
-            signing_key,
-            keyless=keyless_port,
+            signers,
+            layouts_for(chosen, client, created=created),
+            log=tlog,
             annotations=notes,
             recursive=recursive,
             concurrency=concurrency,
             on_progress=_print_progress,
-            tlog=tlog,
-            bundle_format=chosen,
-            created=referrer_created() if chosen != "legacy" else None,
         )
     failures = [o for o in outcomes if o.error is not None]
     if json_output:

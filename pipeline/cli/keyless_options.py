@@ -34,11 +34,11 @@ from pipeline.cosign.trust import (
     load_ct_log_public_keys,
 )
 from pipeline.errors import UsageError
-from pipeline.keyless_signing import KeylessSigning
 from pipeline.oci.reference import is_loopback_host
-from pipeline.signing import TransparencyLog
+from pipeline.signatures.signers import KeylessSigner
 from pipeline.sigstore.fulcio_client import DEFAULT_FULCIO_URL, FulcioClient, check_fulcio_url, scrub_url
 from pipeline.sigstore.oidc import IdentityToken, obtain_identity_token
+from pipeline.sigstore.tlog import TransparencyLog
 
 KEYLESS_HELP = (
     "Also sign keyless (with --key: every image gets both signatures; alone: keyless only): an ephemeral"
@@ -139,7 +139,7 @@ def keyless_signing(
     fulcio_ca_roots: Path | None,
     tlog: TransparencyLog | None,
     ct_log_public_key: Path | None = None,
-) -> Iterator[KeylessSigning | None]:
+) -> Iterator[KeylessSigner | None]:
     """The run's keyless signing (None without ``--keyless``); the token is obtained here, once."""
     if not enabled:
         yield None
@@ -149,7 +149,7 @@ def keyless_signing(
     token = obtain_token(identity_token)
     with FulcioClient(fulcio_url) as client:
         roots, intermediates = fulcio_trust(fulcio_url, fulcio_ca_roots, client)
-        signing = KeylessSigning(
+        signing = KeylessSigner(
             token,
             client,
             roots=roots,

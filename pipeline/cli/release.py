@@ -297,7 +297,7 @@ def release_command(
                 _say(f"dry run: {len(plan.actions)} action(s) planned, nothing written")
                 return
             if keyless_port is not None and any(a.kind in ("sign-vector", "sign-image") for a in plan.actions):
-                keyless_port.signer()  # the certificate first: a refused token fails before anything is written
+                keyless_port.certified_key()  # the certificate first: a refused token fails before anything is written
             with _progress_reporter(version, len(plan.actions)) as on_done:
                 apply_plan(plan, request, ports, on_done=on_done)
     finished = time.monotonic()

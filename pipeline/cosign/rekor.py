@@ -130,6 +130,32 @@ def rekor_bundle_to_json(bundle: RekorBundle) -> dict[str, object]:
     }
 
 
+def bundle_annotation(bundle: RekorBundle) -> str:
+    """The ``dev.sigstore.cosign/bundle`` annotation value, byte for byte as cosign writes it."""
+    return json.dumps(rekor_bundle_to_json(bundle), separators=(",", ":"))
+
+
+@dataclass(frozen=True)
+class LogInclusionProof:
+    """A log entry's audit path and the signed checkpoint it leads to."""
+
+    log_index: int
+    root_hash: bytes
+    tree_size: int
+    hashes: tuple[bytes, ...]
+    checkpoint: str
+
+
+@dataclass(frozen=True)
+class LogEntry:
+    """One Rekor v1 log entry as the log answered: its entry ID, cosign's bundle for it, and the proof if
+    the log sent one."""
+
+    entry_id: str
+    bundle: RekorBundle
+    inclusion_proof: LogInclusionProof | None
+
+
 def signed_entry_timestamp_message(bundle: RekorBundle) -> bytes:
     """The bytes the SET signs: canonical JSON of Payload, keys sorted, compact.
 

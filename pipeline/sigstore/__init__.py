@@ -9,9 +9,6 @@ from __future__ import annotations
 from pipeline.sigstore.bundle import (
     BUNDLE_MEDIA_TYPES,
     COSIGN_SIGN_PREDICATE_TYPE,
-    IN_TOTO_PAYLOAD_TYPE,
-    DsseEnvelope,
-    DsseSignature,
     InclusionProof,
     InTotoStatement,
     InTotoSubject,
@@ -24,8 +21,8 @@ from pipeline.sigstore.bundle import (
     parse_sigstore_bundle,
     statement_subject_digests,
 )
+from pipeline.sigstore.dsse import IN_TOTO_PAYLOAD_TYPE, DsseEnvelope, DsseSignature, dsse_pae
 from pipeline.sigstore.verify import (
-    dsse_pae,
     verify_bundle_for_artifact,
     verify_bundle_for_image,
 )

@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from pipeline.errors import InvalidInputError
+from pipeline.sigstore.dsse import DsseEnvelope, DsseSignature
 
 BUNDLE_MEDIA_TYPE_PREFIX: Final = "application/vnd.dev.sigstore.bundle"
 # media type -> (major, minor) bundle version
@@ -46,7 +47,6 @@ BUNDLE_MEDIA_TYPES: Final[Mapping[str, tuple[int, int]]] = {
     "application/vnd.dev.sigstore.bundle+json;version=0.3": (0, 3),
     "application/vnd.dev.sigstore.bundle.v0.3+json": (0, 3),
 }
-IN_TOTO_PAYLOAD_TYPE: Final = "application/vnd.in-toto+json"
 IN_TOTO_STATEMENT_V1: Final = "https://in-toto.io/Statement/v1"
 IN_TOTO_STATEMENT_V01: Final = "https://in-toto.io/Statement/v0.1"
 IN_TOTO_STATEMENT_TYPES: Final = frozenset({IN_TOTO_STATEMENT_V1, IN_TOTO_STATEMENT_V01})
@@ -109,19 +109,6 @@ class MessageSignature:
     digest_algorithm: str | None  # e.g. "SHA2_256"; None when the bundle states no digest
     digest: bytes
     signature: bytes
-
-
-@dataclass(frozen=True)
-class DsseSignature:
-    sig: bytes
-    keyid: str
-
-
-@dataclass(frozen=True)
-class DsseEnvelope:
-    payload: bytes
-    payload_type: str
-    signatures: tuple[DsseSignature, ...]
 
 
 @dataclass(frozen=True)

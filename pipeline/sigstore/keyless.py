@@ -7,9 +7,9 @@ The flow, as ``cosign sign`` runs it without ``--key``:
    possession, and ask Fulcio (``POST /api/v2/signingCert``) for a certificate for the public key;
 3. check what came back: the leaf certifies *our* key, is signed by the next certificate in the chain,
    is for code signing and valid now, and (with trusted roots given) chains to one of them;
-4. sign payloads with the key; upload each signature to Rekor as ``hashedrekord`` with the certificate
-   PEM in place of a public key; store the layer with the ``dev.sigstore.cosign/certificate``,
-   ``dev.sigstore.cosign/chain`` and ``dev.sigstore.cosign/bundle`` annotations.
+4. sign payloads with the key (:class:`pipeline.signatures.signers.KeylessSigner` does, for a run; the
+   layouts log each signature with the certificate PEM in place of a public key and store the
+   certificate and its chain beside it).
 
 The certificate lives ten minutes; a signer is for one run. Verification is
 :func:`pipeline.cosign.verify.verify_signed_payload` with :class:`~pipeline.cosign.verify.KeylessTrust`.
@@ -21,8 +21,6 @@ own client and produces Sigstore bundles rather than cosign's legacy layer, and 
 
 from __future__ import annotations
 
-import base64
-import hashlib
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Final, Protocol
@@ -35,11 +33,8 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from pipeline.cosign.certificate import build_chain, oidc_issuer, subject_alternative_names
 from pipeline.cosign.keys import SigningKey
-from pipeline.cosign.rekor import RekorBundle
 from pipeline.cosign.sct import CtLogKey, verify_embedded_sct
-from pipeline.cosign.sigmanifest import SignatureLayer
 from pipeline.errors import VerificationError
-from pipeline.signing import TransparencyLog, bundle_annotation
 from pipeline.sigstore.fulcio_client import CertificateChain, FulcioError
 from pipeline.sigstore.oidc import IdentityToken
 
@@ -132,7 +127,7 @@ def check_issued_certificate(
             raise FulcioError(f"Fulcio's certificate: {error.message}", where=where, hint=error.hint) from None
 
 
-class KeylessSigner:
+class CertifiedKey:
     """An ephemeral key with its Fulcio certificate. ``repr`` shows the identity, never the key."""
 
     def __init__(self, private_key: ec.EllipticCurvePrivateKey, issued: CertificateChain, *, where: str) -> None:
@@ -149,7 +144,7 @@ class KeylessSigner:
         trusted_roots: Sequence[x509.Certificate] = (),
         now: datetime | None = None,
         ct_log_keys: Sequence[CtLogKey] | None = None,
-    ) -> KeylessSigner:
+    ) -> CertifiedKey:
         """Generate the ephemeral key, prove possession over the token's challenge, get and check the certificate."""
         private_key = ec.generate_private_key(ec.SECP256R1())
         proof = private_key.sign(token.claims.proof_subject.encode("utf-8"), ec.ECDSA(hashes.SHA256()))
@@ -161,7 +156,7 @@ class KeylessSigner:
         return cls(private_key, issued, where=fulcio.url)
 
     def __repr__(self) -> str:
-        return f"KeylessSigner(identity={', '.join(self.identities)!r}, issuer={self.issuer!r})"
+        return f"CertifiedKey(identity={', '.join(self.identities)!r}, issuer={self.issuer!r})"
 
     # --- the certificate ----------------------------------------------------------------------
 
@@ -220,19 +215,3 @@ class KeylessSigner:
     def sign(self, data: bytes) -> bytes:
         """ECDSA P-256/SHA-256, ASN.1 DER: the signature cosign stores and Rekor checks."""
         return self.__key.sign(data, ec.ECDSA(hashes.SHA256()))
-
-    def log(self, tlog: TransparencyLog, payload: bytes, signature: bytes) -> RekorBundle:
-        """Upload a ``hashedrekord`` entry with the certificate as the signer; the log's verified bundle."""
-        return tlog.upload(hashlib.sha256(payload).hexdigest(), signature, self.certificate_pem)
-
-    def sign_layer(self, payload: bytes, tlog: TransparencyLog | None) -> SignatureLayer:
-        """The legacy ``.sig`` layer for ``payload``: signature, certificate, chain, and the Rekor bundle."""
-        signature = self.sign(payload)
-        bundle = bundle_annotation(self.log(tlog, payload, signature)) if tlog is not None else None
-        return SignatureLayer(
-            payload=payload,
-            signature_b64=base64.b64encode(signature).decode("ascii"),
-            bundle=bundle,
-            certificate=self.certificate_annotation,
-            chain=self.chain_annotation,
-        )

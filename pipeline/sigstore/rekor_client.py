@@ -33,6 +33,8 @@ from pipeline.cosign.keys import PublicKey, load_public_key, verify_signature
 from pipeline.cosign.rekor import (
     HASHEDREKORD_API_VERSION,
     HASHEDREKORD_KIND,
+    LogEntry,
+    LogInclusionProof,
     RekorBundle,
     check_same_signer,
     merkle_leaf_hash,
@@ -58,8 +60,7 @@ from pipeline.http import (
     ssl_context,
 )
 from pipeline.oci.reference import is_loopback_host
-from pipeline.sigstore.bundle import DsseEnvelope
-from pipeline.sigstore.verify import DSSE_API_VERSION, DSSE_KIND, check_dsse_body
+from pipeline.sigstore.dsse import DSSE_API_VERSION, DSSE_KIND, DsseEnvelope, check_dsse_body
 
 DEFAULT_REKOR_URL: Final = "https://rekor.sigstore.dev"
 ENTRIES_PATH: Final = "/api/v1/log/entries"
@@ -78,26 +79,6 @@ class RekorOptions:
     retries: RetryPolicy = field(default_factory=RetryPolicy)
     cacert: Path | None = None
     user_agent: str = f"release-vector/{__version__}"
-
-
-@dataclass(frozen=True)
-class LogInclusionProof:
-    """The entry's audit path and the signed checkpoint it leads to (all verified on receipt)."""
-
-    log_index: int
-    root_hash: bytes
-    tree_size: int
-    hashes: tuple[bytes, ...]
-    checkpoint: str
-
-
-@dataclass(frozen=True)
-class LogEntry:
-    """One verified log entry: its entry ID, cosign's bundle for it, and the proof if the log sent one."""
-
-    entry_id: str
-    bundle: RekorBundle
-    inclusion_proof: LogInclusionProof | None
 
 
 def scrub_url(url: str | httpx.URL) -> str:
@@ -360,7 +341,7 @@ class RekorClient(ClosingClient):
     def trusted_keys(self) -> tuple[PublicKey, ...]:
         return self._trusted
 
-    # --- the TransparencyLog port (pipeline.signing) ---------------------------------------
+    # --- the TransparencyLog port (pipeline.sigstore.tlog) ---------------------------------------
 
     def upload(
         self, payload_sha256: str, signature: bytes, signer_pem: bytes, algorithm: str = "sha256"

@@ -25,9 +25,7 @@ empty ``keyid``, or protojson order without it), so the check rests on ``payload
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
-import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -42,7 +40,6 @@ from pipeline.cosign.rekor import (
     HASHEDREKORD_API_VERSION,
     HASHEDREKORD_KIND,
     RekorBundle,
-    check_same_signer,
     signed_entry_timestamp_message,
     trusted_key_for_log,
     verify_checkpoint,
@@ -54,25 +51,23 @@ from pipeline.cosign.verify import VerificationPolicy, VerifiedSignature, verify
 from pipeline.errors import InvalidInputError, VerificationError
 from pipeline.sigstore.bundle import (
     COSIGN_SIGN_PREDICATE_TYPE,
-    IN_TOTO_PAYLOAD_TYPE,
     SHA2_256,
-    DsseEnvelope,
     InTotoStatement,
     SigstoreBundle,
     TransparencyLogEntry,
     parse_in_toto_statement,
 )
+from pipeline.sigstore.dsse import (
+    DSSE_API_VERSION,
+    DSSE_KIND,
+    IN_TOTO_PAYLOAD_TYPE,
+    DsseEnvelope,
+    check_dsse_body,
+)
+from pipeline.sigstore.dsse import dsse_pae as dsse_pae  # re-exported: the log stand-in imports it from here
 
-DSSE_KIND: Final = "dsse"
-DSSE_API_VERSION: Final = "0.0.1"
 _SHA256_DIGEST_RE: Final = re.compile(r"sha256:([0-9a-f]{64})")
 _TLOG_SKIPPED: Final = "the transparency log was NOT checked (--insecure-ignore-tlog)"
-
-
-def dsse_pae(payload_type: str, payload: bytes) -> bytes:
-    """DSSE v1 pre-authentication encoding: ``DSSEv1 <len(type)> <type> <len(payload)> <payload>`` (byte lengths)."""
-    type_bytes = payload_type.encode("utf-8")
-    return b"DSSEv1 %d %b %d %b" % (len(type_bytes), type_bytes, len(payload), payload)
 
 
 # --- who signed ---------------------------------------------------------------------------------
@@ -182,55 +177,8 @@ def _verify_inclusion(entry: TransparencyLogEntry, policy: VerificationPolicy, w
     return checks
 
 
-def _json_object(value: object, name: str, where: str) -> Mapping[str, object]:
-    if not isinstance(value, Mapping):
-        raise VerificationError(f"the dsse log entry's {name} is missing or not an object", where=where)
-    return value
-
-
 def _check_dsse_body(entry: TransparencyLogEntry, envelope: DsseEnvelope, signer_pem: bytes, where: str) -> None:
     check_dsse_body(entry.canonicalized_body, envelope, signer_pem, where)
-
-
-def check_dsse_body(canonical_body: bytes, envelope: DsseEnvelope, signer_pem: bytes, where: str) -> None:
-    """The dsse 0.0.1 body records this payload, this signature and this signer (envelopeHash is not used)."""
-    try:
-        body: object = json.loads(canonical_body)
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise VerificationError("the transparency-log entry body is not JSON", where=where) from None
-    body = _json_object(body, "body", where)
-    if body.get("kind") != DSSE_KIND or body.get("apiVersion") != DSSE_API_VERSION:
-        raise VerificationError(
-            f"the log entry body is of kind {body.get('kind')} {body.get('apiVersion')}, not dsse 0.0.1", where=where
-        )
-    spec = _json_object(body.get("spec"), "spec", where)
-    payload_hash = _json_object(spec.get("payloadHash"), "spec.payloadHash", where)
-    if payload_hash.get("algorithm") != "sha256":
-        raise VerificationError(
-            f"the dsse log entry hashes the payload with {payload_hash.get('algorithm')!r}; only sha256 is supported",
-            where=where,
-        )
-    expected = hashlib.sha256(envelope.payload).hexdigest()
-    recorded = payload_hash.get("value")
-    if not isinstance(recorded, str) or recorded.lower() != expected:
-        raise VerificationError(
-            f"the dsse log entry is for another payload (sha256:{recorded} in the log, sha256:{expected} here)",
-            where=where,
-        )
-    signatures = spec.get("signatures")
-    if not isinstance(signatures, list) or len(signatures) != len(envelope.signatures):
-        raise VerificationError(
-            "the dsse log entry records a different number of signatures than the envelope holds", where=where
-        )
-    recorded_signature = _json_object(signatures[0], "spec.signatures[0]", where)
-    content = recorded_signature.get("signature")
-    try:
-        recorded_bytes = base64.b64decode(content, validate=True) if isinstance(content, str) else None
-    except (binascii.Error, ValueError):
-        recorded_bytes = None
-    if recorded_bytes != envelope.signatures[0].sig:
-        raise VerificationError("the dsse log entry records a different signature than the envelope's", where=where)
-    check_same_signer(recorded_signature.get("verifier"), signer_pem, where)
 
 
 def _verify_tlog(

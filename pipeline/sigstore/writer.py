@@ -20,16 +20,17 @@ import json
 from collections.abc import Mapping
 
 from pipeline.cosign.keys import PublicKey, SigningKey, public_key_der
+from pipeline.cosign.rekor import LogEntry
 from pipeline.oci import mediatypes
-from pipeline.sigstore.bundle import (
-    COSIGN_SIGN_PREDICATE_TYPE,
+from pipeline.sigstore.bundle import COSIGN_SIGN_PREDICATE_TYPE, IN_TOTO_STATEMENT_V1
+from pipeline.sigstore.dsse import (
+    DSSE_API_VERSION,
+    DSSE_KIND,
     IN_TOTO_PAYLOAD_TYPE,
-    IN_TOTO_STATEMENT_V1,
     DsseEnvelope,
     DsseSignature,
+    dsse_pae,
 )
-from pipeline.sigstore.rekor_client import LogEntry
-from pipeline.sigstore.verify import DSSE_API_VERSION, DSSE_KIND, dsse_pae
 
 
 def _compact(value: object) -> bytes:

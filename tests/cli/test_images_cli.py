@@ -655,7 +655,7 @@ def test_sign_v3_through_the_referrers_api_writes_no_fallback_index(
 
 
 def attach_vector_bundle(repository: str, subject: Any, bundle: bytes, predicate_type: str) -> None:
-    from pipeline.bundles_oci import attach_bundle
+    from pipeline.signatures.referrer import attach_bundle
 
     with make_client() as registry_client:
         attach_bundle(registry_client, parse_reference(repository).repo, subject, bundle,
@@ -690,7 +690,6 @@ def test_real_cosign_v3_image_signature_verifies_keyless(cli: Any, plain_registr
 def test_real_cosign_attestation_bundle_is_read_as_an_attestation_not_a_signature(
     cli: Any, plain_registry: RegistryProcess
 ) -> None:
-    from pipeline.bundles_oci import verify_image_bundles
     from pipeline.cosign.certificate import IdentityPolicy
     from pipeline.cosign.trust import (
         ct_log_keys_from_trusted_root,
@@ -698,6 +697,7 @@ def test_real_cosign_attestation_bundle_is_read_as_an_attestation_not_a_signatur
         rekor_keys_from_trusted_root,
     )
     from pipeline.cosign.verify import KeylessTrust, VerificationPolicy
+    from pipeline.signatures.referrer import verify_image_bundles
     from pipeline.sigstore.bundle import COSIGN_ATTESTATION_PREDICATE_TYPE
 
     manifest = (ATTEST / "empty-image.manifest.derived.json").read_bytes()

@@ -15,10 +15,11 @@ import httpx
 import pytest
 
 from pipeline.cosign.keys import generate_key_pair
-from pipeline.keyless_signing import KeylessSigning
 from pipeline.oci.reference import parse_reference
 from pipeline.secret import Secret
-from pipeline.signing import sign_images
+from pipeline.signatures.formats import layouts_for
+from pipeline.signatures.sign import sign_images
+from pipeline.signatures.signers import KeylessSigner
 from pipeline.sigstore.fulcio_client import FulcioClient
 from pipeline.sigstore.fulcio_server import FulcioServer, TrustedIssuer
 from pipeline.sigstore.oidc import parse_identity_token
@@ -257,10 +258,11 @@ def test_a_certificate_expired_at_integrated_time_is_rejected(
         RekorClient(files.stack.log.url, [files.stack.log.public_key]) as rekor,
         make_client() as registry,
     ):
-        signing = KeylessSigning(
+        signing = KeylessSigner(
             token, fulcio, roots=(past.root,), clock=lambda: datetime.fromtimestamp(an_hour_ago + 1, UTC)
         )
-        [outcome] = sign_images(registry, [parse_reference(image)], None, keyless=signing, tlog=rekor)
+        [outcome] = sign_images(registry, [parse_reference(image)], [signing], layouts_for("legacy", registry),
+                                log=rekor)
         assert outcome.status == "signed", outcome.error
         roots = files.token.parent / "past-root.pem"
         roots.write_bytes(past.roots_pem())

@@ -18,7 +18,6 @@ from pipeline.errors import InvalidInputError
 from pipeline.sigstore.bundle import (
     COSIGN_ATTESTATION_PREDICATE_TYPE,
     COSIGN_SIGN_PREDICATE_TYPE,
-    IN_TOTO_PAYLOAD_TYPE,
     IN_TOTO_STATEMENT_V01,
     IN_TOTO_STATEMENT_V1,
     SigstoreBundle,
@@ -27,6 +26,7 @@ from pipeline.sigstore.bundle import (
     parse_sigstore_bundle,
     statement_subject_digests,
 )
+from pipeline.sigstore.dsse import IN_TOTO_PAYLOAD_TYPE
 from tests.conftest import COSIGN_VECTORS
 
 BUNDLE_V03 = COSIGN_VECTORS / "bundle-v03"

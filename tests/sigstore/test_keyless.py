@@ -5,6 +5,7 @@ for the expected identity and issuer. Each way a keyless signature must fail, fa
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import time
 from dataclasses import dataclass, replace
@@ -17,15 +18,14 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from pipeline.cosign.certificate import IdentityPolicy
 from pipeline.cosign.payload import simple_signing_payload
-from pipeline.cosign.rekor import parse_rekor_bundle
+from pipeline.cosign.rekor import bundle_annotation, parse_rekor_bundle
 from pipeline.cosign.sct import CtLogKey
-from pipeline.cosign.sigmanifest import BUNDLE_ANNOTATION, CERTIFICATE_ANNOTATION, CHAIN_ANNOTATION
 from pipeline.cosign.verify import KeylessTrust, VerificationPolicy, VerifiedSignature, verify_signed_payload
 from pipeline.errors import VerificationError
 from pipeline.secret import Secret
 from pipeline.sigstore.fulcio_client import CertificateChain, FulcioClient, FulcioError
 from pipeline.sigstore.fulcio_server import FulcioServer, TrustedIssuer
-from pipeline.sigstore.keyless import KeylessSigner
+from pipeline.sigstore.keyless import CertifiedKey
 from pipeline.sigstore.oidc import IdentityToken, parse_identity_token
 from pipeline.sigstore.rekor_client import RekorClient
 from tests.sigstore.keyless_fixtures import EMAIL, WORKFLOW, KeylessStack, keyless_stack
@@ -49,16 +49,17 @@ def email_token(stack: KeylessStack) -> IdentityToken:
     return parse_identity_token(Secret(stack.email_issuer.email_token(EMAIL)), "test")
 
 
-def sign(stack: KeylessStack, signer: KeylessSigner, payload: bytes = PAYLOAD) -> Signed:
+def sign(stack: KeylessStack, signer: CertifiedKey, payload: bytes = PAYLOAD) -> Signed:
+    """What the legacy layout stores for a keyless signature: signature, certificate, chain, Rekor bundle."""
+    signature = signer.sign(payload)
     with RekorClient(stack.log.url, [stack.log.public_key]) as rekor:
-        layer = signer.sign_layer(payload, rekor)
-    annotations = layer.annotations()
+        logged = rekor.upload(hashlib.sha256(payload).hexdigest(), signature, signer.certificate_pem)
     return Signed(
         payload,
-        base64.b64decode(annotations["dev.cosignproject.cosign/signature"]),
-        annotations[CERTIFICATE_ANNOTATION].encode(),
-        annotations[CHAIN_ANNOTATION].encode(),
-        annotations[BUNDLE_ANNOTATION],
+        signature,
+        signer.certificate_annotation.encode(),
+        signer.chain_annotation.encode(),
+        bundle_annotation(logged),
     )
 
 
@@ -91,7 +92,7 @@ def verify(
 @pytest.fixture(scope="module")
 def email_signed(keyless_stack: KeylessStack) -> Signed:
     with keyless_stack.client() as fulcio:
-        signer = KeylessSigner.create(email_token(keyless_stack), fulcio, trusted_roots=(keyless_stack.fulcio.root,))
+        signer = CertifiedKey.create(email_token(keyless_stack), fulcio, trusted_roots=(keyless_stack.fulcio.root,))
     return sign(keyless_stack, signer)
 
 
@@ -108,7 +109,7 @@ def test_email_identity_signs_and_verifies(keyless_stack: KeylessStack, email_si
 def test_github_workflow_identity_signs_and_verifies(keyless_stack: KeylessStack) -> None:
     token = parse_identity_token(Secret(keyless_stack.github_issuer.github_token()), "GitHub Actions")
     with keyless_stack.client() as fulcio:
-        signer = KeylessSigner.create(token, fulcio, trusted_roots=(keyless_stack.fulcio.root,))
+        signer = CertifiedKey.create(token, fulcio, trusted_roots=(keyless_stack.fulcio.root,))
     assert signer.identities == [WORKFLOW.certificate_identity]
     signed = sign(keyless_stack, signer)
     result = verify(
@@ -119,7 +120,7 @@ def test_github_workflow_identity_signs_and_verifies(keyless_stack: KeylessStack
 
 def test_one_signer_signs_several_payloads(keyless_stack: KeylessStack) -> None:
     with keyless_stack.client() as fulcio:
-        signer = KeylessSigner.create(email_token(keyless_stack), fulcio)
+        signer = CertifiedKey.create(email_token(keyless_stack), fulcio)
     for n in range(3):
         payload = simple_signing_payload("ghcr.io/metal-stack/x", "sha256:" + f"{n:02x}" * 32, None)
         verify(
@@ -150,7 +151,7 @@ def test_layer_annotations_have_cosigns_shape(keyless_stack: KeylessStack, email
 
 def test_signer_never_shows_its_key(keyless_stack: KeylessStack) -> None:
     with keyless_stack.client() as fulcio:
-        signer = KeylessSigner.create(email_token(keyless_stack), fulcio)
+        signer = CertifiedKey.create(email_token(keyless_stack), fulcio)
     text = repr(signer) + repr(signer.signing_key)
     private_key = signer.signing_key.private_key
     assert isinstance(private_key, ec.EllipticCurvePrivateKey)
@@ -191,7 +192,7 @@ def test_certificate_outside_its_validity_at_integrated_time_is_rejected(keyless
     past = FulcioServer([TrustedIssuer(keyless_stack.email_issuer.issuer)], clock=lambda: an_hour_ago)
     with past:
         with FulcioClient(past.url) as fulcio:
-            signer = KeylessSigner.create(
+            signer = CertifiedKey.create(
                 email_token(keyless_stack), fulcio, now=datetime.fromtimestamp(an_hour_ago + 1, UTC)
             )
         assert signer.not_valid_after < datetime.now(UTC)
@@ -223,17 +224,17 @@ class ForeignKeyFulcio:
 
 def test_a_certificate_for_another_key_is_refused(keyless_stack: KeylessStack) -> None:
     with pytest.raises(FulcioError, match="not for the ephemeral signing key") as caught:
-        KeylessSigner.create(email_token(keyless_stack), ForeignKeyFulcio(keyless_stack.fulcio))
+        CertifiedKey.create(email_token(keyless_stack), ForeignKeyFulcio(keyless_stack.fulcio))
     assert caught.value.where == "https://fulcio.invalid"
 
 
 def test_a_certificate_from_an_untrusted_fulcio_is_refused(keyless_stack: KeylessStack) -> None:
     refused = pytest.raises(FulcioError, match="does not chain to a trusted Fulcio root")
     with FulcioServer() as other, keyless_stack.client() as fulcio, refused:
-        KeylessSigner.create(email_token(keyless_stack), fulcio, trusted_roots=(other.root,))
+        CertifiedKey.create(email_token(keyless_stack), fulcio, trusted_roots=(other.root,))
 
 
 def test_a_certificate_not_valid_now_is_refused(keyless_stack: KeylessStack) -> None:
     later = datetime.fromtimestamp(time.time() + 3600, UTC)
     with keyless_stack.client() as fulcio, pytest.raises(FulcioError, match="is not valid at"):
-        KeylessSigner.create(email_token(keyless_stack), fulcio, now=later)
+        CertifiedKey.create(email_token(keyless_stack), fulcio, now=later)

@@ -412,7 +412,7 @@ def test_dsse_body_matches_the_real_logs_but_for_the_envelope_bytes() -> None:
 
 
 def test_dsse_entries_are_logged_and_bad_ones_refused(log: LogServer, signer: SigningKey) -> None:
-    from pipeline.sigstore.verify import dsse_pae
+    from pipeline.sigstore.dsse import dsse_pae
 
     payload = b'{"_type":"https://in-toto.io/Statement/v1"}'
     signature = signer.sign(dsse_pae("application/vnd.in-toto+json", payload))

@@ -252,8 +252,8 @@ def test_repr_and_credentials_are_scrubbed(log: LogServer) -> None:
 def test_upload_dsse_is_verified_reused_on_409_and_checked_against_the_trusted_key(
     log: LogServer, signer: SigningKey
 ) -> None:
+    from pipeline.sigstore.dsse import check_dsse_body
     from pipeline.sigstore.rekor_client import dsse_proposal
-    from pipeline.sigstore.verify import check_dsse_body
     from pipeline.sigstore.writer import cosign_sign_statement, sign_dsse
 
     envelope = sign_dsse(signer, cosign_sign_statement("ab" * 32))

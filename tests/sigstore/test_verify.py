@@ -39,7 +39,8 @@ from pipeline.sigstore.bundle import (
     SigstoreBundle,
     parse_sigstore_bundle,
 )
-from pipeline.sigstore.verify import dsse_pae, verify_bundle_for_artifact, verify_bundle_for_image
+from pipeline.sigstore.dsse import dsse_pae
+from pipeline.sigstore.verify import verify_bundle_for_artifact, verify_bundle_for_image
 from tests.conftest import COSIGN_VECTORS
 
 BUNDLE_V03 = COSIGN_VECTORS / "bundle-v03"

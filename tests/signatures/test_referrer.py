@@ -1,4 +1,4 @@
-"""cosign v3 bundles in registries (pipeline.bundles_oci): write, find, verify; both referrer paths.
+"""cosign v3 bundles in registries (pipeline.signatures.referrer): write, find, verify; both referrer paths.
 
 The fallback path runs against the Distribution registry (no referrers API); the API path through
 :class:`tests.referrers_proxy.ReferrersProxy` in front of the same registry. Manifests are decoded
@@ -18,18 +18,6 @@ import httpx
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from pipeline.bundles_oci import (
-    BUNDLE_ARTIFACT_TYPE,
-    attach_bundle,
-    created_now,
-    fallback_index_with,
-    find_bundles,
-    has_valid_bundle,
-    referrer_manifest,
-    referrers_tag,
-    sign_digest_v3,
-    verify_image_bundles,
-)
 from pipeline.cosign.keys import SigningKey, public_key_to_pem
 from pipeline.cosign.verify import VerificationPolicy
 from pipeline.errors import InvalidInputError, RegistryError
@@ -37,12 +25,26 @@ from pipeline.oci import digest as digests
 from pipeline.oci import mediatypes
 from pipeline.oci.client import Descriptor, RegistryClient
 from pipeline.oci.reference import Reference, parse_reference
+from pipeline.signatures.referrer import (
+    BUNDLE_ARTIFACT_TYPE,
+    ReferrerLayout,
+    attach_bundle,
+    created_now,
+    fallback_index_with,
+    find_bundles,
+    referrer_manifest,
+    referrers_tag,
+    verify_image_bundles,
+)
+from pipeline.signatures.signers import KeySigner
+from pipeline.signatures.target import SignatureTarget
+from pipeline.signatures.verify import verify_image
 from pipeline.sigstore.bundle import COSIGN_SIGN_PREDICATE_TYPE
+from pipeline.sigstore.dsse import dsse_pae
 from pipeline.sigstore.log_server import LogServer
 from pipeline.sigstore.rekor_client import RekorClient
-from pipeline.sigstore.verify import dsse_pae
+from pipeline.sigstore.tlog import TransparencyLog
 from pipeline.sigstore.writer import cosign_sign_statement, dsse_bundle, sign_dsse
-from pipeline.verification import verify_image
 from tests.oci.helpers import client as make_client
 from tests.oci.helpers import push_image
 from tests.referrers_proxy import ReferrersProxy
@@ -80,6 +82,33 @@ def new_image(host_ref: str, content: bytes) -> tuple[Reference, str]:
     with make_client() as client:
         _, digest = push_image(client, host_ref, content)
     return parse_reference(host_ref).repo.digest(digest), digest
+
+
+def sign_digest_v3(
+    client: RegistryClient,
+    image: Reference,
+    digest: str,
+    key: SigningKey,
+    annotations: dict[str, str] | None = None,
+    *,
+    tlog: TransparencyLog | None = None,
+    created: str | None = None,
+) -> str:
+    target = SignatureTarget(image, digest, dict(annotations or {}))
+    return ReferrerLayout(client, created=created).ensure(target, KeySigner.of(key), tlog)
+
+
+def has_valid_bundle(
+    client: RegistryClient,
+    image: Reference,
+    digest: str,
+    key: SigningKey,
+    annotations: dict[str, str],
+    *,
+    tlog: TransparencyLog | None = None,
+) -> bool:
+    target = SignatureTarget(image, digest, annotations)
+    return ReferrerLayout(client).is_signed(target, KeySigner(key.public_key), tlog)
 
 
 # --- pure -------------------------------------------------------------------------------------
@@ -258,8 +287,8 @@ def test_sign_v3_fallback_path_writes_cosigns_layout_and_resigning_adds_nothing(
     with make_client() as client:
         result = verify_image(client, image, key_policy(key, log), annotations={"team": "x"})
         assert result.ok and result.formats == ("v3",) and result.found == ("v3",), result.failures
-        assert has_valid_bundle(client, image, digest, key.public_key, {"team": "x"}, tlog=log.client)
-        assert not has_valid_bundle(client, image, digest, key.public_key, {"team": "y"}, tlog=log.client)
+        assert has_valid_bundle(client, image, digest, key, {"team": "x"}, tlog=log.client)
+        assert not has_valid_bundle(client, image, digest, key, {"team": "y"}, tlog=log.client)
         assert sign_digest_v3(client, image, digest, key, {"team": "x"}, tlog=log.client) == "already signed"
     assert len(log.server.log) == before + 1
     again = raw(plain_registry.url, f"/v2/v3/fallback/manifests/{referrers_tag(digest)}", mediatypes.OCI_INDEX)

@@ -1,4 +1,4 @@
-"""pipeline/verification.py: the requests one image's verification makes (through a counting proxy)."""
+"""pipeline/signatures/verify.py: the requests one image's verification makes (through a counting proxy)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,10 @@ from pipeline.cosign.keys import SigningKey, generate_key_pair, load_private_key
 from pipeline.cosign.verify import VerificationPolicy
 from pipeline.oci.reference import parse_reference
 from pipeline.secret import Secret
-from pipeline.signing import sign_digest
-from pipeline.verification import verify_image
+from pipeline.signatures.legacy import LegacyLayout
+from pipeline.signatures.signers import KeySigner
+from pipeline.signatures.target import SignatureTarget
+from pipeline.signatures.verify import verify_image
 from tests.oci.helpers import client, push_image
 from tests.registry_fixtures import RegistryProcess
 
@@ -29,7 +31,8 @@ def test_one_valid_legacy_signature_is_enough_when_not_all_formats_are_wanted(
         _, signed_digest = push_image(registry, f"{proxy.host}/verify/signed:v1", b"signed image")
         _, unsigned_digest = push_image(registry, f"{proxy.host}/verify/unsigned:v1", b"unsigned image")
         signed = parse_reference(f"{proxy.host}/verify/signed@{signed_digest}")
-        assert sign_digest(registry, signed, signed_digest, key, {}) == "signed"
+        target = SignatureTarget(signed, signed_digest)
+        assert LegacyLayout(registry).ensure(target, KeySigner.of(key), None) == "signed"
 
         proxy.reset()
         quick = verify_image(registry, signed, policy, all_formats=False)

@@ -1,12 +1,12 @@
-"""The run's keyless signing (pipeline.keyless_signing): the identity a token gets certified for, one
+"""The run's keyless signing (pipeline.signatures.signers): the identity a token gets certified for, one
 certificate per run, a new one (with a fresh token) when less than two minutes are left."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from pipeline.keyless_signing import KeylessSigning, certificate_identity_of
 from pipeline.secret import Secret
+from pipeline.signatures.signers import KeylessSigner, certificate_identity_of
 from pipeline.sigstore.oidc import IdentityToken, TokenClaims, parse_identity_token
 from tests.sigstore.keyless_fixtures import EMAIL, WORKFLOW, KeylessStack, keyless_stack
 
@@ -38,17 +38,17 @@ def test_one_certificate_per_run_renewed_when_two_minutes_are_left(keyless_stack
 
     moment = [datetime.now(UTC)]
     with keyless_stack.client() as fulcio:
-        signing = KeylessSigning(token, fulcio, roots=(keyless_stack.fulcio.root,), refresh_token=refresh,
+        signing = KeylessSigner(token, fulcio, roots=(keyless_stack.fulcio.root,), refresh_token=refresh,
                                  clock=lambda: moment[0])  # fmt: skip
         assert signing.certificates == 0, "no certificate before the first signature"
-        first = signing.signer()
-        assert signing.signer() is first and signing.certificates == 1 and not refreshed
+        first = signing.certified_key()
+        assert signing.certified_key() is first and signing.certificates == 1 and not refreshed
         assert signing.identity.identity == WORKFLOW.certificate_identity
         assert signing.identity.issuer == keyless_stack.github_issuer.issuer
         assert signing.identity.intermediates == (keyless_stack.fulcio.intermediate,)
         moment[0] = first.not_valid_after - timedelta(minutes=3)
-        assert signing.signer() is first
+        assert signing.certified_key() is first
         moment[0] = first.not_valid_after - timedelta(minutes=1, seconds=59)
-        second = signing.signer()
+        second = signing.certified_key()
         assert second is not first and signing.certificates == 2 and len(refreshed) == 1
     assert EMAIL not in repr(signing) and "PRIVATE" not in repr(signing)

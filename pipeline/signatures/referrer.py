@@ -1,4 +1,4 @@
-"""cosign v3 image signatures in registries: Sigstore bundles attached to an image as OCI 1.1 referrers.
+"""cosign v3 image signatures in registries: Sigstore bundles attached to an image as OCI 1.1 referrers (the v3 layout).
 
 What cosign v3 ``sign`` writes (COS ``pkg/oci/remote/write.go`` ``WriteReferrer``, see
 ``vectors/cosign/bundle-v03/README.md``), and what is read back here:
@@ -26,28 +26,32 @@ Signing is idempotent: a bundle by this key over this digest with these annotati
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Final, Literal, Protocol, runtime_checkable
+from functools import partial
+from typing import Final
 
-from pipeline.cosign.keys import PublicKey, SigningKey, public_key_to_pem
 from pipeline.cosign.verify import VerificationPolicy, VerifiedSignature
-from pipeline.errors import InvalidInputError, NotFoundError, ReleaseVectorError, SigningError, UsageError
+from pipeline.errors import InvalidInputError, NotFoundError, ReleaseVectorError
 from pipeline.oci import digest as digests
 from pipeline.oci import mediatypes
-from pipeline.oci.client import Descriptor, Manifest
+from pipeline.oci.client import Descriptor
 from pipeline.oci.reference import Reference, Repository
+from pipeline.signatures.layout import Format, LayoutVerification, SignStatus, Verifier, write_until_present
+from pipeline.signatures.registry import ReferrersApi, SignatureRegistry, manifest_if_there
+from pipeline.signatures.signers import Signer
+from pipeline.signatures.target import SignatureTarget
 from pipeline.sigstore.bundle import (
     BUNDLE_MEDIA_TYPE_PREFIX,
     COSIGN_SIGN_PREDICATE_TYPE,
-    DsseEnvelope,
     parse_in_toto_statement,
     parse_sigstore_bundle,
 )
-from pipeline.sigstore.rekor_client import LogEntry
+from pipeline.sigstore.dsse import IN_TOTO_PAYLOAD_TYPE, DsseEnvelope, DsseSignature, dsse_pae
+from pipeline.sigstore.tlog import TransparencyLog
 from pipeline.sigstore.verify import verify_bundle_for_image
-from pipeline.sigstore.writer import cosign_sign_statement, dsse_bundle, sign_dsse
+from pipeline.sigstore.writer import cosign_sign_statement, dsse_bundle
 
 BUNDLE_ARTIFACT_TYPE: Final = mediatypes.SIGSTORE_BUNDLE_V03
 CONTENT_ANNOTATION: Final = "dev.sigstore.bundle.content"
@@ -56,77 +60,6 @@ CREATED_ANNOTATION: Final = "org.opencontainers.image.created"
 DSSE_CONTENT: Final = "dsse-envelope"
 EMPTY_DIGEST: Final = digests.compute(mediatypes.OCI_EMPTY_DATA)
 _LISTED_TYPES: Final = frozenset({BUNDLE_ARTIFACT_TYPE, mediatypes.OCI_EMPTY, ""})
-
-BundleFormat = Literal["legacy", "v3", "both"]
-BUNDLE_FORMATS: Final[tuple[BundleFormat, ...]] = ("legacy", "v3", "both")
-V3Status = Literal["signed", "already signed"]
-
-
-def formats_of(bundle_format: BundleFormat) -> tuple[Literal["legacy", "v3"], ...]:
-    """The concrete formats a ``--bundle-format`` value stands for."""
-    if bundle_format == "both":
-        return ("legacy", "v3")
-    if bundle_format in ("legacy", "v3"):
-        return (bundle_format,)
-    raise UsageError(f"unknown bundle format {bundle_format!r} (legacy, v3 or both)")
-
-
-# --- ports --------------------------------------------------------------------------------------
-
-
-class BundleReadingRegistry(Protocol):
-    """The reads finding bundles needs (``RegistryClient`` provides them, and ``get_referrers``)."""
-
-    def head_manifest(self, ref: Reference) -> Descriptor | None: ...
-
-    def get_manifest(self, ref: Reference) -> Manifest: ...
-
-    def get_blob(self, target: Reference | Repository, digest: str) -> bytes: ...
-
-
-@runtime_checkable
-class ReferrersApi(Protocol):
-    """A registry client that can ask for the referrers API (None: the registry has none)."""
-
-    def get_referrers(
-        self, target: Reference | Repository, digest: str, artifact_type: str | None = None
-    ) -> Manifest | None: ...
-
-
-@runtime_checkable
-class BundleWritingRegistry(BundleReadingRegistry, Protocol):
-    def put_manifest(
-        self, target: Reference | Repository, tag_or_digest: str | None, data: bytes, media_type: str
-    ) -> str: ...
-
-    def upload_blob(
-        self, target: Reference | Repository, data: bytes, mount_from: Reference | Repository | None = None
-    ) -> str: ...
-
-
-@runtime_checkable
-class DsseLog(Protocol):
-    """A transparency log that takes ``dsse`` entries (``RekorClient`` is one)."""
-
-    @property
-    def trusted_keys(self) -> Sequence[PublicKey]: ...
-
-    def upload_dsse(self, envelope: DsseEnvelope, signer_pem: bytes) -> LogEntry: ...
-
-
-def bundle_registry(registry: object) -> BundleWritingRegistry:
-    """The registry client as one that reads and writes bundles (``RegistryClient`` is one)."""
-    if not isinstance(registry, BundleWritingRegistry):
-        raise UsageError("this registry client cannot read or write cosign v3 bundles")
-    return registry
-
-
-def as_dsse_log(tlog: object | None) -> DsseLog | None:
-    """The log as one that takes ``dsse`` entries; SigningError if it cannot (v3 needs them)."""
-    if tlog is None or isinstance(tlog, DsseLog):
-        return tlog
-    raise SigningError("this transparency log client cannot record dsse entries, which v3 bundles need")
-
 
 # --- pure: names, manifests, the fallback index --------------------------------------------------
 
@@ -253,7 +186,7 @@ def _index_entries(data: bytes, where: str) -> tuple[Referrer, ...]:
     return tuple(found)
 
 
-def list_referrers(registry: BundleReadingRegistry, image: Reference, digest: str) -> ReferrerList:
+def list_referrers(registry: SignatureRegistry, image: Reference, digest: str) -> ReferrerList:
     """The referrers of ``digest``: through the referrers API when the registry has it, else the fallback tag."""
     where = f"{image.name}@{digest}"
     if isinstance(registry, ReferrersApi):
@@ -261,18 +194,10 @@ def list_referrers(registry: BundleReadingRegistry, image: Reference, digest: st
         if index is not None:
             return ReferrerList(_index_entries(index.data, f"{where} referrers"), "the referrers API", True)
     tag = image.repo.tag(referrers_tag(digest))
-    index_data = _get_if_there(registry, tag)
+    index_data = manifest_if_there(registry, tag)
     if index_data is None:
         return ReferrerList((), f"tag {tag.tag}", False)
     return ReferrerList(_index_entries(index_data, str(tag)), f"tag {tag.tag}", False)
-
-
-def _get_if_there(registry: BundleReadingRegistry, ref: Reference) -> bytes | None:
-    """The manifest's bytes, or None on a 404 (one GET: a HEAD first would cost a request per image)."""
-    try:
-        return registry.get_manifest(ref).data
-    except NotFoundError:
-        return None
 
 
 @dataclass(frozen=True)
@@ -324,7 +249,7 @@ def _bundle_layers(manifest: bytes, digest: str, predicate_type: str, where: str
 
 
 def find_bundles(
-    registry: BundleReadingRegistry,
+    registry: SignatureRegistry,
     image: Reference,
     digest: str,
     *,
@@ -401,7 +326,7 @@ def verify_found_bundle(
 
 
 def verify_image_bundles(
-    registry: BundleReadingRegistry,
+    registry: SignatureRegistry,
     image: Reference,
     digest: str,
     policy: VerificationPolicy,
@@ -427,13 +352,7 @@ def verify_image_bundles(
                               search.source)  # fmt: skip
 
 
-# --- signing ------------------------------------------------------------------------------------
-
-
-def _policy_for(public_key: PublicKey, tlog: DsseLog | None) -> VerificationPolicy:
-    if tlog is None:
-        return VerificationPolicy(public_key, None, (), ignore_tlog=True)
-    return VerificationPolicy(public_key, None, tuple(tlog.trusted_keys))
+# --- the layout ---------------------------------------------------------------------------------
 
 
 def _same_annotations(bundle: VerifiedBundle, digest: str, annotations: Mapping[str, str]) -> bool:
@@ -444,22 +363,8 @@ def _same_annotations(bundle: VerifiedBundle, digest: str, annotations: Mapping[
     )
 
 
-def has_valid_bundle(
-    registry: BundleReadingRegistry,
-    image: Reference,
-    digest: str,
-    public_key: PublicKey,
-    annotations: Mapping[str, str] | None = None,
-    *,
-    tlog: DsseLog | None = None,
-) -> bool:
-    """Read-only: is ``image@digest`` signed in v3 by ``public_key`` with exactly these annotations (and,
-    with ``tlog``, with a ``dsse`` entry that verifies with the log's trusted keys)?"""
-    return has_bundle_verifying(registry, image, digest, _policy_for(public_key, tlog), annotations)
-
-
 def has_bundle_verifying(
-    registry: BundleReadingRegistry,
+    registry: SignatureRegistry,
     image: Reference,
     digest: str,
     policy: VerificationPolicy,
@@ -472,36 +377,8 @@ def has_bundle_verifying(
     return any(_same_annotations(bundle, digest, notes) for bundle in result.verified)
 
 
-def sign_digest_v3(
-    registry: BundleWritingRegistry,
-    image: Reference,
-    digest: str,
-    key: SigningKey,
-    annotations: Mapping[str, str] | None = None,
-    *,
-    tlog: DsseLog | None = None,
-    created: str | None = None,
-) -> V3Status:
-    """Attach a cosign v3 signature bundle to ``image@digest`` unless a valid one by this key is there.
-
-    ``created`` is the manifest's ``org.opencontainers.image.created`` (default: now; it makes the
-    manifest differ per run, as cosign's does).
-    """
-    notes = dict(annotations or {})
-    if has_valid_bundle(registry, image, digest, key.public_key, notes, tlog=tlog):
-        return "already signed"
-    where = f"{image.name}@{digest}"
-    subject = registry.head_manifest(image.repo.digest(digest))
-    if subject is None:
-        raise NotFoundError("the image to sign is not in the registry", where=where)
-    envelope = sign_dsse(key, cosign_sign_statement(digest.split(":", 1)[1], notes))
-    entry = tlog.upload_dsse(envelope, public_key_to_pem(key.public_key)) if tlog is not None else None
-    attach_bundle(registry, image.repo, subject, dsse_bundle(envelope, key.public_key, entry), created=created)
-    return "signed"
-
-
 def attach_bundle(
-    registry: BundleWritingRegistry,
+    registry: SignatureRegistry,
     repository: Repository,
     subject: Descriptor,
     bundle: bytes,
@@ -518,8 +395,61 @@ def attach_bundle(
     if isinstance(registry, ReferrersApi) and registry.get_referrers(repository, subject.digest) is not None:
         return manifest_digest  # the registry lists the referrer itself
     tag = repository.tag(referrers_tag(subject.digest))
-    existing = _get_if_there(registry, tag)
-    index = fallback_index_with(existing, manifest, str(tag))
-    if index is not None:
+
+    def write(existing: bytes | None) -> bool:
+        index = fallback_index_with(existing, manifest, str(tag))
+        if index is None:
+            return False
         registry.put_manifest(repository, tag.tag, index, mediatypes.OCI_INDEX)
+        return True
+
+    def present(existing: bytes | None) -> bool:
+        return existing is not None and fallback_index_with(existing, manifest, str(tag)) is None
+
+    read = partial(manifest_if_there, registry, tag)
+    write_until_present(read(), read, write, present, where=str(tag))
     return manifest_digest
+
+
+class ReferrerLayout:
+    """cosign v3: a Sigstore bundle (DSSE over an in-toto statement) attached as an OCI 1.1 referrer.
+
+    ``created`` is the referrer manifest's ``org.opencontainers.image.created`` (default: now; it makes
+    the manifest differ per run, as cosign's does)."""
+
+    format: Format = "v3"
+
+    def __init__(self, registry: SignatureRegistry, *, created: str | None = None) -> None:
+        self.registry = registry
+        self.created = created
+
+    def is_signed(self, target: SignatureTarget, signer: Signer, log: TransparencyLog | None) -> bool:
+        """Read-only: a bundle with exactly the target's annotations that counts as the signer's."""
+        policy = signer.policy(log)
+        return has_bundle_verifying(self.registry, target.image, target.digest, policy, target.annotations)
+
+    def ensure(self, target: SignatureTarget, signer: Signer, log: TransparencyLog | None) -> SignStatus:
+        if self.is_signed(target, signer, log):
+            return "already signed"
+        subject = self.registry.head_manifest(target.repository.digest(target.digest))
+        if subject is None:
+            raise NotFoundError("the image to sign is not in the registry", where=target.where)
+        statement = cosign_sign_statement(target.digest.split(":", 1)[1], dict(target.annotations))
+        signature = signer.sign(dsse_pae(IN_TOTO_PAYLOAD_TYPE, statement), pure_ed25519=True)
+        envelope = DsseEnvelope(statement, IN_TOTO_PAYLOAD_TYPE, (DsseSignature(signature.value, ""),))
+        material = signature.material
+        entry = log.upload_dsse(envelope, material.log_pem) if log is not None else None
+        bundle = dsse_bundle(envelope, material.public_key, entry, certificate_der=material.certificate_der)
+        attach_bundle(self.registry, target.repository, subject, bundle, created=self.created)
+        return "signed"
+
+    def verify(self, target: SignatureTarget, verifier: Verifier) -> LayoutVerification:
+        """Every v3 bundle checked (``-a`` annotations in the statement's subject; a v3 statement names no
+        repository, so ``require_reference`` does not apply)."""
+        annotations = dict(verifier.annotations) or None
+        result = verify_image_bundles(self.registry, target.image, target.digest, verifier.policy,
+                                      annotations=annotations)  # fmt: skip
+        failures = tuple(f"cosign v3 bundle: {failure}" for failure in result.failures)
+        where = result.source or "the referrers"
+        return LayoutVerification(result.verified, failures, bool(result.found),
+                                  f"no cosign v3 signature bundle via {where}")  # fmt: skip

@@ -1,4 +1,4 @@
-"""pipeline/signing.py: the look's ``.sig`` read handed to the signing, and blobs uploaded side by side."""
+"""pipeline/signatures/legacy.py: the look's ``.sig`` read handed to the signing, and blobs uploaded side by side."""
 
 from __future__ import annotations
 
@@ -14,10 +14,15 @@ from pipeline.oci import digest as digests
 from pipeline.oci.client import Descriptor, Manifest
 from pipeline.oci.reference import Reference, Repository, parse_reference
 from pipeline.secret import Secret
-from pipeline.signing import SignatureReads, is_signed, sign_digest, signature_reference, upload_blobs
+from pipeline.signatures.layout import SignatureReads
+from pipeline.signatures.legacy import LegacyLayout, signature_reference
+from pipeline.signatures.registry import upload_blobs
+from pipeline.signatures.signers import KeySigner
+from pipeline.signatures.target import SignatureTarget
 
 DIGEST = "sha256:" + "ab" * 32
 IMAGE = parse_reference(f"registry.example/team/app@{DIGEST}")
+TARGET = SignatureTarget(IMAGE, DIGEST)
 
 
 @pytest.fixture(scope="module")
@@ -95,28 +100,33 @@ def test_a_read_is_handed_out_once_and_only_while_fresh() -> None:
 def test_signing_after_the_look_reads_the_sig_manifest_once(key: SigningKey) -> None:
     registry = MemoryRegistry()
     reads = SignatureReads()
-    assert not is_signed(registry, IMAGE, DIGEST, key.public_key, reads=reads)
+    layout = LegacyLayout(registry, reads=reads)
+    assert not layout.is_signed(TARGET, KeySigner(key.public_key), None)
     assert registry.calls == {"get_manifest": 1}
-    assert sign_digest(registry, IMAGE, DIGEST, key, {}, reads=reads) == "signed"
-    assert registry.calls == {"get_manifest": 1, "upload_blob": 2, "put_manifest": 1}
+    assert layout.ensure(TARGET, KeySigner.of(key), None) == "signed"
+    # the look's read is reused; the write is read back twice (issue 12: concurrent signers)
+    assert registry.calls == {"get_manifest": 3, "upload_blob": 2, "put_manifest": 1}
 
     # Without the look's copy, the signing reads for itself; and what it wrote is found.
-    assert sign_digest(registry, IMAGE, DIGEST, key, {}, reads=reads) == "already signed"
-    assert registry.calls["get_manifest"] == 2
+    assert layout.ensure(TARGET, KeySigner.of(key), None) == "already signed"
+    assert registry.calls["get_manifest"] == 4
 
 
 def test_the_copy_the_look_read_is_what_the_new_layer_is_appended_to(key: SigningKey) -> None:
     """A layer already there when the look read is kept; the new one goes after it."""
     registry = MemoryRegistry()
     other = load_private_key(generate_key_pair(Secret("o")).private_pem, Secret("o"), "other")
-    assert sign_digest(registry, IMAGE, DIGEST, other, {}) == "signed"
+    assert LegacyLayout(registry).ensure(TARGET, KeySigner.of(other), None) == "signed"
     reads = SignatureReads()
-    assert not is_signed(registry, IMAGE, DIGEST, key.public_key, reads=reads)
-    assert sign_digest(registry, IMAGE, DIGEST, key, {}, reads=reads) == "signed"
+    layout = LegacyLayout(registry, reads=reads)
+    assert not layout.is_signed(TARGET, KeySigner(key.public_key), None)
+    assert layout.ensure(TARGET, KeySigner.of(key), None) == "signed"
     tag = signature_reference(IMAGE, DIGEST).tag or ""
     manifest = read_signature_manifest(registry.manifests[tag].data, tag)
     assert len(manifest.signature_layers) == 2
-    assert is_signed(registry, IMAGE, DIGEST, other.public_key) and is_signed(registry, IMAGE, DIGEST, key.public_key)
+    plain = LegacyLayout(registry)
+    assert plain.is_signed(TARGET, KeySigner(other.public_key), None)
+    assert plain.is_signed(TARGET, KeySigner(key.public_key), None)
 
 
 def test_a_signatures_blobs_are_uploaded_side_by_side_and_a_failure_is_raised_after_both() -> None:

@@ -1,0 +1,45 @@
+"""``--bundle-format``: which layouts a run signs into."""
+
+from __future__ import annotations
+
+from typing import Final, Literal
+
+from pipeline.errors import UsageError
+from pipeline.signatures.layout import Format, Layout, SignatureReads
+from pipeline.signatures.legacy import LegacyLayout
+from pipeline.signatures.referrer import ReferrerLayout
+from pipeline.signatures.registry import SignatureRegistry
+
+BundleFormat = Literal["legacy", "v3", "both"]
+BUNDLE_FORMATS: Final[tuple[BundleFormat, ...]] = ("legacy", "v3", "both")
+
+
+def formats_of(bundle_format: BundleFormat) -> tuple[Format, ...]:
+    """The concrete formats a ``--bundle-format`` value stands for."""
+    if bundle_format == "both":
+        return ("legacy", "v3")
+    if bundle_format in ("legacy", "v3"):
+        return (bundle_format,)
+    raise UsageError(f"unknown bundle format {bundle_format!r} (legacy, v3 or both)")
+
+
+def layouts_for(
+    bundle_format: BundleFormat,
+    registry: SignatureRegistry,
+    *,
+    reads: SignatureReads | None = None,
+    created: str | None = None,
+) -> tuple[Layout, ...]:
+    """The layouts ``bundle_format`` stands for, over ``registry``, in signing order (legacy first)."""
+    layouts: list[Layout] = []
+    for fmt in formats_of(bundle_format):
+        if fmt == "legacy":
+            layouts.append(LegacyLayout(registry, reads=reads))
+        else:
+            layouts.append(ReferrerLayout(registry, created=created))
+    return tuple(layouts)
+
+
+def all_layouts(registry: SignatureRegistry) -> tuple[Layout, ...]:
+    """Every layout a verifier looks in, in the order it looks (legacy first: the cheaper one)."""
+    return layouts_for("both", registry)

@@ -1,0 +1,138 @@
+"""Where a signature lives: the :class:`Layout` protocol, what verifying one layout finds, and the
+``.sig`` reads a release's look hands to its signing."""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Final, Literal, Protocol, TypeVar
+
+from pipeline.cosign.sigmanifest import SignatureManifest
+from pipeline.cosign.verify import VerificationPolicy
+from pipeline.errors import ConflictError
+from pipeline.oci.reference import Reference
+from pipeline.signatures.signers import Signer
+from pipeline.signatures.target import SignatureTarget
+from pipeline.sigstore.tlog import TransparencyLog
+
+SignStatus = Literal["signed", "already signed", "failed"]
+Format = Literal["legacy", "v3"]
+T = TypeVar("T")
+
+WRITE_ATTEMPTS: Final = 5
+"""How often a layout re-applies its write onto a manifest another writer replaced meanwhile."""
+RETRY_DELAY: Final = 0.05  # seconds, doubled per attempt, jittered: concurrent writers fall out of step
+_JITTER: Final = random.Random()  # timing jitter only, nothing secret  # noqa: S311
+
+
+@dataclass(frozen=True)
+class Verifier:
+    """What a signature must pass: the policy (a key, or keyless trust), the ``-a`` annotations its
+    payload must carry, and (legacy payloads only) that its docker-reference names the image's repository."""
+
+    policy: VerificationPolicy
+    annotations: Mapping[str, str] = field(default_factory=dict, hash=False)
+    require_reference: bool = False
+
+
+@dataclass(frozen=True)
+class LayoutVerification:
+    """Every signature one layout holds for an image, checked: those that verified (a layout's own
+    result type), the reasons of those that did not, whether it holds any, and why none were found."""
+
+    verified: tuple[object, ...]
+    failures: tuple[str, ...]
+    found: bool
+    missing: str = ""
+    hints: tuple[str, ...] = ()
+
+
+class Layout(Protocol):
+    """One place signatures of an image live. ``ensure`` adds the signer's signature unless one that
+    counts as the signer's (its ``policy``) is there; ``is_signed`` is that check alone, read-only."""
+
+    @property
+    def format(self) -> Format: ...
+
+    def is_signed(self, target: SignatureTarget, signer: Signer, log: TransparencyLog | None) -> bool: ...
+
+    def ensure(self, target: SignatureTarget, signer: Signer, log: TransparencyLog | None) -> SignStatus: ...
+
+    def verify(self, target: SignatureTarget, verifier: Verifier) -> LayoutVerification: ...
+
+
+class SignatureReads:
+    """The manifests a release's read-only look read at a tag, each handed once to the signing that follows.
+
+    A release looks (is the image signed?) and then signs what is not: without this, every newly signed
+    image's ``.sig`` manifest would be read twice, once by each step. A copy is handed out at most once,
+    and only within ``max_age`` seconds of its read; later, or a second time (a retry), the signing reads
+    afresh. Another signer's write between the look and ours is not lost: the layout reads its write back
+    and re-applies it onto what is there. Thread-safe.
+    """
+
+    def __init__(self, max_age: float = 60.0) -> None:
+        self.max_age = max_age
+        self._lock = threading.Lock()
+        self._entries: dict[str, tuple[float, SignatureManifest | None]] = {}
+
+    def record(self, ref: Reference, manifest: SignatureManifest | None) -> None:
+        with self._lock:
+            self._entries[str(ref)] = (time.monotonic(), manifest)
+
+    def take(self, ref: Reference) -> tuple[bool, SignatureManifest | None]:
+        """(True, what the look read) if a fresh copy is there (it is removed); else (False, None)."""
+        with self._lock:
+            entry = self._entries.pop(str(ref), None)
+        if entry is None or time.monotonic() - entry[0] > self.max_age:
+            return False, None
+        return True, entry[1]
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._entries)
+
+
+def write_until_present(
+    current: T,
+    read: Callable[[], T],
+    write: Callable[[T], bool],
+    present: Callable[[T], bool],
+    *,
+    where: str,
+    attempts: int = WRITE_ATTEMPTS,
+    sleep: Callable[[float], None] = time.sleep,
+) -> bool:
+    """Read-modify-write of a manifest at a tag (``.sig``, the referrers fallback index, later ``.att``)
+    that survives concurrent writers: ``write`` puts our addition onto ``current`` (False: it is there
+    already, nothing written), then the tag is read back; if another writer's version replaced ours,
+    ours is re-applied onto theirs, at most ``attempts`` times with a short jittered backoff.
+
+    True if something was written; a ConflictError if the addition could not be made to stay, so that
+    every successful return means it is there. Costs two GETs per write: the read-back, and a second
+    look a moment later (a writer that read before our write may land its copy after our read-back).
+    """
+    written = False
+    for attempt in range(attempts):
+        started = time.monotonic()
+        if not write(current):
+            return written
+        written = True
+        took = time.monotonic() - started
+        current = read()
+        if present(current):
+            # A writer that read before our write may still put its copy without ours: its read-to-write
+            # window is about as long as ours took. Look once more after that long (twice, jittered).
+            sleep(max(took, RETRY_DELAY) * (1 + _JITTER.random()))
+            current = read()
+            if present(current):
+                return True
+        sleep(_JITTER.uniform(0, RETRY_DELAY * 2**attempt))
+    raise ConflictError(
+        f"another writer replaced the manifest {attempts} times in a row; the signature did not stay",
+        where=where,
+        hint="run the command again (a re-run adds only what is missing)",
+    )

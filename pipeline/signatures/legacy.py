@@ -1,0 +1,226 @@
+"""cosign's legacy layout: the ``sha256-<hex>.sig`` manifest in the image's repository.
+
+Each signature is one layer: the simple-signing payload naming the digest (and the ``-a``
+annotations), the base64 signature, the Rekor bundle when it was logged, and for keyless signatures
+the certificate and its chain. Signing appends a layer (existing ones are kept as they were); a layer
+whose signature counts as the signer's (:meth:`Signer.policy`) means the image is signed and nothing
+is written. Verifying checks every layer, as ``cosign verify``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+from dataclasses import dataclass
+
+from pipeline.cosign.keys import signing_hash
+from pipeline.cosign.payload import SimpleSigningPayload, parse_simple_signing_payload, simple_signing_payload
+from pipeline.cosign.rekor import bundle_annotation, parse_rekor_bundle
+from pipeline.cosign.sigmanifest import (
+    BUNDLE_ANNOTATION,
+    CERTIFICATE_ANNOTATION,
+    CHAIN_ANNOTATION,
+    SIMPLE_SIGNING_MEDIA_TYPE,
+    LayerRef,
+    SignatureLayer,
+    SignatureManifest,
+    append_signature,
+    find_duplicate,
+    read_signature_manifest,
+    sha256_digest,
+    signature_tag,
+)
+from pipeline.cosign.verify import VerificationPolicy, VerifiedSignature, verify_signed_payload
+from pipeline.errors import NotFoundError, ReleaseVectorError, VerificationError
+from pipeline.oci.reference import Reference, parse_reference
+from pipeline.signatures.layout import (
+    Format,
+    LayoutVerification,
+    SignatureReads,
+    SignStatus,
+    Verifier,
+    write_until_present,
+)
+from pipeline.signatures.registry import SignatureRegistry, manifest_if_there, upload_blobs
+from pipeline.signatures.signers import Signer
+from pipeline.signatures.target import SignatureTarget
+from pipeline.sigstore.tlog import TransparencyLog
+
+
+@dataclass(frozen=True)
+class VerifiedLayer:
+    payload: bytes
+    parsed: SimpleSigningPayload
+    signature: VerifiedSignature
+
+
+def signature_reference(image: Reference, digest: str) -> Reference:
+    """Where cosign keeps the signatures of ``digest``: tag ``sha256-<hex>.sig`` in the same repository."""
+    return image.repo.tag(signature_tag(digest))
+
+
+def signed_payload(target: SignatureTarget) -> bytes:
+    """The payload signed for the target; ``docker_reference`` overrides the repository's name (mirrors)."""
+    name = target.docker_reference or target.image.cosign_name
+    return simple_signing_payload(name, target.digest, target.annotations or None)
+
+
+def _layer_verifies(layer: LayerRef, payload: bytes, policy: VerificationPolicy, where: str) -> VerifiedSignature:
+    """The layer's signature, certificate and Rekor bundle over ``payload``, checked under ``policy``."""
+    signature = layer.signature_b64
+    if not signature:
+        raise VerificationError("the layer carries no signature", where=where)
+    bundle = layer.annotations.get(BUNDLE_ANNOTATION)
+    certificate = layer.annotations.get(CERTIFICATE_ANNOTATION)
+    chain = layer.annotations.get(CHAIN_ANNOTATION)
+    try:
+        signature_bytes = base64.b64decode(signature, validate=True)
+    except (binascii.Error, ValueError):
+        raise VerificationError("the signature annotation is not valid base64", where=where) from None
+    return verify_signed_payload(
+        payload,
+        signature_bytes,
+        certificate_pem=certificate.encode() if certificate else None,
+        chain_pem=chain.encode() if chain else None,
+        rekor_bundle=parse_rekor_bundle(bundle, f"{where} bundle") if bundle else None,
+        policy=policy,
+        where=where,
+    )
+
+
+def holds_signature(manifest: SignatureManifest, payload: bytes, policy: VerificationPolicy, where: str) -> bool:
+    """A layer holding ``payload`` whose signature (certificate, Rekor bundle) verifies under ``policy``."""
+    digest = sha256_digest(payload)
+    for layer in manifest.signature_layers:
+        if layer.media_type != SIMPLE_SIGNING_MEDIA_TYPE or layer.digest != digest:
+            continue
+        try:
+            _layer_verifies(layer, payload, policy, f"{where} signature layer {layer.index}")
+        except (ReleaseVectorError, ValueError):
+            continue
+        return True
+    return False
+
+
+def _check_annotations(parsed: SimpleSigningPayload, required: dict[str, str], where: str) -> None:
+    optional = parsed.optional or {}
+    for key, value in required.items():
+        if key not in optional:
+            raise VerificationError(f"annotation {key} is missing from the signature payload", where=where)
+        if str(optional[key]) != value:
+            raise VerificationError(
+                f"annotation {key} is {optional[key]!r} in the signature payload, not {value!r}", where=where
+            )
+
+
+def _check_reference(parsed: SimpleSigningPayload, image: Reference, where: str) -> None:
+    """The payload's docker-reference must name the image's repository (containers/image's matchRepository)."""
+    try:
+        signed = parse_reference(parsed.docker_reference).repo
+    except ReleaseVectorError:
+        raise VerificationError(
+            f"the payload's docker-reference {parsed.docker_reference!r} is not a valid reference", where=where
+        ) from None
+    if signed != image.repo:
+        raise VerificationError(
+            f"the payload names repository {parsed.docker_reference}, not {image.name}", where=where
+        )
+
+
+class LegacyLayout:
+    """The ``.sig`` tag. ``reads``: the manifests a release's look read, handed to its signing once."""
+
+    format: Format = "legacy"
+
+    def __init__(self, registry: SignatureRegistry, *, reads: SignatureReads | None = None) -> None:
+        self.registry = registry
+        self.reads = reads
+
+    def _read(self, sig_ref: Reference) -> SignatureManifest | None:
+        data = manifest_if_there(self.registry, sig_ref)  # a 404 means "no signatures yet"
+        return read_signature_manifest(data, str(sig_ref)) if data is not None else None
+
+    def is_signed(self, target: SignatureTarget, signer: Signer, log: TransparencyLog | None) -> bool:
+        """Read-only; the ``.sig`` manifest read is kept in ``reads`` for the :meth:`ensure` that follows."""
+        policy = signer.policy(log)
+        sig_ref = signature_reference(target.image, target.digest)
+        existing = self._read(sig_ref)
+        if self.reads is not None:
+            self.reads.record(sig_ref, existing)
+        return existing is not None and holds_signature(existing, signed_payload(target), policy, target.where)
+
+    def ensure(self, target: SignatureTarget, signer: Signer, log: TransparencyLog | None) -> SignStatus:
+        policy = signer.policy(log)
+        payload = signed_payload(target)
+        sig_ref = signature_reference(target.image, target.digest)
+        known, existing = self.reads.take(sig_ref) if self.reads is not None else (False, None)
+        if not known:
+            existing = self._read(sig_ref)
+        if existing is not None and holds_signature(existing, payload, policy, target.where):
+            return "already signed"
+        signature = signer.sign(payload)
+        material = signature.material
+        bundle = None
+        if log is not None:
+            algorithm = signing_hash(material.public_key).name
+            digest = hashlib.new(algorithm, payload).hexdigest()
+            bundle = bundle_annotation(log.upload(digest, signature.value, material.log_pem, algorithm))
+        layer = SignatureLayer(
+            payload=payload,
+            signature_b64=base64.b64encode(signature.value).decode("ascii"),
+            bundle=bundle,
+            certificate=material.certificate_annotation,
+            chain=material.chain_annotation,
+        )
+
+        def write(manifest: SignatureManifest | None) -> bool:
+            update = append_signature(manifest, layer, public_key=material.public_key)
+            if update.manifest is None:
+                return False
+            upload_blobs(self.registry, target.repository, [blob.data for blob in update.blobs])
+            self.registry.put_manifest(target.repository, sig_ref.tag, update.manifest, update.media_type)
+            return True
+
+        def present(manifest: SignatureManifest | None) -> bool:
+            return manifest is not None and find_duplicate(manifest.layers, layer) is not None
+
+        written = write_until_present(existing, lambda: self._read(sig_ref), write, present, where=str(sig_ref))
+        return "signed" if written else "already signed"
+
+    def verify(self, target: SignatureTarget, verifier: Verifier) -> LayoutVerification:
+        """Every layer checked; never raises for a verification problem, reports it."""
+        sig_ref = signature_reference(target.image, target.digest)
+        try:
+            manifest = read_signature_manifest(self.registry.get_manifest(sig_ref).data, str(sig_ref))
+        except NotFoundError:  # one GET, a 404 meaning "not signed in this layout" (no HEAD first)
+            return LayoutVerification((), (), False, f"{sig_ref} does not exist")
+        except ReleaseVectorError as error:
+            return LayoutVerification((), (error.one_line(),), True)
+        if not manifest.signature_layers:
+            return LayoutVerification((), (), False, f"no signatures in {sig_ref}")
+        verified: list[VerifiedLayer] = []
+        failures: list[str] = []
+        hints: list[str] = []
+        for layer in manifest.signature_layers:
+            try:
+                verified.append(self._verify_layer(target, layer, verifier))
+            except ReleaseVectorError as error:
+                failures.append(error.message)
+                if error.hint:
+                    hints.append(error.hint)
+        return LayoutVerification(tuple(verified), tuple(failures), True, "", tuple(hints))
+
+    def _verify_layer(self, target: SignatureTarget, layer: LayerRef, verifier: Verifier) -> VerifiedLayer:
+        where = f"{target.where} signature layer {layer.index}"
+        payload = self.registry.get_blob(target.repository, layer.digest)
+        parsed = parse_simple_signing_payload(payload, where)
+        if parsed.manifest_digest != target.digest:
+            raise VerificationError(
+                f"digest mismatch: the signature is for {parsed.manifest_digest}, not {target.digest}", where=where
+            )
+        _check_annotations(parsed, dict(verifier.annotations), where)
+        if verifier.require_reference:
+            _check_reference(parsed, target.image, where)
+        layer.to_signature_layer(payload, where)  # the blob is the one the layer names
+        return VerifiedLayer(payload, parsed, _layer_verifies(layer, payload, verifier.policy, where))

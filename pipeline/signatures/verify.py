@@ -1,0 +1,116 @@
+"""Verifying image signatures in their registries, as ``cosign verify`` does, in every layout.
+
+For each image: its digest (from the reference, or one HEAD for a tag), then each layout in turn
+(:func:`~pipeline.signatures.formats.all_layouts`: the legacy ``.sig`` tag, then the cosign v3 bundle
+referrers) checks every signature it holds with the :class:`~pipeline.signatures.layout.Verifier`.
+An image passes when at least one signature in any layout passes (as cosign); every image is checked,
+and each failing one carries the reasons of all its signatures.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from pipeline.cosign.verify import VerificationPolicy
+from pipeline.errors import ReleaseVectorError
+from pipeline.oci.reference import Reference
+from pipeline.signatures.concurrency import concurrent_map
+from pipeline.signatures.formats import all_layouts
+from pipeline.signatures.layout import Format, LayoutVerification, Verifier
+from pipeline.signatures.legacy import VerifiedLayer
+from pipeline.signatures.referrer import VerifiedBundle
+from pipeline.signatures.registry import SignatureRegistry
+from pipeline.signatures.target import SignatureTarget
+
+DEFAULT_CONCURRENCY = 16
+
+
+@dataclass(frozen=True)
+class ImageVerification:
+    """The result for one image: verified signatures, or the reasons none verified."""
+
+    reference: str
+    digest: str | None
+    verified: tuple[VerifiedLayer, ...]  # legacy signatures that verified
+    failures: tuple[str, ...]
+    bundles: tuple[VerifiedBundle, ...] = ()  # cosign v3 bundles that verified
+    found: tuple[Format, ...] = ()  # the formats in which signatures were found (verified or not)
+    hints: tuple[str, ...] = ()  # what the user can do about the failures (e.g. the --insecure-* way out)
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.verified or self.bundles)
+
+    @property
+    def formats(self) -> tuple[Format, ...]:
+        """The formats of the signatures that verified."""
+        legacy: tuple[Format, ...] = ("legacy",) if self.verified else ()
+        return legacy + (("v3",) if self.bundles else ())
+
+    def reason(self) -> str:
+        return "; ".join(dict.fromkeys(self.failures)) or "no valid signature"
+
+
+def verify_image(
+    registry: SignatureRegistry,
+    image: Reference,
+    policy: VerificationPolicy,
+    *,
+    annotations: Mapping[str, str] | None = None,
+    require_reference: bool = False,
+    all_formats: bool = True,
+) -> ImageVerification:
+    """Check every signature of one image in every layout; never raises for a verification problem.
+
+    ``all_formats=False`` (one valid signature is enough, as verify-release needs): the layouts after the
+    first one that verified are not looked at, which saves the referrers requests.
+    """
+    label = str(image)
+    try:
+        digest = image.digest
+        if digest is None:  # a digest reference needs only the signatures, not the image
+            descriptor = registry.head_manifest(image)
+            if descriptor is None:
+                return ImageVerification(label, None, (), ("image not found",))
+            digest = descriptor.digest
+    except ReleaseVectorError as error:
+        return ImageVerification(label, image.digest, (), (error.one_line(),))
+    target = SignatureTarget(image, digest)
+    verifier = Verifier(policy, dict(annotations or {}), require_reference)
+    results: dict[Format, LayoutVerification] = {}
+    for layout in all_layouts(registry):
+        results[layout.format] = result = layout.verify(target, verifier)
+        if result.verified and not all_formats:
+            break
+    failures = [failure for result in results.values() for failure in result.failures]
+    found = tuple(fmt for fmt, result in results.items() if result.found)
+    if not found and not any(result.verified for result in results.values()):
+        failures = [f"no signatures found ({'; '.join(result.missing for result in results.values())})"]
+    legacy, v3 = results.get("legacy"), results.get("v3")
+    return ImageVerification(
+        label,
+        digest,
+        tuple(v for v in (legacy.verified if legacy else ()) if isinstance(v, VerifiedLayer)),
+        tuple(failures),
+        tuple(v for v in (v3.verified if v3 else ()) if isinstance(v, VerifiedBundle)),
+        found,
+        tuple(dict.fromkeys(hint for result in results.values() for hint in result.hints)),
+    )
+
+
+def verify_images(
+    registry: SignatureRegistry,
+    images: Sequence[Reference],
+    policy: VerificationPolicy,
+    *,
+    annotations: Mapping[str, str] | None = None,
+    require_reference: bool = False,
+    concurrency: int = DEFAULT_CONCURRENCY,
+) -> list[ImageVerification]:
+    """Every image checked (not just up to the first failure), results in input order."""
+
+    def one(image: Reference) -> ImageVerification:
+        return verify_image(registry, image, policy, annotations=annotations, require_reference=require_reference)
+
+    return concurrent_map(one, images, concurrency)

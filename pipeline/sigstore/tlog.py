@@ -1,0 +1,32 @@
+"""The transparency-log port: where signatures are recorded, and the keys its answers verify with.
+
+:class:`~pipeline.sigstore.rekor_client.RekorClient` provides it; signing (:mod:`pipeline.signatures`)
+depends only on this protocol, so a test or another log (Rekor v2, later) plugs in here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from pipeline.cosign.keys import PublicKey
+from pipeline.cosign.rekor import LogEntry, RekorBundle
+from pipeline.sigstore.dsse import DsseEnvelope
+
+
+class TransparencyLog(Protocol):
+    """A log that takes ``hashedrekord`` (legacy signatures) and ``dsse`` entries (Sigstore bundles)."""
+
+    @property
+    def trusted_keys(self) -> Sequence[PublicKey]: ...
+
+    def upload(
+        self, payload_sha256: str, signature: bytes, signer_pem: bytes, algorithm: str = "sha256"
+    ) -> RekorBundle:
+        """Log a ``hashedrekord`` entry (or find the existing one) and return its verified bundle; the digest
+        is by ``algorithm``, the hash the key signs with (sha256; sha384 or sha512 for P-384, P-521, Ed25519)."""
+        ...
+
+    def upload_dsse(self, envelope: DsseEnvelope, signer_pem: bytes) -> LogEntry:
+        """Log a ``dsse`` 0.0.1 entry for ``envelope`` (or find the existing one); its verified entry."""
+        ...
