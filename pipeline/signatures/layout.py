@@ -112,8 +112,9 @@ def write_until_present(
     ours is re-applied onto theirs, at most ``attempts`` times with a short jittered backoff.
 
     True if something was written; a ConflictError if the addition could not be made to stay, so that
-    every successful return means it is there. Costs two GETs per write: the read-back, and a second
-    look a moment later (a writer that read before our write may land its copy after our read-back).
+    every successful return means it is there. Costs one GET per write, a moment after it: a writer that
+    read before our write may land its copy (without ours) after it, and its read-to-write window is
+    about as long as our write took. (An immediate read-back would see our own copy and prove nothing.)
     """
     written = False
     for attempt in range(attempts):
@@ -122,14 +123,10 @@ def write_until_present(
             return written
         written = True
         took = time.monotonic() - started
+        sleep(max(took, RETRY_DELAY) * (1 + _JITTER.random()))
         current = read()
         if present(current):
-            # A writer that read before our write may still put its copy without ours: its read-to-write
-            # window is about as long as ours took. Look once more after that long (twice, jittered).
-            sleep(max(took, RETRY_DELAY) * (1 + _JITTER.random()))
-            current = read()
-            if present(current):
-                return True
+            return True
         sleep(_JITTER.uniform(0, RETRY_DELAY * 2**attempt))
     raise ConflictError(
         f"another writer replaced the manifest {attempts} times in a row; the signature did not stay",
