@@ -37,8 +37,8 @@ from pipeline.oci import digest as digests
 from pipeline.oci import mediatypes
 from pipeline.oci.client import Descriptor, RegistryClient
 from pipeline.oci.reference import Reference, parse_reference
+from pipeline.rehearsal.log_server import LogServer
 from pipeline.sigstore.bundle import COSIGN_SIGN_PREDICATE_TYPE
-from pipeline.sigstore.log_server import LogServer
 from pipeline.sigstore.rekor_client import RekorClient
 from pipeline.sigstore.verify import dsse_pae
 from pipeline.sigstore.writer import cosign_sign_statement, dsse_bundle, sign_dsse

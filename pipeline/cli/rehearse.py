@@ -42,7 +42,10 @@ from pipeline.cli.common import PASSWORD_ENV, print_json, read_input_file
 from pipeline.cli.vector import DEFAULT_SOURCE
 from pipeline.errors import ExitCode
 from pipeline.oci.reference import parse_reference
-from pipeline.rehearsal import (
+from pipeline.rehearsal.fulcio_server import FulcioServer, TrustedIssuer
+from pipeline.rehearsal.log_server import LogServer
+from pipeline.rehearsal.oidc_issuer import GitHubWorkflowClaims, OidcIssuer
+from pipeline.rehearsal.targets import (
     MINIMAL_SOURCE,
     LocalRegistry,
     RehearsalError,
@@ -56,10 +59,7 @@ from pipeline.rehearsal import (
     timed,
 )
 from pipeline.secret import Secret
-from pipeline.sigstore.fulcio_server import FulcioServer, TrustedIssuer
-from pipeline.sigstore.log_server import LogServer
 from pipeline.sigstore.oidc import ACTIONS_REQUEST_TOKEN_ENV, ACTIONS_REQUEST_URL_ENV, SIGSTORE_ID_TOKEN_ENV
-from pipeline.sigstore.oidc_issuer import GitHubWorkflowClaims, OidcIssuer
 from pipeline.vector import load_source
 
 DEFAULT_VERSION = "v0.0.0-rehearsal"

@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from pipeline import rehearsal
+from pipeline.rehearsal import targets as rehearsal
 from tests.conftest import REPO_ROOT
 from tests.registry_fixtures import requires_registry
 

@@ -25,7 +25,7 @@ from pipeline.cosign.rekor import (
 )
 from pipeline.cosign.verify import VerificationPolicy, verify_signed_payload
 from pipeline.errors import VerificationError
-from pipeline.sigstore.log_server import (
+from pipeline.rehearsal.log_server import (
     LISTEN_BACKLOG,
     BadEntry,
     LogServer,
@@ -394,7 +394,7 @@ def dsse_proposal(envelope: dict[str, object], verifier_pem: bytes) -> dict[str,
 def test_dsse_body_matches_the_real_logs_but_for_the_envelope_bytes() -> None:
     """The real cosign v3 entry, re-proposed: payload hash and signatures match Rekor's body; the envelope
     hash is over the exact JSON text the client sent, which the bundle does not keep."""
-    from pipeline.sigstore.log_server import canonical_body
+    from pipeline.rehearsal.log_server import canonical_body
 
     bundle = json.loads(V3_BUNDLE.read_text())
     real = json.loads(base64.b64decode(bundle["verificationMaterial"]["tlogEntries"][0]["canonicalizedBody"]))

@@ -64,10 +64,10 @@ from pipeline.cosign.rekor import (
     log_id_of,
     merkle_leaf_hash,
 )
-from pipeline.sigstore.standin_http import LISTEN_BACKLOG as LISTEN_BACKLOG  # re-exported (shared)
-from pipeline.sigstore.standin_http import MAX_REQUEST_BYTES as MAX_REQUEST_BYTES
-from pipeline.sigstore.standin_http import InjectedFailure as InjectedFailure
-from pipeline.sigstore.standin_http import ServerThread, read_body
+from pipeline.rehearsal.standin_http import LISTEN_BACKLOG as LISTEN_BACKLOG  # re-exported (shared)
+from pipeline.rehearsal.standin_http import MAX_REQUEST_BYTES as MAX_REQUEST_BYTES
+from pipeline.rehearsal.standin_http import InjectedFailure as InjectedFailure
+from pipeline.rehearsal.standin_http import ServerThread, read_body
 from pipeline.sigstore.verify import dsse_pae
 
 ENTRIES_PATH: Final = "/api/v1/log/entries"

@@ -12,7 +12,7 @@
   is never changed).
 - :func:`throwaway_keys`: a fresh cosign key pair in the work folder, its password a :class:`Secret`.
 
-Nothing here prints; the CLI (``pipeline.cli.rehearse``) reports progress.
+Nothing here prints; the rehearsal (:mod:`pipeline.rehearsal.run`) reports progress through its caller.
 """
 
 from __future__ import annotations
