@@ -170,7 +170,7 @@ def test_rehearsal_leaks_no_secret(
         made.append(keys)
         return keys
 
-    import pipeline.cli.rehearse as command
+    import pipeline.rehearsal.run as command
 
     monkeypatch.setattr(command, "throwaway_keys", recording)
     # Secrets in the caller's environment must not reach the registry process either.
