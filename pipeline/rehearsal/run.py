@@ -44,6 +44,7 @@ from pipeline.rehearsal.targets import (
     MINIMAL_SOURCE,
     LocalRegistry,
     RehearsalError,
+    ThrowawayKeys,
     git_revision_or_placeholder,
     mirror_specs,
     padded_source,
@@ -310,22 +311,27 @@ def rehearse(settings: RehearsalSettings, commands: Commands, say: Callable[[str
     return replace(result, seconds={**result.seconds, "total": round(time.monotonic() - started, 3)})
 
 
-def _rehearse(run: _Run, commands: Commands, say: Callable[[str], None]) -> RehearsalResult:
-    settings, folder, phases, version = run.settings, run.folder, run.phases, run.settings.version
-    source_path = _source_path(settings, folder, say)
-    loaded = _read_source(source_path)
-    revision, from_git = git_revision_or_placeholder(settings.source)
-    if not from_git:
-        say(f"not in a git checkout: recording the placeholder revision {revision}")
+@dataclass(frozen=True)
+class _Targets:
+    registry: LocalRegistry
+    mirrors: list[str]
+    multiarch_indexes: int
+    keys: ThrowawayKeys
+    log: LogServer
+    rekor_public_key: Path
 
+
+def _start_targets(run: _Run, loaded: Source, say: Callable[[str], None]) -> _Targets:
+    """The registry (seeded under mirrored names), the throwaway keys and the transparency log."""
+    folder, phases = run.folder, run.phases
     say(f"starting docker-registry in {folder / 'registry'}")
-    detach = settings.keep  # a kept registry outlives the rehearsal (its own session)
+    detach = run.settings.keep  # a kept registry outlives the rehearsal (its own session)
     registry: LocalRegistry = timed(phases, "registry", lambda: start_registry(folder / "registry", detach=detach))
     run.registry = registry
     say(f"registry {registry.url} (pid {registry.pid})")
     mirrors = mirror_specs(loaded, registry.host)
     references = loaded.references()
-    salt = f"{registry.host} {version}"
+    salt = f"{registry.host} {run.settings.version}"
     seeded = timed(phases, "seed", lambda: seed_images(registry.host, references, mirrors, salt=salt))
     indexes = sum(1 for image in seeded if image.platforms)
     say(f"seeded {len(seeded)} images ({indexes} multi-arch indexes) under mirrored names")
@@ -336,6 +342,20 @@ def _rehearse(run: _Run, commands: Commands, say: Callable[[str], None]) -> Rehe
     rekor_public_key = folder / "keys" / "rekor.pub"
     rekor_public_key.write_bytes(log.public_key_pem())
     say(f"transparency log {log.url} (Rekor v1 API)")
+    return _Targets(registry, mirrors, indexes, keys, log, rekor_public_key)
+
+
+def _rehearse(run: _Run, commands: Commands, say: Callable[[str], None]) -> RehearsalResult:
+    settings, folder, phases, version = run.settings, run.folder, run.phases, run.settings.version
+    source_path = _source_path(settings, folder, say)
+    loaded = _read_source(source_path)
+    revision, from_git = git_revision_or_placeholder(settings.source)
+    if not from_git:
+        say(f"not in a git checkout: recording the placeholder revision {revision}")
+
+    targets = _start_targets(run, loaded, say)
+    registry, mirrors, keys, log = targets.registry, targets.mirrors, targets.keys, targets.log
+    rekor_public_key, references = targets.rekor_public_key, loaded.references()
     release_dir = folder / "releases"
     repository = f"{registry.host}/{ARTIFACT_REPOSITORY}"
     mirror_args = [arg for spec in mirrors for arg in ("--registry-mirror", spec)]
@@ -376,7 +396,7 @@ def _rehearse(run: _Run, commands: Commands, say: Callable[[str], None]) -> Rehe
         source=source_path,
         git_revision=revision,
         images=len(references),
-        multiarch_indexes=indexes,
+        multiarch_indexes=targets.multiarch_indexes,
         images_signed=sum(1 for action in first["actions"] if action["kind"] == "sign-image"),
         vector_signed=any(action["kind"] == "sign-vector" for action in first["actions"]),
         vector_reference=str(parse_reference(first["artifact"])),
