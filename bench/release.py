@@ -46,7 +46,7 @@ if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
 from bench.latency_proxy import ProxyControl  # noqa: E402
-from pipeline.rehearsal import seed_images, start_registry, throwaway_keys  # noqa: E402
+from pipeline.rehearsal.targets import seed_images, start_registry, throwaway_keys  # noqa: E402
 
 REVISION = "0" * 40
 VERSION = "v1.0.0"

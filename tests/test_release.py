@@ -22,7 +22,7 @@ from pipeline.oci.client import RegistryClient, RegistryOptions, RetryPolicy
 from pipeline.oci.mirror import parse_mirrors
 from pipeline.oci.reference import parse_repository
 from pipeline.plan import Action, Plan, build_plan
-from pipeline.rehearsal import mirror_specs, seed_images
+from pipeline.rehearsal.targets import mirror_specs, seed_images
 from pipeline.release import ReleasePorts, ReleaseRequest, apply_plan, desired_release, observe_release
 from pipeline.secret import Secret
 from pipeline.targets import ReleaseDirTarget

@@ -19,9 +19,9 @@ from typing import Any
 
 import pytest
 
-from pipeline import rehearsal
 from pipeline.cosign.keys import generate_key_pair
 from pipeline.oci.auth import Credential, StaticCredentials
+from pipeline.rehearsal import targets as rehearsal
 from pipeline.secret import Secret
 from tests.conftest import REPO_ROOT
 from tests.github_standin import GitHubStandIn
@@ -170,7 +170,7 @@ def test_rehearsal_leaks_no_secret(
         made.append(keys)
         return keys
 
-    import pipeline.cli.rehearse as command
+    import pipeline.rehearsal.run as command
 
     monkeypatch.setattr(command, "throwaway_keys", recording)
     # Secrets in the caller's environment must not reach the registry process either.
@@ -227,9 +227,9 @@ def test_keyless_release_leaks_no_token(
 ) -> None:
     """A keyless release (with the key too): the identity token (SIGSTORE_ID_TOKEN), the GitHub Actions
     request token, the key's password: in no output, log or error, also when Fulcio refuses the token."""
-    from pipeline.sigstore.fulcio_server import FulcioServer, TrustedIssuer
-    from pipeline.sigstore.log_server import LogServer
-    from pipeline.sigstore.oidc_issuer import GitHubWorkflowClaims, OidcIssuer
+    from pipeline.rehearsal.fulcio_server import FulcioServer, TrustedIssuer
+    from pipeline.rehearsal.log_server import LogServer
+    from pipeline.rehearsal.oidc_issuer import GitHubWorkflowClaims, OidcIssuer
 
     caplog.set_level(logging.DEBUG)
     pair = generate_key_pair(Secret(PASSWORD))

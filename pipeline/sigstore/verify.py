@@ -63,8 +63,8 @@ from pipeline.sigstore.dsse import (
     IN_TOTO_PAYLOAD_TYPE,
     DsseEnvelope,
     check_dsse_body,
+    dsse_pae,
 )
-from pipeline.sigstore.dsse import dsse_pae as dsse_pae  # re-exported: the log stand-in imports it from here
 
 _SHA256_DIGEST_RE: Final = re.compile(r"sha256:([0-9a-f]{64})")
 _TLOG_SKIPPED: Final = "the transparency log was NOT checked (--insecure-ignore-tlog)"

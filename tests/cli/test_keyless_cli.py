@@ -16,12 +16,12 @@ import pytest
 
 from pipeline.cosign.keys import generate_key_pair
 from pipeline.oci.reference import parse_reference
+from pipeline.rehearsal.fulcio_server import FulcioServer, TrustedIssuer
 from pipeline.secret import Secret
 from pipeline.signatures.formats import layouts_for
 from pipeline.signatures.sign import sign_images
 from pipeline.signatures.signers import KeylessSigner
 from pipeline.sigstore.fulcio_client import FulcioClient
-from pipeline.sigstore.fulcio_server import FulcioServer, TrustedIssuer
 from pipeline.sigstore.oidc import parse_identity_token
 from pipeline.sigstore.rekor_client import RekorClient
 from tests.oci.helpers import client as make_client

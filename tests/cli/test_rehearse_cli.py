@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from pipeline import rehearsal
+from pipeline.rehearsal import targets as rehearsal
 from tests.conftest import REPO_ROOT
 from tests.registry_fixtures import requires_registry
 
@@ -108,24 +108,6 @@ def test_missing_registry_binary_is_a_clear_error(cli: Any, tmp_path: Path, monk
     assert result.stdout == ""
 
 
-def test_padded_source_keeps_the_original_and_adds_images(tmp_path: Path) -> None:
-    from pipeline.vector import load_source
-
-    out = rehearsal.padded_source(SOURCE, 3, tmp_path / "padded.yaml")
-    padded = load_source(out.read_bytes(), str(out))
-    original = load_source(SOURCE.read_bytes(), str(SOURCE))
-    assert len(padded.references()) == len(original.references()) + 3
-    assert set(original.references()) <= set(padded.references())
-
-
-def test_git_revision_outside_a_checkout_is_a_placeholder(tmp_path: Path) -> None:
-    (tmp_path / "release.yaml").write_text("docker-images: {}\n")
-    assert rehearsal.git_revision_or_placeholder(tmp_path / "release.yaml") == (rehearsal.PLACEHOLDER_REVISION, False)
-    revision, from_git = rehearsal.git_revision_or_placeholder(SOURCE)
-    if from_git:
-        assert len(revision) == 40
-
-
 @requires_registry
 def test_keyless_rehearsal_signs_both_ways_and_verifies_both_ways(cli: Any, tmp_path: Path) -> None:
     env = {"SIGSTORE_ID_TOKEN": None, "ACTIONS_ID_TOKEN_REQUEST_URL": None, "ACTIONS_ID_TOKEN_REQUEST_TOKEN": None}
@@ -141,3 +123,41 @@ def test_keyless_rehearsal_signs_both_ways_and_verifies_both_ways(cli: Any, tmp_
     assert "--certificate-identity" in keyless["verify_command"] and "--ca-roots" in keyless["verify_command"]
     assert "verify-release-keyless" in summary["seconds"]
     assert "token from GitHub Actions OIDC token service" in result.stderr
+
+
+def test_a_workdir_the_rehearsal_did_not_make_is_refused_and_left_alone(cli: Any, tmp_path: Path) -> None:
+    """Issue 12: ``--workdir DIR`` wiped an existing DIR/keys/cosign.key and DIR/releases/."""
+    work = tmp_path / "mine"
+    (work / "keys").mkdir(parents=True)
+    (work / "keys" / "cosign.key").write_text("my real key")
+    (work / "releases" / "v1.0.0").mkdir(parents=True)
+    (work / "releases" / "v1.0.0" / "release.yaml").write_text("published")
+    result = cli("rehearse", "--source", str(SOURCE), "--workdir", str(work))
+    assert result.exit_code == 8, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert lines[-2] == f"error: the work folder is not empty and was not made by a rehearsal ({work})"
+    assert lines[-1].startswith("hint: choose a new or empty --workdir, or pass --force")
+    assert (work / "keys" / "cosign.key").read_text() == "my real key"
+    assert (work / "releases" / "v1.0.0" / "release.yaml").read_text() == "published"
+    assert sorted(p.name for p in work.iterdir()) == ["keys", "releases"] and result.stdout == ""
+
+
+def test_a_workdir_that_is_a_file_is_refused(cli: Any, tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("x")
+    result = cli("rehearse", "--source", str(SOURCE), "--workdir", str(tmp_path / "file"))
+    assert result.exit_code == 8 and (tmp_path / "file").read_text() == "x"
+    assert f"error: the work folder is not a folder ({tmp_path / 'file'})" in result.stderr
+
+
+@requires_registry
+def test_force_takes_over_a_foreign_workdir_and_keeps_what_is_not_the_rehearsals(cli: Any, tmp_path: Path) -> None:
+    work = tmp_path / "mine"
+    (work / "keys").mkdir(parents=True)
+    (work / "keys" / "cosign.key").write_text("my real key")
+    (work / "notes.txt").write_text("mine")
+    result = cli("rehearse", "--source", str(SOURCE), "--workdir", str(work), "--force", "--json")
+    assert result.exit_code == 0, result.stderr
+    assert (work / "keys" / "cosign.key").read_text() != "my real key"
+    assert (work / "notes.txt").read_text() == "mine" and (work / ".release-vector-rehearsal").is_file()
+    again = cli("rehearse", "--source", str(SOURCE), "--workdir", str(work), "--json")  # now it is the rehearsal's
+    assert again.exit_code == 0, again.stderr

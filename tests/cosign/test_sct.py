@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from pipeline.cosign.sct import CtLogKey, embedded_scts, verify_embedded_sct
 from pipeline.cosign.trust import ct_log_keys_from_trusted_root, fulcio_certificates_from_trusted_root
 from pipeline.errors import VerificationError
-from pipeline.sigstore.fulcio_server import SCT_LIST_OID, TestCertificateAuthority, embedded_sct_list
+from pipeline.rehearsal.fulcio_server import SCT_LIST_OID, TestCertificateAuthority, embedded_sct_list
 from tests.conftest import COSIGN_VECTORS as VECTORS
 
 TRUSTED_ROOT = VECTORS / "bundle-v03" / "trusted_root.public-good.json"

@@ -25,6 +25,7 @@ from pipeline.oci import digest as digests
 from pipeline.oci import mediatypes
 from pipeline.oci.client import Descriptor, RegistryClient
 from pipeline.oci.reference import Reference, parse_reference
+from pipeline.rehearsal.log_server import LogServer
 from pipeline.signatures.referrer import (
     BUNDLE_ARTIFACT_TYPE,
     ReferrerLayout,
@@ -41,7 +42,6 @@ from pipeline.signatures.target import SignatureTarget
 from pipeline.signatures.verify import verify_image
 from pipeline.sigstore.bundle import COSIGN_SIGN_PREDICATE_TYPE
 from pipeline.sigstore.dsse import dsse_pae
-from pipeline.sigstore.log_server import LogServer
 from pipeline.sigstore.rekor_client import RekorClient
 from pipeline.sigstore.tlog import TransparencyLog
 from pipeline.sigstore.writer import cosign_sign_statement, dsse_bundle, sign_dsse

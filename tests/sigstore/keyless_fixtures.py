@@ -11,10 +11,10 @@ from dataclasses import dataclass
 import pytest
 
 from pipeline.oci.client import RetryPolicy
+from pipeline.rehearsal.fulcio_server import FulcioServer, TrustedIssuer
+from pipeline.rehearsal.log_server import LogServer
+from pipeline.rehearsal.oidc_issuer import GitHubWorkflowClaims, OidcIssuer
 from pipeline.sigstore.fulcio_client import FulcioClient, FulcioOptions
-from pipeline.sigstore.fulcio_server import FulcioServer, TrustedIssuer
-from pipeline.sigstore.log_server import LogServer
-from pipeline.sigstore.oidc_issuer import GitHubWorkflowClaims, OidcIssuer
 
 EMAIL = "release-manager@example.com"
 WORKFLOW = GitHubWorkflowClaims(repository="metal-stack/releases", ref="refs/tags/v0.22.19")

@@ -1,4 +1,4 @@
-"""The embedded transparency log (``pipeline.sigstore.log_server``) as a pytest fixture for CLI tests.
+"""The embedded transparency log (``pipeline.rehearsal.log_server``) as a pytest fixture for CLI tests.
 
 Import ``local_log`` into a test module to use it (as conftest does for the registries).
 """
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.sigstore.log_server import LogServer
+from pipeline.rehearsal.log_server import LogServer
 
 
 @dataclass(frozen=True)

@@ -19,11 +19,11 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from pipeline.cosign.certificate import oidc_issuer, subject_alternative_names
 from pipeline.errors import ExitCode, InvalidInputError, ReleaseVectorError
+from pipeline.rehearsal.fulcio_server import FulcioServer
+from pipeline.rehearsal.oidc_issuer import OidcIssuer
 from pipeline.secret import Secret
 from pipeline.sigstore.fulcio_client import FulcioAuthError, FulcioClient, FulcioError, check_fulcio_url
-from pipeline.sigstore.fulcio_server import FulcioServer
 from pipeline.sigstore.oidc import IdentityToken, decode_claims, parse_identity_token
-from pipeline.sigstore.oidc_issuer import OidcIssuer
 from tests.sigstore.keyless_fixtures import EMAIL, WORKFLOW, KeylessStack, keyless_stack
 
 __all__ = ["keyless_stack"]
@@ -123,7 +123,7 @@ def test_github_workflow_certificate_carries_the_workflow_claims(keyless_stack: 
 
 def test_detached_sct_answer_is_read_too(keyless_stack: KeylessStack) -> None:
     with OidcIssuer() as issuer, FulcioServer(response_format="detached") as fulcio:
-        from pipeline.sigstore.fulcio_server import TrustedIssuer
+        from pipeline.rehearsal.fulcio_server import TrustedIssuer
 
         fulcio.trust(TrustedIssuer(issuer.issuer, public_keys=(issuer.public_key,)))  # configured key, no JWKS
         token = parse_identity_token(Secret(issuer.email_token(EMAIL)), "test")

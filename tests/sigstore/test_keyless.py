@@ -22,9 +22,9 @@ from pipeline.cosign.rekor import bundle_annotation, parse_rekor_bundle
 from pipeline.cosign.sct import CtLogKey
 from pipeline.cosign.verify import KeylessTrust, VerificationPolicy, VerifiedSignature, verify_signed_payload
 from pipeline.errors import VerificationError
+from pipeline.rehearsal.fulcio_server import FulcioServer, TrustedIssuer
 from pipeline.secret import Secret
 from pipeline.sigstore.fulcio_client import CertificateChain, FulcioClient, FulcioError
-from pipeline.sigstore.fulcio_server import FulcioServer, TrustedIssuer
 from pipeline.sigstore.keyless import CertifiedKey
 from pipeline.sigstore.oidc import IdentityToken, parse_identity_token
 from pipeline.sigstore.rekor_client import RekorClient

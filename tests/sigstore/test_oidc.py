@@ -15,6 +15,7 @@ import pytest
 
 from pipeline.errors import ExitCode, ReleaseVectorError, UsageError
 from pipeline.oci.client import RetryPolicy
+from pipeline.rehearsal.oidc_issuer import GitHubWorkflowClaims, OidcIssuer
 from pipeline.secret import Secret
 from pipeline.sigstore.jose import key_from_jwk
 from pipeline.sigstore.oidc import (
@@ -29,7 +30,6 @@ from pipeline.sigstore.oidc import (
     parse_identity_token,
     read_token_source,
 )
-from pipeline.sigstore.oidc_issuer import GitHubWorkflowClaims, OidcIssuer
 
 WORKFLOW = GitHubWorkflowClaims(repository="metal-stack/releases", ref="refs/heads/main")
 

@@ -16,7 +16,7 @@ from pipeline.cosign.keys import SigningKey
 from pipeline.cosign.rekor import verify_rekor_bundle
 from pipeline.errors import ExitCode, InvalidInputError, TransparencyLogError
 from pipeline.oci.client import RetryPolicy
-from pipeline.sigstore.log_server import LogServer
+from pipeline.rehearsal.log_server import LogServer
 from pipeline.sigstore.rekor_client import (
     DEFAULT_REKOR_URL,
     RekorClient,

@@ -1,4 +1,4 @@
-"""The small HTTP machinery the embedded Sigstore stand-ins share (OIDC issuer, Fulcio).
+"""The small HTTP machinery the embedded Sigstore stand-ins share (transparency log, OIDC issuer, Fulcio).
 
 A real HTTP/1.1 server (stdlib ``ThreadingHTTPServer``) on 127.0.0.1 that turns each request into a
 frozen :class:`Request` and hands it to a ``handle`` function returning a :class:`Response`. It records
@@ -73,7 +73,9 @@ def read_body(handler: BaseHTTPRequestHandler) -> bytes | None:
     return handler.rfile.read(length)
 
 
-class _Server(ThreadingHTTPServer):
+class StandinHTTPServer(ThreadingHTTPServer):
+    """The server of one stand-in: its handle function, its injected failures and its request record."""
+
     request_queue_size = LISTEN_BACKLOG
     daemon_threads = True
     allow_reuse_address = True
@@ -88,7 +90,7 @@ class _Server(ThreadingHTTPServer):
 
 
 class _RequestHandler(BaseHTTPRequestHandler):
-    server: _Server
+    server: StandinHTTPServer
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True
     server_version = "release-vector-standin"
@@ -207,7 +209,7 @@ class ServerThread(Generic[S]):
         return f"http://{self._host}:{self.port}"
 
 
-class StandinServer(ServerThread[_Server]):
+class StandinServer(ServerThread[StandinHTTPServer]):
     """Base of the stand-ins: ``with Sub() as s: s.url``. Subclasses implement :meth:`handle`."""
 
     def handle(self, request: Request) -> Response:  # pragma: no cover - overridden
@@ -216,8 +218,8 @@ class StandinServer(ServerThread[_Server]):
     def error_response(self, status: int, message: str) -> Response:
         return _default_error(status, message)
 
-    def _make_server(self, address: tuple[str, int]) -> _Server:
-        return _Server(address, self.handle, self.error_response)
+    def _make_server(self, address: tuple[str, int]) -> StandinHTTPServer:
+        return StandinHTTPServer(address, self.handle, self.error_response)
 
     @property
     def requests(self) -> list[tuple[str, str, int]]:

@@ -34,10 +34,10 @@ from typing import Final
 
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
+from pipeline.rehearsal.standin_http import Request, Response, StandinServer, json_response
 from pipeline.secret import Secret
 from pipeline.sigstore.jose import ES256, RS256, JwsPrivateKey, JwsPublicKey, public_jwk, sign_jws
 from pipeline.sigstore.oidc import ACTIONS_REQUEST_TOKEN_ENV, ACTIONS_REQUEST_URL_ENV, SIGSTORE_AUDIENCE
-from pipeline.sigstore.standin_http import Request, Response, StandinServer, json_response
 
 DISCOVERY_PATH: Final = "/.well-known/openid-configuration"
 JWKS_PATH: Final = "/.well-known/jwks"

@@ -1,7 +1,8 @@
 """An embedded transparency log speaking Rekor v1's HTTP API (rehearsals and tests).
 
-A real HTTP server (stdlib ``ThreadingHTTPServer`` on 127.0.0.1, ``TCP_NODELAY``, backlog 128) over a
-real RFC 6962 Merkle tree, with Rekor's paths, status codes and JSON shapes (rekor's ``openapi.yaml``):
+A real HTTP server (the stand-ins' shared one, :mod:`pipeline.rehearsal.standin_http`: 127.0.0.1,
+``TCP_NODELAY``, backlog 128) over a real RFC 6962 Merkle tree, with Rekor's paths, status codes and
+JSON shapes (rekor's ``openapi.yaml``):
 
 ==========================================  ==================================================================
 ``POST /api/v1/log/entries``                a ``hashedrekord`` 0.0.1 proposed entry (the signature must verify
@@ -21,7 +22,9 @@ A ``LogEntry`` is ``{body, integratedTime, logID, logIndex, verification{inclusi
 logIndex, rootHash, treeSize}, signedEntryTimestamp}}``: the body is base64 of the canonical entry (keys
 sorted, compact: Rekor's RFC 8785 form), the SET is ECDSA-P256/SHA-256 over the canonical JSON of
 ``{body, integratedTime, logID, logIndex}``, and the checkpoint is a signed note by the same key, exactly
-what :mod:`pipeline.cosign.rekor` and :mod:`pipeline.sigstore.verify` check for the real log.
+what :mod:`pipeline.cosign.rekor` and :mod:`pipeline.sigstore.verify` check for the real log. As Rekor's
+(``rekor.sigstore.dev - <tree id>``), the checkpoint's origin and signer name are the host of the log's
+URL (``127.0.0.1:PORT``): sigstore-js refuses a checkpoint whose signer name does not match the log's URL.
 
 The log lives in memory. Usage::
 
@@ -43,10 +46,8 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Final
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import urlsplit
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
@@ -64,11 +65,10 @@ from pipeline.cosign.rekor import (
     log_id_of,
     merkle_leaf_hash,
 )
-from pipeline.sigstore.standin_http import LISTEN_BACKLOG as LISTEN_BACKLOG  # re-exported (shared)
-from pipeline.sigstore.standin_http import MAX_REQUEST_BYTES as MAX_REQUEST_BYTES
-from pipeline.sigstore.standin_http import InjectedFailure as InjectedFailure
-from pipeline.sigstore.standin_http import ServerThread, read_body
-from pipeline.sigstore.verify import dsse_pae
+from pipeline.rehearsal.standin_http import LISTEN_BACKLOG as LISTEN_BACKLOG  # re-exported (shared)
+from pipeline.rehearsal.standin_http import MAX_REQUEST_BYTES as MAX_REQUEST_BYTES
+from pipeline.rehearsal.standin_http import Request, Response, StandinHTTPServer, StandinServer, json_response
+from pipeline.sigstore.dsse import dsse_pae
 
 ENTRIES_PATH: Final = "/api/v1/log/entries"
 RETRIEVE_PATH: Final = "/api/v1/log/entries/retrieve"
@@ -358,6 +358,12 @@ class TransparencyLogState:
         self._checkpoint_lock = threading.Lock()
         self._checkpoint: tuple[int, str] | None = None
 
+    def set_origin(self, origin: str) -> None:
+        """Sign checkpoints for ``origin`` from now on (the log server sets its URL's host once it has a port)."""
+        with self._checkpoint_lock:
+            self.origin = origin
+            self._checkpoint = None
+
     def entry_id(self, entry: StoredEntry) -> str:
         """Rekor's entry ID: the 16-hex tree ID, then the 64-hex UUID."""
         return f"{self.tree_id:016x}{entry.uuid}"
@@ -455,151 +461,31 @@ class TransparencyLogState:
 # --- HTTP -----------------------------------------------------------------------------------------
 
 
-class _Server(ThreadingHTTPServer):
-    request_queue_size = LISTEN_BACKLOG
-    daemon_threads = True
-    allow_reuse_address = True
-
-    def __init__(self, address: tuple[str, int], log: TransparencyLogState) -> None:
-        super().__init__(address, _Handler)
-        self.log = log
-        self.failures: list[InjectedFailure] = []
-        self.failures_lock = threading.Lock()
-        self.requests: list[tuple[str, str, int]] = []
+def _error(status: int, message: str, headers: Mapping[str, str] | None = None) -> Response:
+    """Rekor's error JSON: ``{"code": status, "message": …}``."""
+    return json_response(status, {"code": status, "message": message}, headers)
 
 
-class _Handler(BaseHTTPRequestHandler):
-    server: _Server
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True  # TCP_NODELAY on every accepted connection
-    server_version = "release-vector-log"
-
-    def log_message(self, format: str, *args: Any) -> None:
-        return
-
-    # responses
-
-    def _send(self, status: int, body: bytes, content_type: str, headers: Mapping[str, str] | None = None) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        for name, value in (headers or {}).items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.server.requests.append((self.command, urlsplit(self.path).path, status))
-        if self.command != "HEAD":
-            self.wfile.write(body)
-
-    def _json(self, status: int, value: object, headers: Mapping[str, str] | None = None) -> None:
-        self._send(status, json.dumps(value, separators=(",", ":")).encode() + b"\n", "application/json", headers)
-
-    def _error(self, status: int, message: str, headers: Mapping[str, str] | None = None) -> None:
-        self._json(status, {"code": status, "message": message}, headers)
-
-    def _injected(self) -> bool:
-        with self.server.failures_lock:
-            failure = self.server.failures.pop(0) if self.server.failures else None
-        if failure is None:
-            return False
-        self._read_body()  # keep the connection usable
-        headers = {"Retry-After": failure.retry_after} if failure.retry_after is not None else None
-        self._error(failure.status, HTTPStatus(failure.status).phrase, headers)
-        return True
-
-    def _read_body(self) -> bytes | None:
-        return read_body(self)
-
-    def _json_body(self) -> object:
-        raw = self._read_body()
-        if raw is None:
-            raise BadEntry(f"the request body is missing or larger than {MAX_REQUEST_BYTES} bytes")
-        try:
-            return json.loads(raw)
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            raise BadEntry("the request body is not JSON") from None
-
-    # routes
-
-    def do_GET(self) -> None:
-        if self._injected():
-            return
-        url = urlsplit(self.path)
-        path = url.path.rstrip("/")
-        log = self.server.log
-        if path == LOG_INFO_PATH:
-            self._json(200, log.log_info())
-        elif path == PUBLIC_KEY_PATH:
-            pem = log.public_key.public_bytes(
-                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-            )
-            self._send(200, pem, "application/x-pem-file")
-        elif path == ENTRIES_PATH:
-            values = parse_qs(url.query).get("logIndex", [])
-            if len(values) != 1 or not values[0].isdigit():
-                self._error(400, "logIndex is required and must be a non-negative integer")
-                return
-            entry = log.at(int(values[0]))
-            if entry is None:
-                self._error(404, f"no entry at logIndex {values[0]}")
-                return
-            self._json(200, log.entry_json(entry))
-        elif path.startswith(ENTRIES_PATH + "/"):
-            uuid = path[len(ENTRIES_PATH) + 1 :]
-            if len(uuid) not in (64, 80) or not all(c in "0123456789abcdefABCDEF" for c in uuid):
-                self._error(400, "entryUUID must be 64 or 80 hexadecimal characters")
-                return
-            entry = log.find(uuid)
-            if entry is None:
-                self._error(404, f"no entry with UUID {uuid}")
-                return
-            self._json(200, log.entry_json(entry))
-        else:
-            self._error(404, f"path {url.path} was not found")
-
-    def do_POST(self) -> None:
-        if self._injected():
-            return
-        path = urlsplit(self.path).path.rstrip("/")
-        try:
-            if path == ENTRIES_PATH:
-                self._create(self._json_body())
-            elif path == RETRIEVE_PATH:
-                self._retrieve(self._json_body())
-            else:
-                self._read_body()
-                self._error(404, f"path {path} was not found")
-        except BadEntry as problem:
-            self._error(400, str(problem))
-
-    def _create(self, proposed: object) -> None:
-        log = self.server.log
-        entry, created = log.add(canonical_body(_object(proposed, "the proposed entry")))
-        entry_id = log.entry_id(entry)
-        location = f"{ENTRIES_PATH}/{entry_id}"
-        if not created:
-            self._error(
-                409,
-                f"an equivalent entry already exists in the transparency log with UUID {entry_id}",
-                {"Location": location},
-            )
-            return
-        self._json(201, log.entry_json(entry), {"ETag": entry_id, "Location": location})
-
-    def _retrieve(self, query: object) -> None:
-        query = _object(query, "the search query")
-        log = self.server.log
-        found: list[StoredEntry | None] = []
-        for uuid in query.get("entryUUIDs") or []:
-            found.append(log.find(uuid) if isinstance(uuid, str) else None)
-        for index in query.get("logIndexes") or []:
-            found.append(log.at(index) if type(index) is int else None)
-        for proposed in query.get("entries") or []:
-            found.append(log.find(merkle_leaf_hash(canonical_body(_object(proposed, "entries[]"))).hex()))
-        self._json(200, [log.entry_json(entry) for entry in found if entry is not None])
+def _json_body(request: Request) -> object:
+    try:
+        return json.loads(request.body)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise BadEntry("the request body is not JSON") from None
 
 
-class LogServer(ServerThread[_Server]):
-    """The embedded log on 127.0.0.1: ``with LogServer() as log: ... log.url``. Thread-safe."""
+def origin_of(url: str) -> str:
+    """The checkpoint origin of a log at ``url``: its host (with the port, if the URL names one).
+
+    Rekor signs its checkpoints as ``rekor.sigstore.dev - <tree id>`` (``— rekor.sigstore.dev <sig>``),
+    and sigstore-js accepts a checkpoint signature only when its name matches the log's URL."""
+    return urlsplit(url).netloc
+
+
+class LogServer(StandinServer):
+    """The embedded log on 127.0.0.1: ``with LogServer() as log: ... log.url``. Thread-safe.
+
+    Served by the stand-ins' shared HTTP server (:mod:`pipeline.rehearsal.standin_http`): request
+    recording, injected failures and the body limit come from there."""
 
     thread_name = "release-vector-log"
 
@@ -609,18 +495,22 @@ class LogServer(ServerThread[_Server]):
         *,
         host: str = "127.0.0.1",
         port: int = 0,
-        origin: str = DEFAULT_ORIGIN,
+        origin: str | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         key = signing_key if signing_key is not None else ec.generate_private_key(ec.SECP256R1())
         super().__init__(host=host, port=port)
-        self.log = TransparencyLogState(key, origin=origin, clock=clock)
+        self._fixed_origin = origin
+        self.log = TransparencyLogState(key, origin=origin or DEFAULT_ORIGIN, clock=clock)
 
     def __repr__(self) -> str:  # the key never shows
         return f"LogServer(url={self.url if self._server else None!r}, entries={len(self.log)})"
 
-    def _make_server(self, address: tuple[str, int]) -> _Server:
-        return _Server(address, self.log)
+    def _make_server(self, address: tuple[str, int]) -> StandinHTTPServer:
+        server = super()._make_server(address)
+        if self._fixed_origin is None:  # the port is known only now; set before the first request
+            self.log.set_origin(origin_of(f"http://{self._host}:{server.server_address[1]}"))
+        return server
 
     def _not_running(self) -> RuntimeError:
         return RuntimeError("the log server is not running")
@@ -636,14 +526,66 @@ class LogServer(ServerThread[_Server]):
     def public_key_pem(self) -> bytes:
         return self.public_key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
 
-    @property
-    def requests(self) -> list[tuple[str, str, int]]:
-        """(method, path, status) of every request answered so far (a copy)."""
-        return list(self._server.requests) if self._server is not None else []
+    def error_response(self, status: int, message: str) -> Response:
+        return _error(status, message)
 
-    def inject_failures(self, count: int, *, status: int = 503, retry_after: str | None = None) -> None:
-        """Answer the next ``count`` requests with ``status`` (and ``Retry-After``) instead of serving them."""
-        if self._server is None:
-            raise self._not_running()
-        with self._server.failures_lock:
-            self._server.failures.extend(InjectedFailure(status, retry_after) for _ in range(count))
+    # routes
+
+    def handle(self, request: Request) -> Response:
+        path = request.path.rstrip("/")
+        if request.method in ("GET", "HEAD"):
+            return self._get(path, request)
+        try:
+            if path == ENTRIES_PATH:
+                return self._create(_json_body(request))
+            if path == RETRIEVE_PATH:
+                return self._retrieve(_json_body(request))
+        except BadEntry as problem:
+            return _error(400, str(problem))
+        return _error(404, f"path {path} was not found")
+
+    def _get(self, path: str, request: Request) -> Response:
+        log = self.log
+        if path == LOG_INFO_PATH:
+            return json_response(200, log.log_info())
+        if path == PUBLIC_KEY_PATH:
+            return Response(200, self.public_key_pem(), "application/x-pem-file")
+        if path == ENTRIES_PATH:
+            values = request.query.get("logIndex", ())
+            if len(values) != 1 or not values[0].isdigit():
+                return _error(400, "logIndex is required and must be a non-negative integer")
+            entry = log.at(int(values[0]))
+            if entry is None:
+                return _error(404, f"no entry at logIndex {values[0]}")
+            return json_response(200, log.entry_json(entry))
+        if path.startswith(ENTRIES_PATH + "/"):
+            uuid = path[len(ENTRIES_PATH) + 1 :]
+            if len(uuid) not in (64, 80) or not all(c in "0123456789abcdefABCDEF" for c in uuid):
+                return _error(400, "entryUUID must be 64 or 80 hexadecimal characters")
+            entry = log.find(uuid)
+            if entry is None:
+                return _error(404, f"no entry with UUID {uuid}")
+            return json_response(200, log.entry_json(entry))
+        return _error(404, f"path {request.path} was not found")
+
+    def _create(self, proposed: object) -> Response:
+        log = self.log
+        entry, created = log.add(canonical_body(_object(proposed, "the proposed entry")))
+        entry_id = log.entry_id(entry)
+        location = f"{ENTRIES_PATH}/{entry_id}"
+        if not created:
+            message = f"an equivalent entry already exists in the transparency log with UUID {entry_id}"
+            return _error(409, message, {"Location": location})
+        return json_response(201, log.entry_json(entry), {"ETag": entry_id, "Location": location})
+
+    def _retrieve(self, query: object) -> Response:
+        query = _object(query, "the search query")
+        log = self.log
+        found: list[StoredEntry | None] = []
+        for uuid in query.get("entryUUIDs") or []:
+            found.append(log.find(uuid) if isinstance(uuid, str) else None)
+        for index in query.get("logIndexes") or []:
+            found.append(log.at(index) if type(index) is int else None)
+        for proposed in query.get("entries") or []:
+            found.append(log.find(merkle_leaf_hash(canonical_body(_object(proposed, "entries[]"))).hex()))
+        return json_response(200, [log.entry_json(entry) for entry in found if entry is not None])

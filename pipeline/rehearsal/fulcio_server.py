@@ -46,10 +46,10 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from pipeline.cosign.sct import spki_sha256
+from pipeline.rehearsal.standin_http import Request, Response, StandinServer, json_response
 from pipeline.sigstore.fulcio_client import SIGNING_CERT_PATH, TOKEN_REFUSED_MESSAGE, TRUST_BUNDLE_PATH
 from pipeline.sigstore.jose import JwsPublicKey, MalformedToken, decode_jws, key_from_jwk, verify_jws
 from pipeline.sigstore.oidc import SIGSTORE_AUDIENCE
-from pipeline.sigstore.standin_http import Request, Response, StandinServer, json_response
 
 CONFIGURATION_PATH: Final = "/api/v2/configuration"
 CERTIFICATE_VALIDITY: Final = timedelta(minutes=10)

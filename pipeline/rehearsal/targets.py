@@ -11,8 +11,10 @@
 - :func:`padded_source`: the source plus N synthetic images, written as a new file (the source itself
   is never changed).
 - :func:`throwaway_keys`: a fresh cosign key pair in the work folder, its password a :class:`Secret`.
+- :func:`prepare_workdir`: the work folder, marked as the rehearsal's; a folder it did not make is
+  refused unless forced (a rehearsal removes its earlier results there).
 
-Nothing here prints; the CLI (``pipeline.cli.rehearse``) reports progress.
+Nothing here prints; the rehearsal (:mod:`pipeline.rehearsal.run`) reports progress through its caller.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ import httpx
 import yaml
 
 from pipeline.cosign.keys import generate_key_pair
-from pipeline.errors import ExitCode, ReleaseVectorError
+from pipeline.errors import ExitCode, FileConflictError, ReleaseVectorError
 from pipeline.oci import digest as digests
 from pipeline.oci import mediatypes
 from pipeline.oci.client import RegistryClient, RegistryOptions
@@ -340,6 +342,11 @@ def git_revision_or_placeholder(source_path: Path) -> tuple[str, bool]:
         return PLACEHOLDER_REVISION, False
 
 
+WORKDIR_MARKER: Final = ".release-vector-rehearsal"
+"""The file that marks a work folder as a rehearsal's own: only there are earlier results removed."""
+_MARKER_TEXT: Final = "made by release-vector rehearse: it removes and rewrites its files in this folder\n"
+
+
 def reset_workdir(workdir: Path, names: Iterable[str]) -> None:
     """Remove what an earlier rehearsal left in ``workdir`` under these names (never anything else)."""
     for name in names:
@@ -348,6 +355,29 @@ def reset_workdir(workdir: Path, names: Iterable[str]) -> None:
             shutil.rmtree(path)
         elif path.exists() or path.is_symlink():
             path.unlink()
+
+
+def prepare_workdir(workdir: Path, names: Iterable[str], *, force: bool = False) -> None:
+    """Make ``workdir`` the rehearsal's: created if missing, marked, and cleared of ``names`` from an
+    earlier rehearsal.
+
+    A folder that holds anything but has no marker is someone else's (a key, a release folder): it is
+    refused with :class:`FileConflictError` before anything is touched, unless ``force``.
+    """
+    if workdir.exists() and not workdir.is_dir():
+        raise FileConflictError("the work folder is not a folder", where=str(workdir), hint="choose another --workdir")
+    marker = workdir / WORKDIR_MARKER
+    if workdir.is_dir() and not marker.is_file() and any(workdir.iterdir()) and not force:
+        raise FileConflictError(
+            "the work folder is not empty and was not made by a rehearsal",
+            where=str(workdir),
+            hint="choose a new or empty --workdir, or pass --force to let the rehearsal replace its"
+            f" {', '.join(names)} there",
+        )
+    workdir.mkdir(parents=True, exist_ok=True)
+    reset_workdir(workdir, names)
+    if not marker.is_file():
+        marker.write_text(_MARKER_TEXT)
 
 
 def timed(phases: dict[str, float], name: str, action: Callable[[], Any]) -> Any:

@@ -6,8 +6,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import shutil
 import socket
+import subprocess
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -25,7 +29,7 @@ from pipeline.cosign.rekor import (
 )
 from pipeline.cosign.verify import VerificationPolicy, verify_signed_payload
 from pipeline.errors import VerificationError
-from pipeline.sigstore.log_server import (
+from pipeline.rehearsal.log_server import (
     LISTEN_BACKLOG,
     BadEntry,
     LogServer,
@@ -394,7 +398,7 @@ def dsse_proposal(envelope: dict[str, object], verifier_pem: bytes) -> dict[str,
 def test_dsse_body_matches_the_real_logs_but_for_the_envelope_bytes() -> None:
     """The real cosign v3 entry, re-proposed: payload hash and signatures match Rekor's body; the envelope
     hash is over the exact JSON text the client sent, which the bundle does not keep."""
-    from pipeline.sigstore.log_server import canonical_body
+    from pipeline.rehearsal.log_server import canonical_body
 
     bundle = json.loads(V3_BUNDLE.read_text())
     real = json.loads(base64.b64decode(bundle["verificationMaterial"]["tlogEntries"][0]["canonicalizedBody"]))
@@ -439,3 +443,52 @@ def test_dsse_entries_are_logged_and_bad_ones_refused(log: LogServer, signer: Si
     assert refused.status_code == 400 and "verifies with none of the verifiers" in refused.json()["message"]
     empty = post(log, dsse_proposal({**envelope, "signatures": []}, signer.public_key_pem()))
     assert empty.status_code == 400 and "1 or more signatures" in empty.json()["message"]
+
+
+SIGSTORE_JS_CHECKPOINT = Path("/usr/lib/node_modules/npm/node_modules/@sigstore/verify/dist/tlog/checkpoint.js")
+"""sigstore-js's checkpoint check, as npm itself ships it (npm verifies package provenance with it)."""
+
+_NODE_VERIFY_CHECKPOINT = """
+const { verifyCheckpoint } = require(process.argv[1]);
+const crypto = require('crypto');
+const input = JSON.parse(require('fs').readFileSync(0, 'utf-8'));
+const tlog = { logID: Buffer.from(input.logID, 'hex'), publicKey: crypto.createPublicKey(input.publicKey),
+               baseURL: input.baseURL };
+try {
+  verifyCheckpoint({ inclusionProof: { checkpoint: { envelope: input.envelope } } }, [tlog]);
+  console.log('ok');
+} catch (e) { console.log(e.message); }
+"""
+
+
+def test_checkpoint_origin_is_the_host_of_the_logs_url(log: LogServer) -> None:
+    """As Rekor's checkpoints (``rekor.sigstore.dev - <tree id>``, signed as ``— rekor.sigstore.dev …``)."""
+    info = httpx.get(f"{log.url}/api/v1/log").json()
+    host = urlsplit(log.url).netloc
+    note, signatures = info["signedTreeHead"].split("\n\n")
+    assert note.split("\n")[0] == f"{host} - {info['treeID']}"
+    assert signatures.startswith(f"\u2014 {host} ")
+    assert log.log.origin == host
+    # Our own verifier still accepts it.
+    size, root = info["treeSize"], bytes.fromhex(info["rootHash"])
+    verify_checkpoint(info["signedTreeHead"], trusted_keys=[log.public_key], root_hash=root, tree_size=size, where="t")
+
+
+def test_an_explicit_origin_is_kept() -> None:
+    with LogServer(origin="log.example") as server:
+        assert httpx.get(f"{server.url}/api/v1/log").json()["signedTreeHead"].startswith("log.example - ")
+
+
+@pytest.mark.skipif(not (shutil.which("node") and SIGSTORE_JS_CHECKPOINT.is_file()), reason="needs node and npm")
+def test_sigstore_js_accepts_the_checkpoint_only_for_the_logs_own_url(log: LogServer) -> None:
+    envelope = httpx.get(f"{log.url}/api/v1/log").json()["signedTreeHead"]
+
+    def sigstore_js(base_url: str) -> str:
+        request = {"envelope": envelope, "logID": log.log_id, "baseURL": base_url,
+                   "publicKey": log.public_key_pem().decode()}  # fmt: skip
+        node = [shutil.which("node") or "node", "-e", _NODE_VERIFY_CHECKPOINT, str(SIGSTORE_JS_CHECKPOINT)]
+        done = subprocess.run(node, input=json.dumps(request), capture_output=True, text=True, timeout=60, check=True)
+        return done.stdout.strip()
+
+    assert sigstore_js(log.url) == "ok"
+    assert sigstore_js("https://rekor.example") == "invalid checkpoint signature"
