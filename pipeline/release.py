@@ -6,9 +6,10 @@ the same ports. Every action is idempotent and the order keeps the release safe 
 the GitHub release (or release folder) is published last, after every signature and asset exists,
 so a re-run after a failure completes it and a re-run after success plans nothing.
 
-``verify_release`` is what an operator runs: the vector artifact's signature, then every image the
-vector pins — a valid signature on the pinned digest, and (deployments pull by tag) the tag still
-pointing there — and, with a release target, that the published ``cosign.pub`` is the key used.
+``verify_release`` is what an operator runs: the vector artifact's signature, that the tag asked for
+is the version the vector records, then every image the vector pins — a valid signature on the pinned
+digest, and (deployments pull by tag) the tag still pointing there — and, with a release target, that
+the published ``cosign.pub`` is the key used and the published ``release.yaml`` is the signed vector.
 """
 
 from __future__ import annotations
@@ -452,9 +453,6 @@ def check_version_tag(
     if tag is None:
         return ReleaseCheck("version", True, f"version {recorded or '(none recorded)'}: referenced by digest, "
                             "no tag to compare")  # fmt: skip
-    if allow_mismatch:
-        return ReleaseCheck("version", True, f"tag {tag} not compared with the vector's version "
-                            f"{recorded or '(none recorded)'} (--allow-version-mismatch)")  # fmt: skip
     if recorded is None:
         problem = f"tag {tag} cannot be confirmed: the vector records no version (no release-vector block)"
     elif recorded != tag:
@@ -464,6 +462,8 @@ def check_version_tag(
         problem = f"tag {tag} points at an artifact whose {ANNOTATION_VERSION} annotation is {shown[:130]}"
     else:
         return ReleaseCheck("version", True, f"tag {tag} is the vector's version")
+    if allow_mismatch:
+        return ReleaseCheck("version", True, f"{problem}: accepted (--allow-version-mismatch)", where)
     return ReleaseCheck("version", False, problem, where, ALLOW_MISMATCH_HINT)
 
 
