@@ -429,6 +429,19 @@ def select_vector_layer(manifest_bytes: bytes, where: str) -> VectorLayer:
     )
 
 
+def manifest_annotations(manifest_bytes: bytes) -> dict[str, object]:
+    """The manifest's top-level annotations (``org.opencontainers.image.version``...), as found; {} if none.
+
+    Called on a manifest :func:`select_vector_layer` accepted; values are kept as they are, so a caller
+    comparing one sees a non-string as different."""
+    try:
+        manifest = json.loads(manifest_bytes)
+    except (ValueError, UnicodeDecodeError):
+        return {}
+    notes = manifest.get("annotations") if isinstance(manifest, dict) else None
+    return {str(k): v for k, v in notes.items()} if isinstance(notes, dict) else {}
+
+
 def _gunzip_limited(data: bytes, limit: int, where: str) -> bytes:
     """Every gzip member of ``data`` decompressed, refusing to produce more than ``limit`` bytes."""
     out = bytearray()

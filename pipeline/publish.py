@@ -14,8 +14,8 @@ manifest's digest before it fetches the layer, so what is returned is what was v
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Final, Literal, Protocol
 
 from pipeline.artifact import (
@@ -23,6 +23,7 @@ from pipeline.artifact import (
     ArtifactAnnotations,
     VectorArtifact,
     make_artifact,
+    manifest_annotations,
     select_vector_layer,
     unpack_vector,
 )
@@ -211,6 +212,7 @@ class PulledVector:
     digest: str
     content: bytes
     verification: ImageVerification | None
+    annotations: Mapping[str, object] = field(default_factory=dict)  # the artifact manifest's
 
     @property
     def pinned(self) -> Reference:
@@ -240,4 +242,5 @@ def pull_vector(
     blob = client.get_blob(ref.repo, layer.digest, max_bytes=MAX_LAYER_BYTES)
     if len(blob) != layer.size:
         raise InvalidInputError(f"the layer is {len(blob)} bytes, the manifest says {layer.size}", where=where)
-    return PulledVector(ref, manifest.digest, unpack_vector(blob, where), verification)
+    content = unpack_vector(blob, where)
+    return PulledVector(ref, manifest.digest, content, verification, manifest_annotations(manifest.data))

@@ -6,9 +6,10 @@ the same ports. Every action is idempotent and the order keeps the release safe 
 the GitHub release (or release folder) is published last, after every signature and asset exists,
 so a re-run after a failure completes it and a re-run after success plans nothing.
 
-``verify_release`` is what an operator runs: the vector artifact's signature, then every image the
-vector pins — a valid signature on the pinned digest, and (deployments pull by tag) the tag still
-pointing there — and, with a release target, that the published ``cosign.pub`` is the key used.
+``verify_release`` is what an operator runs: the vector artifact's signature, that the tag asked for
+is the version the vector records, then every image the vector pins — a valid signature on the pinned
+digest, and (deployments pull by tag) the tag still pointing there — and, with a release target, that
+the published ``cosign.pub`` is the key used and the published ``release.yaml`` is the signed vector.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from pipeline.artifact import VectorArtifact
+from pipeline.artifact import ANNOTATION_VERSION, MAX_VECTOR_BYTES, VectorArtifact
 from pipeline.cosign.keys import PublicKey, SigningKey, load_public_key, public_key_der
 from pipeline.cosign.verify import VerificationPolicy
 from pipeline.errors import ConflictError, ReleaseVectorError, UsageError
@@ -38,11 +39,19 @@ from pipeline.signatures.signers import KeylessSigner, KeySigner, Signer
 from pipeline.signatures.target import SignatureTarget
 from pipeline.signatures.verify import ImageVerification, verify_image
 from pipeline.sigstore.tlog import TransparencyLog
-from pipeline.targets.base import ReleaseDiff, ReleaseHandle, ReleaseTarget, WantedAsset, diff_release
+from pipeline.targets.base import (
+    ReleaseDiff,
+    ReleaseHandle,
+    ReleaseTarget,
+    WantedAsset,
+    diff_release,
+    sha256_digest,
+)
 from pipeline.vector import Vector, read_vector
 
 PUBLIC_KEY_ASSET = "cosign.pub"
 VECTOR_ASSET = "release.yaml"
+MAX_PUBLIC_KEY_BYTES = 64 * 1024  # a PEM public key is well under 1 KiB
 
 
 @dataclass(frozen=True)
@@ -385,16 +394,66 @@ class ImageCheck:
 
 
 @dataclass(frozen=True)
+class ReleaseCheck:
+    """One check of the release as a whole (``version``, ``cosign.pub``, ``release.yaml``): passed or not,
+    one line saying what was found, where (a URL or a path), and a hint when failed."""
+
+    name: str
+    ok: bool
+    detail: str
+    where: str | None = None
+    hint: str | None = None
+
+    def line(self) -> str:
+        return f"{self.detail} ({self.where})" if self.where else self.detail
+
+    def to_json(self) -> dict[str, object]:
+        return {"check": self.name, "ok": self.ok, "detail": self.detail, "where": self.where}
+
+
+@dataclass(frozen=True)
 class ReleaseVerification:
     reference: str
     artifact_digest: str
     version: str | None
     images: tuple[ImageCheck, ...]
-    release_problems: tuple[str, ...]
+    checks: tuple[ReleaseCheck, ...]
+
+    @property
+    def release_problems(self) -> tuple[str, ...]:
+        return tuple(check.line() for check in self.checks if not check.ok)
 
     @property
     def ok(self) -> bool:
-        return not self.release_problems and all(image.ok for image in self.images)
+        return all(check.ok for check in self.checks) and all(image.ok for image in self.images)
+
+
+ALLOW_MISMATCH_HINT = (
+    "a floating tag (latest, a branch) names no version: add --allow-version-mismatch to accept the vector it points at"
+)
+
+
+def check_version_tag(
+    tag: str | None, recorded: str | None, annotated: object, *, allow_mismatch: bool, where: str | None = None
+) -> ReleaseCheck:
+    """The tag asked for must name the release the vector records (its ``release-vector: version``) and the
+    artifact's ``org.opencontainers.image.version`` annotation, if it has one: a version tag moved onto another
+    release's (validly signed) vector is refused. A reference by digest has no tag: nothing to compare."""
+    if tag is None:
+        return ReleaseCheck("version", True, f"version {recorded or '(none recorded)'}: referenced by digest, "
+                            "no tag to compare")  # fmt: skip
+    if recorded is None:
+        problem = f"tag {tag} cannot be confirmed: the vector records no version (no release-vector block)"
+    elif recorded != tag:
+        problem = f"tag {tag} points at the vector of release {recorded}"
+    elif annotated is not None and annotated != tag:
+        shown = annotated if isinstance(annotated, str) else repr(annotated)
+        problem = f"tag {tag} points at an artifact whose {ANNOTATION_VERSION} annotation is {shown[:130]}"
+    else:
+        return ReleaseCheck("version", True, f"tag {tag} is the vector's version")
+    if allow_mismatch:
+        return ReleaseCheck("version", True, f"{problem}: accepted (--allow-version-mismatch)", where)
+    return ReleaseCheck("version", False, problem, where, ALLOW_MISMATCH_HINT)
 
 
 def verify_release(
@@ -407,8 +466,11 @@ def verify_release(
     target: ReleaseTarget | None = None,
     concurrency: int = 16,
     excluded: Sequence[str] = (),
+    allow_version_mismatch: bool = False,
 ) -> ReleaseVerification:
-    """The vector's signature (a VerificationError if it fails: nothing else is trusted then), every image."""
+    """The vector's signature (a VerificationError if it fails: nothing else is trusted then), the tag asked
+    for against the vector's version, every image, and with a target the published cosign.pub and release.yaml
+    (the very bytes signed)."""
     pulled = pull_vector(registry, reference, policy, all_formats=False)  # one valid signature is enough
     vector = read_vector(pulled.content, f"release vector {pulled.pinned}")
     entries = {
@@ -441,60 +503,85 @@ def verify_release(
     with ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(keys) or 1))) as pool:
         checks = tuple(pool.map(check, keys))
     version = vector.metadata.version if vector.metadata is not None else None
-    release_problems: list[str] = []
+    release_checks = [
+        check_version_tag(
+            reference.tag,
+            version,
+            pulled.annotations.get(ANNOTATION_VERSION),
+            allow_mismatch=allow_version_mismatch,
+            where=str(pulled.pinned),
+        )
+    ]
     if target is not None:
         artifact = reference.with_digest(pulled.digest)
-        release_problems += _check_published_key(target, version, policy, registry, artifact)
-    return ReleaseVerification(str(reference), pulled.digest, version, checks, tuple(release_problems))
+        release_checks += _check_published(target, version, policy, registry, artifact, pulled.content)
+    return ReleaseVerification(str(reference), pulled.digest, version, checks, tuple(release_checks))
 
 
-def _check_published_key(
+def _check_published(
     target: ReleaseTarget,
     version: str | None,
     policy: VerificationPolicy,
     registry: RegistryClient,
     artifact: Reference,
-) -> list[str]:
-    """With ``--key``: the release is published with a cosign.pub that is that key. Keyless: the release is
-    published (with its release.yaml); a cosign.pub on it (a release signed with both) must have signed
-    the vector too; a keyless-only release publishes none."""
+    vector: bytes,
+) -> list[ReleaseCheck]:
     where = target.describe()
     if version is None:
-        return [f"the vector names no version, so its release on {where} cannot be found"]
-    published = target.read_asset(version, PUBLIC_KEY_ASSET, published_only=True)
-    if policy.public_key is None:
-        return _check_published_keyless(target, version, policy, registry, artifact, published)
-    if published is None:
-        return [f"release {version} on {where} is not published with a {PUBLIC_KEY_ASSET}"]
-    try:
-        published_key = load_public_key(published, f"{where} {version}/{PUBLIC_KEY_ASSET}")
-    except ReleaseVectorError as error:
-        return [error.one_line()]
-    if public_key_der(published_key) != public_key_der(policy.public_key):
-        return [f"the {PUBLIC_KEY_ASSET} published with release {version} on {where} is not the key given"]
-    return []
+        return [ReleaseCheck("release", False, "the vector names no version, so its release cannot be found", where)]
+    return [_check_published_key(target, version, policy, registry, artifact),
+            _check_published_vector(target, version, vector)]  # fmt: skip
 
 
-def _check_published_keyless(
+def _check_published_vector(target: ReleaseTarget, version: str, vector: bytes) -> ReleaseCheck:
+    """The release.yaml published with the release is the signed vector, byte for byte (read at most the
+    vector's size limit: it cannot be equal if larger)."""
+    fetched = target.fetch_asset(version, VECTOR_ASSET, max_bytes=MAX_VECTOR_BYTES)
+    if fetched.content is None:
+        return ReleaseCheck(VECTOR_ASSET, False, fetched.problem or f"no {VECTOR_ASSET}", fetched.where)
+    if fetched.content != vector:
+        return ReleaseCheck(
+            VECTOR_ASSET,
+            False,
+            f"the {VECTOR_ASSET} published with release {version} is not the signed vector "
+            f"({len(fetched.content)} bytes {sha256_digest(fetched.content)}; signed: {len(vector)} bytes "
+            f"{sha256_digest(vector)})",
+            fetched.where,
+        )
+    return ReleaseCheck(VECTOR_ASSET, True, f"the {VECTOR_ASSET} published with release {version} is the signed "
+                        "vector", fetched.where)  # fmt: skip
+
+
+def _check_published_key(
     target: ReleaseTarget,
     version: str,
     policy: VerificationPolicy,
     registry: RegistryClient,
     artifact: Reference,
-    published_key: bytes | None,
-) -> list[str]:
-    where = target.describe()
-    if published_key is None:
-        if target.read_asset(version, VECTOR_ASSET, published_only=True) is None:
-            return [f"release {version} on {where} is not published with a {VECTOR_ASSET}"]
-        return []  # keyless only: there is no key to check
-    source = f"{where} {version}/{PUBLIC_KEY_ASSET}"
+) -> ReleaseCheck:
+    """With ``--key``: the release is published with a cosign.pub that is that key. Keyless: a cosign.pub on
+    it (a release signed with both) must have signed the vector too; a keyless-only release publishes none."""
+    fetched = target.fetch_asset(version, PUBLIC_KEY_ASSET, max_bytes=MAX_PUBLIC_KEY_BYTES)
+    where = fetched.where
+    if fetched.content is None:
+        if policy.public_key is None and fetched.missing:
+            return ReleaseCheck(PUBLIC_KEY_ASSET, True, f"release {version} publishes no {PUBLIC_KEY_ASSET}"
+                                " (keyless only)", where)  # fmt: skip
+        return ReleaseCheck(PUBLIC_KEY_ASSET, False, fetched.problem or f"no {PUBLIC_KEY_ASSET}", where)
     try:
-        key = load_public_key(published_key, source)
+        published = load_public_key(fetched.content, f"{where} {PUBLIC_KEY_ASSET}")
     except ReleaseVectorError as error:
-        return [error.one_line()]
-    checked = verify_image(registry, artifact, VerificationPolicy(key, None, policy.rekor_keys, policy.ignore_tlog))
+        return ReleaseCheck(PUBLIC_KEY_ASSET, False, error.one_line())
+    if policy.public_key is not None:
+        if public_key_der(published) != public_key_der(policy.public_key):
+            return ReleaseCheck(PUBLIC_KEY_ASSET, False, f"the {PUBLIC_KEY_ASSET} published with release {version}"
+                                " is not the key given", where)  # fmt: skip
+        return ReleaseCheck(PUBLIC_KEY_ASSET, True, f"the {PUBLIC_KEY_ASSET} published with release {version} is "
+                            "the key given", where)  # fmt: skip
+    only_published = VerificationPolicy(published, None, policy.rekor_keys, policy.ignore_tlog)
+    checked = verify_image(registry, artifact, only_published)
     if not checked.ok:
-        return [f"the {PUBLIC_KEY_ASSET} published with release {version} on {where} did not sign the release"
-                f" vector: {checked.reason()}"]  # fmt: skip
-    return []
+        return ReleaseCheck(PUBLIC_KEY_ASSET, False, f"the {PUBLIC_KEY_ASSET} published with release {version} did"
+                            f" not sign the release vector: {checked.reason()}", where)  # fmt: skip
+    return ReleaseCheck(PUBLIC_KEY_ASSET, True, f"the {PUBLIC_KEY_ASSET} published with release {version} signed "
+                        "the release vector too", where)  # fmt: skip

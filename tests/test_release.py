@@ -23,7 +23,14 @@ from pipeline.oci.mirror import parse_mirrors
 from pipeline.oci.reference import parse_repository
 from pipeline.plan import Action, Plan, build_plan
 from pipeline.rehearsal.targets import mirror_specs, seed_images
-from pipeline.release import ReleasePorts, ReleaseRequest, apply_plan, desired_release, observe_release
+from pipeline.release import (
+    ReleasePorts,
+    ReleaseRequest,
+    apply_plan,
+    check_version_tag,
+    desired_release,
+    observe_release,
+)
 from pipeline.secret import Secret
 from pipeline.targets import ReleaseDirTarget
 from pipeline.vector import VectorMetadata, load_source
@@ -161,3 +168,14 @@ def test_a_failed_image_signature_leaves_the_target_untouched(
     assert [action.kind for action in plan.actions] == ["sign-image", "create-draft", "upload-asset",
                                                         "upload-asset", "publish"]  # fmt: skip
     assert plan.actions[0].target.endswith(victim) and world.published()
+
+
+@pytest.mark.parametrize("asked", ["v3.0.0", "latest"])
+def test_version_check_is_pure(asked: str) -> None:
+    assert not check_version_tag(asked, "v1.0.0", None, allow_mismatch=False).ok
+    assert check_version_tag(asked, "v1.0.0", None, allow_mismatch=True).ok
+    assert check_version_tag(None, "v1.0.0", None, allow_mismatch=False).ok  # by digest: nothing to compare
+    assert check_version_tag("v1.0.0", "v1.0.0", "v1.0.0", allow_mismatch=False).ok
+    annotated = check_version_tag("v1.0.0", "v1.0.0", asked, allow_mismatch=False)
+    assert not annotated.ok and "org.opencontainers.image.version" in annotated.detail
+    assert not check_version_tag("v1.0.0", None, None, allow_mismatch=False).ok  # nothing recorded to compare

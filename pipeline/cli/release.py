@@ -342,8 +342,18 @@ def _print_verification(result: ReleaseVerification) -> None:
             print(f"ok      {pinned}")
         else:
             print(f"FAILED  {pinned}: {'; '.join(image.problems)}")
-    for problem in result.release_problems:
-        print(f"FAILED  release: {problem}")
+    for check in result.checks:
+        print(f"{'ok    ' if check.ok else 'FAILED'}  release: {check.line()}")
+
+
+ALLOW_VERSION_MISMATCH_OPTION = typer.Option(
+    False,
+    "--allow-version-mismatch",
+    envvar="RELEASE_VECTOR_ALLOW_VERSION_MISMATCH",
+    help="Accept a tag that is not the vector's recorded version (floating tags such as latest or a branch). "
+    "Without it the tag asked for must equal the vector's version and its org.opencontainers.image.version "
+    "annotation; a reference by digest has no tag and is not compared.",
+)
 
 
 @app.command("verify-release")
@@ -372,10 +382,12 @@ def verify_release_command(
     concurrency: int = CONCURRENCY_OPTION,
     allow_http_registry: bool = ALLOW_HTTP_OPTION,
     registry_cacert: Path | None = CACERT_OPTION,
+    allow_version_mismatch: bool = ALLOW_VERSION_MISMATCH_OPTION,
     json_output: bool = typer.Option(False, "--json", help="Print one JSON result."),
 ) -> None:
-    """Verify a whole release: the vector's signature, then every image it pins (signature on the pinned
-    digest, tag still pointing there) and, with a release target, the published cosign.pub."""
+    """Verify a whole release: the vector's signature, that the tag asked for is the vector's version, then
+    every image it pins (signature on the pinned digest, tag still pointing there) and, with a release target,
+    the published cosign.pub and release.yaml (byte for byte the signed vector)."""
     ref = parse_reference(reference)
     mirrors = parse_mirrors(registry_mirror)
     policy = build_policy(
@@ -405,6 +417,7 @@ def verify_release_command(
             target=target,
             concurrency=concurrency,
             excluded=exclude_image,
+            allow_version_mismatch=allow_version_mismatch,
         )
     failed = [image for image in result.images if not image.ok]
     if json_output:
@@ -415,6 +428,7 @@ def verify_release_command(
                 "version": result.version,
                 "ok": result.ok,
                 "images": [image.to_json() for image in result.images],
+                "checks": [check.to_json() for check in result.checks],
                 "release_problems": list(result.release_problems),
             }
         )
@@ -430,7 +444,8 @@ def verify_release_command(
             _say(f"error: verification failed: {'; '.join(image.problems)} ({image.name}:{image.tag}@{image.digest})")
         for problem in result.release_problems:
             _say(f"error: {problem}")
-        hints = (hint for image in failed if image.verification is not None for hint in image.verification.hints)
+        hints = [hint for image in failed if image.verification is not None for hint in image.verification.hints]
+        hints += [check.hint for check in result.checks if not check.ok and check.hint]
         for hint in dict.fromkeys(hints):
             _say(f"hint: {hint}")
         raise typer.Exit(int(ExitCode.VERIFICATION_FAILED))

@@ -30,6 +30,7 @@ How a caller composes it (the CLI is the composition root; the core never reads 
 
     # verify-release: the published key
     published_key = target.read_asset("v1.2.3", "cosign.pub")   # bytes, or None if not published
+    fetched = target.fetch_asset("v1.2.3", "release.yaml", max_bytes=10 << 20)  # size-capped, says why not
 
 An apply step that runs plan actions one by one uses the primitives instead: ``ensure_draft`` →
 ``upload_asset`` per asset (True: written, False: same content already there) → ``publish``.
@@ -45,6 +46,7 @@ from pipeline.targets.base import (
     UPLOADED,
     AssetConflict,
     AssetState,
+    FetchedAsset,
     ReleaseDiff,
     ReleaseHandle,
     ReleaseState,
@@ -65,6 +67,7 @@ __all__ = [
     "UPLOADED",
     "AssetConflict",
     "AssetState",
+    "FetchedAsset",
     "GitHubOptions",
     "GitHubTarget",
     "ReleaseDiff",

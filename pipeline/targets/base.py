@@ -111,6 +111,19 @@ class ReleaseHandle:
 
 
 @dataclass(frozen=True)
+class FetchedAsset:
+    """An asset of a published release as ``verify-release`` reads it: its bytes, or None and why not.
+
+    ``where`` is where it is (or would be): the release's URL, or the file's path.
+    """
+
+    content: bytes | None = field(repr=False)
+    where: str
+    problem: str | None = None  # with content None: why (no published release, absent, incomplete, too large)
+    missing: bool = False  # the release is published without an asset of that name
+
+
+@dataclass(frozen=True)
 class WantedAsset:
     """An asset a release should carry: its exact bytes and media type."""
 
@@ -167,6 +180,11 @@ class ReleaseTarget(Protocol):
 
     def read_asset(self, version: str, name: str, *, published_only: bool = True) -> bytes | None:
         """The content of an asset of the (published) release for ``version``; None if absent."""
+        ...
+
+    def fetch_asset(self, version: str, name: str, *, max_bytes: int) -> FetchedAsset:
+        """An asset of the published release for ``version``, read only if at most ``max_bytes`` (a hostile
+        server or folder cannot exhaust memory): its content, or None with the reason and where it was sought."""
         ...
 
 

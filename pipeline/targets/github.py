@@ -57,6 +57,7 @@ from pipeline.secret import Secret
 from pipeline.targets.base import (
     UPLOADED,
     AssetState,
+    FetchedAsset,
     ReleaseHandle,
     ReleaseState,
     check_asset_name,
@@ -335,6 +336,23 @@ class GitHubTarget(ClosingClient):
                 return self._download(asset)
         return None
 
+    def fetch_asset(self, version: str, name: str, *, max_bytes: int) -> FetchedAsset:
+        release = self._find_release(check_version(version), drafts=False)
+        if release is None or release.get("draft"):
+            where = self._repo_url(f"/releases/tags/{version}")
+            return FetchedAsset(None, where, f"release {version} is not published")
+        where = self._release_where(release)
+        asset = next((a for a in self._list_assets(release) if a.get("name") == name), None)
+        if asset is None:
+            return FetchedAsset(None, where, f"release {version} is published without {name}", missing=True)
+        state = self._asset_state(asset)
+        if not state.complete:
+            return FetchedAsset(None, where, f"the {name} of release {version} is incomplete (state {state.state})")
+        if state.size > max_bytes:  # told before any byte is read; a server that lies is cut off at the limit
+            return FetchedAsset(None, where, f"the {name} of release {version} is {state.size} bytes, over the "
+                                f"limit of {max_bytes}")  # fmt: skip
+        return FetchedAsset(self._download(asset, limit=max_bytes), where)
+
     # --- releases and assets ------------------------------------------------------------------------
 
     def _handle(self, version: str, release: Mapping[str, Any]) -> ReleaseHandle:
@@ -422,13 +440,17 @@ class GitHubTarget(ClosingClient):
         if answer.status not in (204, 404):
             self._fail(answer, f"delete the incomplete asset {asset.get('name')}")
 
-    def _download(self, asset: Mapping[str, Any]) -> bytes:
+    def _download(self, asset: Mapping[str, Any], *, limit: int | None = None) -> bytes:
         url = httpx.URL(self._repo_url(f"/releases/assets/{asset.get('id')}"))
         where = scrub_url(url)
         home = _origin(url)
         for _ in range(MAX_REDIRECTS + 1):
             answer = self._send(
-                "GET", url, accept=OCTET_STREAM, auth=_origin(url) == home, limit=self.options.max_asset_bytes
+                "GET",
+                url,
+                accept=OCTET_STREAM,
+                auth=_origin(url) == home,
+                limit=min(limit, self.options.max_asset_bytes) if limit is not None else self.options.max_asset_bytes,
             )
             if answer.status in _REDIRECTS:
                 location = answer.headers.get("Location")

@@ -19,6 +19,7 @@ import contextlib
 import hashlib
 import json
 import os
+import stat
 import tempfile
 from pathlib import Path
 from typing import Any, Final
@@ -28,6 +29,7 @@ from pipeline.targets.base import (
     STARTER,
     UPLOADED,
     AssetState,
+    FetchedAsset,
     ReleaseHandle,
     ReleaseState,
     check_asset_name,
@@ -56,6 +58,24 @@ def _atomic_write(path: Path, data: bytes) -> None:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+
+
+class _TooLarge(Exception):
+    """Internal: a file over the read limit (its message says how large, or what else it is)."""
+
+
+def _read_capped(path: Path, limit: int) -> bytes:
+    """A regular file's bytes, never reading more than ``limit`` + 1 (a huge file or a device is refused)."""
+    with path.open("rb") as handle:
+        info = os.fstat(handle.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            raise _TooLarge("not a regular file")
+        if info.st_size > limit:
+            raise _TooLarge(f"{info.st_size} bytes, over the limit of {limit}")
+        data = handle.read(limit + 1)
+    if len(data) > limit:  # it grew while being read
+        raise _TooLarge(f"over the limit of {limit} bytes")
+    return data
 
 
 def _hex(data: bytes) -> str:
@@ -152,6 +172,26 @@ class ReleaseDirTarget:
         if state is None or not state.complete:
             return None
         return self._file(version, name)
+
+    def fetch_asset(self, version: str, name: str, *, max_bytes: int) -> FetchedAsset:
+        directory = self._dir(version)
+        path = directory / check_asset_name(name)
+        record = self._read_record(version)
+        if record is None or record["state"] != PUBLISHED:
+            return FetchedAsset(None, str(directory), f"release {version} is not published")
+        try:
+            data = _read_capped(path, max_bytes)
+        except FileNotFoundError:
+            return FetchedAsset(None, str(path), f"release {version} is published without {name}", missing=True)
+        except _TooLarge as large:
+            return FetchedAsset(None, str(path), f"{name} of release {version} is {large}")
+        except OSError as exc:
+            raise ReleaseDirError(f"cannot read the asset: {exc.strerror}", where=str(path)) from None
+        entry = record["assets"].get(name)
+        if not (isinstance(entry, dict) and entry.get("sha256") == _hex(data) and entry.get("size") == len(data)):
+            return FetchedAsset(None, str(path), f"{name} of release {version} does not match the release record "
+                                f"{RECORD} (incomplete or changed)")  # fmt: skip
+        return FetchedAsset(data, str(path))
 
     # --- writing -------------------------------------------------------------------------------
 

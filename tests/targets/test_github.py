@@ -639,3 +639,42 @@ def test_next_page_on_another_host_is_refused(gh: GitHubStandIn, sleeps: Sleeps)
     gh.fail_next(200, method="GET", path_contains="/releases", headers=link, body=b"[]")
     with make_target(gh, sleeps) as target, pytest.raises(GitHubError, match="another host"):
         target.observe(V)
+
+
+# --- fetch_asset: what verify-release reads, size-capped ------------------------------------------------
+
+
+def test_fetch_asset_reads_within_the_cap_and_says_where(gh: GitHubStandIn, sleeps: Sleeps) -> None:
+    release = gh.add_release(V, draft=False, assets={"cosign.pub": PUB})
+    gh.add_release("v2.0.0", draft=True, assets={"cosign.pub": PUB})
+    with make_target(gh, sleeps) as target:
+        fetched = target.fetch_asset(V, "cosign.pub", max_bytes=len(PUB))
+        assert fetched.content == PUB and fetched.where.endswith(f"/releases/{release.id}")
+        missing = target.fetch_asset(V, "release.yaml", max_bytes=1024)
+        assert missing.content is None and missing.missing and missing.where == fetched.where
+        draft = target.fetch_asset("v2.0.0", "cosign.pub", max_bytes=1024)
+        assert draft.content is None and not draft.missing and draft.problem == "release v2.0.0 is not published"
+
+
+def test_fetch_asset_does_not_download_an_asset_over_the_cap(gh: GitHubStandIn, sleeps: Sleeps) -> None:
+    gh.add_release(V, draft=False, assets={"release.yaml": b"x" * 4096})
+    with make_target(gh, sleeps) as target:
+        fetched = target.fetch_asset(V, "release.yaml", max_bytes=1024)
+    assert fetched.content is None and "4096 bytes, over the limit of 1024" in (fetched.problem or "")
+    assert not [r for r in gh.requests if r.url_path.startswith("/storage/") or "/releases/assets/" in r.url_path]
+
+
+def test_fetch_asset_cuts_off_a_server_that_understates_the_size(
+    gh: GitHubStandIn, sleeps: Sleeps, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gh.add_release(V, draft=False, assets={"release.yaml": b"x" * 4096})
+    original = gh.asset_json
+
+    def understated(rel: StoredRelease, asset: StoredAsset) -> dict[str, Any]:
+        data = original(rel, asset)
+        data["size"], data["digest"] = 10, None
+        return data
+
+    monkeypatch.setattr(gh, "asset_json", understated)
+    with make_target(gh, sleeps) as target, pytest.raises(GitHubError, match="too large"):
+        target.fetch_asset(V, "release.yaml", max_bytes=1024)

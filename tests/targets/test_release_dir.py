@@ -182,3 +182,37 @@ def test_bad_inputs(tmp_path: Path) -> None:
     (tmp_path / V / "release.json").write_text(json.dumps({"version": "v9", "state": "draft", "assets": {}}))
     with pytest.raises(InvalidInputError, match="not one of release"):
         target.observe(V)
+
+
+# --- fetch_asset: what verify-release reads, size-capped ------------------------------------------------
+
+
+def test_fetch_asset_reads_a_published_asset_within_the_cap(tmp_path: Path) -> None:
+    target = ReleaseDirTarget(tmp_path)
+    assert target.fetch_asset(V, "release.yaml", max_bytes=1024).problem == f"release {V} is not published"
+    sync(target)
+    fetched = target.fetch_asset(V, "release.yaml", max_bytes=len(VECTOR))
+    assert fetched.content == VECTOR and fetched.where == str(tmp_path / V / "release.yaml")
+    missing = target.fetch_asset(V, "notes.txt", max_bytes=1024)
+    assert missing.content is None and missing.missing and "published without notes.txt" in (missing.problem or "")
+
+
+def test_fetch_asset_refuses_an_asset_over_the_cap_or_changed_behind_the_record(tmp_path: Path) -> None:
+    target = ReleaseDirTarget(tmp_path)
+    sync(target)
+    large = target.fetch_asset(V, "release.yaml", max_bytes=len(VECTOR) - 1)
+    assert large.content is None and not large.missing
+    assert f"{len(VECTOR)} bytes, over the limit" in (large.problem or "")
+    (tmp_path / V / "release.yaml").write_bytes(VECTOR + b"extra: 1\n")
+    changed = target.fetch_asset(V, "release.yaml", max_bytes=1024)
+    assert changed.content is None and "does not match the release record" in (changed.problem or "")
+
+
+def test_fetch_asset_never_reads_a_device(tmp_path: Path) -> None:
+    target = ReleaseDirTarget(tmp_path)
+    sync(target)
+    path = tmp_path / V / "release.yaml"
+    path.unlink()
+    path.symlink_to("/dev/zero")
+    fetched = target.fetch_asset(V, "release.yaml", max_bytes=1024)
+    assert fetched.content is None and "not a regular file" in (fetched.problem or "")
