@@ -66,8 +66,8 @@ from pipeline.release import (
     observe_release,
     verify_release,
 )
-from pipeline.secret import Secret
 from pipeline.targets import DEFAULT_API_URL, GitHubOptions, GitHubTarget, ReleaseDirTarget, ReleaseTarget
+from pipeline.targets.github import github_token
 
 GITHUB_TOKEN_ENV = "GITHUB_TOKEN"  # noqa: S105 (a variable name)
 
@@ -115,10 +115,8 @@ def release_target(
     if github_repository is None:
         yield None
         return
-    token = os.environ.get(GITHUB_TOKEN_ENV)
-    with GitHubTarget(
-        github_repository, Secret(token) if token else None, GitHubOptions(api_url=github_api_url)
-    ) as target:
+    token = github_token(os.environ.get(GITHUB_TOKEN_ENV), f"env://{GITHUB_TOKEN_ENV}")
+    with GitHubTarget(github_repository, token, GitHubOptions(api_url=github_api_url)) as target:
         yield target
 
 

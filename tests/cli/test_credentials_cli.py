@@ -17,6 +17,7 @@ import pytest
 from pipeline.cosign.keys import generate_key_pair
 from pipeline.secret import Secret
 from tests.credential_trap import TRAP_TOKEN, TrapRegistry, basic
+from tests.github_standin import GitHubStandIn
 from tests.registry_fixtures import RegistryProcess
 
 REV = "0123456789abcdef0123456789abcdef01234567"
@@ -215,3 +216,64 @@ def test_registry_credentials_for_takes_a_host_only(cli: Any, tmp_path: Path) ->
     result = cli(*args, "--registry-credentials-for", "https://ghcr.io/acme", env=env_for(tmp_path))
     assert result.exit_code == 2
     assert "--registry-credentials-for" in result.stderr and "Traceback" not in result.stderr
+
+
+# --- credentials that cannot go in a header: a clear error, exit 4, never a crash ----------------------
+
+
+def test_a_non_ascii_github_token_is_refused_before_anything_is_written(
+    cli: Any, tmp_path: Path, plain_registry: RegistryProcess, keys: tuple[Path, Path], trap: TrapRegistry
+) -> None:
+    key, _ = keys
+    source = source_naming(tmp_path, f"{trap.host}/third/party")
+    repository = plain_registry.ref(f"creds-gh-{tmp_path.name}/releases")
+    with GitHubStandIn(owner="acme", repo="releases") as github:
+        result = cli(
+            "release",
+            "v1.0.0",
+            "--source",
+            str(source),
+            "--repository",
+            repository,
+            "--key",
+            str(key),
+            "--github-repository",
+            github.slug,
+            "--github-api-url",
+            github.api_url,
+            "--git-revision",
+            REV,
+            "--no-tlog-upload",
+            "--exclude-image",
+            f"{trap.host}/*",
+            env=env_for(tmp_path, GITHUB_TOKEN="ghp_tökén"),
+        )
+        assert github.calls() == []
+    assert result.exit_code == 4, result.stderr
+    assert "\nerror: the GitHub token is not printable ASCII" in result.stderr
+    assert "(env://GITHUB_TOKEN)" in result.stderr and "tökén" not in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_non_ascii_registry_token_is_refused(cli: Any, tmp_path: Path) -> None:
+    with TrapRegistry("bearer", token="tökén") as trap:
+        result = cli("pull", f"{trap.host}/named/app:v1", env=env_for(tmp_path))
+    assert result.exit_code == 4, result.stderr
+    assert "token server answered a token that is not printable ASCII" in result.stderr
+    assert "Traceback" not in result.stderr and "tökén" not in result.stderr
+
+
+def test_registry_credentials_that_are_not_text_are_refused(cli: Any, tmp_path: Path, basic_trap: TrapRegistry) -> None:
+    args = ["pull", f"{basic_trap.host}/named/app:v1"]
+    from_env = cli(*args, env=env_for(tmp_path, REGISTRY_PASSWORD="pass\udcffword"))
+    assert from_env.exit_code == 4, from_env.stderr
+    assert "REGISTRY_PASSWORD is not valid UTF-8 text (env://REGISTRY_PASSWORD)" in from_env.stderr
+    config = tmp_path / "docker" / "config.json"
+    config.write_text(
+        '{"auths": {"HOST": {"username": "bot", "password": "x\\udc80y"}}}'.replace("HOST", basic_trap.host)
+    )
+    from_config = cli(*args, env=env_for(tmp_path, REGISTRY_USERNAME=None, REGISTRY_PASSWORD=None))  # type: ignore[arg-type]
+    assert from_config.exit_code == 4, from_config.stderr
+    assert "docker credentials are not valid UTF-8 text" in from_config.stderr
+    assert "Traceback" not in from_env.stderr + from_config.stderr
+    assert basic_trap.authorizations("registry") == set()
