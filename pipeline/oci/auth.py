@@ -36,10 +36,10 @@ from pipeline.oci.reference import DOCKER_HUB_ALIASES
 from pipeline.secret import Secret, is_utf8_text
 
 DOCKER_HUB_CONFIG_KEY: Final = "https://index.docker.io/v1/"
+"""The key docker uses for Docker Hub in ``config.json`` and with credential helpers."""
 DOCKER_HUB_REALM_HOST: Final = "auth.docker.io"
 """Docker Hub's token realm: the one realm on another host than its registry that gets Docker Hub's
 credentials without being named (Docker Hub's logins work only through it)."""
-"""The key docker uses for Docker Hub in ``config.json`` and with credential helpers."""
 ENV_USERNAME: Final = "REGISTRY_USERNAME"
 ENV_PASSWORD: Final = "REGISTRY_PASSWORD"  # noqa: S105 (a variable name)
 HELPER_PREFIX: Final = "docker-credential-"
