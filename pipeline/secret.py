@@ -41,3 +41,25 @@ class Secret:
 
     def __reduce__(self) -> tuple[object, ...]:
         raise TypeError("a Secret is not to be pickled")
+
+
+_TOKEN_MIN: Final = 0x21
+_TOKEN_MAX: Final = 0x7E
+
+
+def is_header_token(value: str | bytes) -> bool:
+    """True for a token that can go in an HTTP header as is (``Authorization: Bearer …``): visible ASCII,
+    no space, no control character, not empty. Bearer tokens (RFC 6750) and GitHub's tokens are; a token
+    outside that set is a misconfiguration to report, not a value to mangle or crash on."""
+    data = value.encode("utf-8", "surrogatepass") if isinstance(value, str) else value
+    return bool(data) and all(_TOKEN_MIN <= byte <= _TOKEN_MAX for byte in data)
+
+
+def is_utf8_text(value: str) -> bool:
+    """True if ``value`` encodes as UTF-8: a lone surrogate (undecodable bytes in an environment variable,
+    a ``\\udc80`` escape in JSON) does not, and would otherwise crash the encoding of a header."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True

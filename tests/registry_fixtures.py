@@ -366,6 +366,14 @@ class RegistryProcess:
         """``127.0.0.1:PORT/<repository_and_tag>``."""
         return f"{self.host}/{repository_and_tag}"
 
+    @property
+    def credential_hosts(self) -> frozenset[str]:
+        """The token issuer's ``127.0.0.1:PORT``: another host than the registry, so its credentials go
+        there only when the client is told to trust it (``RegistryOptions.credential_hosts``)."""
+        if self.token_issuer is None:
+            return frozenset()
+        return frozenset({self.token_issuer.url.removeprefix("http://")})
+
     def stop(self) -> None:
         if self.process.poll() is None:
             self.process.terminate()

@@ -264,11 +264,11 @@ def test_one_token_per_repository(token_registry: RegistryProcess) -> None:
     )
     names = [f"ghcr.io/tok/r{r}:t{t}" for r in range(5) for t in range(3)]
     mirrors = parse_mirrors([f"ghcr.io={token_registry.host}/assemble"])
-    with client(credentials) as admin:
+    with client(credentials, credential_hosts=token_registry.credential_hosts) as admin:
         for name in names:
             push_image(admin, str(mirrors.apply(parse_reference(name))), name.encode())
     before = len(issuer.requests)
-    with client(credentials) as c:
+    with client(credentials, credential_hosts=token_registry.credential_hosts) as c:
         resolution = resolve_images(c, refs(*names), mirrors=mirrors, concurrency=8)
     assert resolution.ok
     scopes = sorted(s for request in issuer.requests[before:] for s in request.scopes)

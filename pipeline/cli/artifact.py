@@ -14,7 +14,7 @@ import yaml
 from pipeline.artifact import ArtifactAnnotations, parse_source_date_epoch
 from pipeline.cli.app import app
 from pipeline.cli.common import print_json, read_input_file, write_atomically
-from pipeline.cli.registry_options import ALLOW_HTTP_OPTION, CACERT_OPTION, registry_client
+from pipeline.cli.registry_options import ALLOW_HTTP_OPTION, CACERT_OPTION, CREDENTIALS_FOR_OPTION, registry_client
 from pipeline.cli.trust_options import (
     CA_INTERMEDIATES_OPTION,
     CA_ROOTS_OPTION,
@@ -101,6 +101,7 @@ def push_command(
     ),
     allow_http_registry: bool = ALLOW_HTTP_OPTION,
     registry_cacert: Path | None = CACERT_OPTION,
+    registry_credentials_for: list[str] = CREDENTIALS_FOR_OPTION,
     json_output: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Push a release vector as an OCI artifact, as metal-stack's `oras push` does, but reproducibly.
@@ -124,7 +125,9 @@ def push_command(
         version=metadata.version, revision=metadata.revision, source=source_url or None, epoch=epoch
     )
     refs = [repo.tag(tag) for tag in wanted]
-    with registry_client(refs, allow_http=allow_http_registry, cacert=registry_cacert) as client:
+    with registry_client(
+        refs, credentials_for=registry_credentials_for, allow_http=allow_http_registry, cacert=registry_cacert
+    ) as client:
         result = push_vector(
             client,
             repo,
@@ -191,6 +194,7 @@ def pull_command(
     insecure_ignore_sct: bool = IGNORE_SCT_OPTION,
     allow_http_registry: bool = ALLOW_HTTP_OPTION,
     registry_cacert: Path | None = CACERT_OPTION,
+    registry_credentials_for: list[str] = CREDENTIALS_FOR_OPTION,
     json_output: bool = typer.Option(
         False, "--json", help="Print the result as JSON (with the vector if no --output)."
     ),
@@ -226,7 +230,9 @@ def pull_command(
             "--certificate-oidc-issuer, to verify)",
             file=sys.stderr,
         )
-    with registry_client([image], allow_http=allow_http_registry, cacert=registry_cacert) as client:
+    with registry_client(
+        [image], credentials_for=registry_credentials_for, allow_http=allow_http_registry, cacert=registry_cacert
+    ) as client:
         pulled = pull_vector(client, image, policy)
     if pulled.verification is not None:
         count = len(pulled.verification.verified) + len(pulled.verification.bundles)

@@ -27,6 +27,7 @@ from pipeline.cli.registry_options import (
     ANNOTATION_OPTION,
     CACERT_OPTION,
     CONCURRENCY_OPTION,
+    CREDENTIALS_FOR_OPTION,
     parse_annotations,
     parse_images,
     registry_client,
@@ -77,6 +78,7 @@ def sign_command(
     concurrency: int = CONCURRENCY_OPTION,
     allow_http_registry: bool = ALLOW_HTTP_OPTION,
     registry_cacert: Path | None = CACERT_OPTION,
+    registry_credentials_for: list[str] = CREDENTIALS_FOR_OPTION,
     tlog_upload: bool = TLOG_UPLOAD_OPTION,
     rekor_url: str = REKOR_URL_OPTION,
     rekor_public_key: Path | None = SIGN_REKOR_KEY_OPTION,
@@ -116,7 +118,9 @@ def sign_command(
             tlog=tlog,
             ct_log_public_key=ct_log_public_key,
         ) as keyless_port,  # fmt: skip
-        registry_client(refs, allow_http=allow_http_registry, cacert=registry_cacert) as client,
+        registry_client(
+            refs, credentials_for=registry_credentials_for, allow_http=allow_http_registry, cacert=registry_cacert
+        ) as client,
     ):
         if tlog is not None:
             print(f"recording signatures in the transparency log {tlog.url}", file=sys.stderr)
@@ -223,6 +227,7 @@ def verify_command(
     concurrency: int = CONCURRENCY_OPTION,
     allow_http_registry: bool = ALLOW_HTTP_OPTION,
     registry_cacert: Path | None = CACERT_OPTION,
+    registry_credentials_for: list[str] = CREDENTIALS_FOR_OPTION,
     json_output: bool = typer.Option(False, "--json", help="Print one structured result per image."),
 ) -> None:
     """Verify image signatures as `cosign verify` does; every image is checked, failures exit 10.
@@ -247,7 +252,9 @@ def verify_command(
         insecure_ignore_sct=insecure_ignore_sct,
         trusted_root=trusted_root,
     )
-    with registry_client(refs, allow_http=allow_http_registry, cacert=registry_cacert) as client:
+    with registry_client(
+        refs, credentials_for=registry_credentials_for, allow_http=allow_http_registry, cacert=registry_cacert
+    ) as client:
         results = verify_images(
             client, refs, policy, annotations=notes, require_reference=check_reference, concurrency=concurrency
         )

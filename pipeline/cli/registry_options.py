@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+import re
+from collections.abc import Collection, Iterable
 from pathlib import Path
 
 import typer
@@ -28,6 +29,16 @@ CACERT_OPTION = typer.Option(
 CONCURRENCY_OPTION = typer.Option(
     16, "--concurrency", envvar="RELEASE_VECTOR_CONCURRENCY", min=1, max=256, help="Images handled at once."
 )
+CREDENTIALS_FOR_OPTION = typer.Option(
+    [],
+    "--registry-credentials-for",
+    envvar="RELEASE_VECTOR_REGISTRY_CREDENTIALS_FOR",
+    metavar="HOST",
+    help="Registry (HOST or HOST:PORT, as images name it) that also gets REGISTRY_USERNAME/REGISTRY_PASSWORD, "
+    "or token realm host that may receive a registry's credentials. Repeatable (env: space-separated). "
+    "Without it those go only to the registries named on the command line (--repository, image arguments), "
+    "never to registries named in a source file.",
+)
 ANNOTATION_OPTION = typer.Option(
     [], "-a", "--annotations", help="key=value annotation of the signature payload (repeatable)."
 )
@@ -47,15 +58,56 @@ def parse_annotations(pairs: Iterable[str]) -> dict[str, str]:
     return annotations
 
 
+_HOST = re.compile(
+    r"(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*|\[[0-9a-f:.]+\])(?::[0-9]{1,5})?"
+)
+
+
+def parse_credential_hosts(texts: Iterable[str]) -> frozenset[str]:
+    """The ``--registry-credentials-for`` values: ``host`` or ``host:port``, lower case; nothing else."""
+    hosts: set[str] = set()
+    for text in texts:
+        host = text.strip().lower()
+        if not _HOST.fullmatch(host):
+            raise UsageError(
+                f"{text!r} is not a registry host (HOST or HOST:PORT, without scheme or path)",
+                where="--registry-credentials-for",
+            )
+        hosts.add(host)
+    return frozenset(hosts)
+
+
 MAX_CONNECTIONS = 64
 """Pooled connections per run: at least the highest --concurrency users set, or workers wait for a socket."""
 
 
-def registry_client(images: Iterable[Reference], *, allow_http: bool, cacert: Path | None) -> RegistryClient:
-    """A client whose REGISTRY_USERNAME/PASSWORD apply only to the registries named on the command line."""
-    registries = {image.registry for image in images}
+def registry_options(
+    named: Iterable[Reference],
+    *,
+    credentials_for: Collection[str] = (),
+    allow_http: bool,
+    cacert: Path | None,
+    max_connections: int = MAX_CONNECTIONS,
+) -> RegistryOptions:
+    """Options whose REGISTRY_USERNAME/PASSWORD apply only to the registries of ``named`` (references the
+    user typed: image arguments, --repository) and the ``credentials_for`` hosts, never to a registry that
+    only a file names; those hosts may also receive credentials as a token realm."""
+    hosts = parse_credential_hosts(credentials_for)
+    registries = {image.registry for image in named} | hosts
     credentials = load_credentials(os.environ, env_registries=registries)
-    options = RegistryOptions(
-        allow_http=allow_http, cacert=cacert, credentials=credentials, max_connections=MAX_CONNECTIONS
+    return RegistryOptions(
+        allow_http=allow_http,
+        cacert=cacert,
+        credentials=credentials,
+        max_connections=max_connections,
+        credential_hosts=hosts,
     )
-    return RegistryClient(options)
+
+
+def registry_client(
+    named: Iterable[Reference], *, credentials_for: Collection[str] = (), allow_http: bool, cacert: Path | None
+) -> RegistryClient:
+    """A client for :func:`registry_options`: env credentials only for ``named`` and ``credentials_for``."""
+    return RegistryClient(
+        registry_options(named, credentials_for=credentials_for, allow_http=allow_http, cacert=cacert)
+    )

@@ -26,7 +26,13 @@ from pipeline.cli.keyless_options import (
     keyless_signing,
 )
 from pipeline.cli.keys import KEY_HELP
-from pipeline.cli.registry_options import ALLOW_HTTP_OPTION, CACERT_OPTION, CONCURRENCY_OPTION, registry_client
+from pipeline.cli.registry_options import (
+    ALLOW_HTTP_OPTION,
+    CACERT_OPTION,
+    CONCURRENCY_OPTION,
+    CREDENTIALS_FOR_OPTION,
+    registry_client,
+)
 from pipeline.cli.trust_options import (
     CA_INTERMEDIATES_OPTION,
     CA_ROOTS_OPTION,
@@ -60,8 +66,8 @@ from pipeline.release import (
     observe_release,
     verify_release,
 )
-from pipeline.secret import Secret
 from pipeline.targets import DEFAULT_API_URL, GitHubOptions, GitHubTarget, ReleaseDirTarget, ReleaseTarget
+from pipeline.targets.github import github_token
 
 GITHUB_TOKEN_ENV = "GITHUB_TOKEN"  # noqa: S105 (a variable name)
 
@@ -109,10 +115,8 @@ def release_target(
     if github_repository is None:
         yield None
         return
-    token = os.environ.get(GITHUB_TOKEN_ENV)
-    with GitHubTarget(
-        github_repository, Secret(token) if token else None, GitHubOptions(api_url=github_api_url)
-    ) as target:
+    token = github_token(os.environ.get(GITHUB_TOKEN_ENV), f"env://{GITHUB_TOKEN_ENV}")
+    with GitHubTarget(github_repository, token, GitHubOptions(api_url=github_api_url)) as target:
         yield target
 
 
@@ -199,6 +203,7 @@ def release_command(
     ),
     allow_http_registry: bool = ALLOW_HTTP_OPTION,
     registry_cacert: Path | None = CACERT_OPTION,
+    registry_credentials_for: list[str] = CREDENTIALS_FOR_OPTION,
     tlog_upload: bool = TLOG_UPLOAD_OPTION,
     rekor_url: str = REKOR_URL_OPTION,
     rekor_public_key: Path | None = SIGN_REKOR_KEY_OPTION,
@@ -226,9 +231,12 @@ def release_command(
     signing_key, public_pem = _key_for(key, dry_run) if key is not None else (None, None)
     # One registry client for the whole release (assemble, look, sign): one ping, one pool of connections.
     loaded = load_source_file(source)
-    image_refs = [parse_reference(f"{i.repository.name}:{i.tag}") for i in loaded.images]
-    touched = [mirrors.apply(ref) for ref in image_refs] + [artifact_repository.tag(version)]
-    with registry_client(touched, allow_http=allow_http_registry, cacert=registry_cacert) as client:
+    # REGISTRY_USERNAME/PASSWORD go to --repository's registry (and --registry-credentials-for), never to the
+    # registries the source names: those may be third parties (docker.io, quay.io) excluded from signing.
+    named = [artifact_repository.tag(version)]
+    with registry_client(
+        named, credentials_for=registry_credentials_for, allow_http=allow_http_registry, cacert=registry_cacert
+    ) as client:
         built = build_vector(
             source,
             version,
@@ -383,6 +391,7 @@ def verify_release_command(
     allow_http_registry: bool = ALLOW_HTTP_OPTION,
     registry_cacert: Path | None = CACERT_OPTION,
     allow_version_mismatch: bool = ALLOW_VERSION_MISMATCH_OPTION,
+    registry_credentials_for: list[str] = CREDENTIALS_FOR_OPTION,
     json_output: bool = typer.Option(False, "--json", help="Print one JSON result."),
 ) -> None:
     """Verify a whole release: the vector's signature, that the tag asked for is the vector's version, then
@@ -405,7 +414,9 @@ def verify_release_command(
         trusted_root=trusted_root,
     )
     with (
-        registry_client([ref], allow_http=allow_http_registry, cacert=registry_cacert) as client,
+        registry_client(
+            [ref], credentials_for=registry_credentials_for, allow_http=allow_http_registry, cacert=registry_cacert
+        ) as client,
         release_target(github_repository, release_dir, github_api_url) as target,
     ):
         result = verify_release(

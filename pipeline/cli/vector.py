@@ -6,6 +6,7 @@ import hashlib
 import os
 import sys
 import time
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,10 +16,9 @@ import typer
 from pipeline.assemble import DEFAULT_CONCURRENCY, Resolution, assemble, git_revision, resolve_source
 from pipeline.cli.app import app
 from pipeline.cli.common import print_json, read_input_file, write_atomically
-from pipeline.cli.registry_options import ALLOW_HTTP_OPTION, CACERT_OPTION
+from pipeline.cli.registry_options import ALLOW_HTTP_OPTION, CACERT_OPTION, CREDENTIALS_FOR_OPTION, registry_options
 from pipeline.errors import ErrorList, ReleaseVectorError, UsageError
-from pipeline.oci.auth import load_credentials
-from pipeline.oci.client import RegistryClient, RegistryOptions
+from pipeline.oci.client import RegistryClient
 from pipeline.oci.mirror import Mirrors, parse_mirrors
 from pipeline.vector import Source, VectorMetadata, created_from_epoch, load_source
 
@@ -71,14 +71,13 @@ def _resolve(
     allow_http: bool,
     cacert: Path | None,
     client: RegistryClient | None = None,
+    credentials_for: Collection[str] = (),
 ) -> Resolution:
     if client is not None:
         return resolve_source(client, source, mirrors=mirrors, concurrency=concurrency)
-    references = source.references()
-    registries = {mirrors.apply(ref).registry for ref in references}
-    credentials = load_credentials(os.environ, env_registries=registries)
-    options = RegistryOptions(
-        allow_http=allow_http, cacert=cacert, credentials=credentials, max_connections=max(concurrency, 1)
+    # No registry of a source file counts as named: REGISTRY_USERNAME/PASSWORD only for --registry-credentials-for.
+    options = registry_options(
+        (), credentials_for=credentials_for, allow_http=allow_http, cacert=cacert, max_connections=max(concurrency, 1)
     )
     with RegistryClient(options) as client:
         return resolve_source(client, source, mirrors=mirrors, concurrency=concurrency)
@@ -165,6 +164,7 @@ def assemble_command(
     concurrency: int = CONCURRENCY_OPTION,
     allow_http_registry: bool = ALLOW_HTTP_OPTION,
     registry_cacert: Path | None = CACERT_OPTION,
+    registry_credentials_for: list[str] = CREDENTIALS_FOR_OPTION,
     json_output: bool = typer.Option(False, "--json", help="Print a JSON result on stdout (needs --output)."),
 ) -> None:
     """Pin every image of the source definition to its current digest and write the release vector.
@@ -190,6 +190,7 @@ def assemble_command(
             concurrency=concurrency,
             allow_http=allow_http_registry,
             cacert=registry_cacert,
+            credentials_for=registry_credentials_for,
         )
     if not resolution.ok:
         failed = resolution.failed_entries(source)

@@ -11,8 +11,9 @@
 - :class:`TokenCache` keeps bearer tokens per registry and set of scopes until they expire.
 
 Credentials are looked up by registry (``ghcr.io``, ``localhost:5000``; Docker Hub under docker's key
-``https://index.docker.io/v1/``), and the client only ever sends them to that registry and to the
-token realm that registry names.
+``https://index.docker.io/v1/``), and the client only ever sends them to that registry and to a token
+realm on that same host (:func:`realm_may_receive_credentials`): a realm elsewhere is asked anonymously
+unless the user named its host as one that may receive credentials.
 """
 
 from __future__ import annotations
@@ -32,10 +33,13 @@ from typing import Final, Protocol
 
 from pipeline.errors import AuthError, InvalidInputError
 from pipeline.oci.reference import DOCKER_HUB_ALIASES
-from pipeline.secret import Secret
+from pipeline.secret import Secret, is_utf8_text
 
 DOCKER_HUB_CONFIG_KEY: Final = "https://index.docker.io/v1/"
 """The key docker uses for Docker Hub in ``config.json`` and with credential helpers."""
+DOCKER_HUB_REALM_HOST: Final = "auth.docker.io"
+"""Docker Hub's token realm: the one realm on another host than its registry that gets Docker Hub's
+credentials without being named (Docker Hub's logins work only through it)."""
 ENV_USERNAME: Final = "REGISTRY_USERNAME"
 ENV_PASSWORD: Final = "REGISTRY_PASSWORD"  # noqa: S105 (a variable name)
 HELPER_PREFIX: Final = "docker-credential-"
@@ -380,6 +384,7 @@ class DockerConfigCredentials:
                 raise InvalidInputError("docker config: 'auth' is not base64 of user:password", where=where)
             username, password = user, secret
         identity = entry.get("identitytoken")
+        _check_text(where, username, password, identity)
         source = f"docker config {self.config_path}"
         if isinstance(identity, str) and identity:
             return Credential(str(username or ""), None, Secret(identity), source)
@@ -435,10 +440,17 @@ class DockerConfigCredentials:
         secret = answer.get("Secret")
         if not isinstance(secret, str) or not secret:
             return None
+        _check_text(f"{executable} ({server_url})", username, secret)
         source = executable
         if username == IDENTITY_TOKEN_USERNAME:
             return Credential("", None, Secret(secret), source)
         return Credential(username if isinstance(username, str) else "", Secret(secret), None, source)
+
+
+def _check_text(where: str, *values: object) -> None:
+    """A credential that is not text (a lone surrogate from a ``\\udc80`` escape) is refused, not crashed on."""
+    if any(isinstance(value, str) and not is_utf8_text(value) for value in values):
+        raise AuthError("docker credentials are not valid UTF-8 text", where=where)
 
 
 @dataclass(frozen=True)
@@ -473,8 +485,9 @@ def load_credentials(
     """The credential lookup the CLI uses.
 
     ``REGISTRY_USERNAME``/``REGISTRY_PASSWORD`` (both must be set) apply only to ``env_registries``
-    (the registries the caller writes to), so that a token meant for one registry never reaches
-    another; every other registry gets what docker's config gives it.
+    (registries the user named: the one written to, ``--registry-credentials-for``), never to a registry
+    merely mentioned in a file, so that a token meant for one registry never reaches another; every other
+    registry gets what docker's config gives it for that host, or nothing.
     """
     stores: list[CredentialStore] = []
     username, password = env.get(ENV_USERNAME), env.get(ENV_PASSWORD)
@@ -486,10 +499,34 @@ def load_credentials(
             hint=f"set both {ENV_USERNAME} and {ENV_PASSWORD}, or neither",
         )
     if username is not None and password is not None and env_registries:
+        for name, value in ((ENV_USERNAME, username), (ENV_PASSWORD, password)):
+            if not is_utf8_text(value):
+                raise AuthError(
+                    f"{name} is not valid UTF-8 text", where=f"env://{name}", hint=f"set {name} to the plain value"
+                )
         credential = Credential(username, Secret(password), None, f"env {ENV_USERNAME}")
         stores.append(StaticCredentials({registry: credential for registry in env_registries}))
     stores.append(DockerConfigCredentials(docker_config_path(env), env=env, runner=runner))
     return ChainedCredentials(tuple(stores))
+
+
+def realm_may_receive_credentials(
+    registry: str, endpoint_host: str, realm_scheme: str, realm_host: str, trusted_hosts: Collection[str] = ()
+) -> bool:
+    """May the token realm at ``realm_host`` (``host`` or ``host:port``, as registries are named) receive the
+    credentials of ``registry`` (reached at ``endpoint_host``)?
+
+    Yes if it is that registry's own host and port, Docker Hub's realm for Docker Hub, or a host the user
+    named as one that may receive credentials (``trusted_hosts``). Otherwise a registry could send the
+    credentials meant for it to any server it likes by naming that server as its realm; the realm is then
+    asked for an anonymous token.
+    """
+    realm_host = realm_host.lower()
+    if realm_host in (registry.lower(), endpoint_host.lower()):
+        return True
+    if registry in DOCKER_HUB_ALIASES and realm_host == DOCKER_HUB_REALM_HOST and realm_scheme == "https":
+        return True
+    return realm_host in {host.lower() for host in trusted_hosts}
 
 
 # --- bearer tokens --------------------------------------------------------------------------

@@ -7,7 +7,8 @@ What it guarantees:
   a manifest is PUT from the caller's bytes, and the digest the registry reports must be ours.
 - Auth: anonymous, Basic, or the Bearer token flow (realm, service, scopes per repository and actions),
   tokens cached per registry and scopes and fetched again once on a 401. Credentials and tokens go only
-  to the registry they belong to (and its token realm): never across a redirect to another host.
+  to the registry they belong to (and its token realm if on the same host, Docker Hub's realm, or a host
+  in ``credential_hosts``): never across a redirect to another host.
 - Transport: HTTPS with verification (plus an optional private CA); plain HTTP only for a loopback
   registry or with ``allow_http``; explicit timeouts; one pooled ``httpx.Client``; bounded retries
   with exponential backoff and jitter, honouring ``Retry-After``, on 408/429/5xx and connection errors
@@ -50,9 +51,10 @@ from pipeline.oci.auth import (
     TokenCache,
     merge_scopes,
     parse_www_authenticate,
+    realm_may_receive_credentials,
 )
 from pipeline.oci.reference import Reference, Repository, is_loopback_host
-from pipeline.secret import Secret
+from pipeline.secret import Secret, is_header_token
 
 T = TypeVar("T")
 
@@ -81,6 +83,8 @@ class RegistryOptions:
     proxy: str | None = None
     user_agent: str = f"release-vector/{__version__}"
     max_connections: int = 10
+    credential_hosts: frozenset[str] = frozenset()
+    """Hosts (``host[:port]``) besides a registry's own that may receive its credentials as its token realm."""
 
 
 @dataclass(frozen=True)
@@ -219,6 +223,7 @@ class RegistryClient(ClosingClient):
         self._rng = rng or random.Random()  # noqa: S311 (jitter, not cryptography)
         self._tokens = TokenCache(clock)
         self._endpoints: dict[str, _Endpoint] = {}
+        self._withheld: dict[str, str] = {}  # registry -> the realm host its credentials were kept from
         self._ping_locks: dict[str, threading.Lock] = {}
         self._ping_locks_guard = threading.Lock()
         self._http = http_client(
@@ -615,7 +620,7 @@ class RegistryClient(ClosingClient):
             token = self._tokens.get(repo.registry, scopes)
             if token is None:
                 token = self._fetch_token(repo, challenge, scopes, where)
-            return "Bearer " + token.reveal().decode("ascii", "replace")
+            return "Bearer " + token.reveal().decode("ascii")  # checked by _fetch_token
         return None
 
     def _fetch_token(self, repo: Repository, challenge: Challenge, scopes: tuple[Scope, ...], where: str) -> Secret:
@@ -636,6 +641,13 @@ class RegistryClient(ClosingClient):
             )
         realm_where = scrub_url(realm_url)
         credential = self.options.credentials.get(repo.registry)
+        realm_host = _host_port(realm_url)
+        withheld = credential is not None and not realm_may_receive_credentials(
+            repo.registry, repo.endpoint_host, realm_url.scheme, realm_host, self.options.credential_hosts
+        )
+        if withheld:
+            credential = None  # a realm elsewhere is asked anonymously: a registry cannot redirect our password
+            self._withheld[repo.registry] = realm_host
         scope_strings = [str(s) for s in scopes]
 
         def attempt() -> httpx.Response:
@@ -671,11 +683,10 @@ class RegistryClient(ClosingClient):
         status = response.status_code
         if status in (401, 403):
             who = "the credentials" if credential is not None else "anonymous access"
-            raise AuthError(
-                f"token server refused {who} for {repo.name}",
-                where=realm_where,
-                hint=None if credential is not None else "docker login, or set REGISTRY_USERNAME/REGISTRY_PASSWORD",
-            )
+            hint = None if credential is not None else "docker login, or set REGISTRY_USERNAME/REGISTRY_PASSWORD"
+            if withheld:
+                hint = self._credential_hint(repo)
+            raise AuthError(f"token server refused {who} for {repo.name}", where=realm_where, hint=hint)
         if status != 200:
             summary = _error_summary(body)
             raise RegistryError(
@@ -688,6 +699,10 @@ class RegistryClient(ClosingClient):
         token = answer.get("token") or answer.get("access_token") if isinstance(answer, dict) else None
         if not isinstance(token, str) or not token:
             raise RegistryError("token server answered without a token", where=realm_where)
+        if not is_header_token(token):
+            raise AuthError(
+                "token server answered a token that is not printable ASCII (unusable in a header)", where=realm_where
+            )
         expires_in = answer.get("expires_in")
         lifetime = float(expires_in) if isinstance(expires_in, int | float) else None
         secret = Secret(token)
@@ -807,6 +822,12 @@ class RegistryClient(ClosingClient):
             return response
 
     def _credential_hint(self, repo: Repository) -> str:
+        realm_host = self._withheld.get(repo.registry)
+        if realm_host is not None:
+            return (
+                f"the registry's token realm {realm_host} is another host than {repo.registry}: credentials go "
+                f"there only if you trust it (--registry-credentials-for {realm_host})"
+            )
         if self.options.credentials.get(repo.registry) is None:
             return f"no credentials for {repo.registry}: docker login, or REGISTRY_USERNAME/REGISTRY_PASSWORD"
         return f"check that the credentials for {repo.registry} grant this access"
@@ -914,6 +935,12 @@ def _merge_index_pages(pages: list[bytes], where: str) -> bytes:
         entries.extend(document["manifests"])
     assert merged is not None
     return json.dumps({**merged, "manifests": entries}, separators=(",", ":")).encode()
+
+
+def _host_port(url: httpx.URL) -> str:
+    """``host`` or ``host:port`` (a port only if not the scheme's default), as registries are named."""
+    host = f"[{url.host}]" if ":" in url.host else url.host
+    return host if url.port is None else f"{host}:{url.port}"
 
 
 def _pick_challenge(challenges: tuple[Challenge, ...]) -> Challenge | None:

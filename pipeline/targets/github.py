@@ -53,7 +53,7 @@ from pipeline.http import (
     ssl_context,
 )
 from pipeline.oci.reference import is_loopback_host
-from pipeline.secret import Secret
+from pipeline.secret import Secret, is_header_token
 from pipeline.targets.base import (
     UPLOADED,
     AssetState,
@@ -165,6 +165,23 @@ class _Transient(Exception):
         self.retry_after = retry_after
 
 
+def github_token(value: str | None, where: str) -> Secret | None:
+    """The token from ``where`` (``env://GITHUB_TOKEN``) as a Secret; None when unset or empty.
+
+    A GitHub token is printable ASCII; anything else (a paste with a non-breaking space, bytes that are
+    not UTF-8) cannot go in the ``Authorization`` header and is refused here, naming its source.
+    """
+    if not value:
+        return None
+    if not is_header_token(value):
+        raise AuthError(
+            "the GitHub token is not printable ASCII (no spaces, no other characters)",
+            where=where,
+            hint="set it to the token exactly as GitHub shows it",
+        )
+    return Secret(value)
+
+
 class GitHubTarget(ClosingClient):
     """:class:`~pipeline.targets.base.ReleaseTarget` on the releases of one GitHub repository."""
 
@@ -181,6 +198,8 @@ class GitHubTarget(ClosingClient):
     ) -> None:
         self.owner, self.repo = parse_repository(repository)
         self.options = options or GitHubOptions()
+        if token is not None and not is_header_token(token.reveal()):
+            raise AuthError("the GitHub token is not printable ASCII", where=scrub_url(self.options.api_url))
         self._token = token
         self._sleep = sleep
         self._clock = clock
@@ -511,7 +530,7 @@ class GitHubTarget(ClosingClient):
     def _headers(self, url: httpx.URL, accept: str, auth: bool) -> dict[str, str]:
         headers = {"Accept": accept}
         if auth and self._token is not None and _origin(url) in self._trusted:
-            headers["Authorization"] = "Bearer " + self._token.reveal().decode("utf-8", "replace")
+            headers["Authorization"] = "Bearer " + self._token.reveal().decode("ascii")  # checked in __init__
         return headers
 
     def _send(

@@ -525,12 +525,19 @@ def test_bearer_auth_from_docker_config(
 
     key, pub = key_pair
     admin = Credential("admin", Secret(TOKEN_USERS["admin"]), None, "test")
-    with make_client(StaticCredentials({token_registry.host: admin})) as registry_client:
+    trusted = token_registry.credential_hosts
+    with make_client(StaticCredentials({token_registry.host: admin}), credential_hosts=trusted) as registry_client:
         _, digest = push_image(registry_client, token_registry.ref("team/app:v1"), b"layer-token")
     auth = base64.b64encode(f"pusher:{TOKEN_USERS['pusher']}".encode()).decode()
     (tmp_path / "config.json").write_text(json.dumps({"auths": {token_registry.host: {"auth": auth}}}))
     env = {**PASSWORD, "DOCKER_CONFIG": str(tmp_path), "REGISTRY_USERNAME": None, "REGISTRY_PASSWORD": None}
     image = f"{token_registry.ref('team/app')}@{digest}"
+    # The token issuer is another host:port than the registry: without trusting it, no credentials go there.
+    anonymous = cli("sign", "--no-tlog-upload", image, "--key", str(key), env=env)
+    assert anonymous.exit_code == 4, anonymous.stderr
+    assert "--registry-credentials-for" in anonymous.stderr
+    (issuer_host,) = trusted
+    env["RELEASE_VECTOR_REGISTRY_CREDENTIALS_FOR"] = issuer_host
     signed = cli("sign", "--no-tlog-upload", image, "--key", str(key), env=env)
     assert signed.exit_code == 0, signed.stderr
     assert cli("verify", image, "--key", str(pub), "--insecure-ignore-tlog", env=env).exit_code == 0

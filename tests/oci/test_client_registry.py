@@ -247,7 +247,7 @@ def test_bearer_flow_push_pull_and_token_cache(token_registry: RegistryProcess) 
     name = f"team/app-{unique()}"
     ref = parse_reference(token_registry.ref(f"{name}:v1"))
     before = len(issuer.requests)
-    with client(token_creds(token_registry, "pusher")) as c:
+    with client(token_creds(token_registry, "pusher"), credential_hosts=token_registry.credential_hosts) as c:
         data, digest = push_image(c, str(ref), b"token layer")
         assert c.get_manifest(ref).data == data
         assert c.get_manifest(ref.with_digest(digest)).digest == digest
@@ -260,9 +260,9 @@ def test_bearer_flow_push_pull_and_token_cache(token_registry: RegistryProcess) 
 def test_bearer_scopes_differ_per_repository(token_registry: RegistryProcess) -> None:
     """pusher may push team/app-*, but only pull team/base."""
     base = parse_reference(token_registry.ref("team/base:v1"))
-    with client(token_creds(token_registry, "admin")) as admin:
+    with client(token_creds(token_registry, "admin"), credential_hosts=token_registry.credential_hosts) as admin:
         data, _ = push_image(admin, str(base), b"base layer")
-    with client(token_creds(token_registry, "pusher")) as c:
+    with client(token_creds(token_registry, "pusher"), credential_hosts=token_registry.credential_hosts) as c:
         assert c.get_manifest(base).data == data
         with pytest.raises(AuthError) as info:
             c.put_manifest(base, "v2", data, mediatypes.OCI_MANIFEST)
@@ -275,11 +275,11 @@ def test_bearer_mount_asks_for_both_scopes(token_registry: RegistryProcess) -> N
     assert issuer is not None
     base = parse_reference(token_registry.ref("team/base:mount"))
     blob = b"shared " + secrets.token_bytes(8)
-    with client(token_creds(token_registry, "admin")) as admin:
+    with client(token_creds(token_registry, "admin"), credential_hosts=token_registry.credential_hosts) as admin:
         digest = admin.upload_blob(base, blob)
     target = parse_reference(token_registry.ref(f"team/app-{unique()}:v1"))
     before = len(issuer.requests)
-    with client(token_creds(token_registry, "pusher")) as c:
+    with client(token_creds(token_registry, "pusher"), credential_hosts=token_registry.credential_hosts) as c:
         assert c.upload_blob(target, blob, mount_from=base) == digest
         assert c.get_blob(target, digest) == blob
     scopes = [r.scopes for r in issuer.requests[before:]]
@@ -290,7 +290,7 @@ def test_bearer_mount_asks_for_both_scopes(token_registry: RegistryProcess) -> N
 
 def test_bearer_anonymous_pull_of_public_repository(token_registry: RegistryProcess) -> None:
     ref = parse_reference(token_registry.ref(f"public/{unique()}:v1"))
-    with client(token_creds(token_registry, "admin")) as admin:
+    with client(token_creds(token_registry, "admin"), credential_hosts=token_registry.credential_hosts) as admin:
         data, _ = push_image(admin, str(ref), b"public")
     with client() as anonymous:
         assert anonymous.get_manifest(ref).data == data
@@ -305,7 +305,7 @@ def test_bearer_identity_token_uses_the_refresh_grant(token_registry: RegistryPr
     store = StaticCredentials({token_registry.host: Credential("", None, Secret(refresh), "test")})
     ref = parse_reference(token_registry.ref(f"team/app-{unique()}:v1"))
     before = len(issuer.requests)
-    with client(store) as c:
+    with client(store, credential_hosts=token_registry.credential_hosts) as c:
         push_image(c, str(ref), b"refreshed")
     assert {(r.method, r.user) for r in issuer.requests[before:]} == {("POST", "pusher")}
 
@@ -313,7 +313,7 @@ def test_bearer_identity_token_uses_the_refresh_grant(token_registry: RegistryPr
 def test_bearer_wrong_password_is_refused_by_the_token_server(token_registry: RegistryProcess) -> None:
     ref = parse_reference(token_registry.ref("team/base:v1"))
     store = StaticCredentials({token_registry.host: Credential("pusher", Secret("nope"), None, "test")})
-    with client(store) as c, pytest.raises(AuthError) as info:
+    with client(store, credential_hosts=token_registry.credential_hosts) as c, pytest.raises(AuthError) as info:
         c.get_manifest(ref)
     assert "token server refused the credentials" in str(info.value)
     assert "nope" not in str(info.value)
@@ -323,7 +323,7 @@ def test_expired_token_is_fetched_again_on_401(token_registry: RegistryProcess) 
     issuer = token_registry.token_issuer
     assert issuer is not None
     ref = parse_reference(token_registry.ref(f"team/app-{unique()}:v1"))
-    with client(token_creds(token_registry, "pusher")) as c:
+    with client(token_creds(token_registry, "pusher"), credential_hosts=token_registry.credential_hosts) as c:
         data, _ = push_image(c, str(ref), b"refresh on 401")
         # poison every cached token: the registry answers 401 and the client must fetch a new one
         for key in list(c._tokens._tokens):
@@ -344,7 +344,7 @@ def test_tokens_and_credentials_stay_with_their_registry(
         }
     )
     seen: list[tuple[str, str | None]] = []
-    with client(store) as c:
+    with client(store, credential_hosts=token_registry.credential_hosts) as c:
         c._http.event_hooks["request"].append(
             lambda r: seen.append((f"{r.url.host}:{r.url.port}", r.headers.get("Authorization")))
         )
@@ -397,10 +397,10 @@ def test_env_credentials_end_to_end(basic_registry: RegistryProcess, tmp_path: P
 def test_bearer_mount_without_access_to_the_source_falls_back_to_upload(token_registry: RegistryProcess) -> None:
     hidden = parse_reference(token_registry.ref(f"hidden/{unique()}:v1"))
     blob = b"hidden " + secrets.token_bytes(8)
-    with client(token_creds(token_registry, "admin")) as admin:
+    with client(token_creds(token_registry, "admin"), credential_hosts=token_registry.credential_hosts) as admin:
         admin.upload_blob(hidden, blob)
     target = parse_reference(token_registry.ref(f"team/app-{unique()}:v1"))
-    with client(token_creds(token_registry, "pusher")) as c:
+    with client(token_creds(token_registry, "pusher"), credential_hosts=token_registry.credential_hosts) as c:
         digest = c.upload_blob(target, blob, mount_from=hidden)
         assert c.get_blob(target, digest) == blob
         with pytest.raises(AuthError):

@@ -678,3 +678,25 @@ def test_fetch_asset_cuts_off_a_server_that_understates_the_size(
     monkeypatch.setattr(gh, "asset_json", understated)
     with make_target(gh, sleeps) as target, pytest.raises(GitHubError, match="too large"):
         target.fetch_asset(V, "release.yaml", max_bytes=1024)
+
+
+@pytest.mark.parametrize("token", ["ghp_tökén", "ghp_two words", "ghp_x\udcff", "ghp_\u00a0"])
+def test_a_token_that_is_not_printable_ascii_is_refused(gh: GitHubStandIn, sleeps: Sleeps, token: str) -> None:
+    from pipeline.targets.github import github_token
+
+    with pytest.raises(AuthError) as caught:
+        github_token(token, "env://GITHUB_TOKEN")
+    assert caught.value.exit_code == ExitCode.AUTH and caught.value.where == "env://GITHUB_TOKEN"
+    assert token not in str(caught.value)
+    raw = token.encode("utf-8", "surrogateescape")  # what a caller passing its own Secret could hold
+    with pytest.raises(AuthError) as caught:
+        GitHubTarget(gh.slug, Secret(raw), GitHubOptions(api_url=gh.api_url), sleep=sleeps)
+    assert caught.value.exit_code == ExitCode.AUTH and token not in str(caught.value)
+    assert gh.calls() == []
+
+
+def test_github_token_unset_or_empty_is_none() -> None:
+    from pipeline.targets.github import github_token
+
+    assert github_token(None, "env://GITHUB_TOKEN") is None and github_token("", "env://GITHUB_TOKEN") is None
+    assert github_token(STANDIN_TOKEN, "env://GITHUB_TOKEN") == Secret(STANDIN_TOKEN)
