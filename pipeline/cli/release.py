@@ -26,7 +26,13 @@ from pipeline.cli.keyless_options import (
     keyless_signing,
 )
 from pipeline.cli.keys import KEY_HELP
-from pipeline.cli.registry_options import ALLOW_HTTP_OPTION, CACERT_OPTION, CONCURRENCY_OPTION, registry_client
+from pipeline.cli.registry_options import (
+    ALLOW_HTTP_OPTION,
+    CACERT_OPTION,
+    CONCURRENCY_OPTION,
+    REQUEST_TIMEOUT_OPTION,
+    registry_client,
+)
 from pipeline.cli.trust_options import (
     CA_INTERMEDIATES_OPTION,
     CA_ROOTS_OPTION,
@@ -204,6 +210,7 @@ def release_command(
     rekor_public_key: Path | None = SIGN_REKOR_KEY_OPTION,
     bundle_format: str = BUNDLE_FORMAT_OPTION,
     json_output: bool = typer.Option(False, "--json", help="Print the plan (dry run) or the result as JSON."),
+    request_timeout: float | None = REQUEST_TIMEOUT_OPTION,
 ) -> None:
     """Cut a release: assemble the vector, push it, sign it and every image it pins, publish.
 
@@ -373,6 +380,7 @@ def verify_release_command(
     allow_http_registry: bool = ALLOW_HTTP_OPTION,
     registry_cacert: Path | None = CACERT_OPTION,
     json_output: bool = typer.Option(False, "--json", help="Print one JSON result."),
+    request_timeout: float | None = REQUEST_TIMEOUT_OPTION,
 ) -> None:
     """Verify a whole release: the vector's signature, then every image it pins (signature on the pinned
     digest, tag still pointing there) and, with a release target, the published cosign.pub."""

@@ -15,7 +15,7 @@ import typer
 from pipeline.assemble import DEFAULT_CONCURRENCY, Resolution, assemble, git_revision, resolve_source
 from pipeline.cli.app import app
 from pipeline.cli.common import print_json, read_input_file, write_atomically
-from pipeline.cli.registry_options import ALLOW_HTTP_OPTION, CACERT_OPTION
+from pipeline.cli.registry_options import ALLOW_HTTP_OPTION, CACERT_OPTION, REQUEST_TIMEOUT_OPTION
 from pipeline.errors import ErrorList, ReleaseVectorError, UsageError
 from pipeline.oci.auth import load_credentials
 from pipeline.oci.client import RegistryClient, RegistryOptions
@@ -164,6 +164,7 @@ def assemble_command(
     allow_http_registry: bool = ALLOW_HTTP_OPTION,
     registry_cacert: Path | None = CACERT_OPTION,
     json_output: bool = typer.Option(False, "--json", help="Print a JSON result on stdout (needs --output)."),
+    request_timeout: float | None = REQUEST_TIMEOUT_OPTION,
 ) -> None:
     """Pin every image of the source definition to its current digest and write the release vector.
 

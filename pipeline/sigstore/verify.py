@@ -36,6 +36,7 @@ from typing import Final
 
 from cryptography import x509
 
+from pipeline import jsonbounded
 from pipeline.cosign.certificate import certificate_identity
 from pipeline.cosign.keys import PublicKey, encode_pem, public_key_der, public_key_to_pem, verify_signature
 from pipeline.cosign.rekor import (
@@ -195,7 +196,7 @@ def _check_dsse_body(entry: TransparencyLogEntry, envelope: DsseEnvelope, signer
 def check_dsse_body(canonical_body: bytes, envelope: DsseEnvelope, signer_pem: bytes, where: str) -> None:
     """The dsse 0.0.1 body records this payload, this signature and this signer (envelopeHash is not used)."""
     try:
-        body: object = json.loads(canonical_body)
+        body: object = jsonbounded.loads(canonical_body, source=where, what="the transparency-log entry body")
     except (UnicodeDecodeError, json.JSONDecodeError):
         raise VerificationError("the transparency-log entry body is not JSON", where=where) from None
     body = _json_object(body, "body", where)
