@@ -393,7 +393,9 @@ def verify_found_bundle(
             f"the bundle's mediaType is {parsed.media_type}, but its layer says {BUNDLE_ARTIFACT_TYPE}",
             where=bundle.where,
         )
-    verified = verify_bundle_for_image(parsed, digest, policy, bundle.where, annotations, predicate_type=predicate_type)
+    verified = verify_bundle_for_image(
+        parsed, digest, policy, bundle.where, annotations, predicate_type=predicate_type
+    )
     assert parsed.dsse_envelope is not None  # verify_bundle_for_image accepts DSSE bundles only
     return VerifiedBundle(bundle.manifest_digest, parsed.dsse_envelope.payload, verified)
 

@@ -121,7 +121,9 @@ def _require_log(tlog: TransparencyLog | None, where: str) -> TransparencyLog:
     return tlog
 
 
-def has_keyless_layer(existing: SignatureManifest, payload: bytes, policy: VerificationPolicy, where: str) -> bool:
+def has_keyless_layer(
+    existing: SignatureManifest, payload: bytes, policy: VerificationPolicy, where: str
+) -> bool:
     """A legacy layer holding ``payload`` whose certificate, signature and Rekor bundle verify under ``policy``."""
     digest = sha256_digest(payload)
     for layer in existing.signature_layers:

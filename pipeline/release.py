@@ -365,7 +365,8 @@ def _body(request: ReleaseRequest) -> str:
         )
     return (
         f"Release vector: `{request.artifact_reference}` (`{artifact}`).\n\n"
-        f"Verify it and every image it pins:\n\n" + "".join(f"```sh\n{command}\n```\n" for command in commands)
+        f"Verify it and every image it pins:\n\n"
+        + "".join(f"```sh\n{command}\n```\n" for command in commands)
     )
 
 

@@ -190,11 +190,8 @@ def test_get_referrers_merges_pages_and_sends_the_filter() -> None:
         headers = {"Content-Type": mediatypes.OCI_INDEX}
         if link:
             headers["Link"] = f'<{link}>; rel="next"'
-        body = {
-            "schemaVersion": 2,
-            "mediaType": mediatypes.OCI_INDEX,
-            "manifests": [{"digest": d, "mediaType": mediatypes.OCI_MANIFEST, "size": 1} for d in entries],
-        }
+        body = {"schemaVersion": 2, "mediaType": mediatypes.OCI_INDEX,
+                "manifests": [{"digest": d, "mediaType": mediatypes.OCI_MANIFEST, "size": 1} for d in entries]}
         return Reply(200, headers, json.dumps(body).encode())  # fmt: skip
 
     one, two = "sha256:" + "1" * 64, "sha256:" + "2" * 64

@@ -32,7 +32,8 @@ ALL_SIGNED = frozenset((i.name, i.digest) for i in IMAGES)
 
 def state(*, exists: bool, draft: bool, assets: dict[str, bytes]) -> ReleaseState:
     held = {
-        name: AssetState(name, len(data), "sha256:" + hashlib.sha256(data).hexdigest()) for name, data in assets.items()
+        name: AssetState(name, len(data), "sha256:" + hashlib.sha256(data).hexdigest())
+        for name, data in assets.items()
     }
     return ReleaseState("v1.0.0", exists=exists, draft=draft, assets=held, where="github.com/a/releases")
 

@@ -255,12 +255,8 @@ def test_keyless_release_leaks_no_token(
                 "--rekor-url", log.url, "--rekor-public-key", str(tmp_path / "rekor.pub"),
                 "--registry-mirror", mirror, "--git-revision", REV, "--release-dir", str(tmp_path / "releases"),
             ]  # fmt: skip
-            env: dict[str, str | None] = {
-                "COSIGN_PASSWORD": PASSWORD,
-                "SIGSTORE_ID_TOKEN": token,
-                "ACTIONS_ID_TOKEN_REQUEST_URL": None,
-                "ACTIONS_ID_TOKEN_REQUEST_TOKEN": None,
-            }
+            env: dict[str, str | None] = {"COSIGN_PASSWORD": PASSWORD, "SIGSTORE_ID_TOKEN": token,
+                                          "ACTIONS_ID_TOKEN_REQUEST_URL": None, "ACTIONS_ID_TOKEN_REQUEST_TOKEN": None}
             actions_env: dict[str, str | None] = {**env, "SIGSTORE_ID_TOKEN": None, **actions}
             runs = [
                 cli("--debug", "release", "v1.0.0", *args, "--dry-run", env=env),

@@ -127,7 +127,9 @@ def build_vector(
     """
     source = loaded if loaded is not None else load_source_file(source_path)
     metadata = vector_metadata(source, source_path, version, revision)
-    resolution = _resolve(source, mirrors, concurrency=concurrency, allow_http=allow_http, cacert=cacert, client=client)
+    resolution = _resolve(
+        source, mirrors, concurrency=concurrency, allow_http=allow_http, cacert=cacert, client=client
+    )
     if not resolution.ok:
         errors: list[ReleaseVectorError] = []
         for image, failure in resolution.failed_entries(source):

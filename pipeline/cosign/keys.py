@@ -107,7 +107,9 @@ def decode_pem(data: bytes, source: str) -> PemBlock:
     if end is None:
         raise KeyFormatError(f"the {label} PEM block is truncated (no END line)", where=source)
     if lines[end] != end_line:
-        raise KeyFormatError(f"the PEM block begins as {label!r} but ends as {lines[end][9:-5]!r}", where=source)
+        raise KeyFormatError(
+            f"the PEM block begins as {label!r} but ends as {lines[end][9:-5]!r}", where=source
+        )
     body = "".join(line for line in lines[begin + 1 : end] if ":" not in line)
     try:
         der = base64.b64decode(body, validate=True)
@@ -171,7 +173,9 @@ def decrypt_envelope(envelope_bytes: bytes, password: Secret, source: str) -> by
     if kdf.get("name") != "scrypt":
         raise UnsupportedKdfError(f"unsupported key derivation {kdf.get('name')!r} (only scrypt)", where=source)
     if cipher.get("name") != "nacl/secretbox":
-        raise UnsupportedKdfError(f"unsupported cipher {cipher.get('name')!r} (only nacl/secretbox)", where=source)
+        raise UnsupportedKdfError(
+            f"unsupported cipher {cipher.get('name')!r} (only nacl/secretbox)", where=source
+        )
     params = kdf.get("params")
     if not isinstance(params, dict):
         raise KeyFormatError("the encrypted key's scrypt params are missing", where=source)
@@ -263,9 +267,13 @@ def load_pkcs8_private_key(der: bytes, source: str) -> PrivateKey:
 def check_key_type(key: PublicKey, source: str) -> None:
     """The key types cosign accepts: ECDSA P-256/P-384/P-521, RSA of 2048 bits or more, Ed25519."""
     if isinstance(key, ec.EllipticCurvePublicKey) and key.curve.name not in CURVE_HASHES:
-        raise UnsupportedKeyError(f"unsupported elliptic curve {key.curve.name} (P-256, P-384 or P-521)", where=source)
+        raise UnsupportedKeyError(
+            f"unsupported elliptic curve {key.curve.name} (P-256, P-384 or P-521)", where=source
+        )
     if isinstance(key, rsa.RSAPublicKey) and key.key_size < RSA_MIN_BITS:
-        raise UnsupportedKeyError(f"RSA key of {key.key_size} bits is too small ({RSA_MIN_BITS} minimum)", where=source)
+        raise UnsupportedKeyError(
+            f"RSA key of {key.key_size} bits is too small ({RSA_MIN_BITS} minimum)", where=source
+        )
 
 
 @dataclass(frozen=True)

@@ -255,7 +255,9 @@ def _parse_tlog_entry(value: object, name: str, where: str, version: tuple[int, 
     )
 
 
-def _parse_verification_material(value: object, where: str, version: tuple[int, int]) -> VerificationMaterial:
+def _parse_verification_material(
+    value: object, where: str, version: tuple[int, int]
+) -> VerificationMaterial:
     material = _object(value, "verificationMaterial", where)
     present = [name for name in ("publicKey", "certificate", "x509CertificateChain") if material.get(name) is not None]
     if len(present) != 1:
@@ -277,11 +279,8 @@ def _parse_verification_material(value: object, where: str, version: tuple[int, 
         name = "verificationMaterial.x509CertificateChain"
         holder = _object(material["x509CertificateChain"], name, where)
         certificates = [
-            _bytes(
-                _object(item, f"{name}.certificates[{index}]", where).get("rawBytes"),
-                f"{name}.certificates[{index}].rawBytes",
-                where,
-            )
+            _bytes(_object(item, f"{name}.certificates[{index}]", where).get("rawBytes"),
+                   f"{name}.certificates[{index}].rawBytes", where)
             for index, item in enumerate(_list(holder.get("certificates"), f"{name}.certificates", where))
         ]
         if not certificates:
@@ -298,11 +297,8 @@ def _parse_verification_material(value: object, where: str, version: tuple[int, 
     if timestamp_data is not None:
         name = "timestampVerificationData.rfc3161Timestamps"
         timestamps = tuple(
-            _bytes(
-                _object(item, f"{name}[{index}]", where).get("signedTimestamp"),
-                f"{name}[{index}].signedTimestamp",
-                where,
-            )
+            _bytes(_object(item, f"{name}[{index}]", where).get("signedTimestamp"),
+                   f"{name}[{index}].signedTimestamp", where)
             for index, item in enumerate(_list(timestamp_data.get("rfc3161Timestamps"), name, where))
         )
     return VerificationMaterial(hint, leaf, chain, entries, timestamps)

@@ -223,10 +223,9 @@ def test_sigstore_bundle_signed_with_a_managed_key_verifies(cli: Any) -> None:
     assert ok.exit_code == 0, ok.stderr
     assert json.loads(ok.stdout)["log_index"] == 771488337
     # Its RFC 3161 timestamp, checked against the shipped root's timestamp authority.
-    assert (
-        "1 RFC 3161 timestamp(s) over the signature verified with a trusted timestamp authority"
-        in json.loads(ok.stdout)["checks"]
-    )
+    assert "1 RFC 3161 timestamp(s) over the signature verified with a trusted timestamp authority" in json.loads(
+        ok.stdout
+    )["checks"]
 
 
 def test_sigstore_bundle_rejects_another_artifact_and_key(cli: Any, tmp_path: Path) -> None:

@@ -542,9 +542,7 @@ BUNDLE_V03 = COSIGN_VECTORS / "bundle-v03"
 KUBEWARDEN = BUNDLE_V03 / "cosign-sign-image-v3"
 ATTEST = BUNDLE_V03 / "cosign-attest-keyless"
 KUBEWARDEN_DIGEST = "sha256:c811d58de79c92f03214e63aa339484e488d694ae8a6283b5f3f17a9faf50172"
-KUBEWARDEN_IDENTITY = (
-    "https://github.com/kubewarden/kubewarden-controller/.github/workflows/release.yml@refs/tags/v1.34.0"
-)
+KUBEWARDEN_IDENTITY = "https://github.com/kubewarden/kubewarden-controller/.github/workflows/release.yml@refs/tags/v1.34.0"
 
 
 def referrers_index(registry: RegistryProcess, repository: str, digest: str) -> httpx.Response:

@@ -134,7 +134,9 @@ def test_no_password_and_no_terminal_is_a_clear_error(cli: Any) -> None:
     assert "COSIGN_PASSWORD is not set" in result.stderr
 
 
-def test_prompts_twice_on_a_terminal_when_generating(cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_prompts_twice_on_a_terminal_when_generating(
+    cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     answers = iter(["pw-one", "pw-two"])
     prompts: list[str] = []
 

@@ -165,14 +165,8 @@ def test_key_signed_bundle_verifies(key_policy: VerificationPolicy) -> None:
 
 def test_an_artifact_with_one_more_byte_is_rejected(key_policy: VerificationPolicy) -> None:
     bundle = _load(KEY_SIGNED / "bundle.sigstore.json")
-    error = _reject(
-        "the bundle is for another artifact",
-        verify_bundle_for_artifact,
-        bundle,
-        _artifact() + b"\n",
-        key_policy,
-        "a.txt",
-    )
+    error = _reject("the bundle is for another artifact", verify_bundle_for_artifact, bundle, _artifact() + b"\n",
+                    key_policy, "a.txt")
     assert error.where == "a.txt"
 
 
@@ -182,9 +176,8 @@ def test_the_signature_itself_covers_the_artifact(key_policy: VerificationPolicy
     assert bundle.message_signature is not None
     no_digest = replace(bundle, message_signature=replace(bundle.message_signature, digest_algorithm=None))
     verify_bundle_for_artifact(no_digest, _artifact(), key_policy, "a.txt")
-    _reject(
-        "the signature does not verify", verify_bundle_for_artifact, no_digest, _artifact() + b"x", key_policy, "a.txt"
-    )
+    _reject("the signature does not verify", verify_bundle_for_artifact, no_digest, _artifact() + b"x", key_policy,
+            "a.txt")
 
 
 def test_a_wrong_key_is_rejected(key_policy: VerificationPolicy) -> None:
@@ -212,31 +205,16 @@ def test_another_digest_algorithm_is_refused(key_policy: VerificationPolicy) -> 
         (lambda b: _with_entry(b, signed_entry_timestamp=None), "no inclusionPromise"),
         (lambda b: _with_entry(b, log_id=b"\x00" * 32), "matches none of the 2 trusted Rekor keys"),
         (lambda b: _with_entry(b, kind="dsse"), "no hashedrekord 0.0.1 transparency-log entry .dsse 0.0.1"),
-        (
-            lambda b: _with_proof(b, hashes=(_flip(_proof_of(b).hashes[0]), *_proof_of(b).hashes[1:])),
-            "does not lead to the tree's root hash",
-        ),
+        (lambda b: _with_proof(b, hashes=(_flip(_proof_of(b).hashes[0]), *_proof_of(b).hashes[1:])),
+         "does not lead to the tree's root hash"),
         (lambda b: _with_proof(b, log_index=771488337), "outside the tree"),  # the global index is not the leaf's
         (lambda b: _with_proof(b, log_index=649584074), "does not lead to the tree's root hash"),
         (lambda b: _with_proof(b, hashes=_proof_of(b).hashes[:-1]), "too few hashes"),
-        (
-            lambda b: _with_proof(b, checkpoint=_proof_of(b).checkpoint.replace("649584076", "649584077", 1)),
-            "checkpoint's signature does not verify",
-        ),
+        (lambda b: _with_proof(b, checkpoint=_proof_of(b).checkpoint.replace("649584076", "649584077", 1)),
+         "checkpoint's signature does not verify"),
     ],
-    ids=[
-        "SET",
-        "integratedTime",
-        "logIndex",
-        "no-SET",
-        "logId",
-        "kind",
-        "proof-hash",
-        "global-index",
-        "proof-index",
-        "proof-short",
-        "checkpoint",
-    ],
+    ids=["SET", "integratedTime", "logIndex", "no-SET", "logId", "kind", "proof-hash", "global-index",
+         "proof-index", "proof-short", "checkpoint"],
 )
 def test_tampered_log_evidence_is_rejected(key_policy: VerificationPolicy, change: Any, reason: str) -> None:
     bundle = change(_load(KEY_SIGNED / "bundle.sigstore.json"))
@@ -267,25 +245,13 @@ def test_ignore_tlog_skips_the_log_but_not_the_signature(key_policy: Verificatio
 
 
 def test_keyless_policy_on_a_key_signed_bundle_is_rejected(cody_policy: VerificationPolicy) -> None:
-    _reject(
-        "no certificate for keyless verification",
-        verify_bundle_for_artifact,
-        _load(KEY_SIGNED / "bundle.sigstore.json"),
-        _artifact(),
-        cody_policy,
-        "a.txt",
-    )
+    _reject("no certificate for keyless verification", verify_bundle_for_artifact,
+            _load(KEY_SIGNED / "bundle.sigstore.json"), _artifact(), cody_policy, "a.txt")
 
 
 def test_a_dsse_bundle_is_not_an_artifact_signature(cody_policy: VerificationPolicy) -> None:
-    _reject(
-        "holds a DSSE envelope",
-        verify_bundle_for_artifact,
-        _load(ATTEST / "oci-attestation.sigstore.json"),
-        b"",
-        cody_policy,
-        "x",
-    )
+    _reject("holds a DSSE envelope", verify_bundle_for_artifact, _load(ATTEST / "oci-attestation.sigstore.json"),
+            b"", cody_policy, "x")
 
 
 # --- 2. cosign attest --new-bundle-format (keyless, in-toto v0.1) -----------------------------
@@ -302,28 +268,16 @@ def test_attestation_verifies(cody_policy: VerificationPolicy) -> None:
     assert (result.signer, result.issuer) == (CODY, GITHUB_OAUTH)
     assert (result.integrated_time, result.log_index) == (1740770291, 175508996)
     joined = " | ".join(result.checks)
-    for phrase in (
-        "DSSE signature was verified",
-        "names the image digest",
-        "dsse log entry records",
-        "signed entry timestamp",
-        "inclusion proof (leaf 53604734 of 53604735)",
-        "checkpoint",
-        "chains to a trusted root",
-    ):
+    for phrase in ("DSSE signature was verified", "names the image digest", "dsse log entry records",
+                   "signed entry timestamp", "inclusion proof (leaf 53604734 of 53604735)", "checkpoint",
+                   "chains to a trusted root"):
         assert phrase in joined
     assert "RFC 3161" not in joined  # this bundle carries no timestamp
 
 
 def test_attestation_needs_its_predicate_type(cody_policy: VerificationPolicy) -> None:
-    _reject(
-        "predicateType is https://cosign.sigstore.dev/attestation/v1, not https://sigstore.dev/cosign/sign/v1",
-        verify_bundle_for_image,
-        _attestation(),
-        ATTESTATION_DIGEST,
-        cody_policy,
-        WHERE,
-    )
+    _reject("predicateType is https://cosign.sigstore.dev/attestation/v1, not https://sigstore.dev/cosign/sign/v1",
+            verify_bundle_for_image, _attestation(), ATTESTATION_DIGEST, cody_policy, WHERE)
 
 
 @pytest.mark.parametrize(
@@ -337,15 +291,8 @@ def test_attestation_from_someone_else_is_rejected(
     rekor_keys: tuple[PublicKey, ...], fulcio: Any, identity: str, issuer: str, reason: str
 ) -> None:
     policy = _keyless(rekor_keys, fulcio, identity, issuer)
-    _reject(
-        reason,
-        verify_bundle_for_image,
-        _attestation(),
-        ATTESTATION_DIGEST,
-        policy,
-        WHERE,
-        predicate_type=COSIGN_ATTESTATION_PREDICATE_TYPE,
-    )
+    _reject(reason, verify_bundle_for_image, _attestation(), ATTESTATION_DIGEST, policy, WHERE,
+            predicate_type=COSIGN_ATTESTATION_PREDICATE_TYPE)
 
 
 def test_dsse_signature_is_over_the_pae_not_the_payload() -> None:
@@ -369,28 +316,13 @@ def test_pae_encoding_matches_the_dsse_spec_example() -> None:
 
 
 def test_attestation_for_another_image_is_rejected(cody_policy: VerificationPolicy) -> None:
-    _reject(
-        "the signature is for another image .*sha256:7321",
-        verify_bundle_for_image,
-        _attestation(),
-        KUBEWARDEN_DIGEST,
-        cody_policy,
-        WHERE,
-        predicate_type=COSIGN_ATTESTATION_PREDICATE_TYPE,
-    )
+    _reject("the signature is for another image .*sha256:7321", verify_bundle_for_image, _attestation(),
+            KUBEWARDEN_DIGEST, cody_policy, WHERE, predicate_type=COSIGN_ATTESTATION_PREDICATE_TYPE)
 
 
 def test_attestation_without_requested_annotations_is_rejected(cody_policy: VerificationPolicy) -> None:
-    _reject(
-        "annotation env=prod is missing",
-        verify_bundle_for_image,
-        _attestation(),
-        ATTESTATION_DIGEST,
-        cody_policy,
-        WHERE,
-        {"env": "prod"},
-        predicate_type=COSIGN_ATTESTATION_PREDICATE_TYPE,
-    )
+    _reject("annotation env=prod is missing", verify_bundle_for_image, _attestation(), ATTESTATION_DIGEST,
+            cody_policy, WHERE, {"env": "prod"}, predicate_type=COSIGN_ATTESTATION_PREDICATE_TYPE)
 
 
 def test_tampered_envelope_is_rejected(cody_policy: VerificationPolicy) -> None:
@@ -403,46 +335,26 @@ def test_tampered_envelope_is_rejected(cody_policy: VerificationPolicy) -> None:
         replace(envelope, signatures=(DsseSignature(_flip(envelope.signatures[0].sig, 10), ""),)),
     ):
         with pytest.raises(VerificationError, match="DSSE"):
-            verify_bundle_for_image(
-                replace(bundle, dsse_envelope=changed),
-                ATTESTATION_DIGEST,
-                cody_policy,
-                WHERE,
-                predicate_type=COSIGN_ATTESTATION_PREDICATE_TYPE,
-            )
+            verify_bundle_for_image(replace(bundle, dsse_envelope=changed), ATTESTATION_DIGEST, cody_policy, WHERE,
+                                    predicate_type=COSIGN_ATTESTATION_PREDICATE_TYPE)
 
 
 def test_two_signatures_are_refused(cody_policy: VerificationPolicy) -> None:
     bundle = _attestation()
     assert bundle.dsse_envelope is not None
     doubled = replace(bundle.dsse_envelope, signatures=bundle.dsse_envelope.signatures * 2)
-    _reject(
-        "holds 2 signatures",
-        verify_bundle_for_image,
-        replace(bundle, dsse_envelope=doubled),
-        ATTESTATION_DIGEST,
-        cody_policy,
-        WHERE,
-        predicate_type=COSIGN_ATTESTATION_PREDICATE_TYPE,
-    )
+    _reject("holds 2 signatures", verify_bundle_for_image, replace(bundle, dsse_envelope=doubled), ATTESTATION_DIGEST,
+            cody_policy, WHERE, predicate_type=COSIGN_ATTESTATION_PREDICATE_TYPE)
 
 
 def test_certificate_is_checked_at_integrated_time_not_now(cody_policy: VerificationPolicy) -> None:
     # The leaf lived ten minutes in 2025; without the log there is no proven time, so it is expired now.
     policy = replace(cody_policy, ignore_tlog=True, now=datetime(2026, 1, 1, tzinfo=UTC))
-    _reject(
-        "was not valid at 2026-01-01",
-        verify_bundle_for_image,
-        _attestation(),
-        ATTESTATION_DIGEST,
-        policy,
-        WHERE,
-        predicate_type=COSIGN_ATTESTATION_PREDICATE_TYPE,
-    )
+    _reject("was not valid at 2026-01-01", verify_bundle_for_image, _attestation(), ATTESTATION_DIGEST, policy,
+            WHERE, predicate_type=COSIGN_ATTESTATION_PREDICATE_TYPE)
     policy = replace(policy, now=datetime(2025, 2, 28, 19, 20, tzinfo=UTC))
-    result = verify_bundle_for_image(
-        _attestation(), ATTESTATION_DIGEST, policy, WHERE, predicate_type=COSIGN_ATTESTATION_PREDICATE_TYPE
-    )
+    result = verify_bundle_for_image(_attestation(), ATTESTATION_DIGEST, policy, WHERE,
+                                     predicate_type=COSIGN_ATTESTATION_PREDICATE_TYPE)
     assert result.log_index is None
 
 
@@ -450,23 +362,17 @@ def _as_chain_bundle(bundle: SigstoreBundle, chain: tuple[bytes, ...]) -> Sigsto
     return replace(bundle, verification_material=replace(bundle.verification_material, chain=chain))
 
 
-def test_bundle_chain_supplies_intermediates(rekor_keys: tuple[PublicKey, ...], fulcio: Any) -> None:
+def test_bundle_chain_supplies_intermediates(
+    rekor_keys: tuple[PublicKey, ...], fulcio: Any
+) -> None:
     """A v0.1/v0.2 x509CertificateChain brings its own intermediate; only the roots must be trusted."""
     roots, intermediates = fulcio
     policy = _keyless(rekor_keys, (roots, ()), CODY, GITHUB_OAUTH)
     with_chain = _as_chain_bundle(_attestation(), tuple(c.public_bytes(Encoding.DER) for c in intermediates))
-    verify_bundle_for_image(
-        with_chain, ATTESTATION_DIGEST, policy, WHERE, predicate_type=COSIGN_ATTESTATION_PREDICATE_TYPE
-    )
-    _reject(
-        "does not chain to a trusted root",
-        verify_bundle_for_image,
-        _attestation(),
-        ATTESTATION_DIGEST,
-        policy,
-        WHERE,
-        predicate_type=COSIGN_ATTESTATION_PREDICATE_TYPE,
-    )
+    verify_bundle_for_image(with_chain, ATTESTATION_DIGEST, policy, WHERE,
+                            predicate_type=COSIGN_ATTESTATION_PREDICATE_TYPE)
+    _reject("does not chain to a trusted root", verify_bundle_for_image, _attestation(), ATTESTATION_DIGEST, policy,
+            WHERE, predicate_type=COSIGN_ATTESTATION_PREDICATE_TYPE)
 
 
 def test_malformed_certificates_are_invalid_input(cody_policy: VerificationPolicy) -> None:
@@ -497,62 +403,31 @@ def test_cosign_v3_image_signature_for_another_digest_is_rejected(
     path: Any, kubewarden_policy: VerificationPolicy
 ) -> None:
     other = "sha256:" + "0" * 64
-    _reject(
-        f"names sha256:{KUBEWARDEN_DIGEST[7:]}, not {other}",
-        verify_bundle_for_image,
-        _load(path),
-        other,
-        kubewarden_policy,
-        WHERE,
-    )
+    _reject(f"names sha256:{KUBEWARDEN_DIGEST[7:]}, not {other}", verify_bundle_for_image, _load(path), other,
+            kubewarden_policy, WHERE)
 
 
 def test_cosign_v3_image_signature_from_another_workflow_is_rejected(
     rekor_keys: tuple[PublicKey, ...], fulcio: Any
 ) -> None:
     policy = _keyless(rekor_keys, fulcio, KUBEWARDEN_SAN.replace("v1.34.0", "v1.35.0"), GITHUB_ACTIONS)
-    _reject(
-        "certificate identity is not",
-        verify_bundle_for_image,
-        _load(IMAGE_V3_FILES[0]),
-        KUBEWARDEN_DIGEST,
-        policy,
-        WHERE,
-    )
+    _reject("certificate identity is not", verify_bundle_for_image, _load(IMAGE_V3_FILES[0]), KUBEWARDEN_DIGEST,
+            policy, WHERE)
 
 
 def test_annotations_must_be_in_the_subject(kubewarden_policy: VerificationPolicy) -> None:
-    _reject(
-        "annotation env=prod is missing",
-        verify_bundle_for_image,
-        _load(IMAGE_V3_FILES[0]),
-        KUBEWARDEN_DIGEST,
-        kubewarden_policy,
-        WHERE,
-        {"env": "prod"},
-    )
+    _reject("annotation env=prod is missing", verify_bundle_for_image, _load(IMAGE_V3_FILES[0]), KUBEWARDEN_DIGEST,
+            kubewarden_policy, WHERE, {"env": "prod"})
 
 
 def test_a_key_policy_on_a_keyless_image_signature_is_rejected(key_policy: VerificationPolicy) -> None:
-    _reject(
-        "DSSE signature does not verify .* with the given key",
-        verify_bundle_for_image,
-        _load(IMAGE_V3_FILES[0]),
-        KUBEWARDEN_DIGEST,
-        key_policy,
-        WHERE,
-    )
+    _reject("DSSE signature does not verify .* with the given key", verify_bundle_for_image,
+            _load(IMAGE_V3_FILES[0]), KUBEWARDEN_DIGEST, key_policy, WHERE)
 
 
 def test_a_message_signature_bundle_is_not_an_image_signature(key_policy: VerificationPolicy) -> None:
-    _reject(
-        "holds a message signature",
-        verify_bundle_for_image,
-        _load(KEY_SIGNED / "bundle.sigstore.json"),
-        KUBEWARDEN_DIGEST,
-        key_policy,
-        WHERE,
-    )
+    _reject("holds a message signature", verify_bundle_for_image, _load(KEY_SIGNED / "bundle.sigstore.json"),
+            KUBEWARDEN_DIGEST, key_policy, WHERE)
 
 
 @pytest.mark.parametrize("digest", ["c811d58d", "sha512:" + "a" * 128, "sha256:" + "A" * 64, ""])
@@ -565,13 +440,12 @@ def test_a_malformed_image_digest_is_invalid_input(digest: str, kubewarden_polic
     ("change", "reason"),
     [
         (lambda b: _with_entry(b, signed_entry_timestamp=_flip(_set_of(b), 30)), BAD_SET),
-        (lambda b: _with_entry(b, canonicalized_body=_body_of(b).replace(b'"sha256"', b'"sha384"', 1)), BAD_SET),
+        (lambda b: _with_entry(b, canonicalized_body=_body_of(b).replace(b'"sha256"', b'"sha384"', 1)),
+         BAD_SET),
         (lambda b: _with_proof(b, root_hash=_flip(_proof_of(b).root_hash)), "does not lead to the tree's root hash"),
         (lambda b: _with_proof(b, log_index=1261105807), "outside the tree"),
-        (
-            lambda b: _with_proof(b, checkpoint=_proof_of(b).checkpoint.replace("656506", "656507", 1)),
-            "checkpoint's signature does not verify",
-        ),
+        (lambda b: _with_proof(b, checkpoint=_proof_of(b).checkpoint.replace("656506", "656507", 1)),
+         "checkpoint's signature does not verify"),
         (lambda b: _with_entry(b, kind="hashedrekord"), "no dsse 0.0.1 transparency-log entry"),
     ],
     ids=["SET", "body", "root", "global-index", "checkpoint-origin", "kind"],
@@ -579,9 +453,8 @@ def test_a_malformed_image_digest_is_invalid_input(digest: str, kubewarden_polic
 def test_tampered_dsse_log_evidence_is_rejected(
     change: Any, reason: str, kubewarden_policy: VerificationPolicy
 ) -> None:
-    _reject(
-        reason, verify_bundle_for_image, change(_load(IMAGE_V3_FILES[0])), KUBEWARDEN_DIGEST, kubewarden_policy, WHERE
-    )
+    _reject(reason, verify_bundle_for_image, change(_load(IMAGE_V3_FILES[0])), KUBEWARDEN_DIGEST, kubewarden_policy,
+            WHERE)
 
 
 # --- the dsse body checks, on entries re-signed by a throwaway log key -------------------------
@@ -604,19 +477,12 @@ class _FakeLog:
         canonical = entry.canonicalized_body
         log_id = bytes.fromhex(log_id_of(self.public_key))
         message = signed_entry_timestamp_message(
-            RekorBundle(
-                b"",
-                canonical,
-                base64.b64encode(canonical).decode(),
-                entry.integrated_time,
-                entry.log_index,
-                log_id.hex(),
-            )
+            RekorBundle(b"", canonical, base64.b64encode(canonical).decode(), entry.integrated_time, entry.log_index,
+                        log_id.hex())
         )
         signature = self.private_key.sign(message, ec.ECDSA(hashes.SHA256()))
-        return _with_entry(
-            bundle, canonicalized_body=canonical, log_id=log_id, signed_entry_timestamp=signature, inclusion_proof=None
-        )
+        return _with_entry(bundle, canonicalized_body=canonical, log_id=log_id, signed_entry_timestamp=signature,
+                           inclusion_proof=None)
 
 
 def _real_body(bundle: SigstoreBundle) -> dict[str, Any]:
@@ -660,27 +526,13 @@ def _other_certificate_pem() -> str:
         (lambda body: body["spec"]["signatures"][0].update(signature="MEQCIA=="), "records a different signature"),
         (lambda body: body["spec"]["signatures"][0].update(signature="%%"), "records a different signature"),
         (lambda body: body.update(spec=[]), "spec is missing or not an object"),
-        (
-            lambda body: body["spec"]["signatures"][0].update(verifier=_other_certificate_pem()),
-            "records a different certificate",
-        ),
-        (
-            lambda body: body["spec"]["signatures"][0].update(verifier=base64.b64encode(b"junk").decode()),
-            "public key is unreadable",
-        ),
+        (lambda body: body["spec"]["signatures"][0].update(verifier=_other_certificate_pem()),
+         "records a different certificate"),
+        (lambda body: body["spec"]["signatures"][0].update(verifier=base64.b64encode(b"junk").decode()),
+         "public key is unreadable"),
     ],
-    ids=[
-        "kind",
-        "payloadHash",
-        "hash-algorithm",
-        "no-payloadHash",
-        "two-signatures",
-        "signature",
-        "signature-not-base64",
-        "spec",
-        "verifier",
-        "verifier-junk",
-    ],
+    ids=["kind", "payloadHash", "hash-algorithm", "no-payloadHash", "two-signatures", "signature",
+         "signature-not-base64", "spec", "verifier", "verifier-junk"],
 )
 def test_dsse_body_must_record_this_payload_signature_and_signer(
     fake_log: _FakeLog, kubewarden_policy: VerificationPolicy, edit: Any, reason: str
@@ -724,50 +576,37 @@ def test_dsse_entry_without_integrated_time_is_dated_by_its_rfc_3161_timestamp_a
 def test_key_signed_dsse_bundle_round_trip(fake_log: _FakeLog) -> None:
     """A DSSE image signature made here with a key (cosign sign --key, new bundle format) verifies with that key."""
     signing_key = ec.generate_private_key(ec.SECP256R1())
-    payload = json.dumps(
-        {
-            "_type": "https://in-toto.io/Statement/v1",
-            "subject": [{"digest": {"sha256": KUBEWARDEN_DIGEST[7:]}, "annotations": {"env": "prod"}}],
-            "predicateType": "https://sigstore.dev/cosign/sign/v1",
-            "predicate": {},
-        },
-        separators=(",", ":"),
-    ).encode()
+    payload = json.dumps({
+        "_type": "https://in-toto.io/Statement/v1",
+        "subject": [{"digest": {"sha256": KUBEWARDEN_DIGEST[7:]}, "annotations": {"env": "prod"}}],
+        "predicateType": "https://sigstore.dev/cosign/sign/v1",
+        "predicate": {},
+    }, separators=(",", ":")).encode()
     signature = signing_key.sign(dsse_pae("application/vnd.in-toto+json", payload), ec.ECDSA(hashes.SHA256()))
     body = {
         "apiVersion": "0.0.1",
         "kind": "dsse",
         "spec": {
             "payloadHash": {"algorithm": "sha256", "value": hashlib.sha256(payload).hexdigest()},
-            "signatures": [
-                {
-                    "signature": base64.b64encode(signature).decode(),
-                    "verifier": base64.b64encode(public_key_to_pem(signing_key.public_key())).decode(),
-                }
-            ],
+            "signatures": [{
+                "signature": base64.b64encode(signature).decode(),
+                "verifier": base64.b64encode(public_key_to_pem(signing_key.public_key())).decode(),
+            }],
         },
     }
     template = _load(IMAGE_V3_FILES[0])
     bundle = replace(
         template,
         dsse_envelope=DsseEnvelope(payload, "application/vnd.in-toto+json", (DsseSignature(signature, ""),)),
-        verification_material=replace(
-            template.verification_material, certificate=None, rfc3161_timestamps=(), public_key_hint=None
-        ),
+        verification_material=replace(template.verification_material, certificate=None, rfc3161_timestamps=(),
+                                      public_key_hint=None),
     )
     bundle = fake_log.resign(bundle, body)
     policy = VerificationPolicy(public_key=signing_key.public_key(), keyless=None, rekor_keys=(fake_log.public_key,))
     result = verify_bundle_for_image(bundle, KUBEWARDEN_DIGEST, policy, WHERE, {"env": "prod"})
     assert result.signer == "public key"
-    _reject(
-        "annotation env=dev is missing .it has env=prod.",
-        verify_bundle_for_image,
-        bundle,
-        KUBEWARDEN_DIGEST,
-        policy,
-        WHERE,
-        {"env": "dev"},
-    )
+    _reject("annotation env=dev is missing .it has env=prod.", verify_bundle_for_image, bundle, KUBEWARDEN_DIGEST,
+            policy, WHERE, {"env": "dev"})
     wrong = replace(policy, public_key=ec.generate_private_key(ec.SECP256R1()).public_key())
     _reject("DSSE signature does not verify", verify_bundle_for_image, bundle, KUBEWARDEN_DIGEST, wrong, WHERE)
 
@@ -782,14 +621,8 @@ def test_a_signed_payload_that_is_not_a_statement_is_rejected(fake_log: _FakeLog
         dsse_envelope=DsseEnvelope(payload, "application/vnd.in-toto+json", (DsseSignature(signature, ""),)),
     )
     policy = VerificationPolicy(public_key=signing_key.public_key(), keyless=None, rekor_keys=(fake_log.public_key,))
-    _reject(
-        "the signed payload is unusable: the DSSE payload is not an in-toto Statement",
-        verify_bundle_for_image,
-        bundle,
-        KUBEWARDEN_DIGEST,
-        policy,
-        WHERE,
-    )
+    _reject("the signed payload is unusable: the DSSE payload is not an in-toto Statement", verify_bundle_for_image,
+            bundle, KUBEWARDEN_DIGEST, policy, WHERE)
 
 
 def test_first_matching_entry_that_verifies_wins(kubewarden_policy: VerificationPolicy) -> None:
