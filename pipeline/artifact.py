@@ -38,6 +38,7 @@ from datetime import UTC, datetime
 from pathlib import PurePosixPath
 from typing import Final
 
+from pipeline import jsonbounded
 from pipeline.errors import InvalidInputError
 from pipeline.oci import digest as digests
 from pipeline.oci import mediatypes
@@ -396,7 +397,7 @@ class VectorLayer:
 def select_vector_layer(manifest_bytes: bytes, where: str) -> VectorLayer:
     """The first layer of the release-vector media type, as metal-stack's consumer picks it."""
     try:
-        manifest = json.loads(manifest_bytes)
+        manifest = jsonbounded.loads(manifest_bytes, source=where, what="the artifact's manifest")
     except (ValueError, UnicodeDecodeError):
         raise InvalidInputError("the artifact's manifest is not JSON", where=where) from None
     if not isinstance(manifest, dict):
@@ -435,7 +436,7 @@ def manifest_annotations(manifest_bytes: bytes) -> dict[str, object]:
     Called on a manifest :func:`select_vector_layer` accepted; values are kept as they are, so a caller
     comparing one sees a non-string as different."""
     try:
-        manifest = json.loads(manifest_bytes)
+        manifest = jsonbounded.loads(manifest_bytes, source="the vector artifact's manifest")
     except (ValueError, UnicodeDecodeError):
         return {}
     notes = manifest.get("annotations") if isinstance(manifest, dict) else None

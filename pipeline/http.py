@@ -1,16 +1,24 @@
-"""HTTP plumbing the outbound clients share (registry, GitHub, Rekor, Fulcio, the Actions token service).
+"""The one network layer: what every outbound client (registry, GitHub, Rekor, Fulcio, OIDC) shares.
 
-Only the pieces whose behaviour really is the same: the retry policy and timeouts, ``Retry-After``
-parsing, URL scrubbing for messages, the TLS context (system and certifi roots plus an optional private
-CA), short transport-error descriptions, the backoff delay and the ``close``/context-manager boilerplate.
+The retry policy and timeouts, ``Retry-After`` parsing, URL scrubbing for messages, loopback detection,
+the TLS context (system and certifi roots plus an optional private CA), transport-error descriptions,
+the backoff delay, the ``close``/context-manager boilerplate; and the defences against hostile servers:
+every request has a total deadline (:func:`send`, :func:`read_capped`; ``--request-timeout``), every
+body is read with a size cap before it is buffered (:func:`read_capped`). :func:`parallel_map` is the
+one bounded thread pool.
 """
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
+import ipaddress
 import random
 import ssl
-from collections.abc import Callable
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,9 +28,10 @@ from typing import Final, Self, TypeVar
 import certifi
 import httpx
 
-from pipeline.errors import InvalidInputError
+from pipeline.errors import InvalidInputError, ReleaseVectorError
 
 T = TypeVar("T")
+R = TypeVar("R")
 
 HTTPX_DEFAULT_LIMITS: Final = httpx.Limits(max_connections=100, max_keepalive_connections=20)  # httpx's own default
 
@@ -98,12 +107,21 @@ def retry_delay(policy: RetryPolicy, number: int, retry_after: float | None, rng
 
 
 class Retryable(Exception):
-    """One try failed in a way worth repeating (``reason`` for the message, the server's ``Retry-After``)."""
+    """One try failed in a way worth repeating (``reason`` for the message, the server's ``Retry-After``).
 
-    def __init__(self, reason: str, retry_after: float | None = None) -> None:
+    ``sent`` tells whether the request (and its body) may have reached the server: false only when the
+    connection was never made, so that even a request that is not safe to repeat can be tried again."""
+
+    def __init__(self, reason: str, retry_after: float | None = None, *, sent: bool = True) -> None:
         super().__init__(reason)
         self.reason = reason
         self.retry_after = retry_after
+        self.sent = sent
+
+
+def request_sent(exc: httpx.TransportError) -> bool:
+    """False if ``exc`` happened before any byte of the request left (no connection); True otherwise."""
+    return not isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)
 
 
 def retrying(
@@ -114,12 +132,14 @@ def retrying(
     fail: Callable[[str], Exception],
     sleep: Callable[[float], None],
     delay: Callable[[int, float | None], float],
+    idempotent: bool = True,
 ) -> T:
     """``attempt()`` until it returns, at most ``policy.attempts`` times while it raises :class:`Retryable`.
 
     Waits ``delay(number, retry_after)`` between tries; gives up at once (``fail("…; {who} asks to retry
     after N s")``) when the server asks to wait longer than ``policy.max_retry_after``; at the end raises
-    ``fail(reason)``, with ``(after N attempts)`` when there was more than one."""
+    ``fail(reason)``, with ``(after N attempts)`` when there was more than one. A request that is not
+    ``idempotent`` is repeated only while it was not sent (:attr:`Retryable.sent`)."""
     last: Retryable | None = None
     tries = 0
     for number in range(policy.attempts):
@@ -128,7 +148,7 @@ def retrying(
             return attempt()
         except Retryable as retry:
             last = retry
-            if number == policy.attempts - 1:
+            if number == policy.attempts - 1 or (retry.sent and not idempotent):
                 break
             if retry.retry_after is not None and retry.retry_after > policy.max_retry_after:
                 raise fail(f"{retry.reason}; {who} asks to retry after {retry.retry_after:.0f} s") from None
@@ -155,25 +175,72 @@ def ssl_context(cacert: Path | None, unreadable: str, *, missing: str | None = N
     return context
 
 
-def describe_transport_error(exc: httpx.TransportError, service: str, *, closed: bool = True) -> str:
-    """One short line for a failure to talk to ``service`` ("GitHub", "the transparency log", ...).
+def _cause_chain(exc: BaseException) -> Iterable[BaseException]:
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        current = current.__cause__ or current.__context__
 
-    With ``closed`` a broken connection is told apart; without, it is a plain network error."""
+
+def is_cert_error(exc: BaseException) -> bool:
+    """True if ``exc`` (or what caused it) is a failed TLS certificate verification."""
+    return any(
+        isinstance(e, ssl.SSLCertVerificationError) or "CERTIFICATE_VERIFY_FAILED" in str(e) for e in _cause_chain(exc)
+    )
+
+
+def describe_transport_error(exc: httpx.TransportError, service: str) -> str:
+    """One short line for a failure to talk to ``service`` ("GitHub", "the registry", ...)."""
+    if isinstance(exc, httpx.ConnectTimeout):
+        return f"timed out connecting to {service}"
+    if isinstance(exc, httpx.ReadTimeout):
+        return f"timed out waiting for {service} to answer"
+    if isinstance(exc, httpx.WriteTimeout):
+        return f"timed out sending to {service}"
+    if isinstance(exc, httpx.PoolTimeout):
+        return "timed out waiting for a free connection"
     if isinstance(exc, httpx.TimeoutException):
         return f"timed out talking to {service}"
     if isinstance(exc, httpx.ConnectError):
+        if any(isinstance(e, ssl.SSLError) for e in _cause_chain(exc)):
+            return f"TLS handshake with {service} failed"
         return f"cannot connect to {service}"
-    if closed and isinstance(exc, httpx.RemoteProtocolError):
-        return f"{service} closed the connection"
+    if isinstance(exc, httpx.RemoteProtocolError):
+        return f"{service} closed the connection or broke the HTTP protocol"
+    if isinstance(exc, httpx.ProxyError):
+        return "the proxy refused the connection"
     return f"network error talking to {service}"
+
+
+def is_loopback_host(host: str) -> bool:
+    """True for ``localhost``, ``127.x.y.z`` and ``[::1]`` / ``::1``, with or without a port."""
+    if host.startswith("["):
+        host = host[1 : host.find("]")] if "]" in host else host
+    elif host.count(":") == 1:
+        host = host.rsplit(":", 1)[0]
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def is_loopback_url(url: str) -> bool:
+    """True if ``url`` parses and its host is a loopback host."""
+    try:
+        host = httpx.URL(url).host
+    except (httpx.InvalidURL, ValueError):
+        return False
+    return bool(host) and is_loopback_host(host)
 
 
 def check_service_url(url: str, name: str, local: str) -> httpx.URL:
     """``url`` parsed: https, or http only on a loopback host (a stand-in on this machine).
 
     ``name`` is the URL's owner in messages ("Rekor"), ``local`` what may be plain HTTP ("a Fulcio")."""
-    from pipeline.oci.reference import is_loopback_host  # here: pipeline.oci imports this module
-
     try:
         parsed = httpx.URL(url)
     except (httpx.InvalidURL, ValueError):
@@ -227,3 +294,231 @@ class ClosingClient:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close()
+
+
+# --- deadlines and capped bodies: what a hostile server cannot stretch --------------------------------
+
+DEFAULT_REQUEST_TIMEOUT: Final = 60.0
+"""Seconds one request may take in all (connect, send, the whole answer), unless configured."""
+
+BLOB_MIN_RATE: Final = 256 * 1024
+"""Bytes per second a blob transfer is granted at least, on top of its base time."""
+
+BLOB_BASE_FACTOR: Final = 3
+"""A blob's deadline starts at this many request timeouts (a few minutes by default)."""
+
+REQUEST_TIMEOUT_ENV: Final = "RELEASE_VECTOR_REQUEST_TIMEOUT"
+
+_request_timeout: float = DEFAULT_REQUEST_TIMEOUT
+_DEADLINE_KEY: Final = "release_vector.deadline"
+
+
+def set_request_timeout(seconds: float | None) -> None:
+    """Set the total deadline of every request from now on (None: the default). The CLI calls this once
+    per command from ``--request-timeout`` / ``RELEASE_VECTOR_REQUEST_TIMEOUT``."""
+    global _request_timeout  # one process-wide setting, set by the composition root
+    if seconds is not None and not seconds > 0:
+        raise ValueError("the request timeout must be positive")
+    _request_timeout = DEFAULT_REQUEST_TIMEOUT if seconds is None else float(seconds)
+
+
+def request_timeout() -> float:
+    """The total deadline of one small request, in seconds."""
+    return _request_timeout
+
+
+def transfer_timeout(size: int | None) -> float:
+    """Seconds for a transfer of ``size`` bytes: the request timeout for small requests (unknown size or
+    up to 1 MiB), a few of them plus time at :data:`BLOB_MIN_RATE` for larger blobs."""
+    base = _request_timeout
+    if size is None or size <= 1024 * 1024:
+        return base
+    return base * BLOB_BASE_FACTOR + size / BLOB_MIN_RATE
+
+
+@dataclass(frozen=True)
+class Deadline:
+    """A moment on the monotonic clock by which a request must be done."""
+
+    seconds: float
+    at: float
+    clock: Callable[[], float] = time.monotonic
+
+    @classmethod
+    def start(cls, seconds: float, clock: Callable[[], float] = time.monotonic) -> Deadline:
+        return cls(seconds, clock() + seconds, clock)
+
+    def remaining(self) -> float:
+        return self.at - self.clock()
+
+    def expired(self) -> bool:
+        return self.remaining() <= 0
+
+
+def _deadline_hint() -> str:
+    return f"raise it with --request-timeout SECONDS or {REQUEST_TIMEOUT_ENV}"
+
+
+def deadline_message(deadline: Deadline, what: str = "the answer") -> str:
+    return f"{what} did not complete within the request timeout of {deadline.seconds:g} s"
+
+
+def send(http: httpx.Client, request: httpx.Request, *, size: int | None = None) -> httpx.Response:
+    """Send ``request`` and return the streaming response, under a total deadline for the whole exchange.
+
+    The deadline (:func:`transfer_timeout` of ``size``, the bytes to send or expected back) starts now;
+    every socket timeout is cut to what is left of it, and :func:`read_capped` checks it between chunks of
+    the body, so a server that drips a byte at a time cannot keep the command waiting. Transport errors
+    propagate as httpx raises them (``httpx.TimeoutException`` when the deadline runs out first)."""
+    deadline = Deadline.start(transfer_timeout(size))
+    timeout = request.extensions.get("timeout")
+    if isinstance(timeout, dict):
+        left = max(0.001, deadline.remaining())
+        request.extensions["timeout"] = {
+            key: (left if value is None else min(float(value), left)) for key, value in timeout.items()
+        }
+    response = http.send(request, stream=True)
+    response.extensions[_DEADLINE_KEY] = deadline
+    return response
+
+
+def read_capped(
+    response: httpx.Response,
+    limit: int,
+    *,
+    fail: Callable[[str], ReleaseVectorError],
+    what: str = "answer",
+    service: str = "the server",
+) -> bytes:
+    """The body of a streaming ``response``, refusing to buffer more than ``limit`` bytes or to wait past
+    the request's deadline (the one :func:`send` started; otherwise one starts here).
+
+    Failures are ``fail(message)``: the body too large (``Content-Length`` or counted while reading), the
+    deadline passed (with a hint naming ``--request-timeout``), or the transfer broken. The response is
+    closed on every failure."""
+    deadline = response.extensions.get(_DEADLINE_KEY)
+    if not isinstance(deadline, Deadline):
+        deadline = Deadline.start(transfer_timeout(limit if limit > 1024 * 1024 else None))
+    length = response.headers.get("Content-Length")
+    if length is not None and length.isdigit() and int(length) > limit:
+        response.close()
+        raise fail(f"{what} too large ({int(length)} bytes; the limit is {limit} bytes)")
+    chunks: list[bytes] = []
+    total = 0
+    try:
+        for chunk in response.iter_bytes():
+            total += len(chunk)
+            if total > limit:
+                raise fail(f"{what} too large (over {limit} bytes; the limit is {limit} bytes)")
+            chunks.append(chunk)
+            if deadline.expired():
+                error = fail(deadline_message(deadline, what))
+                error.hint = error.hint or _deadline_hint()
+                raise error
+    except httpx.TimeoutException:
+        error = fail(deadline_message(deadline, what) if deadline.expired() else f"timed out reading the {what}")
+        if deadline.expired():
+            error.hint = error.hint or _deadline_hint()
+        raise error from None
+    except httpx.TransportError as exc:
+        raise fail(f"{describe_transport_error(exc, service)} while reading the {what}") from None
+    finally:
+        response.close()
+    return b"".join(chunks)
+
+
+def exchange(
+    http: httpx.Client,
+    request: httpx.Request,
+    limit: int,
+    *,
+    fail: Callable[[str], ReleaseVectorError],
+    what: str = "answer",
+    service: str = "the server",
+    size: int | None = None,
+) -> httpx.Response:
+    """:func:`send` and :func:`read_capped` in one: a response whose body is read (at most ``limit``
+    bytes, within the deadline), for clients that want ``.content``/``.text``. Transport errors while
+    sending propagate as httpx raises them; a body too large, too slow or broken is ``fail(message)``."""
+    response = send(http, request, size=size)
+    body = read_capped(response, limit, fail=fail, what=what, service=service)
+    return httpx.Response(
+        response.status_code,
+        headers=response.headers,
+        content=body,
+        request=response.request,
+        extensions={"http_version": response.extensions.get("http_version", b"HTTP/1.1")},
+    )
+
+
+def read_prefix(response: httpx.Response, limit: int = 64 * 1024) -> bytes:
+    """At most ``limit`` bytes of a streaming ``response``'s body (an error answer, read only for its
+    message), within the request's deadline; b"" if reading fails. The response is closed."""
+    deadline = response.extensions.get(_DEADLINE_KEY)
+    chunks: list[bytes] = []
+    total = 0
+    try:
+        for chunk in response.iter_bytes():
+            chunks.append(chunk[: limit - total])
+            total += len(chunk)
+            if total >= limit or (isinstance(deadline, Deadline) and deadline.expired()):
+                break
+    except httpx.HTTPError:
+        pass
+    finally:
+        response.close()
+    return b"".join(chunks)
+
+
+# --- bounded parallelism ----------------------------------------------------------------------------
+
+
+_ERRORS_ATTRIBUTE: Final = "_parallel_errors"
+
+
+def collected_errors(error: BaseException) -> tuple[BaseException, ...]:
+    """Every error of the :func:`parallel_map` call that raised ``error``, in input order (``error`` first
+    of them); ``(error,)`` for an error that did not come from :func:`parallel_map`."""
+    found = getattr(error, _ERRORS_ATTRIBUTE, None)
+    return found if isinstance(found, tuple) else (error,)
+
+
+def parallel_map(fn: Callable[[T], R], items: Iterable[T], *, concurrency: int, fail_fast: bool = False) -> list[R]:
+    """``[fn(item) for item in items]`` with at most ``concurrency`` calls running at once.
+
+    The results are in input order. If calls fail, the others still run (or, with ``fail_fast``, the
+    calls not started yet are skipped), and once every started call has ended the failure of the
+    earliest item in input order is raised as it is (its type and exit code unchanged); every failure,
+    in input order, is available from it through :func:`collected_errors`."""
+    if concurrency < 1:
+        raise ValueError("concurrency must be at least 1")
+    work: Sequence[T] = items if isinstance(items, Sequence) else list(items)
+    if not work:
+        return []
+    stop = threading.Event()
+    results: list[R | None] = [None] * len(work)
+    errors: list[BaseException | None] = [None] * len(work)
+
+    def run(index: int) -> None:
+        if fail_fast and stop.is_set():
+            return
+        try:
+            results[index] = fn(work[index])
+        except BaseException as exc:  # collected here, raised by the caller's thread below
+            errors[index] = exc
+            stop.set()
+
+    if concurrency == 1 or len(work) == 1:
+        for index in range(len(work)):
+            run(index)
+    else:
+        with ThreadPoolExecutor(max_workers=min(concurrency, len(work)), thread_name_prefix="parallel") as pool:
+            for future in [pool.submit(run, index) for index in range(len(work))]:
+                future.result()
+    failures = tuple(e for e in errors if e is not None)
+    if failures:
+        first = failures[0]
+        with contextlib.suppress(AttributeError):  # an exception without a __dict__: the first error alone
+            setattr(first, _ERRORS_ATTRIBUTE, failures)
+        raise first
+    return results  # type: ignore[return-value]  # every slot filled: no call failed

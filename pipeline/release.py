@@ -26,6 +26,7 @@ from pipeline.artifact import ANNOTATION_VERSION, MAX_VECTOR_BYTES, VectorArtifa
 from pipeline.cosign.keys import PublicKey, SigningKey, load_public_key, public_key_der
 from pipeline.cosign.verify import VerificationPolicy
 from pipeline.errors import ConflictError, ReleaseVectorError, UsageError
+from pipeline.http import parallel_map
 from pipeline.oci import mediatypes
 from pipeline.oci.client import RegistryClient
 from pipeline.oci.mirror import Mirrors
@@ -134,8 +135,8 @@ def expand_indexes(ports: ReleasePorts, images: Sequence[ImageToSign]) -> tuple[
             return [image]
         return [image, *(ImageToSign(image.name, child) for child in index_children(manifest, image.name))]
 
-    with ThreadPoolExecutor(max_workers=max(1, min(ports.concurrency, len(images) or 1))) as pool:
-        expanded = [item for group in pool.map(children, images) for item in group]
+    groups = parallel_map(children, images, concurrency=max(1, ports.concurrency))
+    expanded = [item for group in groups for item in group]
     return tuple(dict.fromkeys(expanded))
 
 
@@ -284,8 +285,8 @@ def apply_plan(
                 return error
             return None
 
-        with ThreadPoolExecutor(max_workers=max(1, min(ports.concurrency, len(actions)))) as pool:
-            failures = [error for error in pool.map(sign_one, actions) if error is not None]
+        outcomes = parallel_map(sign_one, actions, concurrency=max(1, ports.concurrency))
+        failures = [error for error in outcomes if error is not None]
         if failures:
             raise failures[0]
 
@@ -500,8 +501,7 @@ def verify_release(
         return ImageCheck(name, tag, digest, result, tuple(problems))
 
     keys = list(entries)
-    with ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(keys) or 1))) as pool:
-        checks = tuple(pool.map(check, keys))
+    checks = tuple(parallel_map(check, keys, concurrency=max(1, concurrency)))
     version = vector.metadata.version if vector.metadata is not None else None
     release_checks = [
         check_version_tag(

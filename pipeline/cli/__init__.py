@@ -14,6 +14,7 @@ from typing import NoReturn
 from pipeline.cli import artifact, blobs, images, keys, rehearse, release, vector  # noqa: F401  (registers the commands)
 from pipeline.cli.app import STATE, app
 from pipeline.errors import ErrorList, ExitCode, ReleaseVectorError
+from pipeline.http import set_request_timeout
 
 __all__ = ["app", "main", "run"]
 
@@ -31,6 +32,7 @@ def print_error(error: ReleaseVectorError) -> None:
 def run(argv: Sequence[str] | None = None) -> int:
     """Run the CLI on ``argv`` (default: ``sys.argv[1:]``) and return the exit code."""
     STATE.debug = False
+    set_request_timeout(None)  # a run in the same process does not inherit the last one's option
     args = list(sys.argv[1:] if argv is None else argv)
     try:
         # Standalone mode: typer itself prints usage errors (exit 2) and help, and exits.

@@ -14,7 +14,13 @@ import yaml
 from pipeline.artifact import ArtifactAnnotations, parse_source_date_epoch
 from pipeline.cli.app import app
 from pipeline.cli.common import print_json, read_input_file, write_atomically
-from pipeline.cli.registry_options import ALLOW_HTTP_OPTION, CACERT_OPTION, CREDENTIALS_FOR_OPTION, registry_client
+from pipeline.cli.registry_options import (
+    ALLOW_HTTP_OPTION,
+    CACERT_OPTION,
+    CREDENTIALS_FOR_OPTION,
+    REQUEST_TIMEOUT_OPTION,
+    registry_client,
+)
 from pipeline.cli.trust_options import (
     CA_INTERMEDIATES_OPTION,
     CA_ROOTS_OPTION,
@@ -64,6 +70,8 @@ def read_vector_metadata(data: bytes, where: str) -> VectorMetadata:
         line = f":{mark.line + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or "syntax error"
         raise InvalidInputError(f"release vector is not valid YAML: {problem}", where=f"{where}{line}") from None
+    except RecursionError:  # yaml's composer recurses once per nesting level
+        raise InvalidInputError("release vector is nested too deeply", where=where) from None
     if not isinstance(document, dict):
         raise InvalidInputError("release vector is not a YAML mapping", where=where)
     block = document.get(METADATA_KEY)
@@ -103,6 +111,7 @@ def push_command(
     registry_cacert: Path | None = CACERT_OPTION,
     registry_credentials_for: list[str] = CREDENTIALS_FOR_OPTION,
     json_output: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+    request_timeout: float | None = REQUEST_TIMEOUT_OPTION,
 ) -> None:
     """Push a release vector as an OCI artifact, as metal-stack's `oras push` does, but reproducibly.
 
@@ -198,6 +207,7 @@ def pull_command(
     json_output: bool = typer.Option(
         False, "--json", help="Print the result as JSON (with the vector if no --output)."
     ),
+    request_timeout: float | None = REQUEST_TIMEOUT_OPTION,
 ) -> None:
     """Pull a release vector artifact and extract release.yaml, verifying its signature first if asked.
 

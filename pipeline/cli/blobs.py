@@ -10,9 +10,11 @@ from pathlib import Path
 
 import typer
 
+from pipeline import jsonbounded
 from pipeline.cli.app import app
 from pipeline.cli.common import load_signing_key, print_json, read_input_file, write_new_files
 from pipeline.cli.keys import KEY_HELP
+from pipeline.cli.registry_options import REQUEST_TIMEOUT_OPTION
 from pipeline.cli.trust_options import (
     CA_INTERMEDIATES_OPTION,
     CA_ROOTS_OPTION,
@@ -50,6 +52,7 @@ def sign_blob_command(
     rekor_url: str = REKOR_URL_OPTION,
     rekor_public_key: Path | None = SIGN_REKOR_KEY_OPTION,
     json_output: bool = typer.Option(False, "--json", help="Print a JSON result."),
+    request_timeout: float | None = REQUEST_TIMEOUT_OPTION,
 ) -> None:
     """Sign a file with a cosign key; prints the base64 signature (as cosign sign-blob does).
 
@@ -91,9 +94,9 @@ def sign_blob_command(
 
 def looks_like_sigstore_bundle(data: bytes) -> bool:
     try:
-        document = json.loads(data)
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        return False
+        document = jsonbounded.loads(data, source="bundle")
+    except (UnicodeDecodeError, json.JSONDecodeError, InvalidInputError):
+        return False  # the legacy parser then names the problem
     return isinstance(document, dict) and is_sigstore_bundle(document)
 
 

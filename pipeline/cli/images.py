@@ -9,6 +9,7 @@ from pathlib import Path
 
 import typer
 
+from pipeline import jsonbounded
 from pipeline.cli.app import app
 from pipeline.cli.bundle_options import BUNDLE_FORMAT_OPTION, parse_bundle_format, referrer_created
 from pipeline.cli.common import load_signing_key, print_json
@@ -28,6 +29,7 @@ from pipeline.cli.registry_options import (
     CACERT_OPTION,
     CONCURRENCY_OPTION,
     CREDENTIALS_FOR_OPTION,
+    REQUEST_TIMEOUT_OPTION,
     parse_annotations,
     parse_images,
     registry_client,
@@ -84,6 +86,7 @@ def sign_command(
     rekor_public_key: Path | None = SIGN_REKOR_KEY_OPTION,
     bundle_format: str = BUNDLE_FORMAT_OPTION,
     json_output: bool = typer.Option(False, "--json", help="Print a JSON array of results."),
+    request_timeout: float | None = REQUEST_TIMEOUT_OPTION,
 ) -> None:
     """Sign images by digest, as `cosign sign --key` (legacy layout) does; re-runs add nothing.
 
@@ -170,8 +173,8 @@ def _print_verified(result: ImageVerification, tlog_checked: bool, keyless: bool
         print("  - The signatures were verified against the specified public key", file=sys.stderr)
     print(f"  - Signature formats found: {_formats(result.found)}; verified: {_formats(result.formats)}",
           file=sys.stderr)  # fmt: skip
-    payloads = [json.loads(layer.payload) for layer in result.verified]
-    payloads += [json.loads(bundle.payload) for bundle in result.bundles]
+    payloads = [jsonbounded.loads(layer.payload, source="payload") for layer in result.verified]
+    payloads += [jsonbounded.loads(bundle.payload, source="payload") for bundle in result.bundles]
     print(json.dumps(payloads, separators=(",", ":")))
 
 
@@ -189,7 +192,7 @@ def _result_json(result: ImageVerification) -> dict[str, object]:
         "signatures": [
             {
                 "format": format_,
-                "payload": json.loads(payload),
+                "payload": jsonbounded.loads(payload, source="payload"),
                 "signer": signature.signer,
                 "issuer": signature.issuer,
                 "integrated_time": signature.integrated_time,
@@ -229,6 +232,7 @@ def verify_command(
     registry_cacert: Path | None = CACERT_OPTION,
     registry_credentials_for: list[str] = CREDENTIALS_FOR_OPTION,
     json_output: bool = typer.Option(False, "--json", help="Print one structured result per image."),
+    request_timeout: float | None = REQUEST_TIMEOUT_OPTION,
 ) -> None:
     """Verify image signatures as `cosign verify` does; every image is checked, failures exit 10.
 

@@ -34,7 +34,7 @@ from pipeline.cosign.trust import (
     load_ct_log_public_keys,
 )
 from pipeline.errors import UsageError
-from pipeline.oci.reference import is_loopback_host
+from pipeline.http import is_loopback_host
 from pipeline.signatures.signers import KeylessSigner
 from pipeline.sigstore.fulcio_client import DEFAULT_FULCIO_URL, FulcioClient, check_fulcio_url, scrub_url
 from pipeline.sigstore.oidc import IdentityToken, obtain_identity_token

@@ -10,6 +10,7 @@ from pathlib import Path
 import typer
 
 from pipeline.errors import UsageError
+from pipeline.http import DEFAULT_REQUEST_TIMEOUT, REQUEST_TIMEOUT_ENV, set_request_timeout
 from pipeline.oci.auth import load_credentials
 from pipeline.oci.client import RegistryClient, RegistryOptions
 from pipeline.oci.reference import Reference, parse_reference
@@ -38,6 +39,22 @@ CREDENTIALS_FOR_OPTION = typer.Option(
     "or token realm host that may receive a registry's credentials. Repeatable (env: space-separated). "
     "Without it those go only to the registries named on the command line (--repository, image arguments), "
     "never to registries named in a source file.",
+)
+
+def _apply_request_timeout(value: float | None) -> float | None:
+    set_request_timeout(value)  # one setting for every client of this run (pipeline.http reads it)
+    return value
+
+
+REQUEST_TIMEOUT_OPTION = typer.Option(
+    None,
+    "--request-timeout",
+    envvar=REQUEST_TIMEOUT_ENV,
+    min=0.1,
+    callback=_apply_request_timeout,
+    metavar="SECONDS",
+    help=f"Total time one network request may take, answer included (default {DEFAULT_REQUEST_TIMEOUT:g} s;"
+    " blobs get a few times that plus time for their size).",
 )
 ANNOTATION_OPTION = typer.Option(
     [], "-a", "--annotations", help="key=value annotation of the signature payload (repeatable)."

@@ -31,6 +31,7 @@ from pipeline.cli.registry_options import (
     CACERT_OPTION,
     CONCURRENCY_OPTION,
     CREDENTIALS_FOR_OPTION,
+    REQUEST_TIMEOUT_OPTION,
     registry_client,
 )
 from pipeline.cli.trust_options import (
@@ -209,6 +210,7 @@ def release_command(
     rekor_public_key: Path | None = SIGN_REKOR_KEY_OPTION,
     bundle_format: str = BUNDLE_FORMAT_OPTION,
     json_output: bool = typer.Option(False, "--json", help="Print the plan (dry run) or the result as JSON."),
+    request_timeout: float | None = REQUEST_TIMEOUT_OPTION,
 ) -> None:
     """Cut a release: assemble the vector, push it, sign it and every image it pins, publish.
 
@@ -393,6 +395,7 @@ def verify_release_command(
     allow_version_mismatch: bool = ALLOW_VERSION_MISMATCH_OPTION,
     registry_credentials_for: list[str] = CREDENTIALS_FOR_OPTION,
     json_output: bool = typer.Option(False, "--json", help="Print one JSON result."),
+    request_timeout: float | None = REQUEST_TIMEOUT_OPTION,
 ) -> None:
     """Verify a whole release: the vector's signature, that the tag asked for is the vector's version, then
     every image it pins (signature on the pinned digest, tag still pointing there) and, with a release target,

@@ -36,12 +36,12 @@ from pipeline.cosign.trust import (
 )
 from pipeline.cosign.verify import KeylessTrust, VerificationPolicy
 from pipeline.errors import UsageError
+from pipeline.http import is_loopback_url
 from pipeline.sigstore.rekor_client import (
     DEFAULT_REKOR_URL,
     RekorClient,
     check_log_url,
     fetch_log_public_keys,
-    is_loopback_url,
     scrub_url,
 )
 

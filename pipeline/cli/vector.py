@@ -16,7 +16,13 @@ import typer
 from pipeline.assemble import DEFAULT_CONCURRENCY, Resolution, assemble, git_revision, resolve_source
 from pipeline.cli.app import app
 from pipeline.cli.common import print_json, read_input_file, write_atomically
-from pipeline.cli.registry_options import ALLOW_HTTP_OPTION, CACERT_OPTION, CREDENTIALS_FOR_OPTION, registry_options
+from pipeline.cli.registry_options import (
+    ALLOW_HTTP_OPTION,
+    CACERT_OPTION,
+    CREDENTIALS_FOR_OPTION,
+    REQUEST_TIMEOUT_OPTION,
+    registry_options,
+)
 from pipeline.errors import ErrorList, ReleaseVectorError, UsageError
 from pipeline.oci.client import RegistryClient
 from pipeline.oci.mirror import Mirrors, parse_mirrors
@@ -166,6 +172,7 @@ def assemble_command(
     registry_cacert: Path | None = CACERT_OPTION,
     registry_credentials_for: list[str] = CREDENTIALS_FOR_OPTION,
     json_output: bool = typer.Option(False, "--json", help="Print a JSON result on stdout (needs --output)."),
+    request_timeout: float | None = REQUEST_TIMEOUT_OPTION,
 ) -> None:
     """Pin every image of the source definition to its current digest and write the release vector.
 

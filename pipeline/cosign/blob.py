@@ -13,6 +13,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from pipeline import jsonbounded
 from pipeline.cosign.rekor import RekorBundle, parse_rekor_bundle, rekor_bundle_to_json
 from pipeline.errors import InvalidInputError
 
@@ -36,7 +37,7 @@ def render_blob_bundle(bundle: BlobBundle) -> bytes:
 
 def parse_blob_bundle(data: bytes, where: str) -> BlobBundle:
     try:
-        document = json.loads(data)
+        document = jsonbounded.loads(data, source=where, what="the bundle")
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise InvalidInputError(f"the bundle is not JSON ({exc.__class__.__name__})", where=where) from None
     if not isinstance(document, dict):

@@ -29,9 +29,11 @@ from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 
+from pipeline import jsonbounded
 from pipeline.cosign import ed25519ph
 from pipeline.errors import (
     CorruptKeyError,
+    InvalidInputError,
     KeyFormatError,
     SigningError,
     UnsupportedKdfError,
@@ -160,8 +162,8 @@ def _b64_field(value: object, name: str, source: str) -> bytes:
 def decrypt_envelope(envelope_bytes: bytes, password: Secret, source: str) -> bytes:
     """The plaintext inside a cosign envelope, with go-securesystemslib's checks."""
     try:
-        envelope = json.loads(envelope_bytes)
-    except (UnicodeDecodeError, json.JSONDecodeError):
+        envelope = jsonbounded.loads(envelope_bytes, source=source, what="the encrypted key's body")
+    except (UnicodeDecodeError, json.JSONDecodeError, InvalidInputError):
         raise KeyFormatError("the encrypted key's body is not JSON", where=source) from None
     if not isinstance(envelope, dict):
         raise KeyFormatError("the encrypted key's body is not a JSON object", where=source)

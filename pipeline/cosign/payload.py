@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Final, TypeVar
 
+from pipeline import jsonbounded
 from pipeline.errors import InvalidInputError
 
 _V = TypeVar("_V")
@@ -162,7 +163,13 @@ def load_strict_json(data: bytes, what: str, where: str) -> object:
     except UnicodeDecodeError:
         raise InvalidInputError(f"the {what} is not UTF-8", where=where) from None
     try:
-        return json.loads(text, object_pairs_hook=_pairs_without_duplicates, parse_constant=_refuse_constant)
+        return jsonbounded.loads(
+            text,
+            source=where,
+            what=what,
+            object_pairs_hook=_pairs_without_duplicates,
+            parse_constant=_refuse_constant,
+        )
     except _DuplicateKeyError as exc:
         raise InvalidInputError(f"the {what} repeats the JSON key {exc.args[0]!r}", where=where) from None
     except (ValueError, RecursionError):

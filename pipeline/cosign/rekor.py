@@ -36,6 +36,7 @@ from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 
+from pipeline import jsonbounded
 from pipeline.cosign.keys import PublicKey, decode_pem, public_key_der, verify_signature
 from pipeline.errors import InvalidInputError, ReleaseVectorError, VerificationError
 
@@ -89,7 +90,7 @@ def parse_rekor_bundle(data: str | bytes | Mapping[str, object], where: str) -> 
     """Parse the annotation string (or the already-decoded ``rekorBundle`` object) of a Rekor bundle."""
     if isinstance(data, str | bytes):
         try:
-            decoded: object = json.loads(data)
+            decoded: object = jsonbounded.loads(data, source=where, what="the Rekor bundle")
         except (UnicodeDecodeError, json.JSONDecodeError):
             raise InvalidInputError("the Rekor bundle is not JSON", where=where) from None
     else:
@@ -268,7 +269,7 @@ def verify_rekor_bundle(
         ) from None
 
     try:
-        entry: object = json.loads(bundle.body)
+        entry: object = jsonbounded.loads(bundle.body, source=where, what="the Rekor entry body")
     except (UnicodeDecodeError, json.JSONDecodeError):
         raise VerificationError("the Rekor entry body is not JSON", where=where) from None
     entry = _json_object(entry, "body", where)

@@ -27,6 +27,7 @@ from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
+from pipeline import jsonbounded
 from pipeline.cosign.keys import CURVE_HASHES, PublicKey, load_public_key
 from pipeline.cosign.sct import CtLogKey
 from pipeline.cosign.timestamp import TimestampAuthority
@@ -52,7 +53,7 @@ _PUBLIC_KEY_BLOCK_RE: Final = re.compile(rb"-----BEGIN PUBLIC KEY-----.*?-----EN
 
 def _load_trusted_root(data: bytes, where: str) -> Mapping[str, object]:
     try:
-        root: object = json.loads(data)
+        root: object = jsonbounded.loads(data, source=where, what="the trusted root")
     except (UnicodeDecodeError, json.JSONDecodeError):
         raise InvalidInputError("the trusted root is not JSON", where=where) from None
     if not isinstance(root, Mapping):

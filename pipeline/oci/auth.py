@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import os
 import shutil
 import subprocess
@@ -31,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final, Protocol
 
+from pipeline import jsonbounded
 from pipeline.errors import AuthError, InvalidInputError
 from pipeline.oci.reference import DOCKER_HUB_ALIASES
 from pipeline.secret import Secret, is_utf8_text
@@ -328,7 +328,7 @@ class DockerConfigCredentials:
                     f"cannot read docker config: {exc.strerror or exc}", where=str(self.config_path)
                 ) from None
             try:
-                data = json.loads(raw) if raw.strip() else {}
+                data = jsonbounded.loads(raw, source=str(self.config_path), what="docker config") if raw.strip() else {}
             except (ValueError, UnicodeDecodeError):
                 raise InvalidInputError("docker config is not valid JSON", where=str(self.config_path)) from None
             if not isinstance(data, dict):
@@ -429,8 +429,8 @@ class DockerConfigCredentials:
             first = " ".join(text.split())[:200] or f"exit code {code}"
             raise AuthError(f"credential helper {executable} failed: {first}", where=server_url)
         try:
-            answer = json.loads(out)
-        except ValueError:
+            answer = jsonbounded.loads(out, source=server_url, what=f"credential helper {executable}'s answer")
+        except (ValueError, InvalidInputError):
             raise AuthError(
                 f"credential helper {executable} answered something that is not JSON", where=server_url
             ) from None

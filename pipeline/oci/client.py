@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import json
 import random
-import ssl
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -34,9 +33,22 @@ from typing import Final, NoReturn, TypeVar
 
 import httpx
 
-from pipeline import __version__
+from pipeline import __version__, jsonbounded
 from pipeline.errors import AuthError, InvalidInputError, NotFoundError, RegistryError
-from pipeline.http import ClosingClient, Retryable, http_client, retry_delay, retrying, ssl_context
+from pipeline.http import (
+    ClosingClient,
+    Retryable,
+    describe_transport_error,
+    http_client,
+    is_cert_error,
+    is_loopback_host,
+    read_capped,
+    read_prefix,
+    retry_delay,
+    retrying,
+    send,
+    ssl_context,
+)
 from pipeline.http import RetryPolicy as RetryPolicy  # re-exported (lives in pipeline.http)
 from pipeline.http import Timeouts as Timeouts
 from pipeline.http import parse_retry_after as parse_retry_after
@@ -53,7 +65,7 @@ from pipeline.oci.auth import (
     parse_www_authenticate,
     realm_may_receive_credentials,
 )
-from pipeline.oci.reference import Reference, Repository, is_loopback_host
+from pipeline.oci.reference import Reference, Repository
 from pipeline.secret import Secret, is_header_token
 
 T = TypeVar("T")
@@ -65,6 +77,9 @@ DEFAULT_MAX_BLOB_BYTES: Final = 256 * 1024 * 1024
 _REDIRECTS: Final = frozenset({301, 302, 303, 307, 308})
 _GENERIC_CONTENT_TYPES: Final = frozenset({"", "application/json", "text/plain", "application/octet-stream"})
 _ERROR_BODY_LIMIT: Final = 64 * 1024
+_ERROR_BODY_DEPTH: Final = 8
+MAX_TOKEN_ANSWER_BYTES: Final = 1024 * 1024
+MAX_TAG_LIST_BYTES: Final = 16 * 1024 * 1024
 _NO_REFERRERS_API: Final = frozenset({400, 404, 405, 406})
 
 
@@ -136,8 +151,8 @@ def _media_type(response: httpx.Response) -> str:
 def _error_summary(body: bytes) -> str:
     """``CODE: message`` from an OCI error body (``{"errors": [...]}``), or ''."""
     try:
-        data = json.loads(body[:_ERROR_BODY_LIMIT])
-    except (ValueError, UnicodeDecodeError):
+        data = jsonbounded.loads(body[:_ERROR_BODY_LIMIT], source="registry error", max_depth=_ERROR_BODY_DEPTH)
+    except (ValueError, UnicodeDecodeError, InvalidInputError):
         return ""
     errors = data.get("errors") if isinstance(data, dict) else None
     if not isinstance(errors, list):
@@ -153,8 +168,8 @@ def _error_summary(body: bytes) -> str:
 
 def _error_codes(body: bytes) -> set[str]:
     try:
-        data = json.loads(body[:_ERROR_BODY_LIMIT])
-    except (ValueError, UnicodeDecodeError):
+        data = jsonbounded.loads(body[:_ERROR_BODY_LIMIT], source="registry error", max_depth=_ERROR_BODY_DEPTH)
+    except (ValueError, UnicodeDecodeError, InvalidInputError):
         return set()
     errors = data.get("errors") if isinstance(data, dict) else None
     if not isinstance(errors, list):
@@ -162,41 +177,8 @@ def _error_codes(body: bytes) -> set[str]:
     return {str(e.get("code")) for e in errors if isinstance(e, dict)}
 
 
-def _cause_chain(exc: BaseException) -> Iterable[BaseException]:
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        yield current
-        current = current.__cause__ or current.__context__
-
-
-def _is_cert_error(exc: BaseException) -> bool:
-    return any(
-        isinstance(e, ssl.SSLCertVerificationError) or "CERTIFICATE_VERIFY_FAILED" in str(e) for e in _cause_chain(exc)
-    )
-
-
 def _describe_transport_error(exc: httpx.TransportError) -> str:
-    if isinstance(exc, httpx.ConnectTimeout):
-        return "timed out connecting to the registry"
-    if isinstance(exc, httpx.ReadTimeout):
-        return "timed out waiting for the registry to answer"
-    if isinstance(exc, httpx.WriteTimeout):
-        return "timed out sending to the registry"
-    if isinstance(exc, httpx.PoolTimeout):
-        return "timed out waiting for a free connection"
-    if isinstance(exc, httpx.ConnectError):
-        if any(isinstance(e, ssl.SSLError) for e in _cause_chain(exc)):
-            return "TLS handshake with the registry failed"
-        if any(isinstance(e, ConnectionRefusedError) for e in _cause_chain(exc)) or "refused" in str(exc).lower():
-            return "cannot connect to the registry (connection refused)"
-        return "cannot connect to the registry"
-    if isinstance(exc, httpx.RemoteProtocolError):
-        return "the registry closed the connection or broke the HTTP protocol"
-    if isinstance(exc, httpx.ProxyError):
-        return "the proxy refused the connection"
-    return "network error talking to the registry"
+    return describe_transport_error(exc, "the registry")
 
 
 def _as_repo(target: Reference | Repository) -> Repository:
@@ -374,19 +356,27 @@ class RegistryClient(ClosingClient):
         raise RegistryError(f"registry answered {response.status_code} to HEAD of the blob", where=where)
 
     def get_blob(
-        self, target: Reference | Repository, digest: str, *, max_bytes: int = DEFAULT_MAX_BLOB_BYTES
+        self,
+        target: Reference | Repository,
+        digest: str,
+        *,
+        max_bytes: int = DEFAULT_MAX_BLOB_BYTES,
+        size: int | None = None,
     ) -> bytes:
-        """The blob's bytes, checked against ``digest``; blobs over ``max_bytes`` are refused."""
+        """The blob's bytes, checked against ``digest``; blobs over ``max_bytes`` are refused, and so are
+        blobs longer than ``size`` (the descriptor's), which also scales the request's deadline."""
         repo = _as_repo(target)
         where = f"{repo.name}@{digest}"
         digests.validate(digest, where=where)
+        limit = max_bytes if size is None or size < 0 else min(max_bytes, size)
         response = self._request(
-            "GET", repo, f"/v2/{repo.path}/blobs/{digest}", scopes=(Scope.of(repo.path, PULL),), where=where
-        )
+            "GET", repo, f"/v2/{repo.path}/blobs/{digest}", scopes=(Scope.of(repo.path, PULL),), where=where,
+            size=limit,
+        )  # fmt: skip
         try:
             if response.status_code != 200:
                 self._raise_for_status(response, "GET the blob", where, not_found="blob not found")
-            data = self._read_limited(response, max_bytes, where, manifest=False)
+            data = self._read_limited(response, limit, where, manifest=False)
         finally:
             response.close()
         if not digests.matches(data, digest):
@@ -464,12 +454,13 @@ class RegistryClient(ClosingClient):
             headers={"Content-Type": "application/octet-stream"},
             content=data,
             where=where,
+            size=len(data),
         )
         try:
             if response.status_code in (201, 204):
                 self._check_blob_digest(response, digest, where)
                 return digest
-            body = response.read()
+            body = read_prefix(response, _ERROR_BODY_LIMIT)
         finally:
             response.close()
         lost = response.status_code == 404 and "BLOB_UPLOAD_UNKNOWN" in _error_codes(body)
@@ -535,11 +526,14 @@ class RegistryClient(ClosingClient):
                     return tags
                 if response.status_code != 200:
                     self._raise_for_status(response, "list the tags", where)
-                body = self._read_limited(response, 16 * 1024 * 1024, where, manifest=False)
+                body = read_capped(
+                    response, MAX_TAG_LIST_BYTES, fail=lambda m: RegistryError(m, where=where), what="tag list",
+                    service="the registry",
+                )  # fmt: skip
             finally:
                 response.close()
             try:
-                page = json.loads(body)
+                page = jsonbounded.loads(body, source=where, what="registry's tag list", max_bytes=MAX_TAG_LIST_BYTES)
             except ValueError:
                 raise RegistryError("registry's tag list is not JSON", where=where) from None
             page_tags = page.get("tags") if isinstance(page, dict) else None
@@ -581,9 +575,10 @@ class RegistryClient(ClosingClient):
                 base = f"{scheme}://{host}"
                 url = f"{base}/v2/"
                 try:
-                    response = self._http.get(url)
+                    response = send(self._http, self._http.build_request("GET", url))
+                    read_prefix(response, _ERROR_BODY_LIMIT)  # the body tells nothing; bounded, then closed
                 except httpx.TransportError as exc:
-                    if _is_cert_error(exc):
+                    if is_cert_error(exc):
                         raise RegistryError(
                             f"the TLS certificate of {url} is not trusted",
                             where=where,
@@ -676,10 +671,13 @@ class RegistryClient(ClosingClient):
             return self._send_once(request)
 
         response = self._retrying(attempt, realm_where)
-        try:
-            body = response.read()
-        finally:
-            response.close()
+        body = read_capped(
+            response,
+            MAX_TOKEN_ANSWER_BYTES,
+            fail=lambda message: RegistryError(message, where=realm_where),
+            what="token server's answer",
+            service="the token server",
+        )
         status = response.status_code
         if status in (401, 403):
             who = "the credentials" if credential is not None else "anonymous access"
@@ -693,7 +691,7 @@ class RegistryClient(ClosingClient):
                 f"token server answered {status}" + (f": {summary}" if summary else ""), where=realm_where
             )
         try:
-            answer = json.loads(body)
+            answer = jsonbounded.loads(body, source=realm_where, what="token server's answer")
         except (ValueError, UnicodeDecodeError):
             raise RegistryError("token server answered something that is not JSON", where=realm_where) from None
         token = answer.get("token") or answer.get("access_token") if isinstance(answer, dict) else None
@@ -711,12 +709,13 @@ class RegistryClient(ClosingClient):
 
     # --- internals: sending -----------------------------------------------------------------------
 
-    def _send_once(self, request: httpx.Request) -> httpx.Response:
-        """One try: a streaming response, or Retryable for a failure worth repeating."""
+    def _send_once(self, request: httpx.Request, size: int | None = None) -> httpx.Response:
+        """One try: a streaming response (under the request's deadline, see :func:`pipeline.http.send`),
+        or Retryable for a failure worth repeating."""
         try:
-            response = self._http.send(request, stream=True)
+            response = send(self._http, request, size=size)
         except httpx.TransportError as exc:
-            if _is_cert_error(exc):
+            if is_cert_error(exc):
                 raise RegistryError(
                     "the registry's TLS certificate is not trusted",
                     where=scrub_url(request.url),
@@ -725,12 +724,7 @@ class RegistryClient(ClosingClient):
             raise Retryable(_describe_transport_error(exc)) from None
         status = response.status_code
         if status in (408, 429) or (status >= 500 and status not in (501, 505)):
-            try:
-                body = response.read()
-            except httpx.HTTPError:
-                body = b""
-            finally:
-                response.close()
+            body = read_prefix(response, _ERROR_BODY_LIMIT)
             summary = _error_summary(body)
             raise Retryable(
                 f"registry answered {status}" + (f": {summary}" if summary else ""),
@@ -762,6 +756,7 @@ class RegistryClient(ClosingClient):
         headers: Mapping[str, str] | None = None,
         content: bytes | None = None,
         params: Mapping[str, str] | None = None,
+        size: int | None = None,
     ) -> httpx.Response:
         """Send with auth, retries, one token refresh on 401, and redirects (GET/HEAD) without credentials."""
         scopes = merge_scopes(scopes)
@@ -780,7 +775,7 @@ class RegistryClient(ClosingClient):
                     request_headers["Authorization"] = authorization
 
             def attempt(target: httpx.URL = url, sent: dict[str, str] = request_headers) -> httpx.Response:
-                return self._send_once(self._http.build_request(method, target, headers=sent, content=content))
+                return self._send_once(self._http.build_request(method, target, headers=sent, content=content), size)
 
             response = self._retrying(attempt, where)
             status = response.status_code
@@ -793,7 +788,7 @@ class RegistryClient(ClosingClient):
                 url = url.join(location)
                 continue
             if status == 401 and _origin(url) == home:
-                body = response.read() if method != "HEAD" else b""
+                body = read_prefix(response, _ERROR_BODY_LIMIT) if method != "HEAD" else b""
                 response.close()
                 challenges = parse_www_authenticate(response.headers.get_list("WWW-Authenticate"))
                 challenge = _pick_challenge(challenges)
@@ -811,7 +806,7 @@ class RegistryClient(ClosingClient):
                     continue
                 raise self._auth_error(repo, challenge, body, where)
             if status == 403:
-                body = response.read() if method != "HEAD" else b""
+                body = read_prefix(response, _ERROR_BODY_LIMIT) if method != "HEAD" else b""
                 response.close()
                 summary = _error_summary(body)
                 raise AuthError(
@@ -859,10 +854,7 @@ class RegistryClient(ClosingClient):
         body: bytes | None = None,
     ) -> NoReturn:
         if body is None:
-            try:
-                body = response.read() if response.request.method != "HEAD" else b""
-            except httpx.HTTPError:
-                body = b""
+            body = read_prefix(response, _ERROR_BODY_LIMIT) if response.request.method != "HEAD" else b""
         summary = _error_summary(body)
         codes = _error_codes(body)
         if response.status_code == 404 and not_found is not None:
@@ -876,20 +868,10 @@ class RegistryClient(ClosingClient):
         raise RegistryError(message, where=where)
 
     def _read_limited(self, response: httpx.Response, limit: int, where: str, *, manifest: bool) -> bytes:
-        length = response.headers.get("Content-Length")
-        if length is not None and length.isdigit() and int(length) > limit:
-            raise RegistryError(self._too_large_message(int(length), limit, manifest), where=where)
-        chunks: list[bytes] = []
-        total = 0
-        try:
-            for chunk in response.iter_bytes():
-                total += len(chunk)
-                if total > limit:
-                    raise RegistryError(self._too_large_message(total, limit, manifest, at_least=True), where=where)
-                chunks.append(chunk)
-        except httpx.TransportError as exc:
-            raise RegistryError(f"{_describe_transport_error(exc)} while reading the body", where=where) from None
-        return b"".join(chunks)
+        def fail(message: str) -> RegistryError:
+            return RegistryError(message, where=where)
+
+        return read_capped(response, limit, fail=fail, what="manifest" if manifest else "blob", service="the registry")
 
     @staticmethod
     def _too_large_message(
@@ -903,7 +885,7 @@ class RegistryClient(ClosingClient):
         media_type = _media_type(response)
         if media_type in _GENERIC_CONTENT_TYPES:
             try:
-                declared = json.loads(data).get("mediaType")
+                declared = jsonbounded.loads(data, source=where, what="manifest").get("mediaType")
             except (ValueError, AttributeError, UnicodeDecodeError):
                 declared = None
             if isinstance(declared, str) and declared:
@@ -926,7 +908,7 @@ def _merge_index_pages(pages: list[bytes], where: str) -> bytes:
     entries: list[object] = []
     for page in pages:
         try:
-            document = json.loads(page)
+            document = jsonbounded.loads(page, source=where, what="a page of the referrers list")
         except (ValueError, UnicodeDecodeError):
             document = None
         if not isinstance(document, dict) or not isinstance(document.get("manifests"), list):

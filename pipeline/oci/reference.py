@@ -10,7 +10,6 @@ keeps both (the digest wins when fetching). Docker Hub's API lives at ``registry
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from dataclasses import dataclass
 from typing import Final
@@ -49,21 +48,6 @@ def _malformed(text: str, reason: str) -> InvalidInputError:
     return InvalidInputError(f"malformed image reference: {reason}", where=_shown(text))
 
 
-def is_loopback_host(registry: str) -> bool:
-    """True for ``localhost``, ``127.x.y.z`` and ``[::1]``, with or without a port."""
-    host = registry
-    if host.startswith("["):
-        host = host[1 : host.find("]")] if "]" in host else host
-    elif ":" in host:
-        host = host.rsplit(":", 1)[0]
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 @dataclass(frozen=True, order=True)
 class Repository:
     """A repository in a registry: ``ghcr.io`` + ``metal-stack/releases``."""
@@ -86,10 +70,6 @@ class Repository:
         """The name cosign writes as ``docker-reference``: ``index.docker.io/...`` for Docker Hub."""
         registry = DOCKER_HUB_LEGACY if self.registry == DOCKER_HUB else self.registry
         return f"{registry}/{self.path}"
-
-    @property
-    def is_loopback(self) -> bool:
-        return is_loopback_host(self.registry)
 
     def tag(self, tag: str) -> Reference:
         return Reference(self.registry, self.path, tag=_check_tag(tag, f"{self.name}:{tag}"))

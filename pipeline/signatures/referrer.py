@@ -32,6 +32,7 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import Final
 
+from pipeline import jsonbounded
 from pipeline.cosign.verify import VerificationPolicy, VerifiedSignature
 from pipeline.errors import InvalidInputError, NotFoundError, ReleaseVectorError
 from pipeline.oci import digest as digests
@@ -119,7 +120,7 @@ def fallback_index_with(existing: bytes | None, manifest: bytes, where: str) -> 
         document = {"schemaVersion": 2, "mediaType": mediatypes.OCI_INDEX, "manifests": []}
     else:
         try:
-            parsed: object = json.loads(existing)
+            parsed: object = jsonbounded.loads(existing, source=where, what="the referrers fallback index")
         except (ValueError, UnicodeDecodeError):
             parsed = None
         if not isinstance(parsed, dict) or not isinstance(parsed.get("manifests", []), list):
@@ -130,7 +131,7 @@ def fallback_index_with(existing: bytes | None, manifest: bytes, where: str) -> 
     digest = digests.compute(manifest)
     if any(isinstance(e, dict) and e.get("digest") == digest for e in entries):
         return None
-    parsed_manifest = json.loads(manifest)
+    parsed_manifest = jsonbounded.loads(manifest, source="the referrer manifest")
     artifact_type = parsed_manifest.get("artifactType") or parsed_manifest.get("config", {}).get("mediaType")
     entry: dict[str, object] = {"mediaType": parsed_manifest.get("mediaType", mediatypes.OCI_MANIFEST),
                                 "size": len(manifest), "digest": digest}  # fmt: skip
@@ -163,7 +164,7 @@ class ReferrerList:
 
 def _index_entries(data: bytes, where: str) -> tuple[Referrer, ...]:
     try:
-        document: object = json.loads(data)
+        document: object = jsonbounded.loads(data, source=where, what="the referrers index")
     except (ValueError, UnicodeDecodeError):
         document = None
     manifests = document.get("manifests") if isinstance(document, dict) else None
@@ -220,7 +221,7 @@ class BundleSearch:
 def _bundle_layers(manifest: bytes, digest: str, predicate_type: str, where: str) -> list[tuple[str, str]]:
     """(media type, digest) of each Sigstore bundle layer of a referrer manifest of ``digest``."""
     try:
-        document: object = json.loads(manifest)
+        document: object = jsonbounded.loads(manifest, source=where, what="the referrer manifest")
     except (ValueError, UnicodeDecodeError):
         document = None
     if not isinstance(document, dict):

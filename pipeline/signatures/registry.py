@@ -6,9 +6,9 @@ from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
 
 from pipeline.errors import NotFoundError
+from pipeline.http import parallel_map
 from pipeline.oci.client import Descriptor, Manifest
 from pipeline.oci.reference import Reference, Repository
-from pipeline.signatures.concurrency import concurrent_map
 
 
 class SignatureRegistry(Protocol):
@@ -53,4 +53,7 @@ def upload_blobs(registry: SignatureRegistry, repo: Repository, blobs: Sequence[
     """Upload a signature's blobs (its payload and its config) side by side, as cosign's registry library
     does: each upload is two round trips (POST, then PUT), so this halves the time before the manifest
     can be written. Every upload finishes before the first error, if any, is raised."""
-    concurrent_map(lambda data: registry.upload_blob(repo, data, check_exists=False), blobs, len(blobs))
+    def upload(data: bytes) -> str:
+        return registry.upload_blob(repo, data, check_exists=False)
+
+    parallel_map(upload, blobs, concurrency=max(1, len(blobs)))

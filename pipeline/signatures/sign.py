@@ -8,16 +8,16 @@ independent: one failing does not stop the others, and every outcome is reported
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from pipeline import jsonbounded
 from pipeline.errors import InvalidInputError, ReleaseVectorError, UsageError
+from pipeline.http import parallel_map
 from pipeline.oci import digest as digests
 from pipeline.oci import mediatypes
 from pipeline.oci.client import Manifest
 from pipeline.oci.reference import Reference, Repository
-from pipeline.signatures.concurrency import concurrent_map
 from pipeline.signatures.layout import Layout, SignStatus
 from pipeline.signatures.registry import SignatureRegistry
 from pipeline.signatures.signers import Signer
@@ -72,7 +72,7 @@ class SignOutcome:
 def index_children(manifest: Manifest, where: str) -> list[str]:
     """The digests of the manifests an image index lists (its platform images)."""
     try:
-        document = json.loads(manifest.data)
+        document = jsonbounded.loads(manifest.data, source=where, what="the image index")
         children = [entry["digest"] for entry in document["manifests"]]
     except (ValueError, KeyError, TypeError):
         raise InvalidInputError("the image index is malformed (no manifests[].digest)", where=where) from None
@@ -131,7 +131,7 @@ def sign_images(
                 on_progress(outcome)
             return outcome
 
-    resolved = concurrent_map(resolve_one, unique, concurrency)
+    resolved = parallel_map(resolve_one, unique, concurrency=concurrency)
     by_digest: dict[tuple[Repository, str], _Resolved] = {}
     for item in (r for group in resolved if not isinstance(group, SignOutcome) for r in group):
         by_digest.setdefault((item.image.repo, item.digest), item)
@@ -146,7 +146,8 @@ def sign_images(
             on_progress(_outcome(item, result))
         return result
 
-    signed = dict(zip(by_digest, concurrent_map(sign_one, by_digest.values(), concurrency), strict=True))
+    statuses = parallel_map(sign_one, list(by_digest.values()), concurrency=concurrency)
+    signed = dict(zip(by_digest, statuses, strict=True))
     outcomes: list[SignOutcome] = []
     for group in resolved:
         if isinstance(group, SignOutcome):

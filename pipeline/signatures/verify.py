@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 from pipeline.cosign.verify import VerificationPolicy
 from pipeline.errors import ReleaseVectorError
+from pipeline.http import parallel_map
 from pipeline.oci.reference import Reference
-from pipeline.signatures.concurrency import concurrent_map
 from pipeline.signatures.formats import all_layouts
 from pipeline.signatures.layout import Format, LayoutVerification, Verifier
 from pipeline.signatures.legacy import VerifiedLayer
@@ -113,4 +113,4 @@ def verify_images(
     def one(image: Reference) -> ImageVerification:
         return verify_image(registry, image, policy, annotations=annotations, require_reference=require_reference)
 
-    return concurrent_map(one, images, concurrency)
+    return parallel_map(one, images, concurrency=concurrency)

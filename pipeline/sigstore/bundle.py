@@ -36,6 +36,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final
 
+from pipeline import jsonbounded
 from pipeline.errors import InvalidInputError
 from pipeline.sigstore.dsse import DsseEnvelope, DsseSignature
 
@@ -329,7 +330,7 @@ def _parse_dsse_envelope(value: object, where: str) -> DsseEnvelope:
 def parse_sigstore_bundle(data: bytes, where: str) -> SigstoreBundle:
     """Read a bundle's JSON bytes; InvalidInputError (naming ``where``) if they are not a bundle we read."""
     try:
-        document: object = json.loads(data)
+        document: object = jsonbounded.loads(data, source=where, what="the Sigstore bundle")
     except (UnicodeDecodeError, json.JSONDecodeError):
         raise InvalidInputError("the Sigstore bundle is not JSON", where=where) from None
     if not isinstance(document, Mapping):
@@ -360,7 +361,7 @@ def parse_sigstore_bundle(data: bytes, where: str) -> SigstoreBundle:
 def parse_in_toto_statement(payload: bytes, where: str) -> InTotoStatement:
     """An in-toto Statement v1 or v0.1 (``_type``, ``subject[]``, ``predicateType``); the predicate is ignored."""
     try:
-        document: object = json.loads(payload)
+        document: object = jsonbounded.loads(payload, source=where, what="the in-toto statement")
     except (UnicodeDecodeError, json.JSONDecodeError):
         raise InvalidInputError("the DSSE payload is not JSON", where=where) from None
     if not isinstance(document, Mapping):

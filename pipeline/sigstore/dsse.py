@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final
 
+from pipeline import jsonbounded
 from pipeline.cosign.rekor import check_same_signer
 from pipeline.errors import VerificationError
 
@@ -51,7 +52,7 @@ def _json_object(value: object, name: str, where: str) -> Mapping[str, object]:
 def check_dsse_body(canonical_body: bytes, envelope: DsseEnvelope, signer_pem: bytes, where: str) -> None:
     """The dsse 0.0.1 body records this payload, this signature and this signer (envelopeHash is not used)."""
     try:
-        body: object = json.loads(canonical_body)
+        body: object = jsonbounded.loads(canonical_body, source=where, what="the transparency-log entry body")
     except (UnicodeDecodeError, json.JSONDecodeError):
         raise VerificationError("the transparency-log entry body is not JSON", where=where) from None
     body = _json_object(body, "body", where)

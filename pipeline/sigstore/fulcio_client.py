@@ -36,9 +36,10 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from pipeline import __version__
+from pipeline import __version__, jsonbounded
 from pipeline.errors import FulcioAuthError as FulcioAuthError  # re-exported (lives in pipeline.errors)
 from pipeline.errors import FulcioError as FulcioError
+from pipeline.errors import InvalidInputError
 from pipeline.http import (
     ClosingClient,
     Retryable,
@@ -47,8 +48,10 @@ from pipeline.http import (
     bare_url,
     check_service_url,
     describe_transport_error,
+    exchange,
     http_client,
     parse_retry_after,
+    request_sent,
     retry_delay,
     retrying,
     ssl_context,
@@ -136,8 +139,8 @@ def _redact(text: str, secrets: tuple[str, ...]) -> str:
 def _server_message(response: httpx.Response, secrets: tuple[str, ...]) -> str:
     """grpc-gateway's ``message``, else a short text; one line, any secret redacted."""
     try:
-        document = response.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
+        document = jsonbounded.loads(response.content, source=scrub_url(response.request.url), what="Fulcio's answer")
+    except (json.JSONDecodeError, UnicodeDecodeError, InvalidInputError):
         document = None
     if isinstance(document, dict) and isinstance(document.get("message"), str):
         text = document["message"]
@@ -255,21 +258,28 @@ class FulcioClient(ClosingClient):
     # --- HTTP ----------------------------------------------------------------------------------
 
     def _json(self, response: httpx.Response, where: str) -> object:
-        if len(response.content) > _MAX_ANSWER_BYTES:
-            raise FulcioError("Fulcio's answer is too large", where=where)
         try:
-            return response.json()
+            return jsonbounded.loads(response.content, source=where, what="Fulcio's answer")
         except (json.JSONDecodeError, UnicodeDecodeError):
             raise FulcioError("Fulcio's answer is not JSON", where=where) from None
+        except InvalidInputError as error:
+            raise FulcioError(error.message, where=where) from None
 
     def _send(self, method: str, url: str, content: bytes | None, secrets: tuple[str, ...]) -> httpx.Response:
         headers = {"Content-Type": "application/json"} if content is not None else None
 
         def attempt() -> httpx.Response:
             try:
-                response = self._http.request(method, url, content=content, headers=headers)
+                response = exchange(
+                    self._http,
+                    self._http.build_request(method, url, content=content, headers=headers),
+                    _MAX_ANSWER_BYTES,
+                    fail=lambda message: FulcioError(message, where=url),
+                    what="Fulcio's answer",
+                    service="Fulcio",
+                )
             except httpx.TransportError as exc:
-                raise Retryable(describe_transport_error(exc, "Fulcio", closed=False)) from None
+                raise Retryable(describe_transport_error(exc, "Fulcio"), sent=request_sent(exc)) from None
             if response.status_code not in _RETRY_STATUSES:
                 return response
             message = _server_message(response, secrets)

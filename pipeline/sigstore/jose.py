@@ -22,6 +22,9 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature, encode_dss_signature
 
+from pipeline import jsonbounded
+from pipeline.errors import InvalidInputError
+
 ES256: Final = "ES256"
 RS256: Final = "RS256"
 SUPPORTED_ALGORITHMS: Final = frozenset({ES256, RS256})
@@ -72,9 +75,9 @@ def decode_jws(token: str) -> DecodedJws:
         raise MalformedToken(f"{len(parts)} dot-separated parts, not 3")
     header_b64, claims_b64, signature_b64 = parts
     try:
-        header = json.loads(b64url_decode(header_b64))
-        claims = json.loads(b64url_decode(claims_b64))
-    except (UnicodeDecodeError, json.JSONDecodeError):
+        header = jsonbounded.loads(b64url_decode(header_b64), source="token header")
+        claims = jsonbounded.loads(b64url_decode(claims_b64), source="token claims")
+    except (UnicodeDecodeError, json.JSONDecodeError, InvalidInputError):
         raise MalformedToken("the header or claims are not JSON") from None
     if not isinstance(header, dict) or not isinstance(claims, dict):
         raise MalformedToken("the header or claims are not JSON objects")

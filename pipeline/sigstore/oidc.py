@@ -30,11 +30,19 @@ from typing import Final
 
 import httpx
 
+from pipeline import jsonbounded
 from pipeline.errors import IdentityTokenError as IdentityTokenError  # re-exported (lives in pipeline.errors)
+from pipeline.errors import InvalidInputError, UsageError
 from pipeline.errors import TokenServiceError as TokenServiceError
-from pipeline.errors import UsageError
-from pipeline.http import RetryPolicy, bare_url, parse_retry_after, retry_delay
-from pipeline.oci.reference import is_loopback_host
+from pipeline.http import (
+    RetryPolicy,
+    bare_url,
+    describe_transport_error,
+    exchange,
+    is_loopback_host,
+    parse_retry_after,
+    retry_delay,
+)
 from pipeline.secret import Secret
 from pipeline.sigstore.jose import MalformedToken, decode_jws
 
@@ -47,6 +55,7 @@ GITHUB_ACTIONS_SOURCE: Final = "GitHub Actions OIDC token service"
 CLOCK_LEEWAY_SECONDS: Final = 5
 _MAX_TOKEN_FILE_BYTES: Final = 64 * 1024
 _RETRY_STATUSES: Final = frozenset({408, 429, 500, 502, 503, 504})
+_MAX_ANSWER_BYTES: Final = 1024 * 1024
 _ACTIONS_HINT: Final = "give the signing job `permissions: id-token: write`"
 
 
@@ -242,10 +251,16 @@ def fetch_actions_token(
         for number in range(policy.attempts):
             retry_after: float | None = None
             try:
-                response = http.get(url, headers=headers)
+                response = exchange(
+                    http,
+                    http.build_request("GET", url, headers=headers),
+                    _MAX_ANSWER_BYTES,
+                    fail=lambda message: TokenServiceError(message, where=where),
+                    what="token service's answer",
+                    service="the GitHub Actions OIDC token service",
+                )
             except httpx.TransportError as exc:
-                reason = "timed out" if isinstance(exc, httpx.TimeoutException) else "cannot connect"
-                reason = f"{reason} talking to the GitHub Actions OIDC token service"
+                reason = describe_transport_error(exc, "the GitHub Actions OIDC token service")
             else:
                 if response.status_code in (401, 403):
                     raise IdentityTokenError(
@@ -267,9 +282,11 @@ def fetch_actions_token(
 
 def _actions_value(response: httpx.Response, where: str) -> Secret:
     try:
-        document = response.json()
+        document = jsonbounded.loads(response.content, source=where, what="the token service's answer")
     except (json.JSONDecodeError, UnicodeDecodeError):
         raise TokenServiceError("the GitHub Actions OIDC token service did not answer JSON", where=where) from None
+    except InvalidInputError as error:
+        raise TokenServiceError(error.message, where=where) from None
     value = document.get("value") if isinstance(document, dict) else None
     if not isinstance(value, str) or not value:
         raise TokenServiceError("the GitHub Actions OIDC token service's answer has no value", where=where)

@@ -28,7 +28,7 @@ from typing import Final
 
 import httpx
 
-from pipeline import __version__
+from pipeline import __version__, jsonbounded
 from pipeline.cosign.keys import PublicKey, load_public_key, verify_signature
 from pipeline.cosign.rekor import (
     HASHEDREKORD_API_VERSION,
@@ -53,13 +53,15 @@ from pipeline.http import (
     bare_url,
     check_service_url,
     describe_transport_error,
+    exchange,
     http_client,
+    is_loopback_host,
     parse_retry_after,
+    request_sent,
     retry_delay,
     retrying,
     ssl_context,
 )
-from pipeline.oci.reference import is_loopback_host
 from pipeline.sigstore.dsse import DSSE_API_VERSION, DSSE_KIND, DsseEnvelope, check_dsse_body
 
 DEFAULT_REKOR_URL: Final = "https://rekor.sigstore.dev"
@@ -91,19 +93,11 @@ def check_log_url(url: str) -> httpx.URL:
     return check_service_url(url, "Rekor", "a transparency log")
 
 
-def is_loopback_url(url: str) -> bool:
-    try:
-        host = httpx.URL(url).host
-    except (httpx.InvalidURL, ValueError):
-        return False
-    return bool(host) and is_loopback_host(host)
-
-
 def _error_message(response: httpx.Response) -> str:
     """Rekor's ``{"code":…,"message":…}`` message, else a short text."""
     try:
-        document = response.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
+        document = jsonbounded.loads(response.content, source=scrub_url(response.request.url), what="the log's answer")
+    except (json.JSONDecodeError, UnicodeDecodeError, InvalidInputError):
         document = None
     if isinstance(document, dict) and isinstance(document.get("message"), str):
         return " ".join(document["message"].split())[:300]
@@ -161,9 +155,11 @@ def _verify_entry_body(
 ) -> None:
     """The log recorded exactly our entry: kind, digest, signature and signer."""
     try:
-        entry: object = json.loads(body)
+        entry: object = jsonbounded.loads(body, source=where, what="the entry body")
     except (UnicodeDecodeError, json.JSONDecodeError):
         raise VerificationError("the entry body is not JSON", where=where) from None
+    except InvalidInputError as error:
+        raise VerificationError(error.message, where=where) from None
     spec = entry.get("spec") if isinstance(entry, dict) else None
     if not isinstance(entry, dict) or not isinstance(spec, dict):
         raise VerificationError("the entry body has no spec", where=where)
@@ -427,10 +423,8 @@ class RekorClient(ClosingClient):
     # --- HTTP ----------------------------------------------------------------------------------
 
     def _parse(self, response: httpx.Response, where: str) -> LogEntry:
-        if len(response.content) > _MAX_ANSWER_BYTES:
-            raise TransparencyLogError("the log's answer is too large", where=where)
         try:
-            return parse_log_entry(response.json(), where)
+            return parse_log_entry(jsonbounded.loads(response.content, source=where, what="the log's answer"), where)
         except (json.JSONDecodeError, UnicodeDecodeError):
             raise TransparencyLogError("the log's answer is not JSON", where=where) from None
         except InvalidInputError as error:
@@ -447,9 +441,16 @@ class RekorClient(ClosingClient):
 
         def attempt() -> httpx.Response:
             try:
-                response = self._http.request(method, url, content=content, headers=headers)
+                response = exchange(
+                    self._http,
+                    self._http.build_request(method, url, content=content, headers=headers),
+                    _MAX_ANSWER_BYTES,
+                    fail=lambda message: TransparencyLogError(message, where=scrub_url(url)),
+                    what="the log's answer",
+                    service="the transparency log",
+                )
             except httpx.TransportError as exc:
-                raise Retryable(describe_transport_error(exc, "the transparency log")) from None
+                raise Retryable(describe_transport_error(exc, "the transparency log"), sent=request_sent(exc)) from None
             if response.status_code not in _RETRY_STATUSES:
                 return response
             message = _error_message(response)
@@ -488,7 +489,14 @@ def fetch_log_public_keys(url: str, options: RekorOptions | None = None) -> list
     with httpx.Client(timeout=opts.connect_timeout, trust_env=False, follow_redirects=False) as http:
         for number in range(policy.attempts):
             try:
-                response = http.get(target)
+                response = exchange(
+                    http,
+                    http.build_request("GET", target),
+                    _MAX_ANSWER_BYTES,
+                    fail=lambda message: TransparencyLogError(message, where=target),
+                    what="the log's public key",
+                    service="the transparency log",
+                )
             except httpx.TransportError as exc:
                 last = describe_transport_error(exc, "the transparency log")
             else:

@@ -39,7 +39,7 @@ from typing import Any, Final, NoReturn
 
 import httpx
 
-from pipeline import __version__
+from pipeline import __version__, jsonbounded
 from pipeline.errors import AuthError, ConflictError, GitHubError, InvalidInputError
 from pipeline.http import (
     ClosingClient,
@@ -47,12 +47,14 @@ from pipeline.http import (
     Timeouts,
     describe_transport_error,
     http_client,
+    is_loopback_host,
     parse_retry_after,
+    read_capped,
     retry_delay,
     scrub_url,
+    send,
     ssl_context,
 )
-from pipeline.oci.reference import is_loopback_host
 from pipeline.secret import Secret, is_header_token
 from pipeline.targets.base import (
     UPLOADED,
@@ -139,16 +141,19 @@ class _Answer:
     url: httpx.URL
 
     def json(self) -> Any:
+        where = scrub_url(self.url)
         try:
-            return json.loads(self.body)
+            return jsonbounded.loads(self.body, source=where, what="GitHub's answer", max_bytes=len(self.body))
         except (ValueError, UnicodeDecodeError):
-            raise GitHubError("GitHub answered something that is not JSON", where=scrub_url(self.url)) from None
+            raise GitHubError("GitHub answered something that is not JSON", where=where) from None
+        except InvalidInputError as error:
+            raise GitHubError(error.message, where=where) from None
 
     def error_codes(self) -> set[tuple[str, str]]:
         """(code, field) of each entry of a 422's ``errors``."""
         try:
-            data = json.loads(self.body)
-        except (ValueError, UnicodeDecodeError):
+            data = jsonbounded.loads(self.body, source="GitHub", max_bytes=len(self.body))
+        except (ValueError, UnicodeDecodeError, InvalidInputError):
             return set()
         errors = data.get("errors") if isinstance(data, dict) else None
         if not isinstance(errors, list):
@@ -600,21 +605,16 @@ class GitHubTarget(ClosingClient):
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _exchange(self, request: httpx.Request, limit: int, where: str) -> _Answer:
-        response = self._http.send(request, stream=True)
-        try:
-            length = response.headers.get("Content-Length")
-            if length is not None and length.isdigit() and int(length) > limit:
-                raise GitHubError(f"GitHub's answer is too large ({length} bytes; limit {limit})", where=where)
-            chunks: list[bytes] = []
-            total = 0
-            for chunk in response.iter_bytes():
-                total += len(chunk)
-                if total > limit:
-                    raise GitHubError(f"GitHub's answer is too large (over {limit} bytes)", where=where)
-                chunks.append(chunk)
-        finally:
-            response.close()
-        return _Answer(response.status_code, response.headers, b"".join(chunks), request.url)
+        size = len(request.content) if request.method in ("POST", "PUT", "PATCH") else None
+        response = send(self._http, request, size=max(size or 0, limit if limit > _JSON_LIMIT else 0) or None)
+        body = read_capped(
+            response,
+            limit,
+            fail=lambda message: GitHubError(message, where=where),
+            what="GitHub's answer",
+            service="GitHub",
+        )
+        return _Answer(response.status_code, response.headers, body, request.url)
 
     def _rate_limit_wait(self, answer: _Answer) -> float | None:
         """Seconds to wait if ``answer`` is a rate-limit refusal (403/429), else None."""
@@ -642,8 +642,8 @@ class GitHubTarget(ClosingClient):
     def _summary(self, answer: _Answer) -> str:
         """GitHub's ``message`` and ``errors`` on one line, without the token."""
         try:
-            data = json.loads(answer.body[:65536])
-        except (ValueError, UnicodeDecodeError):
+            data = jsonbounded.loads(answer.body[:65536], source="GitHub")
+        except (ValueError, UnicodeDecodeError, InvalidInputError):
             return ""
         if not isinstance(data, dict):
             return ""

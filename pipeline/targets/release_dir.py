@@ -24,6 +24,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Final
 
+from pipeline import jsonbounded
 from pipeline.errors import ConflictError, InvalidInputError, ReleaseVectorError
 from pipeline.targets.base import (
     STARTER,
@@ -105,7 +106,7 @@ class ReleaseDirTarget:
         except OSError as exc:
             raise ReleaseDirError(f"cannot read the release record: {exc.strerror}", where=str(path)) from None
         try:
-            record = json.loads(raw)
+            record = jsonbounded.loads(raw, source=str(path), what="release record")
         except (ValueError, UnicodeDecodeError):
             raise InvalidInputError("release record is not JSON", where=str(path)) from None
         if (

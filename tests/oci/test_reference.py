@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from pipeline.errors import InvalidInputError
-from pipeline.oci.reference import Reference, Repository, is_loopback_host, parse_reference, parse_repository
+from pipeline.oci.reference import Reference, Repository, parse_reference, parse_repository
 
 D = "sha256:" + "a" * 64
 D2 = "sha256:" + "b" * 64
@@ -116,23 +116,6 @@ def test_repository() -> None:
     assert parse_reference("alpine:3").repo == parse_repository("alpine")
     with pytest.raises(InvalidInputError, match="without tag or digest"):
         parse_repository("alpine:3")
-
-
-@pytest.mark.parametrize(
-    ("host", "loopback"),
-    [
-        ("localhost", True),
-        ("localhost:5000", True),
-        ("127.0.0.1:5000", True),
-        ("127.1.2.3", True),
-        ("[::1]:5000", True),
-        ("ghcr.io", False),
-        ("10.0.0.1:5000", False),
-        ("localhost.example.com", False),
-    ],
-)
-def test_loopback(host: str, loopback: bool) -> None:
-    assert is_loopback_host(host) is loopback
 
 
 _component = st.from_regex(r"[a-z0-9]{1,5}(?:[._-][a-z0-9]{1,5}){0,2}", fullmatch=True)
