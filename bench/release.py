@@ -6,7 +6,7 @@ puts a :class:`~bench.latency_proxy.LatencyProxy` in front of the registry, and 
 GitHub stand-in's API (``tests/github_standin.py``; without it, a release folder), each proxy in a
 process of its own (``python -m bench.latency_proxy``, so its threads do not share the measured process's
 GIL; the counts are read over its ``/_proxy/`` control endpoint), then runs the real release path
-(``pipeline.release``: assemble, observe + plan, apply, as ``release-vector release`` does, with one
+(``pipeline.apply``: assemble, observe + plan, apply, as ``release-vector release`` does, with one
 registry client) and times the phases from the apply's progress callbacks:
 
 - assemble (resolve every tag), plan (the read-only look), then side by side: push| (push the vector
@@ -101,6 +101,8 @@ class ProxyProcess(ProxyControl):
 
 
 def child(args: argparse.Namespace) -> int:
+    from pipeline.apply import ReleasePorts, ReleaseRequest, apply_plan, desired_release, observe_release
+    from pipeline.apply import verify_release as verify
     from pipeline.artifact import ArtifactAnnotations, make_artifact
     from pipeline.cli.registry_options import MAX_CONNECTIONS
     from pipeline.cli.vector import build_vector
@@ -110,8 +112,6 @@ def child(args: argparse.Namespace) -> int:
     from pipeline.oci.mirror import parse_mirrors
     from pipeline.oci.reference import parse_reference, parse_repository
     from pipeline.plan import Action, build_plan
-    from pipeline.release import ReleasePorts, ReleaseRequest, apply_plan, desired_release, observe_release
-    from pipeline.release import verify_release as verify
     from pipeline.secret import Secret
     from pipeline.targets import ReleaseDirTarget, ReleaseTarget
 

@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from bench.latency_proxy import FAULT_KINDS, Fault, FaultInjector, LatencyProxy, path_kind
+from pipeline.apply import ReleasePorts, ReleaseRequest, apply_plan, desired_release, observe_release, verify_release
 from pipeline.artifact import ArtifactAnnotations, make_artifact
 from pipeline.assemble import assemble, resolve_source
 from pipeline.cosign.keys import SigningKey, generate_key_pair, load_private_key, load_public_key
@@ -28,7 +29,6 @@ from pipeline.oci.mirror import parse_mirrors
 from pipeline.oci.reference import parse_reference, parse_repository
 from pipeline.plan import build_plan
 from pipeline.rehearsal import mirror_specs, seed_images
-from pipeline.release import ReleasePorts, ReleaseRequest, apply_plan, desired_release, observe_release, verify_release
 from pipeline.secret import Secret
 from pipeline.targets import ReleaseDirTarget
 from pipeline.vector import VectorMetadata, load_source

@@ -12,6 +12,15 @@ from pathlib import Path
 
 import typer
 
+from pipeline.apply import (
+    ReleasePorts,
+    ReleaseRequest,
+    ReleaseVerification,
+    apply_plan,
+    desired_release,
+    observe_release,
+    verify_release,
+)
 from pipeline.artifact import ArtifactAnnotations, make_artifact, parse_source_date_epoch
 from pipeline.cli.app import app
 from pipeline.cli.bundle_options import BUNDLE_FORMAT_OPTION, parse_bundle_format, referrer_created
@@ -51,15 +60,6 @@ from pipeline.errors import ExitCode, UsageError
 from pipeline.oci.mirror import parse_mirrors
 from pipeline.oci.reference import parse_reference, parse_repository
 from pipeline.plan import Action, Plan, build_plan
-from pipeline.release import (
-    ReleasePorts,
-    ReleaseRequest,
-    ReleaseVerification,
-    apply_plan,
-    desired_release,
-    observe_release,
-    verify_release,
-)
 from pipeline.secret import Secret
 from pipeline.targets import DEFAULT_API_URL, GitHubOptions, GitHubTarget, ReleaseDirTarget, ReleaseTarget
 

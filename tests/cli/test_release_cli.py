@@ -10,12 +10,12 @@ from typing import Any
 import httpx
 import pytest
 
+from pipeline.apply import ReleasePorts, ReleaseRequest, apply_plan, desired_release, observe_release
 from pipeline.cosign.keys import generate_key_pair, load_private_key
 from pipeline.oci import mediatypes
 from pipeline.oci.mirror import parse_mirrors
 from pipeline.oci.reference import parse_repository
 from pipeline.plan import Action, build_plan
-from pipeline.release import ReleasePorts, ReleaseRequest, apply_plan, desired_release, observe_release
 from pipeline.secret import Secret
 from pipeline.targets import ReleaseDirTarget
 from pipeline.vector import load_source

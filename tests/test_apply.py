@@ -1,4 +1,4 @@
-"""pipeline/release.py: what an apply costs in requests and the order of its writes.
+"""pipeline/apply.py: what an apply costs in requests and the order of its writes.
 
 A release runs through a counting proxy (bench/latency_proxy.py, no delay) in front of a real
 docker-registry, so the requests each image's repository receives are counted exactly.
@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from bench.latency_proxy import Fault, FaultInjector, LatencyProxy
+from pipeline.apply import ReleasePorts, ReleaseRequest, apply_plan, desired_release, observe_release
 from pipeline.artifact import ArtifactAnnotations, make_artifact
 from pipeline.assemble import assemble, resolve_source
 from pipeline.cosign.keys import SigningKey, generate_key_pair, load_private_key
@@ -23,7 +24,6 @@ from pipeline.oci.mirror import parse_mirrors
 from pipeline.oci.reference import parse_repository
 from pipeline.plan import Action, Plan, build_plan
 from pipeline.rehearsal import mirror_specs, seed_images
-from pipeline.release import ReleasePorts, ReleaseRequest, apply_plan, desired_release, observe_release
 from pipeline.secret import Secret
 from pipeline.targets import ReleaseDirTarget
 from pipeline.vector import VectorMetadata, load_source
