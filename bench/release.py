@@ -104,8 +104,8 @@ def child(args: argparse.Namespace) -> int:
     from pipeline.apply import ReleasePorts, ReleaseRequest, apply_plan, desired_release, observe_release
     from pipeline.apply import verify_release as verify
     from pipeline.artifact import ArtifactAnnotations, make_artifact
+    from pipeline.assemble import build_vector
     from pipeline.cli.registry_options import MAX_CONNECTIONS
-    from pipeline.cli.vector import build_vector
     from pipeline.cosign.keys import load_private_key, load_public_key
     from pipeline.cosign.verify import VerificationPolicy
     from pipeline.oci.client import RegistryClient, RegistryOptions
@@ -114,6 +114,7 @@ def child(args: argparse.Namespace) -> int:
     from pipeline.plan import Action, build_plan
     from pipeline.secret import Secret
     from pipeline.targets import ReleaseDirTarget, ReleaseTarget
+    from pipeline.vector import load_source
 
     key_path = Path(args.key)
     key = load_private_key(Secret(key_path.read_bytes()), Secret(os.environ["BENCH_KEY_PASSWORD"]), str(key_path))
@@ -147,10 +148,8 @@ def child(args: argparse.Namespace) -> int:
         options = RegistryOptions(max_connections=MAX_CONNECTIONS)  # as the CLI's client
         the_target = target()
         with RegistryClient(options) as client:  # one client for the whole release, as the CLI
-            built = build_vector(
-                source, VERSION, REVISION, mirrors, concurrency=args.concurrency, allow_http=False, cacert=None,
-                client=client,
-            )  # fmt: skip
+            loaded = load_source(source.read_bytes(), str(source))
+            built = build_vector(client, loaded, source, VERSION, REVISION, mirrors, concurrency=args.concurrency)
             request = ReleaseRequest(
                 version=VERSION,
                 vector=built.vector,

@@ -22,6 +22,7 @@ from pipeline.apply import (
     verify_release,
 )
 from pipeline.artifact import ArtifactAnnotations, make_artifact, parse_source_date_epoch
+from pipeline.assemble import build_vector
 from pipeline.cli.app import app
 from pipeline.cli.bundle_options import BUNDLE_FORMAT_OPTION, parse_bundle_format, referrer_created
 from pipeline.cli.common import load_signing_key, print_json, read_input_file
@@ -54,7 +55,7 @@ from pipeline.cli.trust_options import (
     build_policy,
     transparency_log,
 )
-from pipeline.cli.vector import DEFAULT_SOURCE, MIRROR_HELP, SOURCE_DATE_EPOCH, build_vector, load_source_file
+from pipeline.cli.vector import DEFAULT_SOURCE, MIRROR_HELP, SOURCE_DATE_EPOCH, load_source_file
 from pipeline.cosign.keys import PUBLIC_KEY_LABEL, SigningKey, decode_pem, load_public_key, public_key_to_pem
 from pipeline.errors import ExitCode, UsageError
 from pipeline.oci.mirror import parse_mirrors
@@ -230,15 +231,15 @@ def release_command(
     touched = [mirrors.apply(ref) for ref in image_refs] + [artifact_repository.tag(version)]
     with registry_client(touched, allow_http=allow_http_registry, cacert=registry_cacert) as client:
         built = build_vector(
+            client,
+            loaded,
             source,
             version,
             git_revision,
             mirrors,
             concurrency=concurrency,
-            allow_http=allow_http_registry,
-            cacert=registry_cacert,
-            client=client,
-            loaded=loaded,
+            source_date_epoch=os.environ.get(SOURCE_DATE_EPOCH),
+            on_warning=_say,
         )
         epoch_text = os.environ.get(SOURCE_DATE_EPOCH, "").strip()
         epoch = parse_source_date_epoch(epoch_text) if epoch_text else None

@@ -6,21 +6,20 @@ import hashlib
 import os
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import typer
 
-from pipeline.assemble import DEFAULT_CONCURRENCY, Resolution, assemble, git_revision, resolve_source
+from pipeline.assemble import DEFAULT_CONCURRENCY, Resolution, assemble, resolve_source, vector_metadata
 from pipeline.cli.app import app
 from pipeline.cli.common import print_json, read_input_file, write_atomically
 from pipeline.cli.registry_options import ALLOW_HTTP_OPTION, CACERT_OPTION
-from pipeline.errors import ErrorList, ReleaseVectorError, UsageError
+from pipeline.errors import UsageError
 from pipeline.oci.auth import load_credentials
 from pipeline.oci.client import RegistryClient, RegistryOptions
 from pipeline.oci.mirror import Mirrors, parse_mirrors
-from pipeline.vector import Source, VectorMetadata, created_from_epoch, load_source
+from pipeline.vector import Source, load_source
 
 SOURCE_DATE_EPOCH = "SOURCE_DATE_EPOCH"
 DEFAULT_SOURCE = Path("release/release.yaml")
@@ -70,10 +69,7 @@ def _resolve(
     concurrency: int,
     allow_http: bool,
     cacert: Path | None,
-    client: RegistryClient | None = None,
 ) -> Resolution:
-    if client is not None:
-        return resolve_source(client, source, mirrors=mirrors, concurrency=concurrency)
     references = source.references()
     registries = {mirrors.apply(ref).registry for ref in references}
     credentials = load_credentials(os.environ, env_registries=registries)
@@ -82,63 +78,6 @@ def _resolve(
     )
     with RegistryClient(options) as client:
         return resolve_source(client, source, mirrors=mirrors, concurrency=concurrency)
-
-
-def vector_metadata(source: Source, source_path: Path, version: str, revision: str | None) -> VectorMetadata:
-    """Version, git revision (``--git-revision`` or the checkout's HEAD), source hash, SOURCE_DATE_EPOCH."""
-    if revision is None:
-        found = git_revision(source_path.resolve())
-        revision = found.hexsha
-        if found.dirty:
-            _err(f"warning: the git checkout has uncommitted changes; recording HEAD {revision}")
-    epoch = os.environ.get(SOURCE_DATE_EPOCH, "").strip()
-    return VectorMetadata(
-        version=version,
-        git_revision=revision.strip().lower(),
-        source_sha256=source.sha256,
-        created=created_from_epoch(epoch) if epoch else None,
-    )
-
-
-@dataclass(frozen=True)
-class BuiltVector:
-    source: Source
-    metadata: VectorMetadata
-    vector: bytes
-
-
-def build_vector(
-    source_path: Path,
-    version: str,
-    revision: str | None,
-    mirrors: Mirrors,
-    *,
-    concurrency: int,
-    allow_http: bool,
-    cacert: Path | None,
-    client: RegistryClient | None = None,
-    loaded: Source | None = None,
-) -> BuiltVector:
-    """Assemble as ``assemble`` does, for commands that go on with the vector (``release``).
-
-    Every image that cannot be resolved is reported at once (an ErrorList naming each YAML line).
-    ``client``: resolve through it (the release's own client) instead of a client of its own;
-    ``loaded``: the source definition already loaded from ``source_path``.
-    """
-    source = loaded if loaded is not None else load_source_file(source_path)
-    metadata = vector_metadata(source, source_path, version, revision)
-    resolution = _resolve(
-        source, mirrors, concurrency=concurrency, allow_http=allow_http, cacert=cacert, client=client
-    )
-    if not resolution.ok:
-        errors: list[ReleaseVectorError] = []
-        for image, failure in resolution.failed_entries(source):
-            error = ReleaseVectorError(failure.reason, where=f"{source.where}:{image.line}", hint=failure.error.hint)
-            error.exit_code = failure.error.exit_code
-            errors.append(error)
-        total = len(source.references())
-        raise ErrorList(errors, f"{len(resolution.unresolved)} of {total} images could not be resolved")
-    return BuiltVector(source, metadata, assemble(source, resolution, metadata))
 
 
 @app.command("assemble")
@@ -178,7 +117,9 @@ def assemble_command(
     started = time.monotonic()
     source = load_source_file(source_path)
     mirrors = parse_mirrors(registry_mirror)  # usage errors before anything slow
-    metadata = vector_metadata(source, source_path, version, revision)
+    metadata = vector_metadata(
+        source, source_path, version, revision, source_date_epoch=os.environ.get(SOURCE_DATE_EPOCH), on_warning=_err
+    )
     references = source.references()
     if no_resolve:
         resolution = Resolution()

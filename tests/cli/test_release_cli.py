@@ -333,11 +333,13 @@ def test_a_crash_between_any_two_actions_is_completed_by_a_rerun(
     key_path, _ = keys
     signing_key = load_private_key(Secret(key_path.read_bytes()), Secret(PASSWORD), str(key_path))
     from pipeline.artifact import ArtifactAnnotations, make_artifact
-    from pipeline.cli.vector import build_vector
+    from pipeline.assemble import build_vector
 
     def run_release(world: Setup, crash_at: int | None) -> int:
         mirrors = parse_mirrors(world.mirrors)
-        built = build_vector(SOURCE, "v5.0.0", REV, mirrors, concurrency=4, allow_http=False, cacert=None)
+        with make_client() as resolving:
+            source = load_source(SOURCE.read_bytes(), str(SOURCE))
+            built = build_vector(resolving, source, SOURCE, "v5.0.0", REV, mirrors, concurrency=4)
         request = ReleaseRequest(
             version="v5.0.0",
             vector=built.vector,
