@@ -1,4 +1,4 @@
-"""A whole release: observe the targets read-only, plan, apply — and verify a release afterwards.
+"""A whole release's writes: observe the targets read-only, plan, apply.
 
 ``observe_release`` looks at the registry and the release target without writing; ``build_plan``
 (pure, :mod:`pipeline.plan`) lists the missing writes; ``apply_plan`` performs them in order through
@@ -6,9 +6,7 @@ the same ports. Every action is idempotent and the order keeps the release safe 
 the GitHub release (or release folder) is published last, after every signature and asset exists,
 so a re-run after a failure completes it and a re-run after success plans nothing.
 
-``verify_release`` is what an operator runs: the vector artifact's signature, then every image the
-vector pins — a valid signature on the pinned digest, and (deployments pull by tag) the tag still
-pointing there — and, with a release target, that the published ``cosign.pub`` is the key used.
+:mod:`pipeline.release` runs a whole release through here, and verifies one.
 """
 
 from __future__ import annotations
@@ -22,16 +20,16 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from pipeline.artifact import VectorArtifact
+from pipeline.assemble import DEFAULT_CONCURRENCY
 from pipeline.bundles_oci import BundleFormat
-from pipeline.cosign.keys import PublicKey, SigningKey, load_public_key, public_key_der
-from pipeline.cosign.verify import VerificationPolicy
+from pipeline.cosign.keys import PublicKey, SigningKey
 from pipeline.errors import ConflictError, ReleaseVectorError, UsageError
 from pipeline.oci import mediatypes
 from pipeline.oci.client import RegistryClient
 from pipeline.oci.mirror import Mirrors
 from pipeline.oci.reference import Reference, Repository, parse_reference
 from pipeline.plan import Action, DesiredRelease, ImageToSign, ObservedRelease, Plan
-from pipeline.publish import observe_artifact, pull_vector, push_artifact
+from pipeline.publish import observe_artifact, push_artifact
 from pipeline.signing import (
     KeylessPort,
     SignatureReads,
@@ -42,7 +40,6 @@ from pipeline.signing import (
 )
 from pipeline.targets.base import ReleaseDiff, ReleaseHandle, ReleaseTarget, WantedAsset, diff_release
 from pipeline.vector import Vector, read_vector
-from pipeline.verification import ImageVerification, verify_image
 
 PUBLIC_KEY_ASSET = "cosign.pub"
 VECTOR_ASSET = "release.yaml"
@@ -74,21 +71,28 @@ class ReleaseRequest:
 
 
 @dataclass(frozen=True)
+class ReleaseSettings:
+    """How a release runs, not what it talks to: the mirror mapping (where images are read and signed), how
+    many images at once, the signature format(s) written, and the v3 referrers' creation time."""
+
+    mirrors: Mirrors = field(default_factory=Mirrors)
+    concurrency: int = DEFAULT_CONCURRENCY
+    bundle_format: BundleFormat = "legacy"  # legacy .sig tags, cosign v3 bundle referrers, or both
+    created: str | None = None  # v3 referrer manifests' org.opencontainers.image.created (None: now)
+
+
+@dataclass(frozen=True)
 class ReleasePorts:
-    """The I/O a release goes through (a RegistryClient, the key, the target, the mirror mapping, and the
-    transparency log every signature is uploaded to; None: signatures are not logged). With ``keyless``
-    every signature is also (``public_key`` None: only) made keyless. ``signature_reads`` carries the
-    ``.sig`` manifests the look read over to the signing (one request less per newly signed image)."""
+    """The I/O a release goes through (a RegistryClient, the key, the target, and the transparency log every
+    signature is uploaded to; None: signatures are not logged). With ``keyless`` every signature is also
+    (``public_key`` None: only) made keyless. ``signature_reads`` carries the ``.sig`` manifests the look
+    read over to the signing (one request less per newly signed image)."""
 
     registry: RegistryClient
     public_key: PublicKey | None  # None: keyless only
     key: SigningKey | None  # None: plan only (a dry run needs only the public key), or keyless only
     target: ReleaseTarget | None
-    mirrors: Mirrors
-    concurrency: int = 16
     tlog: TransparencyLog | None = None
-    bundle_format: BundleFormat = "legacy"  # legacy .sig tags, cosign v3 bundle referrers, or both
-    created: str | None = None  # v3 referrer manifests' org.opencontainers.image.created (None: now)
     keyless: KeylessPort | None = None  # keyless signing for this run (in addition to the key, or instead)
     signature_reads: SignatureReads = field(default_factory=SignatureReads, repr=False, compare=False)
 
@@ -102,20 +106,22 @@ def _images_of(vector: Vector) -> tuple[ImageToSign, ...]:
     return tuple(dict.fromkeys(ImageToSign(ref.name, str(ref.digest)) for ref in vector.pinned_references()))
 
 
-def _mirrored(ports: ReleasePorts, name: str, digest: str) -> Reference:
-    return ports.mirrors.apply(parse_reference(f"{name}@{digest}"))
+def _mirrored(settings: ReleaseSettings, name: str, digest: str) -> Reference:
+    return settings.mirrors.apply(parse_reference(f"{name}@{digest}"))
 
 
-def expand_indexes(ports: ReleasePorts, images: Sequence[ImageToSign]) -> tuple[ImageToSign, ...]:
+def expand_indexes(
+    settings: ReleaseSettings, ports: ReleasePorts, images: Sequence[ImageToSign]
+) -> tuple[ImageToSign, ...]:
     """With ``--recursive``: each image index's platform manifests are signed too."""
 
     def children(image: ImageToSign) -> list[ImageToSign]:
-        manifest = ports.registry.get_manifest(_mirrored(ports, image.name, image.digest))
+        manifest = ports.registry.get_manifest(_mirrored(settings, image.name, image.digest))
         if manifest.media_type not in mediatypes.INDEXES:
             return [image]
         return [image, *(ImageToSign(image.name, child) for child in index_children(manifest, image.name))]
 
-    with ThreadPoolExecutor(max_workers=max(1, min(ports.concurrency, len(images) or 1))) as pool:
+    with ThreadPoolExecutor(max_workers=max(1, min(settings.concurrency, len(images) or 1))) as pool:
         expanded = [item for group in pool.map(children, images) for item in group]
     return tuple(dict.fromkeys(expanded))
 
@@ -125,14 +131,14 @@ def is_excluded(name: str, patterns: Sequence[str]) -> bool:
     return any(fnmatch.fnmatchcase(name, pattern) for pattern in patterns)
 
 
-def desired_release(request: ReleaseRequest, ports: ReleasePorts) -> DesiredRelease:
+def desired_release(request: ReleaseRequest, settings: ReleaseSettings, ports: ReleasePorts) -> DesiredRelease:
     images = tuple(
         image
         for image in _images_of(read_vector(request.vector, f"release vector {request.version}"))
         if not is_excluded(image.name, request.excluded)
     )
     if request.recursive:
-        images = expand_indexes(ports, images)
+        images = expand_indexes(settings, ports, images)
     return DesiredRelease(
         version=request.version,
         artifact=str(request.artifact_reference),
@@ -143,7 +149,9 @@ def desired_release(request: ReleaseRequest, ports: ReleasePorts) -> DesiredRele
     )
 
 
-def observe_release(desired: DesiredRelease, request: ReleaseRequest, ports: ReleasePorts) -> ObservedRelease:
+def observe_release(
+    desired: DesiredRelease, request: ReleaseRequest, settings: ReleaseSettings, ports: ReleasePorts
+) -> ObservedRelease:
     """The read-only look: which writes are already done. Nothing is written here.
 
     The vector artifact, the images' signatures and the release target are looked at concurrently
@@ -163,13 +171,13 @@ def observe_release(desired: DesiredRelease, request: ReleaseRequest, ports: Rel
         artifact_ref = request.repository.digest(request.artifact.digest)
         artifact_signed = artifact_state == "same" and is_signed_all(
             registry, artifact_ref, request.artifact.digest, ports.public_key, ports.keyless, tlog=ports.tlog,
-            bundle_format=ports.bundle_format,
+            bundle_format=settings.bundle_format,
         )  # fmt: skip
         return artifact_state == "same", artifact_signed
 
     def signed(image: ImageToSign) -> bool:
         original = parse_reference(f"{image.name}@{image.digest}")
-        mirrored = ports.mirrors.apply(original)
+        mirrored = settings.mirrors.apply(original)
         return is_signed_all(
             registry,
             mirrored,
@@ -178,12 +186,12 @@ def observe_release(desired: DesiredRelease, request: ReleaseRequest, ports: Rel
             ports.keyless,
             docker_reference=original.cosign_name,
             tlog=ports.tlog,
-            bundle_format=ports.bundle_format,
+            bundle_format=settings.bundle_format,
             reads=ports.signature_reads,
         )
 
     images = list(dict.fromkeys(desired.images))
-    with ThreadPoolExecutor(max_workers=max(1, min(ports.concurrency, len(images) + 2))) as pool:
+    with ThreadPoolExecutor(max_workers=max(1, min(settings.concurrency, len(images) + 2))) as pool:
         artifact_look = pool.submit(look_at_artifact)
         target_look = pool.submit(_observe_target, request, ports, desired) if ports.target is not None else None
         image_looks = [pool.submit(signed, image) for image in images]
@@ -229,6 +237,7 @@ VECTOR_LANE = ("push-vector", "sign-vector")
 def apply_plan(
     plan: Plan,
     request: ReleaseRequest,
+    settings: ReleaseSettings,
     ports: ReleasePorts,
     *,
     on_done: Callable[[Action, str], None] | None = None,
@@ -257,7 +266,7 @@ def apply_plan(
     def perform(action: Action) -> None:
         if before_action is not None:
             before_action(action)
-        done(action, _perform(action, request, ports, state))
+        done(action, _perform(action, request, settings, ports, state))
 
     def run_lane(actions: Sequence[Action]) -> None:
         for action in actions:
@@ -275,13 +284,13 @@ def apply_plan(
                 return error
             return None
 
-        with ThreadPoolExecutor(max_workers=max(1, min(ports.concurrency, len(actions)))) as pool:
+        with ThreadPoolExecutor(max_workers=max(1, min(settings.concurrency, len(actions)))) as pool:
             failures = [error for error in pool.map(sign_one, actions) if error is not None]
         if failures:
             raise failures[0]
 
     actions = plan.actions
-    if ports.concurrency <= 1:  # strictly in plan order (consecutive image signatures as one batch)
+    if settings.concurrency <= 1:  # strictly in plan order (consecutive image signatures as one batch)
         batch: list[Action] = []
         for action in actions:
             if action.kind == "sign-image":
@@ -308,28 +317,31 @@ def apply_plan(
     run_lane(rest)
 
 
-def _perform(action: Action, request: ReleaseRequest, ports: ReleasePorts, state: _ApplyState) -> str:
+def _perform(
+    action: Action, request: ReleaseRequest, settings: ReleaseSettings, ports: ReleasePorts, state: _ApplyState
+) -> str:
     if action.kind == "push-vector":
         push_artifact(ports.registry, request.repository, [request.version], request.artifact)
         return "pushed"
     if action.kind == "sign-vector":
         digest = request.artifact.digest
         return sign_digest_all(ports.registry, request.repository.digest(digest), digest, state.key, ports.keyless, {},
-                               tlog=ports.tlog, bundle_format=ports.bundle_format, created=ports.created)  # fmt: skip
+                               tlog=ports.tlog, bundle_format=settings.bundle_format,
+                               created=settings.created)  # fmt: skip
     if action.kind == "sign-image":
         assert action.digest is not None
         original = parse_reference(f"{action.target}@{action.digest}")
         return sign_digest_all(
             ports.registry,
-            ports.mirrors.apply(original),
+            settings.mirrors.apply(original),
             action.digest,
             state.key,
             ports.keyless,
             {},
             docker_reference=original.cosign_name,
             tlog=ports.tlog,
-            bundle_format=ports.bundle_format,
-            created=ports.created,
+            bundle_format=settings.bundle_format,
+            created=settings.created,
             reads=ports.signature_reads,
         )
     target = ports.target
@@ -367,145 +379,3 @@ def _body(request: ReleaseRequest) -> str:
         f"Verify it and every image it pins:\n\n"
         + "".join(f"```sh\n{command}\n```\n" for command in commands)
     )
-
-
-# --- verify-release ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ImageCheck:
-    """One pinned image: the signature on its digest, and whether its tag still points there."""
-
-    name: str
-    tag: str
-    digest: str
-    verification: ImageVerification | None
-    problems: tuple[str, ...]
-
-    @property
-    def ok(self) -> bool:
-        return not self.problems
-
-    def to_json(self) -> dict[str, object]:
-        return {
-            "image": f"{self.name}:{self.tag}",
-            "digest": self.digest,
-            "ok": self.ok,
-            "problems": list(self.problems),
-        }
-
-
-@dataclass(frozen=True)
-class ReleaseVerification:
-    reference: str
-    artifact_digest: str
-    version: str | None
-    images: tuple[ImageCheck, ...]
-    release_problems: tuple[str, ...]
-
-    @property
-    def ok(self) -> bool:
-        return not self.release_problems and all(image.ok for image in self.images)
-
-
-def verify_release(
-    registry: RegistryClient,
-    reference: Reference,
-    policy: VerificationPolicy,
-    *,
-    mirrors: Mirrors,
-    check_tags: bool = True,
-    target: ReleaseTarget | None = None,
-    concurrency: int = 16,
-    excluded: Sequence[str] = (),
-) -> ReleaseVerification:
-    """The vector's signature (a VerificationError if it fails: nothing else is trusted then), every image."""
-    pulled = pull_vector(registry, reference, policy, all_formats=False)  # one valid signature is enough
-    vector = read_vector(pulled.content, f"release vector {pulled.pinned}")
-    entries = {
-        (entry.repository.name, entry.tag, entry.digest): entry
-        for entry in vector.images
-        if not is_excluded(entry.repository.name, excluded)
-    }
-
-    def check(key: tuple[str, str, str | None]) -> ImageCheck:
-        name, tag, digest = key
-        if digest is None:
-            return ImageCheck(name, tag, "", None, ("the vector pins no digest for this image",))
-        original = parse_reference(f"{name}:{tag}@{digest}")
-        mirrored = mirrors.apply(original)
-        result = verify_image(registry, mirrored.with_digest(digest), policy, all_formats=False)
-        problems = [] if result.ok else [result.reason()]
-        if check_tags:
-            try:
-                descriptor = registry.head_manifest(mirrored.with_tag(tag))
-            except ReleaseVectorError as error:
-                problems.append(f"tag {tag} cannot be read: {error.message}")
-            else:
-                if descriptor is None:
-                    problems.append(f"tag {tag} no longer exists")
-                elif descriptor.digest != digest:
-                    problems.append(f"tag moved: {tag} now points at {descriptor.digest}, the vector pins {digest}")
-        return ImageCheck(name, tag, digest, result, tuple(problems))
-
-    keys = list(entries)
-    with ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(keys) or 1))) as pool:
-        checks = tuple(pool.map(check, keys))
-    version = vector.metadata.version if vector.metadata is not None else None
-    release_problems: list[str] = []
-    if target is not None:
-        artifact = reference.with_digest(pulled.digest)
-        release_problems += _check_published_key(target, version, policy, registry, artifact)
-    return ReleaseVerification(str(reference), pulled.digest, version, checks, tuple(release_problems))
-
-
-def _check_published_key(
-    target: ReleaseTarget,
-    version: str | None,
-    policy: VerificationPolicy,
-    registry: RegistryClient,
-    artifact: Reference,
-) -> list[str]:
-    """With ``--key``: the release is published with a cosign.pub that is that key. Keyless: the release is
-    published (with its release.yaml); a cosign.pub on it (a release signed with both) must have signed
-    the vector too; a keyless-only release publishes none."""
-    where = target.describe()
-    if version is None:
-        return [f"the vector names no version, so its release on {where} cannot be found"]
-    published = target.read_asset(version, PUBLIC_KEY_ASSET, published_only=True)
-    if policy.public_key is None:
-        return _check_published_keyless(target, version, policy, registry, artifact, published)
-    if published is None:
-        return [f"release {version} on {where} is not published with a {PUBLIC_KEY_ASSET}"]
-    try:
-        published_key = load_public_key(published, f"{where} {version}/{PUBLIC_KEY_ASSET}")
-    except ReleaseVectorError as error:
-        return [error.one_line()]
-    if public_key_der(published_key) != public_key_der(policy.public_key):
-        return [f"the {PUBLIC_KEY_ASSET} published with release {version} on {where} is not the key given"]
-    return []
-
-
-def _check_published_keyless(
-    target: ReleaseTarget,
-    version: str,
-    policy: VerificationPolicy,
-    registry: RegistryClient,
-    artifact: Reference,
-    published_key: bytes | None,
-) -> list[str]:
-    where = target.describe()
-    if published_key is None:
-        if target.read_asset(version, VECTOR_ASSET, published_only=True) is None:
-            return [f"release {version} on {where} is not published with a {VECTOR_ASSET}"]
-        return []  # keyless only: there is no key to check
-    source = f"{where} {version}/{PUBLIC_KEY_ASSET}"
-    try:
-        key = load_public_key(published_key, source)
-    except ReleaseVectorError as error:
-        return [error.one_line()]
-    checked = verify_image(registry, artifact, VerificationPolicy(key, None, policy.rekor_keys, policy.ignore_tlog))
-    if not checked.ok:
-        return [f"the {PUBLIC_KEY_ASSET} published with release {version} on {where} did not sign the release"
-                f" vector: {checked.reason()}"]  # fmt: skip
-    return []

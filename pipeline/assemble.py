@@ -27,8 +27,8 @@ from pipeline.oci.mirror import Mirrors
 from pipeline.oci.reference import Reference, Repository
 from pipeline.vector import ImageEntry, Source, VectorMetadata, created_from_epoch, render_vector
 
-DEFAULT_CONCURRENCY = 32
-"""Resolution is latency-bound (tiny HEADs): twice the sign/verify default of 16."""
+DEFAULT_CONCURRENCY = 16
+"""Images handled at once by every command (``--concurrency``): resolving, signing, verifying."""
 
 
 class ManifestHeads(Protocol):

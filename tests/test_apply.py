@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from bench.latency_proxy import Fault, FaultInjector, LatencyProxy
-from pipeline.apply import ReleasePorts, ReleaseRequest, apply_plan, desired_release, observe_release
+from pipeline.apply import ReleasePorts, ReleaseRequest, ReleaseSettings, apply_plan, desired_release, observe_release
 from pipeline.artifact import ArtifactAnnotations, make_artifact
 from pipeline.assemble import assemble, resolve_source
 from pipeline.cosign.keys import SigningKey, generate_key_pair, load_private_key
@@ -90,13 +90,13 @@ class World:
                 public_key_pem=key.public_key_pem(),
                 target_commitish=REV,
             )
-            ports = ReleasePorts(client, key.public_key, key, ReleaseDirTarget(self.release_dir), self.mirrors,
-                                 concurrency)  # fmt: skip
-            desired = desired_release(request, ports)
-            plan = build_plan(desired, observe_release(desired, request, ports))
+            ports = ReleasePorts(client, key.public_key, key, ReleaseDirTarget(self.release_dir))
+            settings = ReleaseSettings(self.mirrors, concurrency)
+            desired = desired_release(request, settings, ports)
+            plan = build_plan(desired, observe_release(desired, request, settings, ports))
             before = self.proxy.by_repository()
             try:
-                apply_plan(plan, request, ports, on_done=lambda action, _outcome: finished.append(action))
+                apply_plan(plan, request, settings, ports, on_done=lambda action, _outcome: finished.append(action))
             finally:
                 after = self.proxy.by_repository()
         applied = {name: after[name] - before.get(name, 0) for name in after if after[name] != before.get(name, 0)}

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 import typer
 
+from pipeline.assemble import DEFAULT_CONCURRENCY
+from pipeline.cli.option_groups import option_group
 from pipeline.errors import UsageError
 from pipeline.oci.auth import load_credentials
 from pipeline.oci.client import RegistryClient, RegistryOptions
@@ -26,7 +29,12 @@ CACERT_OPTION = typer.Option(
     help="PEM file of the CA that signed the registry's TLS certificate (a private CA).",
 )
 CONCURRENCY_OPTION = typer.Option(
-    16, "--concurrency", envvar="RELEASE_VECTOR_CONCURRENCY", min=1, max=256, help="Images handled at once."
+    DEFAULT_CONCURRENCY,
+    "--concurrency",
+    envvar="RELEASE_VECTOR_CONCURRENCY",
+    min=1,
+    max=256,
+    help="Images handled at once.",
 )
 ANNOTATION_OPTION = typer.Option(
     [], "-a", "--annotations", help="key=value annotation of the signature payload (repeatable)."
@@ -59,3 +67,21 @@ def registry_client(images: Iterable[Reference], *, allow_http: bool, cacert: Pa
         allow_http=allow_http, cacert=cacert, credentials=credentials, max_connections=MAX_CONNECTIONS
     )
     return RegistryClient(options)
+
+
+@dataclass(frozen=True)
+class RegistryFlags:
+    """How registries are reached: ``--allow-http-registry``, ``--registry-cacert``."""
+
+    allow_http_registry: bool
+    registry_cacert: Path | None
+
+    def client(self, images: Iterable[Reference]) -> RegistryClient:
+        """:func:`registry_client` with these options."""
+        return registry_client(images, allow_http=self.allow_http_registry, cacert=self.registry_cacert)
+
+
+REGISTRY_OPTIONS = option_group(
+    RegistryFlags, allow_http_registry=(bool, ALLOW_HTTP_OPTION), registry_cacert=(Path | None, CACERT_OPTION)
+)
+"""The registry options of every command that talks to registries."""

@@ -7,14 +7,15 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import typer
 
-from pipeline.assemble import DEFAULT_CONCURRENCY, Resolution, assemble, resolve_source, vector_metadata
+from pipeline.assemble import Resolution, assemble, resolve_source, vector_metadata
 from pipeline.cli.app import app
 from pipeline.cli.common import print_json, read_input_file, write_atomically
-from pipeline.cli.registry_options import ALLOW_HTTP_OPTION, CACERT_OPTION
+from pipeline.cli.option_groups import grouped
+from pipeline.cli.registry_options import CONCURRENCY_OPTION, REGISTRY_OPTIONS, RegistryFlags
 from pipeline.errors import UsageError
 from pipeline.oci.auth import load_credentials
 from pipeline.oci.client import RegistryClient, RegistryOptions
@@ -24,18 +25,11 @@ from pipeline.vector import Source, load_source
 SOURCE_DATE_EPOCH = "SOURCE_DATE_EPOCH"
 DEFAULT_SOURCE = Path("release/release.yaml")
 
-CONCURRENCY_OPTION = typer.Option(
-    DEFAULT_CONCURRENCY,
-    "--concurrency",
-    envvar="RELEASE_VECTOR_CONCURRENCY",
-    min=1,
-    max=256,
-    help="Images resolved at once (HEAD requests; at most this many connections per run).",
-)
 MIRROR_HELP = (
     "FROM=TO: read images named under FROM (a registry, or registry/path) at TO instead; the vector keeps "
     "the original names. Repeatable; the longest matching FROM wins. Example: ghcr.io=127.0.0.1:5000/ghcr.io"
 )
+MIRRORS_OPTION = typer.Option([], "--registry-mirror", envvar="RELEASE_VECTOR_REGISTRY_MIRROR", help=MIRROR_HELP)
 
 
 def _err(text: str) -> None:
@@ -81,6 +75,7 @@ def _resolve(
 
 
 @app.command("assemble")
+@grouped
 def assemble_command(
     source_path: Path = typer.Option(
         DEFAULT_SOURCE, "--source", envvar="RELEASE_VECTOR_SOURCE", help="The source definition (release.yaml)."
@@ -95,15 +90,12 @@ def assemble_command(
         help="Commit id to record; default: HEAD of the git checkout holding the source.",
     ),
     output: Path | None = typer.Option(None, "--output", "-o", help="Write the vector here (default: stdout)."),
-    registry_mirror: list[str] = typer.Option(
-        [], "--registry-mirror", envvar="RELEASE_VECTOR_REGISTRY_MIRROR", help=MIRROR_HELP
-    ),
+    registry_mirror: list[str] = MIRRORS_OPTION,
     no_resolve: bool = typer.Option(
         False, "--no-resolve", help="Do not contact registries: a vector without digests (cannot be signed)."
     ),
     concurrency: int = CONCURRENCY_OPTION,
-    allow_http_registry: bool = ALLOW_HTTP_OPTION,
-    registry_cacert: Path | None = CACERT_OPTION,
+    registry: RegistryFlags = REGISTRY_OPTIONS,
     json_output: bool = typer.Option(False, "--json", help="Print a JSON result on stdout (needs --output)."),
 ) -> None:
     """Pin every image of the source definition to its current digest and write the release vector.
@@ -120,7 +112,6 @@ def assemble_command(
     metadata = vector_metadata(
         source, source_path, version, revision, source_date_epoch=os.environ.get(SOURCE_DATE_EPOCH), on_warning=_err
     )
-    references = source.references()
     if no_resolve:
         resolution = Resolution()
         _err("warning: --no-resolve: the vector pins no digests; it cannot be signed or verified as is")
@@ -129,33 +120,42 @@ def assemble_command(
             source,
             mirrors,
             concurrency=concurrency,
-            allow_http=allow_http_registry,
-            cacert=registry_cacert,
+            allow_http=registry.allow_http_registry,
+            cacert=registry.registry_cacert,
         )
     if not resolution.ok:
-        failed = resolution.failed_entries(source)
-        for image, failure in failed:
-            _err(f"error: {failure.reason} ({source.where}:{image.line})")
-        _err(f"error: {len(resolution.unresolved)} of {len(references)} images could not be resolved")
-        if json_output:
-            print_json(_result(source, output, None, resolution, no_resolve))
-        raise typer.Exit(int(resolution.unresolved[0].error.exit_code))
+        _fail_unresolved(source, resolution, output, no_resolve, json_output)
     vector = assemble(source, resolution, metadata)
     if output is None:
         _write_stdout(vector)
     else:
         _write_atomically(output, vector)
+    _summary(source, output, vector, resolution, time.monotonic() - started)
+    if json_output:
+        print_json(_result(source, output, vector, resolution, no_resolve))
+
+
+def _summary(source: Source, output: Path | None, vector: bytes, resolution: Resolution, elapsed: float) -> None:
     for entry in source.tag_only:
         _err(f"note: {source.where}:{entry.line}: an entry with a tag but no name is kept, not resolved")
-    elapsed = time.monotonic() - started
     target = str(output) if output is not None else "stdout"
     vector_digest = "sha256:" + hashlib.sha256(vector).hexdigest()
     _err(
-        f"assembled {source.where} -> {target}: {len(source.images)} image entries, {len(references)} distinct, "
-        f"{len(resolution.digests)} digests pinned in {elapsed:.2f} s; vector {vector_digest}"
+        f"assembled {source.where} -> {target}: {len(source.images)} image entries, {len(source.references())} "
+        f"distinct, {len(resolution.digests)} digests pinned in {elapsed:.2f} s; vector {vector_digest}"
     )
+
+
+def _fail_unresolved(
+    source: Source, resolution: Resolution, output: Path | None, no_resolve: bool, json_output: bool
+) -> NoReturn:
+    """Every image that could not be resolved, with its line, on stderr (and the JSON result); exits."""
+    for image, failure in resolution.failed_entries(source):
+        _err(f"error: {failure.reason} ({source.where}:{image.line})")
+    _err(f"error: {len(resolution.unresolved)} of {len(source.references())} images could not be resolved")
     if json_output:
-        print_json(_result(source, output, vector, resolution, no_resolve))
+        print_json(_result(source, output, None, resolution, no_resolve))
+    raise typer.Exit(int(resolution.unresolved[0].error.exit_code))
 
 
 def _result(

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from pipeline.apply import ReleasePorts, ReleaseRequest, apply_plan, desired_release, observe_release
+from pipeline.apply import ReleasePorts, ReleaseRequest, ReleaseSettings, apply_plan, desired_release, observe_release
 from pipeline.cosign.keys import generate_key_pair, load_private_key
 from pipeline.oci import mediatypes
 from pipeline.oci.mirror import parse_mirrors
@@ -355,12 +355,12 @@ def test_a_crash_between_any_two_actions_is_completed_by_a_rerun(
                 raise Crash(action.kind)
 
         with make_client() as registry_client:
-            ports = ReleasePorts(
-                registry_client, signing_key.public_key, signing_key, ReleaseDirTarget(world.release_dir), mirrors, 1
-            )
-            desired = desired_release(request, ports)
-            plan = build_plan(desired, observe_release(desired, request, ports))
-            apply_plan(plan, request, ports, before_action=before)
+            target = ReleaseDirTarget(world.release_dir)
+            ports = ReleasePorts(registry_client, signing_key.public_key, signing_key, target)
+            settings = ReleaseSettings(mirrors, 1)
+            desired = desired_release(request, settings, ports)
+            plan = build_plan(desired, observe_release(desired, request, settings, ports))
+            apply_plan(plan, request, settings, ports, before_action=before)
         return len(plan.actions)
 
     reference = Setup(plain_registry, tmp_path / "reference")
