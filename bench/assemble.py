@@ -2,8 +2,9 @@
 
 Starts a local docker-registry, seeds N tiny images (directly, not through the proxy), puts a
 :class:`~bench.latency_proxy.LatencyProxy` (default +50 ms per request) in front of it, and runs
-``assemble`` with ``--registry-mirror ghcr.io=<proxy>/ghcr.io`` at concurrency 1 and at the default.
-Each run is a fresh Python process (so peak RSS is that run's), timing only the command itself.
+assemble (the core API, as ``release-vector assemble`` runs it) with the mirror ``ghcr.io=<proxy>/ghcr.io`` at
+concurrency 1 and at the default. Each run is a fresh Python process (so peak RSS is that run's), timing
+only the assemble itself.
 
 Prints, per run: wall time, requests through the proxy (and per image, by kind), peak RSS.
 Goal: 70 images in <= 0.5 s at the default concurrency, <= 1.2 requests per image, RSS flat in N.
@@ -30,7 +31,7 @@ if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
 from bench.latency_proxy import LatencyProxy  # noqa: E402
-from pipeline.assemble import DEFAULT_CONCURRENCY  # noqa: E402  (assemble's --concurrency default)
+from pipeline.assemble import DEFAULT_CONCURRENCY  # noqa: E402  (the --concurrency default)
 
 REVISION = "0" * 40
 
@@ -136,30 +137,26 @@ def write_source(path: Path, names: list[str]) -> None:
 
 
 def child(args: argparse.Namespace) -> int:
-    from pipeline.cli import run
+    """One assemble through the core API, as ``release-vector assemble`` runs it (one client, its pool as
+    large as the concurrency), writing the vector to ``--output``."""
+    from pipeline.assemble import assemble, resolve_source, vector_metadata
+    from pipeline.oci.client import RegistryClient, RegistryOptions
+    from pipeline.oci.mirror import parse_mirrors
+    from pipeline.vector import load_source
 
-    argv = [
-        "assemble",
-        "--source",
-        args.source,
-        "--version",
-        "v0.0.0",
-        "--git-revision",
-        REVISION,
-        "--output",
-        args.output,
-        "--registry-mirror",
-        f"ghcr.io={args.proxy}/ghcr.io",
-    ]
-    if args.concurrency:
-        argv += ["--concurrency", str(args.concurrency)]
-    stderr, sys.stderr = sys.stderr, open(os.devnull, "w")  # noqa: SIM115 (the summary line is not wanted)
+    concurrency = args.concurrency or DEFAULT_CONCURRENCY
     started = time.perf_counter()
-    try:
-        code = run(argv)
-    finally:
-        sys.stderr.close()
-        sys.stderr = stderr
+    source_path = Path(args.source)
+    source = load_source(source_path.read_bytes(), str(source_path))
+    mirrors = parse_mirrors([f"ghcr.io={args.proxy}/ghcr.io"])
+    metadata = vector_metadata(source, source_path, "v0.0.0", REVISION)
+    with RegistryClient(RegistryOptions(max_connections=max(concurrency, 1))) as client:
+        resolution = resolve_source(client, source, mirrors=mirrors, concurrency=concurrency)
+    code = 0
+    if resolution.ok:
+        Path(args.output).write_bytes(assemble(source, resolution, metadata))
+    else:
+        code = int(resolution.unresolved[0].error.exit_code)
     wall = time.perf_counter() - started
     peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     print(json.dumps({"code": code, "wall": wall, "peak_rss_kib": peak_kib}))
@@ -198,7 +195,7 @@ def run_once(proxy: LatencyProxy, source: Path, output: Path, concurrency: int |
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Benchmark release-vector assemble through a slow proxy.")
     parser.add_argument("--images", type=int, nargs="+", default=[70, 1000])
-    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 16, DEFAULT_CONCURRENCY])
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, DEFAULT_CONCURRENCY])
     parser.add_argument("--delay-ms", type=float, default=50.0)
     parser.add_argument("--tags-per-repo", type=int, default=1)
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)

@@ -6,7 +6,7 @@ puts a :class:`~bench.latency_proxy.LatencyProxy` in front of the registry, and 
 GitHub stand-in's API (``tests/github_standin.py``; without it, a release folder), each proxy in a
 process of its own (``python -m bench.latency_proxy``, so its threads do not share the measured process's
 GIL; the counts are read over its ``/_proxy/`` control endpoint), then runs the real release path
-(``pipeline.release``: assemble, observe + plan, apply, as ``release-vector release`` does, with one
+(``pipeline.release.release``: assemble, observe + plan, apply, as ``release-vector release`` does, with one
 registry client) and times the phases from the apply's progress callbacks:
 
 - assemble (resolve every tag), plan (the read-only look), then side by side: push| (push the vector
@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import atexit
+import contextlib
 import json
 import os
 import resource
@@ -38,6 +39,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -46,11 +48,11 @@ if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
 from bench.latency_proxy import ProxyControl  # noqa: E402
+from pipeline.assemble import DEFAULT_CONCURRENCY  # noqa: E402  (the --concurrency default)
 from pipeline.rehearsal.targets import seed_images, start_registry, throwaway_keys  # noqa: E402
 
 REVISION = "0" * 40
 VERSION = "v1.0.0"
-DEFAULT_CONCURRENCY = 16  # release's --concurrency default
 
 
 def image_names(count: int) -> list[str]:
@@ -101,19 +103,19 @@ class ProxyProcess(ProxyControl):
 
 
 def child(args: argparse.Namespace) -> int:
-    from pipeline.artifact import ArtifactAnnotations, make_artifact
-    from pipeline.cli.registry_options import MAX_CONNECTIONS
-    from pipeline.cli.vector import build_vector
     from pipeline.cosign.keys import load_private_key, load_public_key
     from pipeline.cosign.verify import VerificationPolicy
     from pipeline.oci.client import RegistryClient, RegistryOptions
     from pipeline.oci.mirror import parse_mirrors
     from pipeline.oci.reference import parse_reference, parse_repository
-    from pipeline.plan import Action, build_plan
-    from pipeline.release import ReleasePorts, ReleaseRequest, apply_plan, desired_release, observe_release
+    from pipeline.plan import Action
+    from pipeline.release import ReleasePorts, ReleaseSettings, ReleaseSpec, release
     from pipeline.release import verify_release as verify
     from pipeline.secret import Secret
     from pipeline.targets import ReleaseDirTarget, ReleaseTarget
+    from pipeline.vector import load_source
+
+    MAX_CONNECTIONS = 64  # the pool of the release command's registry client
 
     key_path = Path(args.key)
     key = load_private_key(Secret(key_path.read_bytes()), Secret(os.environ["BENCH_KEY_PASSWORD"]), str(key_path))
@@ -140,48 +142,50 @@ def child(args: argparse.Namespace) -> int:
         return GitHubTarget(github.slug, Secret(github.token), GitHubOptions(api_url=github_proxy.url))
 
     def release_once(record: dict[str, float], counts: dict[str, int]) -> int:
-        """One release as ``release-vector release`` runs it; phase times into ``record``, registry
-        requests of the apply into ``counts`` (``images``: to the images' repositories, ``vector``: to
-        the vector's, ``signed``: images newly signed)."""
+        """One release as ``release-vector release`` runs it (:func:`pipeline.release.release`); phase times
+        into ``record``, registry requests of the apply into ``counts`` (``images``: to the images'
+        repositories, ``vector``: to the vector's, ``signed``: images newly signed)."""
         t0 = time.perf_counter()
         options = RegistryOptions(max_connections=MAX_CONNECTIONS)  # as the CLI's client
         the_target = target()
+        marks: dict[str, Any] = {}
+        done: dict[str, float] = {}
+
+        class Progress:
+            """Takes the registry counts and the time when the apply starts, and each action's end."""
+
+            def note(self, text: str) -> None:
+                pass
+
+            @contextlib.contextmanager
+            def applying(self, version: str, total: int) -> Iterator[Callable[[Action, str], None]]:
+                marks["planned"], marks["before"] = time.perf_counter(), proxy.by_repository()
+
+                def on_done(action: Action, _outcome: str) -> None:
+                    done[action.kind] = time.perf_counter()  # the last of each kind
+
+                yield on_done
+
+        spec = ReleaseSpec(VERSION, load_source(source.read_bytes(), str(source)), source, repository,
+                           key.public_key_pem(), git_revision=REVISION)  # fmt: skip
+        settings = ReleaseSettings(mirrors, args.concurrency)
         with RegistryClient(options) as client:  # one client for the whole release, as the CLI
-            built = build_vector(
-                source, VERSION, REVISION, mirrors, concurrency=args.concurrency, allow_http=False, cacert=None,
-                client=client,
-            )  # fmt: skip
-            request = ReleaseRequest(
-                version=VERSION,
-                vector=built.vector,
-                artifact=make_artifact(built.vector, ArtifactAnnotations(version=VERSION)),
-                repository=repository,
-                public_key_pem=key.public_key_pem(),
-                target_commitish=REVISION,
-            )
-            t1 = time.perf_counter()
-            ports = ReleasePorts(client, key.public_key, key, the_target, mirrors, args.concurrency)
-            desired = desired_release(request, ports)
-            plan = build_plan(desired, observe_release(desired, request, ports))
-            t2 = time.perf_counter()
-            before = proxy.by_repository()
-            done: dict[str, float] = {}
-
-            def on_done(action: Action, _outcome: str) -> None:
-                done[action.kind] = time.perf_counter()  # the last of each kind
-
-            apply_plan(plan, request, ports, on_done=on_done)
+            ports = ReleasePorts(client, key.public_key, key, the_target)
+            result = release(spec, settings, ports, progress=Progress(), started=time.monotonic())
             t3 = time.perf_counter()
             after = proxy.by_repository()
         close = getattr(the_target, "close", None)
         if close is not None:
             close()
-        record.update(assemble=t1 - t0, plan=t2 - t1, total=t3 - t0)
+        plan = result.plan
+        t2 = marks.get("planned", t3)
+        record.update(assemble=result.seconds["assemble"], plan=result.seconds["plan"], total=t3 - t0)
         if plan.actions:
             # The vector (push, sign) and the images are signed side by side; the target comes after both.
             vector = done.get("sign-vector", done.get("push-vector", t2))
             images = done.get("sign-image", t2)
             record.update(vector=vector - t2, sign=images - t2, github=t3 - max(vector, images), apply=t3 - t2)
+        before = marks.get("before", after)
         applied = {name: after.get(name, 0) - before.get(name, 0) for name in after}
         vector_repository = repository.path
         counts.update(

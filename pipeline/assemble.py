@@ -21,14 +21,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from pipeline.errors import RegistryError, ReleaseVectorError, UsageError
+from pipeline.errors import ErrorList, RegistryError, ReleaseVectorError, UsageError
 from pipeline.oci.client import Descriptor
 from pipeline.oci.mirror import Mirrors
 from pipeline.oci.reference import Reference, Repository
-from pipeline.vector import ImageEntry, Source, VectorMetadata, render_vector
+from pipeline.vector import ImageEntry, Source, VectorMetadata, created_from_epoch, render_vector
 
-DEFAULT_CONCURRENCY = 32
-"""Resolution is latency-bound (tiny HEADs): twice the sign/verify default of 16."""
+DEFAULT_CONCURRENCY = 16
+"""Images handled at once by every command (``--concurrency``): resolving, signing, verifying."""
 
 
 class ManifestHeads(Protocol):
@@ -157,6 +157,75 @@ def assemble(source: Source, resolution: Resolution, metadata: VectorMetadata) -
         raise ValueError("assemble needs every image resolved (or an empty resolution for --no-resolve)")
     return render_vector(source, resolution.digests, metadata)
 
+
+
+def vector_metadata(
+    source: Source,
+    source_path: Path,
+    version: str,
+    revision: str | None,
+    *,
+    source_date_epoch: str | None = None,
+    on_warning: Callable[[str], None] | None = None,
+) -> VectorMetadata:
+    """Version, git revision (``--git-revision`` or the checkout's HEAD), source hash, and ``created`` from
+    ``source_date_epoch`` (the caller's SOURCE_DATE_EPOCH; the core does not read the environment)."""
+    if revision is None:
+        found = git_revision(source_path.resolve())
+        revision = found.hexsha
+        if found.dirty and on_warning is not None:
+            on_warning(f"warning: the git checkout has uncommitted changes; recording HEAD {revision}")
+    epoch = (source_date_epoch or "").strip()
+    return VectorMetadata(
+        version=version,
+        git_revision=revision.strip().lower(),
+        source_sha256=source.sha256,
+        created=created_from_epoch(epoch) if epoch else None,
+    )
+
+
+@dataclass(frozen=True)
+class BuiltVector:
+    source: Source
+    metadata: VectorMetadata
+    vector: bytes
+
+
+def unresolved_error(source: Source, resolution: Resolution) -> ErrorList:
+    """Every image that could not be resolved, at once: an ErrorList naming each YAML line."""
+    errors: list[ReleaseVectorError] = []
+    for image, failure in resolution.failed_entries(source):
+        error = ReleaseVectorError(failure.reason, where=f"{source.where}:{image.line}", hint=failure.error.hint)
+        error.exit_code = failure.error.exit_code
+        errors.append(error)
+    total = len(source.references())
+    return ErrorList(errors, f"{len(resolution.unresolved)} of {total} images could not be resolved")
+
+
+def build_vector(
+    client: ManifestHeads,
+    source: Source,
+    source_path: Path,
+    version: str,
+    revision: str | None,
+    mirrors: Mirrors,
+    *,
+    concurrency: int = DEFAULT_CONCURRENCY,
+    source_date_epoch: str | None = None,
+    on_warning: Callable[[str], None] | None = None,
+) -> BuiltVector:
+    """Assemble as ``assemble`` does, for callers that go on with the vector (``release``), through
+    ``client`` (the release's own registry client). ``source`` is the definition loaded from ``source_path``.
+
+    Every image that cannot be resolved is reported at once (an ErrorList naming each YAML line).
+    """
+    metadata = vector_metadata(
+        source, source_path, version, revision, source_date_epoch=source_date_epoch, on_warning=on_warning
+    )
+    resolution = resolve_source(client, source, mirrors=mirrors, concurrency=concurrency)
+    if not resolution.ok:
+        raise unresolved_error(source, resolution)
+    return BuiltVector(source, metadata, assemble(source, resolution, metadata))
 
 # --- git ----------------------------------------------------------------------------------------
 

@@ -12,8 +12,16 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipeline.assemble import Resolution, assemble, git_revision, resolve_images, resolve_source
-from pipeline.errors import AuthError, ExitCode, RegistryError, UsageError
+from pipeline.assemble import (
+    Resolution,
+    assemble,
+    build_vector,
+    git_revision,
+    resolve_images,
+    resolve_source,
+    vector_metadata,
+)
+from pipeline.errors import AuthError, ErrorList, ExitCode, RegistryError, UsageError
 from pipeline.oci import mediatypes
 from pipeline.oci.auth import Credential, StaticCredentials
 from pipeline.oci.client import Descriptor
@@ -133,6 +141,36 @@ def test_every_failure_is_collected_with_every_entry_line() -> None:
     assert resolution.unresolved[1].error.exit_code == ExitCode.AUTH
     with pytest.raises(ValueError):
         assemble(source, resolution, VectorMetadata("v1", REV, source.sha256))
+
+
+def test_build_vector_pins_every_image_through_the_given_client_and_takes_the_epoch_as_a_value() -> None:
+    """The core reads no environment: SOURCE_DATE_EPOCH comes in as a value, warnings go to a callback."""
+    source = load_source(b"docker-images:\n  a: {name: ghcr.io/x/ok, tag: v1}\n", "release.yaml")
+    fake = FakeRegistry({"ghcr.io/x/ok:v1"})
+    built = build_vector(fake, source, Path("release.yaml"), "v1", REV.upper(), Mirrors(), source_date_epoch="0")
+    assert built.metadata == VectorMetadata("v1", REV, source.sha256, created="1970-01-01T00:00:00Z")
+    assert digest_of("ghcr.io/x/ok:v1") in read_vector(built.vector, "vector").pinned_references()[0].digest
+
+
+def test_build_vector_reports_every_unresolved_image_with_its_line() -> None:
+    source = load_source(b"docker-images:\n  a: {name: ghcr.io/x/gone, tag: v1}\n", "release.yaml")
+    with pytest.raises(ErrorList) as raised:
+        build_vector(FakeRegistry(), source, Path("release.yaml"), "v1", REV, Mirrors())
+    assert raised.value.lines()[0].endswith("(release.yaml:2)")
+
+
+def test_vector_metadata_warns_through_the_callback_on_a_dirty_checkout(tmp_path: Path) -> None:
+    git = pytest.importorskip("git")
+    repo = git.Repo.init(tmp_path)
+    path = tmp_path / "release.yaml"
+    path.write_text("docker-images: {}\n")
+    repo.index.add([str(path)])
+    repo.index.commit("one")
+    path.write_text("docker-images: {a: {name: x/y, tag: v1}}\n")
+    warnings: list[str] = []
+    metadata = vector_metadata(load_source(path.read_bytes(), str(path)), path, "v1", None, on_warning=warnings.append)
+    assert metadata.git_revision == repo.head.commit.hexsha and metadata.created is None
+    assert warnings == [f"warning: the git checkout has uncommitted changes; recording HEAD {metadata.git_revision}"]
 
 
 def test_registry_lead_then_repository_leads_then_other_tags() -> None:

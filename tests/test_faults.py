@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from bench.latency_proxy import FAULT_KINDS, Fault, FaultInjector, LatencyProxy, path_kind
+from pipeline.apply import ReleasePorts, ReleaseRequest, ReleaseSettings, apply_plan, desired_release, observe_release
 from pipeline.artifact import ArtifactAnnotations, make_artifact
 from pipeline.assemble import assemble, resolve_source
 from pipeline.cosign.keys import SigningKey, generate_key_pair, load_private_key, load_public_key
@@ -28,7 +29,7 @@ from pipeline.oci.mirror import parse_mirrors
 from pipeline.oci.reference import parse_reference, parse_repository
 from pipeline.plan import build_plan
 from pipeline.rehearsal.targets import mirror_specs, seed_images
-from pipeline.release import ReleasePorts, ReleaseRequest, apply_plan, desired_release, observe_release, verify_release
+from pipeline.release import verify_release
 from pipeline.secret import Secret
 from pipeline.targets import ReleaseDirTarget
 from pipeline.vector import VectorMetadata, load_source
@@ -102,10 +103,11 @@ def release(world: World, host: str, key: SigningKey, *, faulty: bool) -> int:
             target_commitish=REV,
             recursive=True,
         )
-        ports = ReleasePorts(client, key.public_key, key, ReleaseDirTarget(world.release_dir), mirrors, 4)
-        desired = desired_release(request, ports)
-        plan = build_plan(desired, observe_release(desired, request, ports))
-        apply_plan(plan, request, ports)
+        ports = ReleasePorts(client, key.public_key, key, ReleaseDirTarget(world.release_dir))
+        settings = ReleaseSettings(mirrors, 4)
+        desired = desired_release(request, settings, ports)
+        plan = build_plan(desired, observe_release(desired, request, settings, ports))
+        apply_plan(plan, request, settings, ports)
     return len(plan.actions)
 
 

@@ -1,173 +1,54 @@
-"""pipeline/release.py: what an apply costs in requests and the order of its writes.
-
-A release runs through a counting proxy (bench/latency_proxy.py, no delay) in front of a real
-docker-registry, so the requests each image's repository receives are counted exactly.
-"""
+"""pipeline/release.py: release and verify-release as core functions (end to end: tests/cli/test_release_cli.py)."""
 
 from __future__ import annotations
 
-import itertools
-import json
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 
-from bench.latency_proxy import Fault, FaultInjector, LatencyProxy
+from pipeline.apply import ReleaseRequest
 from pipeline.artifact import ArtifactAnnotations, make_artifact
-from pipeline.assemble import assemble, resolve_source
-from pipeline.cosign.keys import SigningKey, generate_key_pair, load_private_key
-from pipeline.errors import ReleaseVectorError
-from pipeline.oci.client import RegistryClient, RegistryOptions, RetryPolicy
-from pipeline.oci.mirror import parse_mirrors
 from pipeline.oci.reference import parse_repository
-from pipeline.plan import Action, Plan, build_plan
-from pipeline.rehearsal.targets import mirror_specs, seed_images
+from pipeline.plan import Action, DesiredRelease, ImageToSign, Plan
 from pipeline.release import (
     ReleasePorts,
-    ReleaseRequest,
-    apply_plan,
+    ReleaseResult,
+    ReleaseSettings,
     check_version_tag,
-    desired_release,
-    observe_release,
 )
-from pipeline.secret import Secret
-from pipeline.targets import ReleaseDirTarget
-from pipeline.vector import VectorMetadata, load_source
-from tests.registry_fixtures import RegistryProcess
 
-VERSION = "v1.2.3"
-REV = "89abcdef0123456789abcdef0123456789abcdef"
-SOURCE = b"""\
-docker-images:
-  app:
-    api: {name: ghcr.io/acme/api, tag: v1.0.0}
-    web: {name: ghcr.io/acme/web, tag: v1.0.0}
-    worker: {name: quay.io/acme/worker, tag: v2.0.0}
-    db: {name: ghcr.io/acme/db, tag: v3.0.0}
-"""
-IMAGES = 4
-_COUNTER = itertools.count()
+DIGEST = "sha256:" + "a" * 64
 
 
-@pytest.fixture(scope="module")
-def signing_key() -> SigningKey:
-    pair = generate_key_pair(Secret("release-pw"))
-    return load_private_key(pair.private_pem, Secret("release-pw"), "release")
+def result(keyless: tuple[str, str] | None) -> ReleaseResult:
+    vector = b"docker-images: {}\n"
+    request = ReleaseRequest(
+        version="v1",
+        vector=vector,
+        artifact=make_artifact(vector, ArtifactAnnotations(version="v1")),
+        repository=parse_repository("registry.example/releases"),
+        public_key_pem=None,
+        keyless_identity=keyless,
+    )
+    images = (ImageToSign("ghcr.io/x/a", DIGEST),)
+    desired = DesiredRelease("v1", "registry.example/releases:v1", request.artifact.digest, images, None, ())
+    plan = Plan("v1", (Action("sign-image", "ghcr.io/x/a", DIGEST),))
+    return ReleaseResult(request, desired, plan, False, {"assemble": 0.1, "plan": 0.2, "apply": 0.3})
 
 
-@pytest.fixture
-def counting_proxy(plain_registry: RegistryProcess) -> Iterator[LatencyProxy]:
-    with LatencyProxy(plain_registry.url, delay=0) as proxy:
-        yield proxy
+def test_the_result_json_keeps_the_shape_release_json_prints() -> None:
+    document = result(("ci@example.com", "https://issuer.example")).to_json()
+    assert list(document) == ["version", "artifact", "artifact_digest", "images", "actions", "target", "keyless",
+                              "seconds"]  # fmt: skip
+    assert document["keyless"] == {"identity": "ci@example.com", "issuer": "https://issuer.example"}
+    assert document["images"] == 1 and document["seconds"] == {"assemble": 0.1, "plan": 0.2, "apply": 0.3}
+    assert result(None).to_json()["keyless"] is None
+    assert result(None).pinned.startswith("registry.example/releases:v1@sha256:")
 
 
-class World:
-    """Seeded images under a fresh prefix, reached through ``proxy``; a release folder as the target."""
-
-    def __init__(self, registry: RegistryProcess, proxy: LatencyProxy, tmp_path: Path) -> None:
-        self.prefix = f"rel-apply{next(_COUNTER)}"
-        self.proxy = proxy
-        self.release_dir = tmp_path / "releases"
-        source = load_source(SOURCE, "release.yaml")
-        specs = [
-            s.replace(registry.host, f"{registry.host}/{self.prefix}", 1) for s in mirror_specs(source, registry.host)
-        ]
-        seed_images(registry.host, source.references(), specs, salt=self.prefix, multiarch_every=0)
-        self.mirrors = parse_mirrors([s.replace(registry.host, proxy.host, 1) for s in specs])
-        self.vector_repository = f"{self.prefix}/releases"
-
-    def release(
-        self, key: SigningKey, *, concurrency: int = 4, retries: int = 4
-    ) -> tuple[Plan, list[Action], dict[str, int]]:
-        """Assemble, look, plan, apply; the plan, the actions in the order they finished, and the apply's
-        requests per repository."""
-        source = load_source(SOURCE, "release.yaml")
-        metadata = VectorMetadata(version=VERSION, git_revision=REV, source_sha256=source.sha256)
-        options = RegistryOptions(retries=RetryPolicy(attempts=retries, backoff=0.001, max_backoff=0.002))
-        finished: list[Action] = []
-        with RegistryClient(options, sleep=lambda _s: None) as client:
-            resolution = resolve_source(client, source, mirrors=self.mirrors, concurrency=concurrency)
-            vector = assemble(source, resolution, metadata)
-            request = ReleaseRequest(
-                version=VERSION,
-                vector=vector,
-                artifact=make_artifact(vector, ArtifactAnnotations(version=VERSION)),
-                repository=parse_repository(f"{self.proxy.host}/{self.vector_repository}"),
-                public_key_pem=key.public_key_pem(),
-                target_commitish=REV,
-            )
-            ports = ReleasePorts(client, key.public_key, key, ReleaseDirTarget(self.release_dir), self.mirrors,
-                                 concurrency)  # fmt: skip
-            desired = desired_release(request, ports)
-            plan = build_plan(desired, observe_release(desired, request, ports))
-            before = self.proxy.by_repository()
-            try:
-                apply_plan(plan, request, ports, on_done=lambda action, _outcome: finished.append(action))
-            finally:
-                after = self.proxy.by_repository()
-        applied = {name: after[name] - before.get(name, 0) for name in after if after[name] != before.get(name, 0)}
-        return plan, finished, applied
-
-    def image_repositories(self, counts: dict[str, int]) -> dict[str, int]:
-        return {name: n for name, n in counts.items() if name != self.vector_repository}
-
-    def published(self) -> bool:
-        record = self.release_dir / VERSION / "release.json"
-        return record.exists() and json.loads(record.read_text())["state"] == "published"
-
-
-@pytest.mark.parametrize("concurrency", [1, 4])
-def test_a_new_signature_costs_six_requests_and_a_rerun_two_per_image(
-    concurrency: int, plain_registry: RegistryProcess, counting_proxy: LatencyProxy, tmp_path: Path,
-    signing_key: SigningKey,
-) -> None:  # fmt: skip
-    world = World(plain_registry, counting_proxy, tmp_path)
-    plan, finished, applied = world.release(signing_key, concurrency=concurrency)
-    assert plan.count("sign-image") == IMAGES and world.published()
-    # The look's .sig read is reused: POST + PUT for the payload and for the config, one manifest PUT; then
-    # one GET a moment later reads the write back (issue 12: a concurrent signer must not drop our signature).
-    assert world.image_repositories(applied) == {name: 6 for name in world.image_repositories(applied)}
-    assert len(world.image_repositories(applied)) == IMAGES
-
-    kinds = [action.kind for action in finished]
-    assert kinds[-1] == "publish"
-    assert kinds.index("push-vector") < kinds.index("sign-vector")
-    last_signature = max(i for i, kind in enumerate(kinds) if kind.startswith("sign-"))
-    first_target_write = min(i for i, kind in enumerate(kinds) if kind in ("create-draft", "upload-asset"))
-    assert last_signature < first_target_write, "the target is written only once every signature exists"
-    if concurrency == 1:
-        assert finished == list(plan.actions), "at --concurrency 1, strictly in plan order"
-
-    counting_proxy.reset()
-    again, _, applied_again = world.release(signing_key, concurrency=concurrency)
-    assert again.is_empty and applied_again == {}
-    per_image = world.image_repositories(counting_proxy.by_repository())
-    assert per_image == {name: 2 for name in per_image} and len(per_image) == IMAGES  # HEAD the tag, GET the .sig
-
-
-def test_a_failed_image_signature_leaves_the_target_untouched(
-    plain_registry: RegistryProcess, tmp_path: Path, signing_key: SigningKey
-) -> None:
-    """One image's .sig PUT always fails: the vector (its own lane) and the other images are signed, the
-    release folder is not even drafted, and a clean re-run completes the release."""
-    victim = "ghcr.io/acme/web"
-
-    def is_victims_signature(method: str, path: str) -> bool:
-        return method == "PUT" and "/ghcr.io/acme/web/manifests/sha256-" in path
-
-    injector = FaultInjector(at={n: Fault("503") for n in range(1, 20)}, match=is_victims_signature)
-    with LatencyProxy(plain_registry.url, delay=0, faults=injector) as proxy:
-        world = World(plain_registry, proxy, tmp_path)
-        with pytest.raises(ReleaseVectorError) as failure:
-            world.release(signing_key, retries=2)
-        assert victim.split("/", 1)[1] in failure.value.one_line()
-        assert not (world.release_dir / VERSION).exists(), "no draft without every signature"
-        injector.at = {}
-        plan, _, _ = world.release(signing_key)
-    assert [action.kind for action in plan.actions] == ["sign-image", "create-draft", "upload-asset",
-                                                        "upload-asset", "publish"]  # fmt: skip
-    assert plan.actions[0].target.endswith(victim) and world.published()
+def test_settings_are_apart_from_the_ports() -> None:
+    """Concurrency, format, created time and mirrors are settings; the ports hold only I/O."""
+    assert {"mirrors", "concurrency", "bundle_format", "created"} <= set(ReleaseSettings.__dataclass_fields__)
+    assert not {"mirrors", "concurrency", "bundle_format", "created"} & set(ReleasePorts.__dataclass_fields__)
+    assert ReleaseSettings().concurrency == 16
 
 
 @pytest.mark.parametrize("asked", ["v3.0.0", "latest"])

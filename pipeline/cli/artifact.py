@@ -14,27 +14,10 @@ import yaml
 from pipeline.artifact import ArtifactAnnotations, parse_source_date_epoch
 from pipeline.cli.app import app
 from pipeline.cli.common import print_json, read_input_file, write_atomically
-from pipeline.cli.registry_options import (
-    ALLOW_HTTP_OPTION,
-    CACERT_OPTION,
-    CREDENTIALS_FOR_OPTION,
-    REQUEST_TIMEOUT_OPTION,
-    registry_client,
-)
-from pipeline.cli.trust_options import (
-    CA_INTERMEDIATES_OPTION,
-    CA_ROOTS_OPTION,
-    CT_LOG_KEY_OPTION,
-    IDENTITY_OPTION,
-    IDENTITY_RE_OPTION,
-    IGNORE_SCT_OPTION,
-    IGNORE_TLOG_OPTION,
-    ISSUER_OPTION,
-    ISSUER_RE_OPTION,
-    REKOR_PUBLIC_KEY_OPTION,
-    TRUSTED_ROOT_OPTION,
-    build_policy,
-)
+from pipeline.cli.option_groups import grouped
+from pipeline.cli.registry_options import REGISTRY_OPTIONS, RegistryFlags
+from pipeline.cli.trust_options import VERIFY_OPTIONS, verification_policy
+from pipeline.cosign.policy import TrustOptions
 from pipeline.cosign.verify import VerificationPolicy
 from pipeline.errors import InvalidInputError, UsageError
 from pipeline.oci.reference import parse_reference, parse_repository
@@ -86,6 +69,7 @@ def _print_push(result: PushResult) -> None:
 
 
 @app.command("push")
+@grouped
 def push_command(
     vector: Path = typer.Argument(
         ..., help="The release vector file (YAML), pushed byte for byte.", show_default=False
@@ -107,11 +91,8 @@ def push_command(
         envvar="RELEASE_VECTOR_SOURCE_URL",
         help="The org.opencontainers.image.source annotation (the source repository URL).",
     ),
-    allow_http_registry: bool = ALLOW_HTTP_OPTION,
-    registry_cacert: Path | None = CACERT_OPTION,
-    registry_credentials_for: list[str] = CREDENTIALS_FOR_OPTION,
+    registry: RegistryFlags = REGISTRY_OPTIONS,
     json_output: bool = typer.Option(False, "--json", help="Print the result as JSON."),
-    request_timeout: float | None = REQUEST_TIMEOUT_OPTION,
 ) -> None:
     """Push a release vector as an OCI artifact, as metal-stack's `oras push` does, but reproducibly.
 
@@ -122,21 +103,14 @@ def push_command(
     repo = parse_repository(repository)
     content = read_input_file(vector, "release vector")
     metadata = read_vector_metadata(content, str(vector))
-    wanted = list(tags) or ([metadata.version] if metadata.version else [])
-    if not wanted:
-        raise UsageError(
-            f"no tag: the vector has no {METADATA_KEY}.version; give --tag",
-            where=str(vector),
-        )
+    wanted = _tags_to_push(tags, metadata, vector)
     epoch_text = os.environ.get(SOURCE_DATE_EPOCH)
     epoch = parse_source_date_epoch(epoch_text) if epoch_text else None
     annotations = ArtifactAnnotations.from_epoch(
         version=metadata.version, revision=metadata.revision, source=source_url or None, epoch=epoch
     )
     refs = [repo.tag(tag) for tag in wanted]
-    with registry_client(
-        refs, credentials_for=registry_credentials_for, allow_http=allow_http_registry, cacert=registry_cacert
-    ) as client:
+    with registry.client(refs) as client:
         result = push_vector(
             client,
             repo,
@@ -153,6 +127,17 @@ def push_command(
         print_json(result.to_json())
     else:
         _print_push(result)
+
+
+def _tags_to_push(tags: list[str], metadata: VectorMetadata, vector: Path) -> list[str]:
+    """``--tag`` as given, else the vector's ``release-vector.version``."""
+    wanted = list(tags) or ([metadata.version] if metadata.version else [])
+    if not wanted:
+        raise UsageError(
+            f"no tag: the vector has no {METADATA_KEY}.version; give --tag",
+            where=str(vector),
+        )
+    return wanted
 
 
 def _write_output(path: Path, content: bytes) -> None:
@@ -184,30 +169,18 @@ def _pull_json(pulled: PulledVector, output: Path | None) -> dict[str, object]:
 
 
 @app.command("pull")
+@grouped
 def pull_command(
     ref: str = typer.Argument(..., help="The artifact: REGISTRY/REPO:TAG or REGISTRY/REPO@DIGEST.", show_default=False),
     output: Path | None = typer.Option(
         None, "--output", "-o", help="Write the release vector here (default: stdout).", show_default=False
     ),
     key: Path | None = typer.Option(None, "--key", help="Public key (PKIX PEM) that must have signed."),
-    certificate_identity: str | None = IDENTITY_OPTION,
-    certificate_identity_regexp: str | None = IDENTITY_RE_OPTION,
-    certificate_oidc_issuer: str | None = ISSUER_OPTION,
-    certificate_oidc_issuer_regexp: str | None = ISSUER_RE_OPTION,
-    ca_roots: Path | None = CA_ROOTS_OPTION,
-    ca_intermediates: Path | None = CA_INTERMEDIATES_OPTION,
-    rekor_public_key: Path | None = REKOR_PUBLIC_KEY_OPTION,
-    trusted_root: Path | None = TRUSTED_ROOT_OPTION,
-    insecure_ignore_tlog: bool = IGNORE_TLOG_OPTION,
-    ct_log_public_key: Path | None = CT_LOG_KEY_OPTION,
-    insecure_ignore_sct: bool = IGNORE_SCT_OPTION,
-    allow_http_registry: bool = ALLOW_HTTP_OPTION,
-    registry_cacert: Path | None = CACERT_OPTION,
-    registry_credentials_for: list[str] = CREDENTIALS_FOR_OPTION,
+    trust: TrustOptions = VERIFY_OPTIONS,
+    registry: RegistryFlags = REGISTRY_OPTIONS,
     json_output: bool = typer.Option(
         False, "--json", help="Print the result as JSON (with the vector if no --output)."
     ),
-    request_timeout: float | None = REQUEST_TIMEOUT_OPTION,
 ) -> None:
     """Pull a release vector artifact and extract release.yaml, verifying its signature first if asked.
 
@@ -216,33 +189,18 @@ def pull_command(
     Without them the vector is pulled unverified (a warning says so).
     """
     image = parse_reference(ref)
-    verify_options = (key, certificate_identity, certificate_identity_regexp, certificate_oidc_issuer,
-                      certificate_oidc_issuer_regexp, ca_roots, ca_intermediates)  # fmt: skip
+    verify_options = (key, trust.certificate_identity, trust.certificate_identity_regexp, trust.certificate_oidc_issuer,
+                      trust.certificate_oidc_issuer_regexp, trust.ca_roots, trust.ca_intermediates)  # fmt: skip
     policy: VerificationPolicy | None = None
-    if any(option is not None for option in verify_options) or insecure_ignore_tlog:
-        policy = build_policy(
-            key=key,
-            certificate_identity=certificate_identity,
-            certificate_identity_regexp=certificate_identity_regexp,
-            certificate_oidc_issuer=certificate_oidc_issuer,
-            certificate_oidc_issuer_regexp=certificate_oidc_issuer_regexp,
-            ca_roots=ca_roots,
-            ca_intermediates=ca_intermediates,
-            rekor_public_key=rekor_public_key,
-            insecure_ignore_tlog=insecure_ignore_tlog,
-            ct_log_public_key=ct_log_public_key,
-            insecure_ignore_sct=insecure_ignore_sct,
-            trusted_root=trusted_root,
-        )
+    if any(option is not None for option in verify_options) or trust.insecure_ignore_tlog:
+        policy = verification_policy(key, trust)
     else:
         print(
             "warning: pulling without signature verification (give --key, or --certificate-identity and "
             "--certificate-oidc-issuer, to verify)",
             file=sys.stderr,
         )
-    with registry_client(
-        [image], credentials_for=registry_credentials_for, allow_http=allow_http_registry, cacert=registry_cacert
-    ) as client:
+    with registry.client([image]) as client:
         pulled = pull_vector(client, image, policy)
     if pulled.verification is not None:
         count = len(pulled.verification.verified) + len(pulled.verification.bundles)

@@ -14,33 +14,25 @@ from pipeline import jsonbounded
 from pipeline.cli.app import app
 from pipeline.cli.common import load_signing_key, print_json, read_input_file, write_new_files
 from pipeline.cli.keys import KEY_HELP
+from pipeline.cli.option_groups import grouped
 from pipeline.cli.registry_options import REQUEST_TIMEOUT_OPTION
 from pipeline.cli.trust_options import (
-    CA_INTERMEDIATES_OPTION,
-    CA_ROOTS_OPTION,
-    CT_LOG_KEY_OPTION,
-    IDENTITY_OPTION,
-    IDENTITY_RE_OPTION,
-    IGNORE_SCT_OPTION,
-    IGNORE_TLOG_OPTION,
-    ISSUER_OPTION,
-    ISSUER_RE_OPTION,
-    REKOR_PUBLIC_KEY_OPTION,
-    REKOR_URL_OPTION,
-    SIGN_REKOR_KEY_OPTION,
-    TLOG_UPLOAD_OPTION,
-    TRUSTED_ROOT_OPTION,
-    build_policy,
+    TLOG_OPTIONS,
+    VERIFY_OPTIONS,
+    TlogOptions,
     transparency_log,
+    verification_policy,
 )
 from pipeline.cosign.blob import BlobBundle, parse_blob_bundle, render_blob_bundle
 from pipeline.cosign.keys import signing_hash
+from pipeline.cosign.policy import TrustOptions
 from pipeline.cosign.verify import VerificationPolicy, VerifiedSignature, verify_signed_payload
 from pipeline.errors import InvalidInputError, UsageError
 from pipeline.sigstore import is_sigstore_bundle, parse_sigstore_bundle, verify_bundle_for_artifact
 
 
 @app.command("sign-blob")
+@grouped
 def sign_blob_command(
     file: Path = typer.Argument(..., help="The file to sign.", show_default=False),
     key: str = typer.Option(..., "--key", envvar="RELEASE_VECTOR_KEY", help=KEY_HELP),
@@ -48,9 +40,7 @@ def sign_blob_command(
     output_signature: Path | None = typer.Option(
         None, "--output-signature", help="Write the base64 signature here instead of stdout."
     ),
-    tlog_upload: bool = TLOG_UPLOAD_OPTION,
-    rekor_url: str = REKOR_URL_OPTION,
-    rekor_public_key: Path | None = SIGN_REKOR_KEY_OPTION,
+    tlog_options: TlogOptions = TLOG_OPTIONS,
     json_output: bool = typer.Option(False, "--json", help="Print a JSON result."),
     request_timeout: float | None = REQUEST_TIMEOUT_OPTION,
 ) -> None:
@@ -65,7 +55,7 @@ def sign_blob_command(
     signature = signing_key.sign(blob)
     signature_b64 = base64.b64encode(signature).decode()
     rekor_bundle = None
-    with transparency_log(upload=tlog_upload, rekor_url=rekor_url, rekor_public_key=rekor_public_key) as tlog:
+    with transparency_log(tlog_options) as tlog:
         if tlog is not None:
             algorithm = signing_hash(signing_key.public_key).name  # the hash the key signs with
             digest = hashlib.new(algorithm, blob).hexdigest()
@@ -130,6 +120,7 @@ def _verify_legacy(
 
 
 @app.command("verify-blob")
+@grouped
 def verify_blob_command(
     file: Path = typer.Argument(..., help="The file whose signature to check.", show_default=False),
     bundle: Path | None = typer.Option(
@@ -142,36 +133,13 @@ def verify_blob_command(
     certificate: Path | None = typer.Option(
         None, "--certificate", help="Keyless: the signing certificate PEM (default: the bundle's)."
     ),
-    certificate_identity: str | None = IDENTITY_OPTION,
-    certificate_identity_regexp: str | None = IDENTITY_RE_OPTION,
-    certificate_oidc_issuer: str | None = ISSUER_OPTION,
-    certificate_oidc_issuer_regexp: str | None = ISSUER_RE_OPTION,
-    ca_roots: Path | None = CA_ROOTS_OPTION,
-    ca_intermediates: Path | None = CA_INTERMEDIATES_OPTION,
-    rekor_public_key: Path | None = REKOR_PUBLIC_KEY_OPTION,
-    trusted_root: Path | None = TRUSTED_ROOT_OPTION,
-    insecure_ignore_tlog: bool = IGNORE_TLOG_OPTION,
-    ct_log_public_key: Path | None = CT_LOG_KEY_OPTION,
-    insecure_ignore_sct: bool = IGNORE_SCT_OPTION,
+    trust: TrustOptions = VERIFY_OPTIONS,
     json_output: bool = typer.Option(False, "--json", help="Print a JSON result."),
 ) -> None:
     """Verify a file's signature as `cosign verify-blob` does: key or keyless, and the Rekor entry."""
     if bundle is None and signature is None:
         raise UsageError("give --bundle or --signature")
-    policy = build_policy(
-        key=key,
-        certificate_identity=certificate_identity,
-        certificate_identity_regexp=certificate_identity_regexp,
-        certificate_oidc_issuer=certificate_oidc_issuer,
-        certificate_oidc_issuer_regexp=certificate_oidc_issuer_regexp,
-        ca_roots=ca_roots,
-        ca_intermediates=ca_intermediates,
-        rekor_public_key=rekor_public_key,
-        insecure_ignore_tlog=insecure_ignore_tlog,
-        ct_log_public_key=ct_log_public_key,
-        insecure_ignore_sct=insecure_ignore_sct,
-        trusted_root=trusted_root,
-    )
+    policy = verification_policy(key, trust)
     blob = read_input_file(file, "file to verify")
     bundle_bytes = read_input_file(bundle, "bundle") if bundle is not None else None
     if bundle_bytes is not None and signature is None and looks_like_sigstore_bundle(bundle_bytes):

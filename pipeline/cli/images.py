@@ -13,46 +13,26 @@ from pipeline import jsonbounded
 from pipeline.cli.app import app
 from pipeline.cli.bundle_options import BUNDLE_FORMAT_OPTION, parse_bundle_format, referrer_created
 from pipeline.cli.common import load_signing_key, print_json
-from pipeline.cli.keyless_options import (
-    FULCIO_CA_ROOTS_OPTION,
-    FULCIO_URL_OPTION,
-    IDENTITY_TOKEN_OPTION,
-    KEYLESS_OPTION,
-    SIGN_CT_LOG_KEY_OPTION,
-    check_keyless_options,
-    keyless_signing,
-)
+from pipeline.cli.keyless_options import SIGN_OPTIONS, KeylessOptions, check_keyless_options, keyless_signing
 from pipeline.cli.keys import KEY_HELP
+from pipeline.cli.option_groups import grouped
 from pipeline.cli.registry_options import (
-    ALLOW_HTTP_OPTION,
     ANNOTATION_OPTION,
-    CACERT_OPTION,
     CONCURRENCY_OPTION,
-    CREDENTIALS_FOR_OPTION,
-    REQUEST_TIMEOUT_OPTION,
+    REGISTRY_OPTIONS,
+    RegistryFlags,
     parse_annotations,
     parse_images,
-    registry_client,
 )
 from pipeline.cli.trust_options import (
-    CA_INTERMEDIATES_OPTION,
-    CA_ROOTS_OPTION,
-    CT_LOG_KEY_OPTION,
-    IDENTITY_OPTION,
-    IDENTITY_RE_OPTION,
-    IGNORE_SCT_OPTION,
-    IGNORE_TLOG_OPTION,
-    ISSUER_OPTION,
-    ISSUER_RE_OPTION,
-    REKOR_PUBLIC_KEY_OPTION,
-    REKOR_URL_OPTION,
-    SIGN_REKOR_KEY_OPTION,
-    TLOG_UPLOAD_OPTION,
-    TRUSTED_ROOT_OPTION,
-    build_policy,
+    TLOG_OPTIONS,
+    VERIFY_OPTIONS,
+    TlogOptions,
     transparency_log,
+    verification_policy,
 )
-from pipeline.errors import ExitCode, UsageError
+from pipeline.cosign.policy import TrustOptions
+from pipeline.errors import ExitCode
 from pipeline.signatures.formats import layouts_for
 from pipeline.signatures.sign import SignOutcome, sign_images
 from pipeline.signatures.signers import KeySigner, Signer
@@ -67,26 +47,18 @@ def _print_progress(outcome: SignOutcome) -> None:
 
 
 @app.command("sign")
+@grouped
 def sign_command(
     images: list[str] = IMAGES_ARGUMENT,
     key: str | None = typer.Option(None, "--key", envvar="RELEASE_VECTOR_KEY", help=KEY_HELP),
-    keyless: bool = KEYLESS_OPTION,
-    identity_token: str | None = IDENTITY_TOKEN_OPTION,
-    fulcio_url: str = FULCIO_URL_OPTION,
-    fulcio_ca_roots: Path | None = FULCIO_CA_ROOTS_OPTION,
-    ct_log_public_key: Path | None = SIGN_CT_LOG_KEY_OPTION,
+    keyless_options: KeylessOptions = SIGN_OPTIONS,
     annotations: list[str] = ANNOTATION_OPTION,
     recursive: bool = typer.Option(False, "--recursive", help="On an image index, sign each platform manifest too."),
     concurrency: int = CONCURRENCY_OPTION,
-    allow_http_registry: bool = ALLOW_HTTP_OPTION,
-    registry_cacert: Path | None = CACERT_OPTION,
-    registry_credentials_for: list[str] = CREDENTIALS_FOR_OPTION,
-    tlog_upload: bool = TLOG_UPLOAD_OPTION,
-    rekor_url: str = REKOR_URL_OPTION,
-    rekor_public_key: Path | None = SIGN_REKOR_KEY_OPTION,
+    registry: RegistryFlags = REGISTRY_OPTIONS,
+    tlog_options: TlogOptions = TLOG_OPTIONS,
     bundle_format: str = BUNDLE_FORMAT_OPTION,
     json_output: bool = typer.Option(False, "--json", help="Print a JSON array of results."),
-    request_timeout: float | None = REQUEST_TIMEOUT_OPTION,
 ) -> None:
     """Sign images by digest, as `cosign sign --key` (legacy layout) does; re-runs add nothing.
 
@@ -95,11 +67,7 @@ def sign_command(
     --bundle-format v3 (or both) writes what cosign v3 writes: a Sigstore bundle as an OCI referrer.
     --keyless signs with a Fulcio certificate for the OIDC identity instead of (or, with --key, besides) the key.
     """
-    if key is None and not keyless:
-        raise UsageError("give --key, --keyless, or both")
-    check_keyless_options(
-        keyless=keyless, identity_token=identity_token, fulcio_ca_roots=fulcio_ca_roots, tlog_upload=tlog_upload
-    )
+    check_keyless_options(key, keyless_options, tlog_upload=tlog_options.tlog_upload)
     refs = parse_images(images)
     notes = parse_annotations(annotations)
     chosen = parse_bundle_format(bundle_format)
@@ -112,18 +80,9 @@ def sign_command(
             )
     signing_key = load_signing_key(key) if key is not None else None  # decrypted once per run
     with (
-        transparency_log(upload=tlog_upload, rekor_url=rekor_url, rekor_public_key=rekor_public_key) as tlog,
-        keyless_signing(
-            enabled=keyless,
-            identity_token=identity_token,
-            fulcio_url=fulcio_url,
-            fulcio_ca_roots=fulcio_ca_roots,
-            tlog=tlog,
-            ct_log_public_key=ct_log_public_key,
-        ) as keyless_port,  # fmt: skip
-        registry_client(
-            refs, credentials_for=registry_credentials_for, allow_http=allow_http_registry, cacert=registry_cacert
-        ) as client,
+        transparency_log(tlog_options) as tlog,
+        keyless_signing(keyless_options, tlog) as keyless_port,
+        registry.client(refs) as client,
     ):
         if tlog is not None:
             print(f"recording signatures in the transparency log {tlog.url}", file=sys.stderr)
@@ -141,6 +100,11 @@ def sign_command(
             concurrency=concurrency,
             on_progress=_print_progress,
         )
+    _report_signing(outcomes, json_output)
+
+
+def _report_signing(outcomes: list[SignOutcome], json_output: bool) -> None:
+    """Each signed image on stdout (lines or JSON), each failure on stderr; a failure exits with its code."""
     failures = [o for o in outcomes if o.error is not None]
     if json_output:
         print_json([o.to_json() for o in outcomes])
@@ -209,30 +173,18 @@ def _result_json(result: ImageVerification) -> dict[str, object]:
 
 
 @app.command("verify")
+@grouped
 def verify_command(
     images: list[str] = IMAGES_ARGUMENT,
     key: Path | None = typer.Option(None, "--key", help="Public key (PKIX PEM) that must have signed."),
-    certificate_identity: str | None = IDENTITY_OPTION,
-    certificate_identity_regexp: str | None = IDENTITY_RE_OPTION,
-    certificate_oidc_issuer: str | None = ISSUER_OPTION,
-    certificate_oidc_issuer_regexp: str | None = ISSUER_RE_OPTION,
-    ca_roots: Path | None = CA_ROOTS_OPTION,
-    ca_intermediates: Path | None = CA_INTERMEDIATES_OPTION,
-    rekor_public_key: Path | None = REKOR_PUBLIC_KEY_OPTION,
-    trusted_root: Path | None = TRUSTED_ROOT_OPTION,
-    insecure_ignore_tlog: bool = IGNORE_TLOG_OPTION,
-    ct_log_public_key: Path | None = CT_LOG_KEY_OPTION,
-    insecure_ignore_sct: bool = IGNORE_SCT_OPTION,
+    trust: TrustOptions = VERIFY_OPTIONS,
     annotations: list[str] = ANNOTATION_OPTION,
     check_reference: bool = typer.Option(
         False, "--check-reference", help="Require the payload's docker-reference to name the image's repository."
     ),
     concurrency: int = CONCURRENCY_OPTION,
-    allow_http_registry: bool = ALLOW_HTTP_OPTION,
-    registry_cacert: Path | None = CACERT_OPTION,
-    registry_credentials_for: list[str] = CREDENTIALS_FOR_OPTION,
+    registry: RegistryFlags = REGISTRY_OPTIONS,
     json_output: bool = typer.Option(False, "--json", help="Print one structured result per image."),
-    request_timeout: float | None = REQUEST_TIMEOUT_OPTION,
 ) -> None:
     """Verify image signatures as `cosign verify` does; every image is checked, failures exit 10.
 
@@ -242,23 +194,8 @@ def verify_command(
     """
     refs = parse_images(images)
     notes = parse_annotations(annotations)
-    policy = build_policy(
-        key=key,
-        certificate_identity=certificate_identity,
-        certificate_identity_regexp=certificate_identity_regexp,
-        certificate_oidc_issuer=certificate_oidc_issuer,
-        certificate_oidc_issuer_regexp=certificate_oidc_issuer_regexp,
-        ca_roots=ca_roots,
-        ca_intermediates=ca_intermediates,
-        rekor_public_key=rekor_public_key,
-        insecure_ignore_tlog=insecure_ignore_tlog,
-        ct_log_public_key=ct_log_public_key,
-        insecure_ignore_sct=insecure_ignore_sct,
-        trusted_root=trusted_root,
-    )
-    with registry_client(
-        refs, credentials_for=registry_credentials_for, allow_http=allow_http_registry, cacert=registry_cacert
-    ) as client:
+    policy = verification_policy(key, trust)
+    with registry.client(refs) as client:
         results = verify_images(
             client, refs, policy, annotations=notes, require_reference=check_reference, concurrency=concurrency
         )
@@ -267,7 +204,7 @@ def verify_command(
     else:
         for result in results:
             if result.ok:
-                _print_verified(result, not insecure_ignore_tlog, policy.keyless is not None)
+                _print_verified(result, not trust.insecure_ignore_tlog, policy.keyless is not None)
     failed = [result for result in results if not result.ok]
     for result in failed:
         print(f"error: verification failed: {result.reason()} ({result.reference})", file=sys.stderr)

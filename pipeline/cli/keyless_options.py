@@ -18,12 +18,14 @@ import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import typer
 from cryptography import x509
 
 from pipeline.cli.common import read_input_file
+from pipeline.cli.option_groups import option_group
 from pipeline.cosign.certificate import load_certificates
 from pipeline.cosign.sct import CtLogKey
 from pipeline.cosign.trust import (
@@ -73,6 +75,28 @@ SIGN_CT_LOG_KEY_OPTION = typer.Option(
 )
 
 
+@dataclass(frozen=True)
+class KeylessOptions:
+    """``--keyless`` and what it signs with: the identity token's source, Fulcio, its roots, the CT log keys."""
+
+    keyless: bool
+    identity_token: str | None
+    fulcio_url: str
+    fulcio_ca_roots: Path | None
+    ct_log_public_key: Path | None
+
+
+SIGN_OPTIONS = option_group(
+    KeylessOptions,
+    keyless=(bool, KEYLESS_OPTION),
+    identity_token=(str | None, IDENTITY_TOKEN_OPTION),
+    fulcio_url=(str, FULCIO_URL_OPTION),
+    fulcio_ca_roots=(Path | None, FULCIO_CA_ROOTS_OPTION),
+    ct_log_public_key=(Path | None, SIGN_CT_LOG_KEY_OPTION),
+)
+"""The keyless signing options of ``sign`` and ``release`` (``--key`` is each command's own: its help differs)."""
+
+
 def ct_log_keys_for(fulcio_url: str, ct_log_public_key: Path | None) -> list[CtLogKey] | None:
     """The CT log keys Fulcio's certificates are checked against (None: not checked)."""
     if ct_log_public_key is not None:
@@ -113,10 +137,11 @@ def fulcio_trust(
     )
 
 
-def check_keyless_options(
-    *, keyless: bool, identity_token: str | None, fulcio_ca_roots: Path | None, tlog_upload: bool
-) -> None:
+def check_keyless_options(key: str | None, options: KeylessOptions, *, tlog_upload: bool) -> None:
     """Usage errors before anything is read or written."""
+    keyless, identity_token, fulcio_ca_roots = options.keyless, options.identity_token, options.fulcio_ca_roots
+    if key is None and not keyless:
+        raise UsageError("give --key, --keyless, or both")
     if not keyless and (identity_token is not None or fulcio_ca_roots is not None):
         raise UsageError("--identity-token and --fulcio-ca-roots are for keyless signing: add --keyless")
     if keyless and not tlog_upload:
@@ -131,17 +156,10 @@ def obtain_token(identity_token: str | None) -> IdentityToken:
 
 
 @contextmanager
-def keyless_signing(
-    *,
-    enabled: bool,
-    identity_token: str | None,
-    fulcio_url: str,
-    fulcio_ca_roots: Path | None,
-    tlog: TransparencyLog | None,
-    ct_log_public_key: Path | None = None,
-) -> Iterator[KeylessSigner | None]:
+def keyless_signing(options: KeylessOptions, tlog: TransparencyLog | None) -> Iterator[KeylessSigner | None]:
     """The run's keyless signing (None without ``--keyless``); the token is obtained here, once."""
-    if not enabled:
+    identity_token, fulcio_url, fulcio_ca_roots = options.identity_token, options.fulcio_url, options.fulcio_ca_roots
+    if not options.keyless:
         yield None
         return
     if tlog is None:  # check_keyless_options refuses it first; kept for callers that skip it
@@ -155,7 +173,7 @@ def keyless_signing(
             roots=roots,
             intermediates=intermediates,
             refresh_token=lambda: obtain_token(identity_token),
-            ct_log_keys=ct_log_keys_for(fulcio_url, ct_log_public_key),
+            ct_log_keys=ct_log_keys_for(fulcio_url, options.ct_log_public_key),
         )
         print(
             f"keyless signing as {signing.identity.identity} (OIDC issuer {signing.identity.issuer}; token from"

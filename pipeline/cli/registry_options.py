@@ -5,10 +5,13 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Collection, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 import typer
 
+from pipeline.assemble import DEFAULT_CONCURRENCY
+from pipeline.cli.option_groups import option_group
 from pipeline.errors import UsageError
 from pipeline.http import DEFAULT_REQUEST_TIMEOUT, REQUEST_TIMEOUT_ENV, set_request_timeout
 from pipeline.oci.auth import load_credentials
@@ -28,7 +31,12 @@ CACERT_OPTION = typer.Option(
     help="PEM file of the CA that signed the registry's TLS certificate (a private CA).",
 )
 CONCURRENCY_OPTION = typer.Option(
-    16, "--concurrency", envvar="RELEASE_VECTOR_CONCURRENCY", min=1, max=256, help="Images handled at once."
+    DEFAULT_CONCURRENCY,
+    "--concurrency",
+    envvar="RELEASE_VECTOR_CONCURRENCY",
+    min=1,
+    max=256,
+    help="Images handled at once.",
 )
 CREDENTIALS_FOR_OPTION = typer.Option(
     [],
@@ -128,3 +136,33 @@ def registry_client(
     return RegistryClient(
         registry_options(named, credentials_for=credentials_for, allow_http=allow_http, cacert=cacert)
     )
+
+
+@dataclass(frozen=True)
+class RegistryFlags:
+    """How registries are reached: ``--allow-http-registry``, ``--registry-cacert``,
+    ``--registry-credentials-for``, ``--request-timeout`` (applied by its option's callback)."""
+
+    allow_http_registry: bool
+    registry_cacert: Path | None
+    registry_credentials_for: list[str]
+    request_timeout: float | None
+
+    def client(self, named: Iterable[Reference]) -> RegistryClient:
+        """:func:`registry_client` with these options: env credentials for ``named`` and the named hosts only."""
+        return registry_client(
+            named,
+            credentials_for=self.registry_credentials_for,
+            allow_http=self.allow_http_registry,
+            cacert=self.registry_cacert,
+        )
+
+
+REGISTRY_OPTIONS = option_group(
+    RegistryFlags,
+    allow_http_registry=(bool, ALLOW_HTTP_OPTION),
+    registry_cacert=(Path | None, CACERT_OPTION),
+    registry_credentials_for=(list[str], CREDENTIALS_FOR_OPTION),
+    request_timeout=(float | None, REQUEST_TIMEOUT_OPTION),
+)
+"""The registry options of every command that talks to registries."""

@@ -16,25 +16,17 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import typer
-from cryptography import x509
 
 from pipeline.cli.common import read_input_file
-from pipeline.cosign.certificate import IdentityPolicy, load_certificates
-from pipeline.cosign.keys import PublicKey, load_public_key
-from pipeline.cosign.sct import CtLogKey
-from pipeline.cosign.trust import (
-    ct_log_keys_from_trusted_root,
-    default_trusted_root,
-    fulcio_certificates_from_trusted_root,
-    load_ct_log_public_keys,
-    load_rekor_public_keys,
-    rekor_keys_from_trusted_root,
-    timestamp_authorities_from_trusted_root,
-)
-from pipeline.cosign.verify import KeylessTrust, VerificationPolicy
+from pipeline.cli.option_groups import option_group
+from pipeline.cosign.keys import PublicKey
+from pipeline.cosign.policy import SHIPPED_ROOT, TrustOptions, build_policy
+from pipeline.cosign.trust import default_trusted_root, load_rekor_public_keys, rekor_keys_from_trusted_root
+from pipeline.cosign.verify import VerificationPolicy
 from pipeline.errors import UsageError
 from pipeline.http import is_loopback_url
 from pipeline.sigstore.rekor_client import (
@@ -53,7 +45,6 @@ ISSUER_RE_HELP = "Keyless: the OIDC issuer must match this regular expression (s
 CA_ROOTS_HELP = "Keyless: PEM file of trusted root certificates (default: Sigstore public-good Fulcio roots)."
 CA_INTERMEDIATES_HELP = "Keyless: PEM file of intermediate certificates."
 REKOR_KEY_HELP = "PEM of the trusted Rekor public key(s) (default: the public-good Rekor key)."
-SHIPPED_ROOT = "the shipped Sigstore public-good trusted root"
 IGNORE_TLOG_HELP = "Do not require a transparency-log entry (the signature is then not publicly auditable)."
 IDENTITY_OPTION = typer.Option(None, "--certificate-identity", help=IDENTITY_HELP)
 IDENTITY_RE_OPTION = typer.Option(None, "--certificate-identity-regexp", help=IDENTITY_RE_HELP)
@@ -77,7 +68,6 @@ IGNORE_SCT_HELP = (
     " not publicly auditable)."
 )
 IGNORE_SCT_OPTION = typer.Option(False, "--insecure-ignore-sct", help=IGNORE_SCT_HELP)
-"""The verification options every verify command shares (one definition: the same names, helps, env vars)."""
 TRUSTED_ROOT_HELP = (
     "Sigstore trusted_root.json: the Rekor keys and Fulcio CAs to trust (default: the shipped public-good root)."
 )
@@ -98,6 +88,49 @@ SIGN_REKOR_KEY_OPTION = typer.Option(
     None, "--rekor-public-key", envvar="SIGSTORE_REKOR_PUBLIC_KEY", help=SIGN_REKOR_KEY_HELP
 )
 TRUSTED_ROOT_OPTION = typer.Option(None, "--trusted-root", envvar="RELEASE_VECTOR_TRUSTED_ROOT", help=TRUSTED_ROOT_HELP)
+
+VERIFY_OPTIONS = option_group(
+    TrustOptions,
+    certificate_identity=(str | None, IDENTITY_OPTION),
+    certificate_identity_regexp=(str | None, IDENTITY_RE_OPTION),
+    certificate_oidc_issuer=(str | None, ISSUER_OPTION),
+    certificate_oidc_issuer_regexp=(str | None, ISSUER_RE_OPTION),
+    ca_roots=(Path | None, CA_ROOTS_OPTION),
+    ca_intermediates=(Path | None, CA_INTERMEDIATES_OPTION),
+    rekor_public_key=(Path | None, REKOR_PUBLIC_KEY_OPTION),
+    trusted_root=(Path | None, TRUSTED_ROOT_OPTION),
+    insecure_ignore_tlog=(bool, IGNORE_TLOG_OPTION),
+    ct_log_public_key=(Path | None, CT_LOG_KEY_OPTION),
+    insecure_ignore_sct=(bool, IGNORE_SCT_OPTION),
+)
+"""The verification options every verify command shares (one definition: the same names, helps, env vars)."""
+
+
+@dataclass(frozen=True)
+class TlogOptions:
+    """Where signatures are recorded: ``--tlog-upload/--no-tlog-upload``, ``--rekor-url``, ``--rekor-public-key``."""
+
+    tlog_upload: bool
+    rekor_url: str
+    rekor_public_key: Path | None
+
+
+TLOG_OPTIONS = option_group(
+    TlogOptions,
+    tlog_upload=(bool, TLOG_UPLOAD_OPTION),
+    rekor_url=(str, REKOR_URL_OPTION),
+    rekor_public_key=(Path | None, SIGN_REKOR_KEY_OPTION),
+)
+"""The transparency-log options of the signing commands (``sign``, ``sign-blob``, ``release``)."""
+
+
+def _warn(text: str) -> None:
+    print(text, file=sys.stderr)
+
+
+def verification_policy(key: Path | None, trust: TrustOptions) -> VerificationPolicy:
+    """:func:`pipeline.cosign.policy.build_policy` at the edge: files read as every input file, warnings on stderr."""
+    return build_policy(key, trust, read=read_input_file, warn=_warn)
 
 
 def is_default_log(url: str) -> bool:
@@ -125,85 +158,11 @@ def log_keys_for_signing(rekor_url: str, rekor_public_key: Path | None) -> list[
 
 
 @contextmanager
-def transparency_log(*, upload: bool, rekor_url: str, rekor_public_key: Path | None) -> Iterator[RekorClient | None]:
+def transparency_log(options: TlogOptions) -> Iterator[RekorClient | None]:
     """The Rekor client signatures are uploaded to, or None with ``--no-tlog-upload``."""
-    if not upload:
+    if not options.tlog_upload:
         yield None
         return
-    keys = log_keys_for_signing(rekor_url, rekor_public_key)
-    with RekorClient(rekor_url, keys) as client:
+    keys = log_keys_for_signing(options.rekor_url, options.rekor_public_key)
+    with RekorClient(options.rekor_url, keys) as client:
         yield client
-
-
-def build_policy(
-    *,
-    key: Path | None,
-    certificate_identity: str | None,
-    certificate_identity_regexp: str | None,
-    certificate_oidc_issuer: str | None,
-    certificate_oidc_issuer_regexp: str | None,
-    ca_roots: Path | None,
-    ca_intermediates: Path | None,
-    rekor_public_key: Path | None,
-    insecure_ignore_tlog: bool,
-    trusted_root: Path | None = None,
-    ct_log_public_key: Path | None = None,
-    insecure_ignore_sct: bool = False,
-) -> VerificationPolicy:
-    keyless_options = (
-        certificate_identity,
-        certificate_identity_regexp,
-        certificate_oidc_issuer,
-        certificate_oidc_issuer_regexp,
-    )
-    if key is not None and any(keyless_options):
-        raise UsageError("--key cannot be combined with the --certificate-* options")
-    if insecure_ignore_tlog:
-        print("warning: skipping the transparency log check (--insecure-ignore-tlog)", file=sys.stderr)
-    root_bytes = read_input_file(trusted_root, "trusted root") if trusted_root is not None else None
-    rekor_keys: list[PublicKey] = []
-    if root_bytes is not None:
-        rekor_keys += rekor_keys_from_trusted_root(root_bytes, str(trusted_root))
-    if rekor_public_key is not None:
-        rekor_pem = read_input_file(rekor_public_key, "Rekor public key")
-        rekor_keys += load_rekor_public_keys(rekor_pem, str(rekor_public_key))
-    if not rekor_keys:
-        rekor_keys = rekor_keys_from_trusted_root(default_trusted_root(), SHIPPED_ROOT)
-    authorities = tuple(
-        timestamp_authorities_from_trusted_root(root_bytes, str(trusted_root))
-        if root_bytes is not None
-        else timestamp_authorities_from_trusted_root(default_trusted_root(), SHIPPED_ROOT)
-    )  # the RFC 3161 timestamp authorities a Sigstore bundle's timestamps may come from
-    if key is not None:
-        public_key = load_public_key(read_input_file(key, "public key"), str(key))
-        return VerificationPolicy(
-            public_key, None, tuple(rekor_keys), insecure_ignore_tlog, timestamp_authorities=authorities
-        )
-    if not (certificate_identity or certificate_identity_regexp):
-        raise UsageError("give --key, or --certificate-identity/--certificate-identity-regexp for keyless verification")
-    if not (certificate_oidc_issuer or certificate_oidc_issuer_regexp):
-        raise UsageError("keyless verification needs --certificate-oidc-issuer or --certificate-oidc-issuer-regexp")
-    identity = IdentityPolicy(
-        certificate_identity, certificate_identity_regexp, certificate_oidc_issuer, certificate_oidc_issuer_regexp
-    )
-    if ca_roots is not None:
-        roots = load_certificates(read_input_file(ca_roots, "CA roots"), str(ca_roots))
-        intermediates: list[x509.Certificate] = []
-    elif root_bytes is not None:
-        roots, intermediates = fulcio_certificates_from_trusted_root(root_bytes, str(trusted_root))
-    else:
-        roots, intermediates = fulcio_certificates_from_trusted_root(default_trusted_root(), SHIPPED_ROOT)
-    if ca_intermediates is not None:
-        intermediates += load_certificates(read_input_file(ca_intermediates, "CA intermediates"), str(ca_intermediates))
-    if insecure_ignore_sct:
-        print("warning: skipping the certificate's SCT check (--insecure-ignore-sct)", file=sys.stderr)
-    ct_log_keys: list[CtLogKey] = []
-    if ct_log_public_key is not None:
-        pem = read_input_file(ct_log_public_key, "CT log public key")
-        ct_log_keys += load_ct_log_public_keys(pem, str(ct_log_public_key))
-    elif root_bytes is not None:
-        ct_log_keys += ct_log_keys_from_trusted_root(root_bytes, str(trusted_root))
-    else:
-        ct_log_keys += ct_log_keys_from_trusted_root(default_trusted_root(), SHIPPED_ROOT)
-    keyless = KeylessTrust(identity, tuple(roots), tuple(intermediates), tuple(ct_log_keys), insecure_ignore_sct)
-    return VerificationPolicy(None, keyless, tuple(rekor_keys), insecure_ignore_tlog, timestamp_authorities=authorities)

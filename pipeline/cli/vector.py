@@ -6,43 +6,29 @@ import hashlib
 import os
 import sys
 import time
-from collections.abc import Collection
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import typer
 
-from pipeline.assemble import DEFAULT_CONCURRENCY, Resolution, assemble, git_revision, resolve_source
+from pipeline.assemble import Resolution, assemble, resolve_source, vector_metadata
 from pipeline.cli.app import app
 from pipeline.cli.common import print_json, read_input_file, write_atomically
-from pipeline.cli.registry_options import (
-    ALLOW_HTTP_OPTION,
-    CACERT_OPTION,
-    CREDENTIALS_FOR_OPTION,
-    REQUEST_TIMEOUT_OPTION,
-    registry_options,
-)
-from pipeline.errors import ErrorList, ReleaseVectorError, UsageError
+from pipeline.cli.option_groups import grouped
+from pipeline.cli.registry_options import CONCURRENCY_OPTION, REGISTRY_OPTIONS, RegistryFlags, registry_options
+from pipeline.errors import UsageError
 from pipeline.oci.client import RegistryClient
 from pipeline.oci.mirror import Mirrors, parse_mirrors
-from pipeline.vector import Source, VectorMetadata, created_from_epoch, load_source
+from pipeline.vector import Source, load_source
 
 SOURCE_DATE_EPOCH = "SOURCE_DATE_EPOCH"
 DEFAULT_SOURCE = Path("release/release.yaml")
 
-CONCURRENCY_OPTION = typer.Option(
-    DEFAULT_CONCURRENCY,
-    "--concurrency",
-    envvar="RELEASE_VECTOR_CONCURRENCY",
-    min=1,
-    max=256,
-    help="Images resolved at once (HEAD requests; at most this many connections per run).",
-)
 MIRROR_HELP = (
     "FROM=TO: read images named under FROM (a registry, or registry/path) at TO instead; the vector keeps "
     "the original names. Repeatable; the longest matching FROM wins. Example: ghcr.io=127.0.0.1:5000/ghcr.io"
 )
+MIRRORS_OPTION = typer.Option([], "--registry-mirror", envvar="RELEASE_VECTOR_REGISTRY_MIRROR", help=MIRROR_HELP)
 
 
 def _err(text: str) -> None:
@@ -69,84 +55,21 @@ def load_source_file(path: Path) -> Source:
     return load_source(read_input_file(path, "source definition"), str(path))
 
 
-def _resolve(
-    source: Source,
-    mirrors: Mirrors,
-    *,
-    concurrency: int,
-    allow_http: bool,
-    cacert: Path | None,
-    client: RegistryClient | None = None,
-    credentials_for: Collection[str] = (),
-) -> Resolution:
-    if client is not None:
-        return resolve_source(client, source, mirrors=mirrors, concurrency=concurrency)
+def _resolve(source: Source, mirrors: Mirrors, *, concurrency: int, registry: RegistryFlags) -> Resolution:
     # No registry of a source file counts as named: REGISTRY_USERNAME/PASSWORD only for --registry-credentials-for.
     options = registry_options(
-        (), credentials_for=credentials_for, allow_http=allow_http, cacert=cacert, max_connections=max(concurrency, 1)
+        (),
+        credentials_for=registry.registry_credentials_for,
+        allow_http=registry.allow_http_registry,
+        cacert=registry.registry_cacert,
+        max_connections=max(concurrency, 1),
     )
     with RegistryClient(options) as client:
         return resolve_source(client, source, mirrors=mirrors, concurrency=concurrency)
 
 
-def vector_metadata(source: Source, source_path: Path, version: str, revision: str | None) -> VectorMetadata:
-    """Version, git revision (``--git-revision`` or the checkout's HEAD), source hash, SOURCE_DATE_EPOCH."""
-    if revision is None:
-        found = git_revision(source_path.resolve())
-        revision = found.hexsha
-        if found.dirty:
-            _err(f"warning: the git checkout has uncommitted changes; recording HEAD {revision}")
-    epoch = os.environ.get(SOURCE_DATE_EPOCH, "").strip()
-    return VectorMetadata(
-        version=version,
-        git_revision=revision.strip().lower(),
-        source_sha256=source.sha256,
-        created=created_from_epoch(epoch) if epoch else None,
-    )
-
-
-@dataclass(frozen=True)
-class BuiltVector:
-    source: Source
-    metadata: VectorMetadata
-    vector: bytes
-
-
-def build_vector(
-    source_path: Path,
-    version: str,
-    revision: str | None,
-    mirrors: Mirrors,
-    *,
-    concurrency: int,
-    allow_http: bool,
-    cacert: Path | None,
-    client: RegistryClient | None = None,
-    loaded: Source | None = None,
-) -> BuiltVector:
-    """Assemble as ``assemble`` does, for commands that go on with the vector (``release``).
-
-    Every image that cannot be resolved is reported at once (an ErrorList naming each YAML line).
-    ``client``: resolve through it (the release's own client) instead of a client of its own;
-    ``loaded``: the source definition already loaded from ``source_path``.
-    """
-    source = loaded if loaded is not None else load_source_file(source_path)
-    metadata = vector_metadata(source, source_path, version, revision)
-    resolution = _resolve(
-        source, mirrors, concurrency=concurrency, allow_http=allow_http, cacert=cacert, client=client
-    )
-    if not resolution.ok:
-        errors: list[ReleaseVectorError] = []
-        for image, failure in resolution.failed_entries(source):
-            error = ReleaseVectorError(failure.reason, where=f"{source.where}:{image.line}", hint=failure.error.hint)
-            error.exit_code = failure.error.exit_code
-            errors.append(error)
-        total = len(source.references())
-        raise ErrorList(errors, f"{len(resolution.unresolved)} of {total} images could not be resolved")
-    return BuiltVector(source, metadata, assemble(source, resolution, metadata))
-
-
 @app.command("assemble")
+@grouped
 def assemble_command(
     source_path: Path = typer.Option(
         DEFAULT_SOURCE, "--source", envvar="RELEASE_VECTOR_SOURCE", help="The source definition (release.yaml)."
@@ -161,18 +84,13 @@ def assemble_command(
         help="Commit id to record; default: HEAD of the git checkout holding the source.",
     ),
     output: Path | None = typer.Option(None, "--output", "-o", help="Write the vector here (default: stdout)."),
-    registry_mirror: list[str] = typer.Option(
-        [], "--registry-mirror", envvar="RELEASE_VECTOR_REGISTRY_MIRROR", help=MIRROR_HELP
-    ),
+    registry_mirror: list[str] = MIRRORS_OPTION,
     no_resolve: bool = typer.Option(
         False, "--no-resolve", help="Do not contact registries: a vector without digests (cannot be signed)."
     ),
     concurrency: int = CONCURRENCY_OPTION,
-    allow_http_registry: bool = ALLOW_HTTP_OPTION,
-    registry_cacert: Path | None = CACERT_OPTION,
-    registry_credentials_for: list[str] = CREDENTIALS_FOR_OPTION,
+    registry: RegistryFlags = REGISTRY_OPTIONS,
     json_output: bool = typer.Option(False, "--json", help="Print a JSON result on stdout (needs --output)."),
-    request_timeout: float | None = REQUEST_TIMEOUT_OPTION,
 ) -> None:
     """Pin every image of the source definition to its current digest and write the release vector.
 
@@ -185,44 +103,47 @@ def assemble_command(
     started = time.monotonic()
     source = load_source_file(source_path)
     mirrors = parse_mirrors(registry_mirror)  # usage errors before anything slow
-    metadata = vector_metadata(source, source_path, version, revision)
-    references = source.references()
+    metadata = vector_metadata(
+        source, source_path, version, revision, source_date_epoch=os.environ.get(SOURCE_DATE_EPOCH), on_warning=_err
+    )
     if no_resolve:
         resolution = Resolution()
         _err("warning: --no-resolve: the vector pins no digests; it cannot be signed or verified as is")
     else:
-        resolution = _resolve(
-            source,
-            mirrors,
-            concurrency=concurrency,
-            allow_http=allow_http_registry,
-            cacert=registry_cacert,
-            credentials_for=registry_credentials_for,
-        )
+        resolution = _resolve(source, mirrors, concurrency=concurrency, registry=registry)
     if not resolution.ok:
-        failed = resolution.failed_entries(source)
-        for image, failure in failed:
-            _err(f"error: {failure.reason} ({source.where}:{image.line})")
-        _err(f"error: {len(resolution.unresolved)} of {len(references)} images could not be resolved")
-        if json_output:
-            print_json(_result(source, output, None, resolution, no_resolve))
-        raise typer.Exit(int(resolution.unresolved[0].error.exit_code))
+        _fail_unresolved(source, resolution, output, no_resolve, json_output)
     vector = assemble(source, resolution, metadata)
     if output is None:
         _write_stdout(vector)
     else:
         _write_atomically(output, vector)
+    _summary(source, output, vector, resolution, time.monotonic() - started)
+    if json_output:
+        print_json(_result(source, output, vector, resolution, no_resolve))
+
+
+def _summary(source: Source, output: Path | None, vector: bytes, resolution: Resolution, elapsed: float) -> None:
     for entry in source.tag_only:
         _err(f"note: {source.where}:{entry.line}: an entry with a tag but no name is kept, not resolved")
-    elapsed = time.monotonic() - started
     target = str(output) if output is not None else "stdout"
     vector_digest = "sha256:" + hashlib.sha256(vector).hexdigest()
     _err(
-        f"assembled {source.where} -> {target}: {len(source.images)} image entries, {len(references)} distinct, "
-        f"{len(resolution.digests)} digests pinned in {elapsed:.2f} s; vector {vector_digest}"
+        f"assembled {source.where} -> {target}: {len(source.images)} image entries, {len(source.references())} "
+        f"distinct, {len(resolution.digests)} digests pinned in {elapsed:.2f} s; vector {vector_digest}"
     )
+
+
+def _fail_unresolved(
+    source: Source, resolution: Resolution, output: Path | None, no_resolve: bool, json_output: bool
+) -> NoReturn:
+    """Every image that could not be resolved, with its line, on stderr (and the JSON result); exits."""
+    for image, failure in resolution.failed_entries(source):
+        _err(f"error: {failure.reason} ({source.where}:{image.line})")
+    _err(f"error: {len(resolution.unresolved)} of {len(source.references())} images could not be resolved")
     if json_output:
-        print_json(_result(source, output, vector, resolution, no_resolve))
+        print_json(_result(source, output, None, resolution, no_resolve))
+    raise typer.Exit(int(resolution.unresolved[0].error.exit_code))
 
 
 def _result(

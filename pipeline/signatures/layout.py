@@ -99,7 +99,7 @@ class SignatureReads:
 def write_until_present(
     current: T,
     read: Callable[[], T],
-    write: Callable[[T], bool],
+    prepare: Callable[[T], Callable[[], object] | None],
     present: Callable[[T], bool],
     *,
     where: str,
@@ -107,23 +107,32 @@ def write_until_present(
     sleep: Callable[[float], None] = time.sleep,
 ) -> bool:
     """Read-modify-write of a manifest at a tag (``.sig``, the referrers fallback index, later ``.att``)
-    that survives concurrent writers: ``write`` puts our addition onto ``current`` (False: it is there
-    already, nothing written), then the tag is read back; if another writer's version replaced ours,
-    ours is re-applied onto theirs, at most ``attempts`` times with a short jittered backoff.
+    that survives concurrent writers (registries offer no compare-and-swap).
+
+    ``prepare`` builds our addition onto ``current`` and uploads what it needs (blobs), returning the one
+    request that writes it (the manifest PUT; None: it is there already, nothing to write). Right before
+    that PUT the tag is read again, so another writer can slip in only between those two requests (if it
+    did, ours is built again onto theirs); and a moment after it (twice as long as our write took: any
+    writer that read before our PUT has put its copy by then) the tag is read back: if another writer's
+    copy replaced ours, ours is re-applied onto theirs, at most ``attempts`` times, jittered.
 
     True if something was written; a ConflictError if the addition could not be made to stay, so that
-    every successful return means it is there. Costs one GET per write, a moment after it: a writer that
-    read before our write may land its copy (without ours) after it, and its read-to-write window is
-    about as long as our write took. (An immediate read-back would see our own copy and prove nothing.)
+    every successful return means it is there. Costs two GETs per write beyond the PUT.
     """
     written = False
     for attempt in range(attempts):
         started = time.monotonic()
-        if not write(current):
+        put = prepare(current)
+        if put is None:
             return written
+        latest = read()
+        if latest != current:  # another writer came between our read and now: build onto its copy
+            current = latest
+            continue
+        put()
         written = True
         took = time.monotonic() - started
-        sleep(max(took, RETRY_DELAY) * (1 + _JITTER.random()))
+        sleep(max(2 * took, RETRY_DELAY) * (1 + _JITTER.random()))
         current = read()
         if present(current):
             return True

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from pipeline.cosign.keys import signing_hash
@@ -174,18 +175,18 @@ class LegacyLayout:
             chain=material.chain_annotation,
         )
 
-        def write(manifest: SignatureManifest | None) -> bool:
+        def prepare(manifest: SignatureManifest | None) -> Callable[[], object] | None:
             update = append_signature(manifest, layer, public_key=material.public_key)
-            if update.manifest is None:
-                return False
+            new_manifest = update.manifest
+            if new_manifest is None:
+                return None
             upload_blobs(self.registry, target.repository, [blob.data for blob in update.blobs])
-            self.registry.put_manifest(target.repository, sig_ref.tag, update.manifest, update.media_type)
-            return True
+            return lambda: self.registry.put_manifest(target.repository, sig_ref.tag, new_manifest, update.media_type)
 
         def present(manifest: SignatureManifest | None) -> bool:
             return manifest is not None and find_duplicate(manifest.layers, layer) is not None
 
-        written = write_until_present(existing, lambda: self._read(sig_ref), write, present, where=str(sig_ref))
+        written = write_until_present(existing, lambda: self._read(sig_ref), prepare, present, where=str(sig_ref))
         return "signed" if written else "already signed"
 
     def verify(self, target: SignatureTarget, verifier: Verifier) -> LayoutVerification:

@@ -26,7 +26,7 @@ Signing is idempotent: a bundle by this key over this digest with these annotati
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
@@ -397,18 +397,17 @@ def attach_bundle(
         return manifest_digest  # the registry lists the referrer itself
     tag = repository.tag(referrers_tag(subject.digest))
 
-    def write(existing: bytes | None) -> bool:
+    def prepare(existing: bytes | None) -> Callable[[], object] | None:
         index = fallback_index_with(existing, manifest, str(tag))
         if index is None:
-            return False
-        registry.put_manifest(repository, tag.tag, index, mediatypes.OCI_INDEX)
-        return True
+            return None
+        return lambda: registry.put_manifest(repository, tag.tag, index, mediatypes.OCI_INDEX)
 
     def present(existing: bytes | None) -> bool:
         return existing is not None and fallback_index_with(existing, manifest, str(tag)) is None
 
     read = partial(manifest_if_there, registry, tag)
-    write_until_present(read(), read, write, present, where=str(tag))
+    write_until_present(read(), read, prepare, present, where=str(tag))
     return manifest_digest
 
 

@@ -10,12 +10,12 @@ from typing import Any
 import httpx
 import pytest
 
+from pipeline.apply import ReleasePorts, ReleaseRequest, ReleaseSettings, apply_plan, desired_release, observe_release
 from pipeline.cosign.keys import generate_key_pair, load_private_key
 from pipeline.oci import mediatypes
 from pipeline.oci.mirror import parse_mirrors
 from pipeline.oci.reference import parse_repository
 from pipeline.plan import Action, build_plan
-from pipeline.release import ReleasePorts, ReleaseRequest, apply_plan, desired_release, observe_release
 from pipeline.secret import Secret
 from pipeline.targets import ReleaseDirTarget
 from pipeline.vector import load_source
@@ -333,11 +333,13 @@ def test_a_crash_between_any_two_actions_is_completed_by_a_rerun(
     key_path, _ = keys
     signing_key = load_private_key(Secret(key_path.read_bytes()), Secret(PASSWORD), str(key_path))
     from pipeline.artifact import ArtifactAnnotations, make_artifact
-    from pipeline.cli.vector import build_vector
+    from pipeline.assemble import build_vector
 
     def run_release(world: Setup, crash_at: int | None) -> int:
         mirrors = parse_mirrors(world.mirrors)
-        built = build_vector(SOURCE, "v5.0.0", REV, mirrors, concurrency=4, allow_http=False, cacert=None)
+        with make_client() as resolving:
+            source = load_source(SOURCE.read_bytes(), str(SOURCE))
+            built = build_vector(resolving, source, SOURCE, "v5.0.0", REV, mirrors, concurrency=4)
         request = ReleaseRequest(
             version="v5.0.0",
             vector=built.vector,
@@ -353,12 +355,12 @@ def test_a_crash_between_any_two_actions_is_completed_by_a_rerun(
                 raise Crash(action.kind)
 
         with make_client() as registry_client:
-            ports = ReleasePorts(
-                registry_client, signing_key.public_key, signing_key, ReleaseDirTarget(world.release_dir), mirrors, 1
-            )
-            desired = desired_release(request, ports)
-            plan = build_plan(desired, observe_release(desired, request, ports))
-            apply_plan(plan, request, ports, before_action=before)
+            target = ReleaseDirTarget(world.release_dir)
+            ports = ReleasePorts(registry_client, signing_key.public_key, signing_key, target)
+            settings = ReleaseSettings(mirrors, 1)
+            desired = desired_release(request, settings, ports)
+            plan = build_plan(desired, observe_release(desired, request, settings, ports))
+            apply_plan(plan, request, settings, ports, before_action=before)
         return len(plan.actions)
 
     reference = Setup(plain_registry, tmp_path / "reference")

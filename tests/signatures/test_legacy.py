@@ -104,12 +104,13 @@ def test_signing_after_the_look_reads_the_sig_manifest_once(key: SigningKey) -> 
     assert not layout.is_signed(TARGET, KeySigner(key.public_key), None)
     assert registry.calls == {"get_manifest": 1}
     assert layout.ensure(TARGET, KeySigner.of(key), None) == "signed"
-    # the look's read is reused; the write is read back once, a moment later (issue 12: concurrent signers)
-    assert registry.calls == {"get_manifest": 2, "upload_blob": 2, "put_manifest": 1}
+    # the look's read is reused; the tag is read again right before the PUT and once more a moment after
+    # it (issue 12: concurrent signers must not drop each other's signatures)
+    assert registry.calls == {"get_manifest": 3, "upload_blob": 2, "put_manifest": 1}
 
     # Without the look's copy, the signing reads for itself; and what it wrote is found.
     assert layout.ensure(TARGET, KeySigner.of(key), None) == "already signed"
-    assert registry.calls["get_manifest"] == 3
+    assert registry.calls["get_manifest"] == 4
 
 
 def test_the_copy_the_look_read_is_what_the_new_layer_is_appended_to(key: SigningKey) -> None:

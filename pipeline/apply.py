@@ -1,0 +1,377 @@
+"""A whole release's writes: observe the targets read-only, plan, apply.
+
+``observe_release`` looks at the registry and the release target without writing; ``build_plan``
+(pure, :mod:`pipeline.plan`) lists the missing writes; ``apply_plan`` performs them in order through
+the same ports. Every action is idempotent and the order keeps the release safe at any crash point:
+the GitHub release (or release folder) is published last, after every signature and asset exists,
+so a re-run after a failure completes it and a re-run after success plans nothing.
+
+:mod:`pipeline.release` runs a whole release through here, and verifies one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import fnmatch
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from pipeline.artifact import VectorArtifact
+from pipeline.assemble import DEFAULT_CONCURRENCY
+from pipeline.cosign.keys import PublicKey, SigningKey
+from pipeline.errors import ConflictError, ReleaseVectorError, UsageError
+from pipeline.http import parallel_map
+from pipeline.oci import mediatypes
+from pipeline.oci.client import RegistryClient
+from pipeline.oci.mirror import Mirrors
+from pipeline.oci.reference import Reference, Repository, parse_reference
+from pipeline.plan import Action, DesiredRelease, ImageToSign, ObservedRelease, Plan
+from pipeline.publish import observe_artifact, push_artifact
+from pipeline.signatures.formats import BundleFormat, layouts_for
+from pipeline.signatures.layout import Layout, SignatureReads
+from pipeline.signatures.sign import index_children, is_signed, sign
+from pipeline.signatures.signers import KeylessSigner, KeySigner, Signer
+from pipeline.signatures.target import SignatureTarget
+from pipeline.sigstore.tlog import TransparencyLog
+from pipeline.targets.base import (
+    ReleaseDiff,
+    ReleaseHandle,
+    ReleaseTarget,
+    WantedAsset,
+    diff_release,
+)
+from pipeline.vector import Vector, read_vector
+
+PUBLIC_KEY_ASSET = "cosign.pub"
+VECTOR_ASSET = "release.yaml"
+
+
+@dataclass(frozen=True)
+class ReleaseRequest:
+    """Everything decided before looking at any target: the bytes to publish and where."""
+
+    version: str
+    vector: bytes = field(repr=False)
+    artifact: VectorArtifact = field(repr=False)
+    repository: Repository
+    public_key_pem: bytes | None = field(repr=False)  # None: a keyless-only release (no cosign.pub)
+    target_commitish: str | None = None
+    recursive: bool = False
+    excluded: tuple[str, ...] = ()  # globs of image names the release does not sign (third-party images)
+    keyless_identity: tuple[str, str] | None = None  # (certificate identity, OIDC issuer) when signing keyless
+
+    @property
+    def artifact_reference(self) -> Reference:
+        return self.repository.tag(self.version)
+
+    def assets(self) -> tuple[WantedAsset, ...]:
+        vector = WantedAsset(VECTOR_ASSET, self.vector, "application/yaml")
+        if self.public_key_pem is None:
+            return (vector,)
+        return (WantedAsset(PUBLIC_KEY_ASSET, self.public_key_pem, "application/x-pem-file"), vector)
+
+
+@dataclass(frozen=True)
+class ReleaseSettings:
+    """How a release runs, not what it talks to: the mirror mapping (where images are read and signed), how
+    many images at once, the signature format(s) written, and the v3 referrers' creation time."""
+
+    mirrors: Mirrors = field(default_factory=Mirrors)
+    concurrency: int = DEFAULT_CONCURRENCY
+    bundle_format: BundleFormat = "legacy"  # legacy .sig tags, cosign v3 bundle referrers, or both
+    created: str | None = None  # v3 referrer manifests' org.opencontainers.image.created (None: now)
+
+
+@dataclass(frozen=True)
+class ReleasePorts:
+    """The I/O a release goes through (a RegistryClient, the key, the target, and the transparency log every
+    signature is uploaded to; None: signatures are not logged). With ``keyless`` every signature is also
+    (``public_key`` None: only) made keyless. ``signature_reads`` carries the ``.sig`` manifests the look
+    read over to the signing (one request less per newly signed image)."""
+
+    registry: RegistryClient
+    public_key: PublicKey | None  # None: keyless only
+    key: SigningKey | None  # None: plan only (a dry run needs only the public key), or keyless only
+    target: ReleaseTarget | None
+    tlog: TransparencyLog | None = None
+    keyless: KeylessSigner | None = None  # keyless signing for this run (in addition to the key, or instead)
+    signature_reads: SignatureReads = field(default_factory=SignatureReads, repr=False, compare=False)
+
+    def signers(self, key: SigningKey | None = None) -> list[Signer]:
+        """The key (only its public half for a look; ``key`` to sign) and the keyless signer, in signing order."""
+        signers: list[Signer] = []
+        public_key = self.public_key or (key.public_key if key is not None else None)
+        if public_key is not None:
+            signers.append(KeySigner(public_key, key))
+        if self.keyless is not None:
+            signers.append(self.keyless)
+        return signers
+
+    def layouts(self, settings: ReleaseSettings) -> tuple[Layout, ...]:
+        """Where the settings' signature format(s) live, read and written through this run's registry."""
+        return layouts_for(settings.bundle_format, self.registry, reads=self.signature_reads, created=settings.created)
+
+
+class ActionHook(Protocol):
+    def __call__(self, action: Action) -> None: ...
+
+
+def _images_of(vector: Vector) -> tuple[ImageToSign, ...]:
+    """Each distinct repository@digest the vector pins (unpinned images are an error)."""
+    return tuple(dict.fromkeys(ImageToSign(ref.name, str(ref.digest)) for ref in vector.pinned_references()))
+
+
+def _mirrored(settings: ReleaseSettings, name: str, digest: str) -> Reference:
+    return settings.mirrors.apply(parse_reference(f"{name}@{digest}"))
+
+
+def expand_indexes(
+    settings: ReleaseSettings, ports: ReleasePorts, images: Sequence[ImageToSign]
+) -> tuple[ImageToSign, ...]:
+    """With ``--recursive``: each image index's platform manifests are signed too."""
+
+    def children(image: ImageToSign) -> list[ImageToSign]:
+        manifest = ports.registry.get_manifest(_mirrored(settings, image.name, image.digest))
+        if manifest.media_type not in mediatypes.INDEXES:
+            return [image]
+        return [image, *(ImageToSign(image.name, child) for child in index_children(manifest, image.name))]
+
+    groups = parallel_map(children, images, concurrency=max(1, settings.concurrency))
+    expanded = [item for group in groups for item in group]
+    return tuple(dict.fromkeys(expanded))
+
+
+def is_excluded(name: str, patterns: Sequence[str]) -> bool:
+    """``--exclude-image`` globs (``docker.io/*``, ``quay.io/prometheus/*``) match the normalised name."""
+    return any(fnmatch.fnmatchcase(name, pattern) for pattern in patterns)
+
+
+def desired_release(request: ReleaseRequest, settings: ReleaseSettings, ports: ReleasePorts) -> DesiredRelease:
+    images = tuple(
+        image
+        for image in _images_of(read_vector(request.vector, f"release vector {request.version}"))
+        if not is_excluded(image.name, request.excluded)
+    )
+    if request.recursive:
+        images = expand_indexes(settings, ports, images)
+    return DesiredRelease(
+        version=request.version,
+        artifact=str(request.artifact_reference),
+        artifact_digest=request.artifact.digest,
+        images=images,
+        target=ports.target.describe() if ports.target is not None else None,
+        assets=request.assets(),
+    )
+
+
+def observe_release(
+    desired: DesiredRelease, request: ReleaseRequest, settings: ReleaseSettings, ports: ReleasePorts
+) -> ObservedRelease:
+    """The read-only look: which writes are already done. Nothing is written here.
+
+    The vector artifact, the images' signatures and the release target are looked at concurrently
+    (every look is a read); a conflict found on the artifact is reported first, then any image's error,
+    then the target's.
+    """
+    registry = ports.registry
+
+    def look_at_artifact() -> tuple[bool, bool]:
+        artifact_state = observe_artifact(registry, request.repository, request.version, request.artifact.digest)
+        if artifact_state == "different":
+            raise ConflictError(
+                f"version tag {request.version} already points at another release vector",
+                where=str(request.artifact_reference),
+                hint="a released version is not moved: release a new version (or delete that tag first)",
+            )
+        artifact_ref = request.repository.digest(request.artifact.digest)
+        artifact_signed = artifact_state == "same" and is_signed(
+            SignatureTarget(artifact_ref, request.artifact.digest), ports.signers(), ports.layouts(settings), ports.tlog
+        )
+        return artifact_state == "same", artifact_signed
+
+    def signed(image: ImageToSign) -> bool:
+        original = parse_reference(f"{image.name}@{image.digest}")
+        mirrored = settings.mirrors.apply(original)
+        target = SignatureTarget(mirrored, image.digest, docker_reference=original.cosign_name)
+        return is_signed(target, ports.signers(), ports.layouts(settings), ports.tlog)
+
+    images = list(dict.fromkeys(desired.images))
+    with ThreadPoolExecutor(max_workers=max(1, min(settings.concurrency, len(images) + 2))) as pool:
+        artifact_look = pool.submit(look_at_artifact)
+        target_look = pool.submit(_observe_target, request, ports, desired) if ports.target is not None else None
+        image_looks = [pool.submit(signed, image) for image in images]
+        try:
+            artifact_pushed, artifact_signed = artifact_look.result()
+            flags = [look.result() for look in image_looks]
+            release = target_look.result() if target_look is not None else None
+        except BaseException:
+            for look in image_looks:  # one failure decides: the looks not started yet are not made
+                look.cancel()
+            raise
+    signed_images = frozenset((i.name, i.digest) for i, done in zip(images, flags, strict=True) if done)
+    return ObservedRelease(artifact_pushed, artifact_signed, signed_images, release)
+
+
+def _observe_target(request: ReleaseRequest, ports: ReleasePorts, desired: DesiredRelease) -> ReleaseDiff:
+    target = ports.target
+    assert target is not None
+    state = target.observe(request.version)
+    release = diff_release(state, desired.assets)
+    if state.published:  # assets whose digest the target does not tell are compared by content
+        for name in release.compare:
+            wanted = next(a for a in desired.assets if a.name == name)
+            if target.read_asset(request.version, name, published_only=True) != wanted.data:
+                raise ConflictError(
+                    f"published release {request.version} holds a different {name}",
+                    where=state.where or target.describe(),
+                    hint="a published release is not changed: release a new version",
+                )
+        release = dataclasses.replace(release, compare=())
+    return release
+
+
+@dataclass
+class _ApplyState:
+    key: SigningKey | None
+    handle: ReleaseHandle | None = None
+
+
+VECTOR_LANE = ("push-vector", "sign-vector")
+
+
+def apply_plan(
+    plan: Plan,
+    request: ReleaseRequest,
+    settings: ReleaseSettings,
+    ports: ReleasePorts,
+    *,
+    on_done: Callable[[Action, str], None] | None = None,
+    before_action: ActionHook | None = None,
+) -> None:
+    """Perform every action; stops at the first failure, after the work in flight has finished.
+
+    The vector (push, then sign) and the image signatures (``concurrency`` at a time) run side by side
+    (with ``concurrency`` 1: one after the other, in plan order); the release target is written only
+    once every signature exists (draft, assets, then publish), so a failure never leaves a release
+    (not even a draft) without its signatures: what was done stays, and a re-run plans the rest.
+    ``before_action`` runs before each action (the tests inject crashes there); ``on_done`` is called
+    once per finished action, never concurrently.
+    """
+    key = ports.key
+    if (key is None and ports.public_key is not None) or (key is None and ports.keyless is None):
+        raise UsageError("applying a release needs the private key (a dry run needs only the public key)")
+    state = _ApplyState(key)
+    report_lock = threading.Lock()
+
+    def done(action: Action, outcome: str) -> None:
+        if on_done is not None:
+            with report_lock:
+                on_done(action, outcome)
+
+    def perform(action: Action) -> None:
+        if before_action is not None:
+            before_action(action)
+        done(action, _perform(action, request, settings, ports, state))
+
+    def run_lane(actions: Sequence[Action]) -> None:
+        for action in actions:
+            perform(action)
+
+    def sign_images(actions: Sequence[Action]) -> None:
+        """Every image signature is attempted (one failing does not stop the others); then the first error."""
+        if not actions:
+            return
+
+        def sign_one(action: Action) -> ReleaseVectorError | None:
+            try:
+                perform(action)
+            except ReleaseVectorError as error:
+                return error
+            return None
+
+        outcomes = parallel_map(sign_one, actions, concurrency=max(1, settings.concurrency))
+        failures = [error for error in outcomes if error is not None]
+        if failures:
+            raise failures[0]
+
+    actions = plan.actions
+    if settings.concurrency <= 1:  # strictly in plan order (consecutive image signatures as one batch)
+        batch: list[Action] = []
+        for action in actions:
+            if action.kind == "sign-image":
+                batch.append(action)
+                continue
+            sign_images(batch)
+            batch.clear()
+            perform(action)
+        sign_images(batch)
+        return
+    vector = [a for a in actions if a.kind in VECTOR_LANE]
+    images = [a for a in actions if a.kind == "sign-image"]
+    rest = [a for a in actions if a.kind not in (*VECTOR_LANE, "sign-image")]  # the target's, in order
+    image_failure: BaseException | None = None
+    with ThreadPoolExecutor(max_workers=1) as lane:
+        vector_lane = lane.submit(run_lane, vector)
+        try:
+            sign_images(images)
+        except BaseException as failure:  # raised below, once the vector lane has stopped
+            image_failure = failure
+    vector_lane.result()  # the first failure in plan order: the vector's, then the images'
+    if image_failure is not None:
+        raise image_failure
+    run_lane(rest)
+
+
+def _perform(
+    action: Action, request: ReleaseRequest, settings: ReleaseSettings, ports: ReleasePorts, state: _ApplyState
+) -> str:
+    if action.kind == "push-vector":
+        push_artifact(ports.registry, request.repository, [request.version], request.artifact)
+        return "pushed"
+    if action.kind == "sign-vector":
+        digest = request.artifact.digest
+        vector = SignatureTarget(request.repository.digest(digest), digest)
+        return sign(vector, ports.signers(state.key), ports.layouts(settings), ports.tlog)
+    if action.kind == "sign-image":
+        assert action.digest is not None
+        original = parse_reference(f"{action.target}@{action.digest}")
+        image = SignatureTarget(settings.mirrors.apply(original), action.digest, docker_reference=original.cosign_name)
+        return sign(image, ports.signers(state.key), ports.layouts(settings), ports.tlog)
+    target = ports.target
+    if target is None:  # pragma: no cover - the planner plans target actions only with a target
+        raise ReleaseVectorError(f"no release target for {action.kind}")
+    if state.handle is None:
+        state.handle = target.ensure_draft(
+            request.version, target_commitish=request.target_commitish, name=request.version, body=_body(request)
+        )
+    if action.kind == "create-draft":
+        return "draft ready"
+    if action.kind == "upload-asset":
+        asset = next(a for a in request.assets() if a.name == action.target)
+        written = target.upload_asset(state.handle, asset.name, asset.data, asset.content_type)
+        return "uploaded" if written else "already there"
+    if action.kind == "publish":
+        target.publish(state.handle)
+        return "published"
+    raise ReleaseVectorError(f"unknown action {action.kind}")  # pragma: no cover
+
+
+def _body(request: ReleaseRequest) -> str:
+    artifact = request.repository.digest(request.artifact.digest)
+    commands = []
+    if request.public_key_pem is not None:
+        commands.append(f"release-vector verify-release {request.artifact_reference} --key {PUBLIC_KEY_ASSET}")
+    if request.keyless_identity is not None:
+        identity, issuer = request.keyless_identity
+        commands.append(
+            f"release-vector verify-release {request.artifact_reference} \\\n"
+            f"  --certificate-identity {identity} \\\n  --certificate-oidc-issuer {issuer}"
+        )
+    return (
+        f"Release vector: `{request.artifact_reference}` (`{artifact}`).\n\n"
+        f"Verify it and every image it pins:\n\n"
+        + "".join(f"```sh\n{command}\n```\n" for command in commands)
+    )
