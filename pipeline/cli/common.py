@@ -8,7 +8,7 @@ import os
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from pipeline.cosign.keys import SigningKey, load_private_key
 from pipeline.errors import (
@@ -17,6 +17,7 @@ from pipeline.errors import (
     KeyNotFoundError,
     PasswordUnavailableError,
     UsageError,
+    printable,
 )
 from pipeline.secret import Secret
 
@@ -121,3 +122,36 @@ def write_atomically(path: Path, content: bytes, what: str) -> None:
 
 def print_json(value: Any) -> None:
     sys.stdout.write(json.dumps(value, indent=2) + "\n")
+
+
+class PrintableStream:
+    """A text stream that drops terminal control characters from everything written to it (see
+    :func:`pipeline.errors.printable`): installed over stdout and stderr for the whole command, so every
+    printer — errors, results, notes — is covered, whichever server text it quotes. ``buffer`` (binary
+    writes: the vector, pulled content) passes through unchanged; ``raw`` is the stream underneath, for
+    rich's progress bar and tables, which draw with escape sequences of their own (and strip control
+    characters from the text they are given)."""
+
+    def __init__(self, raw: TextIO) -> None:
+        self.raw = raw
+
+    def write(self, text: str) -> int:
+        self.raw.write(printable(text))
+        return len(text)
+
+    def writelines(self, lines: Any) -> None:
+        for line in lines:
+            self.write(line)
+
+    def __getattr__(self, name: str) -> Any:  # flush, buffer, isatty, fileno, encoding, …
+        return getattr(self.raw, name)
+
+
+def raw_stream(stream: TextIO | PrintableStream) -> TextIO:
+    """The stream under a :class:`PrintableStream` (for rich), or the stream itself."""
+    return stream.raw if isinstance(stream, PrintableStream) else stream
+
+
+def one_line(text: str) -> str:
+    """``text`` printable and on one line (a server's message can hold line breaks)."""
+    return " ".join(printable(text).split())

@@ -15,7 +15,7 @@ import typer
 from pipeline.artifact import ArtifactAnnotations, make_artifact, parse_source_date_epoch
 from pipeline.cli.app import app
 from pipeline.cli.bundle_options import BUNDLE_FORMAT_OPTION, parse_bundle_format, referrer_created
-from pipeline.cli.common import load_signing_key, print_json, read_input_file
+from pipeline.cli.common import load_signing_key, one_line, print_json, raw_stream, read_input_file
 from pipeline.cli.keyless_options import (
     FULCIO_CA_ROOTS_OPTION,
     FULCIO_URL_OPTION,
@@ -134,7 +134,7 @@ def _progress_reporter(version: str, total: int) -> Iterator[Callable[[Action, s
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=Console(stderr=True)) as bar:
+    with Progress(*columns, console=Console(file=raw_stream(sys.stderr))) as bar:
         task = bar.add_task(f"release {version}", total=total)
 
         def advance(action: Action, outcome: str) -> None:
@@ -153,7 +153,7 @@ def _print_plan_table(plan: Plan) -> None:
         table.add_column(column)
     for number, action in enumerate(plan.actions, 1):
         table.add_row(str(number), action.kind, action.target, action.digest or "", action.detail)
-    Console().print(table)
+    Console(file=raw_stream(sys.stdout)).print(table)
 
 
 def _key_for(spec: str, dry_run: bool) -> tuple[SigningKey | None, bytes]:
@@ -427,10 +427,11 @@ def verify_release_command(
     )
     if not result.ok:
         for image in failed:
-            _say(f"error: verification failed: {'; '.join(image.problems)} ({image.name}:{image.tag}@{image.digest})")
+            problems = one_line("; ".join(image.problems))
+            _say(f"error: verification failed: {problems} ({image.name}:{image.tag}@{image.digest})")
         for problem in result.release_problems:
-            _say(f"error: {problem}")
+            _say(f"error: {one_line(problem)}")
         hints = (hint for image in failed if image.verification is not None for hint in image.verification.hints)
         for hint in dict.fromkeys(hints):
-            _say(f"hint: {hint}")
+            _say(f"hint: {one_line(hint)}")
         raise typer.Exit(int(ExitCode.VERIFICATION_FAILED))
