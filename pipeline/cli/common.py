@@ -84,19 +84,39 @@ def read_input_file(path: Path, what: str) -> bytes:
 
 
 def write_new_files(files: dict[Path, tuple[bytes, int]], *, force: bool) -> None:
-    """Write every file with its mode; without ``force`` refuse before writing anything if one exists."""
+    """Write every file with its mode; without ``force`` refuse before writing anything if one exists.
+
+    A file is created, never opened: ``O_CREAT|O_EXCL|O_NOFOLLOW``, so a symlink planted at the path (even
+    a dangling one) is refused rather than followed, and ``--force`` removes what is there (the link, not
+    its target) before creating. A missing or unwritable directory is exit 3 naming the path.
+    """
     if not force:
-        existing = [str(p) for p in files if p.exists()]
+        existing = [str(p) for p in files if os.path.lexists(p)]
         if existing:
             raise FileConflictError(
                 "refusing to overwrite existing file" + ("s" if len(existing) > 1 else ""),
                 where=", ".join(existing),
                 hint="pass --force to overwrite",
             )
+    for path in files:
+        directory = path.parent if str(path.parent) else Path()
+        if not directory.is_dir():
+            raise InvalidInputError("the directory to write in does not exist", where=str(directory))
     for path, (content, mode) in files.items():
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
         try:
-            os.fchmod(fd, mode)  # an existing file keeps its old mode otherwise
+            if force and os.path.lexists(path):
+                if path.is_dir() and not path.is_symlink():
+                    raise InvalidInputError("cannot write the file: the path is a directory", where=str(path))
+                path.unlink()
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
+        except FileExistsError:
+            raise FileConflictError(
+                "refusing to overwrite existing file (created meanwhile)", where=str(path), hint="pass --force"
+            ) from None
+        except OSError as exc:
+            raise InvalidInputError(f"cannot write the file: {exc.strerror or exc}", where=str(path)) from None
+        try:
+            os.fchmod(fd, mode)  # exactly this mode, whatever the umask
             os.write(fd, content)
         finally:
             os.close(fd)
