@@ -19,6 +19,7 @@ from pipeline.errors import (
     UsageError,
     printable,
 )
+from pipeline.localfiles import DEFAULT_LIMIT, KEY_LIMIT, read_bounded, too_large
 from pipeline.secret import Secret
 
 ENV_PREFIX = "env://"
@@ -37,16 +38,10 @@ def read_key_source(spec: str) -> tuple[Secret, str]:
             raise KeyNotFoundError(f"environment variable {name or '(empty name)'} is not set", where=spec)
         if not value.strip():
             raise KeyNotFoundError(f"environment variable {name} is empty", where=spec)
+        if len(value) > KEY_LIMIT:
+            raise too_large(f"environment variable {name}", len(value), KEY_LIMIT, spec)
         return Secret(value), spec
-    path = Path(spec)
-    try:
-        return Secret(path.read_bytes()), spec
-    except FileNotFoundError:
-        raise KeyNotFoundError("key file not found", where=spec) from None
-    except IsADirectoryError:
-        raise KeyNotFoundError("key path is a directory", where=spec) from None
-    except PermissionError:
-        raise KeyNotFoundError("key file is not readable (permission denied)", where=spec) from None
+    return Secret(read_bounded(Path(spec), "key file", limit=KEY_LIMIT, missing=KeyNotFoundError)), spec
 
 
 def obtain_password(*, confirm: bool, purpose: str) -> Secret:
@@ -72,15 +67,9 @@ def load_signing_key(spec: str) -> SigningKey:
     return load_private_key(pem, obtain_password(confirm=False, purpose=f"private key {source}"), source)
 
 
-def read_input_file(path: Path, what: str) -> bytes:
-    try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        raise InvalidInputError(f"{what} not found", where=str(path)) from None
-    except IsADirectoryError:
-        raise InvalidInputError(f"{what} is a directory", where=str(path)) from None
-    except PermissionError:
-        raise InvalidInputError(f"{what} is not readable (permission denied)", where=str(path)) from None
+def read_input_file(path: Path, what: str, *, limit: int = DEFAULT_LIMIT) -> bytes:
+    """A file named by an option, bounded (see :func:`pipeline.localfiles.read_bounded`; exit 3)."""
+    return read_bounded(path, what, limit=limit)
 
 
 def write_new_files(files: dict[Path, tuple[bytes, int]], *, force: bool) -> None:

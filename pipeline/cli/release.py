@@ -48,6 +48,7 @@ from pipeline.cli.trust_options import (
 from pipeline.cli.vector import DEFAULT_SOURCE, MIRROR_HELP, SOURCE_DATE_EPOCH, build_vector, load_source_file
 from pipeline.cosign.keys import PUBLIC_KEY_LABEL, SigningKey, decode_pem, load_public_key, public_key_to_pem
 from pipeline.errors import ExitCode, UsageError
+from pipeline.localfiles import KEY_LIMIT
 from pipeline.oci.mirror import parse_mirrors
 from pipeline.oci.reference import parse_reference, parse_repository
 from pipeline.plan import Action, Plan, build_plan
@@ -159,7 +160,7 @@ def _print_plan_table(plan: Plan) -> None:
 def _key_for(spec: str, dry_run: bool) -> tuple[SigningKey | None, bytes]:
     """(signing key or None, public key PEM). A dry run may be given a public key: it writes nothing."""
     if dry_run and not spec.startswith("env://"):
-        data = read_input_file(Path(spec), "key")
+        data = read_input_file(Path(spec), "key", limit=KEY_LIMIT)
         if decode_pem(data, spec).label == PUBLIC_KEY_LABEL:
             return None, public_key_to_pem(load_public_key(data, spec))
     signing_key = load_signing_key(spec)

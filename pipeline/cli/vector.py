@@ -20,7 +20,7 @@ from pipeline.errors import ErrorList, ReleaseVectorError, UsageError
 from pipeline.oci.auth import load_credentials
 from pipeline.oci.client import RegistryClient, RegistryOptions
 from pipeline.oci.mirror import Mirrors, parse_mirrors
-from pipeline.vector import Source, VectorMetadata, created_from_epoch, load_source
+from pipeline.vector import MAX_DOCUMENT_BYTES, Source, VectorMetadata, created_from_epoch, load_source
 
 SOURCE_DATE_EPOCH = "SOURCE_DATE_EPOCH"
 DEFAULT_SOURCE = Path("release/release.yaml")
@@ -60,7 +60,7 @@ def _write_stdout(data: bytes) -> None:
 
 def load_source_file(path: Path) -> Source:
     """The source definition at ``path``, validated (every problem with its line)."""
-    return load_source(read_input_file(path, "source definition"), str(path))
+    return load_source(read_input_file(path, "source definition", limit=MAX_DOCUMENT_BYTES), str(path))
 
 
 def _resolve(
