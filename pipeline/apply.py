@@ -230,6 +230,11 @@ def _observe_target(request: ReleaseRequest, ports: ReleasePorts, desired: Desir
                     hint="a published release is not changed: release a new version",
                 )
         release = dataclasses.replace(release, compare=())
+    # A target that can tell whether it will take writes says so now, in the look: a read-only release
+    # folder found only after the vector was pushed and signed would leave a half-done release.
+    check_writable = getattr(target, "check_writable", None)
+    if check_writable is not None and not release.done:
+        check_writable(request.version)
     return release
 
 

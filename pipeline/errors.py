@@ -11,6 +11,7 @@ The exit codes are part of the interface (scripts depend on them) and are docume
 
 from __future__ import annotations
 
+import re
 from enum import IntEnum
 
 
@@ -25,6 +26,20 @@ class ExitCode(IntEnum):
     GITHUB = 7
     CONFLICT = 8
     VERIFICATION_FAILED = 10
+
+
+# C0 controls but tab and line feed, DEL, C1 controls (incl. the 8-bit CSI \x9b), and the invisible format
+# characters that reorder or hide text (bidi overrides and isolates, zero-width, soft hyphen, BOM) and the
+# Unicode line/paragraph separators: a server's text could otherwise move the cursor, recolour, set the
+# terminal's title (OSC) or fake a line of our own output.
+_UNPRINTABLE = re.compile(
+    "[\x00-\x08\x0b-\x1f\x7f-\x9f\u00ad\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff\ufff9-\ufffb]"
+)
+
+
+def printable(text: str) -> str:
+    """``text`` without terminal control and invisible format characters (tab and newline are kept)."""
+    return _UNPRINTABLE.sub("", text)
 
 
 class ReleaseVectorError(Exception):
@@ -43,7 +58,7 @@ class ReleaseVectorError(Exception):
         text = " ".join(self.message.split())
         if self.where:
             text = f"{text} ({self.where})"
-        return text
+        return " ".join(printable(text).split())
 
     def lines(self) -> list[str]:
         """Every problem this error reports, one line each (an error can carry several, like a YAML file's)."""

@@ -558,3 +558,88 @@ def test_property_vector_minus_additions_equals_source(text: str, pin_all: bool,
     assert read.metadata == metadata
     assert [(i.name, i.tag, i.path) for i in read.images] == [(i.name, i.tag, i.path) for i in source.images]
     assert [i.digest for i in read.images] == [pins.get(i.reference) for i in source.images]
+
+
+# --- large sources: linear, one node tree at a time ---------------------------------------------
+
+
+def _large_source(count: int) -> bytes:
+    lines = ["docker-images:", "  group:"]
+    for index in range(count):
+        lines += [f"    c{index}:", f"      name: ghcr.io/o/c{index}", "      tag: v1", "      note: keep me"]
+    return ("\n".join(lines) + "\n").encode()
+
+
+def test_rendering_composes_only_the_output_not_the_source_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The read-back check compares against a fingerprint taken at load, not a second parse of the source
+    (a 100,000-entry source held two node trees at once: 1.4 GB)."""
+    import pipeline.vector as vector_module
+
+    source = load_source(_large_source(50), WHERE)
+    calls: list[int] = []
+    real_compose = vector_module.yaml.compose
+
+    def counting_compose(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        return real_compose(*args, **kwargs)
+
+    monkeypatch.setattr(vector_module.yaml, "compose", counting_compose)
+    vector = render_vector(source, all_digests(source), meta(source))
+    assert len(calls) == 1
+    assert strip_inserted(vector) == _large_source(50)
+
+
+def test_rendered_check_still_catches_changed_data() -> None:
+    """A rendering whose data differs from the source (here: a tampered layout text) is an internal error."""
+    import dataclasses
+
+    import pipeline.vector as vector_module
+
+    data = _large_source(3)
+    source = load_source(data, WHERE)
+    layout = source._layout
+    tampered = dataclasses.replace(layout, text=layout.text.replace("note: keep me", "note: kept me", 1))
+    bad = dataclasses.replace(source, _layout=tampered)
+    with pytest.raises(vector_module.ReleaseVectorError, match="differs from the source"):
+        render_vector(bad, all_digests(bad), meta(bad))
+    # and a structural change of the same text length (a scalar becomes a sequence item) too
+    tampered = dataclasses.replace(layout, text=layout.text.replace("note: keep me", "note: [keepm]", 1))
+    bad = dataclasses.replace(source, _layout=tampered)
+    with pytest.raises(vector_module.ReleaseVectorError, match="differs from the source"):
+        render_vector(bad, all_digests(bad), meta(bad))
+
+
+def test_parsing_pauses_the_garbage_collector_and_restores_it() -> None:
+    """Node trees are acyclic; full collections over millions of nodes made large sources superlinear."""
+    import gc
+
+    import pipeline.vector as vector_module
+
+    seen: list[bool] = []
+    real = vector_module._check_tree
+
+    def spy(*args: Any, **kwargs: Any) -> None:
+        seen.append(gc.isenabled())
+        real(*args, **kwargs)
+
+    assert gc.isenabled()
+    original = vector_module._check_tree
+    vector_module._check_tree = spy
+    try:
+        load_source(_large_source(2), WHERE)
+        with pytest.raises(InvalidDefinitionError):
+            load_source(b"docker-images: [\n", WHERE)
+    finally:
+        vector_module._check_tree = original
+    assert seen == [False]
+    assert gc.isenabled()
+
+
+def test_large_source_renders_byte_preserving() -> None:
+    data = _large_source(2000)
+    source = load_source(data, WHERE)
+    assert len(source.images) == 2000
+    vector = render_vector(source, all_digests(source), meta(source))
+    assert strip_inserted(vector) == data
+    read = read_vector(vector, "v")
+    assert [i.digest for i in read.images] == [fake_digest(i.reference) for i in source.images]

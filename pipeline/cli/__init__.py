@@ -13,7 +13,8 @@ from typing import NoReturn
 
 from pipeline.cli import artifact, blobs, images, keys, rehearse, release, vector  # noqa: F401  (registers the commands)
 from pipeline.cli.app import STATE, app
-from pipeline.errors import ErrorList, ExitCode, ReleaseVectorError
+from pipeline.cli.common import PrintableStream
+from pipeline.errors import ErrorList, ExitCode, ReleaseVectorError, printable
 from pipeline.http import set_request_timeout
 
 __all__ = ["app", "main", "run"]
@@ -26,7 +27,7 @@ def print_error(error: ReleaseVectorError) -> None:
     if len(lines) > 1 and not isinstance(error, ErrorList):
         print(f"error: {len(lines)} problems", file=sys.stderr)
     elif error.hint:
-        print(f"hint: {' '.join(error.hint.split())}", file=sys.stderr)
+        print(f"hint: {' '.join(printable(error.hint).split())}", file=sys.stderr)
 
 
 def run(argv: Sequence[str] | None = None) -> int:
@@ -34,6 +35,15 @@ def run(argv: Sequence[str] | None = None) -> int:
     STATE.debug = False
     set_request_timeout(None)  # a run in the same process does not inherit the last one's option
     args = list(sys.argv[1:] if argv is None else argv)
+    stdout, stderr = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = PrintableStream(stdout), PrintableStream(stderr)
+    try:
+        return _run(args)
+    finally:
+        sys.stdout, sys.stderr = stdout, stderr
+
+
+def _run(args: list[str]) -> int:
     try:
         # Standalone mode: typer itself prints usage errors (exit 2) and help, and exits.
         app(args=args, prog_name="release-vector")
@@ -51,7 +61,7 @@ def run(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # the last line of defence: one line, no locals, no secrets
         if STATE.debug:
             traceback.print_exc()
-        print(f"error: unexpected {type(exc).__name__}: {' '.join(str(exc).split())}", file=sys.stderr)
+        print(f"error: unexpected {type(exc).__name__}: {' '.join(printable(str(exc)).split())}", file=sys.stderr)
         print("hint: run again with --debug for a traceback, and report it", file=sys.stderr)
         return int(ExitCode.UNEXPECTED)
     return 0

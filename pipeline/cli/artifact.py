@@ -11,7 +11,7 @@ from typing import Any
 import typer
 import yaml
 
-from pipeline.artifact import ArtifactAnnotations, parse_source_date_epoch
+from pipeline.artifact import MAX_VECTOR_BYTES, ArtifactAnnotations, parse_source_date_epoch
 from pipeline.cli.app import app
 from pipeline.cli.common import print_json, read_input_file, write_atomically
 from pipeline.cli.option_groups import grouped
@@ -101,7 +101,7 @@ def push_command(
     Tags already at that digest are not written again; a moved version tag is refused (exit 8) unless --force.
     """
     repo = parse_repository(repository)
-    content = read_input_file(vector, "release vector")
+    content = read_input_file(vector, "release vector", limit=MAX_VECTOR_BYTES)
     metadata = read_vector_metadata(content, str(vector))
     wanted = _tags_to_push(tags, metadata, vector)
     epoch_text = os.environ.get(SOURCE_DATE_EPOCH)

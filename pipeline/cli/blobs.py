@@ -28,6 +28,7 @@ from pipeline.cosign.keys import signing_hash
 from pipeline.cosign.policy import TrustOptions
 from pipeline.cosign.verify import VerificationPolicy, VerifiedSignature, verify_signed_payload
 from pipeline.errors import InvalidInputError, UsageError
+from pipeline.localfiles import BLOB_LIMIT
 from pipeline.sigstore import is_sigstore_bundle, parse_sigstore_bundle, verify_bundle_for_artifact
 
 
@@ -50,7 +51,7 @@ def sign_blob_command(
     answer (rekorBundle), so `cosign verify-blob --key cosign.pub --bundle BUNDLE FILE` accepts it;
     with --no-tlog-upload, verifiers need --insecure-ignore-tlog.
     """
-    blob = read_input_file(file, "file to sign")
+    blob = read_input_file(file, "file to sign", limit=BLOB_LIMIT)
     signing_key = load_signing_key(key)
     signature = signing_key.sign(blob)
     signature_b64 = base64.b64encode(signature).decode()
@@ -140,7 +141,7 @@ def verify_blob_command(
     if bundle is None and signature is None:
         raise UsageError("give --bundle or --signature")
     policy = verification_policy(key, trust)
-    blob = read_input_file(file, "file to verify")
+    blob = read_input_file(file, "file to verify", limit=BLOB_LIMIT)
     bundle_bytes = read_input_file(bundle, "bundle") if bundle is not None else None
     if bundle_bytes is not None and signature is None and looks_like_sigstore_bundle(bundle_bytes):
         verified = verify_bundle_for_artifact(

@@ -8,7 +8,7 @@ import os
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from pipeline.cosign.keys import SigningKey, load_private_key
 from pipeline.errors import (
@@ -17,7 +17,9 @@ from pipeline.errors import (
     KeyNotFoundError,
     PasswordUnavailableError,
     UsageError,
+    printable,
 )
+from pipeline.localfiles import DEFAULT_LIMIT, KEY_LIMIT, read_bounded, too_large
 from pipeline.secret import Secret
 
 ENV_PREFIX = "env://"
@@ -36,16 +38,10 @@ def read_key_source(spec: str) -> tuple[Secret, str]:
             raise KeyNotFoundError(f"environment variable {name or '(empty name)'} is not set", where=spec)
         if not value.strip():
             raise KeyNotFoundError(f"environment variable {name} is empty", where=spec)
+        if len(value) > KEY_LIMIT:
+            raise too_large(f"environment variable {name}", len(value), KEY_LIMIT, spec)
         return Secret(value), spec
-    path = Path(spec)
-    try:
-        return Secret(path.read_bytes()), spec
-    except FileNotFoundError:
-        raise KeyNotFoundError("key file not found", where=spec) from None
-    except IsADirectoryError:
-        raise KeyNotFoundError("key path is a directory", where=spec) from None
-    except PermissionError:
-        raise KeyNotFoundError("key file is not readable (permission denied)", where=spec) from None
+    return Secret(read_bounded(Path(spec), "key file", limit=KEY_LIMIT, missing=KeyNotFoundError)), spec
 
 
 def obtain_password(*, confirm: bool, purpose: str) -> Secret:
@@ -71,31 +67,45 @@ def load_signing_key(spec: str) -> SigningKey:
     return load_private_key(pem, obtain_password(confirm=False, purpose=f"private key {source}"), source)
 
 
-def read_input_file(path: Path, what: str) -> bytes:
-    try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        raise InvalidInputError(f"{what} not found", where=str(path)) from None
-    except IsADirectoryError:
-        raise InvalidInputError(f"{what} is a directory", where=str(path)) from None
-    except PermissionError:
-        raise InvalidInputError(f"{what} is not readable (permission denied)", where=str(path)) from None
+def read_input_file(path: Path, what: str, *, limit: int = DEFAULT_LIMIT) -> bytes:
+    """A file named by an option, bounded (see :func:`pipeline.localfiles.read_bounded`; exit 3)."""
+    return read_bounded(path, what, limit=limit)
 
 
 def write_new_files(files: dict[Path, tuple[bytes, int]], *, force: bool) -> None:
-    """Write every file with its mode; without ``force`` refuse before writing anything if one exists."""
+    """Write every file with its mode; without ``force`` refuse before writing anything if one exists.
+
+    A file is created, never opened: ``O_CREAT|O_EXCL|O_NOFOLLOW``, so a symlink planted at the path (even
+    a dangling one) is refused rather than followed, and ``--force`` removes what is there (the link, not
+    its target) before creating. A missing or unwritable directory is exit 3 naming the path.
+    """
     if not force:
-        existing = [str(p) for p in files if p.exists()]
+        existing = [str(p) for p in files if os.path.lexists(p)]
         if existing:
             raise FileConflictError(
                 "refusing to overwrite existing file" + ("s" if len(existing) > 1 else ""),
                 where=", ".join(existing),
                 hint="pass --force to overwrite",
             )
+    for path in files:
+        directory = path.parent if str(path.parent) else Path()
+        if not directory.is_dir():
+            raise InvalidInputError("the directory to write in does not exist", where=str(directory))
     for path, (content, mode) in files.items():
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
         try:
-            os.fchmod(fd, mode)  # an existing file keeps its old mode otherwise
+            if force and os.path.lexists(path):
+                if path.is_dir() and not path.is_symlink():
+                    raise InvalidInputError("cannot write the file: the path is a directory", where=str(path))
+                path.unlink()
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
+        except FileExistsError:
+            raise FileConflictError(
+                "refusing to overwrite existing file (created meanwhile)", where=str(path), hint="pass --force"
+            ) from None
+        except OSError as exc:
+            raise InvalidInputError(f"cannot write the file: {exc.strerror or exc}", where=str(path)) from None
+        try:
+            os.fchmod(fd, mode)  # exactly this mode, whatever the umask
             os.write(fd, content)
         finally:
             os.close(fd)
@@ -121,3 +131,36 @@ def write_atomically(path: Path, content: bytes, what: str) -> None:
 
 def print_json(value: Any) -> None:
     sys.stdout.write(json.dumps(value, indent=2) + "\n")
+
+
+class PrintableStream:
+    """A text stream that drops terminal control characters from everything written to it (see
+    :func:`pipeline.errors.printable`): installed over stdout and stderr for the whole command, so every
+    printer — errors, results, notes — is covered, whichever server text it quotes. ``buffer`` (binary
+    writes: the vector, pulled content) passes through unchanged; ``raw`` is the stream underneath, for
+    rich's progress bar and tables, which draw with escape sequences of their own (and strip control
+    characters from the text they are given)."""
+
+    def __init__(self, raw: TextIO) -> None:
+        self.raw = raw
+
+    def write(self, text: str) -> int:
+        self.raw.write(printable(text))
+        return len(text)
+
+    def writelines(self, lines: Any) -> None:
+        for line in lines:
+            self.write(line)
+
+    def __getattr__(self, name: str) -> Any:  # flush, buffer, isatty, fileno, encoding, …
+        return getattr(self.raw, name)
+
+
+def raw_stream(stream: TextIO | PrintableStream) -> TextIO:
+    """The stream under a :class:`PrintableStream` (for rich), or the stream itself."""
+    return stream.raw if isinstance(stream, PrintableStream) else stream
+
+
+def one_line(text: str) -> str:
+    """``text`` printable and on one line (a server's message can hold line breaks)."""
+    return " ".join(printable(text).split())

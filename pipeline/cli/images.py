@@ -12,7 +12,7 @@ import typer
 from pipeline import jsonbounded
 from pipeline.cli.app import app
 from pipeline.cli.bundle_options import BUNDLE_FORMAT_OPTION, parse_bundle_format, referrer_created
-from pipeline.cli.common import load_signing_key, print_json
+from pipeline.cli.common import load_signing_key, one_line, print_json
 from pipeline.cli.keyless_options import SIGN_OPTIONS, KeylessOptions, check_keyless_options, keyless_signing
 from pipeline.cli.keys import KEY_HELP
 from pipeline.cli.option_groups import grouped
@@ -116,7 +116,7 @@ def _report_signing(outcomes: list[SignOutcome], json_output: bool) -> None:
     for error in errors:
         print(f"error: {error.one_line()}", file=sys.stderr)
     for hint in dict.fromkeys(error.hint for error in errors if error.hint):
-        print(f"hint: {hint}", file=sys.stderr)
+        print(f"hint: {one_line(hint)}", file=sys.stderr)
     if failures:
         print(f"error: {len(failures)} of {len(outcomes)} images failed to sign", file=sys.stderr)
         raise typer.Exit(int(failures[0].error.exit_code if failures[0].error else ExitCode.UNEXPECTED))
@@ -207,8 +207,8 @@ def verify_command(
                 _print_verified(result, not trust.insecure_ignore_tlog, policy.keyless is not None)
     failed = [result for result in results if not result.ok]
     for result in failed:
-        print(f"error: verification failed: {result.reason()} ({result.reference})", file=sys.stderr)
+        print(f"error: verification failed: {one_line(result.reason())} ({result.reference})", file=sys.stderr)
     for hint in dict.fromkeys(hint for result in failed for hint in result.hints):
-        print(f"hint: {hint}", file=sys.stderr)
+        print(f"hint: {one_line(hint)}", file=sys.stderr)
     if failed:
         raise typer.Exit(int(ExitCode.VERIFICATION_FAILED))

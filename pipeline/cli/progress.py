@@ -6,6 +6,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 
+from pipeline.cli.common import raw_stream
 from pipeline.plan import Action, Plan
 
 
@@ -41,7 +42,7 @@ def _progress_reporter(version: str, total: int) -> Iterator[Callable[[Action, s
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=Console(stderr=True)) as bar:
+    with Progress(*columns, console=Console(file=raw_stream(sys.stderr))) as bar:
         task = bar.add_task(f"release {version}", total=total)
 
         def advance(action: Action, outcome: str) -> None:
@@ -60,4 +61,4 @@ def print_plan_table(plan: Plan) -> None:
         table.add_column(column)
     for number, action in enumerate(plan.actions, 1):
         table.add_row(str(number), action.kind, action.target, action.digest or "", action.detail)
-    Console().print(table)
+    Console(file=raw_stream(sys.stdout)).print(table)

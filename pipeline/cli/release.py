@@ -15,7 +15,7 @@ import typer
 
 from pipeline.cli.app import app
 from pipeline.cli.bundle_options import BUNDLE_FORMAT_OPTION, parse_bundle_format, referrer_created
-from pipeline.cli.common import load_signing_key, print_json, read_input_file
+from pipeline.cli.common import load_signing_key, one_line, print_json, read_input_file
 from pipeline.cli.keyless_options import SIGN_OPTIONS, KeylessOptions, check_keyless_options, keyless_signing
 from pipeline.cli.keys import KEY_HELP
 from pipeline.cli.option_groups import grouped
@@ -39,6 +39,7 @@ from pipeline.cli.vector import DEFAULT_SOURCE, SOURCE_DATE_EPOCH, load_source_f
 from pipeline.cosign.keys import PUBLIC_KEY_LABEL, SigningKey, decode_pem, load_public_key, public_key_to_pem
 from pipeline.cosign.policy import TrustOptions
 from pipeline.errors import ExitCode
+from pipeline.localfiles import KEY_LIMIT
 from pipeline.oci.mirror import parse_mirrors
 from pipeline.oci.reference import parse_reference, parse_repository
 from pipeline.release import (
@@ -55,7 +56,7 @@ from pipeline.release import (
 def _key_for(spec: str, dry_run: bool) -> tuple[SigningKey | None, bytes]:
     """(signing key or None, public key PEM). A dry run may be given a public key: it writes nothing."""
     if dry_run and not spec.startswith("env://"):
-        data = read_input_file(Path(spec), "key")
+        data = read_input_file(Path(spec), "key", limit=KEY_LIMIT)
         if decode_pem(data, spec).label == PUBLIC_KEY_LABEL:
             return None, public_key_to_pem(load_public_key(data, spec))
     signing_key = load_signing_key(spec)
@@ -262,11 +263,12 @@ def _report_verification(result: ReleaseVerification, json_output: bool) -> None
     )
     if not result.ok:
         for image in failed:
-            say(f"error: verification failed: {'; '.join(image.problems)} ({image.name}:{image.tag}@{image.digest})")
+            problems = one_line("; ".join(image.problems))
+            say(f"error: verification failed: {problems} ({image.name}:{image.tag}@{image.digest})")
         for problem in result.release_problems:
-            say(f"error: {problem}")
+            say(f"error: {one_line(problem)}")
         hints = [hint for image in failed if image.verification is not None for hint in image.verification.hints]
         hints += [check.hint for check in result.checks if not check.ok and check.hint]
         for hint in dict.fromkeys(hints):
-            say(f"hint: {hint}")
+            say(f"hint: {one_line(hint)}")
         raise typer.Exit(int(ExitCode.VERIFICATION_FAILED))

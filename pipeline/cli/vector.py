@@ -19,7 +19,7 @@ from pipeline.cli.registry_options import CONCURRENCY_OPTION, REGISTRY_OPTIONS, 
 from pipeline.errors import UsageError
 from pipeline.oci.client import RegistryClient
 from pipeline.oci.mirror import Mirrors, parse_mirrors
-from pipeline.vector import Source, load_source
+from pipeline.vector import MAX_DOCUMENT_BYTES, Source, load_source
 
 SOURCE_DATE_EPOCH = "SOURCE_DATE_EPOCH"
 DEFAULT_SOURCE = Path("release/release.yaml")
@@ -52,7 +52,7 @@ def _write_stdout(data: bytes) -> None:
 
 def load_source_file(path: Path) -> Source:
     """The source definition at ``path``, validated (every problem with its line)."""
-    return load_source(read_input_file(path, "source definition"), str(path))
+    return load_source(read_input_file(path, "source definition", limit=MAX_DOCUMENT_BYTES), str(path))
 
 
 def _resolve(source: Source, mirrors: Mirrors, *, concurrency: int, registry: RegistryFlags) -> Resolution:

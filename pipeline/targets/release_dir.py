@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from pipeline import jsonbounded
-from pipeline.errors import ConflictError, InvalidInputError, ReleaseVectorError
+from pipeline.errors import ConflictError, InvalidInputError
 from pipeline.targets.base import (
     STARTER,
     UPLOADED,
@@ -42,8 +42,11 @@ DRAFT: Final = "draft"
 PUBLISHED: Final = "published"
 
 
-class ReleaseDirError(ReleaseVectorError):
-    """The release folder cannot be read or written (a file-system failure, named with its path)."""
+class ReleaseDirError(InvalidInputError):
+    """The release folder cannot be read or written (a file-system failure, named with its path; exit 3)."""
+
+
+ASSET_MODE: Final = 0o644  # published files: readable by whoever serves or mirrors the folder
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
@@ -53,6 +56,7 @@ def _atomic_write(path: Path, data: bytes) -> None:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
+            os.fchmod(handle.fileno(), ASSET_MODE)  # mkstemp makes 0600
             os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException:
@@ -144,8 +148,16 @@ class ReleaseDirTarget:
         recorded = isinstance(entry, dict) and entry.get("sha256") == _hex(data) and entry.get("size") == len(data)
         return AssetState(name, len(data), "sha256:" + _hex(data), UPLOADED if recorded else STARTER)
 
-    def observe(self, version: str) -> ReleaseState:
+    def _check_directories(self, version: str) -> Path:
+        """``DIR/VERSION``, after checking that no existing part of it is something else than a folder."""
         directory = self._dir(version)
+        for part in (directory, *directory.parents):
+            if os.path.lexists(part) and not part.is_dir():
+                raise ReleaseDirError("the release folder is not a directory", where=str(part))
+        return directory
+
+    def observe(self, version: str) -> ReleaseState:
+        directory = self._check_directories(version)
         record = self._read_record(version)
         if record is None:
             return ReleaseState(version, where=str(directory))
@@ -195,6 +207,29 @@ class ReleaseDirTarget:
         return FetchedAsset(data, str(path))
 
     # --- writing -------------------------------------------------------------------------------
+
+    def check_writable(self, version: str) -> None:
+        """Part of the look, before anything is pushed or signed: ``DIR/VERSION`` can be written.
+
+        Every existing part of the path must be a directory, and the deepest existing one must take a new
+        file: tried by creating and removing a probe file (permission bits do not stop root, a read-only
+        mount does; the probe sees both). Nothing is left behind, nothing is created when it works.
+        """
+        directory = self._check_directories(version)
+        existing = directory
+        while not os.path.lexists(existing) and existing != existing.parent:
+            existing = existing.parent
+        try:
+            fd, probe = tempfile.mkstemp(prefix=".release-vector-probe.", dir=existing)
+        except OSError as exc:
+            raise ReleaseDirError(
+                f"the release folder is not writable: {exc.strerror or exc}",
+                where=str(existing),
+                hint="--release-dir must name a folder this user can write",
+            ) from None
+        os.close(fd)
+        with contextlib.suppress(OSError):
+            os.unlink(probe)
 
     def ensure_draft(self, version: str, *, target_commitish: str | None, name: str, body: str) -> ReleaseHandle:
         directory = self._dir(version)

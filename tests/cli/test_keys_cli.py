@@ -160,3 +160,41 @@ def test_key_file_is_never_world_readable_even_briefly(cli: Any, tmp_path: Path)
     finally:
         os.umask(old_umask)
     assert stat.S_IMODE((tmp_path / "u.key").stat().st_mode) == 0o600
+
+
+# --- key files and symlinks -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("suffix", [".key", ".pub"])
+def test_a_dangling_symlink_is_an_existing_file_not_followed(cli: Any, tmp_path: Path, suffix: str) -> None:
+    target = tmp_path / "elsewhere" / f"planted{suffix}"
+    target.parent.mkdir()
+    (tmp_path / f"k{suffix}").symlink_to(target)
+    result = cli("generate-key-pair", "--output-key-prefix", str(tmp_path / "k"), env={"COSIGN_PASSWORD": "x"})
+    assert result.exit_code == 8, result.stderr
+    assert "refusing to overwrite" in result.stderr and f"k{suffix}" in result.stderr
+    assert not target.exists(), "the key must not be written at the symlink's target"
+
+
+@pytest.mark.parametrize("suffix", [".key", ".pub"])
+def test_force_replaces_a_symlink_and_leaves_its_target_alone(cli: Any, tmp_path: Path, suffix: str) -> None:
+    target = tmp_path / f"victim{suffix}"
+    target.write_text("precious")
+    target.chmod(0o640)
+    link = tmp_path / f"k{suffix}"
+    link.symlink_to(target)
+    result = cli(
+        "generate-key-pair", "--output-key-prefix", str(tmp_path / "k"), "--force", env={"COSIGN_PASSWORD": "x"}
+    )
+    assert result.exit_code == 0, result.stderr
+    assert target.read_text() == "precious" and stat.S_IMODE(target.stat().st_mode) == 0o640
+    assert not link.is_symlink() and link.is_file()
+    assert stat.S_IMODE(link.stat().st_mode) == (0o600 if suffix == ".key" else 0o644)
+
+
+def test_missing_directory_is_exit_3_with_its_path(cli: Any, tmp_path: Path) -> None:
+    prefix = tmp_path / "no" / "such" / "dir" / "k"
+    result = cli("generate-key-pair", "--output-key-prefix", str(prefix), env={"COSIGN_PASSWORD": "x"})
+    assert result.exit_code == 3, result.stderr
+    assert result.stderr.startswith("error: ") and str(prefix.parent) in result.stderr
+    assert "Traceback" not in result.stderr

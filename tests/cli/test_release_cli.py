@@ -468,3 +468,18 @@ def test_progress_is_a_rich_bar_on_a_terminal_and_plain_lines_otherwise(
     bar = cli("release", *other.args("v7.0.0", "--key", str(key), "--no-tlog-upload"), env=env)
     assert bar.exit_code == 0, bar.stderr
     assert "[1/7]" not in bar.stderr and "release v7.0.0" in bar.stderr
+
+
+def test_a_release_dir_that_is_a_file_fails_before_anything_is_pushed(
+    cli: Any, plain_registry: RegistryProcess, keys: tuple[Path, Path], tmp_path: Path, local_log: LocalLog
+) -> None:
+    key, _ = keys
+    world = Setup(plain_registry, tmp_path)
+    world.release_dir.write_text("a file, not a folder")
+    before = snapshot(plain_registry.storage)
+    args = world.args("v8.0.0", "--key", str(key), "--release-dir", str(world.release_dir), *local_log.sign_args)
+    result = cli("release", *args, env={"COSIGN_PASSWORD": PASSWORD})
+    assert result.exit_code == 3, result.stderr
+    assert "not a directory" in result.stderr and str(world.release_dir) in result.stderr
+    assert "Traceback" not in result.stderr
+    assert snapshot(plain_registry.storage) == before, "nothing is pushed or signed before the target is checked"

@@ -216,3 +216,68 @@ def test_fetch_asset_never_reads_a_device(tmp_path: Path) -> None:
     path.symlink_to("/dev/zero")
     fetched = target.fetch_asset(V, "release.yaml", max_bytes=1024)
     assert fetched.content is None and "not a regular file" in (fetched.problem or "")
+
+
+# --- writability before any write, modes -----------------------------------------------------------
+
+
+def test_published_assets_and_record_are_world_readable(tmp_path: Path) -> None:
+    old = os.umask(0o022)
+    try:
+        sync(ReleaseDirTarget(tmp_path))
+    finally:
+        os.umask(old)
+    for name in ("cosign.pub", "release.yaml", "release.json"):
+        assert (tmp_path / V / name).stat().st_mode & 0o777 == 0o644, name
+
+
+def test_a_release_dir_that_is_a_file_is_found_by_the_look(tmp_path: Path) -> None:
+    root = tmp_path / "releases"
+    root.write_text("not a folder")
+    target = ReleaseDirTarget(root)
+    with pytest.raises(InvalidInputError) as info:
+        target.check_writable(V)
+    assert info.value.exit_code == ExitCode.INVALID_INPUT
+    assert str(root) in info.value.one_line() and "not a directory" in info.value.one_line()
+    with pytest.raises(InvalidInputError) as observed:  # the read-only look too: exit 3, not 1
+        target.observe(V)
+    assert observed.value.exit_code == ExitCode.INVALID_INPUT
+
+
+def test_a_version_path_that_is_a_file_is_found_by_the_look(tmp_path: Path) -> None:
+    (tmp_path / V).write_text("in the way")
+    with pytest.raises(InvalidInputError, match="not a directory"):
+        ReleaseDirTarget(tmp_path).check_writable(V)
+
+
+def test_the_look_writes_nothing(tmp_path: Path) -> None:
+    target = ReleaseDirTarget(tmp_path / "new" / "releases")
+    target.check_writable(V)
+    assert list(tmp_path.rglob("*")) == []
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes through permission bits")
+def test_a_read_only_release_dir_is_found_by_the_look(tmp_path: Path) -> None:
+    root = tmp_path / "releases"
+    root.mkdir()
+    root.chmod(0o555)
+    try:
+        with pytest.raises(InvalidInputError, match="not writable") as info:
+            ReleaseDirTarget(root).check_writable(V)
+        assert info.value.exit_code == ExitCode.INVALID_INPUT
+    finally:
+        root.chmod(0o755)
+
+
+def test_an_unwritable_release_dir_is_found_by_the_probe_even_as_root(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The check tries to create a file (permission bits do not stop root; a read-only mount does)."""
+    import pipeline.targets.release_dir as module
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise OSError(30, "Read-only file system")
+
+    monkeypatch.setattr(module.tempfile, "mkstemp", refuse)
+    with pytest.raises(InvalidInputError, match=r"not writable.*Read-only file system"):
+        ReleaseDirTarget(tmp_path).check_writable(V)
