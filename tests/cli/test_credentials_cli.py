@@ -250,7 +250,7 @@ def test_a_non_ascii_github_token_is_refused_before_anything_is_written(
         )
         assert github.calls() == []
     assert result.exit_code == 4, result.stderr
-    assert "\nerror: the GitHub token is not printable ASCII" in result.stderr
+    assert "error: the GitHub token is not printable ASCII" in result.stderr  # before the assemble, even
     assert "(env://GITHUB_TOKEN)" in result.stderr and "tökén" not in result.stderr
     assert "Traceback" not in result.stderr
 
