@@ -44,13 +44,14 @@ from pipeline.cosign.keys import load_public_key, public_key_der
 from pipeline.cosign.verify import VerificationPolicy
 from pipeline.errors import ReleaseVectorError
 from pipeline.http import parallel_map
+from pipeline.oci import digest as digests
 from pipeline.oci.client import RegistryClient
 from pipeline.oci.mirror import Mirrors
 from pipeline.oci.reference import Reference, Repository, parse_reference
 from pipeline.plan import Action, DesiredRelease, Plan, build_plan
 from pipeline.publish import pull_vector
 from pipeline.signatures.verify import ImageVerification, verify_image
-from pipeline.targets.base import ReleaseTarget, sha256_digest
+from pipeline.targets.base import ReleaseTarget
 from pipeline.vector import Source, read_vector
 
 __all__ = [
@@ -386,8 +387,8 @@ def _check_published_vector(target: ReleaseTarget, version: str, vector: bytes) 
             VECTOR_ASSET,
             False,
             f"the {VECTOR_ASSET} published with release {version} is not the signed vector "
-            f"({len(fetched.content)} bytes {sha256_digest(fetched.content)}; signed: {len(vector)} bytes "
-            f"{sha256_digest(vector)})",
+            f"({len(fetched.content)} bytes {digests.compute(fetched.content)}; signed: {len(vector)} bytes "
+            f"{digests.compute(vector)})",
             fetched.where,
         )
     return ReleaseCheck(VECTOR_ASSET, True, f"the {VECTOR_ASSET} published with release {version} is the signed "

@@ -15,21 +15,21 @@ import pytest
 PIPELINE = Path(__file__).resolve().parent.parent / "pipeline"
 
 RANKS: dict[str, int] = {
-    "__main__": 10,
-    "cli": 9,
-    "rehearsal": 8,  # drives the CLI's commands through a port; nothing below imports it
-    "release": 7,
-    "apply": 6,
-    "publish": 5,
+    "__main__": 11,
+    "cli": 10,
+    "rehearsal": 9,  # drives the CLI's commands through a port; nothing below imports it
+    "release": 8,
+    "apply": 7,
+    "publish": 6,
+    "signatures": 5,
     "plan": 4,
-    "signatures": 4,
     "assemble": 4,
+    "sigstore": 4,
+    "cosign": 3,
     "targets": 3,
-    "sigstore": 3,
     "artifact": 3,
     "vector": 3,
     "oci": 2,
-    "cosign": 2,
     "http": 1,
     "jsonbounded": 1,
     "localfiles": 1,

@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -44,6 +43,7 @@ from typing import Final
 from pipeline.cosign.keys import PublicKey, verify_signature
 from pipeline.cosign.payload import go_sorted, is_digest, load_strict_json, marshal_go_json
 from pipeline.errors import ConflictError, InvalidInputError, VerificationError
+from pipeline.oci import digest as digests
 
 SIGNATURE_ANNOTATION: Final = "dev.cosignproject.cosign/signature"
 BUNDLE_ANNOTATION: Final = "dev.sigstore.cosign/bundle"
@@ -70,9 +70,6 @@ ZERO_TIME: Final = "0001-01-01T00:00:00Z"
 DIR_SIGNATURE_PREFIX: Final = b"\x00sigstore-json\n"
 
 
-def sha256_digest(data: bytes) -> str:
-    return "sha256:" + hashlib.sha256(data).hexdigest()
-
 
 def signature_tag(manifest_digest: str) -> str:
     """``sha256:<hex>`` → ``sha256-<hex>.sig``, the tag cosign stores the image's signatures under."""
@@ -91,7 +88,7 @@ class Blob:
 
     @property
     def digest(self) -> str:
-        return sha256_digest(self.data)
+        return digests.compute(self.data)
 
     @property
     def size(self) -> int:
@@ -132,7 +129,7 @@ class SignatureLayer:
 
     @property
     def digest(self) -> str:
-        return sha256_digest(self.payload)
+        return digests.compute(self.payload)
 
     @property
     def size(self) -> int:
@@ -214,7 +211,7 @@ class LayerRef:
 
     def to_signature_layer(self, payload: bytes, where: str) -> SignatureLayer:
         """This layer with its fetched blob; VerificationError if the blob is not the one named."""
-        if sha256_digest(payload) != self.digest or len(payload) != self.size:
+        if digests.compute(payload) != self.digest or len(payload) != self.size:
             raise VerificationError(f"the blob of signature layer {self.index} does not match its digest", where=where)
         return signature_layer_from_annotations(payload, self.annotations, where)
 
@@ -355,7 +352,7 @@ def build_signature_manifest(
         "config": {
             "mediaType": DOCKER_CONFIG_MEDIA_TYPE if docker_media_types else OCI_CONFIG_MEDIA_TYPE,
             "size": len(config),
-            "digest": sha256_digest(config),
+            "digest": digests.compute(config),
         },
         "layers": [dict(_layer_descriptor(layer)) for layer in layers],
     }
@@ -396,7 +393,7 @@ def find_signed(
     signer's key. Use it before signing to plan nothing for an image that is already signed.
     ``accept`` adds a requirement on the layer (a transparency-log bundle that verifies, say).
     """
-    digest = sha256_digest(payload)
+    digest = digests.compute(payload)
     wanted = {k: v for k, v in (annotations or {}).items() if k != SIGNATURE_ANNOTATION}
     for layer in layers:
         if layer.media_type != SIMPLE_SIGNING_MEDIA_TYPE or layer.digest != digest:
@@ -448,7 +445,7 @@ class SignatureManifestUpdate:
 
     @property
     def manifest_digest(self) -> str | None:
-        return sha256_digest(self.manifest) if self.manifest is not None else None
+        return digests.compute(self.manifest) if self.manifest is not None else None
 
 
 def append_signature(

@@ -29,11 +29,11 @@ from pipeline.cosign.sigmanifest import (
     append_signature,
     find_duplicate,
     read_signature_manifest,
-    sha256_digest,
     signature_tag,
 )
 from pipeline.cosign.verify import VerificationPolicy, VerifiedSignature, verify_signed_payload
 from pipeline.errors import NotFoundError, ReleaseVectorError, VerificationError
+from pipeline.oci import digest as digests
 from pipeline.oci.reference import Reference, parse_reference
 from pipeline.signatures.layout import (
     Format,
@@ -92,7 +92,7 @@ def _layer_verifies(layer: LayerRef, payload: bytes, policy: VerificationPolicy,
 
 def holds_signature(manifest: SignatureManifest, payload: bytes, policy: VerificationPolicy, where: str) -> bool:
     """A layer holding ``payload`` whose signature (certificate, Rekor bundle) verifies under ``policy``."""
-    digest = sha256_digest(payload)
+    digest = digests.compute(payload)
     for layer in manifest.signature_layers:
         if layer.media_type != SIMPLE_SIGNING_MEDIA_TYPE or layer.digest != digest:
             continue

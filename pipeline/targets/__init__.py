@@ -55,7 +55,6 @@ from pipeline.targets.base import (
     check_asset_name,
     check_version,
     diff_release,
-    sha256_digest,
     sync_release,
 )
 from pipeline.targets.github import DEFAULT_API_URL, GitHubOptions, GitHubTarget, parse_repository
@@ -80,6 +79,5 @@ __all__ = [
     "check_version",
     "diff_release",
     "parse_repository",
-    "sha256_digest",
     "sync_release",
 ]

@@ -16,7 +16,6 @@ different one, is a conflict with a hint, never a silent partial).
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -24,6 +23,7 @@ from types import MappingProxyType
 from typing import Final, Protocol, runtime_checkable
 
 from pipeline.errors import ConflictError, InvalidInputError
+from pipeline.oci import digest as digests
 
 UPLOADED: Final = "uploaded"
 """An asset whose content is complete."""
@@ -33,10 +33,6 @@ STARTER: Final = "starter"
 _VERSION_RE: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$")
 _ASSET_NAME_RE: Final = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,254}$")
 
-
-def sha256_digest(data: bytes) -> str:
-    """``sha256:<hex>`` of ``data`` (GitHub's form of an asset digest)."""
-    return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
 def check_version(version: str) -> str:
@@ -136,7 +132,7 @@ class WantedAsset:
 
     @property
     def digest(self) -> str:
-        return sha256_digest(self.data)
+        return digests.compute(self.data)
 
     @property
     def size(self) -> int:

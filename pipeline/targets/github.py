@@ -55,6 +55,7 @@ from pipeline.http import (
     send,
     ssl_context,
 )
+from pipeline.oci import digest as digests
 from pipeline.secret import Secret, is_header_token
 from pipeline.targets.base import (
     UPLOADED,
@@ -64,7 +65,6 @@ from pipeline.targets.base import (
     ReleaseState,
     check_asset_name,
     check_version,
-    sha256_digest,
 )
 
 log = logging.getLogger(__name__)
@@ -455,7 +455,7 @@ class GitHubTarget(ClosingClient):
         if state.size != len(data):
             return False
         if state.digest is not None:
-            return state.digest == sha256_digest(data)
+            return state.digest == digests.compute(data)
         return self._download(asset) == data
 
     def _delete_asset(self, asset: Mapping[str, Any]) -> None:
@@ -487,7 +487,7 @@ class GitHubTarget(ClosingClient):
             if answer.status != 200:
                 self._fail(answer, f"download {asset.get('name')}")
             state = self._asset_state(asset)
-            if state.digest is not None and sha256_digest(answer.body) != state.digest:
+            if state.digest is not None and digests.compute(answer.body) != state.digest:
                 raise GitHubError(f"downloaded {state.name} does not match its digest {state.digest}", where=where)
             return answer.body
         raise GitHubError(f"download of {asset.get('name')} redirected more than {MAX_REDIRECTS} times", where=where)

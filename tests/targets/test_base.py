@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pipeline.errors import ConflictError, InvalidInputError
+from pipeline.oci import digest as digests
 from pipeline.targets import (
     STARTER,
     AssetState,
@@ -12,7 +13,6 @@ from pipeline.targets import (
     WantedAsset,
     check_version,
     diff_release,
-    sha256_digest,
 )
 
 A = WantedAsset("cosign.pub", b"key", "application/x-pem-file")
@@ -72,7 +72,7 @@ def test_published_complete_is_done_and_published_partial_is_a_conflict() -> Non
 
 def test_different_digest_is_a_conflict_draft_or_published() -> None:
     for draft in (True, False):
-        state = ReleaseState("v1", True, draft, {"cosign.pub": asset(A, digest=sha256_digest(b"kez"))})
+        state = ReleaseState("v1", True, draft, {"cosign.pub": asset(A, digest=digests.compute(b"kez"))})
         diff = diff_release(state, [A])
         assert [c.name for c in diff.conflicts] == ["cosign.pub"]
 
