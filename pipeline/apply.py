@@ -31,7 +31,7 @@ from pipeline.oci.reference import Reference, Repository, parse_reference
 from pipeline.plan import Action, DesiredRelease, ImageToSign, ObservedRelease, Plan
 from pipeline.publish import observe_artifact, push_artifact
 from pipeline.signatures.formats import BundleFormat, layouts_for
-from pipeline.signatures.layout import Layout, SignatureReads
+from pipeline.signatures.layout import Layout, SignatureReads, WriteConfirmations
 from pipeline.signatures.sign import index_children, is_signed, sign
 from pipeline.signatures.signers import KeylessSigner, KeySigner, Signer
 from pipeline.signatures.target import SignatureTarget
@@ -99,6 +99,7 @@ class ReleasePorts:
     tlog: TransparencyLog | None = None
     keyless: KeylessSigner | None = None  # keyless signing for this run (in addition to the key, or instead)
     signature_reads: SignatureReads = field(default_factory=SignatureReads, repr=False, compare=False)
+    confirmations: WriteConfirmations = field(default_factory=WriteConfirmations, repr=False, compare=False)
 
     def signers(self, key: SigningKey | None = None) -> list[Signer]:
         """The key (only its public half for a look; ``key`` to sign) and the keyless signer, in signing order."""
@@ -112,7 +113,8 @@ class ReleasePorts:
 
     def layouts(self, settings: ReleaseSettings) -> tuple[Layout, ...]:
         """Where the settings' signature format(s) live, read and written through this run's registry."""
-        return layouts_for(settings.bundle_format, self.registry, reads=self.signature_reads, created=settings.created)
+        return layouts_for(settings.bundle_format, self.registry, reads=self.signature_reads,
+                           created=settings.created, confirmations=self.confirmations)  # fmt: skip
 
 
 class ActionHook(Protocol):
@@ -285,6 +287,13 @@ def apply_plan(
         for action in actions:
             perform(action)
 
+    def settle() -> None:
+        """Every signature written so far read back (issue 12: a concurrent signer's write can replace
+        ours); before anything is written to the target, so a release is never published without one."""
+        lost = ports.confirmations.settle(settings.concurrency)
+        if lost:
+            raise lost[0][1]
+
     def sign_images(actions: Sequence[Action]) -> None:
         """Every image signature is attempted (one failing does not stop the others); then the first error."""
         if not actions:
@@ -311,8 +320,11 @@ def apply_plan(
                 continue
             sign_images(batch)
             batch.clear()
+            if action.kind not in VECTOR_LANE:
+                settle()
             perform(action)
         sign_images(batch)
+        settle()
         return
     vector = [a for a in actions if a.kind in VECTOR_LANE]
     images = [a for a in actions if a.kind == "sign-image"]
@@ -327,6 +339,7 @@ def apply_plan(
     vector_lane.result()  # the first failure in plan order: the vector's, then the images'
     if image_failure is not None:
         raise image_failure
+    settle()
     run_lane(rest)
 
 

@@ -34,6 +34,7 @@ from pipeline.cli.trust_options import (
 from pipeline.cosign.policy import TrustOptions
 from pipeline.errors import ExitCode
 from pipeline.signatures.formats import layouts_for
+from pipeline.signatures.layout import WriteConfirmations
 from pipeline.signatures.sign import SignOutcome, sign_images
 from pipeline.signatures.signers import KeySigner, Signer
 from pipeline.signatures.verify import ImageVerification, verify_images
@@ -89,16 +90,18 @@ def sign_command(
         signers: list[Signer] = [KeySigner.of(signing_key)] if signing_key is not None else []
         signers += [keyless_port] if keyless_port is not None else []
         created = referrer_created() if chosen != "legacy" else None
+        confirmations = WriteConfirmations()  # every write read back once, after the last one
         outcomes = sign_images(
             client,
             refs,
             signers,
-            layouts_for(chosen, client, created=created),
+            layouts_for(chosen, client, created=created, confirmations=confirmations),
             log=tlog,
             annotations=notes,
             recursive=recursive,
             concurrency=concurrency,
             on_progress=_print_progress,
+            confirmations=confirmations,
         )
     _report_signing(outcomes, json_output)
 

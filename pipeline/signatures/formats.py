@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Final, Literal
 
 from pipeline.errors import UsageError
-from pipeline.signatures.layout import Format, Layout, SignatureReads
+from pipeline.signatures.layout import Format, Layout, SignatureReads, WriteConfirmations
 from pipeline.signatures.legacy import LegacyLayout
 from pipeline.signatures.referrer import ReferrerLayout
 from pipeline.signatures.registry import SignatureRegistry
@@ -29,14 +29,16 @@ def layouts_for(
     *,
     reads: SignatureReads | None = None,
     created: str | None = None,
+    confirmations: WriteConfirmations | None = None,
 ) -> tuple[Layout, ...]:
-    """The layouts ``bundle_format`` stands for, over ``registry``, in signing order (legacy first)."""
+    """The layouts ``bundle_format`` stands for, over ``registry``, in signing order (legacy first).
+    ``confirmations``: their writes are read back when the caller settles it (else each one inline)."""
     layouts: list[Layout] = []
     for fmt in formats_of(bundle_format):
         if fmt == "legacy":
-            layouts.append(LegacyLayout(registry, reads=reads))
+            layouts.append(LegacyLayout(registry, reads=reads, confirmations=confirmations))
         else:
-            layouts.append(ReferrerLayout(registry, created=created))
+            layouts.append(ReferrerLayout(registry, created=created, confirmations=confirmations))
     return tuple(layouts)
 
 

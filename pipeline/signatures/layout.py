@@ -12,7 +12,8 @@ from typing import Final, Literal, Protocol, TypeVar
 
 from pipeline.cosign.sigmanifest import SignatureManifest
 from pipeline.cosign.verify import VerificationPolicy
-from pipeline.errors import ConflictError
+from pipeline.errors import ConflictError, ReleaseVectorError
+from pipeline.http import parallel_map
 from pipeline.oci.reference import Reference
 from pipeline.signatures.signers import Signer
 from pipeline.signatures.target import SignatureTarget
@@ -96,6 +97,61 @@ class SignatureReads:
             return len(self._entries)
 
 
+@dataclass(frozen=True)
+class PendingWrite:
+    """A write at a tag, to be read back once ``due`` (monotonic seconds) has passed."""
+
+    subject: str  # REPOSITORY@DIGEST the signature is for
+    due: float
+    stayed: Callable[[], bool]  # reads the tag back: is our addition there?
+    redo: Callable[[], object]  # re-applies it onto what is there now, confirming inline
+
+
+class WriteConfirmations:
+    """The read-backs of a run's writes, made once at its end rather than one wait per write.
+
+    A writer that read the tag before our PUT lands its copy within its own read-to-write window; waiting
+    out that window inside every signing would make each one several round trips longer. Collected here,
+    the waits overlap: :meth:`settle` waits until the last one is due, reads every tag back (in parallel),
+    and re-applies what another writer's copy replaced. Thread-safe.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pending: list[PendingWrite] = []
+
+    def add(self, pending: PendingWrite) -> None:
+        with self._lock:
+            self._pending.append(pending)
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._pending)
+
+    def settle(
+        self, concurrency: int, *, sleep: Callable[[float], None] = time.sleep
+    ) -> list[tuple[str, ReleaseVectorError]]:
+        """Confirm every pending write; (subject, error) of each that could not be made to stay."""
+        with self._lock:
+            pending, self._pending = self._pending, []
+        if not pending:
+            return []
+        wait = max(write.due for write in pending) - time.monotonic()
+        if wait > 0:
+            sleep(wait)
+
+        def confirm(write: PendingWrite) -> ReleaseVectorError | None:
+            try:
+                if not write.stayed():
+                    write.redo()
+            except ReleaseVectorError as error:
+                return error
+            return None
+
+        errors = parallel_map(confirm, pending, concurrency=max(1, concurrency))
+        return [(write.subject, error) for write, error in zip(pending, errors, strict=True) if error is not None]
+
+
 def write_until_present(
     current: T,
     read: Callable[[], T],
@@ -105,6 +161,8 @@ def write_until_present(
     where: str,
     attempts: int = WRITE_ATTEMPTS,
     sleep: Callable[[float], None] = time.sleep,
+    confirmations: WriteConfirmations | None = None,
+    subject: str = "",
 ) -> bool:
     """Read-modify-write of a manifest at a tag (``.sig``, the referrers fallback index, later ``.att``)
     that survives concurrent writers (registries offer no compare-and-swap).
@@ -112,12 +170,13 @@ def write_until_present(
     ``prepare`` builds our addition onto ``current`` and uploads what it needs (blobs), returning the one
     request that writes it (the manifest PUT; None: it is there already, nothing to write). Right before
     that PUT the tag is read again, so another writer can slip in only between those two requests (if it
-    did, ours is built again onto theirs); and a moment after it (twice as long as our write took: any
+    did, ours is built again onto theirs); and a while after it (twice as long as our write took: a
     writer that read before our PUT has put its copy by then) the tag is read back: if another writer's
-    copy replaced ours, ours is re-applied onto theirs, at most ``attempts`` times, jittered.
+    copy replaced ours, ours is re-applied onto theirs, at most ``attempts`` times, jittered. With
+    ``confirmations`` that read-back is left to :meth:`WriteConfirmations.settle` at the end of the run.
 
     True if something was written; a ConflictError if the addition could not be made to stay, so that
-    every successful return means it is there. Costs two GETs per write beyond the PUT.
+    every successful return (or settle) means it is there. Costs two GETs per write beyond the PUT.
     """
     written = False
     for attempt in range(attempts):
@@ -131,8 +190,16 @@ def write_until_present(
             continue
         put()
         written = True
-        took = time.monotonic() - started
-        sleep(max(2 * took, RETRY_DELAY) * (1 + _JITTER.random()))
+        wait = max(2 * (time.monotonic() - started), RETRY_DELAY) * (1 + _JITTER.random())
+        if confirmations is not None:
+
+            def redo() -> bool:
+                return write_until_present(read(), read, prepare, present, where=where, attempts=attempts,
+                                           sleep=sleep)  # fmt: skip
+
+            confirmations.add(PendingWrite(subject, time.monotonic() + wait, lambda: present(read()), redo))
+            return True
+        sleep(wait)
         current = read()
         if present(current):
             return True

@@ -41,6 +41,7 @@ from pipeline.signatures.layout import (
     SignatureReads,
     SignStatus,
     Verifier,
+    WriteConfirmations,
     write_until_present,
 )
 from pipeline.signatures.registry import SignatureRegistry, manifest_if_there, upload_blobs
@@ -134,9 +135,16 @@ class LegacyLayout:
 
     format: Format = "legacy"
 
-    def __init__(self, registry: SignatureRegistry, *, reads: SignatureReads | None = None) -> None:
+    def __init__(
+        self,
+        registry: SignatureRegistry,
+        *,
+        reads: SignatureReads | None = None,
+        confirmations: WriteConfirmations | None = None,
+    ) -> None:
         self.registry = registry
         self.reads = reads
+        self.confirmations = confirmations  # None: each write is read back before ensure returns
 
     def _read(self, sig_ref: Reference) -> SignatureManifest | None:
         data = manifest_if_there(self.registry, sig_ref)  # a 404 means "no signatures yet"
@@ -186,7 +194,15 @@ class LegacyLayout:
         def present(manifest: SignatureManifest | None) -> bool:
             return manifest is not None and find_duplicate(manifest.layers, layer) is not None
 
-        written = write_until_present(existing, lambda: self._read(sig_ref), prepare, present, where=str(sig_ref))
+        written = write_until_present(
+            existing,
+            lambda: self._read(sig_ref),
+            prepare,
+            present,
+            where=str(sig_ref),
+            confirmations=self.confirmations,
+            subject=f"{target.repository}@{target.digest}",
+        )
         return "signed" if written else "already signed"
 
     def verify(self, target: SignatureTarget, verifier: Verifier) -> LayoutVerification:

@@ -39,7 +39,14 @@ from pipeline.oci import digest as digests
 from pipeline.oci import mediatypes
 from pipeline.oci.client import Descriptor
 from pipeline.oci.reference import Reference, Repository
-from pipeline.signatures.layout import Format, LayoutVerification, SignStatus, Verifier, write_until_present
+from pipeline.signatures.layout import (
+    Format,
+    LayoutVerification,
+    SignStatus,
+    Verifier,
+    WriteConfirmations,
+    write_until_present,
+)
 from pipeline.signatures.registry import ReferrersApi, SignatureRegistry, manifest_if_there
 from pipeline.signatures.signers import Signer
 from pipeline.signatures.target import SignatureTarget
@@ -386,6 +393,7 @@ def attach_bundle(
     *,
     created: str | None = None,
     predicate_type: str = COSIGN_SIGN_PREDICATE_TYPE,
+    confirmations: WriteConfirmations | None = None,
 ) -> str:
     """Push ``bundle`` as a referrer of ``subject`` as cosign's ``WriteReferrer`` does; returns the
     referrer manifest's digest. Without a referrers API, the fallback index at ``sha256-<hex>`` gets it."""
@@ -407,7 +415,8 @@ def attach_bundle(
         return existing is not None and fallback_index_with(existing, manifest, str(tag)) is None
 
     read = partial(manifest_if_there, registry, tag)
-    write_until_present(read(), read, prepare, present, where=str(tag))
+    write_until_present(read(), read, prepare, present, where=str(tag), confirmations=confirmations,
+                        subject=f"{repository}@{subject.digest}")  # fmt: skip
     return manifest_digest
 
 
@@ -419,9 +428,16 @@ class ReferrerLayout:
 
     format: Format = "v3"
 
-    def __init__(self, registry: SignatureRegistry, *, created: str | None = None) -> None:
+    def __init__(
+        self,
+        registry: SignatureRegistry,
+        *,
+        created: str | None = None,
+        confirmations: WriteConfirmations | None = None,
+    ) -> None:
         self.registry = registry
         self.created = created
+        self.confirmations = confirmations  # None: a fallback-index write is read back before ensure returns
 
     def is_signed(self, target: SignatureTarget, signer: Signer, log: TransparencyLog | None) -> bool:
         """Read-only: a bundle with exactly the target's annotations that counts as the signer's."""
@@ -440,7 +456,8 @@ class ReferrerLayout:
         material = signature.material
         entry = log.upload_dsse(envelope, material.log_pem) if log is not None else None
         bundle = dsse_bundle(envelope, material.public_key, entry, certificate_der=material.certificate_der)
-        attach_bundle(self.registry, target.repository, subject, bundle, created=self.created)
+        attach_bundle(self.registry, target.repository, subject, bundle, created=self.created,
+                      confirmations=self.confirmations)  # fmt: skip
         return "signed"
 
     def verify(self, target: SignatureTarget, verifier: Verifier) -> LayoutVerification:

@@ -18,7 +18,7 @@ from pipeline.oci import digest as digests
 from pipeline.oci import mediatypes
 from pipeline.oci.client import Manifest
 from pipeline.oci.reference import Reference, Repository
-from pipeline.signatures.layout import Layout, SignStatus
+from pipeline.signatures.layout import Layout, SignStatus, WriteConfirmations
 from pipeline.signatures.registry import SignatureRegistry
 from pipeline.signatures.signers import Signer
 from pipeline.signatures.target import SignatureTarget
@@ -110,11 +110,13 @@ def sign_images(
     recursive: bool = False,
     concurrency: int = DEFAULT_CONCURRENCY,
     on_progress: Callable[[SignOutcome], None] | None = None,
+    confirmations: WriteConfirmations | None = None,
 ) -> list[SignOutcome]:
     """Sign every image (and with ``recursive`` every platform manifest of an index), concurrently.
 
     Two phases: resolve every reference once to its digest, then sign each unique repository+digest
     once (two references to the same image must not race to append to the same ``.sig`` manifest).
+    ``confirmations``: the one the layouts were built with; settled here, after the last signature.
     The result lists one outcome per reference and per child manifest, in input order.
     """
     if not signers:
@@ -148,6 +150,12 @@ def sign_images(
 
     statuses = parallel_map(sign_one, list(by_digest.values()), concurrency=concurrency)
     signed = dict(zip(by_digest, statuses, strict=True))
+    if confirmations is not None:  # the layouts' writes, read back once at the end (see WriteConfirmations)
+        lost = dict(confirmations.settle(concurrency))
+        for key, item in by_digest.items():
+            error = lost.get(f"{item.image.repo}@{item.digest}")
+            if error is not None:
+                signed[key] = error
     outcomes: list[SignOutcome] = []
     for group in resolved:
         if isinstance(group, SignOutcome):

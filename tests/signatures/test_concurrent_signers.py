@@ -15,6 +15,7 @@ from pipeline.cosign.keys import SigningKey, generate_key_pair, load_private_key
 from pipeline.oci.reference import Reference, parse_reference
 from pipeline.secret import Secret
 from pipeline.signatures.formats import BundleFormat, layouts_for
+from pipeline.signatures.layout import WriteConfirmations
 from pipeline.signatures.sign import sign_images
 from pipeline.signatures.signers import KeySigner
 from pipeline.signatures.target import SignatureTarget
@@ -28,15 +29,16 @@ def new_key(name: str) -> SigningKey:
     return load_private_key(generate_key_pair(Secret(name)).private_pem, Secret(name), name)
 
 
+@pytest.mark.parametrize("deferred", [False, True], ids=["read-back-inline", "read-back-at-the-end"])
 @pytest.mark.parametrize("bundle_format", ["legacy", "v3"])
 def test_two_concurrent_signers_both_keep_their_signature_on_every_image(
-    plain_registry: RegistryProcess, bundle_format: BundleFormat
+    plain_registry: RegistryProcess, bundle_format: BundleFormat, deferred: bool
 ) -> None:
     keys = [new_key("first"), new_key("second")]
     with client() as registry:
         images: list[Reference] = []
         for number in range(IMAGES):
-            ref = plain_registry.ref(f"race-{bundle_format}/app{number}:v1")
+            ref = plain_registry.ref(f"race-{bundle_format}-{int(deferred)}/app{number}:v1")
             _, digest = push_image(registry, ref, f"{bundle_format} image {number}".encode())
             images.append(parse_reference(ref).repo.digest(digest))
     start = threading.Barrier(len(keys))
@@ -45,8 +47,10 @@ def test_two_concurrent_signers_both_keep_their_signature_on_every_image(
     def run(key: SigningKey) -> None:
         with client() as registry:
             start.wait()
-            outcomes = sign_images(registry, images, [KeySigner.of(key)], layouts_for(bundle_format, registry),
-                                   concurrency=IMAGES)  # fmt: skip
+            confirmations = WriteConfirmations() if deferred else None  # as `sign` runs it: read back at the end
+            layouts = layouts_for(bundle_format, registry, confirmations=confirmations)
+            outcomes = sign_images(registry, images, [KeySigner.of(key)], layouts, concurrency=IMAGES,
+                                   confirmations=confirmations)  # fmt: skip
             failures.extend(o.error.one_line() for o in outcomes if o.error is not None)
 
     threads = [threading.Thread(target=run, args=(key,)) for key in keys]
