@@ -25,6 +25,7 @@ T = TypeVar("T")
 
 WRITE_ATTEMPTS: Final = 5
 """How often a layout re-applies its write onto a manifest another writer replaced meanwhile."""
+INLINE_MIN_WAIT: Final = 0.25  # seconds: one write's window alone is a poor guess of another writer's
 RETRY_DELAY: Final = 0.05  # seconds, doubled per attempt, jittered: concurrent writers fall out of step
 _JITTER: Final = random.Random()  # timing jitter only, nothing secret  # noqa: S311
 
@@ -102,7 +103,8 @@ class PendingWrite:
     """A write at a tag, to be read back once ``due`` (monotonic seconds) has passed."""
 
     subject: str  # REPOSITORY@DIGEST the signature is for
-    due: float
+    written_at: float  # monotonic seconds, when our PUT returned
+    window: float  # seconds our read-to-PUT took: about as long as another writer's
     stayed: Callable[[], bool]  # reads the tag back: is our addition there?
     redo: Callable[[], object]  # re-applies it onto what is there now, confirming inline
 
@@ -136,9 +138,12 @@ class WriteConfirmations:
             pending, self._pending = self._pending, []
         if not pending:
             return []
-        wait = max(write.due for write in pending) - time.monotonic()
-        if wait > 0:
-            sleep(wait)
+        # Wait for the slowest other writer we can expect: three times the longest read-to-PUT window seen
+        # in this run (under load every window grows alike), after our last PUT. Once per run, so cheap.
+        longest = max(max(write.window for write in pending), RETRY_DELAY)
+        due = max(write.written_at for write in pending) + 3 * longest * (1 + _JITTER.random())
+        if due > time.monotonic():
+            sleep(due - time.monotonic())
 
         def confirm(write: PendingWrite) -> ReleaseVectorError | None:
             try:
@@ -170,8 +175,8 @@ def write_until_present(
     ``prepare`` builds our addition onto ``current`` and uploads what it needs (blobs), returning the one
     request that writes it (the manifest PUT; None: it is there already, nothing to write). Right before
     that PUT the tag is read again, so another writer can slip in only between those two requests (if it
-    did, ours is built again onto theirs); and a while after it (twice as long as our write took: a
-    writer that read before our PUT has put its copy by then) the tag is read back: if another writer's
+    did, ours is built again onto theirs); and a while after it (twice as long as that GET and PUT took:
+    a writer that read before our PUT has put its copy by then) the tag is read back: if another writer's
     copy replaced ours, ours is re-applied onto theirs, at most ``attempts`` times, jittered. With
     ``confirmations`` that read-back is left to :meth:`WriteConfirmations.settle` at the end of the run.
 
@@ -180,26 +185,28 @@ def write_until_present(
     """
     written = False
     for attempt in range(attempts):
-        started = time.monotonic()
         put = prepare(current)
         if put is None:
             return written
+        started = time.monotonic()
         latest = read()
         if latest != current:  # another writer came between our read and now: build onto its copy
             current = latest
             continue
         put()
         written = True
-        wait = max(2 * (time.monotonic() - started), RETRY_DELAY) * (1 + _JITTER.random())
+        # Another writer's copy that leaves ours out was read before our PUT: it lands within its own
+        # read-to-PUT window, which is as long as ours (one GET, one PUT). Twice that, jittered, is waited.
+        window = time.monotonic() - started
         if confirmations is not None:
 
             def redo() -> bool:
                 return write_until_present(read(), read, prepare, present, where=where, attempts=attempts,
                                            sleep=sleep)  # fmt: skip
 
-            confirmations.add(PendingWrite(subject, time.monotonic() + wait, lambda: present(read()), redo))
+            confirmations.add(PendingWrite(subject, time.monotonic(), window, lambda: present(read()), redo))
             return True
-        sleep(wait)
+        sleep(max(2 * window, INLINE_MIN_WAIT) * (1 + _JITTER.random()))
         current = read()
         if present(current):
             return True
