@@ -79,7 +79,7 @@ class _Loader(_BaseLoader):  # type: ignore[misc]
 
 MAX_DOCUMENT_BYTES: Final = 10 * 1024 * 1024
 # At most this many image entries (counted as ``tag`` keys before parsing). A metal-stack release names about
-# 70; 50,000 assemble in about 5 s and 250 MB, 100,000 would take 10 s and 430 MB (bench/assemble_large.py):
+# 70; 50,000 assemble in about 5 s and 220 MB, 100,000 would take 10 s and 400 MB (bench/assemble_large.py):
 # the node tree of the document costs about 2 KiB per entry.
 MAX_IMAGE_ENTRIES: Final = 50_000
 IMAGES_KEY: Final = "docker-images"

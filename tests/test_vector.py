@@ -369,7 +369,7 @@ def _many_entries(count: int, *, flow: bool = False) -> bytes:
 
 def test_more_image_entries_than_the_limit_are_refused_before_parsing(monkeypatch: pytest.MonkeyPatch) -> None:
     """A pre-scan counts the ``tag`` keys: over the limit is one line naming the file, count and limit (exit 3),
-    without composing the document (100,000 entries cost 10 s and 430 MB; real sources have about 70)."""
+    without composing the document (100,000 entries cost 10 s and 400 MB; real sources have about 70)."""
     import pipeline.vector as vector_module
 
     assert 50 * 70 < MAX_IMAGE_ENTRIES <= 50_000
