@@ -17,6 +17,7 @@ from pipeline.errors import ExitCode, InvalidInputError
 from pipeline.oci.reference import Reference, parse_reference
 from pipeline.vector import (
     MAX_DOCUMENT_BYTES,
+    MAX_IMAGE_ENTRIES,
     METADATA_KEY,
     InvalidDefinitionError,
     Source,
@@ -354,6 +355,41 @@ def test_anchors_and_aliases_are_refused_and_an_alias_bomb_is_cheap() -> None:
     lines = problems_of("\n".join(bomb) + "\n")
     assert time.monotonic() - started < 5
     assert len(lines) == 12 + 11 * 9
+
+
+def _many_entries(count: int, *, flow: bool = False) -> bytes:
+    lines = ["docker-images:"]
+    for index in range(count):
+        if flow:
+            lines.append(f"  c{index}: {{name: ghcr.io/x/c{index}, 'tag': v1}}")
+        else:
+            lines += [f"  c{index}:", f"    name: ghcr.io/x/c{index}", "    tag: v1"]
+    return ("\n".join(lines) + "\n").encode()
+
+
+def test_more_image_entries_than_the_limit_are_refused_before_parsing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A pre-scan counts the ``tag`` keys: over the limit is one line naming the file, count and limit (exit 3),
+    without composing the document (100,000 entries cost 10 s and 400 MB; real sources have about 70)."""
+    import pipeline.vector as vector_module
+
+    assert 50 * 70 < MAX_IMAGE_ENTRIES <= 50_000
+
+    def no_compose(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("composed a document over the entry limit")
+
+    for flow in (False, True):
+        with monkeypatch.context() as patch:
+            patch.setattr(vector_module.yaml, "compose", no_compose)
+            with pytest.raises(InvalidInputError) as info:
+                load_source(_many_entries(MAX_IMAGE_ENTRIES + 1, flow=flow), WHERE)
+        assert info.value.exit_code == ExitCode.INVALID_INPUT
+        assert info.value.one_line() == (
+            f"too many image entries: {MAX_IMAGE_ENTRIES + 1} 'tag' keys, the limit is {MAX_IMAGE_ENTRIES} ({WHERE})"
+        )
+    monkeypatch.setattr(vector_module, "MAX_IMAGE_ENTRIES", 3)
+    assert len(load_source(_many_entries(3), WHERE).images) == 3
+    with pytest.raises(InvalidInputError, match="4 'tag' keys, the limit is 3"):
+        read_vector(_many_entries(4, flow=True), WHERE)
 
 
 def test_document_over_10_mib_is_refused_before_parsing() -> None:

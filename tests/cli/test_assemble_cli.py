@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from pipeline.oci.mirror import parse_mirrors
-from pipeline.vector import load_source, read_vector
+from pipeline.vector import MAX_IMAGE_ENTRIES, load_source, read_vector
 from tests.conftest import REPO_ROOT, VECTORS, CliResult
 from tests.registry_fixtures import RegistryProcess
 from tests.test_assemble import mirror_specs, seed_source
@@ -185,6 +185,19 @@ def test_git_revision_comes_from_the_checkout(cli: Cli, tmp_path: Path) -> None:
     assert "uncommitted" not in result.stderr
     source.write_text(source.read_text() + "# changed\n")
     assert "uncommitted changes" in cli("assemble", "--source", str(source), "--version", "v1", "--no-resolve").stderr
+
+
+def test_a_source_over_the_entry_limit_is_one_line_exit_3(cli: Cli, tmp_path: Path) -> None:
+    source = tmp_path / "release.yaml"
+    lines = ["docker-images:"] + [f"  - {{name: ghcr.io/x/c{i}, tag: v1}}" for i in range(MAX_IMAGE_ENTRIES + 1)]
+    source.write_text("\n".join(lines) + "\n")
+    result = cli("assemble", "--source", str(source), "--version", "v1", "--no-resolve", "--git-revision", "0" * 40)
+    assert result.exit_code == 3
+    limit = MAX_IMAGE_ENTRIES
+    assert result.stderr.splitlines() == [
+        f"error: too many image entries: {limit + 1} 'tag' keys, the limit is {limit} ({source})"
+    ]
+    assert "Traceback" not in result.stderr
 
 
 def test_outside_a_checkout_asks_for_git_revision(cli: Cli, tmp_path: Path) -> None:
