@@ -17,7 +17,7 @@ import random
 import ssl
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -26,6 +26,7 @@ from types import TracebackType
 from typing import Final, Self, TypeVar
 
 import certifi
+import httpcore
 import httpx
 
 from pipeline.errors import InvalidInputError, ReleaseVectorError
@@ -266,7 +267,16 @@ def http_client(
     limits: httpx.Limits = HTTPX_DEFAULT_LIMITS,
 ) -> httpx.Client:
     """An ``httpx.Client`` that follows no redirect and trusts nothing from the environment
-    (proxy variables, ``.netrc``): the caller decides both."""
+    (proxy variables, ``.netrc``): the caller decides both. Without a ``transport`` of the caller's, every
+    socket operation is held to the running request's total deadline (:func:`send`)."""
+    if transport is None:
+        transport = httpx.HTTPTransport(verify=verify, limits=limits, proxy=proxy, trust_env=False)
+        pool = getattr(transport, "_pool", None)
+        # httpx has no option for the network backend its connection pool reads and writes through;
+        # httpcore's pools keep it in this attribute (tests/test_http.py fails if that ever changes).
+        if isinstance(pool, httpcore.ConnectionPool) and hasattr(pool, "_network_backend"):
+            pool._network_backend = _DeadlineBackend(pool._network_backend)
+        proxy = None  # it is the transport's now
     return httpx.Client(
         verify=verify,
         timeout=timeout,
@@ -277,6 +287,100 @@ def http_client(
         headers=headers,
         transport=transport,
     )
+
+
+# --- the total deadline on every socket operation ---------------------------------------------------
+# httpx's timeouts are per operation: a server sending its status line and headers one byte every few
+# seconds never trips them. The network backend below cuts each operation's timeout to what is left of
+# the deadline the request running in this thread started (send() / read_capped() set it), and refuses
+# to start one once it has passed.
+
+_running = threading.local()
+
+
+def _cut(timeout: float | None, expired: type[Exception]) -> float | None:
+    deadline: Deadline | None = getattr(_running, "deadline", None)
+    if deadline is None:
+        return timeout
+    left = deadline.remaining()
+    if left <= 0:
+        raise expired(deadline_message(deadline))
+    return left if timeout is None else min(timeout, left)
+
+
+class _DeadlineStream(httpcore.NetworkStream):
+    def __init__(self, inner: httpcore.NetworkStream) -> None:
+        self._inner = inner
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._inner.read(max_bytes, _cut(timeout, httpcore.ReadTimeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._inner.write(buffer, _cut(timeout, httpcore.WriteTimeout))
+
+    def close(self) -> None:
+        self._inner.close()
+
+    def start_tls(
+        self, ssl_context: ssl.SSLContext, server_hostname: str | None = None, timeout: float | None = None
+    ) -> httpcore.NetworkStream:
+        inner = self._inner.start_tls(ssl_context, server_hostname, _cut(timeout, httpcore.ConnectTimeout))
+        return _DeadlineStream(inner)
+
+    def get_extra_info(self, info: str) -> object:
+        return self._inner.get_extra_info(info)
+
+
+class _DeadlineBackend(httpcore.NetworkBackend):
+    def __init__(self, inner: httpcore.NetworkBackend) -> None:
+        self._inner = inner
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.NetworkStream:
+        stream = self._inner.connect_tcp(
+            host, port, _cut(timeout, httpcore.ConnectTimeout), local_address, socket_options
+        )
+        return _DeadlineStream(stream)
+
+    def connect_unix_socket(
+        self,
+        path: str,
+        timeout: float | None = None,
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.NetworkStream:
+        stream = self._inner.connect_unix_socket(path, _cut(timeout, httpcore.ConnectTimeout), socket_options)
+        return _DeadlineStream(stream)
+
+    def sleep(self, seconds: float) -> None:
+        self._inner.sleep(seconds)
+
+
+def _iter_under(deadline: Deadline, response: httpx.Response) -> Iterator[bytes]:
+    """``response.iter_bytes()``, each socket read held to ``deadline``."""
+    chunks = response.iter_bytes()
+    while True:
+        with _deadline_running(deadline):
+            chunk = next(chunks, None)
+        if chunk is None:
+            return
+        yield chunk
+
+
+@contextlib.contextmanager
+def _deadline_running(deadline: Deadline) -> Iterator[None]:
+    """``deadline`` holds every socket operation of this thread until the block ends."""
+    previous = getattr(_running, "deadline", None)
+    _running.deadline = deadline
+    try:
+        yield
+    finally:
+        _running.deadline = previous
 
 
 class ClosingClient:
@@ -377,7 +481,8 @@ def send(http: httpx.Client, request: httpx.Request, *, size: int | None = None)
         request.extensions["timeout"] = {
             key: (left if value is None else min(float(value), left)) for key, value in timeout.items()
         }
-    response = http.send(request, stream=True)
+    with _deadline_running(deadline):
+        response = http.send(request, stream=True)
     response.extensions[_DEADLINE_KEY] = deadline
     return response
 
@@ -406,7 +511,7 @@ def read_capped(
     chunks: list[bytes] = []
     total = 0
     try:
-        for chunk in response.iter_bytes():
+        for chunk in _iter_under(deadline, response):
             total += len(chunk)
             if total > limit:
                 raise fail(f"{what} too large (over {limit} bytes; the limit is {limit} bytes)")
@@ -458,7 +563,8 @@ def read_prefix(response: httpx.Response, limit: int = 64 * 1024) -> bytes:
     chunks: list[bytes] = []
     total = 0
     try:
-        for chunk in response.iter_bytes():
+        chunks_read = _iter_under(deadline, response) if isinstance(deadline, Deadline) else response.iter_bytes()
+        for chunk in chunks_read:
             chunks.append(chunk[: limit - total])
             total += len(chunk)
             if total >= limit or (isinstance(deadline, Deadline) and deadline.expired()):

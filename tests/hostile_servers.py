@@ -5,6 +5,7 @@ and stops when the client hangs up.
 - :func:`deep_json` — a 200 whose JSON body is ``depth`` nested arrays.
 - :func:`endless` — a 200 without Content-Length that streams zeros up to ``limit`` bytes (1 GiB by default).
 - :func:`drip` — a 200 that sends one byte every ``interval`` seconds, ``count`` bytes at most.
+- :func:`drip_headers` — a 200 whose status line and headers come one byte every ``interval`` seconds.
 - :func:`bearer_challenge` — a registry ``/v2/`` ping that names ``realm`` as its token server.
 """
 
@@ -61,6 +62,23 @@ def drip(interval: float = 0.2, count: int = 600) -> Answer:
             except OSError:
                 return
             time.sleep(interval)
+
+    return answer
+
+
+def drip_headers(interval: float = 0.2, count: int = 600) -> Answer:
+    """Never a whole header block: per-read timeouts never trip, only a total deadline ends it."""
+    head = b"HTTP/1.1 200 OK\r\n" + b"".join(b"X-Slow-%d: y\r\n" % n for n in range(count))
+
+    def answer(handler: BaseHTTPRequestHandler) -> None:
+        for byte in head[:count]:
+            try:
+                handler.wfile.write(bytes([byte]))
+                handler.wfile.flush()
+            except OSError:
+                return
+            time.sleep(interval)
+        handler.close_connection = True
 
     return answer
 

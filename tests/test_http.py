@@ -26,7 +26,7 @@ from pipeline.http import (
     retrying,
     send,
 )
-from tests.hostile_servers import HostileServer, drip, endless
+from tests.hostile_servers import HostileServer, drip, drip_headers, endless
 
 
 @pytest.fixture(autouse=True)
@@ -135,6 +135,29 @@ def test_a_dripping_answer_ends_at_the_request_timeout() -> None:
         with pytest.raises(RegistryError, match=r"did not complete within the request timeout of 0\.5 s") as caught:
             read_capped(response, 1024 * 1024, fail=_fail)
     assert caught.value.hint is not None and "--request-timeout" in caught.value.hint
+
+
+def test_dripping_headers_end_at_the_request_timeout() -> None:
+    """Each byte comes well within the read timeout: only the total deadline can end this."""
+    http.set_request_timeout(0.6)
+    client = http.http_client(
+        verify=http.ssl_context(None, "unused"), timeout=httpx.Timeout(5.0), headers={}, transport=None
+    )
+    with HostileServer({"/": drip_headers(interval=0.1)}) as server, client:
+        started = time.monotonic()
+        with pytest.raises(httpx.TimeoutException):
+            send(client, client.build_request("GET", server.url + "/"))
+        assert time.monotonic() - started < 5.0, "the per-read timeout, not the deadline, ended it"
+
+
+def test_the_network_backend_hook_is_in_place() -> None:
+    """http_client reaches into httpx's pool for its network backend: this fails if httpx changes that."""
+    client = http.http_client(
+        verify=http.ssl_context(None, "unused"), timeout=httpx.Timeout(5.0), headers={}, transport=None
+    )
+    with client:
+        pool = client._transport._pool  # type: ignore[attr-defined]
+        assert type(pool._network_backend).__name__ == "_DeadlineBackend"
 
 
 def test_send_cuts_socket_timeouts_to_the_deadline() -> None:
