@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import dataclasses
 import fnmatch
+import functools
 import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, TypeVar, cast
 
 from pipeline.artifact import VectorArtifact
 from pipeline.assemble import DEFAULT_CONCURRENCY
@@ -44,6 +44,8 @@ from pipeline.targets.base import (
     diff_release,
 )
 from pipeline.vector import Vector, read_vector
+
+T = TypeVar("T")
 
 PUBLIC_KEY_ASSET = "cosign.pub"
 VECTOR_ASSET = "release.yaml"
@@ -115,6 +117,10 @@ class ReleasePorts:
         """Where the settings' signature format(s) live, read and written through this run's registry."""
         return layouts_for(settings.bundle_format, self.registry, reads=self.signature_reads,
                            created=settings.created, confirmations=self.confirmations)  # fmt: skip
+
+
+def _call(work: Callable[[], T]) -> T:
+    return work()
 
 
 class ActionHook(Protocol):
@@ -201,18 +207,15 @@ def observe_release(
         return is_signed(target, ports.signers(), ports.layouts(settings), ports.tlog)
 
     images = list(dict.fromkeys(desired.images))
-    with ThreadPoolExecutor(max_workers=max(1, min(settings.concurrency, len(images) + 2))) as pool:
-        artifact_look = pool.submit(look_at_artifact)
-        target_look = pool.submit(_observe_target, request, ports, desired) if ports.target is not None else None
-        image_looks = [pool.submit(signed, image) for image in images]
-        try:
-            artifact_pushed, artifact_signed = artifact_look.result()
-            flags = [look.result() for look in image_looks]
-            release = target_look.result() if target_look is not None else None
-        except BaseException:
-            for look in image_looks:  # one failure decides: the looks not started yet are not made
-                look.cancel()
-            raise
+    # Every look at once; one failure decides (the looks not started yet are not made), reported in this
+    # order: the artifact's, an image's, the target's.
+    looks: list[Callable[[], object]] = [look_at_artifact, *(functools.partial(signed, image) for image in images)]
+    if ports.target is not None:
+        looks.append(functools.partial(_observe_target, request, ports, desired))
+    seen = parallel_map(_call, looks, concurrency=max(1, min(settings.concurrency, len(looks))), fail_fast=True)
+    artifact_pushed, artifact_signed = cast(tuple[bool, bool], seen[0])
+    flags = [bool(flag) for flag in seen[1 : 1 + len(images)]]
+    release = cast(ReleaseDiff, seen[-1]) if ports.target is not None else None
     signed_images = frozenset((i.name, i.digest) for i, done in zip(images, flags, strict=True) if done)
     return ObservedRelease(artifact_pushed, artifact_signed, signed_images, release)
 
@@ -329,16 +332,10 @@ def apply_plan(
     vector = [a for a in actions if a.kind in VECTOR_LANE]
     images = [a for a in actions if a.kind == "sign-image"]
     rest = [a for a in actions if a.kind not in (*VECTOR_LANE, "sign-image")]  # the target's, in order
-    image_failure: BaseException | None = None
-    with ThreadPoolExecutor(max_workers=1) as lane:
-        vector_lane = lane.submit(run_lane, vector)
-        try:
-            sign_images(images)
-        except BaseException as failure:  # raised below, once the vector lane has stopped
-            image_failure = failure
-    vector_lane.result()  # the first failure in plan order: the vector's, then the images'
-    if image_failure is not None:
-        raise image_failure
+    # The two lanes side by side; both run to their end, then the first failure in plan order is raised
+    # (the vector's, then the images').
+    lanes = [functools.partial(run_lane, vector), functools.partial(sign_images, images)]
+    parallel_map(_call, lanes, concurrency=2)
     settle()
     run_lane(rest)
 

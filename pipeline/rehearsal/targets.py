@@ -27,7 +27,6 @@ import socket
 import subprocess
 import time
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -37,6 +36,7 @@ import yaml
 
 from pipeline.cosign.keys import generate_key_pair
 from pipeline.errors import ExitCode, FileConflictError, ReleaseVectorError
+from pipeline.http import parallel_map
 from pipeline.oci import digest as digests
 from pipeline.oci import mediatypes
 from pipeline.oci.client import RegistryClient, RegistryOptions
@@ -300,8 +300,7 @@ def seed_images(
             _, digest = _push_manifest(client, mirrored, seed.encode(), None)
             return SeededImage(ref, mirrored, digest, 0)
 
-        with ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(wanted) or 1))) as pool:
-            return list(pool.map(push, enumerate(wanted)))
+        return parallel_map(push, list(enumerate(wanted)), concurrency=max(1, concurrency))
 
 
 # --- keys and the work folder -----------------------------------------------------------------------
