@@ -13,7 +13,7 @@ from pipeline import jsonbounded
 from pipeline.cli.app import app
 from pipeline.cli.bundle_options import BUNDLE_FORMAT_OPTION, parse_bundle_format, referrer_created
 from pipeline.cli.common import load_signing_key, one_line, print_json
-from pipeline.cli.keyless_options import SIGN_OPTIONS, KeylessOptions, check_keyless_options, keyless_signing
+from pipeline.cli.keyless_options import SIGN_OPTIONS, KeylessOptions, check_keyless_options, keyless_signer
 from pipeline.cli.keys import KEY_HELP
 from pipeline.cli.option_groups import grouped
 from pipeline.cli.registry_options import (
@@ -82,13 +82,13 @@ def sign_command(
     signing_key = load_signing_key(key) if key is not None else None  # decrypted once per run
     with (
         transparency_log(tlog_options) as tlog,
-        keyless_signing(keyless_options, tlog) as keyless_port,
+        keyless_signer(keyless_options, tlog) as keyless,
         registry.client(refs) as client,
     ):
         if tlog is not None:
             print(f"recording signatures in the transparency log {tlog.url}", file=sys.stderr)
         signers: list[Signer] = [KeySigner.of(signing_key)] if signing_key is not None else []
-        signers += [keyless_port] if keyless_port is not None else []
+        signers += [keyless] if keyless is not None else []
         created = referrer_created() if chosen != "legacy" else None
         confirmations = WriteConfirmations()  # every write read back once, after the last one
         outcomes = sign_images(

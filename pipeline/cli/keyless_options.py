@@ -156,7 +156,7 @@ def obtain_token(identity_token: str | None) -> IdentityToken:
 
 
 @contextmanager
-def keyless_signing(options: KeylessOptions, tlog: TransparencyLog | None) -> Iterator[KeylessSigner | None]:
+def keyless_signer(options: KeylessOptions, tlog: TransparencyLog | None) -> Iterator[KeylessSigner | None]:
     """The run's keyless signing (None without ``--keyless``); the token is obtained here, once."""
     identity_token, fulcio_url, fulcio_ca_roots = options.identity_token, options.fulcio_url, options.fulcio_ca_roots
     if not options.keyless:

@@ -16,7 +16,7 @@ import typer
 from pipeline.cli.app import app
 from pipeline.cli.bundle_options import BUNDLE_FORMAT_OPTION, parse_bundle_format, referrer_created
 from pipeline.cli.common import load_signing_key, one_line, print_json, read_input_file
-from pipeline.cli.keyless_options import SIGN_OPTIONS, KeylessOptions, check_keyless_options, keyless_signing
+from pipeline.cli.keyless_options import SIGN_OPTIONS, KeylessOptions, check_keyless_options, keyless_signer
 from pipeline.cli.keys import KEY_HELP
 from pipeline.cli.option_groups import grouped
 from pipeline.cli.progress import StderrProgress, print_plan_table, say
@@ -142,7 +142,7 @@ def _release_ports(spec: ReleaseSpec, settings: ReleaseSettings, edges: _Edges) 
     with (
         edges.registry.client(named) as client,
         transparency_log(edges.tlog) as tlog,
-        keyless_signing(edges.keyless, tlog) as keyless_port,
+        keyless_signer(edges.keyless, tlog) as keyless,
         release_target(edges.target) as target,
     ):
         yield ReleasePorts(
@@ -151,7 +151,7 @@ def _release_ports(spec: ReleaseSpec, settings: ReleaseSettings, edges: _Edges) 
             key=edges.signing_key,
             target=target,
             tlog=tlog,
-            keyless=keyless_port,
+            keyless=keyless,
         )
 
 
