@@ -99,9 +99,11 @@ class AuthError(ReleaseVectorError):
 
 
 class RegistryError(ReleaseVectorError):
-    """An OCI registry or the network failed or answered something unexpected."""
+    """An OCI registry or the network failed or answered something unexpected. ``codes``: the OCI
+    distribution error codes of the registry's answer, if it gave any."""
 
     exit_code = ExitCode.REGISTRY
+    codes: frozenset[str] = frozenset()
 
 
 class TransparencyLogError(RegistryError):

@@ -865,7 +865,9 @@ class RegistryClient(ClosingClient):
         message = f"registry answered {response.status_code} to {action}"
         if summary:
             message += f": {summary}"
-        raise RegistryError(message, where=where)
+        error = RegistryError(message, where=where)
+        error.codes = frozenset(codes)
+        raise error
 
     def _read_limited(self, response: httpx.Response, limit: int, where: str, *, manifest: bool) -> bytes:
         def fail(message: str) -> RegistryError:

@@ -12,7 +12,7 @@ from typing import Final, Literal, Protocol, TypeVar
 
 from pipeline.cosign.sigmanifest import SignatureManifest
 from pipeline.cosign.verify import VerificationPolicy
-from pipeline.errors import ConflictError, ReleaseVectorError
+from pipeline.errors import ConflictError, RegistryError, ReleaseVectorError
 from pipeline.http import parallel_map
 from pipeline.oci.reference import Reference
 from pipeline.signatures.signers import Signer
@@ -26,6 +26,7 @@ T = TypeVar("T")
 WRITE_ATTEMPTS: Final = 5
 """How often a layout re-applies its write onto a manifest another writer replaced meanwhile."""
 INLINE_MIN_WAIT: Final = 0.25  # seconds: one write's window alone is a poor guess of another writer's
+_BLOB_RACE_CODES: Final = frozenset({"BLOB_UNKNOWN", "MANIFEST_BLOB_UNKNOWN", "DIGEST_INVALID"})
 RETRY_DELAY: Final = 0.05  # seconds, doubled per attempt, jittered: concurrent writers fall out of step
 _JITTER: Final = random.Random()  # timing jitter only, nothing secret  # noqa: S311
 
@@ -193,7 +194,17 @@ def write_until_present(
         if latest != current:  # another writer came between our read and now: build onto its copy
             current = latest
             continue
-        put()
+        try:
+            put()
+        except RegistryError as error:
+            # Two writers uploading the same blob (the payload is the same for every signer of an image)
+            # at the same moment can leave it briefly unusable: Distribution then refuses the manifest
+            # naming it. The attempt is made again, blobs included.
+            if not error.codes & _BLOB_RACE_CODES or attempt == attempts - 1:
+                raise
+            sleep(_JITTER.uniform(0, RETRY_DELAY * 2**attempt))
+            current = read()
+            continue
         written = True
         # Another writer's copy that leaves ours out was read before our PUT: it lands within its own
         # read-to-PUT window, which is as long as ours (one GET, one PUT). Twice that, jittered, is waited.

@@ -1,0 +1,99 @@
+"""pipeline/signatures/layout.py: the read-modify-write at a tag that concurrent writers share."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from pipeline.errors import ConflictError, RegistryError
+from pipeline.signatures.layout import WriteConfirmations, write_until_present
+
+
+class Tag:
+    """A tag holding a set of additions; ``replace`` plays another writer's copy landing after ours."""
+
+    def __init__(self) -> None:
+        self.value: frozenset[str] = frozenset()
+        self.puts = 0
+        self.failures: list[RegistryError] = []
+        self.after_put: Callable[[], None] = lambda: None
+
+    def read(self) -> frozenset[str]:
+        return self.value
+
+    def prepare(self, ours: str) -> Callable[[frozenset[str]], Callable[[], object] | None]:
+        def build(current: frozenset[str]) -> Callable[[], object] | None:
+            if ours in current:
+                return None
+
+            def put() -> None:
+                self.puts += 1
+                if self.failures:
+                    raise self.failures.pop(0)
+                self.value = current | {ours}
+                self.after_put()
+
+            return put
+
+        return build
+
+
+def registry_error(*codes: str) -> RegistryError:
+    error = RegistryError("registry answered 400 to PUT the manifest", where="r/x:sha256-1.sig")
+    error.codes = frozenset(codes)
+    return error
+
+
+def no_sleep(_seconds: float) -> None:
+    pass
+
+
+def run(tag: Tag, ours: str, confirmations: WriteConfirmations | None = None) -> bool:
+    return write_until_present(tag.read(), tag.read, tag.prepare(ours), lambda v: ours in v, where="r/x",
+                               sleep=no_sleep, confirmations=confirmations)  # fmt: skip
+
+
+def test_a_manifest_refused_for_a_blob_another_writer_is_uploading_is_written_again() -> None:
+    tag = Tag()
+    tag.failures = [registry_error("MANIFEST_BLOB_UNKNOWN")]
+    assert run(tag, "a") and tag.value == {"a"} and tag.puts == 2
+
+
+def test_other_registry_errors_are_not_retried() -> None:
+    tag = Tag()
+    tag.failures = [registry_error("DENIED")]
+    with pytest.raises(RegistryError):
+        run(tag, "a")
+    assert tag.puts == 1
+
+
+def test_another_writers_copy_without_ours_gets_ours_again() -> None:
+    tag = Tag()
+    lost_once = [True]
+
+    def other_writer_lands() -> None:  # its copy, read before our PUT, replaces ours once
+        if lost_once.pop() if lost_once else False:
+            tag.value = frozenset({"b"})
+
+    tag.after_put = other_writer_lands
+    assert run(tag, "a") and tag.value == {"a", "b"} and tag.puts == 2
+
+
+def test_the_read_back_at_the_end_of_a_run_reapplies_what_was_lost() -> None:
+    tag = Tag()
+    confirmations = WriteConfirmations()
+    assert run(tag, "a", confirmations) and len(confirmations) == 1
+    tag.value = frozenset({"b"})  # another writer's copy landed after our PUT
+    assert confirmations.settle(4, sleep=no_sleep) == [] and tag.value == {"a", "b"}
+
+
+def test_an_addition_that_never_stays_is_a_conflict() -> None:
+    tag = Tag()
+
+    def always_replaced() -> None:
+        tag.value = frozenset({"b"})
+
+    tag.after_put = always_replaced
+    with pytest.raises(ConflictError):
+        run(tag, "a")
