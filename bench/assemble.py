@@ -31,7 +31,7 @@ if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
 from bench.latency_proxy import LatencyProxy  # noqa: E402
-from pipeline.assemble import DEFAULT_CONCURRENCY  # noqa: E402  (the --concurrency default)
+from pipeline.http import DEFAULT_CONCURRENCY  # noqa: E402  (the --concurrency default)
 
 REVISION = "0" * 40
 

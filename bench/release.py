@@ -48,7 +48,7 @@ if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
 from bench.latency_proxy import ProxyControl  # noqa: E402
-from pipeline.assemble import DEFAULT_CONCURRENCY  # noqa: E402  (the --concurrency default)
+from pipeline.http import DEFAULT_CONCURRENCY  # noqa: E402  (the --concurrency default)
 from pipeline.rehearsal.targets import seed_images, start_registry, throwaway_keys  # noqa: E402
 
 REVISION = "0" * 40

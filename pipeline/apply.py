@@ -20,10 +20,9 @@ from dataclasses import dataclass, field
 from typing import Protocol, TypeVar, cast
 
 from pipeline.artifact import VectorArtifact
-from pipeline.assemble import DEFAULT_CONCURRENCY
 from pipeline.cosign.keys import PublicKey, SigningKey
 from pipeline.errors import ConflictError, ReleaseVectorError, UsageError
-from pipeline.http import parallel_map
+from pipeline.http import DEFAULT_CONCURRENCY, parallel_map
 from pipeline.oci import mediatypes
 from pipeline.oci.client import RegistryClient
 from pipeline.oci.mirror import Mirrors
@@ -235,11 +234,10 @@ def _observe_target(request: ReleaseRequest, ports: ReleasePorts, desired: Desir
                     hint="a published release is not changed: release a new version",
                 )
         release = dataclasses.replace(release, compare=())
-    # A target that can tell whether it will take writes says so now, in the look: a read-only release
-    # folder found only after the vector was pushed and signed would leave a half-done release.
-    check_writable = getattr(target, "check_writable", None)
-    if check_writable is not None and not release.done:
-        check_writable(request.version)
+    # Whether the target will take writes is found now, in the look: a read-only release folder found
+    # only after the vector was pushed and signed would leave a half-done release.
+    if not release.done:
+        target.check_writable(request.version)
     return release
 
 

@@ -22,12 +22,12 @@ from pathlib import Path
 from typing import Protocol
 
 from pipeline.errors import ErrorList, RegistryError, ReleaseVectorError, UsageError
+from pipeline.http import DEFAULT_CONCURRENCY
 from pipeline.oci.client import Descriptor
 from pipeline.oci.mirror import Mirrors
 from pipeline.oci.reference import Reference, Repository
 from pipeline.vector import ImageEntry, Source, VectorMetadata, created_from_epoch, render_vector
 
-DEFAULT_CONCURRENCY = 16
 """Images handled at once by every command (``--concurrency``): resolving, signing, verifying."""
 
 

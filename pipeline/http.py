@@ -589,6 +589,10 @@ def collected_errors(error: BaseException) -> tuple[BaseException, ...]:
     return found if isinstance(found, tuple) else (error,)
 
 
+DEFAULT_CONCURRENCY: Final = 16
+"""Images (requests) handled at once unless --concurrency says otherwise: one default for every command."""
+
+
 def parallel_map(fn: Callable[[T], R], items: Iterable[T], *, concurrency: int, fail_fast: bool = False) -> list[R]:
     """``[fn(item) for item in items]`` with at most ``concurrency`` calls running at once.
 

@@ -10,10 +10,9 @@ from pathlib import Path
 
 import typer
 
-from pipeline.assemble import DEFAULT_CONCURRENCY
 from pipeline.cli.option_groups import option_group
 from pipeline.errors import UsageError
-from pipeline.http import DEFAULT_REQUEST_TIMEOUT, REQUEST_TIMEOUT_ENV, set_request_timeout
+from pipeline.http import DEFAULT_CONCURRENCY, DEFAULT_REQUEST_TIMEOUT, REQUEST_TIMEOUT_ENV, set_request_timeout
 from pipeline.oci.auth import load_credentials
 from pipeline.oci.client import RegistryClient, RegistryOptions
 from pipeline.oci.reference import Reference, parse_reference

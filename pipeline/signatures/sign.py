@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from pipeline import jsonbounded
 from pipeline.errors import InvalidInputError, ReleaseVectorError, UsageError
-from pipeline.http import parallel_map
+from pipeline.http import DEFAULT_CONCURRENCY, parallel_map
 from pipeline.oci import digest as digests
 from pipeline.oci import mediatypes
 from pipeline.oci.client import Manifest
@@ -23,8 +23,6 @@ from pipeline.signatures.registry import SignatureRegistry
 from pipeline.signatures.signers import Signer
 from pipeline.signatures.target import SignatureTarget
 from pipeline.sigstore.tlog import TransparencyLog
-
-DEFAULT_CONCURRENCY = 16
 
 
 def is_signed(

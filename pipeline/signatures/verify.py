@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from pipeline.cosign.verify import VerificationPolicy
 from pipeline.errors import ReleaseVectorError
-from pipeline.http import parallel_map
+from pipeline.http import DEFAULT_CONCURRENCY, parallel_map
 from pipeline.oci.reference import Reference
 from pipeline.signatures.formats import all_layouts
 from pipeline.signatures.layout import Format, LayoutVerification, Verifier
@@ -22,8 +22,6 @@ from pipeline.signatures.legacy import VerifiedLayer
 from pipeline.signatures.referrer import VerifiedBundle
 from pipeline.signatures.registry import SignatureRegistry
 from pipeline.signatures.target import SignatureTarget
-
-DEFAULT_CONCURRENCY = 16
 
 
 @dataclass(frozen=True)

@@ -154,6 +154,11 @@ class ReleaseTarget(Protocol):
         """Read-only: the release for ``version`` (a draft too) and its assets."""
         ...
 
+    def check_writable(self, version: str) -> None:
+        """Read-only look, before anything is written anywhere: an error if writes to ``version``'s
+        release cannot succeed (a release folder that is a file or read-only)."""
+        ...
+
     def ensure_draft(self, version: str, *, target_commitish: str | None, name: str, body: str) -> ReleaseHandle:
         """The draft release for ``version``, created if there is none.
 

@@ -238,6 +238,10 @@ class GitHubTarget(ClosingClient):
     def _repo_url(self, suffix: str = "") -> str:
         return f"{self._api}/repos/{self.owner}/{self.repo}{suffix}"
 
+    def check_writable(self, version: str) -> None:
+        """Nothing to probe without writing: a token without ``contents: write`` shows at the draft, which
+        comes after every signature, and a failed release leaves no draft."""
+
     def observe(self, version: str) -> ReleaseState:
         release = self._find_release(check_version(version))
         if release is None:
