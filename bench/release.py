@@ -160,6 +160,7 @@ def child(args: argparse.Namespace) -> int:
             @contextlib.contextmanager
             def applying(self, version: str, total: int) -> Iterator[Callable[[Action, str], None]]:
                 marks["planned"], marks["before"] = time.perf_counter(), proxy.by_repository()
+                marks["before_kinds"] = proxy.counts()
 
                 def on_done(action: Action, _outcome: str) -> None:
                     done[action.kind] = time.perf_counter()  # the last of each kind
@@ -171,9 +172,21 @@ def child(args: argparse.Namespace) -> int:
         settings = ReleaseSettings(mirrors, args.concurrency)
         with RegistryClient(options) as client:  # one client for the whole release, as the CLI
             ports = ReleasePorts(client, key.public_key, key, the_target)
+            settle = ports.confirmations.settle
+
+            def timed_settle(*args: Any, **kwargs: Any) -> Any:
+                """The read-back of every signature written (issue 12), timed: it is part of GitHub below."""
+                started = time.perf_counter()
+                try:
+                    return settle(*args, **kwargs)
+                finally:
+                    record["settle"] = record.get("settle", 0.0) + time.perf_counter() - started
+
+            ports.confirmations.settle = timed_settle  # type: ignore[method-assign]
             result = release(spec, settings, ports, progress=Progress(), started=time.monotonic())
             t3 = time.perf_counter()
             after = proxy.by_repository()
+            after_kinds = proxy.counts()
         close = getattr(the_target, "close", None)
         if close is not None:
             close()
@@ -188,6 +201,9 @@ def child(args: argparse.Namespace) -> int:
         before = marks.get("before", after)
         applied = {name: after.get(name, 0) - before.get(name, 0) for name in after}
         vector_repository = repository.path
+        before_kinds = marks.get("before_kinds", after_kinds)
+        kinds = {kind: n - before_kinds.get(kind, 0) for kind, n in after_kinds.items()}
+        record["kinds"] = {kind: n for kind, n in kinds.items() if n}  # type: ignore[assignment]
         counts.update(
             images=sum(n for name, n in applied.items() if name != vector_repository),
             vector=applied.get(vector_repository, 0),
@@ -316,6 +332,12 @@ def main(argv: list[str] | None = None) -> int:
                     f"{p.get('sign', 0):>6.2f} {p.get('github', 0):>6.2f} {p['total']:>7.2f} {r['verify']:>6.2f} "
                     f"{r['rerun']['total']:>6.2f} {r['sign_requests']:>10.2f} "
                     f"{r['rerun_image_requests'] / count:>13.2f} {r['peak_rss_kib'] / 1024:>7.1f}",
+                    flush=True,
+                )
+                kinds = p.get("kinds", {})
+                print(
+                    f"         (GitHub includes {p.get('settle', 0):.2f} s reading every new signature back; "
+                    f"the apply's requests by kind: {', '.join(f'{k} {v}' for k, v in kinds.items())})",
                     flush=True,
                 )
                 if r["rerun_actions"] or not r["verify_ok"]:

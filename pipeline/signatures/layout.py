@@ -27,6 +27,8 @@ WRITE_ATTEMPTS: Final = 5
 """How often a layout re-applies its write onto a manifest another writer replaced meanwhile."""
 INLINE_MIN_WAIT: Final = 0.25  # seconds: one write's window alone is a poor guess of another writer's
 _BLOB_RACE_CODES: Final = frozenset({"BLOB_UNKNOWN", "MANIFEST_BLOB_UNKNOWN", "DIGEST_INVALID"})
+SETTLE_FACTOR: Final = 2.0
+"""A write is read back this many times the run's longest read-to-PUT window after its PUT."""
 RETRY_DELAY: Final = 0.05  # seconds, doubled per attempt, jittered: concurrent writers fall out of step
 _JITTER: Final = random.Random()  # timing jitter only, nothing secret  # noqa: S311
 
@@ -115,8 +117,8 @@ class WriteConfirmations:
 
     A writer that read the tag before our PUT lands its copy within its own read-to-write window; waiting
     out that window inside every signing would make each one several round trips longer. Collected here,
-    the waits overlap: :meth:`settle` waits until the last one is due, reads every tag back (in parallel),
-    and re-applies what another writer's copy replaced. Thread-safe.
+    the waits overlap: :meth:`settle` reads every tag back (in parallel) once it is due, and re-applies
+    what another writer's copy replaced. Thread-safe.
     """
 
     def __init__(self) -> None:
@@ -132,21 +134,31 @@ class WriteConfirmations:
             return len(self._pending)
 
     def settle(
-        self, concurrency: int, *, sleep: Callable[[float], None] = time.sleep
+        self,
+        concurrency: int,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
     ) -> list[tuple[str, ReleaseVectorError]]:
-        """Confirm every pending write; (subject, error) of each that could not be made to stay."""
+        """Confirm every pending write; (subject, error) of each that could not be made to stay.
+
+        Each write is read back once it is due: ``SETTLE_FACTOR`` times the longest read-to-PUT window
+        seen in this run (under load every window grows alike; another writer's is as long) after its own
+        PUT. The early writes of a run are due by the time it settles and are read at once, while the last
+        ones come due, so the wait a run pays is about one window after its last PUT, not one per write.
+        No jitter here: a lost write is re-applied through :func:`write_until_present`, which has its own.
+        """
         with self._lock:
             pending, self._pending = self._pending, []
         if not pending:
             return []
-        # Wait for the slowest other writer we can expect: three times the longest read-to-PUT window seen
-        # in this run (under load every window grows alike), after our last PUT. Once per run, so cheap.
         longest = max(max(write.window for write in pending), RETRY_DELAY)
-        due = max(write.written_at for write in pending) + 3 * longest * (1 + _JITTER.random())
-        if due > time.monotonic():
-            sleep(due - time.monotonic())
+        pending.sort(key=lambda write: write.written_at)  # the earliest due first
 
         def confirm(write: PendingWrite) -> ReleaseVectorError | None:
+            wait = write.written_at + SETTLE_FACTOR * longest - clock()
+            if wait > 0:
+                sleep(wait)
             try:
                 if not write.stayed():
                     write.redo()

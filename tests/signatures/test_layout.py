@@ -7,7 +7,7 @@ from collections.abc import Callable
 import pytest
 
 from pipeline.errors import ConflictError, RegistryError
-from pipeline.signatures.layout import WriteConfirmations, write_until_present
+from pipeline.signatures.layout import PendingWrite, WriteConfirmations, write_until_present
 
 
 class Tag:
@@ -97,3 +97,28 @@ def test_an_addition_that_never_stays_is_a_conflict() -> None:
     tag.after_put = always_replaced
     with pytest.raises(ConflictError):
         run(tag, "a")
+
+
+def test_settle_reads_each_write_back_once_it_is_due_not_all_after_the_last() -> None:
+    """Two writes 10 s apart, each window 1 s: the first is read back at once (it is long due), the
+    second 2 windows after its own PUT; the run waits once, for the last write only."""
+    now = [100.0]
+    reads: list[tuple[str, float]] = []
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        now[0] += seconds
+
+    def pending(name: str, written_at: float) -> PendingWrite:
+        def stayed() -> bool:
+            reads.append((name, now[0]))
+            return True
+
+        return PendingWrite(name, written_at, 1.0, stayed, lambda: None)
+
+    confirmations = WriteConfirmations()
+    confirmations.add(pending("late", 99.5))
+    confirmations.add(pending("early", 89.5))
+    assert confirmations.settle(1, sleep=sleep, clock=lambda: now[0]) == []
+    assert reads == [("early", 100.0), ("late", 101.5)] and slept == [1.5]
