@@ -16,13 +16,12 @@ failure is collected; nothing stops at the first one.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
 from pipeline.errors import ErrorList, RegistryError, ReleaseVectorError, UsageError
-from pipeline.http import DEFAULT_CONCURRENCY
+from pipeline.http import DEFAULT_CONCURRENCY, parallel_unlocking
 from pipeline.oci.client import Descriptor
 from pipeline.oci.mirror import Mirrors
 from pipeline.oci.reference import Reference, Repository
@@ -116,21 +115,17 @@ def resolve_images(
 
     found: dict[Reference, str] = {}
     failed: dict[Reference, ReleaseVectorError] = {}
-    with ThreadPoolExecutor(max_workers=min(concurrency, max(1, len(unique))), thread_name_prefix="resolve") as pool:
-        pending: set[Future[tuple[Reference, str | None, ReleaseVectorError | None]]] = {
-            pool.submit(head, ref) for ref in first
-        }
-        while pending:
-            done, pending = wait(pending, return_when=FIRST_COMPLETED)
-            for future in done:
-                ref, digest, error = future.result()
-                if digest is not None:
-                    found[ref] = digest
-                    if on_resolved is not None:
-                        on_resolved(ref, digest)
-                elif error is not None:
-                    failed[ref] = error
-                pending.update(pool.submit(head, nxt) for nxt in unlocks.get(ref, ()))
+
+    def arrived(ref: Reference, outcome: tuple[Reference, str | None, ReleaseVectorError | None]) -> None:
+        _, digest, error = outcome
+        if digest is not None:
+            found[ref] = digest
+            if on_resolved is not None:
+                on_resolved(ref, digest)
+        elif error is not None:
+            failed[ref] = error
+
+    parallel_unlocking(head, first, unlocks, concurrency=concurrency, on_result=arrived)
     return Resolution(
         digests={ref: found[ref] for ref in unique if ref in found},
         unresolved=tuple(Unresolved(ref, targets[ref], failed[ref]) for ref in unique if ref in failed),

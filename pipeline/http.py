@@ -4,8 +4,8 @@ The retry policy and timeouts, ``Retry-After`` parsing, URL scrubbing for messag
 the TLS context (system and certifi roots plus an optional private CA), transport-error descriptions,
 the backoff delay, the ``close``/context-manager boilerplate; and the defences against hostile servers:
 every request has a total deadline (:func:`send`, :func:`read_capped`; ``--request-timeout``), every
-body is read with a size cap before it is buffered (:func:`read_capped`). :func:`parallel_map` is the
-one bounded thread pool.
+body is read with a size cap before it is buffered (:func:`read_capped`). :func:`parallel_map` (and its
+work-queue form :func:`parallel_unlocking`) is the one bounded thread pool.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ import random
 import ssl
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -632,3 +632,36 @@ def parallel_map(fn: Callable[[T], R], items: Iterable[T], *, concurrency: int, 
             setattr(first, _ERRORS_ATTRIBUTE, failures)
         raise first
     return results  # type: ignore[return-value]  # every slot filled: no call failed
+
+
+def parallel_unlocking(
+    fn: Callable[[T], R],
+    first: Sequence[T],
+    unlocks: Mapping[T, Sequence[T]],
+    *,
+    concurrency: int,
+    on_result: Callable[[T, R], None] | None = None,
+) -> dict[T, R]:
+    """``fn`` over ``first`` and, as each call ends, over the items its item unlocks (``unlocks[item]``),
+    at most ``concurrency`` at a time: a work queue whose order is a dependency (assemble reads the first
+    image of a registry alone, so that its token and ping are fetched once, then one per repository).
+
+    ``fn`` must not raise (return its failure instead): one item's failure still unlocks the next.
+    ``on_result`` is called from the calling thread as each result arrives. Results by item."""
+    if concurrency < 1:
+        raise ValueError("concurrency must be at least 1")
+    results: dict[T, R] = {}
+    if not first:
+        return results
+    total = len(first) + sum(len(after) for after in unlocks.values())
+    with ThreadPoolExecutor(max_workers=min(concurrency, max(1, total)), thread_name_prefix="unlocking") as pool:
+        running: dict[Future[R], T] = {pool.submit(fn, item): item for item in first}
+        while running:
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in done:
+                item = running.pop(future)
+                results[item] = future.result()
+                if on_result is not None:
+                    on_result(item, results[item])
+                running.update({pool.submit(fn, after): after for after in unlocks.get(item, ())})
+    return results

@@ -19,6 +19,7 @@ from pipeline.http import (
     describe_transport_error,
     is_loopback_host,
     parallel_map,
+    parallel_unlocking,
     parse_retry_after,
     read_capped,
     request_sent,
@@ -270,3 +271,47 @@ def test_parallel_map_fail_fast_skips_what_has_not_started() -> None:
         parallel_map(work, range(50), concurrency=1, fail_fast=True)
     assert started == [0]
     assert collected_errors(KeyError("x"))[0].args == ("x",)
+
+
+def test_parallel_unlocking_starts_an_item_only_after_the_item_that_unlocks_it_ended() -> None:
+    ended: list[str] = []
+    started_after: dict[str, list[str]] = {}
+    lock = threading.Lock()
+    caller = threading.get_ident()
+    results_seen: list[tuple[str, int]] = []
+
+    def fn(item: str) -> str:
+        with lock:
+            started_after[item] = list(ended)
+        with lock:
+            ended.append(item)
+        return item.upper()
+
+    def on_result(item: str, result: str) -> None:
+        results_seen.append((result, threading.get_ident()))
+
+    unlocks = {"a": ["a1", "a2"], "b": ["b1"], "a1": ["a11"]}
+    results = parallel_unlocking(fn, ["a", "b"], unlocks, concurrency=3, on_result=on_result)
+    assert results == {k: k.upper() for k in ("a", "b", "a1", "a2", "b1", "a11")}
+    assert "a" in started_after["a1"] and "a" in started_after["a2"] and "b" in started_after["b1"]
+    assert "a1" in started_after["a11"]
+    assert {thread for _, thread in results_seen} == {caller}  # progress is reported from the caller
+
+
+def test_parallel_unlocking_keeps_to_its_concurrency() -> None:
+    running = [0]
+    most = [0]
+    lock = threading.Lock()
+
+    def fn(item: int) -> int:
+        with lock:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+        time.sleep(0.01)
+        with lock:
+            running[0] -= 1
+        return item
+
+    unlocks = {0: list(range(1, 20))}
+    assert sorted(parallel_unlocking(fn, [0], unlocks, concurrency=4)) == list(range(20))
+    assert most[0] <= 4
