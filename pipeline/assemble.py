@@ -26,7 +26,7 @@ from pipeline.http import DEFAULT_CONCURRENCY
 from pipeline.oci.client import Descriptor
 from pipeline.oci.mirror import Mirrors
 from pipeline.oci.reference import Reference, Repository
-from pipeline.vector import ImageEntry, Source, VectorMetadata, created_from_epoch, render_vector
+from pipeline.vector import KIND_IMAGE, ImageEntry, Source, VectorMetadata, created_from_epoch, render_vector
 
 """Images handled at once by every command (``--concurrency``): resolving, signing, verifying."""
 
@@ -65,7 +65,7 @@ class Resolution:
     def failed_entries(self, source: Source) -> list[tuple[ImageEntry, Unresolved]]:
         """Every entry of ``source`` whose image failed, in document order (with the failure)."""
         failures = {failure.reference: failure for failure in self.unresolved}
-        return [(image, failures[image.reference]) for image in source.images if image.reference in failures]
+        return [(entry, failures[entry.reference]) for entry in source.oci_entries if entry.reference in failures]
 
 
 def _schedule(targets: Mapping[Reference, Reference]) -> tuple[list[Reference], dict[Reference, list[Reference]]]:
@@ -195,11 +195,13 @@ def unresolved_error(source: Source, resolution: Resolution) -> ErrorList:
     """Every image that could not be resolved, at once: an ErrorList naming each YAML line."""
     errors: list[ReleaseVectorError] = []
     for image, failure in resolution.failed_entries(source):
-        error = ReleaseVectorError(failure.reason, where=f"{source.where}:{image.line}", hint=failure.error.hint)
+        reason = failure.reason if image.kind == KIND_IMAGE else failure.reason.replace("image", image.label, 1)
+        error = ReleaseVectorError(reason, where=f"{source.where}:{image.line}", hint=failure.error.hint)
         error.exit_code = failure.error.exit_code
         errors.append(error)
     total = len(source.references())
-    return ErrorList(errors, f"{len(resolution.unresolved)} of {total} images could not be resolved")
+    what = "images" if not source.artifacts else "images and oci artifacts"
+    return ErrorList(errors, f"{len(resolution.unresolved)} of {total} {what} could not be resolved")
 
 
 def build_vector(

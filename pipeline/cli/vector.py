@@ -129,8 +129,9 @@ def _summary(source: Source, output: Path | None, vector: bytes, resolution: Res
     target = str(output) if output is not None else "stdout"
     vector_digest = "sha256:" + hashlib.sha256(vector).hexdigest()
     _err(
-        f"assembled {source.where} -> {target}: {len(source.images)} image entries, {len(source.references())} "
-        f"distinct, {len(resolution.digests)} digests pinned in {elapsed:.2f} s; vector {vector_digest}"
+        f"assembled {source.where} -> {target}: {len(source.images)} image entries, {len(source.artifacts)} oci "
+        f"artifact entries, {len(source.references())} distinct, {len(resolution.digests)} digests pinned in "
+        f"{elapsed:.2f} s; vector {vector_digest}"
     )
 
 
@@ -140,7 +141,8 @@ def _fail_unresolved(
     """Every image that could not be resolved, with its line, on stderr (and the JSON result); exits."""
     for image, failure in resolution.failed_entries(source):
         _err(f"error: {failure.reason} ({source.where}:{image.line})")
-    _err(f"error: {len(resolution.unresolved)} of {len(source.references())} images could not be resolved")
+    what = "images" if not source.artifacts else "images and oci artifacts"
+    _err(f"error: {len(resolution.unresolved)} of {len(source.references())} {what} could not be resolved")
     if json_output:
         print_json(_result(source, output, None, resolution, no_resolve))
     raise typer.Exit(int(resolution.unresolved[0].error.exit_code))
@@ -155,10 +157,12 @@ def _result(
         "written": vector is not None,
         "resolved": not no_resolve and resolution.ok,
         "image_entries": len(source.images),
-        "images": len(source.references()),
+        "images": len({image.reference for image in source.images}),
+        "oci_artifact_entries": len(source.artifacts),
+        "references": len(source.references()),
         "digests": len(resolution.digests),
         "unresolved": [
-            {"image": str(failure.reference), "line": image.line, "error": failure.reason}
+            {"image": str(failure.reference), "kind": image.kind, "line": image.line, "error": failure.reason}
             for image, failure in resolution.failed_entries(source)
         ],
         "vector_sha256": None if vector is None else "sha256:" + hashlib.sha256(vector).hexdigest(),
