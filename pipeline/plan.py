@@ -6,7 +6,7 @@ re-run after a crash plans exactly the rest. The order is the safety argument:
 
 1. push the vector artifact (tag VERSION);
 2. sign the vector artifact's digest;
-3. sign every unique image digest the vector pins;
+3. sign every unique image and OCI artifact digest the vector pins;
 4. create (or reuse) the draft release;
 5. upload the assets (``cosign.pub``, ``release.yaml``);
 6. publish — last, so nothing is published before every signature and asset exists.
@@ -22,7 +22,12 @@ from typing import Literal
 
 from pipeline.targets.base import ReleaseDiff, WantedAsset
 
-ActionKind = Literal["push-vector", "sign-vector", "sign-image", "create-draft", "upload-asset", "publish"]
+ActionKind = Literal[
+    "push-vector", "sign-vector", "sign-image", "sign-artifact", "create-draft", "upload-asset", "publish"
+]
+# The signatures of what the vector pins: images, and OCI artifacts (Helm charts, Ansible roles; a manifest like
+# any other, signed the same way). One kind each so the plan and the summary can count them apart.
+SIGN_PINNED: tuple[ActionKind, ...] = ("sign-image", "sign-artifact")
 
 
 @dataclass(frozen=True)
@@ -68,10 +73,12 @@ class Plan:
 
 @dataclass(frozen=True)
 class ImageToSign:
-    """An image the vector pins: the name the vector lists and the digest it pins."""
+    """An image (or OCI artifact, ``kind`` ``oci-artifact``) the vector pins: the name the vector lists and the
+    digest it pins."""
 
     name: str
     digest: str
+    kind: str = "image"
 
 
 @dataclass(frozen=True)
@@ -117,7 +124,8 @@ def build_plan(desired: DesiredRelease, observed: ObservedRelease) -> Plan:
         actions.append(Action("sign-vector", desired.artifact.rsplit(":", 1)[0], desired.artifact_digest))
     for image in unique_images(desired.images):
         if (image.name, image.digest) not in observed.signed_images:
-            actions.append(Action("sign-image", image.name, image.digest))
+            kind: ActionKind = "sign-image" if image.kind == "image" else "sign-artifact"
+            actions.append(Action(kind, image.name, image.digest))
     if release is not None and desired.target is not None:
         if release.create_draft:
             actions.append(Action("create-draft", desired.target, None, f"tag {desired.version}"))

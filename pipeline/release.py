@@ -48,11 +48,11 @@ from pipeline.oci import digest as digests
 from pipeline.oci.client import RegistryClient
 from pipeline.oci.mirror import Mirrors
 from pipeline.oci.reference import Reference, Repository, parse_reference
-from pipeline.plan import Action, DesiredRelease, Plan, build_plan
+from pipeline.plan import SIGN_PINNED, Action, DesiredRelease, Plan, build_plan
 from pipeline.publish import pull_vector
 from pipeline.signatures.verify import ImageVerification, verify_image
 from pipeline.targets.base import ReleaseTarget
-from pipeline.vector import Source, read_vector
+from pipeline.vector import KIND_IMAGE, ImageEntry, Source, read_vector
 
 __all__ = [
     "ImageCheck",
@@ -133,11 +133,12 @@ class ReleaseResult:
             "version": request.version,
             "artifact": str(request.artifact_reference),
             "artifact_digest": request.artifact.digest,
-            "images": len(self.desired.images),
+            "images": sum(1 for image in self.desired.images if image.kind == "image"),
             "actions": self.plan.to_json(),
             "target": self.desired.target,
             "keyless": keyless,
             "seconds": self.seconds,
+            "oci_artifacts": sum(1 for image in self.desired.images if image.kind != KIND_IMAGE),
         }
 
 
@@ -159,15 +160,17 @@ def release(
     started = time.monotonic() if started is None else started
     request = _assemble(spec, settings, ports, report)
     assembled = time.monotonic()
-    report.note(f"assembled {spec.source_path}: {len(spec.source.references())} images pinned, "
-                f"vector {request.artifact.digest}")  # fmt: skip
+    pinned = f"{len({i.reference for i in spec.source.images})} images"
+    if spec.source.artifacts:
+        pinned += f" and {len({a.reference for a in spec.source.artifacts})} oci artifacts"
+    report.note(f"assembled {spec.source_path}: {pinned} pinned, vector {request.artifact.digest}")
     desired = desired_release(request, settings, ports)
     plan = build_plan(desired, observe_release(desired, request, settings, ports))
     planned = time.monotonic()
     seconds = {"assemble": round(assembled - started, 3), "plan": round(planned - assembled, 3)}
     if spec.dry_run:
         return ReleaseResult(request, desired, plan, True, seconds)
-    if ports.keyless is not None and any(a.kind in ("sign-vector", "sign-image") for a in plan.actions):
+    if ports.keyless is not None and any(a.kind in ("sign-vector", *SIGN_PINNED) for a in plan.actions):
         ports.keyless.certified_key()  # the certificate first: a refused token fails before anything is written
     with report.applying(spec.version, len(plan.actions)) as on_done:
         apply_plan(plan, request, settings, ports, on_done=on_done)
@@ -216,21 +219,35 @@ def _assemble(
 
 @dataclass(frozen=True)
 class ImageCheck:
-    """One pinned image: the signature on its digest, and whether its tag still points there."""
+    """One pinned image or OCI artifact: the signature on its digest, and whether its tag still points there.
+
+    ``kind`` and ``yaml_path`` say what and where the vector names it (the first entry, when several do)."""
 
     name: str
     tag: str
     digest: str
     verification: ImageVerification | None
     problems: tuple[str, ...]
+    kind: str = KIND_IMAGE
+    yaml_path: str = ""
 
     @property
     def ok(self) -> bool:
         return not self.problems
 
+    @property
+    def label(self) -> str:
+        """How messages name it: ``oci artifact REPO:TAG@DIGEST at helm-charts.x.y`` (images: no kind)."""
+        what = f"{self.name}:{self.tag}@{self.digest}"
+        if self.kind != KIND_IMAGE:
+            what = f"oci artifact {what}"
+        return f"{what} at {self.yaml_path}" if self.yaml_path else what
+
     def to_json(self) -> dict[str, object]:
         return {
             "image": f"{self.name}:{self.tag}",
+            "kind": self.kind,
+            "yaml_path": self.yaml_path,
             "digest": self.digest,
             "ok": self.ok,
             "problems": list(self.problems),
@@ -317,16 +334,17 @@ def verify_release(
     (the very bytes signed)."""
     pulled = pull_vector(registry, reference, policy, all_formats=False)  # one valid signature is enough
     vector = read_vector(pulled.content, f"release vector {pulled.pinned}")
-    entries = {
-        (entry.repository.name, entry.tag, entry.digest): entry
-        for entry in vector.images
-        if not is_excluded(entry.repository.name, excluded)
-    }
+    entries: dict[tuple[str, str, str | None], ImageEntry] = {}
+    for entry in vector.oci_entries:  # images, then OCI artifacts (charts, roles); each first entry names it
+        if not is_excluded(entry.repository.name, excluded):
+            entries.setdefault((entry.repository.name, entry.tag, entry.digest), entry)
 
     def check(key: tuple[str, str, str | None]) -> ImageCheck:
         name, tag, digest = key
+        entry = entries[key]
         if digest is None:
-            return ImageCheck(name, tag, "", None, ("the vector pins no digest for this image",))
+            return ImageCheck(name, tag, "", None, (f"the vector pins no digest for this {entry.label}",),
+                              entry.kind, entry.yaml_path)  # fmt: skip
         original = parse_reference(f"{name}:{tag}@{digest}")
         mirrored = mirrors.apply(original)
         result = verify_image(registry, mirrored.with_digest(digest), policy, all_formats=False)
@@ -341,7 +359,7 @@ def verify_release(
                     problems.append(f"tag {tag} no longer exists")
                 elif descriptor.digest != digest:
                     problems.append(f"tag moved: {tag} now points at {descriptor.digest}, the vector pins {digest}")
-        return ImageCheck(name, tag, digest, result, tuple(problems))
+        return ImageCheck(name, tag, digest, result, tuple(problems), entry.kind, entry.yaml_path)
 
     keys = list(entries)
     checks = tuple(parallel_map(check, keys, concurrency=max(1, concurrency)))

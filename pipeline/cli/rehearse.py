@@ -140,6 +140,7 @@ def _print_result(result: RehearsalResult) -> None:
     print(
         f"  images:   {result.images} in the source ({result.multiarch_indexes} multi-arch),"
         f" {result.images_signed} signatures added"
+        + (f", {result.artifacts_signed} oci artifact (chart/role) signatures" if result.artifacts_signed else "")
     )
     print(f"  vector:   {result.vector_reference}@{result.vector_digest} (signed)")
     print(

@@ -173,13 +173,14 @@ def _print_release(result: ReleaseResult, json_output: bool) -> None:
         target = result.desired.target
         print(
             f"release {version}: {len(plan.actions)} action(s) done; vector {result.pinned}; "
-            f"{plan.count('sign-image')} image signature(s) added" + (f"; published on {target}" if target else "")
+            f"{plan.count('sign-image')} image and {plan.count('sign-artifact')} oci artifact signature(s) added"
+            + (f"; published on {target}" if target else "")
         )
 
 
 def _print_verification(result: ReleaseVerification) -> None:
     for image in result.images:
-        pinned = f"{image.name}:{image.tag}@{image.digest}"
+        pinned = image.label
         if image.ok:
             print(f"ok      {pinned}")
         else:
@@ -242,6 +243,7 @@ def verify_release_command(
 def _report_verification(result: ReleaseVerification, json_output: bool) -> None:
     """The result on stdout (lines or JSON), the summary and each failure on stderr; failures exit 10."""
     failed = [image for image in result.images if not image.ok]
+    artifacts = sum(1 for image in result.images if image.kind != "image")
     if json_output:
         print_json(
             {
@@ -258,13 +260,15 @@ def _report_verification(result: ReleaseVerification, json_output: bool) -> None
         _print_verification(result)
     say(
         f"release {result.version or '?'} ({result.reference}@{result.artifact_digest}): vector signature ok; "
-        f"{len(result.images) - len(failed)} of {len(result.images)} images ok"
+        f"{len(result.images) - len(failed)} of {len(result.images)} images"
+        + (f" (incl. {artifacts} oci artifacts)" if artifacts else "")
+        + " ok"
         + (f"; {len(result.release_problems)} release problem(s)" if result.release_problems else "")
     )
     if not result.ok:
         for image in failed:
             problems = one_line("; ".join(image.problems))
-            say(f"error: verification failed: {problems} ({image.name}:{image.tag}@{image.digest})")
+            say(f"error: verification failed: {problems} ({image.label})")
         for problem in result.release_problems:
             say(f"error: {one_line(problem)}")
         hints = [hint for image in failed if image.verification is not None for hint in image.verification.hints]

@@ -128,6 +128,7 @@ class RehearsalResult:
     verify_command: str
     keyless: KeylessOutcome | None
     seconds: Mapping[str, float]
+    artifacts_signed: int = 0  # OCI artifacts (charts, roles) the first release signed
 
     @property
     def removed(self) -> bool:
@@ -144,6 +145,7 @@ class RehearsalResult:
             "images": self.images,
             "multiarch_indexes": self.multiarch_indexes,
             "images_signed": self.images_signed,
+            "artifacts_signed": self.artifacts_signed,
             "vector_signed": self.vector_signed,
             "vector": {"reference": self.vector_reference, "digest": self.vector_digest},
             "verified_images": self.verified_images,
@@ -332,9 +334,13 @@ def _start_targets(run: _Run, loaded: Source, say: Callable[[str], None]) -> _Ta
     mirrors = mirror_specs(loaded, registry.host)
     references = loaded.references()
     salt = f"{registry.host} {run.settings.version}"
-    seeded = timed(phases, "seed", lambda: seed_images(registry.host, references, mirrors, salt=salt))
+    artifacts = [entry.reference for entry in loaded.artifacts]
+    seeded = timed(
+        phases, "seed", lambda: seed_images(registry.host, references, mirrors, salt=salt, artifacts=artifacts)
+    )
     indexes = sum(1 for image in seeded if image.platforms)
-    say(f"seeded {len(seeded)} images ({indexes} multi-arch indexes) under mirrored names")
+    say(f"seeded {len(seeded)} images ({indexes} multi-arch indexes, {len(set(artifacts))} oci artifacts) "
+        "under mirrored names")  # fmt: skip
     keys = timed(phases, "keys", lambda: throwaway_keys(folder / "keys"))
     # An embedded transparency log: every signature gets a Rekor entry whose SET verify-release
     # checks offline with this log's key (kept beside the keys; the log itself ends with the run).
@@ -398,6 +404,7 @@ def _rehearse(run: _Run, commands: Commands, say: Callable[[str], None]) -> Rehe
         images=len(references),
         multiarch_indexes=targets.multiarch_indexes,
         images_signed=sum(1 for action in first["actions"] if action["kind"] == "sign-image"),
+        artifacts_signed=sum(1 for action in first["actions"] if action["kind"] == "sign-artifact"),
         vector_signed=any(action["kind"] == "sign-vector" for action in first["actions"]),
         vector_reference=str(parse_reference(first["artifact"])),
         vector_digest=first["artifact_digest"],
