@@ -47,6 +47,7 @@ class Action:
 class Plan:
     version: str
     actions: tuple[Action, ...]
+    published: bool = True  # False: no release target (--no-publish); the text says so
 
     @property
     def is_empty(self) -> bool:
@@ -60,10 +61,11 @@ class Plan:
 
     def render_text(self) -> str:
         """A plain table, one action a line (the CLI may render it with rich on a terminal)."""
+        unpublished = "" if self.published else "; not published (--no-publish)"
         if self.is_empty:
-            return f"release {self.version}: nothing to do (everything is in place)"
+            return f"release {self.version}: nothing to do (everything is in place){unpublished}"
         width = max(len(action.kind) for action in self.actions)
-        lines = [f"release {self.version}: {len(self.actions)} action(s)"]
+        lines = [f"release {self.version}: {len(self.actions)} action(s){unpublished}"]
         for number, action in enumerate(self.actions, 1):
             digest = f"  {action.digest}" if action.digest else ""
             detail = f"  ({action.detail})" if action.detail else ""
@@ -136,4 +138,4 @@ def build_plan(desired: DesiredRelease, observed: ObservedRelease) -> Plan:
             actions.append(Action("upload-asset", name, digests.get(name), "compare with the draft's copy"))
         if release.publish:
             actions.append(Action("publish", desired.target, None, f"tag {desired.version}"))
-    return Plan(desired.version, tuple(actions))
+    return Plan(desired.version, tuple(actions), published=desired.target is not None)

@@ -139,6 +139,7 @@ class ReleaseResult:
             "keyless": keyless,
             "seconds": self.seconds,
             "oci_artifacts": sum(1 for image in self.desired.images if image.kind != KIND_IMAGE),
+            "published": self.desired.target is not None,
         }
 
 

@@ -56,7 +56,9 @@ def print_plan_table(plan: Plan) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"release {plan.version}: {len(plan.actions)} action(s), nothing written (dry run)")
+    unpublished = "" if plan.published else "; not published (--no-publish)"
+    title = f"release {plan.version}: {len(plan.actions)} action(s), nothing written (dry run){unpublished}"
+    table = Table(title=title)
     for column in ("#", "action", "target", "digest", "note"):
         table.add_column(column)
     for number, action in enumerate(plan.actions, 1):

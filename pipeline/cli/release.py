@@ -24,8 +24,10 @@ from pipeline.cli.registry_options import CONCURRENCY_OPTION, REGISTRY_OPTIONS, 
 from pipeline.cli.release_options import (
     EXCLUDE_OPTION,
     MIRRORS_OPTION,
+    NO_PUBLISH_OPTION,
     TARGET_OPTIONS,
     TargetOptions,
+    check_destination,
     release_target,
 )
 from pipeline.cli.trust_options import (
@@ -76,6 +78,7 @@ def release_command(
     ),
     keyless_options: KeylessOptions = SIGN_OPTIONS,
     target_options: TargetOptions = TARGET_OPTIONS,
+    no_publish: bool = NO_PUBLISH_OPTION,
     registry_mirror: list[str] = MIRRORS_OPTION,
     git_revision: str | None = typer.Option(
         None, "--git-revision", envvar="RELEASE_VECTOR_GIT_REVISION", help="Commit id (default: the checkout's HEAD)."
@@ -104,6 +107,7 @@ def release_command(
     (without --key: only) made keyless; a keyless-only release publishes no cosign.pub.
     """
     started = time.monotonic()
+    check_destination(target_options, no_publish)
     check_keyless_options(key, keyless_options, tlog_upload=tlog_options.tlog_upload)
     chosen_format = parse_bundle_format(bundle_format)
     created = referrer_created() if chosen_format != "legacy" else None
@@ -164,17 +168,19 @@ def _print_release(result: ReleaseResult, json_output: bool) -> None:
             print_plan_table(plan)
         else:
             print(plan.render_text())
-        say(f"dry run: {len(plan.actions)} action(s) planned, nothing written")
+        unpublished = "" if plan.published else "; not published (--no-publish)"
+        say(f"dry run: {len(plan.actions)} action(s) planned, nothing written{unpublished}")
     elif json_output:
         print_json(result.to_json())
     elif plan.is_empty:
-        print(f"release {version}: already complete, nothing written ({result.pinned})")
+        published = "" if result.desired.target else "; not published (--no-publish)"
+        print(f"release {version}: already complete, nothing written ({result.pinned}){published}")
     else:
         target = result.desired.target
         print(
             f"release {version}: {len(plan.actions)} action(s) done; vector {result.pinned}; "
             f"{plan.count('sign-image')} image and {plan.count('sign-artifact')} oci artifact signature(s) added"
-            + (f"; published on {target}" if target else "")
+            + (f"; published on {target}" if target else "; not published (--no-publish)")
         )
 
 
