@@ -89,6 +89,8 @@ DIGEST_KEY: Final = "digest"
 OCI_KEY: Final = "oci"
 VERSION_KEY: Final = "version"
 OCI_SCHEME: Final = "oci://"  # Helm's way of writing an OCI chart reference; accepted, not required
+BINARIES_KEY: Final = "binaries"
+URL_KEY: Final = "url"
 KIND_IMAGE: Final = "image"
 KIND_OCI_ARTIFACT: Final = "oci-artifact"
 METADATA_KEY: Final = "release-vector"
@@ -224,6 +226,24 @@ class TagOnlyEntry:
     path: YamlPath
 
 
+@dataclass(frozen=True, slots=True)
+class BinaryEntry:
+    """A mapping under ``binaries`` with a ``url`` (http or https): where the binary is downloaded from, the
+    sha256 of its bytes (``digest: sha256:…`` beside the URL, vectors only), where the entry is."""
+
+    url: str
+    line: int  # of the url key
+    path: YamlPath
+    digest: str | None = None
+
+    @property
+    def yaml_path(self) -> str:
+        text = ""
+        for key in self.path:
+            text += f"[{key}]" if isinstance(key, int) else (f".{key}" if text else key)
+        return text
+
+
 @dataclass(frozen=True)
 class VectorMetadata:
     """The ``release-vector`` block: release version, git revision, sha256 (hex) of the source file's bytes,
@@ -298,6 +318,7 @@ class _Layout:
     metadata_index: int
     metadata_indent: str
     fingerprint: bytes  # of the source's node tree (see _fingerprint): what the read-back check compares
+    binary_slots: tuple[_Slot, ...] = ()  # one per Source.binaries entry
 
 
 @dataclass(frozen=True)
@@ -310,6 +331,7 @@ class Source:
     tag_only: tuple[TagOnlyEntry, ...]
     _layout: _Layout = field(repr=False, compare=False)
     artifacts: tuple[ImageEntry, ...] = ()  # the OCI artifacts (charts, roles): kind KIND_OCI_ARTIFACT
+    binaries: tuple[BinaryEntry, ...] = ()  # every url under binaries
 
     @property
     def sha256(self) -> str:
@@ -355,6 +377,7 @@ class Vector:
     tag_only: tuple[TagOnlyEntry, ...]
     metadata: VectorMetadata | None
     artifacts: tuple[ImageEntry, ...] = ()  # the OCI artifacts (charts, roles), see load_source
+    binaries: tuple[BinaryEntry, ...] = ()  # every url under binaries, with its digest when pinned
 
     @property
     def oci_entries(self) -> tuple[ImageEntry, ...]:
@@ -407,6 +430,14 @@ class _Found:
     tag_value: yaml.Node
 
 
+@dataclass(slots=True)
+class _FoundBinary:
+    entry: BinaryEntry
+    mapping: yaml.MappingNode
+    url_key: yaml.Node
+    url_value: yaml.Node
+
+
 @dataclass
 class _Document:
     text: str
@@ -418,6 +449,7 @@ class _Document:
     metadata: VectorMetadata | None
     doc_end: int | None
     artifacts: list[_Found] = field(default_factory=list)
+    binaries: list[_FoundBinary] = field(default_factory=list)
 
 
 def _line(node: yaml.Node | yaml.Event) -> int:
@@ -767,6 +799,81 @@ def _find_artifacts(
     return found
 
 
+_URL_SCHEMES: Final = ("http://", "https://")
+
+
+def _find_binaries(
+    root_pairs: dict[str, tuple[yaml.Node, yaml.Node]], problems: _Problems, *, vector: bool
+) -> list[_FoundBinary]:
+    """Every mapping with a ``url`` under ``binaries`` (an ``oci:`` mapping there is an OCI artifact)."""
+    if BINARIES_KEY not in root_pairs:
+        return []
+    found: list[_FoundBinary] = []
+    stack: list[tuple[yaml.Node, YamlPath]] = [(root_pairs[BINARIES_KEY][1], (BINARIES_KEY,))]
+    seen_nodes: set[int] = set()
+    while stack:
+        node, path = stack.pop()
+        if id(node) in seen_nodes:
+            continue
+        seen_nodes.add(id(node))
+        if isinstance(node, yaml.SequenceNode):
+            stack.extend(reversed([(item, (*path, index)) for index, item in enumerate(node.value)]))
+            continue
+        if not isinstance(node, yaml.MappingNode):
+            continue
+        pairs = _str_pairs(node)
+        if URL_KEY in pairs and OCI_KEY not in pairs and isinstance(pairs[URL_KEY][1], yaml.ScalarNode):
+            result = _binary(node, path, pairs, problems, vector=vector)
+            if result is not None:
+                found.append(result)
+            continue
+        children = []
+        for key, value in node.value:
+            label: str | int = key.value if isinstance(key, yaml.ScalarNode) else f"<{_line(key)}>"
+            children.append((value, (*path, label)))
+        stack.extend(reversed(children))
+    return found
+
+
+def _binary(
+    mapping: yaml.MappingNode,
+    path: YamlPath,
+    pairs: dict[str, tuple[yaml.Node, yaml.Node]],
+    problems: _Problems,
+    *,
+    vector: bool,
+) -> _FoundBinary | None:
+    url_key, url_node = pairs[URL_KEY]
+    url = str(url_node.value)
+    ok = True
+    if url_node.tag != _STR or not url.lower().startswith(_URL_SCHEMES) or len(url) > 2048:
+        problems.add(_line(url_node), f"binary url {_shown(url)} is not an http(s) URL")
+        ok = False
+    elif any(c.isspace() or not c.isprintable() for c in url):
+        problems.add(_line(url_node), f"binary url {_shown(url)} holds spaces or control characters")
+        ok = False
+    digest: str | None = None
+    if DIGEST_KEY in pairs:
+        digest_key, digest_node = pairs[DIGEST_KEY]
+        if not vector:
+            problems.add(_line(digest_key), f"binary {_shown(url)} already has a digest; the source names binaries "
+                         "by url (assemble adds digests)")  # fmt: skip
+            ok = False
+        elif (
+            not isinstance(digest_node, yaml.ScalarNode)
+            or digest_node.tag != _STR
+            or not digests.is_valid(digest_node.value)
+        ):
+            value = _shown(digest_node.value) if isinstance(digest_node, yaml.ScalarNode) else "(not a string)"
+            problems.add(_line(digest_key), f"malformed digest {value} for binary {_shown(url)}")
+            ok = False
+        else:
+            digest = digest_node.value
+    if not ok:
+        return None
+    return _FoundBinary(BinaryEntry(url, _line(url_key), path, digest), mapping, url_key, url_node)
+
+
 def _read_metadata(node: yaml.Node, key: yaml.Node, problems: _Problems) -> VectorMetadata | None:
     if not isinstance(node, yaml.MappingNode):
         problems.add(_line(key), f"{METADATA_KEY} must be a mapping")
@@ -854,6 +961,7 @@ def _parse(data: bytes, where: str, *, vector: bool, known: Mapping[str, Reposit
         else:
             found, tag_only = _find_images(images_node, problems, vector=vector, known=known or {})
     artifacts = _find_artifacts(pairs, problems, vector=vector, known=known or {})
+    binaries = _find_binaries(pairs, problems, vector=vector)
     metadata: VectorMetadata | None = None
     if METADATA_KEY in pairs:
         meta_key, meta_node = pairs[METADATA_KEY]
@@ -865,14 +973,16 @@ def _parse(data: bytes, where: str, *, vector: bool, known: Mapping[str, Reposit
                 f"top-level key {METADATA_KEY} is reserved for the vector's metadata (is this an assembled vector?)",
             )
     problems.raise_if_any()
-    return _Document(text, bom, newline, root, found, tag_only, metadata, doc_end, artifacts)
+    return _Document(text, bom, newline, root, found, tag_only, metadata, doc_end, artifacts, binaries)
 
 
-def _slot(found: _Found, text: str, newline: str) -> _Slot:
-    end = int(found.tag_value.end_mark.index)
+def _slot(found: _Found | _FoundBinary, text: str, newline: str) -> _Slot:
+    """Right after the tag (or version, or url) value: where the entry's ``digest`` goes."""
+    key, value = (found.tag_key, found.tag_value) if isinstance(found, _Found) else (found.url_key, found.url_value)
+    end = int(value.end_mark.index)
     if found.mapping.flow_style:
         return _Slot(end, f", {DIGEST_KEY}: ", "")
-    indent = " " * int(found.tag_key.start_mark.column)
+    indent = " " * int(key.start_mark.column)
     if end > 0 and text[end - 1] == "\n":  # a block scalar ends at the start of a line
         return _Slot(end, f"{indent}{DIGEST_KEY}: ", newline)
     line_end = text.find("\n", end)
@@ -893,7 +1003,8 @@ def _layout(document: _Document) -> _Layout:
         if match:
             metadata_index = match.start()
     fingerprint = _fingerprint(document.root)
-    return _Layout(text, document.bom, document.newline, slots, metadata_index, indent, fingerprint)
+    binary_slots = tuple(_slot(found, text, document.newline) for found in document.binaries)
+    return _Layout(text, document.bom, document.newline, slots, metadata_index, indent, fingerprint, binary_slots)
 
 
 def load_source(data: bytes, where: str) -> Source:
@@ -911,6 +1022,7 @@ def load_source(data: bytes, where: str) -> Source:
         tag_only=tuple(document.tag_only),
         _layout=layout,
         artifacts=tuple(found.entry for found in document.artifacts),
+        binaries=tuple(found.entry for found in document.binaries),
     )
 
 
@@ -931,6 +1043,7 @@ def read_vector(data: bytes, where: str) -> Vector:
         tag_only=tuple(document.tag_only),
         metadata=document.metadata,
         artifacts=tuple(found.entry for found in document.artifacts),
+        binaries=tuple(found.entry for found in document.binaries),
     )
 
 
@@ -943,11 +1056,17 @@ def _metadata_block(metadata: VectorMetadata, indent: str, newline: str) -> str:
     return newline.join(lines) + newline
 
 
-def render_vector(source: Source, resolved: Mapping[Reference, str], metadata: VectorMetadata) -> bytes:
+def render_vector(
+    source: Source,
+    resolved: Mapping[Reference, str],
+    metadata: VectorMetadata,
+    binaries: Mapping[str, str] | None = None,
+) -> bytes:
     """The vector's bytes: the source's text with ``digest`` after the tag of every image whose
     ``repository:tag`` (see :attr:`ImageEntry.reference`) is in ``resolved``, and the metadata block.
 
-    Images missing from ``resolved`` get no digest (``--no-resolve`` passes an empty mapping).
+    Images missing from ``resolved`` get no digest (``--no-resolve`` passes an empty mapping). ``binaries``
+    maps a binary's url to the sha256 digest of its bytes: each such entry gets ``digest`` after its ``url``.
     Deterministic; checked by reading the result back (a failed check is an internal error, exit 1).
     """
     layout = source._layout
@@ -959,6 +1078,14 @@ def render_vector(source: Source, resolved: Mapping[Reference, str], metadata: V
             digests.validate(digest, where=str(image.reference))
             inserts.append((slot.index, slot.prefix + digest + slot.suffix))
         expected.append(digest)
+    binary_digests = binaries or {}
+    expected_binaries: list[str | None] = []
+    for binary, slot in zip(source.binaries, layout.binary_slots, strict=True):
+        digest = binary_digests.get(binary.url)
+        if digest is not None:
+            digests.validate(digest, where=binary.url)
+            inserts.append((slot.index, slot.prefix + digest + slot.suffix))
+        expected_binaries.append(digest)
     inserts.append((layout.metadata_index, _metadata_block(metadata, layout.metadata_indent, layout.newline)))
     inserts.sort(key=lambda item: item[0])  # stable: equal indices keep document order
     parts: list[str] = [layout.bom]
@@ -969,7 +1096,7 @@ def render_vector(source: Source, resolved: Mapping[Reference, str], metadata: V
         position = index
     parts.append(layout.text[position:])
     output = "".join(parts).encode("utf-8")
-    _check_rendered(source, output, expected, metadata)
+    _check_rendered(source, output, expected, metadata, expected_binaries)
     return output
 
 
@@ -1011,12 +1138,18 @@ def _fingerprint(
     return hasher.digest()
 
 
-def _check_rendered(source: Source, output: bytes, expected: Iterable[str | None], metadata: VectorMetadata) -> None:
+def _check_rendered(
+    source: Source,
+    output: bytes,
+    expected: Iterable[str | None],
+    metadata: VectorMetadata,
+    expected_binaries: Sequence[str | None] = (),
+) -> None:
     def fail(what: str) -> ReleaseVectorError:
         return ReleaseVectorError(f"internal error: the rendered vector {what}", where=source.where)
 
     with _gc_paused():
-        _check_output(source, output, expected, metadata, fail)
+        _check_output(source, output, expected, metadata, fail, expected_binaries)
 
 
 def _check_output(
@@ -1025,6 +1158,7 @@ def _check_output(
     expected: Iterable[str | None],
     metadata: VectorMetadata,
     fail: Callable[[str], ReleaseVectorError],
+    expected_binaries: Sequence[str | None] = (),
 ) -> None:
     try:
         known = {image.name: image.repository for image in source.oci_entries}
@@ -1036,10 +1170,12 @@ def _check_output(
     want = [(e.kind, e.name, e.tag, digest) for e, digest in zip(source.oci_entries, expected, strict=True)]
     if got != want:
         raise fail("does not carry the digests at the images and artifacts")
+    got_binaries = [(b.entry.url, b.entry.digest) for b in document.binaries]
+    if got_binaries != [(b.url, d) for b, d in zip(source.binaries, expected_binaries, strict=True)]:
+        raise fail("does not carry the digests at the binaries")
     if document.metadata != metadata:
         raise fail("does not carry the metadata")
-    stripped = _fingerprint(
-        document.root, strip_digests=frozenset(id(f.mapping) for f in found), strip_metadata=True
-    )
+    mappings = [id(f.mapping) for f in found] + [id(b.mapping) for b in document.binaries]
+    stripped = _fingerprint(document.root, strip_digests=frozenset(mappings), strip_metadata=True)
     if stripped != source._layout.fingerprint:
         raise fail("without digests and metadata differs from the source")

@@ -601,11 +601,17 @@ def _emit_artifact(name: str, artifact: dict[str, Any], pad: str, indent: int) -
 @st.composite
 def sources(draw: st.DrawFn) -> str:
     indent = draw(st.sampled_from([2, 4]))
+    pad = " " * indent
     nl = draw(st.sampled_from(["\n", "\r\n"]))
     tree = draw(st.dictionaries(keys, trees, min_size=1, max_size=4))
     sections = {
         "docker-images": _emit(tree, indent, indent, nl),
-        "binaries": [" " * indent + "tool:", " " * indent * 2 + "url: https://example.com/tool  # pinned"],
+        "binaries": [
+            " " * indent + "tool:",
+            " " * indent * 2 + "url: https://example.com/tool  # pinned",
+            *draw(st.sampled_from([[], [" " * indent + "cli: {url: 'https://example.com/cli-linux', version: v1}"]])),
+            *draw(st.sampled_from([[], [f"{pad}many:", f"{pad * 2}- url: http://127.0.0.1/k", f"{pad * 2}  v: 2"]])),
+        ],
         "helm-charts": [" " * indent + "c: {repository: ghcr.io/x/charts/c, tag: v1}"]
         + [
             line
@@ -635,13 +641,16 @@ def test_property_vector_minus_additions_equals_source(text: str, pin_all: bool,
     source = load_source(data, WHERE)
     chosen = source.references() if pin_all else source.references()[::2]
     pins = {ref: fake_digest(ref) for ref in chosen}
+    urls = [b.url for b in source.binaries]
+    binary_pins = {url: fake_digest(url) for url in (urls if pin_all else urls[1:])}
     metadata = meta(source, created="2026-07-22T00:00:00Z" if created else None)
-    vector = render_vector(source, pins, metadata)
-    assert vector == render_vector(source, pins, metadata)
+    vector = render_vector(source, pins, metadata, binary_pins)
+    assert vector == render_vector(source, pins, metadata, binary_pins)
     expected = data if data.endswith(b"\n") else data + (b"\r\n" if b"\r\n" in data else b"\n")
     assert strip_inserted(vector) == expected
-    assert without_pins(vector, [entry.path for entry in source.oci_entries]) == yaml.safe_load(data)
+    assert without_pins(vector, [e.path for e in (*source.oci_entries, *source.binaries)]) == yaml.safe_load(data)
     read = read_vector(vector, "v")
+    assert [(b.url, b.digest) for b in read.binaries] == [(url, binary_pins.get(url)) for url in urls]
     assert read.metadata == metadata
     assert [(i.name, i.tag, i.path) for i in read.images] == [(i.name, i.tag, i.path) for i in source.images]
     assert [i.digest for i in read.images] == [pins.get(i.reference) for i in source.images]
