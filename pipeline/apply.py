@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Protocol, TypeVar, cast
 
 from pipeline.artifact import VectorArtifact
+from pipeline.binaries import BinaryFetcher
 from pipeline.cosign.keys import PublicKey, SigningKey
 from pipeline.errors import ConflictError, ReleaseVectorError, UsageError
 from pipeline.http import DEFAULT_CONCURRENCY, parallel_map
@@ -99,6 +100,7 @@ class ReleasePorts:
     target: ReleaseTarget | None
     tlog: TransparencyLog | None = None
     keyless: KeylessSigner | None = None  # keyless signing for this run (in addition to the key, or instead)
+    binaries: BinaryFetcher | None = None  # fetches the source's binaries to pin them (None: not pinned)
     signature_reads: SignatureReads = field(default_factory=SignatureReads, repr=False, compare=False)
     confirmations: WriteConfirmations = field(default_factory=WriteConfirmations, repr=False, compare=False)
 

@@ -40,6 +40,7 @@ from pipeline.artifact import (
     parse_source_date_epoch,
 )
 from pipeline.assemble import build_vector
+from pipeline.binaries import BinaryFetcher, fetch_binaries
 from pipeline.cosign.keys import load_public_key, public_key_der
 from pipeline.cosign.verify import VerificationPolicy
 from pipeline.errors import ReleaseVectorError
@@ -52,7 +53,7 @@ from pipeline.plan import SIGN_PINNED, Action, DesiredRelease, Plan, build_plan
 from pipeline.publish import pull_vector
 from pipeline.signatures.verify import ImageVerification, verify_image
 from pipeline.targets.base import ReleaseTarget
-from pipeline.vector import KIND_IMAGE, ImageEntry, Source, read_vector
+from pipeline.vector import KIND_IMAGE, ImageEntry, Source, Vector, read_vector
 
 __all__ = [
     "ImageCheck",
@@ -193,7 +194,11 @@ def _assemble(
         concurrency=settings.concurrency,
         source_date_epoch=spec.source_date_epoch,
         on_warning=report.note,
+        binaries=ports.binaries,
     )
+    if spec.source.binaries and ports.binaries is None:
+        report.note(f"note: {len(spec.source.binaries)} binaries not downloaded (--no-binaries): their urls get no "
+                    "digest")  # fmt: skip
     epoch_text = (spec.source_date_epoch or "").strip()
     epoch = parse_source_date_epoch(epoch_text) if epoch_text else None
     annotations = ArtifactAnnotations.from_epoch(
@@ -274,12 +279,36 @@ class ReleaseCheck:
 
 
 @dataclass(frozen=True)
+class BinaryCheck:
+    """One binary of the vector downloaded again (``--check-binaries``): its bytes against the pinned digest."""
+
+    url: str
+    yaml_path: str
+    line: int
+    pinned: str | None
+    problem: str | None  # None: the bytes are the pinned ones
+
+    @property
+    def ok(self) -> bool:
+        return self.problem is None
+
+    @property
+    def label(self) -> str:
+        return f"binary {self.url} at {self.yaml_path}"
+
+    def to_json(self) -> dict[str, object]:
+        return {"url": self.url, "yaml_path": self.yaml_path, "digest": self.pinned, "ok": self.ok,
+                "problem": self.problem}  # fmt: skip
+
+
+@dataclass(frozen=True)
 class ReleaseVerification:
     reference: str
     artifact_digest: str
     version: str | None
     images: tuple[ImageCheck, ...]
     checks: tuple[ReleaseCheck, ...]
+    binaries: tuple[BinaryCheck, ...] = ()  # only with --check-binaries
 
     @property
     def release_problems(self) -> tuple[str, ...]:
@@ -287,7 +316,11 @@ class ReleaseVerification:
 
     @property
     def ok(self) -> bool:
-        return all(check.ok for check in self.checks) and all(image.ok for image in self.images)
+        return (
+            all(check.ok for check in self.checks)
+            and all(image.ok for image in self.images)
+            and all(binary.ok for binary in self.binaries)
+        )
 
 
 ALLOW_MISMATCH_HINT = (
@@ -329,10 +362,11 @@ def verify_release(
     concurrency: int = 16,
     excluded: Sequence[str] = (),
     allow_version_mismatch: bool = False,
+    binaries: BinaryFetcher | None = None,
 ) -> ReleaseVerification:
     """The vector's signature (a VerificationError if it fails: nothing else is trusted then), the tag asked
     for against the vector's version, every image, and with a target the published cosign.pub and release.yaml
-    (the very bytes signed)."""
+    (the very bytes signed). With ``binaries`` every binary the vector pins is downloaded again and compared."""
     pulled = pull_vector(registry, reference, policy, all_formats=False)  # one valid signature is enough
     vector = read_vector(pulled.content, f"release vector {pulled.pinned}")
     entries: dict[tuple[str, str, str | None], ImageEntry] = {}
@@ -377,7 +411,28 @@ def verify_release(
     if target is not None:
         artifact = reference.with_digest(pulled.digest)
         release_checks += _check_published(target, version, policy, registry, artifact, pulled.content)
-    return ReleaseVerification(str(reference), pulled.digest, version, checks, tuple(release_checks))
+    binary_checks = check_binaries(binaries, vector, concurrency) if binaries is not None else ()
+    return ReleaseVerification(
+        str(reference), pulled.digest, version, checks, tuple(release_checks), binary_checks
+    )
+
+
+def check_binaries(fetcher: BinaryFetcher, vector: Vector, concurrency: int) -> tuple[BinaryCheck, ...]:
+    """Every binary of ``vector`` downloaded again (each url once) and its sha256 compared with the pin."""
+    fetched = fetch_binaries(fetcher, [b.url for b in vector.binaries if b.digest is not None], concurrency=concurrency)
+    checks = []
+    for binary in vector.binaries:
+        problem: str | None = None
+        got = fetched.digests.get(binary.url)
+        failure = fetched.failures.get(binary.url)
+        if binary.digest is None:
+            problem = "the vector pins no digest for this binary (assembled with --no-binaries?)"
+        elif failure is not None:
+            problem = f"cannot download it again: {failure.one_line()}"
+        elif got != binary.digest:
+            problem = f"the bytes changed: the download is {got}, the vector pins {binary.digest}"
+        checks.append(BinaryCheck(binary.url, binary.yaml_path, binary.line, binary.digest, problem))
+    return tuple(checks)
 
 
 def _check_published(

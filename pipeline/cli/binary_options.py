@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import typer
 
 from pipeline.binaries import DEFAULT_SIZE_LIMIT, BinaryFetcher, BinaryOptions, parse_binary_mirrors
+from pipeline.cli.common import one_line
 from pipeline.cli.option_groups import option_group
+from pipeline.release import BinaryCheck
 
 BINARY_MIRROR_OPTION = typer.Option(
     [],
@@ -50,3 +54,32 @@ BINARY_OPTIONS = option_group(
     binary_mirror=(list[str], BINARY_MIRROR_OPTION),
     binary_size_limit=(int, BINARY_SIZE_LIMIT_OPTION),
 )
+
+
+CHECK_BINARIES_OPTION = typer.Option(
+    False,
+    "--check-binaries",
+    envvar="RELEASE_VECTOR_CHECK_BINARIES",
+    help="Also download every binary the vector pins and compare its sha256 (heavy: off by default).",
+)
+
+
+@contextmanager
+def binary_fetcher(flags: BinaryFlags | None, cacert: Path | None) -> Iterator[BinaryFetcher | None]:
+    """The fetcher of ``flags`` for the run (None: binaries are not downloaded)."""
+    if flags is None:
+        yield None
+        return
+    with flags.fetcher(cacert) as fetcher:
+        yield fetcher
+
+
+def print_binary_checks(checks: Sequence[BinaryCheck]) -> None:
+    """``ok``/``FAILED`` lines on stdout, as verify-release prints its images."""
+    for check in checks:
+        print(f"ok      {check.label}" if check.ok else f"FAILED  {check.label}: {check.problem}")
+
+
+def binary_failures(checks: Sequence[BinaryCheck]) -> list[str]:
+    """One ``error:`` line per binary that failed, naming its url and YAML path."""
+    return [f"error: verification failed: {one_line(c.problem or '')} ({c.label})" for c in checks if not c.ok]

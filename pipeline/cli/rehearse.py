@@ -145,7 +145,8 @@ def _print_result(result: RehearsalResult) -> None:
     print(f"  vector:   {result.vector_reference}@{result.vector_digest} (signed)")
     print(
         f"  verified: {result.verified_images} images and the vector, each with its transparency-log entry; "
-        "the re-run planned nothing"
+        + (f"{result.verified_binaries} binaries downloaded again; " if result.verified_binaries else "")
+        + "the re-run planned nothing"
     )
     if result.keyless is not None:
         print(f"  keyless:  identity {result.keyless.identity}")

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import typer
 
+from pipeline.cli import binary_options as bins
 from pipeline.cli.app import app
 from pipeline.cli.bundle_options import BUNDLE_FORMAT_OPTION, parse_bundle_format, referrer_created
 from pipeline.cli.common import load_signing_key, one_line, print_json, read_input_file
@@ -80,6 +81,8 @@ def release_command(
     target_options: TargetOptions = TARGET_OPTIONS,
     no_publish: bool = NO_PUBLISH_OPTION,
     registry_mirror: list[str] = MIRRORS_OPTION,
+    no_binaries: bool = bins.NO_BINARIES_OPTION,
+    binary_flags: bins.BinaryFlags = bins.BINARY_OPTIONS,
     git_revision: str | None = typer.Option(
         None, "--git-revision", envvar="RELEASE_VECTOR_GIT_REVISION", help="Commit id (default: the checkout's HEAD)."
     ),
@@ -118,7 +121,8 @@ def release_command(
         version, load_source_file(source), source, artifact_repository, public_pem, git_revision, source_url,
         os.environ.get(SOURCE_DATE_EPOCH), recursive, tuple(exclude_image), dry_run,
     )  # fmt: skip
-    edges = _Edges(key, signing_key, keyless_options, tlog_options, registry, target_options)
+    binaries = None if no_binaries else binary_flags
+    edges = _Edges(key, signing_key, keyless_options, tlog_options, registry, target_options, binaries)
     with _release_ports(spec, settings, edges) as ports:
         result = release(spec, settings, ports, progress=StderrProgress(), started=started)
     _print_release(result, json_output)
@@ -134,6 +138,7 @@ class _Edges:
     tlog: TlogOptions
     registry: RegistryFlags
     target: TargetOptions
+    binaries: bins.BinaryFlags | None  # None: --no-binaries
 
 
 @contextmanager
@@ -148,6 +153,7 @@ def _release_ports(spec: ReleaseSpec, settings: ReleaseSettings, edges: _Edges) 
         transparency_log(edges.tlog) as tlog,
         keyless_signer(edges.keyless, tlog) as keyless,
         release_target(edges.target) as target,
+        bins.binary_fetcher(edges.binaries, edges.registry.registry_cacert) as binaries,
     ):
         yield ReleasePorts(
             registry=client,
@@ -156,6 +162,7 @@ def _release_ports(spec: ReleaseSpec, settings: ReleaseSettings, edges: _Edges) 
             target=target,
             tlog=tlog,
             keyless=keyless,
+            binaries=binaries,
         )
 
 
@@ -193,6 +200,7 @@ def _print_verification(result: ReleaseVerification) -> None:
             print(f"FAILED  {pinned}: {'; '.join(image.problems)}")
     for check in result.checks:
         print(f"{'ok    ' if check.ok else 'FAILED'}  release: {check.line()}")
+    bins.print_binary_checks(result.binaries)
 
 
 ALLOW_VERSION_MISMATCH_OPTION = typer.Option(
@@ -220,6 +228,8 @@ def verify_release_command(
     concurrency: int = CONCURRENCY_OPTION,
     registry: RegistryFlags = REGISTRY_OPTIONS,
     allow_version_mismatch: bool = ALLOW_VERSION_MISMATCH_OPTION,
+    check_binaries: bool = bins.CHECK_BINARIES_OPTION,
+    binary_flags: bins.BinaryFlags = bins.BINARY_OPTIONS,
     json_output: bool = typer.Option(False, "--json", help="Print one JSON result."),
 ) -> None:
     """Verify a whole release: the vector's signature, that the tag asked for is the vector's version, then
@@ -231,6 +241,7 @@ def verify_release_command(
     with (
         registry.client([ref]) as client,
         release_target(target_options) as target,
+        bins.binary_fetcher(binary_flags if check_binaries else None, registry.registry_cacert) as fetcher,
     ):
         result = verify_release(
             client,
@@ -242,6 +253,7 @@ def verify_release_command(
             concurrency=concurrency,
             excluded=exclude_image,
             allow_version_mismatch=allow_version_mismatch,
+            binaries=fetcher,
         )
     _report_verification(result, json_output)
 
@@ -260,6 +272,7 @@ def _report_verification(result: ReleaseVerification, json_output: bool) -> None
                 "images": [image.to_json() for image in result.images],
                 "checks": [check.to_json() for check in result.checks],
                 "release_problems": list(result.release_problems),
+                "binaries": [binary.to_json() for binary in result.binaries],
             }
         )
     else:
@@ -269,6 +282,7 @@ def _report_verification(result: ReleaseVerification, json_output: bool) -> None
         f"{len(result.images) - len(failed)} of {len(result.images)} images"
         + (f" (incl. {artifacts} oci artifacts)" if artifacts else "")
         + " ok"
+        + (f"; {sum(b.ok for b in result.binaries)} of {len(result.binaries)} binaries ok" if result.binaries else "")
         + (f"; {len(result.release_problems)} release problem(s)" if result.release_problems else "")
     )
     if not result.ok:
@@ -277,6 +291,8 @@ def _report_verification(result: ReleaseVerification, json_output: bool) -> None
             say(f"error: verification failed: {problems} ({image.label})")
         for problem in result.release_problems:
             say(f"error: {one_line(problem)}")
+        for line in bins.binary_failures(result.binaries):
+            say(line)
         hints = [hint for image in failed if image.verification is not None for hint in image.verification.hints]
         hints += [check.hint for check in result.checks if not check.ok and check.hint]
         for hint in dict.fromkeys(hints):

@@ -37,6 +37,7 @@ from typing import Any, Final, Protocol
 
 from pipeline.errors import ExitCode, InvalidInputError
 from pipeline.oci.reference import parse_reference
+from pipeline.rehearsal.binary_server import BinaryServer, binary_mirror_specs
 from pipeline.rehearsal.fulcio_server import FulcioServer, TrustedIssuer
 from pipeline.rehearsal.log_server import LogServer
 from pipeline.rehearsal.oidc_issuer import GitHubWorkflowClaims, OidcIssuer
@@ -129,6 +130,7 @@ class RehearsalResult:
     keyless: KeylessOutcome | None
     seconds: Mapping[str, float]
     artifacts_signed: int = 0  # OCI artifacts (charts, roles) the first release signed
+    verified_binaries: int = 0  # binaries downloaded again from the local server and compared
 
     @property
     def removed(self) -> bool:
@@ -149,6 +151,7 @@ class RehearsalResult:
             "vector_signed": self.vector_signed,
             "vector": {"reference": self.vector_reference, "digest": self.vector_digest},
             "verified_images": self.verified_images,
+            "verified_binaries": self.verified_binaries,
             "rerun_actions": self.rerun_actions,
             "outputs": {
                 "workdir": str(self.workdir),
@@ -361,6 +364,14 @@ def _rehearse(run: _Run, commands: Commands, say: Callable[[str], None]) -> Rehe
 
     targets = _start_targets(run, loaded, say)
     registry, mirrors, keys, log = targets.registry, targets.mirrors, targets.keys, targets.log
+    binary_args: list[str] = []
+    if loaded.binaries:
+        # The binaries' urls (github.com, …) are read from a local server of synthetic bytes, as images are
+        # read from the local registry under mirrored names: the vector keeps the original urls.
+        server = run.stack.enter_context(BinaryServer(salt=f"{registry.host} {version}"))
+        specs = binary_mirror_specs([binary.url for binary in loaded.binaries], server.url)
+        binary_args = [arg for spec in specs for arg in ("--binary-mirror", spec)]
+        say(f"binaries: {len(loaded.binaries)} urls served from {server.url}")
     rekor_public_key, references = targets.rekor_public_key, loaded.references()
     release_dir = folder / "releases"
     repository = f"{registry.host}/{ARTIFACT_REPOSITORY}"
@@ -372,7 +383,7 @@ def _rehearse(run: _Run, commands: Commands, say: Callable[[str], None]) -> Rehe
         "release", version, "--source", str(source_path), "--repository", repository,
         "--key", str(keys.private_key), "--release-dir", str(release_dir), "--git-revision", revision,
         "--recursive", "--rekor-url", log.url, "--rekor-public-key", str(rekor_public_key),
-        *mirror_args, *(keyless.sign_args if keyless is not None else []),
+        *mirror_args, *binary_args, *(keyless.sign_args if keyless is not None else []),
     ]  # fmt: skip
     signing = {"password": keys.password, "env": keyless.actions_env if keyless is not None else None}
     say("release (the real command, --recursive" + (", --key and --keyless)" if keyless else ")"))
@@ -381,8 +392,9 @@ def _rehearse(run: _Run, commands: Commands, say: Callable[[str], None]) -> Rehe
         "verify-release", f"{repository}:{version}", "--key", str(keys.public_key),
         "--rekor-public-key", str(rekor_public_key), "--release-dir", str(release_dir), *mirror_args,
     ]  # fmt: skip
-    say("verify-release")
-    verified = timed(phases, "verify-release", lambda: _run_json(commands, "verify-release", verify_argv))
+    say("verify-release" + (" --check-binaries" if binary_args else ""))
+    checked = [*verify_argv, *binary_args, *(["--check-binaries"] if binary_args else [])]
+    verified = timed(phases, "verify-release", lambda: _run_json(commands, "verify-release", checked))
     if not verified.get("ok"):
         raise RehearsalError("verify-release did not report success", where="verify-release")
     keyless_outcome = None
@@ -409,6 +421,7 @@ def _rehearse(run: _Run, commands: Commands, say: Callable[[str], None]) -> Rehe
         vector_reference=str(parse_reference(first["artifact"])),
         vector_digest=first["artifact_digest"],
         verified_images=len(verified["images"]),
+        verified_binaries=len(verified.get("binaries", [])),
         rerun_actions=len(again["actions"]),
         workdir=folder,
         release_dir=release_dir / version,

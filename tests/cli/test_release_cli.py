@@ -71,6 +71,7 @@ class Setup:
             self.repository,
             "--git-revision",
             REV,
+            "--no-binaries",  # release/release.yaml's binaries are on github.com (tests with binaries: a local server)
             *mirror_args,
             *extra,
         ]
