@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import itertools
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from pipeline.oci.mirror import parse_mirrors
 from pipeline.oci.reference import parse_reference
+from pipeline.rehearsal.binary_server import BinaryServer
 from pipeline.vector import load_source, read_vector
 from tests.cli.test_release_cli import PASSWORD, REV, keys
 from tests.oci.helpers import client as make_client
@@ -43,15 +46,29 @@ ansible-roles:
     oci: ghcr.io/acme/roles
     repository: https://github.com/acme/roles
     version: v0.28.1
+binaries:
+  acme:
+    kernel:
+      url: https://downloads.acme.example/kernel/6.18/acme-kernel  # the kernel
+      version: "6.18"
+    cli:
+      linux: {url: 'https://downloads.acme.example/cli/v1/cli-linux-amd64'}
 """
 _COUNTER = itertools.count()
+
+
+@pytest.fixture
+def server() -> Iterator[BinaryServer]:
+    with BinaryServer(salt="artifacts", size=50_000) as running:
+        yield running
 
 
 class World:
     """A source with a chart and a role, every reference pushed under its own mirror prefix."""
 
-    def __init__(self, registry: RegistryProcess, tmp_path: Path) -> None:
+    def __init__(self, registry: RegistryProcess, tmp_path: Path, server: BinaryServer) -> None:
         self.prefix = f"art{next(_COUNTER)}"
+        self.server = server
         self.registry = registry
         self.mirrors = mirror_specs(registry, self.prefix)
         self.repository = registry.ref(f"{self.prefix}/releases")
@@ -65,7 +82,10 @@ class World:
                 push_image(c, str(self.mapped.apply(ref)), f"{self.prefix} {ref}".encode())
 
     def mirror_args(self) -> list[str]:
-        return [arg for spec in self.mirrors for arg in ("--registry-mirror", spec)]
+        binaries = [f"https://downloads.acme.example={self.server.url}/acme"]
+        return [arg for spec in self.mirrors for arg in ("--registry-mirror", spec)] + [
+            arg for spec in binaries for arg in ("--binary-mirror", spec)
+        ]
 
     def release_args(self, key: Path, *extra: str) -> list[str]:
         return ["v1.0.0", "--source", str(self.source), "--repository", self.repository, "--git-revision", REV,
@@ -81,10 +101,10 @@ class World:
 
 
 def test_release_signs_charts_and_roles_and_verify_release_checks_them(
-    cli: Any, plain_registry: RegistryProcess, keys: tuple[Path, Path], tmp_path: Path
+    cli: Any, plain_registry: RegistryProcess, keys: tuple[Path, Path], tmp_path: Path, server: BinaryServer
 ) -> None:
     key, pub = keys
-    world = World(plain_registry, tmp_path)
+    world = World(plain_registry, tmp_path, server)
     dry = cli("release", *world.release_args(pub, "--dry-run"), "--json")
     assert dry.exit_code == 0, dry.stderr
     kinds = [(a["kind"], a["target"]) for a in json.loads(dry.stdout) if a["kind"].startswith("sign-")]
@@ -117,10 +137,10 @@ def test_release_signs_charts_and_roles_and_verify_release_checks_them(
 
 
 def test_a_re_tagged_chart_and_a_deleted_role_signature_fail_naming_entry_and_yaml_path(
-    cli: Any, plain_registry: RegistryProcess, keys: tuple[Path, Path], tmp_path: Path
+    cli: Any, plain_registry: RegistryProcess, keys: tuple[Path, Path], tmp_path: Path, server: BinaryServer
 ) -> None:
     key, pub = keys
-    world = World(plain_registry, tmp_path)
+    world = World(plain_registry, tmp_path, server)
     released = cli("release", *world.release_args(key), env={"COSIGN_PASSWORD": PASSWORD})
     assert released.exit_code == 0, released.stderr
     assert cli("verify-release", *world.verify_args(pub)).exit_code == 0
@@ -158,10 +178,10 @@ def test_a_re_tagged_chart_and_a_deleted_role_signature_fail_naming_entry_and_ya
 
 
 def test_an_invalid_oci_reference_is_exit_3_with_its_line_and_nothing_pushed(
-    cli: Any, plain_registry: RegistryProcess, keys: tuple[Path, Path], tmp_path: Path
+    cli: Any, plain_registry: RegistryProcess, keys: tuple[Path, Path], tmp_path: Path, server: BinaryServer
 ) -> None:
     key, _ = keys
-    world = World(plain_registry, tmp_path)
+    world = World(plain_registry, tmp_path, server)
     world.source.write_text(SOURCE_TEXT.replace("oci: ghcr.io/acme/roles", "oci: 'ghcr.io/Acme Roles'"))
     result = cli("release", *world.release_args(key), env={"COSIGN_PASSWORD": PASSWORD})
     assert result.exit_code == 3
@@ -170,3 +190,82 @@ def test_an_invalid_oci_reference_is_exit_3_with_its_line_and_nothing_pushed(
     assert result.stderr.splitlines()[0].endswith(f"({world.source}:{line})")
     tags = httpx.get(f"http://{plain_registry.host}/v2/{world.prefix}/releases/tags/list")
     assert tags.status_code == 404  # nothing pushed
+
+
+def test_a_changed_binary_fails_check_binaries_naming_entry_and_yaml_path(
+    cli: Any, plain_registry: RegistryProcess, keys: tuple[Path, Path], tmp_path: Path, server: BinaryServer
+) -> None:
+    key, pub = keys
+    world = World(plain_registry, tmp_path, server)
+    released = cli("release", *world.release_args(key), env={"COSIGN_PASSWORD": PASSWORD})
+    assert released.exit_code == 0, released.stderr
+    vector = read_vector((world.release_dir / "v1.0.0" / "release.yaml").read_bytes(), "v")
+    assert [(b.yaml_path, b.digest is not None) for b in vector.binaries] == [
+        ("binaries.acme.kernel", True),
+        ("binaries.acme.cli.linux", True),
+    ]
+    text = (world.release_dir / "v1.0.0" / "release.yaml").read_text()
+    assert "/acme-kernel  # the kernel\n      digest: sha256:" in text
+    assert "cli-linux-amd64', digest: sha256:" in text
+    checked = cli("verify-release", *world.verify_args(pub), "--check-binaries", "--json")
+    assert checked.exit_code == 0, checked.stderr
+    assert [b["ok"] for b in json.loads(checked.stdout)["binaries"]] == [True, True]
+    assert "2 of 2 binaries ok" in checked.stderr
+
+    server.put("/acme/kernel/6.18/acme-kernel", b"a kernel with a backdoor")
+    assert cli("verify-release", *world.verify_args(pub)).exit_code == 0  # off by default: it is heavy
+    result = cli("verify-release", *world.verify_args(pub), "--check-binaries")
+    assert result.exit_code == 10
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, result.stderr
+    assert errors[0].startswith("error: verification failed: the bytes changed: the download is sha256:")
+    assert errors[0].endswith(
+        "(binary https://downloads.acme.example/kernel/6.18/acme-kernel at binaries.acme.kernel)"
+    )
+    assert "FAILED  binary https://downloads.acme.example/kernel/6.18/acme-kernel" in result.stdout
+
+
+FETCH_ERROR = (
+    "error: cannot fetch binary https://downloads.acme.example/kernel/6.18/acme-kernel "
+    "(read at {server}/acme/kernel/6.18/acme-kernel"
+)
+
+
+@pytest.mark.parametrize(
+    ("change", "code", "message"),
+    [
+        ("url: ftp://downloads.acme.example/k", 3, "error: binary url ftp://downloads.acme.example/k is not an http"),
+        ("oversize", 3, f"{FETCH_ERROR}): binary too large (50000 bytes; the limit is 1000 bytes)"),
+        ("missing", 5, f"{FETCH_ERROR}): download failed: HTTP 404"),
+    ],
+)
+def test_bad_binaries_are_one_line_with_the_yaml_line_and_nothing_is_pushed(
+    cli: Any,
+    plain_registry: RegistryProcess,
+    keys: tuple[Path, Path],
+    tmp_path: Path,
+    server: BinaryServer,
+    change: str,
+    code: int,
+    message: str,
+) -> None:
+    key, _ = keys
+    world = World(plain_registry, tmp_path, server)
+    kernel = "      url: https://downloads.acme.example/kernel/6.18/acme-kernel  # the kernel"
+    line = SOURCE_TEXT.splitlines().index(kernel) + 1
+    extra: list[str] = []
+    if change.startswith("url:"):
+        world.source.write_text(SOURCE_TEXT.replace(kernel, f"      {change}"))
+    elif change == "oversize":
+        extra = ["--binary-size-limit", "1000"]
+    else:
+        server.missing("/acme/kernel/6.18/acme-kernel")
+    result = cli("release", *world.release_args(key, *extra), env={"COSIGN_PASSWORD": PASSWORD})
+    assert result.exit_code == code, result.stderr
+    first = result.stderr.splitlines()[0]
+    assert first.startswith(message.replace("{server}", server.url)), result.stderr
+    assert first.endswith(f"({world.source}:{line})")
+    assert "Traceback" not in result.stderr
+    tags = httpx.get(f"http://{plain_registry.host}/v2/{world.prefix}/releases/tags/list")
+    assert tags.status_code == 404  # nothing pushed
+    assert not world.release_dir.exists()
