@@ -50,6 +50,11 @@ class Plan:
     published: bool = True  # False: no release target (--no-publish); the text says so
 
     @property
+    def unpublished(self) -> str:
+        """What the plan's lines append when the release is not published (``--no-publish``), else ""."""
+        return "" if self.published else "; not published (--no-publish)"
+
+    @property
     def is_empty(self) -> bool:
         return not self.actions
 
@@ -61,7 +66,7 @@ class Plan:
 
     def render_text(self) -> str:
         """A plain table, one action a line (the CLI may render it with rich on a terminal)."""
-        unpublished = "" if self.published else "; not published (--no-publish)"
+        unpublished = self.unpublished
         if self.is_empty:
             return f"release {self.version}: nothing to do (everything is in place){unpublished}"
         width = max(len(action.kind) for action in self.actions)

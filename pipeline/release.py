@@ -123,6 +123,22 @@ class ReleaseResult:
     def pinned(self) -> str:
         return f"{self.request.artifact_reference}@{self.request.artifact.digest}"
 
+    @property
+    def unsigned(self) -> tuple[str, ...]:
+        """``REPO@DIGEST`` of every image and OCI artifact the vector pins but the release does not sign
+        (``--exclude-image``: third-party images whose registries take no signatures of ours)."""
+        pinned = read_vector(self.request.vector, f"release vector {self.request.version}").pinned_oci_references()
+        names = (f"{p.reference.name}@{p.reference.digest}" for p in pinned)
+        return tuple(dict.fromkeys(n for n in names if is_excluded(n.split("@", 1)[0], self.request.excluded)))
+
+    def summary(self) -> str:
+        """How many are signed and where, and how many are pinned but not signed."""
+        images = sum(1 for image in self.desired.images if image.kind == KIND_IMAGE)
+        artifacts = len(self.desired.images) - images
+        unsigned = len(self.unsigned)
+        return (f"{images} images and {artifacts} oci artifacts signed in their own repositories; {unsigned} pinned "
+                "but not signed (--exclude-image)")  # fmt: skip
+
     def to_json(self) -> dict[str, object]:
         """The result ``release --json`` prints."""
         request = self.request
@@ -141,6 +157,9 @@ class ReleaseResult:
             "seconds": self.seconds,
             "oci_artifacts": sum(1 for image in self.desired.images if image.kind != KIND_IMAGE),
             "published": self.desired.target is not None,
+            "signatures_in": "own repositories",
+            "signed": len(self.desired.images),
+            "unsigned": list(self.unsigned),
         }
 
 

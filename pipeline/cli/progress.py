@@ -56,8 +56,7 @@ def print_plan_table(plan: Plan) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    unpublished = "" if plan.published else "; not published (--no-publish)"
-    title = f"release {plan.version}: {len(plan.actions)} action(s), nothing written (dry run){unpublished}"
+    title = f"release {plan.version}: {len(plan.actions)} action(s), nothing written (dry run){plan.unpublished}"
     table = Table(title=title)
     for column in ("#", "action", "target", "digest", "note"):
         table.add_column(column)

@@ -175,20 +175,19 @@ def _print_release(result: ReleaseResult, json_output: bool) -> None:
             print_plan_table(plan)
         else:
             print(plan.render_text())
-        unpublished = "" if plan.published else "; not published (--no-publish)"
-        say(f"dry run: {len(plan.actions)} action(s) planned, nothing written{unpublished}")
+        say(f"dry run: {len(plan.actions)} action(s) planned, nothing written" + plan.unpublished)
     elif json_output:
         print_json(result.to_json())
     elif plan.is_empty:
-        published = "" if result.desired.target else "; not published (--no-publish)"
-        print(f"release {version}: already complete, nothing written ({result.pinned}){published}")
+        print(f"release {version}: already complete, nothing written ({result.pinned})" + plan.unpublished)
     else:
         target = result.desired.target
         print(
             f"release {version}: {len(plan.actions)} action(s) done; vector {result.pinned}; "
             f"{plan.count('sign-image')} image and {plan.count('sign-artifact')} oci artifact signature(s) added"
-            + (f"; published on {target}" if target else "; not published (--no-publish)")
+            + (f"; published on {target}" if target else plan.unpublished)
         )
+    say(f"release {version}: {result.summary()}")
 
 
 def _print_verification(result: ReleaseVerification) -> None:

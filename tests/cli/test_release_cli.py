@@ -431,7 +431,17 @@ def test_excluded_images_are_neither_signed_nor_checked(
     assert plan.exit_code == 0, plan.stderr
     signed = [a["target"] for a in json.loads(plan.stdout) if a["kind"] == "sign-image"]
     assert signed and all(name.startswith("ghcr.io/") for name in signed)
-    assert cli("release", *args, env=env).exit_code == 0
+    done = cli("release", *args, "--json", env=env)
+    assert done.exit_code == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["signatures_in"] == "own repositories" and report["signed"] == len(signed)
+    assert sorted(name.split("@")[0] for name in report["unsigned"]) == [
+        "docker.io/library/python",
+        "docker.io/library/registry",
+    ]
+    assert f"{len(signed)} images and 0 oci artifacts signed in their own repositories; 2 pinned but not signed" in (
+        done.stderr
+    )
     verify = [
         f"{world.repository}:v6.0.0",
         "--key",
