@@ -390,6 +390,8 @@ def verify_release(
     vector = read_vector(pulled.content, f"release vector {pulled.pinned}")
     entries: dict[tuple[str, str, str | None], ImageEntry] = {}
     for entry in vector.oci_entries:  # images, then OCI artifacts (charts, roles); each first entry names it
+        if entry.kind != KIND_IMAGE and entry.digest is None:
+            continue  # a vector assembled before OCI artifacts were pinned: nothing signed to check
         if not is_excluded(entry.repository.name, excluded):
             entries.setdefault((entry.repository.name, entry.tag, entry.digest), entry)
 

@@ -269,3 +269,29 @@ def test_bad_binaries_are_one_line_with_the_yaml_line_and_nothing_is_pushed(
     tags = httpx.get(f"http://{plain_registry.host}/v2/{world.prefix}/releases/tags/list")
     assert tags.status_code == 404  # nothing pushed
     assert not world.release_dir.exists()
+
+
+def test_a_vector_from_before_artifacts_were_pinned_still_verifies(
+    cli: Any, plain_registry: RegistryProcess, keys: tuple[Path, Path], tmp_path: Path, server: BinaryServer
+) -> None:
+    """An older vector pins only its images: its charts and roles have no digest, so there is nothing to check."""
+    key, pub = keys
+    world = World(plain_registry, tmp_path, server)
+    assert cli("release", *world.release_args(key), env={"COSIGN_PASSWORD": PASSWORD}).exit_code == 0
+    lines = (world.release_dir / "v1.0.0" / "release.yaml").read_text().splitlines(keepends=True)
+    old = tmp_path / "old.yaml"
+    pins = ("tag: v0.8.8", "version: v0.28")
+    artifact_digests = [i + 1 for i, line in enumerate(lines) if line.lstrip().startswith(pins)]
+    old.write_text("".join(line for i, line in enumerate(lines) if i not in artifact_digests))
+    assert len(read_vector(old.read_bytes(), "old").unpinned()) == 2
+    pushed = cli("push", str(old), "--repository", world.repository, "--tag", "old", "--json")
+    assert pushed.exit_code == 0, pushed.stderr
+    digest = json.loads(pushed.stdout)["digest"]
+    signed = cli("sign", f"{world.repository}@{digest}", "--key", str(key), "--no-tlog-upload",
+                 env={"COSIGN_PASSWORD": PASSWORD})  # fmt: skip
+    assert signed.exit_code == 0, signed.stderr
+    args = [f"{world.repository}:old", "--key", str(pub), "--insecure-ignore-tlog", "--allow-version-mismatch",
+            *world.mirror_args(), "--json"]  # fmt: skip
+    verified = cli("verify-release", *args)
+    assert verified.exit_code == 0, verified.stderr
+    assert [i["kind"] for i in json.loads(verified.stdout)["images"]] == ["image"]
