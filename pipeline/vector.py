@@ -1,14 +1,16 @@
 """The source definition (``release/release.yaml``) and the release vector: load, validate, render, read.
 
 The source keeps metal-stack's shape: free-form nesting; an *image* is a mapping with ``name`` (a
-repository, no tag) and ``tag`` anywhere under ``docker-images``; every other top-level key
-(``binaries``, ``helm-charts``, ``ansible-roles``, ``projects``, ``repositories``) is carried through
-untouched. A mapping with ``tag`` but no ``name`` is not an image (kept, never resolved).
+repository, no tag) and ``tag`` anywhere under ``docker-images``; an *OCI artifact* (a Helm chart, an Ansible
+role) is a mapping with ``oci`` (a repository) and ``tag`` (or, without one, ``version``: its OCI tag) under
+any top-level key; a *binary* is a mapping with ``url`` (http or https) under ``binaries``. Everything else
+is carried through untouched. A mapping with ``tag`` but no ``name`` is not an image (kept, never resolved).
 
 The vector is the source's own text with two kinds of insertion and nothing else:
 
 - ``digest: sha256:…`` right after each image's ``tag`` (its own line, at the ``tag`` key's
-  indentation; ``, digest: …`` inside a flow mapping ``{name: …, tag: …}``);
+  indentation; ``, digest: …`` inside a flow mapping ``{name: …, tag: …}``), after each OCI artifact's
+  ``tag`` (or ``version``) the same way, and after each binary's ``url`` (the sha256 of its bytes);
 - one block at the end, under the top-level key ``release-vector``::
 
       release-vector:
@@ -29,7 +31,9 @@ refused, as are merge keys and non-standard tags; duplicate keys are reported wi
 Every problem of a document is reported at once, each one line ``<what> (<file>:<line>)``.
 
 Public API: :func:`load_source`, :func:`render_vector`, :func:`read_vector` (what later commands use to
-list the pinned images of an assembled vector), :class:`ImageEntry`, :class:`VectorMetadata`,
+list the pinned images of an assembled vector; :meth:`Vector.pinned_oci_references` lists every pinned image
+and OCI artifact with its kind and YAML path), :class:`ImageEntry`, :class:`BinaryEntry`, :class:`PinnedOci`,
+:class:`VectorMetadata`,
 :class:`Source`, :class:`Vector`, :class:`InvalidDefinitionError`, :func:`created_from_epoch`.
 """
 
@@ -960,7 +964,8 @@ def _parse(data: bytes, where: str, *, vector: bool, known: Mapping[str, Reposit
             problems.add(_line(images_key), f"{IMAGES_KEY} must be a mapping")
         else:
             found, tag_only = _find_images(images_node, problems, vector=vector, known=known or {})
-    artifacts = _find_artifacts(pairs, problems, vector=vector, known=known or {})
+    # A second walk over the tree, skipped when no key can be ``oci`` (most large sources: images only).
+    artifacts = _find_artifacts(pairs, problems, vector=vector, known=known or {}) if "oci" in text else []
     binaries = _find_binaries(pairs, problems, vector=vector)
     metadata: VectorMetadata | None = None
     if METADATA_KEY in pairs:
