@@ -39,7 +39,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -59,11 +59,32 @@ def image_names(count: int) -> list[str]:
     return [f"ghcr.io/bench/component-{i}:v1.{i}.0" for i in range(count)]
 
 
-def write_source(path: Path, names: list[str]) -> None:
+def artifact_names(count: int) -> list[str]:
+    """OCI artifacts: every second one a Helm chart (oci + tag), the others Ansible roles (oci + version)."""
+    return [f"ghcr.io/bench/{'charts/chart' if i % 2 == 0 else 'role'}-{i}:v0.{i}.0" for i in range(count)]
+
+
+BINARY_ORIGIN = "https://downloads.bench.example"
+
+
+def binary_urls(count: int) -> list[str]:
+    return [f"{BINARY_ORIGIN}/releases/v1/binary-{i}" for i in range(count)]
+
+
+def write_source(path: Path, names: list[str], artifacts: Sequence[str] = (), binaries: Sequence[str] = ()) -> None:
     lines = ["# synthetic release definition (bench/release.py)", "docker-images:", "  bench:"]
     for index, ref in enumerate(names):
         name, _, tag = ref.rpartition(":")
         lines += [f"    image-{index}:", f"      name: {name}", f"      tag: {tag}"]
+    if artifacts:
+        lines += ["helm-charts:", "  bench:"]
+        for index, ref in enumerate(artifacts):
+            name, _, tag = ref.rpartition(":")
+            key = "tag" if index % 2 == 0 else "version"
+            lines += [f"    artifact-{index}:", f"      oci: {name}", f"      {key}: {tag}"]
+    if binaries:
+        lines += ["binaries:", "  bench:"]
+        lines += [line for index, url in enumerate(binaries) for line in (f"    binary-{index}:", f"      url: {url}")]
     path.write_text("\n".join(lines) + "\n")
 
 
@@ -103,12 +124,14 @@ class ProxyProcess(ProxyControl):
 
 
 def child(args: argparse.Namespace) -> int:
+    from pipeline.binaries import BinaryFetcher, BinaryMirrors, BinaryOptions
     from pipeline.cosign.keys import load_private_key, load_public_key
     from pipeline.cosign.verify import VerificationPolicy
     from pipeline.oci.client import RegistryClient, RegistryOptions
     from pipeline.oci.mirror import parse_mirrors
     from pipeline.oci.reference import parse_reference, parse_repository
-    from pipeline.plan import Action
+    from pipeline.plan import SIGN_PINNED, Action
+    from pipeline.rehearsal.binary_server import BinaryServer
     from pipeline.release import ReleasePorts, ReleaseSettings, ReleaseSpec, release
     from pipeline.release import verify_release as verify
     from pipeline.secret import Secret
@@ -120,6 +143,10 @@ def child(args: argparse.Namespace) -> int:
     key_path = Path(args.key)
     key = load_private_key(Secret(key_path.read_bytes()), Secret(os.environ["BENCH_KEY_PASSWORD"]), str(key_path))
     proxy = ProxyProcess(f"http://{args.registry}", args.delay_ms)
+    # The binaries (BINARY_MIB each) from a local server, through a proxy adding the same delay.
+    binary_server = BinaryServer(salt=args.prefix, size=int(args.binary_mib * 1024 * 1024)).start()
+    binary_proxy = ProxyProcess(binary_server.url, args.delay_ms)
+    binary_mirrors = BinaryMirrors(((BINARY_ORIGIN, f"{binary_proxy.url}/bench"),))
     mirrors = parse_mirrors([f"ghcr.io={proxy.host}/{args.prefix}/ghcr.io"])
     repository = parse_repository(f"{proxy.host}/{args.prefix}/releases")
     source = Path(args.source)
@@ -171,19 +198,20 @@ def child(args: argparse.Namespace) -> int:
                            key.public_key_pem(), git_revision=REVISION)  # fmt: skip
         settings = ReleaseSettings(mirrors, args.concurrency)
         with RegistryClient(options) as client:  # one client for the whole release, as the CLI
-            ports = ReleasePorts(client, key.public_key, key, the_target)
-            settle = ports.confirmations.settle
+            with BinaryFetcher(BinaryOptions(mirrors=binary_mirrors)) as fetcher:
+                ports = ReleasePorts(client, key.public_key, key, the_target, binaries=fetcher)
+                settle = ports.confirmations.settle
 
-            def timed_settle(*args: Any, **kwargs: Any) -> Any:
-                """The read-back of every signature written (issue 12), timed: it is part of GitHub below."""
-                started = time.perf_counter()
-                try:
-                    return settle(*args, **kwargs)
-                finally:
-                    record["settle"] = record.get("settle", 0.0) + time.perf_counter() - started
+                def timed_settle(*args: Any, **kwargs: Any) -> Any:
+                    """The read-back of every signature written (issue 12), timed: it is part of GitHub below."""
+                    started = time.perf_counter()
+                    try:
+                        return settle(*args, **kwargs)
+                    finally:
+                        record["settle"] = record.get("settle", 0.0) + time.perf_counter() - started
 
-            ports.confirmations.settle = timed_settle  # type: ignore[method-assign]
-            result = release(spec, settings, ports, progress=Progress(), started=time.monotonic())
+                ports.confirmations.settle = timed_settle  # type: ignore[method-assign]
+                result = release(spec, settings, ports, progress=Progress(), started=time.monotonic())
             t3 = time.perf_counter()
             after = proxy.by_repository()
             after_kinds = proxy.counts()
@@ -196,7 +224,7 @@ def child(args: argparse.Namespace) -> int:
         if plan.actions:
             # The vector (push, sign) and the images are signed side by side; the target comes after both.
             vector = done.get("sign-vector", done.get("push-vector", t2))
-            images = done.get("sign-image", t2)
+            images = max(done.get(kind, t2) for kind in SIGN_PINNED)
             record.update(vector=vector - t2, sign=images - t2, github=t3 - max(vector, images), apply=t3 - t2)
         before = marks.get("before", after)
         applied = {name: after.get(name, 0) - before.get(name, 0) for name in after}
@@ -207,7 +235,7 @@ def child(args: argparse.Namespace) -> int:
         counts.update(
             images=sum(n for name, n in applied.items() if name != vector_repository),
             vector=applied.get(vector_repository, 0),
-            signed=sum(1 for action in plan.actions if action.kind == "sign-image"),
+            signed=sum(1 for action in plan.actions if action.kind in SIGN_PINNED),
         )
         return len(plan.actions)
 
@@ -238,6 +266,8 @@ def child(args: argparse.Namespace) -> int:
     rerun_image_requests = sum(n for name, n in proxy.by_repository().items() if name != repository.path)
     rerun_by_kind = proxy.counts()
     proxy.stop()
+    binary_proxy.stop()
+    binary_server.stop()
     if github_proxy is not None:
         github_proxy.stop()
     if github is not None:
@@ -267,14 +297,15 @@ def child(args: argparse.Namespace) -> int:
 
 
 def run_once(
-    registry: str, workdir: Path, key: Path, password: str, images: int, concurrency: int, delay_ms: float, prefix: str
-) -> dict[str, Any]:
+    registry: str, workdir: Path, key: Path, password: str, images: int, concurrency: int, delay_ms: float, prefix: str,
+    extras: argparse.Namespace,
+) -> dict[str, Any]:  # fmt: skip
     source = workdir / f"release-{images}.yaml"
-    write_source(source, image_names(images))
+    write_source(source, image_names(images), artifact_names(extras.artifacts), binary_urls(extras.binaries))
     command = [
         sys.executable, "-m", "bench.release", "--child", "--registry", registry, "--prefix", prefix,
         "--source", str(source), "--key", str(key), "--workdir", str(workdir),
-        "--concurrency", str(concurrency), "--delay-ms", str(delay_ms),
+        "--concurrency", str(concurrency), "--delay-ms", str(delay_ms), "--binary-mib", str(extras.binary_mib),
     ]  # fmt: skip
     env = {k: v for k, v in os.environ.items() if k != "SOURCE_DATE_EPOCH"}
     env["BENCH_KEY_PASSWORD"] = password
@@ -293,6 +324,9 @@ def main(argv: list[str] | None = None) -> int:
         "--large", type=int, default=1000, help="then a memory run of this many images (default 1000, ~2 min; 0: none)"
     )
     parser.add_argument("--delay-ms", type=float, default=50.0)
+    parser.add_argument("--artifacts", type=int, default=10, help="OCI artifacts (charts/roles) beside the images")
+    parser.add_argument("--binaries", type=int, default=5, help="binaries pinned by URL (from a local server)")
+    parser.add_argument("--binary-mib", type=float, default=1.0, help="size of each binary in MiB")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     for hidden in ("--registry", "--prefix", "--source", "--key", "--workdir"):
         parser.add_argument(hidden, help=argparse.SUPPRESS)
@@ -310,7 +344,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.large:
             runs.append((args.large, DEFAULT_CONCURRENCY))
         try:
-            print(f"registry {registry.host}; +{args.delay_ms:g} ms per request (registry and GitHub API)")
+            print(f"registry {registry.host}; +{args.delay_ms:g} ms per request (registry, GitHub API, binaries); "
+                  f"each run: N images + {args.artifacts} OCI artifacts (charts/roles) + {args.binaries} binaries of "
+                  f"{args.binary_mib:g} MiB")  # fmt: skip
             header = (
                 f"{'images':>6} {'conc.':>5} {'assemble':>8} {'plan':>6} {'push|':>7} {'sign|':>6} {'GitHub':>6} "
                 f"{'release':>7} {'verify':>6} {'rerun':>6} {'req/signed':>10} {'rerun req/img':>13} {'RSS MiB':>7}"
@@ -321,11 +357,13 @@ def main(argv: list[str] | None = None) -> int:
                 prefix = f"run{number}"
                 started = time.perf_counter()
                 names = image_names(count)
-                seed_images(registry.host, [_ref(n) for n in names], [f"ghcr.io={registry.host}/{prefix}/ghcr.io"],
-                            salt=prefix, multiarch_every=0, concurrency=16)  # fmt: skip
+                artifacts = [_ref(n) for n in artifact_names(args.artifacts)]
+                seed_images(registry.host, [_ref(n) for n in names] + artifacts,
+                            [f"ghcr.io={registry.host}/{prefix}/ghcr.io"], salt=prefix, multiarch_every=0,
+                            concurrency=16, artifacts=artifacts)  # fmt: skip
                 seeded = time.perf_counter() - started
                 key = keys.private_key
-                r = run_once(registry.host, workdir, key, password, count, concurrency, args.delay_ms, prefix)
+                r = run_once(registry.host, workdir, key, password, count, concurrency, args.delay_ms, prefix, args)
                 p = r["phases"]
                 print(
                     f"{count:>6} {concurrency:>5} {p['assemble']:>8.2f} {p['plan']:>6.2f} {p.get('vector', 0):>7.2f} "

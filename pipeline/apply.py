@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Protocol, TypeVar, cast
 
 from pipeline.artifact import VectorArtifact
+from pipeline.binaries import BinaryFetcher
 from pipeline.cosign.keys import PublicKey, SigningKey
 from pipeline.errors import ConflictError, ReleaseVectorError, UsageError
 from pipeline.http import DEFAULT_CONCURRENCY, parallel_map
@@ -27,7 +28,7 @@ from pipeline.oci import mediatypes
 from pipeline.oci.client import RegistryClient
 from pipeline.oci.mirror import Mirrors
 from pipeline.oci.reference import Reference, Repository, parse_reference
-from pipeline.plan import Action, DesiredRelease, ImageToSign, ObservedRelease, Plan
+from pipeline.plan import SIGN_PINNED, Action, DesiredRelease, ImageToSign, ObservedRelease, Plan
 from pipeline.publish import observe_artifact, push_artifact
 from pipeline.signatures.formats import BundleFormat, layouts_for
 from pipeline.signatures.layout import Layout, SignatureReads, WriteConfirmations
@@ -99,6 +100,7 @@ class ReleasePorts:
     target: ReleaseTarget | None
     tlog: TransparencyLog | None = None
     keyless: KeylessSigner | None = None  # keyless signing for this run (in addition to the key, or instead)
+    binaries: BinaryFetcher | None = None  # fetches the source's binaries to pin them (None: not pinned)
     signature_reads: SignatureReads = field(default_factory=SignatureReads, repr=False, compare=False)
     confirmations: WriteConfirmations = field(default_factory=WriteConfirmations, repr=False, compare=False)
 
@@ -127,8 +129,14 @@ class ActionHook(Protocol):
 
 
 def _images_of(vector: Vector) -> tuple[ImageToSign, ...]:
-    """Each distinct repository@digest the vector pins (unpinned images are an error)."""
-    return tuple(dict.fromkeys(ImageToSign(ref.name, str(ref.digest)) for ref in vector.pinned_references()))
+    """Each distinct repository@digest the vector pins, images and OCI artifacts (unpinned ones are an error);
+    a digest named both as an image and as an artifact is signed once, as what it is named first."""
+    vector.pinned_references()  # an InvalidDefinitionError listing every unpinned entry
+    chosen: dict[tuple[str, str], ImageToSign] = {}
+    for pinned in vector.pinned_oci_references():
+        key = (pinned.reference.name, str(pinned.reference.digest))
+        chosen.setdefault(key, ImageToSign(key[0], key[1], pinned.kind))
+    return tuple(chosen.values())
 
 
 def _mirrored(settings: ReleaseSettings, name: str, digest: str) -> Reference:
@@ -144,7 +152,8 @@ def expand_indexes(
         manifest = ports.registry.get_manifest(_mirrored(settings, image.name, image.digest))
         if manifest.media_type not in mediatypes.INDEXES:
             return [image]
-        return [image, *(ImageToSign(image.name, child) for child in index_children(manifest, image.name))]
+        children = index_children(manifest, image.name)
+        return [image, *(ImageToSign(image.name, child, image.kind) for child in children)]
 
     groups = parallel_map(children, images, concurrency=max(1, settings.concurrency))
     expanded = [item for group in groups for item in group]
@@ -316,7 +325,7 @@ def apply_plan(
     if settings.concurrency <= 1:  # strictly in plan order (consecutive image signatures as one batch)
         batch: list[Action] = []
         for action in actions:
-            if action.kind == "sign-image":
+            if action.kind in SIGN_PINNED:
                 batch.append(action)
                 continue
             sign_images(batch)
@@ -328,8 +337,8 @@ def apply_plan(
         settle()
         return
     vector = [a for a in actions if a.kind in VECTOR_LANE]
-    images = [a for a in actions if a.kind == "sign-image"]
-    rest = [a for a in actions if a.kind not in (*VECTOR_LANE, "sign-image")]  # the target's, in order
+    images = [a for a in actions if a.kind in SIGN_PINNED]
+    rest = [a for a in actions if a.kind not in (*VECTOR_LANE, *SIGN_PINNED)]  # the target's, in order
     # The two lanes side by side; both run to their end, then the first failure in plan order is raised
     # (the vector's, then the images').
     lanes = [functools.partial(run_lane, vector), functools.partial(sign_images, images)]
@@ -348,7 +357,7 @@ def _perform(
         digest = request.artifact.digest
         vector = SignatureTarget(request.repository.digest(digest), digest)
         return sign(vector, ports.signers(state.key), ports.layouts(settings), ports.tlog)
-    if action.kind == "sign-image":
+    if action.kind in SIGN_PINNED:
         assert action.digest is not None
         original = parse_reference(f"{action.target}@{action.digest}")
         image = SignatureTarget(settings.mirrors.apply(original), action.digest, docker_reference=original.cosign_name)

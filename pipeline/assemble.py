@@ -18,14 +18,15 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, cast
 
+from pipeline.binaries import BinaryFetcher, BinaryResolution, fetch_binaries
 from pipeline.errors import ErrorList, RegistryError, ReleaseVectorError, UsageError
-from pipeline.http import DEFAULT_CONCURRENCY, parallel_unlocking
+from pipeline.http import DEFAULT_CONCURRENCY, parallel_map, parallel_unlocking
 from pipeline.oci.client import Descriptor
 from pipeline.oci.mirror import Mirrors
 from pipeline.oci.reference import Reference, Repository
-from pipeline.vector import ImageEntry, Source, VectorMetadata, created_from_epoch, render_vector
+from pipeline.vector import KIND_IMAGE, ImageEntry, Source, VectorMetadata, created_from_epoch, render_vector
 
 """Images handled at once by every command (``--concurrency``): resolving, signing, verifying."""
 
@@ -64,7 +65,7 @@ class Resolution:
     def failed_entries(self, source: Source) -> list[tuple[ImageEntry, Unresolved]]:
         """Every entry of ``source`` whose image failed, in document order (with the failure)."""
         failures = {failure.reference: failure for failure in self.unresolved}
-        return [(image, failures[image.reference]) for image in source.images if image.reference in failures]
+        return [(entry, failures[entry.reference]) for entry in source.oci_entries if entry.reference in failures]
 
 
 def _schedule(targets: Mapping[Reference, Reference]) -> tuple[list[Reference], dict[Reference, list[Reference]]]:
@@ -146,11 +147,39 @@ def resolve_source(
     )
 
 
-def assemble(source: Source, resolution: Resolution, metadata: VectorMetadata) -> bytes:
-    """The vector's bytes (see :func:`pipeline.vector.render_vector`); only for a complete resolution."""
-    if not resolution.ok:
+def assemble(
+    source: Source, resolution: Resolution, metadata: VectorMetadata, binaries: BinaryResolution | None = None
+) -> bytes:
+    """The vector's bytes (see :func:`pipeline.vector.render_vector`); only for a complete resolution.
+    ``binaries``: the digests of the binaries fetched (None: none pinned, ``--no-binaries``)."""
+    if not resolution.ok or (binaries is not None and not binaries.ok):
         raise ValueError("assemble needs every image resolved (or an empty resolution for --no-resolve)")
-    return render_vector(source, resolution.digests, metadata)
+    return render_vector(source, resolution.digests, metadata, binaries.digests if binaries is not None else None)
+
+
+def resolve_binaries(
+    fetcher: BinaryFetcher, source: Source, *, concurrency: int = DEFAULT_CONCURRENCY
+) -> BinaryResolution:
+    """Every binary URL of ``source`` fetched once and hashed (see :mod:`pipeline.binaries`)."""
+    return fetch_binaries(fetcher, [binary.url for binary in source.binaries], concurrency=concurrency)
+
+
+def binary_errors(source: Source, binaries: BinaryResolution) -> list[ReleaseVectorError]:
+    """Every binary that could not be fetched, as an error naming its YAML line (its own exit code)."""
+    errors: list[ReleaseVectorError] = []
+    for binary in source.binaries:
+        failure = binaries.failures.get(binary.url)
+        if failure is None:
+            continue
+        fetched_at = f" (read at {failure.where})" if failure.where and failure.where != binary.url else ""
+        error = ReleaseVectorError(
+            f"cannot fetch binary {binary.url}{fetched_at}: {' '.join(failure.message.split())}",
+            where=f"{source.where}:{binary.line}",
+            hint=failure.hint,
+        )
+        error.exit_code = failure.exit_code
+        errors.append(error)
+    return errors
 
 
 
@@ -186,15 +215,23 @@ class BuiltVector:
     vector: bytes
 
 
-def unresolved_error(source: Source, resolution: Resolution) -> ErrorList:
-    """Every image that could not be resolved, at once: an ErrorList naming each YAML line."""
+def unresolved_error(source: Source, resolution: Resolution, binaries: BinaryResolution | None = None) -> ErrorList:
+    """Every image (and binary) that could not be resolved (fetched), at once: an ErrorList naming each YAML line."""
     errors: list[ReleaseVectorError] = []
     for image, failure in resolution.failed_entries(source):
-        error = ReleaseVectorError(failure.reason, where=f"{source.where}:{image.line}", hint=failure.error.hint)
+        reason = failure.reason if image.kind == KIND_IMAGE else failure.reason.replace("image", image.label, 1)
+        error = ReleaseVectorError(reason, where=f"{source.where}:{image.line}", hint=failure.error.hint)
         error.exit_code = failure.error.exit_code
         errors.append(error)
     total = len(source.references())
-    return ErrorList(errors, f"{len(resolution.unresolved)} of {total} images could not be resolved")
+    what = "images" if not source.artifacts else "images and oci artifacts"
+    summary = f"{len(resolution.unresolved)} of {total} {what} could not be resolved"
+    if binaries is not None and not binaries.ok:
+        errors += binary_errors(source, binaries)
+        count = len(binaries.failures) + len(binaries.digests)
+        fetched = f"{len(binaries.failures)} of {count} binaries could not be fetched"
+        summary = fetched if resolution.ok else f"{summary}; {fetched}"
+    return ErrorList(errors, summary)
 
 
 def build_vector(
@@ -208,6 +245,7 @@ def build_vector(
     concurrency: int = DEFAULT_CONCURRENCY,
     source_date_epoch: str | None = None,
     on_warning: Callable[[str], None] | None = None,
+    binaries: BinaryFetcher | None = None,
 ) -> BuiltVector:
     """Assemble as ``assemble`` does, for callers that go on with the vector (``release``), through
     ``client`` (the release's own registry client). ``source`` is the definition loaded from ``source_path``.
@@ -217,10 +255,22 @@ def build_vector(
     metadata = vector_metadata(
         source, source_path, version, revision, source_date_epoch=source_date_epoch, on_warning=on_warning
     )
-    resolution = resolve_source(client, source, mirrors=mirrors, concurrency=concurrency)
-    if not resolution.ok:
-        raise unresolved_error(source, resolution)
-    return BuiltVector(source, metadata, assemble(source, resolution, metadata))
+    fetcher = binaries
+
+    def images() -> Resolution:
+        return resolve_source(client, source, mirrors=mirrors, concurrency=concurrency)
+
+    def fetch() -> BinaryResolution | None:
+        if fetcher is None or not source.binaries:
+            return None
+        return resolve_binaries(fetcher, source, concurrency=concurrency)
+
+    # The images' HEADs and the binaries' downloads side by side: different hosts, and a download is long.
+    both = parallel_map(lambda work: work(), [images, fetch], concurrency=2)
+    resolution, fetched = cast(Resolution, both[0]), cast(BinaryResolution | None, both[1])
+    if not resolution.ok or (fetched is not None and not fetched.ok):
+        raise unresolved_error(source, resolution, fetched)
+    return BuiltVector(source, metadata, assemble(source, resolution, metadata, fetched))
 
 # --- git ----------------------------------------------------------------------------------------
 

@@ -205,3 +205,14 @@ class ErrorList(ReleaseVectorError):
 
     def lines(self) -> list[str]:
         return [line for error in self.errors for line in error.lines()] + [self.one_line()]
+
+
+# --- binaries (issue 14) -------------------------------------------------------------------------
+
+
+class BinaryFetchError(RegistryError):
+    """A binary the vector names by URL could not be downloaded (HTTP error, network, timeout): exit 5."""
+
+
+class BinaryTooLargeError(InvalidInputError):
+    """A binary is larger than the size limit (``--binary-size-limit``): exit 3."""

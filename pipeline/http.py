@@ -556,6 +556,12 @@ def exchange(
     )
 
 
+def stream_under_deadline(deadline: Deadline, response: httpx.Response) -> Iterator[bytes]:
+    """The chunks of a streaming ``response``'s body, each socket read held to ``deadline`` (a body hashed as
+    it arrives instead of buffered: binaries); the caller counts, caps and closes."""
+    return _iter_under(deadline, response)
+
+
 def read_prefix(response: httpx.Response, limit: int = 64 * 1024) -> bytes:
     """At most ``limit`` bytes of a streaming ``response``'s body (an error answer, read only for its
     message), within the request's deadline; b"" if reading fails. The response is closed."""

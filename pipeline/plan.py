@@ -6,7 +6,7 @@ re-run after a crash plans exactly the rest. The order is the safety argument:
 
 1. push the vector artifact (tag VERSION);
 2. sign the vector artifact's digest;
-3. sign every unique image digest the vector pins;
+3. sign every unique image and OCI artifact digest the vector pins;
 4. create (or reuse) the draft release;
 5. upload the assets (``cosign.pub``, ``release.yaml``);
 6. publish — last, so nothing is published before every signature and asset exists.
@@ -22,7 +22,12 @@ from typing import Literal
 
 from pipeline.targets.base import ReleaseDiff, WantedAsset
 
-ActionKind = Literal["push-vector", "sign-vector", "sign-image", "create-draft", "upload-asset", "publish"]
+ActionKind = Literal[
+    "push-vector", "sign-vector", "sign-image", "sign-artifact", "create-draft", "upload-asset", "publish"
+]
+# The signatures of what the vector pins: images, and OCI artifacts (Helm charts, Ansible roles; a manifest like
+# any other, signed the same way). One kind each so the plan and the summary can count them apart.
+SIGN_PINNED: tuple[ActionKind, ...] = ("sign-image", "sign-artifact")
 
 
 @dataclass(frozen=True)
@@ -42,6 +47,12 @@ class Action:
 class Plan:
     version: str
     actions: tuple[Action, ...]
+    published: bool = True  # False: no release target (--no-publish); the text says so
+
+    @property
+    def unpublished(self) -> str:
+        """What the plan's lines append when the release is not published (``--no-publish``), else ""."""
+        return "" if self.published else "; not published (--no-publish)"
 
     @property
     def is_empty(self) -> bool:
@@ -55,10 +66,11 @@ class Plan:
 
     def render_text(self) -> str:
         """A plain table, one action a line (the CLI may render it with rich on a terminal)."""
+        unpublished = self.unpublished
         if self.is_empty:
-            return f"release {self.version}: nothing to do (everything is in place)"
+            return f"release {self.version}: nothing to do (everything is in place){unpublished}"
         width = max(len(action.kind) for action in self.actions)
-        lines = [f"release {self.version}: {len(self.actions)} action(s)"]
+        lines = [f"release {self.version}: {len(self.actions)} action(s){unpublished}"]
         for number, action in enumerate(self.actions, 1):
             digest = f"  {action.digest}" if action.digest else ""
             detail = f"  ({action.detail})" if action.detail else ""
@@ -68,10 +80,12 @@ class Plan:
 
 @dataclass(frozen=True)
 class ImageToSign:
-    """An image the vector pins: the name the vector lists and the digest it pins."""
+    """An image (or OCI artifact, ``kind`` ``oci-artifact``) the vector pins: the name the vector lists and the
+    digest it pins."""
 
     name: str
     digest: str
+    kind: str = "image"
 
 
 @dataclass(frozen=True)
@@ -117,7 +131,8 @@ def build_plan(desired: DesiredRelease, observed: ObservedRelease) -> Plan:
         actions.append(Action("sign-vector", desired.artifact.rsplit(":", 1)[0], desired.artifact_digest))
     for image in unique_images(desired.images):
         if (image.name, image.digest) not in observed.signed_images:
-            actions.append(Action("sign-image", image.name, image.digest))
+            kind: ActionKind = "sign-image" if image.kind == "image" else "sign-artifact"
+            actions.append(Action(kind, image.name, image.digest))
     if release is not None and desired.target is not None:
         if release.create_draft:
             actions.append(Action("create-draft", desired.target, None, f"tag {desired.version}"))
@@ -128,4 +143,4 @@ def build_plan(desired: DesiredRelease, observed: ObservedRelease) -> Plan:
             actions.append(Action("upload-asset", name, digests.get(name), "compare with the draft's copy"))
         if release.publish:
             actions.append(Action("publish", desired.target, None, f"tag {desired.version}"))
-    return Plan(desired.version, tuple(actions))
+    return Plan(desired.version, tuple(actions), published=desired.target is not None)

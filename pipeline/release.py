@@ -40,6 +40,7 @@ from pipeline.artifact import (
     parse_source_date_epoch,
 )
 from pipeline.assemble import build_vector
+from pipeline.binaries import BinaryFetcher, fetch_binaries
 from pipeline.cosign.keys import load_public_key, public_key_der
 from pipeline.cosign.verify import VerificationPolicy
 from pipeline.errors import ReleaseVectorError
@@ -48,11 +49,11 @@ from pipeline.oci import digest as digests
 from pipeline.oci.client import RegistryClient
 from pipeline.oci.mirror import Mirrors
 from pipeline.oci.reference import Reference, Repository, parse_reference
-from pipeline.plan import Action, DesiredRelease, Plan, build_plan
+from pipeline.plan import SIGN_PINNED, Action, DesiredRelease, Plan, build_plan
 from pipeline.publish import pull_vector
 from pipeline.signatures.verify import ImageVerification, verify_image
 from pipeline.targets.base import ReleaseTarget
-from pipeline.vector import Source, read_vector
+from pipeline.vector import KIND_IMAGE, ImageEntry, Source, Vector, read_vector
 
 __all__ = [
     "ImageCheck",
@@ -122,6 +123,22 @@ class ReleaseResult:
     def pinned(self) -> str:
         return f"{self.request.artifact_reference}@{self.request.artifact.digest}"
 
+    @property
+    def unsigned(self) -> tuple[str, ...]:
+        """``REPO@DIGEST`` of every image and OCI artifact the vector pins but the release does not sign
+        (``--exclude-image``: third-party images whose registries take no signatures of ours)."""
+        pinned = read_vector(self.request.vector, f"release vector {self.request.version}").pinned_oci_references()
+        names = (f"{p.reference.name}@{p.reference.digest}" for p in pinned)
+        return tuple(dict.fromkeys(n for n in names if is_excluded(n.split("@", 1)[0], self.request.excluded)))
+
+    def summary(self) -> str:
+        """How many are signed and where, and how many are pinned but not signed."""
+        images = sum(1 for image in self.desired.images if image.kind == KIND_IMAGE)
+        artifacts = len(self.desired.images) - images
+        unsigned = len(self.unsigned)
+        return (f"{images} images and {artifacts} oci artifacts signed in their own repositories; {unsigned} pinned "
+                "but not signed (--exclude-image)")  # fmt: skip
+
     def to_json(self) -> dict[str, object]:
         """The result ``release --json`` prints."""
         request = self.request
@@ -133,11 +150,16 @@ class ReleaseResult:
             "version": request.version,
             "artifact": str(request.artifact_reference),
             "artifact_digest": request.artifact.digest,
-            "images": len(self.desired.images),
+            "images": sum(1 for image in self.desired.images if image.kind == "image"),
             "actions": self.plan.to_json(),
             "target": self.desired.target,
             "keyless": keyless,
             "seconds": self.seconds,
+            "oci_artifacts": sum(1 for image in self.desired.images if image.kind != KIND_IMAGE),
+            "published": self.desired.target is not None,
+            "signatures_in": "own repositories",
+            "signed": len(self.desired.images),
+            "unsigned": list(self.unsigned),
         }
 
 
@@ -159,15 +181,17 @@ def release(
     started = time.monotonic() if started is None else started
     request = _assemble(spec, settings, ports, report)
     assembled = time.monotonic()
-    report.note(f"assembled {spec.source_path}: {len(spec.source.references())} images pinned, "
-                f"vector {request.artifact.digest}")  # fmt: skip
+    pinned = f"{len({i.reference for i in spec.source.images})} images"
+    if spec.source.artifacts:
+        pinned += f" and {len({a.reference for a in spec.source.artifacts})} oci artifacts"
+    report.note(f"assembled {spec.source_path}: {pinned} pinned, vector {request.artifact.digest}")
     desired = desired_release(request, settings, ports)
     plan = build_plan(desired, observe_release(desired, request, settings, ports))
     planned = time.monotonic()
     seconds = {"assemble": round(assembled - started, 3), "plan": round(planned - assembled, 3)}
     if spec.dry_run:
         return ReleaseResult(request, desired, plan, True, seconds)
-    if ports.keyless is not None and any(a.kind in ("sign-vector", "sign-image") for a in plan.actions):
+    if ports.keyless is not None and any(a.kind in ("sign-vector", *SIGN_PINNED) for a in plan.actions):
         ports.keyless.certified_key()  # the certificate first: a refused token fails before anything is written
     with report.applying(spec.version, len(plan.actions)) as on_done:
         apply_plan(plan, request, settings, ports, on_done=on_done)
@@ -189,7 +213,11 @@ def _assemble(
         concurrency=settings.concurrency,
         source_date_epoch=spec.source_date_epoch,
         on_warning=report.note,
+        binaries=ports.binaries,
     )
+    if spec.source.binaries and ports.binaries is None:
+        report.note(f"note: {len(spec.source.binaries)} binaries not downloaded (--no-binaries): their urls get no "
+                    "digest")  # fmt: skip
     epoch_text = (spec.source_date_epoch or "").strip()
     epoch = parse_source_date_epoch(epoch_text) if epoch_text else None
     annotations = ArtifactAnnotations.from_epoch(
@@ -216,21 +244,35 @@ def _assemble(
 
 @dataclass(frozen=True)
 class ImageCheck:
-    """One pinned image: the signature on its digest, and whether its tag still points there."""
+    """One pinned image or OCI artifact: the signature on its digest, and whether its tag still points there.
+
+    ``kind`` and ``yaml_path`` say what and where the vector names it (the first entry, when several do)."""
 
     name: str
     tag: str
     digest: str
     verification: ImageVerification | None
     problems: tuple[str, ...]
+    kind: str = KIND_IMAGE
+    yaml_path: str = ""
 
     @property
     def ok(self) -> bool:
         return not self.problems
 
+    @property
+    def label(self) -> str:
+        """How messages name it: ``oci artifact REPO:TAG@DIGEST at helm-charts.x.y`` (images: no kind)."""
+        what = f"{self.name}:{self.tag}@{self.digest}"
+        if self.kind != KIND_IMAGE:
+            what = f"oci artifact {what}"
+        return f"{what} at {self.yaml_path}" if self.yaml_path else what
+
     def to_json(self) -> dict[str, object]:
         return {
             "image": f"{self.name}:{self.tag}",
+            "kind": self.kind,
+            "yaml_path": self.yaml_path,
             "digest": self.digest,
             "ok": self.ok,
             "problems": list(self.problems),
@@ -256,12 +298,36 @@ class ReleaseCheck:
 
 
 @dataclass(frozen=True)
+class BinaryCheck:
+    """One binary of the vector downloaded again (``--check-binaries``): its bytes against the pinned digest."""
+
+    url: str
+    yaml_path: str
+    line: int
+    pinned: str | None
+    problem: str | None  # None: the bytes are the pinned ones
+
+    @property
+    def ok(self) -> bool:
+        return self.problem is None
+
+    @property
+    def label(self) -> str:
+        return f"binary {self.url} at {self.yaml_path}"
+
+    def to_json(self) -> dict[str, object]:
+        return {"url": self.url, "yaml_path": self.yaml_path, "digest": self.pinned, "ok": self.ok,
+                "problem": self.problem}  # fmt: skip
+
+
+@dataclass(frozen=True)
 class ReleaseVerification:
     reference: str
     artifact_digest: str
     version: str | None
     images: tuple[ImageCheck, ...]
     checks: tuple[ReleaseCheck, ...]
+    binaries: tuple[BinaryCheck, ...] = ()  # only with --check-binaries
 
     @property
     def release_problems(self) -> tuple[str, ...]:
@@ -269,7 +335,11 @@ class ReleaseVerification:
 
     @property
     def ok(self) -> bool:
-        return all(check.ok for check in self.checks) and all(image.ok for image in self.images)
+        return (
+            all(check.ok for check in self.checks)
+            and all(image.ok for image in self.images)
+            and all(binary.ok for binary in self.binaries)
+        )
 
 
 ALLOW_MISMATCH_HINT = (
@@ -311,22 +381,26 @@ def verify_release(
     concurrency: int = 16,
     excluded: Sequence[str] = (),
     allow_version_mismatch: bool = False,
+    binaries: BinaryFetcher | None = None,
 ) -> ReleaseVerification:
     """The vector's signature (a VerificationError if it fails: nothing else is trusted then), the tag asked
     for against the vector's version, every image, and with a target the published cosign.pub and release.yaml
-    (the very bytes signed)."""
+    (the very bytes signed). With ``binaries`` every binary the vector pins is downloaded again and compared."""
     pulled = pull_vector(registry, reference, policy, all_formats=False)  # one valid signature is enough
     vector = read_vector(pulled.content, f"release vector {pulled.pinned}")
-    entries = {
-        (entry.repository.name, entry.tag, entry.digest): entry
-        for entry in vector.images
-        if not is_excluded(entry.repository.name, excluded)
-    }
+    entries: dict[tuple[str, str, str | None], ImageEntry] = {}
+    for entry in vector.oci_entries:  # images, then OCI artifacts (charts, roles); each first entry names it
+        if entry.kind != KIND_IMAGE and entry.digest is None:
+            continue  # a vector assembled before OCI artifacts were pinned: nothing signed to check
+        if not is_excluded(entry.repository.name, excluded):
+            entries.setdefault((entry.repository.name, entry.tag, entry.digest), entry)
 
     def check(key: tuple[str, str, str | None]) -> ImageCheck:
         name, tag, digest = key
+        entry = entries[key]
         if digest is None:
-            return ImageCheck(name, tag, "", None, ("the vector pins no digest for this image",))
+            return ImageCheck(name, tag, "", None, (f"the vector pins no digest for this {entry.label}",),
+                              entry.kind, entry.yaml_path)  # fmt: skip
         original = parse_reference(f"{name}:{tag}@{digest}")
         mirrored = mirrors.apply(original)
         result = verify_image(registry, mirrored.with_digest(digest), policy, all_formats=False)
@@ -341,7 +415,7 @@ def verify_release(
                     problems.append(f"tag {tag} no longer exists")
                 elif descriptor.digest != digest:
                     problems.append(f"tag moved: {tag} now points at {descriptor.digest}, the vector pins {digest}")
-        return ImageCheck(name, tag, digest, result, tuple(problems))
+        return ImageCheck(name, tag, digest, result, tuple(problems), entry.kind, entry.yaml_path)
 
     keys = list(entries)
     checks = tuple(parallel_map(check, keys, concurrency=max(1, concurrency)))
@@ -358,7 +432,28 @@ def verify_release(
     if target is not None:
         artifact = reference.with_digest(pulled.digest)
         release_checks += _check_published(target, version, policy, registry, artifact, pulled.content)
-    return ReleaseVerification(str(reference), pulled.digest, version, checks, tuple(release_checks))
+    binary_checks = check_binaries(binaries, vector, concurrency) if binaries is not None else ()
+    return ReleaseVerification(
+        str(reference), pulled.digest, version, checks, tuple(release_checks), binary_checks
+    )
+
+
+def check_binaries(fetcher: BinaryFetcher, vector: Vector, concurrency: int) -> tuple[BinaryCheck, ...]:
+    """Every binary of ``vector`` downloaded again (each url once) and its sha256 compared with the pin."""
+    fetched = fetch_binaries(fetcher, [b.url for b in vector.binaries if b.digest is not None], concurrency=concurrency)
+    checks = []
+    for binary in vector.binaries:
+        problem: str | None = None
+        got = fetched.digests.get(binary.url)
+        failure = fetched.failures.get(binary.url)
+        if binary.digest is None:
+            problem = "the vector pins no digest for this binary (assembled with --no-binaries?)"
+        elif failure is not None:
+            problem = f"cannot download it again: {failure.one_line()}"
+        elif got != binary.digest:
+            problem = f"the bytes changed: the download is {got}, the vector pins {binary.digest}"
+        checks.append(BinaryCheck(binary.url, binary.yaml_path, binary.line, binary.digest, problem))
+    return tuple(checks)
 
 
 def _check_published(

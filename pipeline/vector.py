@@ -1,14 +1,16 @@
 """The source definition (``release/release.yaml``) and the release vector: load, validate, render, read.
 
 The source keeps metal-stack's shape: free-form nesting; an *image* is a mapping with ``name`` (a
-repository, no tag) and ``tag`` anywhere under ``docker-images``; every other top-level key
-(``binaries``, ``helm-charts``, ``ansible-roles``, ``projects``, ``repositories``) is carried through
-untouched. A mapping with ``tag`` but no ``name`` is not an image (kept, never resolved).
+repository, no tag) and ``tag`` anywhere under ``docker-images``; an *OCI artifact* (a Helm chart, an Ansible
+role) is a mapping with ``oci`` (a repository) and ``tag`` (or, without one, ``version``: its OCI tag) under
+any top-level key; a *binary* is a mapping with ``url`` (http or https) under ``binaries``. Everything else
+is carried through untouched. A mapping with ``tag`` but no ``name`` is not an image (kept, never resolved).
 
 The vector is the source's own text with two kinds of insertion and nothing else:
 
 - ``digest: sha256:…`` right after each image's ``tag`` (its own line, at the ``tag`` key's
-  indentation; ``, digest: …`` inside a flow mapping ``{name: …, tag: …}``);
+  indentation; ``, digest: …`` inside a flow mapping ``{name: …, tag: …}``), after each OCI artifact's
+  ``tag`` (or ``version``) the same way, and after each binary's ``url`` (the sha256 of its bytes);
 - one block at the end, under the top-level key ``release-vector``::
 
       release-vector:
@@ -29,7 +31,9 @@ refused, as are merge keys and non-standard tags; duplicate keys are reported wi
 Every problem of a document is reported at once, each one line ``<what> (<file>:<line>)``.
 
 Public API: :func:`load_source`, :func:`render_vector`, :func:`read_vector` (what later commands use to
-list the pinned images of an assembled vector), :class:`ImageEntry`, :class:`VectorMetadata`,
+list the pinned images of an assembled vector; :meth:`Vector.pinned_oci_references` lists every pinned image
+and OCI artifact with its kind and YAML path), :class:`ImageEntry`, :class:`BinaryEntry`, :class:`PinnedOci`,
+:class:`VectorMetadata`,
 :class:`Source`, :class:`Vector`, :class:`InvalidDefinitionError`, :func:`created_from_epoch`.
 """
 
@@ -86,6 +90,13 @@ IMAGES_KEY: Final = "docker-images"
 NAME_KEY: Final = "name"
 TAG_KEY: Final = "tag"
 DIGEST_KEY: Final = "digest"
+OCI_KEY: Final = "oci"
+VERSION_KEY: Final = "version"
+OCI_SCHEME: Final = "oci://"  # Helm's way of writing an OCI chart reference; accepted, not required
+BINARIES_KEY: Final = "binaries"
+URL_KEY: Final = "url"
+KIND_IMAGE: Final = "image"
+KIND_OCI_ARTIFACT: Final = "oci-artifact"
 METADATA_KEY: Final = "release-vector"
 META_VERSION: Final = "version"
 META_GIT_REVISION: Final = "git-revision"
@@ -182,6 +193,12 @@ class ImageEntry:
     path: YamlPath
     repository: Repository
     digest: str | None = None
+    kind: str = KIND_IMAGE  # KIND_IMAGE (docker-images name + tag) or KIND_OCI_ARTIFACT (oci + tag/version)
+
+    @property
+    def label(self) -> str:
+        """``image`` or ``oci artifact``: how messages name the entry."""
+        return "image" if self.kind == KIND_IMAGE else "oci artifact"
 
     @property
     def reference(self) -> Reference:
@@ -192,7 +209,7 @@ class ImageEntry:
     def pinned(self) -> Reference:
         """``repository:tag@digest``; an InvalidInputError if the entry carries no digest."""
         if self.digest is None:
-            raise InvalidInputError(f"image {self.name}:{self.tag} has no digest", where=self.yaml_path)
+            raise InvalidInputError(f"{self.label} {self.name}:{self.tag} has no digest", where=self.yaml_path)
         return Reference(self.repository.registry, self.repository.path, tag=self.tag, digest=self.digest)
 
     @property
@@ -211,6 +228,24 @@ class TagOnlyEntry:
     tag: str
     line: int
     path: YamlPath
+
+
+@dataclass(frozen=True, slots=True)
+class BinaryEntry:
+    """A mapping under ``binaries`` with a ``url`` (http or https): where the binary is downloaded from, the
+    sha256 of its bytes (``digest: sha256:…`` beside the URL, vectors only), where the entry is."""
+
+    url: str
+    line: int  # of the url key
+    path: YamlPath
+    digest: str | None = None
+
+    @property
+    def yaml_path(self) -> str:
+        text = ""
+        for key in self.path:
+            text += f"[{key}]" if isinstance(key, int) else (f".{key}" if text else key)
+        return text
 
 
 @dataclass(frozen=True)
@@ -283,34 +318,58 @@ class _Layout:
     text: str  # the document without a BOM, ending with a line break
     bom: str
     newline: str
-    slots: tuple[_Slot, ...]  # one per image, same order as Source.images
+    slots: tuple[_Slot, ...]  # one per entry, same order as Source.oci_entries (images, then artifacts)
     metadata_index: int
     metadata_indent: str
     fingerprint: bytes  # of the source's node tree (see _fingerprint): what the read-back check compares
+    binary_slots: tuple[_Slot, ...] = ()  # one per Source.binaries entry
 
 
 @dataclass(frozen=True)
 class Source:
-    """A validated source definition: its exact bytes and every image and tag-only entry, in order."""
+    """A validated source definition: its exact bytes, every image, OCI artifact and tag-only entry, in order."""
 
     where: str
     data: bytes
     images: tuple[ImageEntry, ...]
     tag_only: tuple[TagOnlyEntry, ...]
     _layout: _Layout = field(repr=False, compare=False)
+    artifacts: tuple[ImageEntry, ...] = ()  # the OCI artifacts (charts, roles): kind KIND_OCI_ARTIFACT
+    binaries: tuple[BinaryEntry, ...] = ()  # every url under binaries
 
     @property
     def sha256(self) -> str:
         """Hex sha256 of the file's bytes (the metadata's ``source-sha256``)."""
         return hashlib.sha256(self.data).hexdigest()
 
+    @property
+    def oci_entries(self) -> tuple[ImageEntry, ...]:
+        """Every entry assemble pins: the images, then the OCI artifacts (each in document order)."""
+        return self.images + self.artifacts
+
     def references(self) -> tuple[Reference, ...]:
-        """Every distinct ``repository:tag``, in document order (the same image under two keys: once)."""
-        return tuple(dict.fromkeys(image.reference for image in self.images))
+        """Every distinct ``repository:tag`` (images, then OCI artifacts), in document order (the same
+        reference under two keys: once)."""
+        return tuple(dict.fromkeys(entry.reference for entry in self.oci_entries))
 
     def entries(self, reference: Reference) -> tuple[ImageEntry, ...]:
         """The entries naming ``reference`` (normalised, without digest)."""
-        return tuple(image for image in self.images if image.reference == reference)
+        return tuple(entry for entry in self.oci_entries if entry.reference == reference)
+
+
+@dataclass(frozen=True, slots=True)
+class PinnedOci:
+    """One pinned OCI reference of a vector: what it is, where the vector names it, what it pins.
+
+    ``kind`` is :data:`KIND_IMAGE` or :data:`KIND_OCI_ARTIFACT`; ``yaml_path`` e.g.
+    ``helm-charts.metal-stack.metal-control-plane``; ``reference`` is ``repository:tag@digest`` (normalised).
+    """
+
+    kind: str
+    yaml_path: str
+    line: int
+    reference: Reference
+    entry: ImageEntry = field(repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -321,24 +380,45 @@ class Vector:
     images: tuple[ImageEntry, ...]
     tag_only: tuple[TagOnlyEntry, ...]
     metadata: VectorMetadata | None
+    artifacts: tuple[ImageEntry, ...] = ()  # the OCI artifacts (charts, roles), see load_source
+    binaries: tuple[BinaryEntry, ...] = ()  # every url under binaries, with its digest when pinned
+
+    @property
+    def oci_entries(self) -> tuple[ImageEntry, ...]:
+        """Every image and OCI artifact entry (images first), pinned or not."""
+        return self.images + self.artifacts
 
     def unpinned(self) -> tuple[ImageEntry, ...]:
-        return tuple(image for image in self.images if image.digest is None)
+        return tuple(entry for entry in self.oci_entries if entry.digest is None)
+
+    def pinned_oci_references(self) -> tuple[PinnedOci, ...]:
+        """Every pinned OCI reference the vector names — images and OCI artifacts (Helm charts, Ansible
+        roles, …) — with its kind and YAML path, one per entry, in document order (images first).
+
+        Entries without a digest are left out (see :meth:`unpinned`). This is the one list later work
+        (signing, attestation provenance, mirroring) takes what a release pins from.
+        """
+        return tuple(
+            PinnedOci(entry.kind, entry.yaml_path, entry.line, entry.pinned, entry)
+            for entry in self.oci_entries
+            if entry.digest is not None
+        )
 
     def pinned_references(self) -> tuple[Reference, ...]:
-        """Every distinct ``repository:tag@digest`` in document order (sign each once).
+        """Every distinct ``repository:tag@digest`` (images and OCI artifacts) in document order (sign each once).
 
         An :class:`InvalidDefinitionError` lists every entry without a digest (with its line) if any.
         """
         missing = self.unpinned()
         if missing:
             problems = _Problems(self.where)
-            for image in missing:
+            for entry in missing:
                 problems.add(
-                    image.line, f"image {image.name}:{image.tag} has no digest (assemble it without --no-resolve)"
+                    entry.line,
+                    f"{entry.label} {entry.name}:{entry.tag} has no digest (assemble it without --no-resolve)",
                 )
             raise problems.error()
-        return tuple(dict.fromkeys(image.pinned for image in self.images))
+        return tuple(dict.fromkeys(entry.pinned for entry in self.oci_entries))
 
 
 # --- parsing ------------------------------------------------------------------------------------
@@ -354,6 +434,14 @@ class _Found:
     tag_value: yaml.Node
 
 
+@dataclass(slots=True)
+class _FoundBinary:
+    entry: BinaryEntry
+    mapping: yaml.MappingNode
+    url_key: yaml.Node
+    url_value: yaml.Node
+
+
 @dataclass
 class _Document:
     text: str
@@ -364,6 +452,8 @@ class _Document:
     tag_only: list[TagOnlyEntry]
     metadata: VectorMetadata | None
     doc_end: int | None
+    artifacts: list[_Found] = field(default_factory=list)
+    binaries: list[_FoundBinary] = field(default_factory=list)
 
 
 def _line(node: yaml.Node | yaml.Event) -> int:
@@ -572,6 +662,8 @@ def _find_images(
         if not isinstance(node, yaml.MappingNode):
             continue
         pairs = _str_pairs(node)
+        if OCI_KEY in pairs and NAME_KEY not in pairs:
+            continue  # an OCI artifact (see _find_artifacts)
         if TAG_KEY in pairs and NAME_KEY in pairs:
             result = _image(path, pairs, problems, vector=vector, known=known)
             if result is not None:
@@ -592,6 +684,198 @@ def _find_images(
             children.append((value, (*path, label)))
         stack.extend(reversed(children))
     return found, tag_only
+
+
+def _ref_value(node: yaml.Node, key_name: str, shown: str, problems: _Problems) -> str | None:
+    """The tag (or version) of an OCI artifact entry, validated as an OCI tag."""
+    if not isinstance(node, yaml.ScalarNode) or node.tag == _NULL or node.value == "":
+        problems.add(_line(node), f"{key_name} of oci artifact {shown} must be a non-empty string")
+        return None
+    if node.tag != _STR:
+        problems.add(
+            _line(node),
+            f"{key_name} {node.value} of oci artifact {shown} is not a string (YAML reads it as a "
+            f"{node.tag.removeprefix(_YAML)}); quote it: '{node.value}'",
+        )
+        return None
+    if not _TAG_RE.match(node.value):
+        problems.add(_line(node), f"malformed {key_name} {_shown(node.value)} for oci artifact {shown} "
+                     "(it is the artifact's OCI tag)")  # fmt: skip
+        return None
+    return str(node.value)
+
+
+def _artifact(
+    mapping: yaml.MappingNode,
+    path: YamlPath,
+    pairs: dict[str, tuple[yaml.Node, yaml.Node]],
+    problems: _Problems,
+    *,
+    vector: bool,
+    known: Mapping[str, Repository],
+) -> _Found | None:
+    """An ``oci:`` mapping: the repository, its tag (``tag:``, else ``version:``), the digest (vectors)."""
+    oci_key, oci_node = pairs[OCI_KEY]
+    ok = True
+    name = ""
+    repository: Repository | None = None
+    if not isinstance(oci_node, yaml.ScalarNode) or oci_node.tag != _STR or not oci_node.value:
+        problems.add(_line(oci_key), "oci must be a non-empty string (a repository without tag)")
+        ok = False
+    else:
+        name = oci_node.value
+        repository = known.get(name)
+        if repository is None:
+            try:
+                repository = parse_repository(name.removeprefix(OCI_SCHEME))
+            except InvalidInputError as exc:
+                reason = exc.message.removeprefix("malformed image reference: ")
+                problems.add(_line(oci_node), f"oci {_shown(name)} is not a valid repository: {reason}")
+                ok = False
+    shown = _shown(name) if name else "(no oci)"
+    ref_name = TAG_KEY if TAG_KEY in pairs else VERSION_KEY
+    if ref_name not in pairs:
+        problems.add(_line(oci_key), f"oci artifact {shown} has neither a tag nor a version")
+        return None
+    ref_key, ref_node = pairs[ref_name]
+    tag = _ref_value(ref_node, ref_name, shown, problems)
+    digest: str | None = None
+    if DIGEST_KEY in pairs:
+        digest_key, digest_node = pairs[DIGEST_KEY]
+        if not vector:
+            problems.add(_line(digest_key), f"oci artifact {shown} already has a digest; the source names "
+                         "artifacts by tag or version (assemble adds digests)")  # fmt: skip
+            ok = False
+        elif (
+            not isinstance(digest_node, yaml.ScalarNode)
+            or digest_node.tag != _STR
+            or not digests.is_valid(digest_node.value)
+        ):
+            value = _shown(digest_node.value) if isinstance(digest_node, yaml.ScalarNode) else "(not a string)"
+            problems.add(_line(digest_key), f"malformed digest {value} for oci artifact {shown}")
+            ok = False
+        else:
+            digest = digest_node.value
+    if not ok or tag is None or repository is None:
+        return None
+    entry = ImageEntry(name, tag, _line(oci_key), path, repository, digest, KIND_OCI_ARTIFACT)
+    return _Found(entry, mapping, ref_key, ref_node)
+
+
+def _find_artifacts(
+    root_pairs: dict[str, tuple[yaml.Node, yaml.Node]],
+    problems: _Problems,
+    *,
+    vector: bool,
+    known: Mapping[str, Repository],
+) -> list[_Found]:
+    """Every mapping with ``oci`` plus ``tag`` (or ``version``) under any top-level key but the metadata
+    block; under ``docker-images`` a mapping with ``name`` is an image, never an artifact."""
+    found: list[_Found] = []
+    for top, (_key, top_node) in root_pairs.items():
+        if top == METADATA_KEY:
+            continue
+        seen_nodes: set[int] = set()
+        stack: list[tuple[yaml.Node, YamlPath]] = [(top_node, (top,))]
+        while stack:
+            node, path = stack.pop()
+            if id(node) in seen_nodes:
+                continue
+            seen_nodes.add(id(node))
+            if isinstance(node, yaml.SequenceNode):
+                stack.extend(reversed([(item, (*path, index)) for index, item in enumerate(node.value)]))
+                continue
+            if not isinstance(node, yaml.MappingNode):
+                continue
+            pairs = _str_pairs(node)
+            if top == IMAGES_KEY and NAME_KEY in pairs:
+                continue
+            if OCI_KEY in pairs and not isinstance(pairs[OCI_KEY][1], yaml.CollectionNode):
+                result = _artifact(node, path, pairs, problems, vector=vector, known=known)
+                if result is not None:
+                    found.append(result)
+                continue
+            children = []
+            for key, value in node.value:
+                label: str | int = key.value if isinstance(key, yaml.ScalarNode) else f"<{_line(key)}>"
+                children.append((value, (*path, label)))
+            stack.extend(reversed(children))
+    return found
+
+
+_URL_SCHEMES: Final = ("http://", "https://")
+
+
+def _find_binaries(
+    root_pairs: dict[str, tuple[yaml.Node, yaml.Node]], problems: _Problems, *, vector: bool
+) -> list[_FoundBinary]:
+    """Every mapping with a ``url`` under ``binaries`` (an ``oci:`` mapping there is an OCI artifact)."""
+    if BINARIES_KEY not in root_pairs:
+        return []
+    found: list[_FoundBinary] = []
+    stack: list[tuple[yaml.Node, YamlPath]] = [(root_pairs[BINARIES_KEY][1], (BINARIES_KEY,))]
+    seen_nodes: set[int] = set()
+    while stack:
+        node, path = stack.pop()
+        if id(node) in seen_nodes:
+            continue
+        seen_nodes.add(id(node))
+        if isinstance(node, yaml.SequenceNode):
+            stack.extend(reversed([(item, (*path, index)) for index, item in enumerate(node.value)]))
+            continue
+        if not isinstance(node, yaml.MappingNode):
+            continue
+        pairs = _str_pairs(node)
+        if URL_KEY in pairs and OCI_KEY not in pairs and isinstance(pairs[URL_KEY][1], yaml.ScalarNode):
+            result = _binary(node, path, pairs, problems, vector=vector)
+            if result is not None:
+                found.append(result)
+            continue
+        children = []
+        for key, value in node.value:
+            label: str | int = key.value if isinstance(key, yaml.ScalarNode) else f"<{_line(key)}>"
+            children.append((value, (*path, label)))
+        stack.extend(reversed(children))
+    return found
+
+
+def _binary(
+    mapping: yaml.MappingNode,
+    path: YamlPath,
+    pairs: dict[str, tuple[yaml.Node, yaml.Node]],
+    problems: _Problems,
+    *,
+    vector: bool,
+) -> _FoundBinary | None:
+    url_key, url_node = pairs[URL_KEY]
+    url = str(url_node.value)
+    ok = True
+    if url_node.tag != _STR or not url.lower().startswith(_URL_SCHEMES) or len(url) > 2048:
+        problems.add(_line(url_node), f"binary url {_shown(url)} is not an http(s) URL")
+        ok = False
+    elif any(c.isspace() or not c.isprintable() for c in url):
+        problems.add(_line(url_node), f"binary url {_shown(url)} holds spaces or control characters")
+        ok = False
+    digest: str | None = None
+    if DIGEST_KEY in pairs:
+        digest_key, digest_node = pairs[DIGEST_KEY]
+        if not vector:
+            problems.add(_line(digest_key), f"binary {_shown(url)} already has a digest; the source names binaries "
+                         "by url (assemble adds digests)")  # fmt: skip
+            ok = False
+        elif (
+            not isinstance(digest_node, yaml.ScalarNode)
+            or digest_node.tag != _STR
+            or not digests.is_valid(digest_node.value)
+        ):
+            value = _shown(digest_node.value) if isinstance(digest_node, yaml.ScalarNode) else "(not a string)"
+            problems.add(_line(digest_key), f"malformed digest {value} for binary {_shown(url)}")
+            ok = False
+        else:
+            digest = digest_node.value
+    if not ok:
+        return None
+    return _FoundBinary(BinaryEntry(url, _line(url_key), path, digest), mapping, url_key, url_node)
 
 
 def _read_metadata(node: yaml.Node, key: yaml.Node, problems: _Problems) -> VectorMetadata | None:
@@ -680,6 +964,9 @@ def _parse(data: bytes, where: str, *, vector: bool, known: Mapping[str, Reposit
             problems.add(_line(images_key), f"{IMAGES_KEY} must be a mapping")
         else:
             found, tag_only = _find_images(images_node, problems, vector=vector, known=known or {})
+    # A second walk over the tree, skipped when no key can be ``oci`` (most large sources: images only).
+    artifacts = _find_artifacts(pairs, problems, vector=vector, known=known or {}) if "oci" in text else []
+    binaries = _find_binaries(pairs, problems, vector=vector)
     metadata: VectorMetadata | None = None
     if METADATA_KEY in pairs:
         meta_key, meta_node = pairs[METADATA_KEY]
@@ -691,14 +978,16 @@ def _parse(data: bytes, where: str, *, vector: bool, known: Mapping[str, Reposit
                 f"top-level key {METADATA_KEY} is reserved for the vector's metadata (is this an assembled vector?)",
             )
     problems.raise_if_any()
-    return _Document(text, bom, newline, root, found, tag_only, metadata, doc_end)
+    return _Document(text, bom, newline, root, found, tag_only, metadata, doc_end, artifacts, binaries)
 
 
-def _slot(found: _Found, text: str, newline: str) -> _Slot:
-    end = int(found.tag_value.end_mark.index)
+def _slot(found: _Found | _FoundBinary, text: str, newline: str) -> _Slot:
+    """Right after the tag (or version, or url) value: where the entry's ``digest`` goes."""
+    key, value = (found.tag_key, found.tag_value) if isinstance(found, _Found) else (found.url_key, found.url_value)
+    end = int(value.end_mark.index)
     if found.mapping.flow_style:
         return _Slot(end, f", {DIGEST_KEY}: ", "")
-    indent = " " * int(found.tag_key.start_mark.column)
+    indent = " " * int(key.start_mark.column)
     if end > 0 and text[end - 1] == "\n":  # a block scalar ends at the start of a line
         return _Slot(end, f"{indent}{DIGEST_KEY}: ", newline)
     line_end = text.find("\n", end)
@@ -708,7 +997,7 @@ def _slot(found: _Found, text: str, newline: str) -> _Slot:
 
 def _layout(document: _Document) -> _Layout:
     text = document.text
-    slots = tuple(_slot(found, text, document.newline) for found in document.found)
+    slots = tuple(_slot(found, text, document.newline) for found in (*document.found, *document.artifacts))
     first_key = document.root.value[0][0] if document.root.value else document.root
     indent = " " * int(first_key.start_mark.column)
     metadata_index = len(text)
@@ -719,7 +1008,8 @@ def _layout(document: _Document) -> _Layout:
         if match:
             metadata_index = match.start()
     fingerprint = _fingerprint(document.root)
-    return _Layout(text, document.bom, document.newline, slots, metadata_index, indent, fingerprint)
+    binary_slots = tuple(_slot(found, text, document.newline) for found in document.binaries)
+    return _Layout(text, document.bom, document.newline, slots, metadata_index, indent, fingerprint, binary_slots)
 
 
 def load_source(data: bytes, where: str) -> Source:
@@ -736,6 +1026,8 @@ def load_source(data: bytes, where: str) -> Source:
         images=tuple(found.entry for found in document.found),
         tag_only=tuple(document.tag_only),
         _layout=layout,
+        artifacts=tuple(found.entry for found in document.artifacts),
+        binaries=tuple(found.entry for found in document.binaries),
     )
 
 
@@ -755,6 +1047,8 @@ def read_vector(data: bytes, where: str) -> Vector:
         images=tuple(found.entry for found in document.found),
         tag_only=tuple(document.tag_only),
         metadata=document.metadata,
+        artifacts=tuple(found.entry for found in document.artifacts),
+        binaries=tuple(found.entry for found in document.binaries),
     )
 
 
@@ -767,22 +1061,36 @@ def _metadata_block(metadata: VectorMetadata, indent: str, newline: str) -> str:
     return newline.join(lines) + newline
 
 
-def render_vector(source: Source, resolved: Mapping[Reference, str], metadata: VectorMetadata) -> bytes:
+def render_vector(
+    source: Source,
+    resolved: Mapping[Reference, str],
+    metadata: VectorMetadata,
+    binaries: Mapping[str, str] | None = None,
+) -> bytes:
     """The vector's bytes: the source's text with ``digest`` after the tag of every image whose
     ``repository:tag`` (see :attr:`ImageEntry.reference`) is in ``resolved``, and the metadata block.
 
-    Images missing from ``resolved`` get no digest (``--no-resolve`` passes an empty mapping).
+    Images missing from ``resolved`` get no digest (``--no-resolve`` passes an empty mapping). ``binaries``
+    maps a binary's url to the sha256 digest of its bytes: each such entry gets ``digest`` after its ``url``.
     Deterministic; checked by reading the result back (a failed check is an internal error, exit 1).
     """
     layout = source._layout
     inserts: list[tuple[int, str]] = []
     expected: list[str | None] = []
-    for image, slot in zip(source.images, layout.slots, strict=True):
+    for image, slot in zip(source.oci_entries, layout.slots, strict=True):
         digest = resolved.get(image.reference)
         if digest is not None:
             digests.validate(digest, where=str(image.reference))
             inserts.append((slot.index, slot.prefix + digest + slot.suffix))
         expected.append(digest)
+    binary_digests = binaries or {}
+    expected_binaries: list[str | None] = []
+    for binary, slot in zip(source.binaries, layout.binary_slots, strict=True):
+        digest = binary_digests.get(binary.url)
+        if digest is not None:
+            digests.validate(digest, where=binary.url)
+            inserts.append((slot.index, slot.prefix + digest + slot.suffix))
+        expected_binaries.append(digest)
     inserts.append((layout.metadata_index, _metadata_block(metadata, layout.metadata_indent, layout.newline)))
     inserts.sort(key=lambda item: item[0])  # stable: equal indices keep document order
     parts: list[str] = [layout.bom]
@@ -793,7 +1101,7 @@ def render_vector(source: Source, resolved: Mapping[Reference, str], metadata: V
         position = index
     parts.append(layout.text[position:])
     output = "".join(parts).encode("utf-8")
-    _check_rendered(source, output, expected, metadata)
+    _check_rendered(source, output, expected, metadata, expected_binaries)
     return output
 
 
@@ -835,12 +1143,18 @@ def _fingerprint(
     return hasher.digest()
 
 
-def _check_rendered(source: Source, output: bytes, expected: Iterable[str | None], metadata: VectorMetadata) -> None:
+def _check_rendered(
+    source: Source,
+    output: bytes,
+    expected: Iterable[str | None],
+    metadata: VectorMetadata,
+    expected_binaries: Sequence[str | None] = (),
+) -> None:
     def fail(what: str) -> ReleaseVectorError:
         return ReleaseVectorError(f"internal error: the rendered vector {what}", where=source.where)
 
     with _gc_paused():
-        _check_output(source, output, expected, metadata, fail)
+        _check_output(source, output, expected, metadata, fail, expected_binaries)
 
 
 def _check_output(
@@ -849,20 +1163,24 @@ def _check_output(
     expected: Iterable[str | None],
     metadata: VectorMetadata,
     fail: Callable[[str], ReleaseVectorError],
+    expected_binaries: Sequence[str | None] = (),
 ) -> None:
     try:
-        known = {image.name: image.repository for image in source.images}
+        known = {image.name: image.repository for image in source.oci_entries}
         document = _parse(output, source.where, vector=True, known=known)
     except InvalidInputError as exc:
         raise fail(f"does not read back: {exc.one_line()}") from None
-    got = [(f.entry.name, f.entry.tag, f.entry.digest) for f in document.found]
-    want = [(image.name, image.tag, digest) for image, digest in zip(source.images, expected, strict=True)]
+    found = [*document.found, *document.artifacts]
+    got = [(f.entry.kind, f.entry.name, f.entry.tag, f.entry.digest) for f in found]
+    want = [(e.kind, e.name, e.tag, digest) for e, digest in zip(source.oci_entries, expected, strict=True)]
     if got != want:
-        raise fail("does not carry the digests at the images")
+        raise fail("does not carry the digests at the images and artifacts")
+    got_binaries = [(b.entry.url, b.entry.digest) for b in document.binaries]
+    if got_binaries != [(b.url, d) for b, d in zip(source.binaries, expected_binaries, strict=True)]:
+        raise fail("does not carry the digests at the binaries")
     if document.metadata != metadata:
         raise fail("does not carry the metadata")
-    stripped = _fingerprint(
-        document.root, strip_digests=frozenset(id(found.mapping) for found in document.found), strip_metadata=True
-    )
+    mappings = [id(f.mapping) for f in found] + [id(b.mapping) for b in document.binaries]
+    stripped = _fingerprint(document.root, strip_digests=frozenset(mappings), strip_metadata=True)
     if stripped != source._layout.fingerprint:
         raise fail("without digests and metadata differs from the source")

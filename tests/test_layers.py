@@ -30,6 +30,7 @@ RANKS: dict[str, int] = {
     "artifact": 3,
     "vector": 3,
     "oci": 2,
+    "binaries": 2,  # binaries named by URL: fetched and hashed through http
     "http": 1,
     "jsonbounded": 1,
     "localfiles": 1,

@@ -37,7 +37,8 @@ def result(keyless: tuple[str, str] | None) -> ReleaseResult:
 def test_the_result_json_keeps_the_shape_release_json_prints() -> None:
     document = result(("ci@example.com", "https://issuer.example")).to_json()
     assert list(document) == ["version", "artifact", "artifact_digest", "images", "actions", "target", "keyless",
-                              "seconds"]  # fmt: skip
+                              "seconds", "oci_artifacts", "published", "signatures_in", "signed",
+                              "unsigned"]  # fmt: skip
     assert document["keyless"] == {"identity": "ci@example.com", "issuer": "https://issuer.example"}
     assert document["images"] == 1 and document["seconds"] == {"assemble": 0.1, "plan": 0.2, "apply": 0.3}
     assert result(None).to_json()["keyless"] is None

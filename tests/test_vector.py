@@ -82,7 +82,18 @@ def without_pins(vector: bytes, image_paths: list[tuple[str | int, ...]]) -> Any
 def test_metal_stack_sources_load(path: Path) -> None:
     source = load_source(path.read_bytes(), path.name)
     counts = {"release-v0.22.19.yaml": (69, 68), "release-v0.22.18.yaml": (68, 67)}[path.name]
-    assert (len(source.images), len(source.references())) == counts  # README: 70/69 entries incl. tag-only
+    assert (len(source.images), len({i.reference for i in source.images})) == counts  # README: 70/69 incl. tag-only
+    assert len(source.references()) == counts[1] + 5  # + 3 ansible roles and 2 OCI helm charts
+    assert [(a.yaml_path, a.name) for a in source.artifacts] == [
+        ("ansible-roles.ansible-common", "ghcr.io/metal-stack/ansible-common"),
+        ("ansible-roles.metal-ansible-modules", "ghcr.io/metal-stack/metal-ansible-modules"),
+        ("ansible-roles.metal-roles", "ghcr.io/metal-stack/metal-roles"),
+        ("helm-charts.metal-stack.metal-control-plane", "ghcr.io/metal-stack/helm-charts/metal-control-plane"),
+        ("helm-charts.metal-stack.valkey", "ghcr.io/metal-stack/helm-charts/valkey"),
+    ]
+    chart = source.artifacts[3]
+    assert chart.tag == ("v0.8.8" if "19" in path.name else "v0.8.7")  # tag: wins over version: 0.8.8
+    assert source.artifacts[0].tag == "v0.9.0"  # a role has only version:
     assert [entry.path[-1] for entry in source.tag_only] == ["virtual-garden-apiserver"]
     postgres = parse_reference("docker.io/library/postgres:15.18-alpine")
     assert len(source.entries(postgres)) == 2
@@ -101,13 +112,18 @@ def test_metal_stack_vector_is_the_source_plus_digests_and_metadata(path: Path) 
     vector = render_vector(source, all_digests(source), meta(source))
     assert strip_inserted(vector) == data
     assert vector.count(b"\n        digest: sha256:") == len(source.images)
-    assert without_pins(vector, [i.path for i in source.images]) == yaml.safe_load(data)
+    assert vector.count(b"digest: sha256:") == len(source.images) + len(source.artifacts)
+    assert without_pins(vector, [i.path for i in source.oci_entries]) == yaml.safe_load(data)
     read = read_vector(vector, "vector.yaml")
     assert [(i.name, i.tag, i.digest) for i in read.images] == [
         (i.name, i.tag, fake_digest(i.reference)) for i in source.images
     ]
     assert read.metadata == meta(source)
     assert len(read.pinned_references()) == len(source.references())
+    pinned = read.pinned_oci_references()
+    assert [(p.kind, p.yaml_path) for p in pinned[-5:]] == [("oci-artifact", a.yaml_path) for a in source.artifacts]
+    assert all(p.kind == "image" for p in pinned[: len(source.images)])
+    assert str(pinned[-2].reference).startswith("ghcr.io/metal-stack/helm-charts/metal-control-plane:v0.8.")
     # a consumer that knows only metal-stack's shape (yaml.safe_load, name/tag lookups) still reads it
     loaded = yaml.safe_load(vector)
     ipam = loaded["docker-images"]["metal-stack"]["control-plane"]["ipam"]
@@ -461,7 +477,7 @@ def test_read_vector_checks_digests_and_metadata() -> None:
 def test_read_vector_of_a_plain_metal_stack_file() -> None:
     vector = read_vector(METAL_STACK_FILES[0].read_bytes(), "release.yaml")
     assert vector.metadata is None
-    assert len(vector.unpinned()) == len(vector.images) > 0
+    assert len(vector.unpinned()) == len(vector.oci_entries) == len(vector.images) + 5 > 5
 
 
 def test_read_vector_pinned_references_are_unique_and_ordered() -> None:
@@ -558,14 +574,55 @@ def _emit(node: Any, column: int, indent: int, nl: str) -> list[str]:
 
 
 @st.composite
+def oci_artifacts(draw: st.DrawFn) -> dict[str, Any]:
+    """A chart (oci + tag, maybe version too) or a role (oci + version), in any key order and style."""
+    keys_present = draw(st.sampled_from([("oci", "tag"), ("oci", "version"), ("oci", "tag", "version")]))
+    extra = ("repository",) if draw(st.booleans()) else ()
+    return {
+        "oci": draw(st.sampled_from(["ghcr.io/metal-stack/metal-roles", "oci://ghcr.io/x/charts/c"]) | image_names()),
+        "tag": draw(tags),
+        "version": draw(st.from_regex(r"[0-9]\.[0-9]{1,2}\.[0-9]", fullmatch=True) | tags),
+        "order": draw(st.permutations(list(keys_present + extra))),
+        "flow": draw(st.booleans()),
+        "comment": draw(st.booleans()),
+    }
+
+
+def _emit_artifact(name: str, artifact: dict[str, Any], pad: str, indent: int) -> list[str]:
+    values = {"oci": artifact["oci"], "tag": artifact["tag"], "version": artifact["version"],
+              "repository": "https://helm.example.com"}  # fmt: skip
+    comment = "  # renovate: datasource=helm" if artifact["comment"] else ""
+    if artifact["flow"]:
+        return [f"{pad}{name}: {{{', '.join(f'{k}: {values[k]}' for k in artifact['order'])}}}{comment}"]
+    inner = pad + " " * indent
+    return [f"{pad}{name}:"] + [f"{inner}{k}: {values[k]}{comment}" for k in artifact["order"]]
+
+
+@st.composite
 def sources(draw: st.DrawFn) -> str:
     indent = draw(st.sampled_from([2, 4]))
+    pad = " " * indent
     nl = draw(st.sampled_from(["\n", "\r\n"]))
     tree = draw(st.dictionaries(keys, trees, min_size=1, max_size=4))
     sections = {
         "docker-images": _emit(tree, indent, indent, nl),
-        "binaries": [" " * indent + "tool:", " " * indent * 2 + "url: https://example.com/tool  # pinned"],
-        "helm-charts": [" " * indent + "c: {repository: ghcr.io/x/charts/c, tag: v1}"],
+        "binaries": [
+            " " * indent + "tool:",
+            " " * indent * 2 + "url: https://example.com/tool  # pinned",
+            *draw(st.sampled_from([[], [" " * indent + "cli: {url: 'https://example.com/cli-linux', version: v1}"]])),
+            *draw(st.sampled_from([[], [f"{pad}many:", f"{pad * 2}- url: http://127.0.0.1/k", f"{pad * 2}  v: 2"]])),
+        ],
+        "helm-charts": [" " * indent + "c: {repository: ghcr.io/x/charts/c, tag: v1}"]
+        + [
+            line
+            for index, artifact in enumerate(draw(st.lists(oci_artifacts(), max_size=3)))
+            for line in _emit_artifact(f"oci{index}", artifact, " " * indent, indent)
+        ],
+        "ansible-roles": [
+            line
+            for index, artifact in enumerate(draw(st.lists(oci_artifacts(), min_size=1, max_size=2)))
+            for line in _emit_artifact(f"role{index}", artifact, " " * indent, indent)
+        ],
         "projects": [" " * indent + "- a", " " * indent + "- b"],
     }
     order = draw(st.permutations(list(sections)))
@@ -584,16 +641,27 @@ def test_property_vector_minus_additions_equals_source(text: str, pin_all: bool,
     source = load_source(data, WHERE)
     chosen = source.references() if pin_all else source.references()[::2]
     pins = {ref: fake_digest(ref) for ref in chosen}
+    urls = [b.url for b in source.binaries]
+    binary_pins = {url: fake_digest(url) for url in (urls if pin_all else urls[1:])}
     metadata = meta(source, created="2026-07-22T00:00:00Z" if created else None)
-    vector = render_vector(source, pins, metadata)
-    assert vector == render_vector(source, pins, metadata)
+    vector = render_vector(source, pins, metadata, binary_pins)
+    assert vector == render_vector(source, pins, metadata, binary_pins)
     expected = data if data.endswith(b"\n") else data + (b"\r\n" if b"\r\n" in data else b"\n")
     assert strip_inserted(vector) == expected
-    assert without_pins(vector, [image.path for image in source.images]) == yaml.safe_load(data)
+    assert without_pins(vector, [e.path for e in (*source.oci_entries, *source.binaries)]) == yaml.safe_load(data)
     read = read_vector(vector, "v")
+    assert [(b.url, b.digest) for b in read.binaries] == [(url, binary_pins.get(url)) for url in urls]
     assert read.metadata == metadata
     assert [(i.name, i.tag, i.path) for i in read.images] == [(i.name, i.tag, i.path) for i in source.images]
     assert [i.digest for i in read.images] == [pins.get(i.reference) for i in source.images]
+    assert source.artifacts  # every generated source names at least one role
+    assert [(a.kind, a.name, a.tag, a.path) for a in read.artifacts] == [
+        (a.kind, a.name, a.tag, a.path) for a in source.artifacts
+    ]
+    assert [a.digest for a in read.artifacts] == [pins.get(a.reference) for a in source.artifacts]
+    assert [p.yaml_path for p in read.pinned_oci_references()] == [
+        e.yaml_path for e in source.oci_entries if e.reference in pins
+    ]
 
 
 # --- large sources: linear, one node tree at a time ---------------------------------------------
@@ -679,3 +747,77 @@ def test_large_source_renders_byte_preserving() -> None:
     assert strip_inserted(vector) == data
     read = read_vector(vector, "v")
     assert [i.digest for i in read.images] == [fake_digest(i.reference) for i in source.images]
+
+
+# --- OCI artifacts: any mapping with oci + tag (or version) ---------------------------------------
+
+
+def test_oci_artifacts_under_any_key_are_pinned_beside_their_tag_or_version() -> None:
+    text = (
+        "docker-images:\n"
+        "  a: {name: ghcr.io/x/a, tag: v1}\n"
+        "  chart-in-images: {oci: ghcr.io/x/charts/d, tag: v4}\n"
+        "ansible-roles:\n"
+        "  role:\n"
+        "    oci: ghcr.io/x/role   # the role\n"
+        "    version: v0.9.0\n"
+        "    repository: https://github.com/x/role\n"
+        "helm-charts:\n"
+        "  g:\n"
+        "    chart: {oci: 'oci://ghcr.io/x/charts/c', tag: v0.8.8, version: 0.8.8}\n"
+        "    http-only: {repository: https://charts.example.com, version: 1.2.3}\n"
+        "extras:\n"
+        "  - oci: ghcr.io/x/extra\n"
+        "    version: v2\n"
+    )
+    source = load_source(text.encode(), WHERE)
+    assert [(a.yaml_path, str(a.reference), a.line) for a in source.artifacts] == [
+        ("docker-images.chart-in-images", "ghcr.io/x/charts/d:v4", 3),
+        ("ansible-roles.role", "ghcr.io/x/role:v0.9.0", 6),
+        ("helm-charts.g.chart", "ghcr.io/x/charts/c:v0.8.8", 11),
+        ("extras[0]", "ghcr.io/x/extra:v2", 14),
+    ]
+    assert source.tag_only == ()
+    vector = render_vector(source, all_digests(source), meta(source))
+    lines = vector.decode().splitlines()
+    assert lines[6:9] == [
+        "    version: v0.9.0",
+        f"    digest: {fake_digest('ghcr.io/x/role:v0.9.0')}",
+        "    repository: https://github.com/x/role",
+    ]
+    assert f"tag: v0.8.8, digest: {fake_digest('ghcr.io/x/charts/c:v0.8.8')}, version: 0.8.8}}" in vector.decode()
+    assert strip_inserted(vector) == text.encode()
+    pinned = read_vector(vector, "v").pinned_oci_references()
+    assert [(p.kind, p.yaml_path) for p in pinned] == [
+        ("image", "docker-images.a"),
+        ("oci-artifact", "docker-images.chart-in-images"),
+        ("oci-artifact", "ansible-roles.role"),
+        ("oci-artifact", "helm-charts.g.chart"),
+        ("oci-artifact", "extras[0]"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("roles:\n  r:\n    oci: 'Not A/Repo!'\n    version: v1\n", "oci 'Not A/Repo!' is not a valid repository"),
+        ("roles:\n  r:\n    oci: ghcr.io/x/r\n    repository: https://x\n", "has neither a tag nor a version"),
+        ("roles:\n  r:\n    oci: ghcr.io/x/r\n    version: 1.0\n", "is not a string (YAML reads it as a float)"),
+        ("roles:\n  r:\n    oci: ghcr.io/x/r\n    version: 'v1+build'\n", "malformed version v1+build"),
+        ("roles:\n  r:\n    oci: ghcr.io/x/r\n    version: v1\n    digest: sha256:ab\n", "already has a digest"),
+        ("roles:\n  r:\n    oci: ''\n    version: v1\n", "oci must be a non-empty string"),
+    ],
+)
+def test_invalid_oci_artifacts_name_their_line(text: str, expected: str) -> None:
+    lines = problems_of("docker-images: {}\n" + text)
+    assert len(lines) == 1
+    assert expected in lines[0]
+    assert re.search(r"\(release/release\.yaml:[3-6]\)$", lines[0])
+
+
+def test_unpinned_artifact_is_listed_by_pinned_references() -> None:
+    text = "docker-images: {}\nroles:\n  r: {oci: ghcr.io/x/r, version: v1}\n"
+    vector = read_vector(text.encode(), "v")
+    assert vector.pinned_oci_references() == ()
+    with pytest.raises(InvalidDefinitionError, match=r"oci artifact ghcr.io/x/r:v1 has no digest"):
+        vector.pinned_references()

@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 
 from pipeline.cli.common import raw_stream
-from pipeline.plan import Action, Plan
+from pipeline.plan import SIGN_PINNED, Action, Plan
 
 
 def say(text: str) -> None:
@@ -32,7 +32,7 @@ def _progress_reporter(version: str, total: int) -> Iterator[Callable[[Action, s
     def line(action: Action, outcome: str) -> None:
         nonlocal count
         count += 1
-        digest = f"@{action.digest}" if action.digest and action.kind == "sign-image" else ""
+        digest = f"@{action.digest}" if action.digest and action.kind in SIGN_PINNED else ""
         say(f"[{count}/{total}] {action.kind} {action.target}{digest}: {outcome}")
 
     if not sys.stderr.isatty() or total == 0:
@@ -56,7 +56,8 @@ def print_plan_table(plan: Plan) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"release {plan.version}: {len(plan.actions)} action(s), nothing written (dry run)")
+    title = f"release {plan.version}: {len(plan.actions)} action(s), nothing written (dry run){plan.unpublished}"
+    table = Table(title=title)
     for column in ("#", "action", "target", "digest", "note"):
         table.add_column(column)
     for number, action in enumerate(plan.actions, 1):

@@ -140,11 +140,13 @@ def _print_result(result: RehearsalResult) -> None:
     print(
         f"  images:   {result.images} in the source ({result.multiarch_indexes} multi-arch),"
         f" {result.images_signed} signatures added"
+        + (f", {result.artifacts_signed} oci artifact (chart/role) signatures" if result.artifacts_signed else "")
     )
     print(f"  vector:   {result.vector_reference}@{result.vector_digest} (signed)")
     print(
         f"  verified: {result.verified_images} images and the vector, each with its transparency-log entry; "
-        "the re-run planned nothing"
+        + (f"{result.verified_binaries} binaries downloaded again; " if result.verified_binaries else "")
+        + "the re-run planned nothing"
     )
     if result.keyless is not None:
         print(f"  keyless:  identity {result.keyless.identity}")

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import typer
 
+from pipeline.cli import binary_options as bins
 from pipeline.cli.app import app
 from pipeline.cli.bundle_options import BUNDLE_FORMAT_OPTION, parse_bundle_format, referrer_created
 from pipeline.cli.common import load_signing_key, one_line, print_json, read_input_file
@@ -24,8 +25,10 @@ from pipeline.cli.registry_options import CONCURRENCY_OPTION, REGISTRY_OPTIONS, 
 from pipeline.cli.release_options import (
     EXCLUDE_OPTION,
     MIRRORS_OPTION,
+    NO_PUBLISH_OPTION,
     TARGET_OPTIONS,
     TargetOptions,
+    check_destination,
     release_target,
 )
 from pipeline.cli.trust_options import (
@@ -76,7 +79,10 @@ def release_command(
     ),
     keyless_options: KeylessOptions = SIGN_OPTIONS,
     target_options: TargetOptions = TARGET_OPTIONS,
+    no_publish: bool = NO_PUBLISH_OPTION,
     registry_mirror: list[str] = MIRRORS_OPTION,
+    no_binaries: bool = bins.NO_BINARIES_OPTION,
+    binary_flags: bins.BinaryFlags = bins.BINARY_OPTIONS,
     git_revision: str | None = typer.Option(
         None, "--git-revision", envvar="RELEASE_VECTOR_GIT_REVISION", help="Commit id (default: the checkout's HEAD)."
     ),
@@ -104,6 +110,7 @@ def release_command(
     (without --key: only) made keyless; a keyless-only release publishes no cosign.pub.
     """
     started = time.monotonic()
+    check_destination(target_options, no_publish)
     check_keyless_options(key, keyless_options, tlog_upload=tlog_options.tlog_upload)
     chosen_format = parse_bundle_format(bundle_format)
     created = referrer_created() if chosen_format != "legacy" else None
@@ -114,7 +121,8 @@ def release_command(
         version, load_source_file(source), source, artifact_repository, public_pem, git_revision, source_url,
         os.environ.get(SOURCE_DATE_EPOCH), recursive, tuple(exclude_image), dry_run,
     )  # fmt: skip
-    edges = _Edges(key, signing_key, keyless_options, tlog_options, registry, target_options)
+    binaries = None if no_binaries else binary_flags
+    edges = _Edges(key, signing_key, keyless_options, tlog_options, registry, target_options, binaries)
     with _release_ports(spec, settings, edges) as ports:
         result = release(spec, settings, ports, progress=StderrProgress(), started=started)
     _print_release(result, json_output)
@@ -130,6 +138,7 @@ class _Edges:
     tlog: TlogOptions
     registry: RegistryFlags
     target: TargetOptions
+    binaries: bins.BinaryFlags | None  # None: --no-binaries
 
 
 @contextmanager
@@ -144,6 +153,7 @@ def _release_ports(spec: ReleaseSpec, settings: ReleaseSettings, edges: _Edges) 
         transparency_log(edges.tlog) as tlog,
         keyless_signer(edges.keyless, tlog) as keyless,
         release_target(edges.target) as target,
+        bins.binary_fetcher(edges.binaries, edges.registry.registry_cacert) as binaries,
     ):
         yield ReleasePorts(
             registry=client,
@@ -152,6 +162,7 @@ def _release_ports(spec: ReleaseSpec, settings: ReleaseSettings, edges: _Edges) 
             target=target,
             tlog=tlog,
             keyless=keyless,
+            binaries=binaries,
         )
 
 
@@ -164,28 +175,31 @@ def _print_release(result: ReleaseResult, json_output: bool) -> None:
             print_plan_table(plan)
         else:
             print(plan.render_text())
-        say(f"dry run: {len(plan.actions)} action(s) planned, nothing written")
+        say(f"dry run: {len(plan.actions)} action(s) planned, nothing written" + plan.unpublished)
     elif json_output:
         print_json(result.to_json())
     elif plan.is_empty:
-        print(f"release {version}: already complete, nothing written ({result.pinned})")
+        print(f"release {version}: already complete, nothing written ({result.pinned})" + plan.unpublished)
     else:
         target = result.desired.target
         print(
             f"release {version}: {len(plan.actions)} action(s) done; vector {result.pinned}; "
-            f"{plan.count('sign-image')} image signature(s) added" + (f"; published on {target}" if target else "")
+            f"{plan.count('sign-image')} image and {plan.count('sign-artifact')} oci artifact signature(s) added"
+            + (f"; published on {target}" if target else plan.unpublished)
         )
+    say(f"release {version}: {result.summary()}")
 
 
 def _print_verification(result: ReleaseVerification) -> None:
     for image in result.images:
-        pinned = f"{image.name}:{image.tag}@{image.digest}"
+        pinned = image.label
         if image.ok:
             print(f"ok      {pinned}")
         else:
             print(f"FAILED  {pinned}: {'; '.join(image.problems)}")
     for check in result.checks:
         print(f"{'ok    ' if check.ok else 'FAILED'}  release: {check.line()}")
+    bins.print_binary_checks(result.binaries)
 
 
 ALLOW_VERSION_MISMATCH_OPTION = typer.Option(
@@ -213,6 +227,8 @@ def verify_release_command(
     concurrency: int = CONCURRENCY_OPTION,
     registry: RegistryFlags = REGISTRY_OPTIONS,
     allow_version_mismatch: bool = ALLOW_VERSION_MISMATCH_OPTION,
+    check_binaries: bool = bins.CHECK_BINARIES_OPTION,
+    binary_flags: bins.BinaryFlags = bins.BINARY_OPTIONS,
     json_output: bool = typer.Option(False, "--json", help="Print one JSON result."),
 ) -> None:
     """Verify a whole release: the vector's signature, that the tag asked for is the vector's version, then
@@ -224,6 +240,7 @@ def verify_release_command(
     with (
         registry.client([ref]) as client,
         release_target(target_options) as target,
+        bins.binary_fetcher(binary_flags if check_binaries else None, registry.registry_cacert) as fetcher,
     ):
         result = verify_release(
             client,
@@ -235,6 +252,7 @@ def verify_release_command(
             concurrency=concurrency,
             excluded=exclude_image,
             allow_version_mismatch=allow_version_mismatch,
+            binaries=fetcher,
         )
     _report_verification(result, json_output)
 
@@ -242,6 +260,7 @@ def verify_release_command(
 def _report_verification(result: ReleaseVerification, json_output: bool) -> None:
     """The result on stdout (lines or JSON), the summary and each failure on stderr; failures exit 10."""
     failed = [image for image in result.images if not image.ok]
+    artifacts = sum(1 for image in result.images if image.kind != "image")
     if json_output:
         print_json(
             {
@@ -252,21 +271,27 @@ def _report_verification(result: ReleaseVerification, json_output: bool) -> None
                 "images": [image.to_json() for image in result.images],
                 "checks": [check.to_json() for check in result.checks],
                 "release_problems": list(result.release_problems),
+                "binaries": [binary.to_json() for binary in result.binaries],
             }
         )
     else:
         _print_verification(result)
     say(
         f"release {result.version or '?'} ({result.reference}@{result.artifact_digest}): vector signature ok; "
-        f"{len(result.images) - len(failed)} of {len(result.images)} images ok"
+        f"{len(result.images) - len(failed)} of {len(result.images)} images"
+        + (f" (incl. {artifacts} oci artifacts)" if artifacts else "")
+        + " ok"
+        + (f"; {sum(b.ok for b in result.binaries)} of {len(result.binaries)} binaries ok" if result.binaries else "")
         + (f"; {len(result.release_problems)} release problem(s)" if result.release_problems else "")
     )
     if not result.ok:
         for image in failed:
             problems = one_line("; ".join(image.problems))
-            say(f"error: verification failed: {problems} ({image.name}:{image.tag}@{image.digest})")
+            say(f"error: verification failed: {problems} ({image.label})")
         for problem in result.release_problems:
             say(f"error: {one_line(problem)}")
+        for line in bins.binary_failures(result.binaries):
+            say(line)
         hints = [hint for image in failed if image.verification is not None for hint in image.verification.hints]
         hints += [check.hint for check in result.checks if not check.ok and check.hint]
         for hint in dict.fromkeys(hints):

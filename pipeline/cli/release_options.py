@@ -16,7 +16,15 @@ from pipeline.errors import UsageError
 from pipeline.targets import DEFAULT_API_URL, GitHubOptions, GitHubTarget, ReleaseDirTarget, ReleaseTarget
 from pipeline.targets.github import github_token
 
-__all__ = ["EXCLUDE_OPTION", "MIRRORS_OPTION", "TARGET_OPTIONS", "TargetOptions", "release_target"]
+__all__ = [
+    "EXCLUDE_OPTION",
+    "MIRRORS_OPTION",
+    "NO_PUBLISH_OPTION",
+    "TARGET_OPTIONS",
+    "TargetOptions",
+    "check_destination",
+    "release_target",
+]
 
 GITHUB_TOKEN_ENV = "GITHUB_TOKEN"  # noqa: S105 (a variable name)
 
@@ -62,6 +70,26 @@ TARGET_OPTIONS = option_group(
     release_dir=(Path | None, RELEASE_DIR_OPTION),
     github_api_url=(str, GITHUB_API_URL_OPTION),
 )
+
+
+NO_PUBLISH_OPTION = typer.Option(
+    False,
+    "--no-publish",
+    envvar="RELEASE_VECTOR_NO_PUBLISH",
+    help="Push and sign only, publish nothing (no --github-repository or --release-dir): the plan and the "
+    "summary say 'not published'. Without it a release needs one of the two.",
+)
+
+
+def check_destination(options: TargetOptions, no_publish: bool) -> None:
+    """A release always has a destination: a target, or ``--no-publish`` said out loud (never both)."""
+    has_target = options.github_repository is not None or options.release_dir is not None
+    if no_publish and has_target:
+        raise UsageError("--no-publish publishes nothing: drop it, or drop --github-repository/--release-dir")
+    if not no_publish and not has_target:
+        raise UsageError(
+            "a release needs --github-repository or --release-dir (where it is published), or --no-publish"
+        )
 
 
 @contextmanager

@@ -11,8 +11,10 @@ from typing import Any, NoReturn
 
 import typer
 
-from pipeline.assemble import Resolution, assemble, resolve_source, vector_metadata
+from pipeline.assemble import Resolution, assemble, binary_errors, resolve_binaries, resolve_source, vector_metadata
+from pipeline.binaries import BinaryResolution
 from pipeline.cli.app import app
+from pipeline.cli.binary_options import BINARY_OPTIONS, NO_BINARIES_OPTION, BinaryFlags
 from pipeline.cli.common import print_json, read_input_file, write_atomically
 from pipeline.cli.option_groups import grouped
 from pipeline.cli.registry_options import CONCURRENCY_OPTION, REGISTRY_OPTIONS, RegistryFlags, registry_options
@@ -90,13 +92,16 @@ def assemble_command(
     ),
     concurrency: int = CONCURRENCY_OPTION,
     registry: RegistryFlags = REGISTRY_OPTIONS,
+    no_binaries: bool = NO_BINARIES_OPTION,
+    binary_flags: BinaryFlags = BINARY_OPTIONS,
     json_output: bool = typer.Option(False, "--json", help="Print a JSON result on stdout (needs --output)."),
 ) -> None:
-    """Pin every image of the source definition to its current digest and write the release vector.
+    """Pin every image and OCI artifact of the source definition to its current digest, every binary to the
+    sha256 of its bytes, and write the release vector.
 
-    The vector is the source, byte for byte, plus `digest: sha256:…` after each image's tag and a
-    `release-vector` block (version, git revision, sha256 of the source; `created` only from
-    SOURCE_DATE_EPOCH). Same source and digests, same bytes.
+    The vector is the source, byte for byte, plus `digest: sha256:…` after each image's tag (an OCI
+    artifact's tag or version, a binary's url) and a `release-vector` block (version, git revision, sha256
+    of the source; `created` only from SOURCE_DATE_EPOCH). Same source and digests, same bytes.
     """
     if json_output and output is None:
         raise UsageError("--json needs --output: without it stdout carries the vector", where="--json")
@@ -106,59 +111,108 @@ def assemble_command(
     metadata = vector_metadata(
         source, source_path, version, revision, source_date_epoch=os.environ.get(SOURCE_DATE_EPOCH), on_warning=_err
     )
+    fetched = _fetch_binaries(source, no_resolve or no_binaries, binary_flags, registry, concurrency)
     if no_resolve:
         resolution = Resolution()
         _err("warning: --no-resolve: the vector pins no digests; it cannot be signed or verified as is")
     else:
         resolution = _resolve(source, mirrors, concurrency=concurrency, registry=registry)
-    if not resolution.ok:
-        _fail_unresolved(source, resolution, output, no_resolve, json_output)
-    vector = assemble(source, resolution, metadata)
+    if not resolution.ok or (fetched is not None and not fetched.ok):
+        _fail_unresolved(source, resolution, output, no_resolve, json_output, fetched)
+    vector = assemble(source, resolution, metadata, fetched)
     if output is None:
         _write_stdout(vector)
     else:
         _write_atomically(output, vector)
-    _summary(source, output, vector, resolution, time.monotonic() - started)
+    _summary(source, output, vector, resolution, time.monotonic() - started, fetched)
     if json_output:
-        print_json(_result(source, output, vector, resolution, no_resolve))
+        print_json(_result(source, output, vector, resolution, no_resolve, fetched))
 
 
-def _summary(source: Source, output: Path | None, vector: bytes, resolution: Resolution, elapsed: float) -> None:
+def _fetch_binaries(
+    source: Source, skip: bool, flags: BinaryFlags, registry: RegistryFlags, concurrency: int
+) -> BinaryResolution | None:
+    """Every binary url fetched and hashed; with --no-binaries (or --no-resolve) none, and a note says so."""
+    if not source.binaries:
+        return None
+    if skip:
+        _err(f"note: {len(source.binaries)} binaries not downloaded (--no-binaries or --no-resolve): their urls "
+             "get no digest")  # fmt: skip
+        return None
+    with flags.fetcher(registry.registry_cacert) as fetcher:
+        return resolve_binaries(fetcher, source, concurrency=concurrency)
+
+
+def _summary(
+    source: Source,
+    output: Path | None,
+    vector: bytes,
+    resolution: Resolution,
+    elapsed: float,
+    fetched: BinaryResolution | None = None,
+) -> None:
     for entry in source.tag_only:
         _err(f"note: {source.where}:{entry.line}: an entry with a tag but no name is kept, not resolved")
     target = str(output) if output is not None else "stdout"
     vector_digest = "sha256:" + hashlib.sha256(vector).hexdigest()
+    hashed = len(fetched.digests) if fetched is not None else 0
+    binaries = f", {len(source.binaries)} binaries ({hashed} distinct urls hashed)" if source.binaries else ""
     _err(
-        f"assembled {source.where} -> {target}: {len(source.images)} image entries, {len(source.references())} "
-        f"distinct, {len(resolution.digests)} digests pinned in {elapsed:.2f} s; vector {vector_digest}"
+        f"assembled {source.where} -> {target}: {len(source.images)} image entries, {len(source.artifacts)} oci "
+        f"artifact entries{binaries}, {len(source.references())} distinct, {len(resolution.digests)} digests pinned in "
+        f"{elapsed:.2f} s; vector {vector_digest}"
     )
 
 
 def _fail_unresolved(
-    source: Source, resolution: Resolution, output: Path | None, no_resolve: bool, json_output: bool
+    source: Source,
+    resolution: Resolution,
+    output: Path | None,
+    no_resolve: bool,
+    json_output: bool,
+    fetched: BinaryResolution | None = None,
 ) -> NoReturn:
-    """Every image that could not be resolved, with its line, on stderr (and the JSON result); exits."""
+    """Every image (and binary) that could not be resolved, with its line, on stderr (and the JSON result); exits."""
+    codes = []
     for image, failure in resolution.failed_entries(source):
         _err(f"error: {failure.reason} ({source.where}:{image.line})")
-    _err(f"error: {len(resolution.unresolved)} of {len(source.references())} images could not be resolved")
+        codes.append(failure.error.exit_code)
+    if not resolution.ok:
+        what = "images" if not source.artifacts else "images and oci artifacts"
+        _err(f"error: {len(resolution.unresolved)} of {len(source.references())} {what} could not be resolved")
+    if fetched is not None and not fetched.ok:
+        for error in binary_errors(source, fetched):
+            _err(f"error: {error.one_line()}")
+            codes.append(error.exit_code)
+        total = len(fetched.digests) + len(fetched.failures)
+        _err(f"error: {len(fetched.failures)} of {total} binaries could not be fetched")
     if json_output:
-        print_json(_result(source, output, None, resolution, no_resolve))
-    raise typer.Exit(int(resolution.unresolved[0].error.exit_code))
+        print_json(_result(source, output, None, resolution, no_resolve, fetched))
+    raise typer.Exit(int(codes[0]))
 
 
 def _result(
-    source: Source, output: Path | None, vector: bytes | None, resolution: Resolution, no_resolve: bool
+    source: Source,
+    output: Path | None,
+    vector: bytes | None,
+    resolution: Resolution,
+    no_resolve: bool,
+    fetched: BinaryResolution | None = None,
 ) -> dict[str, Any]:
     return {
+        "binaries": len(source.binaries),
+        "binary_digests": dict(fetched.digests) if fetched is not None else {},
         "source": source.where,
         "output": str(output) if output is not None else None,
         "written": vector is not None,
         "resolved": not no_resolve and resolution.ok,
         "image_entries": len(source.images),
-        "images": len(source.references()),
+        "images": len({image.reference for image in source.images}),
+        "oci_artifact_entries": len(source.artifacts),
+        "references": len(source.references()),
         "digests": len(resolution.digests),
         "unresolved": [
-            {"image": str(failure.reference), "line": image.line, "error": failure.reason}
+            {"image": str(failure.reference), "kind": image.kind, "line": image.line, "error": failure.reason}
             for image, failure in resolution.failed_entries(source)
         ],
         "vector_sha256": None if vector is None else "sha256:" + hashlib.sha256(vector).hexdigest(),

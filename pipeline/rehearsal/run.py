@@ -37,6 +37,7 @@ from typing import Any, Final, Protocol
 
 from pipeline.errors import ExitCode, InvalidInputError
 from pipeline.oci.reference import parse_reference
+from pipeline.rehearsal.binary_server import BinaryServer, binary_mirror_specs
 from pipeline.rehearsal.fulcio_server import FulcioServer, TrustedIssuer
 from pipeline.rehearsal.log_server import LogServer
 from pipeline.rehearsal.oidc_issuer import GitHubWorkflowClaims, OidcIssuer
@@ -128,6 +129,8 @@ class RehearsalResult:
     verify_command: str
     keyless: KeylessOutcome | None
     seconds: Mapping[str, float]
+    artifacts_signed: int = 0  # OCI artifacts (charts, roles) the first release signed
+    verified_binaries: int = 0  # binaries downloaded again from the local server and compared
 
     @property
     def removed(self) -> bool:
@@ -144,9 +147,11 @@ class RehearsalResult:
             "images": self.images,
             "multiarch_indexes": self.multiarch_indexes,
             "images_signed": self.images_signed,
+            "artifacts_signed": self.artifacts_signed,
             "vector_signed": self.vector_signed,
             "vector": {"reference": self.vector_reference, "digest": self.vector_digest},
             "verified_images": self.verified_images,
+            "verified_binaries": self.verified_binaries,
             "rerun_actions": self.rerun_actions,
             "outputs": {
                 "workdir": str(self.workdir),
@@ -332,9 +337,13 @@ def _start_targets(run: _Run, loaded: Source, say: Callable[[str], None]) -> _Ta
     mirrors = mirror_specs(loaded, registry.host)
     references = loaded.references()
     salt = f"{registry.host} {run.settings.version}"
-    seeded = timed(phases, "seed", lambda: seed_images(registry.host, references, mirrors, salt=salt))
+    artifacts = [entry.reference for entry in loaded.artifacts]
+    seeded = timed(
+        phases, "seed", lambda: seed_images(registry.host, references, mirrors, salt=salt, artifacts=artifacts)
+    )
     indexes = sum(1 for image in seeded if image.platforms)
-    say(f"seeded {len(seeded)} images ({indexes} multi-arch indexes) under mirrored names")
+    say(f"seeded {len(seeded)} images ({indexes} multi-arch indexes, {len(set(artifacts))} oci artifacts) "
+        "under mirrored names")  # fmt: skip
     keys = timed(phases, "keys", lambda: throwaway_keys(folder / "keys"))
     # An embedded transparency log: every signature gets a Rekor entry whose SET verify-release
     # checks offline with this log's key (kept beside the keys; the log itself ends with the run).
@@ -355,6 +364,14 @@ def _rehearse(run: _Run, commands: Commands, say: Callable[[str], None]) -> Rehe
 
     targets = _start_targets(run, loaded, say)
     registry, mirrors, keys, log = targets.registry, targets.mirrors, targets.keys, targets.log
+    binary_args: list[str] = []
+    if loaded.binaries:
+        # The binaries' urls (github.com, …) are read from a local server of synthetic bytes, as images are
+        # read from the local registry under mirrored names: the vector keeps the original urls.
+        server = run.stack.enter_context(BinaryServer(salt=f"{registry.host} {version}"))
+        specs = binary_mirror_specs([binary.url for binary in loaded.binaries], server.url)
+        binary_args = [arg for spec in specs for arg in ("--binary-mirror", spec)]
+        say(f"binaries: {len(loaded.binaries)} urls served from {server.url}")
     rekor_public_key, references = targets.rekor_public_key, loaded.references()
     release_dir = folder / "releases"
     repository = f"{registry.host}/{ARTIFACT_REPOSITORY}"
@@ -366,7 +383,7 @@ def _rehearse(run: _Run, commands: Commands, say: Callable[[str], None]) -> Rehe
         "release", version, "--source", str(source_path), "--repository", repository,
         "--key", str(keys.private_key), "--release-dir", str(release_dir), "--git-revision", revision,
         "--recursive", "--rekor-url", log.url, "--rekor-public-key", str(rekor_public_key),
-        *mirror_args, *(keyless.sign_args if keyless is not None else []),
+        *mirror_args, *binary_args, *(keyless.sign_args if keyless is not None else []),
     ]  # fmt: skip
     signing = {"password": keys.password, "env": keyless.actions_env if keyless is not None else None}
     say("release (the real command, --recursive" + (", --key and --keyless)" if keyless else ")"))
@@ -375,8 +392,9 @@ def _rehearse(run: _Run, commands: Commands, say: Callable[[str], None]) -> Rehe
         "verify-release", f"{repository}:{version}", "--key", str(keys.public_key),
         "--rekor-public-key", str(rekor_public_key), "--release-dir", str(release_dir), *mirror_args,
     ]  # fmt: skip
-    say("verify-release")
-    verified = timed(phases, "verify-release", lambda: _run_json(commands, "verify-release", verify_argv))
+    say("verify-release" + (" --check-binaries" if binary_args else ""))
+    checked = [*verify_argv, *binary_args, *(["--check-binaries"] if binary_args else [])]
+    verified = timed(phases, "verify-release", lambda: _run_json(commands, "verify-release", checked))
     if not verified.get("ok"):
         raise RehearsalError("verify-release did not report success", where="verify-release")
     keyless_outcome = None
@@ -398,10 +416,12 @@ def _rehearse(run: _Run, commands: Commands, say: Callable[[str], None]) -> Rehe
         images=len(references),
         multiarch_indexes=targets.multiarch_indexes,
         images_signed=sum(1 for action in first["actions"] if action["kind"] == "sign-image"),
+        artifacts_signed=sum(1 for action in first["actions"] if action["kind"] == "sign-artifact"),
         vector_signed=any(action["kind"] == "sign-vector" for action in first["actions"]),
         vector_reference=str(parse_reference(first["artifact"])),
         vector_digest=first["artifact_digest"],
         verified_images=len(verified["images"]),
+        verified_binaries=len(verified.get("binaries", [])),
         rerun_actions=len(again["actions"]),
         workdir=folder,
         release_dir=release_dir / version,

@@ -239,18 +239,29 @@ def _compact(value: object) -> bytes:
     return json.dumps(value, separators=(",", ":"), sort_keys=True).encode("utf-8")
 
 
-def _push_manifest(client: RegistryClient, ref: Reference, layer: bytes, platform: str | None) -> tuple[bytes, str]:
-    config = _compact({"architecture": platform or "amd64", "os": "linux", "rootfs": {"type": "layers"}})
+# What `helm push` writes (a chart is an OCI artifact: this config and one chart layer); the rehearsal seeds
+# every OCI artifact of the source (charts, Ansible roles) in this shape.
+HELM_CONFIG: Final = "application/vnd.cncf.helm.config.v1+json"
+HELM_CHART_LAYER: Final = "application/vnd.cncf.helm.chart.content.v1.tar+gzip"
+
+
+def _push_manifest(
+    client: RegistryClient, ref: Reference, layer: bytes, platform: str | None, *, artifact: bool = False
+) -> tuple[bytes, str]:
+    if artifact:
+        config = _compact({"apiVersion": "v2", "name": ref.repository.rsplit("/", 1)[-1], "version": ref.tag or "0"})
+        config_type, layer_type = HELM_CONFIG, HELM_CHART_LAYER
+    else:
+        config = _compact({"architecture": platform or "amd64", "os": "linux", "rootfs": {"type": "layers"}})
+        config_type, layer_type = mediatypes.OCI_CONFIG, mediatypes.OCI_LAYER_TAR_GZIP
     client.upload_blob(ref, config)
     client.upload_blob(ref, layer)
     manifest = _compact(
         {
             "schemaVersion": 2,
             "mediaType": mediatypes.OCI_MANIFEST,
-            "config": {"mediaType": mediatypes.OCI_CONFIG, "digest": digests.compute(config), "size": len(config)},
-            "layers": [
-                {"mediaType": mediatypes.OCI_LAYER_TAR_GZIP, "digest": digests.compute(layer), "size": len(layer)}
-            ],
+            "config": {"mediaType": config_type, "digest": digests.compute(config), "size": len(config)},
+            "layers": [{"mediaType": layer_type, "digest": digests.compute(layer), "size": len(layer)}],
         }
     )
     tag = ref.tag if platform is None else None
@@ -282,9 +293,12 @@ def seed_images(
     salt: str = "",
     multiarch_every: int = 2,
     concurrency: int = 8,
+    artifacts: Iterable[Reference] = (),
 ) -> list[SeededImage]:
     """Push a small distinct image for each reference at its mirrored name; every ``multiarch_every``-th
-    (the 2nd, 4th, …) as an OCI index of two platform manifests. ``salt`` makes the content distinct."""
+    (the 2nd, 4th, …) as an OCI index of two platform manifests. ``salt`` makes the content distinct.
+    The references in ``artifacts`` (the source's OCI artifacts) get a Helm-chart-shaped manifest instead."""
+    oci_artifacts = frozenset(artifacts)
     mirrors = parse_mirrors(specs)
     wanted = list(dict.fromkeys(references))
     with RegistryClient(RegistryOptions(max_connections=concurrency)) as client:
@@ -295,6 +309,9 @@ def seed_images(
             if mirrored.registry != host:
                 raise RehearsalError("image is not mirrored to the rehearsal registry", where=str(ref))
             seed = f"rehearsal {salt} {ref}"
+            if ref in oci_artifacts:
+                _, digest = _push_manifest(client, mirrored, seed.encode(), None, artifact=True)
+                return SeededImage(ref, mirrored, digest, 0)
             if multiarch_every and number % multiarch_every == multiarch_every - 1:
                 return SeededImage(ref, mirrored, _push_index(client, mirrored, seed), len(PLATFORMS))
             _, digest = _push_manifest(client, mirrored, seed.encode(), None)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +13,8 @@ import pytest
 import yaml
 
 from pipeline.oci.mirror import parse_mirrors
-from pipeline.vector import MAX_IMAGE_ENTRIES, load_source, read_vector
+from pipeline.rehearsal.binary_server import BinaryServer, binary_mirror_specs
+from pipeline.vector import MAX_IMAGE_ENTRIES, Source, load_source, read_vector
 from tests.conftest import REPO_ROOT, VECTORS, CliResult
 from tests.registry_fixtures import RegistryProcess
 from tests.test_assemble import mirror_specs, seed_source
@@ -39,33 +40,62 @@ def assemble_args(source: Path, registry: RegistryProcess | None, *extra: str) -
     return args + list(extra)
 
 
+@pytest.fixture
+def binaries() -> Iterator[BinaryServer]:
+    """A local HTTP server answering every path with synthetic bytes (see pipeline.rehearsal.binary_server)."""
+    with BinaryServer(salt="tests") as server:
+        yield server
+
+
+def binary_args(server: BinaryServer, source: Source) -> list[str]:
+    specs = binary_mirror_specs([b.url for b in source.binaries], server.url)
+    return [arg for spec in specs for arg in ("--binary-mirror", spec)]
+
+
+def served_digest(server: BinaryServer, url: str) -> str:
+    """The digest of what ``server`` answers for ``url`` through binary_args' mirror."""
+    scheme, _, rest = url.partition("://")
+    return "sha256:" + hashlib.sha256(server.content(f"/{scheme}/{rest}")).hexdigest()
+
+
 def load_json(text: str) -> Any:
     return json.loads(text)
 
 
 @pytest.mark.registry
 @pytest.mark.parametrize("path", METAL_STACK_FILES, ids=lambda p: p.name)
-def test_metal_stack_vectors_assemble(cli: Cli, plain_registry: RegistryProcess, tmp_path: Path, path: Path) -> None:
+def test_metal_stack_vectors_assemble(
+    cli: Cli, plain_registry: RegistryProcess, binaries: BinaryServer, tmp_path: Path, path: Path
+) -> None:
+    """Every image, chart and role pinned against the registry (mirrored names), every binary from a local server."""
     source = load_source(path.read_bytes(), path.name)
     pushed = seed_source(plain_registry, source)
     output = tmp_path / "vector.yaml"
-    result = cli(*assemble_args(path, plain_registry, "--output", str(output), "--json"), env=NO_EPOCH)
+    args = assemble_args(path, plain_registry, "--output", str(output), "--json", *binary_args(binaries, source))
+    result = cli(*args, env=NO_EPOCH)
     assert result.exit_code == 0, result.stderr
     vector = output.read_bytes()
     report = load_json(result.stdout)
     assert report == {
+        "binaries": 5,
+        "binary_digests": {b.url: served_digest(binaries, b.url) for b in source.binaries},
         "source": str(path),
         "output": str(output),
         "written": True,
         "resolved": True,
         "image_entries": len(source.images),
-        "images": len(source.references()),
+        "images": len(source.references()) - 5,
+        "oci_artifact_entries": 5,
+        "references": len(source.references()),
         "digests": len(pushed),
         "unresolved": [],
         "vector_sha256": "sha256:" + hashlib.sha256(vector).hexdigest(),
     }
     read = read_vector(vector, str(output))
     assert all(image.digest == pushed[image.reference] for image in read.images)
+    assert [a.digest for a in read.artifacts] == [pushed[a.reference] for a in read.artifacts] and read.artifacts
+    assert len(read.pinned_oci_references()) == len(read.images) + 5 and not read.unpinned()
+    assert [b.digest for b in read.binaries] == [served_digest(binaries, b.url) for b in source.binaries]
     assert read.metadata is not None
     assert (read.metadata.version, read.metadata.git_revision, read.metadata.created) == ("v0.22.19", REV, None)
     assert read.metadata.source_sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
@@ -74,16 +104,19 @@ def test_metal_stack_vectors_assemble(cli: Cli, plain_registry: RegistryProcess,
 
 
 @pytest.mark.registry
-def test_vector_on_stdout_is_byte_identical_across_runs(cli: Cli, plain_registry: RegistryProcess) -> None:
+def test_vector_on_stdout_is_byte_identical_across_runs(
+    cli: Cli, plain_registry: RegistryProcess, binaries: BinaryServer
+) -> None:
     path = METAL_STACK_FILES[-1]
-    seed_source(plain_registry, load_source(path.read_bytes(), path.name))
+    source = load_source(path.read_bytes(), path.name)
+    seed_source(plain_registry, source)
     env: dict[str, str | None] = {"SOURCE_DATE_EPOCH": "1784678400"}
-    first = cli(*assemble_args(path, plain_registry, "--concurrency", "1"), env=env)
-    second = cli(*assemble_args(path, plain_registry), env=env)
+    first = cli(*assemble_args(path, plain_registry, "--concurrency", "1", *binary_args(binaries, source)), env=env)
+    second = cli(*assemble_args(path, plain_registry, *binary_args(binaries, source)), env=env)
     assert first.exit_code == 0, first.stderr
     assert first.stdout == second.stdout
     assert 'created: "2026-07-22T00:00:00Z"' in first.stdout
-    assert first.stdout.startswith(path.read_text()[:200])
+    assert first.stdout.startswith(path.read_text()[:150])  # the first digest: line comes after the first role
     assert "digest: sha256:" in first.stdout and "assembled" not in first.stdout
 
 
@@ -92,10 +125,12 @@ def test_project_release_definition_assembles(cli: Cli, plain_registry: Registry
     source = load_source(PROJECT_SOURCE.read_bytes(), "release/release.yaml")
     pushed = seed_source(plain_registry, source)
     output = tmp_path / "vector.yaml"
-    result = cli(*assemble_args(PROJECT_SOURCE, plain_registry, "-o", str(output)), env=NO_EPOCH)
+    result = cli(*assemble_args(PROJECT_SOURCE, plain_registry, "-o", str(output), "--no-binaries"), env=NO_EPOCH)
     assert result.exit_code == 0, result.stderr
+    assert "note: 2 binaries not downloaded (--no-binaries or --no-resolve): their urls get no digest" in result.stderr
     read = read_vector(output.read_bytes(), "v")
     assert len(read.pinned_references()) == len(pushed) < len(read.images)
+    assert [b.digest for b in read.binaries] == [None, None]
 
 
 def test_no_resolve_contacts_no_registry(cli: Cli, tmp_path: Path) -> None:

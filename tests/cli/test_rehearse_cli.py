@@ -14,7 +14,8 @@ import httpx
 import pytest
 
 from pipeline.rehearsal import targets as rehearsal
-from tests.conftest import REPO_ROOT
+from pipeline.vector import read_vector
+from tests.conftest import REPO_ROOT, VECTORS
 from tests.registry_fixtures import requires_registry
 
 SOURCE = REPO_ROOT / "release" / "release.yaml"
@@ -45,6 +46,7 @@ def test_rehearsal_releases_verifies_and_reruns(cli: Any, tmp_path: Path) -> Non
     summary = json.loads(result.stdout)
     assert summary["ok"] and summary["rerun_actions"] == 0
     assert summary["images"] == 5 and summary["verified_images"] == 5
+    assert summary["verified_binaries"] == 2  # release.yaml's wheel and sdist, served by the local binary server
     # Every second image is a 2-platform index: with --recursive its children are signed too.
     assert summary["multiarch_indexes"] == 2 and summary["images_signed"] == 5 + 2 * 2
     assert summary["vector"]["digest"].startswith("sha256:") and summary["vector_signed"]
@@ -62,6 +64,24 @@ def test_rehearsal_releases_verifies_and_reruns(cli: Any, tmp_path: Path) -> Non
     text = cli("rehearse", "--source", str(SOURCE), "--workdir", str(tmp_path / "w"))  # the folder is reused
     assert text.exit_code == 0, text.stderr
     assert "rehearsal of release v0.0.0-rehearsal: ok" in text.stdout and "re-run planned nothing" in text.stdout
+
+
+@requires_registry
+@pytest.mark.parametrize("name", ["release-v0.22.18.yaml", "release-v0.22.19.yaml"])
+def test_metal_stack_rehearsal_signs_charts_and_roles_and_pins_binaries(cli: Any, tmp_path: Path, name: str) -> None:
+    """metal-stack's real vectors: every image, chart and role pinned and signed, every binary pinned from a local
+    server and downloaded again by verify-release --check-binaries; the re-run plans nothing."""
+    source = VECTORS / "metal-stack" / name
+    result = cli("rehearse", "--source", str(source), "--workdir", str(tmp_path / "w"), "--json")
+    assert result.exit_code == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["ok"] and summary["rerun_actions"] == 0
+    assert summary["artifacts_signed"] == 5  # 3 ansible roles, 2 OCI helm charts (single manifests)
+    assert summary["verified_binaries"] == 5 and summary["verified_images"] == summary["images"]
+    vector = read_vector((Path(summary["outputs"]["release_dir"]) / "release.yaml").read_bytes(), "release.yaml")
+    assert not vector.unpinned() and all(binary.digest for binary in vector.binaries)
+    kinds = [pinned.kind for pinned in vector.pinned_oci_references()]
+    assert kinds.count("oci-artifact") == 5 and kinds.count("image") == len(vector.images)
 
 
 @requires_registry

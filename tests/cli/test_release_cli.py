@@ -71,6 +71,7 @@ class Setup:
             self.repository,
             "--git-revision",
             REV,
+            "--no-binaries",  # release/release.yaml's binaries are on github.com (tests with binaries: a local server)
             *mirror_args,
             *extra,
         ]
@@ -254,9 +255,37 @@ def test_dry_run_takes_a_public_key(
 ) -> None:
     _, pub = keys
     world = Setup(plain_registry, tmp_path)
-    result = cli("release", *world.args("v4.0.0", "--key", str(pub), "--dry-run"), env={"COSIGN_PASSWORD": None})
+    args = world.args("v4.0.0", "--key", str(pub), "--dry-run", "--no-publish")
+    result = cli("release", *args, env={"COSIGN_PASSWORD": None})
     assert result.exit_code == 0, result.stderr
-    assert "push-vector" in result.stdout and "nothing written" in result.stderr
+    assert "push-vector" in result.stdout and "nothing written; not published (--no-publish)" in result.stderr
+    assert result.stdout.startswith("release v4.0.0: 7 action(s); not published (--no-publish)\n")
+
+
+def test_a_release_without_a_destination_is_refused_unless_no_publish(
+    cli: Any, plain_registry: RegistryProcess, keys: tuple[Path, Path], tmp_path: Path
+) -> None:
+    key, _ = keys
+    world = Setup(plain_registry, tmp_path)
+    env = {"COSIGN_PASSWORD": PASSWORD}
+    refused = cli("release", *world.args("v4.1.0", "--key", str(key), "--no-tlog-upload"), env=env)
+    assert refused.exit_code == 2
+    assert refused.stderr == (
+        "error: a release needs --github-repository or --release-dir (where it is published), or --no-publish\n"
+    )
+    tags = httpx.get(f"http://{plain_registry.host}/v2/{world.prefix}/releases/tags/list")
+    assert tags.status_code == 404  # nothing pushed
+    both = cli("release", *world.args("v4.1.0", "--key", str(key), "--no-publish", "--release-dir", "d"), env=env)
+    assert both.exit_code == 2 and "--no-publish publishes nothing" in both.stderr
+    done = cli("release", *world.args("v4.1.0", "--key", str(key), "--no-tlog-upload", "--no-publish"), env=env)
+    assert done.exit_code == 0, done.stderr
+    assert "not published (--no-publish)" in done.stdout
+    again = cli("release", *world.args("v4.1.0", "--key", str(key), "--no-tlog-upload", "--no-publish"), env=env)
+    assert again.stdout.rstrip().endswith("nothing written (" + again.stdout.split("(", 1)[1].split(")")[0]
+                                          + "); not published (--no-publish)")  # fmt: skip
+    as_json = cli("release", *world.args("v4.1.0", "--key", str(key), "--no-tlog-upload", "--no-publish", "--json"),
+                  env=env)  # fmt: skip
+    assert json.loads(as_json.stdout)["published"] is False
 
 
 def test_a_release_made_without_the_log_is_completed_with_logged_signatures(
@@ -397,12 +426,22 @@ def test_excluded_images_are_neither_signed_nor_checked(
     world = Setup(plain_registry, tmp_path)
     env = {"COSIGN_PASSWORD": PASSWORD}
     exclude = ["--exclude-image", "docker.io/*"]
-    args = world.args("v6.0.0", "--key", str(key), "--no-tlog-upload", *exclude)
+    args = world.args("v6.0.0", "--key", str(key), "--no-tlog-upload", "--no-publish", *exclude)
     plan = cli("release", *args, "--dry-run", "--json", env=env)
     assert plan.exit_code == 0, plan.stderr
     signed = [a["target"] for a in json.loads(plan.stdout) if a["kind"] == "sign-image"]
     assert signed and all(name.startswith("ghcr.io/") for name in signed)
-    assert cli("release", *args, env=env).exit_code == 0
+    done = cli("release", *args, "--json", env=env)
+    assert done.exit_code == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["signatures_in"] == "own repositories" and report["signed"] == len(signed)
+    assert sorted(name.split("@")[0] for name in report["unsigned"]) == [
+        "docker.io/library/python",
+        "docker.io/library/registry",
+    ]
+    assert f"{len(signed)} images and 0 oci artifacts signed in their own repositories; 2 pinned but not signed" in (
+        done.stderr
+    )
     verify = [
         f"{world.repository}:v6.0.0",
         "--key",
@@ -452,7 +491,7 @@ def test_progress_is_a_rich_bar_on_a_terminal_and_plain_lines_otherwise(
     key, _ = keys
     world = Setup(plain_registry, tmp_path)
     env = {"COSIGN_PASSWORD": PASSWORD}
-    plain = cli("release", *world.args("v7.0.0", "--key", str(key), "--no-tlog-upload"), env=env)
+    plain = cli("release", *world.args("v7.0.0", "--key", str(key), "--no-tlog-upload", "--no-publish"), env=env)
     assert plain.exit_code == 0, plain.stderr
     # No release target: push and sign the vector, sign 5 images; the vector's lane runs beside the
     # images', so the order of the lines varies, but each action has one line, numbered 1 to 7.
@@ -465,7 +504,7 @@ def test_progress_is_a_rich_bar_on_a_terminal_and_plain_lines_otherwise(
 
     other = Setup(plain_registry, tmp_path / "tty")
     monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)
-    bar = cli("release", *other.args("v7.0.0", "--key", str(key), "--no-tlog-upload"), env=env)
+    bar = cli("release", *other.args("v7.0.0", "--key", str(key), "--no-tlog-upload", "--no-publish"), env=env)
     assert bar.exit_code == 0, bar.stderr
     assert "[1/7]" not in bar.stderr and "release v7.0.0" in bar.stderr
 

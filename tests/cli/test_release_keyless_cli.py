@@ -93,5 +93,5 @@ def test_keyless_only_release_publishes_no_key_and_verifies_keyless(
     assert verified.exit_code == 0, verified.stderr
     assert "5 of 5 images ok" in verified.stderr
     assert files.token_value not in first.stdout + first.stderr + again.stdout + again.stderr
-    neither = cli("release", *world.args("v2.0.1"))
+    neither = cli("release", *world.args("v2.0.1", "--no-publish"))
     assert neither.exit_code == 2 and "give --key, --keyless, or both" in neither.stderr
