@@ -17,6 +17,10 @@ is signed by the log and commits to that root. RFC 3161 timestamps (``timestampV
 verified over the signature with the trusted timestamp authorities (:mod:`pipeline.cosign.timestamp`). A
 keyless certificate is checked at every verified time: integratedTime and each verified timestamp.
 
+A blob bundle may also hold a DSSE envelope (:func:`verify_dsse_bundle_for_artifact`): one of its
+statement's subjects must name the artifact's digest. With a key, ``publicKey.hint`` is not compared:
+the key given is what verifies.
+
 Not done here: Rekor v2 entries (no SET, Ed25519 checkpoints) are not supported. The dsse body's
 ``envelopeHash`` is not re-derived: producers serialise the envelope differently (Go struct order with an
 empty ``keyid``, or protojson order without it), so the check rests on ``payloadHash`` and the signature.
@@ -35,7 +39,7 @@ from typing import Final
 from cryptography import x509
 
 from pipeline.cosign.certificate import certificate_identity
-from pipeline.cosign.keys import PublicKey, encode_pem, public_key_der, public_key_to_pem, verify_signature
+from pipeline.cosign.keys import PublicKey, encode_pem, public_key_to_pem, verify_signature
 from pipeline.cosign.rekor import (
     HASHEDREKORD_API_VERSION,
     HASHEDREKORD_KIND,
@@ -67,6 +71,7 @@ from pipeline.sigstore.dsse import (
 )
 
 _SHA256_DIGEST_RE: Final = re.compile(r"sha256:([0-9a-f]{64})")
+_MESSAGE_DIGESTS: Final = {SHA2_256: "sha256", "SHA2_384": "sha384", "SHA2_512": "sha512"}
 _TLOG_SKIPPED: Final = "the transparency log was NOT checked (--insecure-ignore-tlog)"
 
 
@@ -91,14 +96,8 @@ def _load_certificate(der: bytes, name: str, where: str) -> x509.Certificate:
 def _signer(bundle: SigstoreBundle, policy: VerificationPolicy, where: str) -> _Signer:
     material = bundle.verification_material
     if policy.public_key is not None:
-        if material.public_key_hint is not None:
-            expected = base64.b64encode(hashlib.sha256(public_key_der(policy.public_key)).digest()).decode("ascii")
-            if material.public_key_hint != expected:
-                raise VerificationError(
-                    f"the bundle's publicKey.hint {material.public_key_hint} names another key than the one given"
-                    f" ({expected})",
-                    where=where,
-                )
+        # publicKey.hint is opaque (the bundle spec calls it a hint; cosign ignores it): the key given
+        # is what verifies, whatever the hint says.
         return _Signer(policy.public_key, public_key_to_pem(policy.public_key), None, ())
     if material.certificate is None:
         raise VerificationError(
@@ -303,26 +302,25 @@ def verify_bundle_for_artifact(
     """Check a ``messageSignature`` bundle over ``artifact``; VerificationError with the reason, or what verified."""
     message = bundle.message_signature
     if message is None:
-        raise VerificationError(
-            "the bundle holds a DSSE envelope, not a signature over the artifact (is it an attestation?)",
-            where=where,
-        )
+        return verify_dsse_bundle_for_artifact(bundle, artifact, policy, where)
     signer = _signer(bundle, policy, where)
     checks: list[str] = []
     if message.digest_algorithm is not None:
-        if message.digest_algorithm != SHA2_256:
+        algorithm = _MESSAGE_DIGESTS.get(message.digest_algorithm)
+        if algorithm is None:
             raise VerificationError(
-                f"the bundle's message digest uses {message.digest_algorithm}; only SHA2_256 is supported",
+                f"the bundle's message digest uses {message.digest_algorithm}; only"
+                f" {', '.join(_MESSAGE_DIGESTS)} are supported",
                 where=where,
             )
-        actual = hashlib.sha256(artifact).digest()
+        actual = hashlib.new(algorithm, artifact).digest()
         if message.digest != actual:
             raise VerificationError(
-                f"the bundle is for another artifact (sha256:{message.digest.hex()} in the bundle,"
-                f" sha256:{actual.hex()} given)",
+                f"the bundle is for another artifact ({algorithm}:{message.digest.hex()} in the bundle,"
+                f" {algorithm}:{actual.hex()} given)",
                 where=where,
             )
-        checks.append("the bundle's message digest is the artifact's sha256")
+        checks.append(f"the bundle's message digest is the artifact's {algorithm}")
     verify_signature(signer.key, artifact, message.signature, where=where)
     checks.append(
         "the signature was verified against the "
@@ -395,25 +393,15 @@ def _check_statement(
             )
 
 
-def verify_bundle_for_image(
+def _verify_dsse(
     bundle: SigstoreBundle,
-    manifest_digest: str,
     policy: VerificationPolicy,
     where: str,
-    annotations: Mapping[str, str] | None = None,
-    *,
-    predicate_type: str = COSIGN_SIGN_PREDICATE_TYPE,
+    check_statement: Callable[[InTotoStatement], list[str]],
 ) -> VerifiedSignature:
-    """Check a cosign v3 DSSE bundle for the image whose manifest digest is ``manifest_digest`` (``sha256:<hex>``).
-
-    ``predicate_type`` is cosign's image-signature type by default; pass the attestation's type (e.g.
-    ``https://cosign.sigstore.dev/attestation/v1``) to verify an attestation. Every ``annotations`` pair
-    (``cosign verify -a k=v``) must be in the matching subject's ``annotations``.
-    """
-    match = _SHA256_DIGEST_RE.fullmatch(manifest_digest)
-    if match is None:
-        raise InvalidInputError(f"{manifest_digest!r} is not a sha256 image manifest digest", where=where)
-    digest_hex = match.group(1)
+    """A DSSE bundle: the one signature over the PAE, the statement (``check_statement`` says what it must
+    name), the ``dsse`` log entry, and the certificate at the verified times. Shared by image signatures,
+    attestations and blob bundles holding an envelope."""
     envelope = bundle.dsse_envelope
     if envelope is None:
         raise VerificationError(
@@ -446,10 +434,7 @@ def verify_bundle_for_image(
         "the DSSE signature was verified against the "
         + ("certificate's public key" if signer.leaf is not None else "specified public key")
     ]
-    _check_statement(_statement(envelope, where), digest_hex, predicate_type, annotations or {}, where)
-    checks.append(f"the in-toto statement ({predicate_type}) names the image digest sha256:{digest_hex}")
-    if annotations:
-        checks.append("the statement's subject carries the expected annotations")
+    checks += check_statement(_statement(envelope, where))
 
     entry: TransparencyLogEntry | None = None
     if policy.ignore_tlog:
@@ -469,3 +454,56 @@ def verify_bundle_for_image(
         checks += entry_checks
     checks += _check_certificate(signer, bundle, envelope.signatures[0].sig, entry, policy, where)
     return _result(bundle, signer, entry, checks)
+
+
+def verify_bundle_for_image(
+    bundle: SigstoreBundle,
+    manifest_digest: str,
+    policy: VerificationPolicy,
+    where: str,
+    annotations: Mapping[str, str] | None = None,
+    *,
+    predicate_type: str = COSIGN_SIGN_PREDICATE_TYPE,
+) -> VerifiedSignature:
+    """Check a cosign v3 DSSE bundle for the image whose manifest digest is ``manifest_digest`` (``sha256:<hex>``).
+
+    ``predicate_type`` is cosign's image-signature type by default; pass the attestation's type (e.g.
+    ``https://cosign.sigstore.dev/attestation/v1``) to verify an attestation. Every ``annotations`` pair
+    (``cosign verify -a k=v``) must be in the matching subject's ``annotations``.
+    """
+    match = _SHA256_DIGEST_RE.fullmatch(manifest_digest)
+    if match is None:
+        raise InvalidInputError(f"{manifest_digest!r} is not a sha256 image manifest digest", where=where)
+    digest_hex = match.group(1)
+
+    def check_statement(statement: InTotoStatement) -> list[str]:
+        _check_statement(statement, digest_hex, predicate_type, annotations or {}, where)
+        checks = [f"the in-toto statement ({predicate_type}) names the image digest sha256:{digest_hex}"]
+        if annotations:
+            checks.append("the statement's subject carries the expected annotations")
+        return checks
+
+    return _verify_dsse(bundle, policy, where, check_statement)
+
+
+def verify_dsse_bundle_for_artifact(
+    bundle: SigstoreBundle, artifact: bytes, policy: VerificationPolicy, where: str
+) -> VerifiedSignature:
+    """A DSSE bundle over ``artifact`` (cosign v3 ``verify-blob`` and sigstore-go accept one): an in-toto
+    statement subject's digest must be the artifact's (sha256, or sha512 where the subject states only
+    that); any predicateType."""
+    digests = {name: hashlib.new(name, artifact).hexdigest() for name in ("sha256", "sha512")}
+
+    def check_statement(statement: InTotoStatement) -> list[str]:
+        for subject in statement.subjects:
+            for name, value in digests.items():
+                if subject.digest.get(name) == value:
+                    return [f"the in-toto statement ({statement.predicate_type}) names the artifact's {name}"]
+        named = ", ".join(f"{k}:{v}" for s in statement.subjects for k, v in s.digest.items())
+        raise VerificationError(
+            f"the statement is for another artifact (its subjects name {named or 'no digest'},"
+            f" not sha256:{digests['sha256']})",
+            where=where,
+        )
+
+    return _verify_dsse(bundle, policy, where, check_statement)
