@@ -50,6 +50,8 @@ from pipeline.oci.mirror import Mirrors
 from pipeline.oci.reference import Reference, Repository, parse_reference
 from pipeline.plan import Action, DesiredRelease, Plan, build_plan
 from pipeline.publish import pull_vector
+from pipeline.signatures.layout import Format
+from pipeline.signatures.presence import formats_carried
 from pipeline.signatures.verify import ImageVerification, verify_image
 from pipeline.targets.base import ReleaseTarget
 from pipeline.vector import Source, read_vector
@@ -223,17 +225,21 @@ class ImageCheck:
     digest: str
     verification: ImageVerification | None
     problems: tuple[str, ...]
+    formats: tuple[Format, ...] = ()  # the signature formats the image carries (verified or only present)
 
     @property
     def ok(self) -> bool:
         return not self.problems
 
     def to_json(self) -> dict[str, object]:
+        verified = self.verification.formats if self.verification is not None else ()
         return {
             "image": f"{self.name}:{self.tag}",
             "digest": self.digest,
             "ok": self.ok,
             "problems": list(self.problems),
+            "formats": list(self.formats),
+            "verified_formats": list(verified),
         }
 
 
@@ -331,6 +337,7 @@ def verify_release(
         mirrored = mirrors.apply(original)
         result = verify_image(registry, mirrored.with_digest(digest), policy, all_formats=False)
         problems = [] if result.ok else [result.reason()]
+        carried = formats_carried(registry, mirrored, digest, result.found, skip=result.looked)
         if check_tags:
             try:
                 descriptor = registry.head_manifest(mirrored.with_tag(tag))
@@ -341,7 +348,7 @@ def verify_release(
                     problems.append(f"tag {tag} no longer exists")
                 elif descriptor.digest != digest:
                     problems.append(f"tag moved: {tag} now points at {descriptor.digest}, the vector pins {digest}")
-        return ImageCheck(name, tag, digest, result, tuple(problems))
+        return ImageCheck(name, tag, digest, result, tuple(problems), carried)
 
     keys = list(entries)
     checks = tuple(parallel_map(check, keys, concurrency=max(1, concurrency)))

@@ -16,6 +16,7 @@ from pipeline.cli.keyless_options import SIGN_OPTIONS, KeylessOptions, check_key
 from pipeline.cli.keys import KEY_HELP
 from pipeline.cli.option_groups import grouped
 from pipeline.cli.registry_options import REQUEST_TIMEOUT_OPTION
+from pipeline.cli.signing_config_options import timestamp_client, with_signing_config
 from pipeline.cli.trust_options import (
     TLOG_OPTIONS,
     VERIFY_OPTIONS,
@@ -65,13 +66,18 @@ def sign_blob_command(
     """
     chosen = parse_blob_bundle_format(bundle_format)
     check_keyless_options(key, keyless_options, tlog_upload=tlog_options.tlog_upload)
+    tlog_options, keyless_options = with_signing_config(tlog_options, keyless_options)
     if key is not None and keyless_options.keyless:
         raise UsageError("sign-blob signs with --key or --keyless, not both")
     blob = read_input_file(file, "file to sign", limit=BLOB_LIMIT)
     signing_key = load_signing_key(key) if key is not None else None
-    with transparency_log(tlog_options) as tlog, keyless_signer(keyless_options, tlog) as keyless:
+    with (
+        transparency_log(tlog_options) as tlog,
+        timestamp_client(tlog_options) as tsa,
+        keyless_signer(keyless_options, tlog) as keyless,
+    ):
         signer: Signer = keyless if keyless is not None else KeySigner.of(_required(signing_key))
-        signed = sign_blob(blob, signer, tlog, chosen)
+        signed = sign_blob(blob, signer, tlog, chosen, tsa)
     if signed.entry is not None:
         print(f"tlog entry created with index: {signed.entry.bundle.log_index}", file=sys.stderr)
     _write_blob_outputs(file, signed, bundle, output_signature, json_output)

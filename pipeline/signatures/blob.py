@@ -34,6 +34,12 @@ class HashedRekordLog(Protocol):
     ) -> LogEntry: ...
 
 
+class TimestampSource(Protocol):
+    """A timestamp authority (TimestampClient): a verified RFC 3161 ``TimeStampResp`` over a signature."""
+
+    def timestamp(self, signature: bytes) -> bytes: ...
+
+
 @dataclass(frozen=True)
 class SignedBlob:
     signature: Signature
@@ -48,9 +54,19 @@ def parse_blob_bundle_format(value: str) -> BlobBundleFormat:
     raise UsageError(f"--bundle-format of sign-blob must be v3 or legacy, not {value!r}")
 
 
-def sign_blob(blob: bytes, signer: Signer, log: HashedRekordLog | None, bundle_format: BlobBundleFormat) -> SignedBlob:
-    """Sign ``blob``, record the signature in ``log`` (unless None) and render the bundle."""
+def sign_blob(
+    blob: bytes,
+    signer: Signer,
+    log: HashedRekordLog | None,
+    bundle_format: BlobBundleFormat,
+    tsa: TimestampSource | None = None,
+) -> SignedBlob:
+    """Sign ``blob``, timestamp the signature with ``tsa`` and record it in ``log`` (each unless None), and
+    render the bundle. cosign's legacy file has no place for a timestamp: that combination is refused."""
+    if tsa is not None and bundle_format == "legacy":
+        raise UsageError("a timestamp needs --bundle-format v3 (cosign's legacy bundle file cannot hold one)")
     signature = signer.sign(blob)
+    timestamps = (tsa.timestamp(signature.value),) if tsa is not None else ()
     material = signature.material
     algorithm = signing_hash(material.public_key).name  # the hash the key signs with
     entry = None
@@ -69,5 +85,6 @@ def sign_blob(blob: bytes, signer: Signer, log: HashedRekordLog | None, bundle_f
             entry,
             algorithm=algorithm,
             certificate_der=material.certificate_der,
+            timestamps=timestamps,
         )
     return SignedBlob(signature, entry, document)
