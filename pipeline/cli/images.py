@@ -70,7 +70,7 @@ def sign_command(
     --keyless signs with a Fulcio certificate for the OIDC identity instead of (or, with --key, besides) the key.
     """
     check_keyless_options(key, keyless_options, tlog_upload=tlog_options.tlog_upload)
-    tlog_options, keyless_options = with_signing_config(tlog_options, keyless_options)
+    tlog_options, keyless_options = with_signing_config(tlog_options, keyless_options, timestamps=False)
     refs = parse_images(images)
     notes = parse_annotations(annotations)
     chosen = parse_bundle_format(bundle_format)

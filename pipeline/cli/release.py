@@ -106,7 +106,7 @@ def release_command(
     """
     started = time.monotonic()
     check_keyless_options(key, keyless_options, tlog_upload=tlog_options.tlog_upload)
-    tlog_options, keyless_options = with_signing_config(tlog_options, keyless_options)
+    tlog_options, keyless_options = with_signing_config(tlog_options, keyless_options, timestamps=False)
     chosen_format = parse_bundle_format(bundle_format)
     created = referrer_created() if chosen_format != "legacy" else None
     settings = ReleaseSettings(parse_mirrors(registry_mirror), concurrency, chosen_format, created)

@@ -90,13 +90,25 @@ def signing_services(
     return SigningServices(rekor_url, fulcio_url, tsa_urls)
 
 
-def with_signing_config(tlog: TlogOptions, keyless: KeylessOptions) -> tuple[TlogOptions, KeylessOptions]:
+def with_signing_config(
+    tlog: TlogOptions, keyless: KeylessOptions, *, timestamps: bool = True
+) -> tuple[TlogOptions, KeylessOptions]:
     """The options with the URLs the signing config (or ``--rekor-url``/``--fulcio-url``/
-    ``--timestamp-server-url``) gives."""
+    ``--timestamp-server-url``) gives. ``timestamps=False``: the command writes none yet (image signatures):
+    ``--timestamp-server-url`` is refused, a config's TSA is left unused with a note."""
+    if not timestamps and tlog.timestamp_server_url is not None:
+        raise UsageError(
+            "--timestamp-server-url is not supported for image signatures yet (sign-blob writes timestamps)",
+            hint="drop --timestamp-server-url (RELEASE_VECTOR_TIMESTAMP_SERVER_URL)",
+        )
     services = signing_services(
         tlog.signing_config, tlog.rekor_url, keyless.fulcio_url, tsa_url=tlog.timestamp_server_url
     )
     tsa_url = services.tsa_urls[0] if services.tsa_urls else None
+    if not timestamps and tsa_url is not None:
+        print(f"note: the signing config's timestamp authority ({tsa_url}) is not used for image signatures yet",
+              file=sys.stderr)  # fmt: skip
+        tsa_url = None
     return (
         replace(tlog, rekor_url=services.rekor_url, timestamp_server_url=tsa_url),
         replace(keyless, fulcio_url=services.fulcio_url),

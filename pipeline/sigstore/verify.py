@@ -21,7 +21,9 @@ A blob bundle may also hold a DSSE envelope (:func:`verify_dsse_bundle_for_artif
 statement's subjects must name the artifact's digest. With a key, ``publicKey.hint`` is not compared:
 the key given is what verifies.
 
-Not done here: Rekor v2 entries (no SET, Ed25519 checkpoints) are not supported. The dsse body's
+Rekor v2 entries (kind version 0.0.2: no SET, no integratedTime) are proven by the inclusion proof and a C2SP
+signed-note checkpoint of a trusted log (:mod:`pipeline.sigstore.rekor_v2`); their time comes from the RFC 3161
+timestamps alone, and a v2 entry without a verified timestamp is refused. The dsse body's
 ``envelopeHash`` is not re-derived: producers serialise the envelope differently (Go struct order with an
 empty ``keyid``, or protojson order without it), so the check rests on ``payloadHash`` and the signature.
 """
@@ -37,9 +39,10 @@ from datetime import UTC, datetime
 from typing import Final
 
 from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
 
 from pipeline.cosign.certificate import certificate_identity
-from pipeline.cosign.keys import PublicKey, encode_pem, public_key_to_pem, verify_signature
+from pipeline.cosign.keys import PublicKey, encode_pem, public_key_der, public_key_to_pem, verify_signature
 from pipeline.cosign.rekor import (
     HASHEDREKORD_API_VERSION,
     HASHEDREKORD_KIND,
@@ -69,6 +72,7 @@ from pipeline.sigstore.dsse import (
     check_dsse_body,
     dsse_pae,
 )
+from pipeline.sigstore.rekor_v2 import V2_VERSION, check_dsse_v002, check_hashedrekord_v002, verify_signed_note
 
 _SHA256_DIGEST_RE: Final = re.compile(r"sha256:([0-9a-f]{64})")
 _MESSAGE_DIGESTS: Final = {SHA2_256: "sha256", "SHA2_384": "sha384", "SHA2_512": "sha512"}
@@ -180,6 +184,28 @@ def _check_dsse_body(entry: TransparencyLogEntry, envelope: DsseEnvelope, signer
     check_dsse_body(entry.canonicalized_body, envelope, signer_pem, where)
 
 
+def _signer_der(signer: _Signer) -> tuple[bytes, bytes]:
+    """(the certificate's DER, or the SPKI for a key; the SPKI): what a Rekor v2 entry's verifier records."""
+    spki = public_key_der(signer.key)
+    return (signer.leaf.public_bytes(Encoding.DER) if signer.leaf is not None else spki), spki
+
+
+def _verify_v2_evidence(entry: TransparencyLogEntry, policy: VerificationPolicy, where: str) -> list[str]:
+    """A Rekor v2 entry: no SET; the inclusion proof and the C2SP checkpoint of a trusted log prove it."""
+    proof = entry.inclusion_proof
+    if proof is None or proof.checkpoint is None:
+        raise VerificationError("the Rekor v2 entry has no inclusion proof with a checkpoint", where=where)
+    verify_inclusion_proof(
+        entry.canonicalized_body, proof.log_index, proof.tree_size, proof.hashes, proof.root_hash, where
+    )
+    verify_signed_note(proof.checkpoint, policy.rekor_keys, entry.log_id, proof.root_hash, proof.tree_size, where)
+    return [
+        f"the inclusion proof (leaf {proof.log_index} of {proof.tree_size}) leads to the log's root hash",
+        "the checkpoint (a signed note) is signed by the trusted Rekor v2 log key the entry's logId names"
+        " and commits to that root hash",
+    ]
+
+
 def _verify_tlog(
     bundle: SigstoreBundle,
     kind: str,
@@ -187,8 +213,10 @@ def _verify_tlog(
     check_entry: Callable[[TransparencyLogEntry], list[str]],
     where: str,
 ) -> tuple[TransparencyLogEntry, list[str]]:
-    """The first entry of ``kind`` ``version`` that ``check_entry`` accepts; else the first entry's failure."""
-    entries = [e for e in bundle.verification_material.tlog_entries if (e.kind, e.kind_version) == (kind, version)]
+    """The first entry of ``kind`` ``version`` (or its Rekor v2 version 0.0.2) that ``check_entry`` accepts;
+    else the first entry's failure."""
+    versions = (version, V2_VERSION)
+    entries = [e for e in bundle.verification_material.tlog_entries if e.kind == kind and e.kind_version in versions]
     if not entries:
         present = ", ".join(f"{e.kind} {e.kind_version}" for e in bundle.verification_material.tlog_entries)
         raise VerificationError(
@@ -264,7 +292,8 @@ def _check_certificate(
 ) -> list[str]:
     """The times the signature is proven at, and (keyless) the certificate valid at each of them."""
     keyless = signer.leaf is not None and policy.keyless is not None
-    times, checks = _check_times(bundle, signature, entry, policy, where, needs_time=keyless)
+    rekor_v2 = entry is not None and entry.kind_version == V2_VERSION  # its time is only a timestamp's
+    times, checks = _check_times(bundle, signature, entry, policy, where, needs_time=keyless or rekor_v2)
     if signer.leaf is None or policy.keyless is None:
         return checks
     certificate_checks: list[str] = []
@@ -287,7 +316,7 @@ def _result(
     return VerifiedSignature(
         signer=name,
         issuer=issuer,
-        integrated_time=None if entry is None else entry.integrated_time,
+        integrated_time=None if entry is None or not entry.integrated_time else entry.integrated_time,
         log_index=None if entry is None else entry.log_index,
         checks=tuple(checks),
     )
@@ -333,6 +362,11 @@ def verify_bundle_for_artifact(
     else:
 
         def check_entry(candidate: TransparencyLogEntry) -> list[str]:
+            if candidate.kind_version == V2_VERSION:
+                check_hashedrekord_v002(candidate.canonicalized_body, artifact, message.signature,
+                                        *_signer_der(signer), where)  # fmt: skip
+                return ["the hashedrekord 0.0.2 (Rekor v2) log entry records this artifact, signature and signer",
+                        *_verify_v2_evidence(candidate, policy, where)]  # fmt: skip
             verify_rekor_bundle(
                 _as_rekor_bundle(candidate, _promise(candidate, where)),
                 trusted_keys=policy.rekor_keys,
@@ -442,6 +476,11 @@ def _verify_dsse(
     else:
 
         def check_entry(candidate: TransparencyLogEntry) -> list[str]:
+            if candidate.kind_version == V2_VERSION:
+                check_dsse_v002(candidate.canonicalized_body, envelope.payload, envelope.signatures[0].sig,
+                                *_signer_der(signer), where)  # fmt: skip
+                return ["the dsse 0.0.2 (Rekor v2) log entry records this payload, signature and signer",
+                        *_verify_v2_evidence(candidate, policy, where)]  # fmt: skip
             _verify_set(candidate, policy, where)
             _check_dsse_body(candidate, envelope, signer.pem, where)
             return [
