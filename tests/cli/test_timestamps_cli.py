@@ -128,3 +128,12 @@ def test_timestamps_need_the_v3_bundle_and_a_trusted_tsa(cli: Any, tmp_path: Pat
     remote = cli("sign-blob", str(blob), "--key", str(files.key), "--no-tlog-upload",
                  "--timestamp-server-url", "https://tsa.example/api/v1/timestamp", env=PASSWORD)  # fmt: skip
     assert remote.exit_code == 2 and "needs its certificate chain" in remote.stderr
+
+
+def test_image_signing_refuses_a_timestamp_server_for_now(cli: Any, files: Files, tsa: TsaServer) -> None:
+    """Timestamps are written by sign-blob only so far: sign and release say so rather than ignore the option."""
+    image = "127.0.0.1:9/a/b@sha256:" + "1" * 64
+    result = cli("sign", image, "--key", str(files.key), "--no-tlog-upload", "--timestamp-server-url",
+                 tsa.timestamp_url, env=PASSWORD)  # fmt: skip
+    assert result.exit_code == 2
+    assert "--timestamp-server-url is not supported for image signatures yet" in result.stderr
