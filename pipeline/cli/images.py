@@ -24,6 +24,7 @@ from pipeline.cli.registry_options import (
     parse_annotations,
     parse_images,
 )
+from pipeline.cli.signing_config_options import with_signing_config
 from pipeline.cli.trust_options import (
     TLOG_OPTIONS,
     VERIFY_OPTIONS,
@@ -69,6 +70,7 @@ def sign_command(
     --keyless signs with a Fulcio certificate for the OIDC identity instead of (or, with --key, besides) the key.
     """
     check_keyless_options(key, keyless_options, tlog_upload=tlog_options.tlog_upload)
+    tlog_options, keyless_options = with_signing_config(tlog_options, keyless_options, timestamps=False)
     refs = parse_images(images)
     notes = parse_annotations(annotations)
     chosen = parse_bundle_format(bundle_format)

@@ -50,7 +50,9 @@ ID_SOURCE_HELP = (
     "Keyless: the OIDC identity token's source, a FILE or env://NAME (never the token itself). Default:"
     " SIGSTORE_ID_TOKEN, else GitHub Actions' token service (ACTIONS_ID_TOKEN_REQUEST_URL/_TOKEN, audience sigstore)."
 )
-FULCIO_URL_HELP = "Keyless: the Fulcio (certificate authority) base URL."
+FULCIO_URL_HELP = (
+    "Keyless: the Fulcio (certificate authority) base URL (default: the signing config's, https://fulcio.sigstore.dev)."
+)
 FULCIO_CA_ROOTS_HELP = (
     "Keyless: PEM file of the Fulcio CA certificates to trust (self-signed ones are roots, the others"
     " intermediates). Default: the public-good roots for the public-good Fulcio; required for another"
@@ -61,7 +63,7 @@ KEYLESS_OPTION = typer.Option(False, "--keyless", envvar="RELEASE_VECTOR_KEYLESS
 IDENTITY_TOKEN_OPTION = typer.Option(
     None, "--identity-token", envvar="RELEASE_VECTOR_IDENTITY_TOKEN", help=ID_SOURCE_HELP
 )
-FULCIO_URL_OPTION = typer.Option(DEFAULT_FULCIO_URL, "--fulcio-url", envvar="FULCIO_URL", help=FULCIO_URL_HELP)
+FULCIO_URL_OPTION = typer.Option(None, "--fulcio-url", envvar="FULCIO_URL", help=FULCIO_URL_HELP)
 FULCIO_CA_ROOTS_OPTION = typer.Option(
     None, "--fulcio-ca-roots", envvar="RELEASE_VECTOR_FULCIO_CA_ROOTS", help=FULCIO_CA_ROOTS_HELP
 )
@@ -81,7 +83,7 @@ class KeylessOptions:
 
     keyless: bool
     identity_token: str | None
-    fulcio_url: str
+    fulcio_url: str | None  # None: the signing config's (pipeline/cli/signing_config_options.py)
     fulcio_ca_roots: Path | None
     ct_log_public_key: Path | None
 
@@ -90,7 +92,7 @@ SIGN_OPTIONS = option_group(
     KeylessOptions,
     keyless=(bool, KEYLESS_OPTION),
     identity_token=(str | None, IDENTITY_TOKEN_OPTION),
-    fulcio_url=(str, FULCIO_URL_OPTION),
+    fulcio_url=(str | None, FULCIO_URL_OPTION),
     fulcio_ca_roots=(Path | None, FULCIO_CA_ROOTS_OPTION),
     ct_log_public_key=(Path | None, SIGN_CT_LOG_KEY_OPTION),
 )
@@ -158,7 +160,8 @@ def obtain_token(identity_token: str | None) -> IdentityToken:
 @contextmanager
 def keyless_signer(options: KeylessOptions, tlog: TransparencyLog | None) -> Iterator[KeylessSigner | None]:
     """The run's keyless signing (None without ``--keyless``); the token is obtained here, once."""
-    identity_token, fulcio_url, fulcio_ca_roots = options.identity_token, options.fulcio_url, options.fulcio_ca_roots
+    identity_token, fulcio_ca_roots = options.identity_token, options.fulcio_ca_roots
+    fulcio_url = options.fulcio_url or DEFAULT_FULCIO_URL
     if not options.keyless:
         yield None
         return

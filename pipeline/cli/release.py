@@ -31,6 +31,7 @@ from pipeline.cli.release_options import (
     check_destination,
     release_target,
 )
+from pipeline.cli.signing_config_options import with_signing_config
 from pipeline.cli.trust_options import (
     TLOG_OPTIONS,
     VERIFY_OPTIONS,
@@ -112,6 +113,7 @@ def release_command(
     started = time.monotonic()
     check_destination(target_options, no_publish)
     check_keyless_options(key, keyless_options, tlog_upload=tlog_options.tlog_upload)
+    tlog_options, keyless_options = with_signing_config(tlog_options, keyless_options, timestamps=False)
     chosen_format = parse_bundle_format(bundle_format)
     created = referrer_created() if chosen_format != "legacy" else None
     settings = ReleaseSettings(parse_mirrors(registry_mirror), concurrency, chosen_format, created)

@@ -75,7 +75,10 @@ TLOG_UPLOAD_HELP = (
     "Record each signature in the transparency log (Rekor), as cosign does; verifiers then need no"
     " --insecure-ignore-tlog. --no-tlog-upload signs offline."
 )
-REKOR_URL_HELP = "Rekor (transparency log) base URL. Another log than the public-good one needs --rekor-public-key."
+REKOR_URL_HELP = (
+    "Rekor (transparency log) base URL (default: the signing config's, https://rekor.sigstore.dev). Another log"
+    " than the public-good one needs --rekor-public-key."
+)
 SIGN_REKOR_KEY_HELP = (
     "PEM of the Rekor log's public key, to check its answers (default: the public-good key; required"
     " for another log unless it runs on this machine)."
@@ -83,9 +86,32 @@ SIGN_REKOR_KEY_HELP = (
 
 TLOG_UPLOAD_OPTION = typer.Option(True, "--tlog-upload/--no-tlog-upload", envvar="RELEASE_VECTOR_TLOG_UPLOAD",
                                   help=TLOG_UPLOAD_HELP)  # fmt: skip
-REKOR_URL_OPTION = typer.Option(DEFAULT_REKOR_URL, "--rekor-url", envvar="REKOR_URL", help=REKOR_URL_HELP)
+REKOR_URL_OPTION = typer.Option(None, "--rekor-url", envvar="REKOR_URL", help=REKOR_URL_HELP)
 SIGN_REKOR_KEY_OPTION = typer.Option(
     None, "--rekor-public-key", envvar="SIGSTORE_REKOR_PUBLIC_KEY", help=SIGN_REKOR_KEY_HELP
+)
+SIGNING_CONFIG_HELP = (
+    "Sigstore signing_config.v0.2.json naming the Fulcio, Rekor and timestamp authority to sign with"
+    " (default: the shipped public-good one). Conflicts with --rekor-url and --fulcio-url."
+)
+SIGNING_CONFIG_OPTION = typer.Option(
+    None, "--signing-config", envvar="RELEASE_VECTOR_SIGNING_CONFIG", help=SIGNING_CONFIG_HELP
+)
+TSA_URL_HELP = (
+    "RFC 3161 timestamp authority to timestamp each signature with (stored in the Sigstore bundle's"
+    " timestampVerificationData), e.g. https://timestamp.sigstore.dev/api/v1/timestamp. Default: the"
+    " --signing-config's TSA when a config is given, else none."
+)
+TSA_URL_OPTION = typer.Option(
+    None, "--timestamp-server-url", envvar="RELEASE_VECTOR_TIMESTAMP_SERVER_URL", help=TSA_URL_HELP
+)
+TSA_CHAIN_HELP = (
+    "PEM chain (signing certificate first, root last) the timestamp authority's answers must verify with"
+    " (default: the shipped root's TSA for the public-good one; required for another TSA unless it runs on"
+    " this machine)."
+)
+TSA_CHAIN_OPTION = typer.Option(
+    None, "--timestamp-certificate-chain", envvar="RELEASE_VECTOR_TIMESTAMP_CERTIFICATE_CHAIN", help=TSA_CHAIN_HELP
 )
 TRUSTED_ROOT_OPTION = typer.Option(None, "--trusted-root", envvar="RELEASE_VECTOR_TRUSTED_ROOT", help=TRUSTED_ROOT_HELP)
 
@@ -111,15 +137,21 @@ class TlogOptions:
     """Where signatures are recorded: ``--tlog-upload/--no-tlog-upload``, ``--rekor-url``, ``--rekor-public-key``."""
 
     tlog_upload: bool
-    rekor_url: str
+    rekor_url: str | None  # None: the signing config's (pipeline/cli/signing_config_options.py)
     rekor_public_key: Path | None
+    signing_config: Path | None = None
+    timestamp_server_url: str | None = None  # None: the signing config's TSA, if it is given and names one
+    timestamp_certificate_chain: Path | None = None
 
 
 TLOG_OPTIONS = option_group(
     TlogOptions,
     tlog_upload=(bool, TLOG_UPLOAD_OPTION),
-    rekor_url=(str, REKOR_URL_OPTION),
+    rekor_url=(str | None, REKOR_URL_OPTION),
     rekor_public_key=(Path | None, SIGN_REKOR_KEY_OPTION),
+    signing_config=(Path | None, SIGNING_CONFIG_OPTION),
+    timestamp_server_url=(str | None, TSA_URL_OPTION),
+    timestamp_certificate_chain=(Path | None, TSA_CHAIN_OPTION),
 )
 """The transparency-log options of the signing commands (``sign``, ``sign-blob``, ``release``)."""
 
@@ -163,6 +195,7 @@ def transparency_log(options: TlogOptions) -> Iterator[RekorClient | None]:
     if not options.tlog_upload:
         yield None
         return
-    keys = log_keys_for_signing(options.rekor_url, options.rekor_public_key)
-    with RekorClient(options.rekor_url, keys) as client:
+    rekor_url = options.rekor_url or DEFAULT_REKOR_URL
+    keys = log_keys_for_signing(rekor_url, options.rekor_public_key)
+    with RekorClient(rekor_url, keys) as client:
         yield client

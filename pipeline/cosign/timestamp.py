@@ -13,6 +13,9 @@ from the trusted root (``timestampAuthorities[].validFor``) is checked here, as 
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -21,7 +24,8 @@ from cryptography import x509
 from rfc3161_client import VerificationError as Rfc3161VerificationError
 from rfc3161_client import VerifierBuilder, decode_timestamp_response
 
-from pipeline.errors import VerificationError
+from pipeline import jsonbounded
+from pipeline.errors import InvalidInputError, VerificationError
 
 MAX_TIMESTAMPS = 32  # more in one bundle is refused (sigstore-python's limit)
 
@@ -103,3 +107,20 @@ def verify_timestamps(
         except VerificationError as error:
             problems.append(error.message)
     return TimestampResults(tuple(times), tuple(problems))
+
+
+def parse_rfc3161_annotation(value: str, where: str) -> bytes:
+    """cosign's legacy ``dev.sigstore.cosign/rfc3161timestamp`` layer annotation, ``{"SignedRFC3161Timestamp":
+    "<base64 DER TimeStampResp>"}`` (cosign ``pkg/cosign/bundle.RFC3161Timestamp``): the DER, or
+    InvalidInputError. Its timestamp is over the raw signature bytes, as a bundle's are."""
+    try:
+        document: object = jsonbounded.loads(value, source=where, what="the RFC 3161 timestamp annotation")
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise InvalidInputError("the RFC 3161 timestamp annotation is not JSON", where=where) from None
+    signed = document.get("SignedRFC3161Timestamp") if isinstance(document, dict) else None
+    if not isinstance(signed, str) or not signed:
+        raise InvalidInputError("the RFC 3161 timestamp annotation has no SignedRFC3161Timestamp", where=where)
+    try:
+        return base64.b64decode(signed, validate=True)
+    except (binascii.Error, ValueError):
+        raise InvalidInputError("the RFC 3161 timestamp annotation is not valid base64", where=where) from None

@@ -20,7 +20,7 @@ from pipeline.cosign.certificate import IdentityPolicy, certificate_identity, lo
 from pipeline.cosign.keys import PublicKey, public_key_to_pem, verify_signature
 from pipeline.cosign.rekor import RekorBundle, verify_rekor_bundle
 from pipeline.cosign.sct import CtLogKey, verify_embedded_sct
-from pipeline.cosign.timestamp import TimestampAuthority
+from pipeline.cosign.timestamp import TimestampAuthority, verify_timestamps
 from pipeline.errors import VerificationError
 
 
@@ -95,8 +95,11 @@ def verify_signed_payload(
     rekor_bundle: RekorBundle | None,
     policy: VerificationPolicy,
     where: str,
+    rfc3161_timestamp: bytes | None = None,
 ) -> VerifiedSignature:
-    """Raise VerificationError with the reason, or say what verified."""
+    """Raise VerificationError with the reason, or say what verified. ``rfc3161_timestamp``: cosign's legacy
+    timestamp annotation (a ``TimeStampResp`` over the signature); one that verifies with a trusted TSA is a
+    time the keyless certificate must be valid at, beside the log's; one that does not is reported."""
     checks: list[str] = []
     issuer: str | None = None
     leaf: x509.Certificate | None = None
@@ -140,8 +143,18 @@ def verify_signed_payload(
         integrated_time, log_index = rekor_bundle.integrated_time, rekor_bundle.log_index
         checks.append("the Rekor bundle's signed entry timestamp was verified offline with a trusted Rekor key")
 
+    times: list[datetime] = [] if integrated_time is None else [datetime.fromtimestamp(integrated_time, UTC)]
+    if rfc3161_timestamp is not None:
+        results = verify_timestamps([rfc3161_timestamp], signature, policy.timestamp_authorities, where)
+        times += results.times
+        checks.append(
+            "the RFC 3161 timestamp annotation over the signature verified with a trusted timestamp authority"
+            if results.times
+            else f"the RFC 3161 timestamp annotation did not verify and was not used: {results.problems[0]}"
+        )
     if policy.keyless is not None and leaf is not None:
         chain = load_certificates(chain_pem, where) if chain_pem else []
-        at = datetime.fromtimestamp(integrated_time, UTC) if integrated_time is not None else policy.now
-        checks += verify_keyless_certificate(leaf, chain, policy.keyless, at, where)
+        for at in times or [policy.now]:
+            certificate_checks = verify_keyless_certificate(leaf, chain, policy.keyless, at, where)
+        checks += certificate_checks
     return VerifiedSignature(signer, issuer, integrated_time, log_index, tuple(checks))

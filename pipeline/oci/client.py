@@ -207,6 +207,7 @@ class RegistryClient(ClosingClient):
         self._endpoints: dict[str, _Endpoint] = {}
         self._withheld: dict[str, str] = {}  # registry -> the realm host its credentials were kept from
         self._ping_locks: dict[str, threading.Lock] = {}
+        self._no_referrers_api: set[str] = set()  # registries that answered they have no referrers API
         self._ping_locks_guard = threading.Lock()
         self._http = http_client(
             verify=ssl_context(
@@ -482,6 +483,8 @@ class RegistryClient(ClosingClient):
         repo = _as_repo(target)
         where = f"{repo.name} referrers of {digest}"
         digests.validate(digest, where=where)
+        if repo.registry in self._no_referrers_api:  # asked once per registry: a request per image saved
+            return None
         url: str = f"/v2/{repo.path}/referrers/{digest}"
         params: dict[str, str] | None = {"artifactType": artifact_type} if artifact_type else None
         pages: list[bytes] = []
@@ -495,6 +498,7 @@ class RegistryClient(ClosingClient):
                     response.status_code in _NO_REFERRERS_API
                     or (response.status_code == 200 and _media_type(response) != mediatypes.OCI_INDEX)
                 ):
+                    self._no_referrers_api.add(repo.registry)
                     return None
                 if response.status_code != 200:
                     self._raise_for_status(response, "GET the referrers", where)

@@ -227,10 +227,12 @@ class _KeylessStack:
     roots: Path
     ct_log_public_key: Path
     actions_env: Mapping[str, str] = field(repr=False)
+    chain: Path | None = None  # intermediate + root: a v3 bundle carries only the leaf, so a re-run's look
+    # needs the intermediate to recognise this workflow's bundles before any certificate is obtained
 
     @property
     def sign_args(self) -> list[str]:
-        return ["--keyless", "--fulcio-url", self.fulcio_url, "--fulcio-ca-roots", str(self.roots),
+        return ["--keyless", "--fulcio-url", self.fulcio_url, "--fulcio-ca-roots", str(self.chain or self.roots),
                 "--ct-log-public-key", str(self.ct_log_public_key)]  # fmt: skip
 
     @property
@@ -250,10 +252,12 @@ def _keyless_stack(keys: Path, version: str) -> Iterator[_KeylessStack]:
         with fulcio:
             roots = keys / "fulcio-root.pem"
             roots.write_bytes(fulcio.roots_pem())
+            chain = keys / "fulcio-chain.pem"
+            chain.write_bytes(fulcio.chain_pem())
             ct_log = keys / "ct-log.pub"
             ct_log.write_bytes(fulcio.ct_log_public_key_pem())
             yield _KeylessStack(
-                issuer.issuer, workflow.certificate_identity, fulcio.url, roots, ct_log, issuer.actions_env()
+                issuer.issuer, workflow.certificate_identity, fulcio.url, roots, ct_log, issuer.actions_env(), chain
             )
 
 

@@ -22,6 +22,7 @@ from pipeline.cosign.sigmanifest import (
     BUNDLE_ANNOTATION,
     CERTIFICATE_ANNOTATION,
     CHAIN_ANNOTATION,
+    RFC3161_TIMESTAMP_ANNOTATION,
     SIMPLE_SIGNING_MEDIA_TYPE,
     LayerRef,
     SignatureLayer,
@@ -31,6 +32,7 @@ from pipeline.cosign.sigmanifest import (
     read_signature_manifest,
     signature_tag,
 )
+from pipeline.cosign.timestamp import parse_rfc3161_annotation
 from pipeline.cosign.verify import VerificationPolicy, VerifiedSignature, verify_signed_payload
 from pipeline.errors import NotFoundError, ReleaseVectorError, VerificationError
 from pipeline.oci import digest as digests
@@ -76,6 +78,7 @@ def _layer_verifies(layer: LayerRef, payload: bytes, policy: VerificationPolicy,
     bundle = layer.annotations.get(BUNDLE_ANNOTATION)
     certificate = layer.annotations.get(CERTIFICATE_ANNOTATION)
     chain = layer.annotations.get(CHAIN_ANNOTATION)
+    timestamp = layer.annotations.get(RFC3161_TIMESTAMP_ANNOTATION)
     try:
         signature_bytes = base64.b64decode(signature, validate=True)
     except (binascii.Error, ValueError):
@@ -88,6 +91,7 @@ def _layer_verifies(layer: LayerRef, payload: bytes, policy: VerificationPolicy,
         rekor_bundle=parse_rekor_bundle(bundle, f"{where} bundle") if bundle else None,
         policy=policy,
         where=where,
+        rfc3161_timestamp=parse_rfc3161_annotation(timestamp, f"{where} timestamp") if timestamp else None,
     )
 
 

@@ -399,7 +399,7 @@ def attach_bundle(
     referrer manifest's digest. Without a referrers API, the fallback index at ``sha256-<hex>`` gets it."""
     manifest = referrer_manifest(bundle, subject, created=created or created_now(), predicate_type=predicate_type)
     registry.upload_blob(repository, mediatypes.OCI_EMPTY_DATA)
-    registry.upload_blob(repository, bundle)
+    registry.upload_blob(repository, bundle, check_exists=False)  # a new signature: no HEAD to ask first
     manifest_digest = registry.put_manifest(repository, digests.compute(manifest), manifest, mediatypes.OCI_MANIFEST)
     if isinstance(registry, ReferrersApi) and registry.get_referrers(repository, subject.digest) is not None:
         return manifest_digest  # the registry lists the referrer itself

@@ -35,6 +35,7 @@ class ImageVerification:
     bundles: tuple[VerifiedBundle, ...] = ()  # cosign v3 bundles that verified
     found: tuple[Format, ...] = ()  # the formats in which signatures were found (verified or not)
     hints: tuple[str, ...] = ()  # what the user can do about the failures (e.g. the --insecure-* way out)
+    looked: tuple[Format, ...] = ()  # the formats looked in (all_formats=False stops after the first valid one)
 
     @property
     def ok(self) -> bool:
@@ -94,6 +95,7 @@ def verify_image(
         tuple(v for v in (v3.verified if v3 else ()) if isinstance(v, VerifiedBundle)),
         found,
         tuple(dict.fromkeys(hint for result in results.values() for hint in result.hints)),
+        tuple(results),
     )
 
 

@@ -17,7 +17,13 @@ is signed by the log and commits to that root. RFC 3161 timestamps (``timestampV
 verified over the signature with the trusted timestamp authorities (:mod:`pipeline.cosign.timestamp`). A
 keyless certificate is checked at every verified time: integratedTime and each verified timestamp.
 
-Not done here: Rekor v2 entries (no SET, Ed25519 checkpoints) are not supported. The dsse body's
+A blob bundle may also hold a DSSE envelope (:func:`verify_dsse_bundle_for_artifact`): one of its
+statement's subjects must name the artifact's digest. With a key, ``publicKey.hint`` is not compared:
+the key given is what verifies.
+
+Rekor v2 entries (kind version 0.0.2: no SET, no integratedTime) are proven by the inclusion proof and a C2SP
+signed-note checkpoint of a trusted log (:mod:`pipeline.sigstore.rekor_v2`); their time comes from the RFC 3161
+timestamps alone, and a v2 entry without a verified timestamp is refused. The dsse body's
 ``envelopeHash`` is not re-derived: producers serialise the envelope differently (Go struct order with an
 empty ``keyid``, or protojson order without it), so the check rests on ``payloadHash`` and the signature.
 """
@@ -33,6 +39,7 @@ from datetime import UTC, datetime
 from typing import Final
 
 from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
 
 from pipeline.cosign.certificate import certificate_identity
 from pipeline.cosign.keys import PublicKey, encode_pem, public_key_der, public_key_to_pem, verify_signature
@@ -65,8 +72,10 @@ from pipeline.sigstore.dsse import (
     check_dsse_body,
     dsse_pae,
 )
+from pipeline.sigstore.rekor_v2 import V2_VERSION, check_dsse_v002, check_hashedrekord_v002, verify_signed_note
 
 _SHA256_DIGEST_RE: Final = re.compile(r"sha256:([0-9a-f]{64})")
+_MESSAGE_DIGESTS: Final = {SHA2_256: "sha256", "SHA2_384": "sha384", "SHA2_512": "sha512"}
 _TLOG_SKIPPED: Final = "the transparency log was NOT checked (--insecure-ignore-tlog)"
 
 
@@ -91,14 +100,8 @@ def _load_certificate(der: bytes, name: str, where: str) -> x509.Certificate:
 def _signer(bundle: SigstoreBundle, policy: VerificationPolicy, where: str) -> _Signer:
     material = bundle.verification_material
     if policy.public_key is not None:
-        if material.public_key_hint is not None:
-            expected = base64.b64encode(hashlib.sha256(public_key_der(policy.public_key)).digest()).decode("ascii")
-            if material.public_key_hint != expected:
-                raise VerificationError(
-                    f"the bundle's publicKey.hint {material.public_key_hint} names another key than the one given"
-                    f" ({expected})",
-                    where=where,
-                )
+        # publicKey.hint is opaque (the bundle spec calls it a hint; cosign ignores it): the key given
+        # is what verifies, whatever the hint says.
         return _Signer(policy.public_key, public_key_to_pem(policy.public_key), None, ())
     if material.certificate is None:
         raise VerificationError(
@@ -181,6 +184,28 @@ def _check_dsse_body(entry: TransparencyLogEntry, envelope: DsseEnvelope, signer
     check_dsse_body(entry.canonicalized_body, envelope, signer_pem, where)
 
 
+def _signer_der(signer: _Signer) -> tuple[bytes, bytes]:
+    """(the certificate's DER, or the SPKI for a key; the SPKI): what a Rekor v2 entry's verifier records."""
+    spki = public_key_der(signer.key)
+    return (signer.leaf.public_bytes(Encoding.DER) if signer.leaf is not None else spki), spki
+
+
+def _verify_v2_evidence(entry: TransparencyLogEntry, policy: VerificationPolicy, where: str) -> list[str]:
+    """A Rekor v2 entry: no SET; the inclusion proof and the C2SP checkpoint of a trusted log prove it."""
+    proof = entry.inclusion_proof
+    if proof is None or proof.checkpoint is None:
+        raise VerificationError("the Rekor v2 entry has no inclusion proof with a checkpoint", where=where)
+    verify_inclusion_proof(
+        entry.canonicalized_body, proof.log_index, proof.tree_size, proof.hashes, proof.root_hash, where
+    )
+    verify_signed_note(proof.checkpoint, policy.rekor_keys, entry.log_id, proof.root_hash, proof.tree_size, where)
+    return [
+        f"the inclusion proof (leaf {proof.log_index} of {proof.tree_size}) leads to the log's root hash",
+        "the checkpoint (a signed note) is signed by the trusted Rekor v2 log key the entry's logId names"
+        " and commits to that root hash",
+    ]
+
+
 def _verify_tlog(
     bundle: SigstoreBundle,
     kind: str,
@@ -188,8 +213,10 @@ def _verify_tlog(
     check_entry: Callable[[TransparencyLogEntry], list[str]],
     where: str,
 ) -> tuple[TransparencyLogEntry, list[str]]:
-    """The first entry of ``kind`` ``version`` that ``check_entry`` accepts; else the first entry's failure."""
-    entries = [e for e in bundle.verification_material.tlog_entries if (e.kind, e.kind_version) == (kind, version)]
+    """The first entry of ``kind`` ``version`` (or its Rekor v2 version 0.0.2) that ``check_entry`` accepts;
+    else the first entry's failure."""
+    versions = (version, V2_VERSION)
+    entries = [e for e in bundle.verification_material.tlog_entries if e.kind == kind and e.kind_version in versions]
     if not entries:
         present = ", ".join(f"{e.kind} {e.kind_version}" for e in bundle.verification_material.tlog_entries)
         raise VerificationError(
@@ -265,7 +292,8 @@ def _check_certificate(
 ) -> list[str]:
     """The times the signature is proven at, and (keyless) the certificate valid at each of them."""
     keyless = signer.leaf is not None and policy.keyless is not None
-    times, checks = _check_times(bundle, signature, entry, policy, where, needs_time=keyless)
+    rekor_v2 = entry is not None and entry.kind_version == V2_VERSION  # its time is only a timestamp's
+    times, checks = _check_times(bundle, signature, entry, policy, where, needs_time=keyless or rekor_v2)
     if signer.leaf is None or policy.keyless is None:
         return checks
     certificate_checks: list[str] = []
@@ -288,7 +316,7 @@ def _result(
     return VerifiedSignature(
         signer=name,
         issuer=issuer,
-        integrated_time=None if entry is None else entry.integrated_time,
+        integrated_time=None if entry is None or not entry.integrated_time else entry.integrated_time,
         log_index=None if entry is None else entry.log_index,
         checks=tuple(checks),
     )
@@ -303,26 +331,25 @@ def verify_bundle_for_artifact(
     """Check a ``messageSignature`` bundle over ``artifact``; VerificationError with the reason, or what verified."""
     message = bundle.message_signature
     if message is None:
-        raise VerificationError(
-            "the bundle holds a DSSE envelope, not a signature over the artifact (is it an attestation?)",
-            where=where,
-        )
+        return verify_dsse_bundle_for_artifact(bundle, artifact, policy, where)
     signer = _signer(bundle, policy, where)
     checks: list[str] = []
     if message.digest_algorithm is not None:
-        if message.digest_algorithm != SHA2_256:
+        algorithm = _MESSAGE_DIGESTS.get(message.digest_algorithm)
+        if algorithm is None:
             raise VerificationError(
-                f"the bundle's message digest uses {message.digest_algorithm}; only SHA2_256 is supported",
+                f"the bundle's message digest uses {message.digest_algorithm}; only"
+                f" {', '.join(_MESSAGE_DIGESTS)} are supported",
                 where=where,
             )
-        actual = hashlib.sha256(artifact).digest()
+        actual = hashlib.new(algorithm, artifact).digest()
         if message.digest != actual:
             raise VerificationError(
-                f"the bundle is for another artifact (sha256:{message.digest.hex()} in the bundle,"
-                f" sha256:{actual.hex()} given)",
+                f"the bundle is for another artifact ({algorithm}:{message.digest.hex()} in the bundle,"
+                f" {algorithm}:{actual.hex()} given)",
                 where=where,
             )
-        checks.append("the bundle's message digest is the artifact's sha256")
+        checks.append(f"the bundle's message digest is the artifact's {algorithm}")
     verify_signature(signer.key, artifact, message.signature, where=where)
     checks.append(
         "the signature was verified against the "
@@ -335,6 +362,11 @@ def verify_bundle_for_artifact(
     else:
 
         def check_entry(candidate: TransparencyLogEntry) -> list[str]:
+            if candidate.kind_version == V2_VERSION:
+                check_hashedrekord_v002(candidate.canonicalized_body, artifact, message.signature,
+                                        *_signer_der(signer), where)  # fmt: skip
+                return ["the hashedrekord 0.0.2 (Rekor v2) log entry records this artifact, signature and signer",
+                        *_verify_v2_evidence(candidate, policy, where)]  # fmt: skip
             verify_rekor_bundle(
                 _as_rekor_bundle(candidate, _promise(candidate, where)),
                 trusted_keys=policy.rekor_keys,
@@ -395,25 +427,15 @@ def _check_statement(
             )
 
 
-def verify_bundle_for_image(
+def _verify_dsse(
     bundle: SigstoreBundle,
-    manifest_digest: str,
     policy: VerificationPolicy,
     where: str,
-    annotations: Mapping[str, str] | None = None,
-    *,
-    predicate_type: str = COSIGN_SIGN_PREDICATE_TYPE,
+    check_statement: Callable[[InTotoStatement], list[str]],
 ) -> VerifiedSignature:
-    """Check a cosign v3 DSSE bundle for the image whose manifest digest is ``manifest_digest`` (``sha256:<hex>``).
-
-    ``predicate_type`` is cosign's image-signature type by default; pass the attestation's type (e.g.
-    ``https://cosign.sigstore.dev/attestation/v1``) to verify an attestation. Every ``annotations`` pair
-    (``cosign verify -a k=v``) must be in the matching subject's ``annotations``.
-    """
-    match = _SHA256_DIGEST_RE.fullmatch(manifest_digest)
-    if match is None:
-        raise InvalidInputError(f"{manifest_digest!r} is not a sha256 image manifest digest", where=where)
-    digest_hex = match.group(1)
+    """A DSSE bundle: the one signature over the PAE, the statement (``check_statement`` says what it must
+    name), the ``dsse`` log entry, and the certificate at the verified times. Shared by image signatures,
+    attestations and blob bundles holding an envelope."""
     envelope = bundle.dsse_envelope
     if envelope is None:
         raise VerificationError(
@@ -446,10 +468,7 @@ def verify_bundle_for_image(
         "the DSSE signature was verified against the "
         + ("certificate's public key" if signer.leaf is not None else "specified public key")
     ]
-    _check_statement(_statement(envelope, where), digest_hex, predicate_type, annotations or {}, where)
-    checks.append(f"the in-toto statement ({predicate_type}) names the image digest sha256:{digest_hex}")
-    if annotations:
-        checks.append("the statement's subject carries the expected annotations")
+    checks += check_statement(_statement(envelope, where))
 
     entry: TransparencyLogEntry | None = None
     if policy.ignore_tlog:
@@ -457,6 +476,11 @@ def verify_bundle_for_image(
     else:
 
         def check_entry(candidate: TransparencyLogEntry) -> list[str]:
+            if candidate.kind_version == V2_VERSION:
+                check_dsse_v002(candidate.canonicalized_body, envelope.payload, envelope.signatures[0].sig,
+                                *_signer_der(signer), where)  # fmt: skip
+                return ["the dsse 0.0.2 (Rekor v2) log entry records this payload, signature and signer",
+                        *_verify_v2_evidence(candidate, policy, where)]  # fmt: skip
             _verify_set(candidate, policy, where)
             _check_dsse_body(candidate, envelope, signer.pem, where)
             return [
@@ -469,3 +493,56 @@ def verify_bundle_for_image(
         checks += entry_checks
     checks += _check_certificate(signer, bundle, envelope.signatures[0].sig, entry, policy, where)
     return _result(bundle, signer, entry, checks)
+
+
+def verify_bundle_for_image(
+    bundle: SigstoreBundle,
+    manifest_digest: str,
+    policy: VerificationPolicy,
+    where: str,
+    annotations: Mapping[str, str] | None = None,
+    *,
+    predicate_type: str = COSIGN_SIGN_PREDICATE_TYPE,
+) -> VerifiedSignature:
+    """Check a cosign v3 DSSE bundle for the image whose manifest digest is ``manifest_digest`` (``sha256:<hex>``).
+
+    ``predicate_type`` is cosign's image-signature type by default; pass the attestation's type (e.g.
+    ``https://cosign.sigstore.dev/attestation/v1``) to verify an attestation. Every ``annotations`` pair
+    (``cosign verify -a k=v``) must be in the matching subject's ``annotations``.
+    """
+    match = _SHA256_DIGEST_RE.fullmatch(manifest_digest)
+    if match is None:
+        raise InvalidInputError(f"{manifest_digest!r} is not a sha256 image manifest digest", where=where)
+    digest_hex = match.group(1)
+
+    def check_statement(statement: InTotoStatement) -> list[str]:
+        _check_statement(statement, digest_hex, predicate_type, annotations or {}, where)
+        checks = [f"the in-toto statement ({predicate_type}) names the image digest sha256:{digest_hex}"]
+        if annotations:
+            checks.append("the statement's subject carries the expected annotations")
+        return checks
+
+    return _verify_dsse(bundle, policy, where, check_statement)
+
+
+def verify_dsse_bundle_for_artifact(
+    bundle: SigstoreBundle, artifact: bytes, policy: VerificationPolicy, where: str
+) -> VerifiedSignature:
+    """A DSSE bundle over ``artifact`` (cosign v3 ``verify-blob`` and sigstore-go accept one): an in-toto
+    statement subject's digest must be the artifact's (sha256, or sha512 where the subject states only
+    that); any predicateType."""
+    digests = {name: hashlib.new(name, artifact).hexdigest() for name in ("sha256", "sha512")}
+
+    def check_statement(statement: InTotoStatement) -> list[str]:
+        for subject in statement.subjects:
+            for name, value in digests.items():
+                if subject.digest.get(name) == value:
+                    return [f"the in-toto statement ({statement.predicate_type}) names the artifact's {name}"]
+        named = ", ".join(f"{k}:{v}" for s in statement.subjects for k, v in s.digest.items())
+        raise VerificationError(
+            f"the statement is for another artifact (its subjects name {named or 'no digest'},"
+            f" not sha256:{digests['sha256']})",
+            where=where,
+        )
+
+    return _verify_dsse(bundle, policy, where, check_statement)

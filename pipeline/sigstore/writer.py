@@ -85,6 +85,8 @@ def tlog_entry_json(entry: LogEntry, kind: str = DSSE_KIND, version: str = DSSE_
             "hashes": [_b64(h) for h in proof.hashes],
             "checkpoint": {"envelope": proof.checkpoint},
         }
+        if not proof.hashes:  # protojson leaves an empty repeated field out (the first leaf of a log)
+            del item["inclusionProof"]["hashes"]  # type: ignore[attr-defined]
     item["canonicalizedBody"] = _b64(rekor.body)
     return item
 

@@ -131,6 +131,8 @@ def test_sign_blob_then_verify_blob(cli: Any, tmp_path: Path, key_pair: tuple[Pa
         str(key),
         "--bundle",
         str(bundle),
+        "--bundle-format",
+        "legacy",
         env={"COSIGN_PASSWORD": "pw"},
     )
     assert signed.exit_code == 0, signed.stderr
@@ -254,7 +256,7 @@ def test_sign_blob_with_the_log_writes_rekor_bundle_and_verifies_without_ignore_
     bundle = tmp_path / "release.yaml.bundle"
     signed = cli(
         "sign-blob", str(blob), "--key", str(key), "--bundle", str(bundle), *local_log.sign_args, "--json",
-        env={"COSIGN_PASSWORD": "pw"},
+        "--bundle-format", "legacy", env={"COSIGN_PASSWORD": "pw"},
     )  # fmt: skip
     assert signed.exit_code == 0, signed.stderr
     assert "tlog entry created with index:" in signed.stderr
@@ -317,7 +319,8 @@ def test_tlog_upload_can_be_switched_off_by_environment(cli: Any, tmp_path: Path
     blob = tmp_path / "b"
     blob.write_bytes(b"y")
     bundle = tmp_path / "b.bundle"
-    env = {"COSIGN_PASSWORD": "pw", "RELEASE_VECTOR_TLOG_UPLOAD": "false", "REKOR_URL": "http://127.0.0.1:9"}
+    env = {"COSIGN_PASSWORD": "pw", "RELEASE_VECTOR_TLOG_UPLOAD": "false", "REKOR_URL": "http://127.0.0.1:9",
+           "RELEASE_VECTOR_BLOB_BUNDLE_FORMAT": "legacy"}
     result = cli("sign-blob", str(blob), "--key", str(key), "--bundle", str(bundle), env=env)
     assert result.exit_code == 0, result.stderr
     assert list(json.loads(bundle.read_bytes())) == ["base64Signature"]
@@ -341,7 +344,7 @@ def test_sign_blob_with_an_ed25519_key_logs_a_sha512_entry_and_verifies(
     blob, bundle = tmp_path / "notes.txt", tmp_path / "notes.txt.bundle"
     blob.write_bytes(b"release notes\n")
     signed = cli("sign-blob", str(blob), "--key", str(key), "--bundle", str(bundle), *local_log.sign_args,
-                 env={"COSIGN_PASSWORD": "pw"})  # fmt: skip
+                 "--bundle-format", "legacy", env={"COSIGN_PASSWORD": "pw"})  # fmt: skip
     assert signed.exit_code == 0, signed.stderr
     document = json.loads(bundle.read_bytes())
     body = json.loads(base64.b64decode(document["rekorBundle"]["Payload"]["body"]))

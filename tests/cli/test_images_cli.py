@@ -201,7 +201,8 @@ def test_signed_with_the_log_verifies_without_ignore_tlog_and_resigning_adds_not
     signed = cli("sign", image, "--key", str(key), *local_log.sign_args, env=PASSWORD)
     assert signed.exit_code == 0, signed.stderr
     assert signed.stdout == f"{image} signed\n"
-    assert local_log.entries == entries + 1
+    # The default --bundle-format both: a hashedrekord entry (the .sig layer) and a dsse entry (the v3 bundle).
+    assert local_log.entries == entries + 2
 
     # The layer's bundle annotation, decoded here from cosign's format description.
     [layer] = sig_manifest(plain_registry, "tlog/api", digest)["layers"]
@@ -244,7 +245,7 @@ def test_signed_with_the_log_verifies_without_ignore_tlog_and_resigning_adds_not
     again = cli("sign", image, "--key", str(key), *local_log.sign_args, env=PASSWORD)
     assert again.exit_code == 0 and again.stdout == f"{image} already signed\n"
     assert sig_manifest(plain_registry, "tlog/api", digest) == manifest
-    assert local_log.entries == entries + 1, "nothing uploaded again"
+    assert local_log.entries == entries + 2, "nothing uploaded again"
 
 
 def test_signed_earlier_without_the_log_gets_a_logged_layer(

@@ -122,14 +122,15 @@ def test_release_to_a_folder_then_rerun_and_verify(
     vector = (folder / "release.yaml").read_bytes()
     assert b"digest: sha256:" in vector and b"release-vector:\n  version: " in vector
     assert json.loads((folder / "release.json").read_text())["state"] == "published"
-    assert local_log.entries == entries + 6, "the vector and five images, each logged once"
+    # The default --bundle-format both: a hashedrekord entry (legacy .sig) and a dsse entry (v3 bundle) each.
+    assert local_log.entries == entries + 12, "the vector and five images, each logged once per format"
 
     before = snapshot(plain_registry.storage, world.release_dir)
     again = cli("release", *args, "--json", env=env)
     assert again.exit_code == 0, again.stderr
     assert json.loads(again.stdout)["actions"] == []
     assert snapshot(plain_registry.storage, world.release_dir) == before, "a re-run writes nothing"
-    assert local_log.entries == entries + 6, "a re-run uploads nothing"
+    assert local_log.entries == entries + 12, "a re-run uploads nothing"
 
     verify_args = [
         f"{world.repository}:v1.0.0",
@@ -144,6 +145,9 @@ def test_release_to_a_folder_then_rerun_and_verify(
     assert verified.exit_code == 0, verified.stderr
     report = json.loads(verified.stdout)
     assert report["ok"] and len(report["images"]) == 5 and report["version"] == "v1.0.0"
+    # Both formats are there (the default); one valid signature is enough, so the legacy one is verified and
+    # the v3 referrer is only seen listed.
+    assert [(i["formats"], i["verified_formats"]) for i in report["images"]] == [(["legacy", "v3"], ["legacy"])] * 5
 
     # An image tag moved after the release: deployments would pull something else.
     moved = next(iter(world.digests))
@@ -154,12 +158,20 @@ def test_release_to_a_folder_then_rerun_and_verify(
     assert "tag moved" in tag_moved.stdout and moved.repository in tag_moved.stderr
     assert cli("verify-release", *verify_args, "--ignore-tags").exit_code == 0
 
-    # One image's signature deleted.
+    # One image's legacy signature deleted: its v3 bundle still verifies.
     victim_ref, victim_digest = list(world.digests.items())[1]
     mirrored = parse_mirrors(world.mirrors).apply(victim_ref)
     sig_tag = "sha256-" + victim_digest.removeprefix("sha256:") + ".sig"
     base = f"{plain_registry.url}/v2/{mirrored.repository}/manifests"
     head = httpx.head(f"{base}/{sig_tag}", headers={"Accept": mediatypes.OCI_MANIFEST})
+    assert httpx.delete(f"{base}/{head.headers['Docker-Content-Digest']}").status_code == 202
+    v3_only = cli("verify-release", *verify_args, "--ignore-tags", "--json")
+    assert v3_only.exit_code == 0, v3_only.stderr
+    victim = next(i for i in json.loads(v3_only.stdout)["images"] if i["digest"] == victim_digest)
+    assert (victim["formats"], victim["verified_formats"]) == (["v3"], ["v3"])
+    # And its referrers fallback index (this registry has no referrers API): no signature left.
+    index_tag = "sha256-" + victim_digest.removeprefix("sha256:")
+    head = httpx.head(f"{base}/{index_tag}", headers={"Accept": mediatypes.OCI_INDEX})
     assert httpx.delete(f"{base}/{head.headers['Docker-Content-Digest']}").status_code == 202
     unsigned = cli("verify-release", *verify_args, "--ignore-tags", "--json")
     assert unsigned.exit_code == 10
