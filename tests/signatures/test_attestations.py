@@ -116,7 +116,7 @@ def test_predicate_types_are_cosigns() -> None:
 @pytest.mark.parametrize(
     ("data", "reason"),
     [(b"{not json", "not JSON"), (b"[1, 2]", "not a JSON object"), (b'"text"', "not a JSON object"),
-     (b" " * (16 * 1024 * 1024 + 1), "too large")],  # fmt: skip
+     (b" " * (16 * 1024 * 1024 + 1), "too large")],
 )
 def test_bad_predicates_are_invalid_input(data: bytes, reason: str) -> None:
     with pytest.raises(InvalidInputError, match=reason) as caught:
