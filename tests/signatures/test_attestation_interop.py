@@ -40,7 +40,8 @@ def _log_entry(url: str, spki_b64: str) -> dict[str, object]:
     start = (datetime.now(UTC) - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
     return {"baseUrl": url, "hashAlgorithm": "SHA2_256",
             "publicKey": {"rawBytes": spki_b64, "keyDetails": "PKIX_ECDSA_P256_SHA_256", "validFor": {"start": start}},
-            "logId": {"keyId": base64.b64encode(hashlib.sha256(base64.b64decode(spki_b64)).digest()).decode()}}  # fmt: skip
+            "logId": {"keyId": base64.b64encode(hashlib.sha256(base64.b64decode(spki_b64)).digest()).decode()},
+            }  # fmt: skip
 
 
 def _trusted_root(stack: KeylessStack, log: LogServer, path: Path) -> Path:
@@ -85,4 +86,5 @@ def test_sigstore_python_verifies_our_keyless_attestation_bundle(keyless_stack: 
     payload_type, payload = verifier.verify_dsse(Bundle.from_json(bundle), identity)
     assert (payload_type, payload) == (IN_TOTO_PAYLOAD_TYPE, statement)
     with pytest.raises(SigstoreVerificationError):
-        verifier.verify_dsse(Bundle.from_json(bundle), Identity(identity="someone@else", issuer=keyless_stack.github_issuer.issuer))
+        other = Identity(identity="someone@else", issuer=keyless_stack.github_issuer.issuer)
+        verifier.verify_dsse(Bundle.from_json(bundle), other)
