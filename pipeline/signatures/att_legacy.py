@@ -205,7 +205,7 @@ class LegacyAttestationLayout:
                 envelope, _ = verify_envelope_layer(blob, dict(layer.annotations), policy, where)
             except (ReleaseVectorError, ValueError):
                 continue
-            if envelope.payload == statement:
+            if self.attestation.matches(envelope.payload, statement):
                 return True
         return False
 

@@ -54,7 +54,7 @@ class ReferrerAttestationLayout:
     def is_signed(self, target: SignatureTarget, signer: Signer, log: TransparencyLog | None) -> bool:
         statement = self.attestation.statement(target)
         verified, _, _, _ = self._verified(target, Verifier(signer.policy(log)))
-        return any(attestation.payload == statement for attestation in verified)
+        return any(self.attestation.matches(attestation.payload, statement) for attestation in verified)
 
     def ensure(self, target: SignatureTarget, signer: Signer, log: TransparencyLog | None) -> SignStatus:
         if self.is_signed(target, signer, log):
