@@ -146,6 +146,9 @@ def _print_result(result: RehearsalResult) -> None:
         f"  verified: {result.verified_images} images and the vector, each with its transparency-log entry; "
         "the re-run planned nothing"
     )
+    if result.provenance is not None:
+        print(f"  provenance: SLSA v1 on the vector, attested and verified (builder {result.provenance['builder_id']},"
+              f" {result.provenance['dependencies']} pinned digests)")  # fmt: skip
     if result.keyless is not None:
         print(f"  keyless:  identity {result.keyless.identity}")
         print(f"            issuer   {result.keyless.issuer} (verified keyless too)")

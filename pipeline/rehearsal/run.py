@@ -128,6 +128,7 @@ class RehearsalResult:
     verify_command: str
     keyless: KeylessOutcome | None
     seconds: Mapping[str, float]
+    provenance: Mapping[str, Any] | None = None  # the vector's provenance, as verify-release verified it
 
     @property
     def removed(self) -> bool:
@@ -177,6 +178,7 @@ class RehearsalResult:
                 else None
             ),
             "seconds": dict(self.seconds),
+            "provenance": dict(self.provenance) if self.provenance is not None else None,
         }
         if not self.kept:
             summary["outputs"]["removed"] = self.temporary
@@ -365,7 +367,7 @@ def _rehearse(run: _Run, commands: Commands, say: Callable[[str], None]) -> Rehe
     release_argv = [
         "release", version, "--source", str(source_path), "--repository", repository,
         "--key", str(keys.private_key), "--release-dir", str(release_dir), "--git-revision", revision,
-        "--recursive", "--rekor-url", log.url, "--rekor-public-key", str(rekor_public_key),
+        "--recursive", "--rekor-url", log.url, "--rekor-public-key", str(rekor_public_key), "--attest", "provenance",
         *mirror_args, *(keyless.sign_args if keyless is not None else []),
     ]  # fmt: skip
     signing = {"password": keys.password, "env": keyless.actions_env if keyless is not None else None}
@@ -373,9 +375,10 @@ def _rehearse(run: _Run, commands: Commands, say: Callable[[str], None]) -> Rehe
     first = timed(phases, "release", lambda: _run_json(commands, "release", release_argv, **signing))
     verify_argv = [
         "verify-release", f"{repository}:{version}", "--key", str(keys.public_key),
-        "--rekor-public-key", str(rekor_public_key), "--release-dir", str(release_dir), *mirror_args,
+        "--rekor-public-key", str(rekor_public_key), "--release-dir", str(release_dir), "--require-provenance",
+        *mirror_args,
     ]  # fmt: skip
-    say("verify-release")
+    say("verify-release (with --require-provenance)")
     verified = timed(phases, "verify-release", lambda: _run_json(commands, "verify-release", verify_argv))
     if not verified.get("ok"):
         raise RehearsalError("verify-release did not report success", where="verify-release")
@@ -418,6 +421,7 @@ def _rehearse(run: _Run, commands: Commands, say: Callable[[str], None]) -> Rehe
         verify_command=command_line(["release-vector", *verify_argv]),
         keyless=keyless_outcome,
         seconds={**phases, **{f"release.{k}": v for k, v in first["seconds"].items()}},
+        provenance=verified.get("provenance"),
     )
 
 
