@@ -58,6 +58,7 @@ from pipeline.signatures.attestation import (
 from pipeline.signatures.layout import (
     Format,
     LayoutVerification,
+    SignatureReads,
     SignStatus,
     Verifier,
     WriteConfirmations,
@@ -184,10 +185,12 @@ class LegacyAttestationLayout:
         registry: SignatureRegistry,
         attestation: Attestation,
         *,
+        reads: SignatureReads | None = None,
         confirmations: WriteConfirmations | None = None,
     ) -> None:
         self.registry = registry
         self.attestation = attestation
+        self.reads = reads  # the .att manifest a release's look read, handed to its ensure once
         self.confirmations = confirmations
 
     def _read(self, ref: Reference) -> SignatureManifest | None:
@@ -211,12 +214,17 @@ class LegacyAttestationLayout:
 
     def is_signed(self, target: SignatureTarget, signer: Signer, log: TransparencyLog | None) -> bool:
         ref = attestation_reference(target.image, target.digest)
-        return self._holds(self._read(ref), target, self.attestation.statement(target), signer.policy(log))
+        existing = self._read(ref)
+        if self.reads is not None:
+            self.reads.record(ref, existing)
+        return self._holds(existing, target, self.attestation.statement(target), signer.policy(log))
 
     def ensure(self, target: SignatureTarget, signer: Signer, log: TransparencyLog | None) -> SignStatus:
         ref = attestation_reference(target.image, target.digest)
         statement = self.attestation.statement(target)
-        existing = self._read(ref)
+        known, existing = self.reads.take(ref) if self.reads is not None else (False, None)
+        if not known:
+            existing = self._read(ref)
         if self._holds(existing, target, statement, signer.policy(log)):
             return "already signed"
         signature = signer.sign(dsse_pae(IN_TOTO_PAYLOAD_TYPE, statement), pure_ed25519=True)

@@ -19,7 +19,14 @@ from pipeline.signatures.att_legacy import LegacyAttestationLayout
 from pipeline.signatures.att_referrer import ReferrerAttestationLayout
 from pipeline.signatures.attestation import Attestation, VerifiedAttestation
 from pipeline.signatures.formats import BundleFormat, formats_of
-from pipeline.signatures.layout import Format, Layout, LayoutVerification, Verifier, WriteConfirmations
+from pipeline.signatures.layout import (
+    Format,
+    Layout,
+    LayoutVerification,
+    SignatureReads,
+    Verifier,
+    WriteConfirmations,
+)
 from pipeline.signatures.registry import SignatureRegistry
 from pipeline.signatures.target import SignatureTarget
 
@@ -33,13 +40,15 @@ def attestation_layouts(
     attestation: Attestation,
     *,
     created: str | None = None,
+    reads: SignatureReads | None = None,
     confirmations: WriteConfirmations | None = None,
 ) -> tuple[Layout, ...]:
-    """The attestation layouts ``bundle_format`` stands for (legacy ``.att`` first)."""
+    """The attestation layouts ``bundle_format`` stands for (legacy ``.att`` first); ``reads``: the look's
+    ``.att`` reads handed to the signing (a release)."""
     layouts: list[Layout] = []
     for fmt in formats_of(bundle_format):
         if fmt == "legacy":
-            layouts.append(LegacyAttestationLayout(registry, attestation, confirmations=confirmations))
+            layouts.append(LegacyAttestationLayout(registry, attestation, reads=reads, confirmations=confirmations))
         else:
             layouts.append(ReferrerAttestationLayout(registry, attestation, created=created,
                                                      confirmations=confirmations))  # fmt: skip
