@@ -9,7 +9,7 @@ signer's means nothing is written.
 
 from __future__ import annotations
 
-from pipeline.errors import NotFoundError
+from pipeline.errors import NotFoundError, ReleaseVectorError
 from pipeline.signatures.attestation import Attestation, VerifiedAttestation, check_statement
 from pipeline.signatures.layout import Format, LayoutVerification, SignStatus, Verifier, WriteConfirmations
 from pipeline.signatures.referrer import attach_bundle, verify_image_bundles
@@ -45,11 +45,16 @@ class ReferrerAttestationLayout:
         result = verify_image_bundles(self.registry, target.image, target.digest, verifier.policy,
                                       predicate_type=self.attestation.predicate_type)  # fmt: skip
         verified = []
+        failures = list(result.failures)
         for bundle in result.verified:
             where = f"{target.image.name}@{bundle.manifest_digest}"
-            check_statement(bundle.payload, target.digest, self.attestation.predicate_type, where)
+            try:  # verify_image_bundles checked these already; kept so that verify never raises for them
+                check_statement(bundle.payload, target.digest, self.attestation.predicate_type, where)
+            except ReleaseVectorError as error:
+                failures.append(error.message)
+                continue
             verified.append(VerifiedAttestation("v3", bundle.payload, bundle.signature, where))
-        return verified, list(result.failures), result.found, result.source
+        return verified, failures, result.found, result.source
 
     def is_signed(self, target: SignatureTarget, signer: Signer, log: TransparencyLog | None) -> bool:
         statement = self.attestation.statement(target)
