@@ -91,7 +91,7 @@ def test_provenance_over_other_dependencies_or_a_repushed_vector_fails(
 ) -> None:
     key, pub = keys
     world = Setup(plain_registry, tmp_path)
-    env = {"COSIGN_PASSWORD": PASSWORD}
+    env: dict[str, str | None] = {"COSIGN_PASSWORD": PASSWORD, "GITHUB_ACTIONS": None}  # a local build, even in CI
     released = cli("release", *world.args("v4.0.0", "--key", str(key), "--attest", "provenance", "--json",
                                           *local_log.sign_args), env=env)  # fmt: skip
     assert released.exit_code == 0, released.stderr
