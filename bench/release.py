@@ -194,8 +194,11 @@ def child(args: argparse.Namespace) -> int:
 
                 yield on_done
 
+        from pipeline.provenance import BuildEnvironment
+
+        provenance = BuildEnvironment("local://bench@localhost", True) if args.provenance else None
         spec = ReleaseSpec(VERSION, load_source(source.read_bytes(), str(source)), source, repository,
-                           key.public_key_pem(), git_revision=REVISION)  # fmt: skip
+                           key.public_key_pem(), git_revision=REVISION, provenance=provenance)  # fmt: skip
         settings = ReleaseSettings(mirrors, args.concurrency, args.bundle_format)
         with RegistryClient(options) as client:  # one client for the whole release, as the CLI
             with BinaryFetcher(BinaryOptions(mirrors=binary_mirrors)) as fetcher:
@@ -226,6 +229,8 @@ def child(args: argparse.Namespace) -> int:
             vector = done.get("sign-vector", done.get("push-vector", t2))
             images = max(done.get(kind, t2) for kind in SIGN_PINNED)
             record.update(vector=vector - t2, sign=images - t2, github=t3 - max(vector, images), apply=t3 - t2)
+            # The vector's signing (with --provenance: and its provenance attestation), after its push.
+            record["sign_vector"] = done.get("sign-vector", t2) - done.get("push-vector", t2)
         before = marks.get("before", after)
         applied = {name: after.get(name, 0) - before.get(name, 0) for name in after}
         vector_repository = repository.path
@@ -298,7 +303,7 @@ def child(args: argparse.Namespace) -> int:
 
 def run_once(
     registry: str, workdir: Path, key: Path, password: str, images: int, concurrency: int, delay_ms: float, prefix: str,
-    extras: argparse.Namespace, bundle_format: str = "both",
+    extras: argparse.Namespace, bundle_format: str = "both", provenance: bool = False,
 ) -> dict[str, Any]:  # fmt: skip
     source = workdir / f"release-{images}.yaml"
     write_source(source, image_names(images), artifact_names(extras.artifacts), binary_urls(extras.binaries))
@@ -306,7 +311,7 @@ def run_once(
         sys.executable, "-m", "bench.release", "--child", "--registry", registry, "--prefix", prefix,
         "--source", str(source), "--key", str(key), "--workdir", str(workdir),
         "--concurrency", str(concurrency), "--delay-ms", str(delay_ms), "--binary-mib", str(extras.binary_mib),
-        "--bundle-format", bundle_format,
+        "--bundle-format", bundle_format, *(["--provenance"] if provenance else []),
     ]  # fmt: skip
     env = {k: v for k, v in os.environ.items() if k != "SOURCE_DATE_EPOCH"}
     env["BENCH_KEY_PASSWORD"] = password
@@ -370,6 +375,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--per-format", type=int, default=20,
                         help="then a release of this many images in each single format, for its requests (0: none)")
     parser.add_argument("--whole-process", action="store_true", help="then time the whole release-vector process")
+    parser.add_argument(
+        "--provenance", action="store_true",
+        help="compare: the release at the default concurrency without and with --attest provenance (then stop)",
+    )
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     for hidden in ("--registry", "--prefix", "--source", "--key", "--workdir"):
         parser.add_argument(hidden, help=argparse.SUPPRESS)
@@ -383,6 +392,11 @@ def main(argv: list[str] | None = None) -> int:
         registry = start_registry(workdir / "registry")
         keys = throwaway_keys(workdir / "keys")
         password = keys.password.reveal().decode()
+        if args.provenance:
+            try:
+                return _compare_provenance(registry, workdir, keys, args)
+            finally:
+                registry.stop()
         runs = [(args.images, c) for c in args.concurrency]
         if args.large:
             runs.append((args.large, DEFAULT_CONCURRENCY))
@@ -482,6 +496,39 @@ def _per_format(args: argparse.Namespace, host: str, workdir: Path, keys: Any, p
         print(f"requests per newly signed image, {fmt}: {measured[fmt]:.2f} (floor {floor}: {why})")
     both_floor = sum(floor for floor, _ in FLOORS.values())
     print(f"requests per newly signed image, both: {measured['both']:.2f} (floor {both_floor}; goal <= 10)", flush=True)
+
+
+def _compare_provenance(registry: Any, workdir: Path, keys: Any, args: argparse.Namespace) -> int:
+    """The provenance step's cost: the same release without and with it (each on freshly seeded images)."""
+    password = keys.password.reveal().decode()
+    print(f"registry {registry.host}; +{args.delay_ms:g} ms per request; {args.images} images, "
+          f"concurrency {DEFAULT_CONCURRENCY}")  # fmt: skip
+    print(f"{'provenance':>10} {'release s':>9} {'vector sign s':>13} {'vector req':>10} {'release req':>11} "
+          f"{'rerun s':>7} {'rerun req':>9} {'verify s':>8}")  # fmt: skip
+    rows = []
+    for number, provenance in enumerate((False, True, False, True)):
+        prefix = f"prov{number}"
+        names = image_names(args.images)
+        seed_images(registry.host, [_ref(n) for n in names], [f"ghcr.io={registry.host}/{prefix}/ghcr.io"],
+                    salt=prefix, multiarch_every=0, concurrency=16)  # fmt: skip
+        r = run_once(registry.host, workdir, keys.private_key, password, args.images, DEFAULT_CONCURRENCY,
+                     args.delay_ms, prefix, argparse.Namespace(**{**vars(args), "artifacts": 0, "binaries": 0}),
+                     args.bundle_format, provenance)  # fmt: skip
+        rows.append((provenance, r))
+        p = r["phases"]
+        print(f"{'yes' if provenance else 'no':>10} {p['total']:>9.2f} {p.get('sign_vector', 0):>13.2f} "
+              f"{r['vector_requests']:>10} {r['release_requests']:>11} {r['rerun']['total']:>7.2f} "
+              f"{r['rerun_requests']:>9} {r['verify']:>8.2f}", flush=True)  # fmt: skip
+    for label, key in (("release s", "total"), ("vector sign s", "sign_vector")):
+        without = [r["phases"].get(key, 0) for provenance, r in rows if not provenance]
+        with_ = [r["phases"].get(key, 0) for provenance, r in rows if provenance]
+        added = sum(with_) / len(with_) - sum(without) / len(without)
+        print(f"added by provenance ({label}, mean of {len(with_)}): {added:+.2f}")
+    with_requests = [r["vector_requests"] for provenance, r in rows if provenance]
+    without_requests = [r["vector_requests"] for provenance, r in rows if not provenance]
+    requests = with_requests[0] - without_requests[0]
+    print(f"added by provenance (requests to the vector's repository): {requests:+d}")
+    return 0
 
 
 def _ref(text: str) -> Any:

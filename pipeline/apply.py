@@ -103,6 +103,7 @@ class ReleasePorts:
     binaries: BinaryFetcher | None = None  # fetches the source's binaries to pin them (None: not pinned)
     signature_reads: SignatureReads = field(default_factory=SignatureReads, repr=False, compare=False)
     confirmations: WriteConfirmations = field(default_factory=WriteConfirmations, repr=False, compare=False)
+    vector_attestations: tuple[Layout, ...] = ()  # the vector's too: its provenance (release --attest provenance)
 
     def signers(self, key: SigningKey | None = None) -> list[Signer]:
         """The key (only its public half for a look; ``key`` to sign) and the keyless signer, in signing order."""
@@ -118,6 +119,10 @@ class ReleasePorts:
         """Where the settings' signature format(s) live, read and written through this run's registry."""
         return layouts_for(settings.bundle_format, self.registry, reads=self.signature_reads,
                            created=settings.created, confirmations=self.confirmations)  # fmt: skip
+
+    def vector_layouts(self, settings: ReleaseSettings) -> tuple[Layout, ...]:
+        """The vector's: its signature's layouts, then its attestations' (signed by the same signers)."""
+        return self.layouts(settings) + self.vector_attestations
 
 
 def _call(work: Callable[[], T]) -> T:
@@ -204,7 +209,8 @@ def observe_release(
             )
         artifact_ref = request.repository.digest(request.artifact.digest)
         artifact_signed = artifact_state == "same" and is_signed(
-            SignatureTarget(artifact_ref, request.artifact.digest), ports.signers(), ports.layouts(settings), ports.tlog
+            SignatureTarget(artifact_ref, request.artifact.digest), ports.signers(), ports.vector_layouts(settings),
+            ports.tlog,
         )
         return artifact_state == "same", artifact_signed
 
@@ -356,7 +362,7 @@ def _perform(
     if action.kind == "sign-vector":
         digest = request.artifact.digest
         vector = SignatureTarget(request.repository.digest(digest), digest)
-        return sign(vector, ports.signers(state.key), ports.layouts(settings), ports.tlog)
+        return sign(vector, ports.signers(state.key), ports.vector_layouts(settings), ports.tlog)
     if action.kind in SIGN_PINNED:
         assert action.digest is not None
         original = parse_reference(f"{action.target}@{action.digest}")

@@ -50,8 +50,21 @@ from pipeline.oci.client import RegistryClient
 from pipeline.oci.mirror import Mirrors
 from pipeline.oci.reference import Reference, Repository, parse_reference
 from pipeline.plan import SIGN_PINNED, Action, DesiredRelease, Plan, build_plan
+from pipeline.provenance import (
+    PREDICATE_TYPE,
+    BuildEnvironment,
+    ProvenanceExpectations,
+    ProvenanceInputs,
+    provenance_predicate,
+    provenance_problems,
+    summary,
+    timestamp,
+    without_run_times,
+)
 from pipeline.publish import pull_vector
-from pipeline.signatures.layout import Format
+from pipeline.signatures.attest import attestation_layouts, verify_image_attestations
+from pipeline.signatures.attestation import Attestation
+from pipeline.signatures.layout import Format, Layout
 from pipeline.signatures.presence import formats_carried
 from pipeline.signatures.verify import ImageVerification, verify_image
 from pipeline.targets.base import ReleaseTarget
@@ -88,6 +101,7 @@ class ReleaseSpec:
     recursive: bool = False
     excluded: tuple[str, ...] = ()
     dry_run: bool = False
+    provenance: BuildEnvironment | None = None  # attest SLSA provenance on the vector, built here (None: no)
 
 
 class ReleaseProgress(Protocol):
@@ -182,6 +196,8 @@ def release(
     report = progress if progress is not None else QuietProgress()
     started = time.monotonic() if started is None else started
     request = _assemble(spec, settings, ports, report)
+    if spec.provenance is not None:
+        ports = dataclasses.replace(ports, vector_attestations=_provenance_layouts(spec, settings, ports, request))
     assembled = time.monotonic()
     pinned = f"{len({i.reference for i in spec.source.images})} images"
     if spec.source.artifacts:
@@ -239,6 +255,34 @@ def _assemble(
         identity = ports.keyless.identity
         request = dataclasses.replace(request, keyless_identity=(identity.identity, identity.issuer))
     return request
+
+
+def _provenance_layouts(
+    spec: ReleaseSpec, settings: ReleaseSettings, ports: ReleasePorts, request: ReleaseRequest
+) -> tuple[Layout, ...]:
+    """The vector's provenance attestation, in the release's bundle format(s): the vector's signers sign it
+    with its signature (``ReleasePorts.vector_layouts``), so a release missing it plans ``sign-vector``."""
+    assert spec.provenance is not None
+    started = timestamp(spec.source_date_epoch)
+    inputs = ProvenanceInputs(
+        version=spec.version,
+        repository=spec.repository.name,
+        source_path=str(spec.source_path),
+        source_sha256=spec.source.sha256,
+        mirrors=tuple(f"{m.source}={m.target}" for m in settings.mirrors.rules),
+        excludes=spec.excluded,
+        started=started,
+        finished=timestamp(spec.source_date_epoch),
+        environment=spec.provenance,
+    )
+    predicate = provenance_predicate(read_vector(request.vector, f"release vector {spec.version}"), inputs)
+    attestation = Attestation(PREDICATE_TYPE, predicate, same=_same_provenance)
+    return attestation_layouts(settings.bundle_format, ports.registry, attestation, created=settings.created,
+                               reads=ports.signature_reads, confirmations=ports.confirmations)  # fmt: skip
+
+
+def _same_provenance(existing: bytes, ours: bytes) -> bool:
+    return without_run_times(existing) == without_run_times(ours)
 
 
 # --- verify-release ---------------------------------------------------------------------------
@@ -334,6 +378,7 @@ class ReleaseVerification:
     images: tuple[ImageCheck, ...]
     checks: tuple[ReleaseCheck, ...]
     binaries: tuple[BinaryCheck, ...] = ()  # only with --check-binaries
+    provenance: dict[str, object] | None = None  # the verified provenance's summary (--require-provenance)
 
     @property
     def release_problems(self) -> tuple[str, ...]:
@@ -388,6 +433,7 @@ def verify_release(
     excluded: Sequence[str] = (),
     allow_version_mismatch: bool = False,
     binaries: BinaryFetcher | None = None,
+    provenance: ProvenanceExpectations | None = None,
 ) -> ReleaseVerification:
     """The vector's signature (a VerificationError if it fails: nothing else is trusted then), the tag asked
     for against the vector's version, every image, and with a target the published cosign.pub and release.yaml
@@ -439,10 +485,40 @@ def verify_release(
     if target is not None:
         artifact = reference.with_digest(pulled.digest)
         release_checks += _check_published(target, version, policy, registry, artifact, pulled.content)
+    provenance_summary = None
+    if provenance is not None:
+        found, provenance_summary = check_provenance(registry, reference.with_digest(pulled.digest), policy, vector,
+                                                     provenance)  # fmt: skip
+        release_checks.append(found)
     binary_checks = check_binaries(binaries, vector, concurrency) if binaries is not None else ()
-    return ReleaseVerification(
-        str(reference), pulled.digest, version, checks, tuple(release_checks), binary_checks
-    )
+    return ReleaseVerification(str(reference), pulled.digest, version, checks, tuple(release_checks),
+                               binaries=binary_checks, provenance=provenance_summary)  # fmt: skip
+
+
+def check_provenance(
+    registry: RegistryClient,
+    artifact: Reference,
+    policy: VerificationPolicy,
+    vector: Vector,
+    expected: ProvenanceExpectations,
+) -> tuple[ReleaseCheck, dict[str, object] | None]:
+    """The vector's provenance: verifies with the release's trust, names exactly the digests the vector pins,
+    and matches the expected builder and source; the summary of the one that passed."""
+
+    def fits(payload: bytes, where: str) -> list[str]:
+        return provenance_problems(payload, vector, expected)
+
+    result = verify_image_attestations(registry, artifact, policy, PREDICATE_TYPE, statement_check=fits,
+                                       digest=artifact.digest)  # fmt: skip
+    if not result.ok:
+        return ReleaseCheck("provenance", False, f"provenance: {result.reason()}", str(artifact)), None
+    first = result.verified[0]
+    found = summary(first.payload)
+    detail = (f"the vector's provenance ({first.format}) verifies, names the {found['dependencies']} pinned digests, "
+              f"builder {found['builder_id']}")  # fmt: skip
+    return ReleaseCheck("provenance", True, detail, str(artifact)), {**found, "format": first.format}
+
+
 
 
 def check_binaries(fetcher: BinaryFetcher, vector: Vector, concurrency: int) -> tuple[BinaryCheck, ...]:

@@ -22,6 +22,7 @@ RANKS: dict[str, int] = {
     "apply": 7,
     "publish": 6,
     "signatures": 5,
+    "provenance": 5,  # pure: the SLSA predicate of a release, from the vector (no I/O)
     "plan": 4,
     "assemble": 4,
     "sigstore": 4,

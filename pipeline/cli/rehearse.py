@@ -148,6 +148,9 @@ def _print_result(result: RehearsalResult) -> None:
         + (f"{result.verified_binaries} binaries downloaded again; " if result.verified_binaries else "")
         + "the re-run planned nothing"
     )
+    if result.provenance is not None:
+        print(f"  provenance: SLSA v1 on the vector, attested and verified (builder {result.provenance['builder_id']},"
+              f" {result.provenance['dependencies']} pinned digests)")  # fmt: skip
     if result.keyless is not None:
         print(f"  keyless:  identity {result.keyless.identity}")
         print(f"            issuer   {result.keyless.issuer} (verified keyless too)")

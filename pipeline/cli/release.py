@@ -21,6 +21,12 @@ from pipeline.cli.keyless_options import SIGN_OPTIONS, KeylessOptions, check_key
 from pipeline.cli.keys import KEY_HELP
 from pipeline.cli.option_groups import grouped
 from pipeline.cli.progress import StderrProgress, print_plan_table, say
+from pipeline.cli.provenance_options import (
+    ATTEST_OPTION,
+    PROVENANCE_OPTIONS,
+    ProvenanceCheckOptions,
+    build_environment,
+)
 from pipeline.cli.registry_options import CONCURRENCY_OPTION, REGISTRY_OPTIONS, RegistryFlags
 from pipeline.cli.release_options import (
     EXCLUDE_OPTION,
@@ -99,6 +105,7 @@ def release_command(
     registry: RegistryFlags = REGISTRY_OPTIONS,
     tlog_options: TlogOptions = TLOG_OPTIONS,
     bundle_format: str = BUNDLE_FORMAT_OPTION,
+    attest: str | None = ATTEST_OPTION,
     json_output: bool = typer.Option(False, "--json", help="Print the plan (dry run) or the result as JSON."),
 ) -> None:
     """Cut a release: assemble the vector, push it, sign it and every image it pins, publish.
@@ -121,7 +128,7 @@ def release_command(
     signing_key, public_pem = _key_for(key, dry_run) if key is not None else (None, None)
     spec = ReleaseSpec(
         version, load_source_file(source), source, artifact_repository, public_pem, git_revision, source_url,
-        os.environ.get(SOURCE_DATE_EPOCH), recursive, tuple(exclude_image), dry_run,
+        os.environ.get(SOURCE_DATE_EPOCH), recursive, tuple(exclude_image), dry_run, build_environment(attest),
     )  # fmt: skip
     binaries = None if no_binaries else binary_flags
     edges = _Edges(key, signing_key, keyless_options, tlog_options, registry, target_options, binaries)
@@ -231,6 +238,7 @@ def verify_release_command(
     allow_version_mismatch: bool = ALLOW_VERSION_MISMATCH_OPTION,
     check_binaries: bool = bins.CHECK_BINARIES_OPTION,
     binary_flags: bins.BinaryFlags = bins.BINARY_OPTIONS,
+    provenance: ProvenanceCheckOptions = PROVENANCE_OPTIONS,
     json_output: bool = typer.Option(False, "--json", help="Print one JSON result."),
 ) -> None:
     """Verify a whole release: the vector's signature, that the tag asked for is the vector's version, then
@@ -239,6 +247,7 @@ def verify_release_command(
     ref = parse_reference(reference)
     mirrors = parse_mirrors(registry_mirror)
     policy = verification_policy(key, trust)
+    expected = provenance.expectations()
     with (
         registry.client([ref]) as client,
         release_target(target_options) as target,
@@ -255,6 +264,7 @@ def verify_release_command(
             excluded=exclude_image,
             allow_version_mismatch=allow_version_mismatch,
             binaries=fetcher,
+            provenance=expected,
         )
     _report_verification(result, json_output)
 
@@ -274,6 +284,7 @@ def _report_verification(result: ReleaseVerification, json_output: bool) -> None
                 "checks": [check.to_json() for check in result.checks],
                 "release_problems": list(result.release_problems),
                 "binaries": [binary.to_json() for binary in result.binaries],
+                "provenance": result.provenance,
             }
         )
     else:

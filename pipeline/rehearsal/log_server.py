@@ -68,7 +68,8 @@ from pipeline.cosign.rekor import (
 from pipeline.rehearsal.standin_http import LISTEN_BACKLOG as LISTEN_BACKLOG  # re-exported (shared)
 from pipeline.rehearsal.standin_http import MAX_REQUEST_BYTES as MAX_REQUEST_BYTES
 from pipeline.rehearsal.standin_http import Request, Response, StandinHTTPServer, StandinServer, json_response
-from pipeline.sigstore.dsse import dsse_pae
+from pipeline.sigstore.dsse import DsseEnvelope, DsseSignature, dsse_pae
+from pipeline.sigstore.intoto import INTOTO_API_VERSION, INTOTO_KIND, canonical_intoto
 
 ENTRIES_PATH: Final = "/api/v1/log/entries"
 RETRIEVE_PATH: Final = "/api/v1/log/entries/retrieve"
@@ -265,7 +266,38 @@ def canonical_body(proposed: Mapping[str, Any]) -> bytes:
         return canonical_hashedrekord(proposed)
     if kind == DSSE_KIND:
         return canonical_dsse(proposed)
-    raise BadEntry(f"entry kind {kind!r} is not supported by this log (only hashedrekord and dsse)")
+    if kind == INTOTO_KIND:
+        return canonical_intoto_entry(proposed)
+    raise BadEntry(f"entry kind {kind!r} is not supported by this log (only hashedrekord, dsse and intoto)")
+
+
+def canonical_intoto_entry(proposed: Mapping[str, Any]) -> bytes:
+    """Validate a proposed ``intoto`` 0.0.2 entry as Rekor does (the envelope's payload and signatures are
+    base64 of base64 text; each signature must verify over the PAE with its own public key) and return
+    its canonical body."""
+    if proposed.get("apiVersion") != INTOTO_API_VERSION:
+        raise BadEntry(f"intoto apiVersion {proposed.get('apiVersion')!r} is not supported (only 0.0.2)")
+    content = _object(_object(proposed.get("spec"), "spec").get("content"), "spec.content")
+    sent = _object(content.get("envelope"), "spec.content.envelope")
+    hash_ = _object(content.get("hash"), "spec.content.hash")
+    if hash_.get("algorithm") != "sha256" or not isinstance(hash_.get("value"), str):
+        raise BadEntry("spec.content.hash must be a sha256 value")
+    payload_type = sent.get("payloadType")
+    if not isinstance(payload_type, str):
+        raise BadEntry("missing payload type in intoto v0.0.2 entry")
+    payload = _b64(_b64(sent.get("payload"), "the envelope payload").decode("ascii", "replace"), "the payload")
+    signatures = sent.get("signatures")
+    if not isinstance(signatures, list) or not signatures:
+        raise BadEntry("missing signatures")
+    parsed: list[DsseSignature] = []
+    for item in signatures:
+        entry = _object(item, "a signature")
+        signature = _b64(_b64(entry.get("sig"), "a sig").decode("ascii", "replace"), "a sig")
+        key, _canonical = _verifier(_b64(entry.get("publicKey"), "a publicKey"), "a publicKey")
+        if not _verifies(key, signature, dsse_pae(payload_type, payload)):
+            raise BadEntry("could not verify envelope: a signature does not verify with its public key")
+        parsed.append(DsseSignature(signature, ""))
+    return canonical_intoto(proposed, DsseEnvelope(payload, payload_type, tuple(parsed)))
 
 
 def canonical_hashedrekord(proposed: Mapping[str, Any]) -> bytes:

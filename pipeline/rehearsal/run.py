@@ -131,6 +131,7 @@ class RehearsalResult:
     seconds: Mapping[str, float]
     artifacts_signed: int = 0  # OCI artifacts (charts, roles) the first release signed
     verified_binaries: int = 0  # binaries downloaded again from the local server and compared
+    provenance: Mapping[str, Any] | None = None  # the vector's provenance, as verify-release verified it
 
     @property
     def removed(self) -> bool:
@@ -182,6 +183,7 @@ class RehearsalResult:
                 else None
             ),
             "seconds": dict(self.seconds),
+            "provenance": dict(self.provenance) if self.provenance is not None else None,
         }
         if not self.kept:
             summary["outputs"]["removed"] = self.temporary
@@ -386,7 +388,7 @@ def _rehearse(run: _Run, commands: Commands, say: Callable[[str], None]) -> Rehe
     release_argv = [
         "release", version, "--source", str(source_path), "--repository", repository,
         "--key", str(keys.private_key), "--release-dir", str(release_dir), "--git-revision", revision,
-        "--recursive", "--rekor-url", log.url, "--rekor-public-key", str(rekor_public_key),
+        "--recursive", "--rekor-url", log.url, "--rekor-public-key", str(rekor_public_key), "--attest", "provenance",
         *mirror_args, *binary_args, *(keyless.sign_args if keyless is not None else []),
     ]  # fmt: skip
     signing = {"password": keys.password, "env": keyless.actions_env if keyless is not None else None}
@@ -394,9 +396,10 @@ def _rehearse(run: _Run, commands: Commands, say: Callable[[str], None]) -> Rehe
     first = timed(phases, "release", lambda: _run_json(commands, "release", release_argv, **signing))
     verify_argv = [
         "verify-release", f"{repository}:{version}", "--key", str(keys.public_key),
-        "--rekor-public-key", str(rekor_public_key), "--release-dir", str(release_dir), *mirror_args,
+        "--rekor-public-key", str(rekor_public_key), "--release-dir", str(release_dir), "--require-provenance",
+        *mirror_args,
     ]  # fmt: skip
-    say("verify-release" + (" --check-binaries" if binary_args else ""))
+    say("verify-release (with --require-provenance" + (", --check-binaries)" if binary_args else ")"))
     checked = [*verify_argv, *binary_args, *(["--check-binaries"] if binary_args else [])]
     verified = timed(phases, "verify-release", lambda: _run_json(commands, "verify-release", checked))
     if not verified.get("ok"):
@@ -442,6 +445,7 @@ def _rehearse(run: _Run, commands: Commands, say: Callable[[str], None]) -> Rehe
         verify_command=command_line(["release-vector", *verify_argv]),
         keyless=keyless_outcome,
         seconds={**phases, **{f"release.{k}": v for k, v in first["seconds"].items()}},
+        provenance=verified.get("provenance"),
     )
 
 

@@ -63,6 +63,7 @@ from pipeline.http import (
     ssl_context,
 )
 from pipeline.sigstore.dsse import DSSE_API_VERSION, DSSE_KIND, DsseEnvelope, check_dsse_body
+from pipeline.sigstore.intoto import check_intoto_body, intoto_proposal
 
 DEFAULT_REKOR_URL: Final = "https://rekor.sigstore.dev"
 ENTRIES_PATH: Final = "/api/v1/log/entries"
@@ -389,6 +390,18 @@ class RekorClient(ClosingClient):
             )
 
         return self._create_entry(proposal, check)
+
+    def upload_intoto(self, envelope: DsseEnvelope, envelope_json: bytes, signer_pem: bytes) -> RekorBundle:
+        """Log an ``intoto`` 0.0.2 entry (reusing an existing one); the answer is verified: SET, proof,
+        and a body that records this payload, signature and signer."""
+        proposal = json.dumps(intoto_proposal(envelope, envelope_json, signer_pem)).encode()
+
+        def check(entry: LogEntry, url: str) -> None:
+            _verify_set(entry, self._trusted, url)
+            check_intoto_body(entry.bundle.body, envelope, signer_pem, url)
+            _verify_evidence(entry, self._trusted, url)
+
+        return self._create_entry(proposal, check).bundle
 
     def _create_entry(self, proposal: bytes, check: Callable[[LogEntry, str], None]) -> LogEntry:
         """POST the proposed entry (a 409 fetches the existing one) and verify the answer with ``check``."""

@@ -7,7 +7,7 @@ depends only on this protocol, so a test or another log (Rekor v2, later) plugs 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from pipeline.cosign.keys import PublicKey
 from pipeline.cosign.rekor import LogEntry, RekorBundle
@@ -29,4 +29,16 @@ class TransparencyLog(Protocol):
 
     def upload_dsse(self, envelope: DsseEnvelope, signer_pem: bytes) -> LogEntry:
         """Log a ``dsse`` 0.0.1 entry for ``envelope`` (or find the existing one); its verified entry."""
+        ...
+
+
+@runtime_checkable
+class IntotoLog(Protocol):
+    """A log that also takes ``intoto`` 0.0.2 entries (what cosign's legacy ``.att`` layers were logged as).
+    A log without it (Rekor v2 takes only ``dsse`` and ``hashedrekord``) gets the ``.att`` layer's entry
+    as ``dsse``, which is what cosign v3 writes there by default."""
+
+    def upload_intoto(self, envelope: DsseEnvelope, envelope_json: bytes, signer_pem: bytes) -> RekorBundle:
+        """Log an ``intoto`` 0.0.2 entry for ``envelope`` (serialised as ``envelope_json``) and return its
+        verified legacy bundle (for the ``dev.sigstore.cosign/bundle`` annotation)."""
         ...
