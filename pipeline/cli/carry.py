@@ -20,6 +20,7 @@ from pipeline.cli.trust_options import VERIFY_OPTIONS, verification_policy
 from pipeline.cosign.policy import TrustOptions
 from pipeline.cosign.trust import default_trusted_root
 from pipeline.cosign.verify import VerificationPolicy
+from pipeline.errors import UsageError
 from pipeline.localfiles import KEY_LIMIT
 from pipeline.mirror.copy import Counts
 from pipeline.mirror.names import parse_destination
@@ -31,9 +32,11 @@ from pipeline.mirror.run import (
     export_release,
     import_release,
     mirror_release,
+    verify_layout,
 )
 from pipeline.oci.mirror import parse_mirrors
 from pipeline.oci.reference import parse_reference
+from pipeline.release import ReleaseVerification
 
 REFERRERS_OPTION = typer.Option(
     False, "--include-referrers", help="Also carry every OCI 1.1 referrer (SBOMs, any artifact), not only "
@@ -191,3 +194,17 @@ def import_command(
         result = import_release(client, layout, destination, settings, progress)
     progress.done()
     _report("import", result, dry_run=dry_run, json_output=json_output)
+
+
+OCI_LAYOUT_HELP = (
+    "Verify an export (its directory or FILE.tar) offline instead of a registry: the vector's signature, then "
+    "every image it pins, present and signed in the layout."
+)
+
+
+def verify_exported(
+    reference: str | None, layout: Path | None, policy: VerificationPolicy, concurrency: int
+) -> ReleaseVerification:
+    if layout is None or reference is not None:
+        raise UsageError("give a release REF or --oci-layout DIR, one of the two")
+    return verify_layout(layout, policy, concurrency=concurrency)
