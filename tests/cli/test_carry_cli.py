@@ -3,14 +3,19 @@ exported to a layout and imported into a third prefix; verify-release passes aga
 
 from __future__ import annotations
 
+import hashlib
 import json
+import shutil
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from pipeline.oci.reference import parse_reference
 from tests.cli.test_release_cli import PASSWORD, Setup, keys
+from tests.oci.helpers import client as make_client
 from tests.registry_fixtures import RegistryProcess, start_registry
 
 __all__ = ["keys"]
@@ -102,6 +107,8 @@ def test_export_import_and_offline_verification(
     names = {m["annotations"]["org.opencontainers.image.ref.name"] for m in index["manifests"]}
     assert f"{world.repository}:v2.0.0" in names
 
+    check_with_skopeo(layout, target_registry, world.prefix)
+
     for given in (layout, tmp_path / "export.tar"):
         offline = cli("verify-release", "--oci-layout", str(given), "--key", str(pub), "--insecure-ignore-tlog")
         assert offline.exit_code == 0, offline.stderr
@@ -112,3 +119,22 @@ def test_export_import_and_offline_verification(
     rules = json.loads(imported.stdout)["registry_mirrors"]
     verified = cli("verify-release", *verify_args(mirrored_vector(to, world, "v2.0.0"), pub, rules))
     assert verified.exit_code == 0, verified.stderr
+
+
+def check_with_skopeo(layout: Path, registry: RegistryProcess, prefix: str) -> None:
+    """skopeo (an independent reader of OCI layouts) sees our digests, and copies an image out unchanged."""
+    skopeo = shutil.which("skopeo")
+    if skopeo is None:
+        pytest.skip("skopeo is not installed (make install)")
+    record = json.loads((layout / "release-vector.json").read_text())
+    for item in record["items"]:
+        name, digest = item["reference"].split("@")
+        raw = subprocess.run([skopeo, "inspect", "--raw", f"oci:{layout}:{name}"], capture_output=True, check=True)
+        assert f"sha256:{hashlib.sha256(raw.stdout).hexdigest()}" == digest, name
+    name, digest = next(i["reference"] for i in record["items"] if i["kind"] != "vector").split("@")
+    copied_to = f"{registry.host}/skopeo-{prefix}/image:copied"
+    subprocess.run([skopeo, "copy", "--quiet", "--preserve-digests", "--dest-tls-verify=false",
+                    f"oci:{layout}:{name}", f"docker://{copied_to}"], capture_output=True, check=True)  # fmt: skip
+    with make_client() as client:
+        descriptor = client.head_manifest(parse_reference(copied_to))
+    assert descriptor is not None and descriptor.digest == digest
