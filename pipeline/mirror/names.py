@@ -2,7 +2,8 @@
 
 The original host becomes one path component. A host with a port (``127.0.0.1:5000``) is not a valid
 path component, so its ``:`` becomes ``_`` (``127.0.0.1_5000``): a host name never contains ``_``, so
-the mapping cannot collide with another host. The rules that read the copy back are ordinary
+the mapping cannot collide with another host. An IPv6 literal becomes ``ipv6-`` and its groups joined by
+``-`` (``[::1]:5000`` → ``ipv6---1_5000``). The rules that read the copy back are ordinary
 ``--registry-mirror FROM=TO`` rules, one per original host (``127.0.0.1:5000=TARGET/PREFIX/127.0.0.1_5000``).
 """
 
@@ -37,7 +38,13 @@ def parse_destination(text: str, option: str = "--to") -> Destination:
 
 def host_component(registry: str) -> str:
     """The original registry as one repository path component (``host:port`` → ``host_port``)."""
-    return registry.lower().replace(":", "_").strip("[]")
+    host, port = registry.lower(), ""
+    if host.startswith("["):  # an IPv6 literal: [::1]:5000 -> ipv6---1_5000 (dashes may repeat inside a name)
+        literal, _, rest = host[1:].partition("]")
+        host, port = "ipv6-" + literal.replace(":", "-"), rest.lstrip(":")
+    else:
+        host, _, port = host.partition(":")
+    return f"{host}_{port}" if port else host
 
 
 def rule_for(destination: Destination, registry: str) -> Mirror:
