@@ -155,8 +155,14 @@ class Engine:
         manifest = self.source.manifest(repo, item.digest)
         if manifest is None:
             return Planned(item, None, (), ())
-        hex_tag = referrers_tag(item.digest)
-        tags = tuple(t for t in self.source.tags(repo) if t == hex_tag or t.startswith(f"{hex_tag}."))
+        # Signatures of the platform manifests too (``sign --recursive``): their tags share the repository.
+        digests = [item.digest]
+        if is_index(manifest.media_type, manifest.data):
+            digests += [child.digest for child in children(manifest.data, f"{repo.name}@{item.digest}")]
+        hex_tags = tuple(referrers_tag(digest) for digest in digests)
+        tags = tuple(
+            t for t in self.source.tags(repo) if any(t == h or t.startswith(f"{h}.") for h in hex_tags)
+        )
         listed = self.source.referrers(repo, item.digest) or ()
         wanted = tuple(r for r in listed if self.include_referrers or r.artifact_type == mediatypes.SIGSTORE_BUNDLE_V03)
         return Planned(item, manifest, tags, wanted)

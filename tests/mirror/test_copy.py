@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.cli.test_release_cli import keys
+from tests.cli.test_release_cli import PASSWORD, keys
 from tests.mirror.world import make_world, mirrored, release, verify_args
 from tests.referrers_proxy import ReferrersProxy
 from tests.registry_fixtures import RegistryProcess, start_registry
@@ -32,13 +32,19 @@ def test_multiarch_both_formats_to_a_registry_without_referrers_api(
     key, pub = keys
     world = make_world(plain_registry.host, tmp_path)
     release(cli, world, key)
+    app = world.images()[0]
+    signed = cli("sign", app, "--key", str(key), "--recursive", "--no-tlog-upload", env={"COSIGN_PASSWORD": PASSWORD})
+    assert signed.exit_code == 0, signed.stderr
     to = f"{second_registry.host}/copy"
     first = cli("mirror", f"{world.repository}:v1.0.0", "--to", to, "--json")
     assert first.exit_code == 0, first.stderr
     result = json.loads(first.stdout)
     kinds = sorted(c["kind"] for c in result["copied"])
-    # vector + 2 indexes; per item a .sig tag and the fallback index (v3 bundles) = 6 signature objects
-    assert kinds == ["index", "index", *["signature"] * 6, "vector"], kinds
+    # vector + 2 indexes; per item a .sig tag and the fallback index (v3 bundles) = 6 signature objects,
+    # and the .sig tags of app's two platform manifests (sign --recursive)
+    assert kinds == ["index", "index", *["signature"] * 8, "vector"], kinds
+    platform_sigs = [c for c in result["copied"] if c["kind"] == "signature" and "/app:" in c["target"]]
+    assert len(platform_sigs) == 4
     counts = result["counts"]
     assert counts["blobs_mounted"] >= 1, counts  # the layer both images share, mounted into the second
     # 2 images x 2 platforms x (config + 3 layers) = 16 blob slots, 14 distinct per repository
