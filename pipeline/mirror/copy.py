@@ -39,6 +39,7 @@ PREDICATE_ANNOTATION: Final = "dev.sigstore.bundle.predicateType"
 BLOB_ATTEMPTS: Final = 3
 """Whole blob copies tried (a fresh read and a fresh upload each) before the blob's failure is final."""
 _RETRIED: Final = frozenset({ExitCode.REGISTRY})
+INNER_CONCURRENCY: Final = 4
 
 
 @dataclass(frozen=True)
@@ -140,6 +141,9 @@ class Engine:
         self.source, self.sink, self.target_of = source, sink, target_of
         self.include_referrers = include_referrers
         self.concurrency = max(1, concurrency)
+        # Within one item, its platform manifests and a manifest's blobs go side by side too (a few at a
+        # time: the items already run ``concurrency`` at once); at concurrency 1 everything is serial.
+        self._inner = min(self.concurrency, INNER_CONCURRENCY)
         self.counts = Counts()
         self._progress = progress or (lambda counts: None)
         self._known: dict[tuple[str, str], Repository] = {}  # (sink registry, digest) -> a repository with it
@@ -225,14 +229,17 @@ class Engine:
             return
         where = f"{source_repo.name}@{manifest.digest}"
         if is_index(manifest.media_type, manifest.data):
-            for child in children(manifest.data, where):
+
+            def child_tree(child: Ref) -> None:
                 found = self.source.manifest(source_repo, child.digest)
                 if found is None:
                     raise _missing(f"manifest {child.digest} of the index is missing at the source", where)
                 self._tree(source_repo, target_repo, found)
+
+            parallel_map(child_tree, children(manifest.data, where), concurrency=self._inner)
         else:
-            for blob in blobs(manifest.data, where):
-                self._blob(source_repo, target_repo, blob)
+            parallel_map(lambda blob: self._blob(source_repo, target_repo, blob), blobs(manifest.data, where),
+                         concurrency=self._inner)  # fmt: skip
         self.sink.put_manifest(target_repo, manifest.digest, manifest.data, manifest.media_type)
         self.counts.add(manifests_sent=1)
 
