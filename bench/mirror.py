@@ -42,8 +42,10 @@ from pipeline.http import DEFAULT_CONCURRENCY  # noqa: E402  (the --concurrency 
 VERSION = "v1.0.0"
 
 
-def seed(host: str, count: int, layer_bytes: int, layers: int = 3, platforms: int = 2) -> tuple[str, int]:
-    """N multi-arch images and a vector pinning them at ``host/bench/releases:v1.0.0``; returns the vector
+def seed(
+    host: str, count: int, layer_bytes: int, layers: int = 3, platforms: int = 2, group: str = "bench"
+) -> tuple[str, int]:
+    """N multi-arch images and a vector pinning them at ``host/GROUP/releases:v1.0.0``; returns the vector
     reference and the number of objects (manifests, blobs and tags) the release holds."""
     from pipeline.artifact import ArtifactAnnotations
     from pipeline.oci import digest as digests
@@ -58,7 +60,7 @@ def seed(host: str, count: int, layer_bytes: int, layers: int = 3, platforms: in
     with RegistryClient(RegistryOptions(max_connections=16)) as client:
 
         def push(index: int) -> str:
-            ref = parse_reference(f"{host}/bench/component-{index}:v1.0.0")
+            ref = parse_reference(f"{host}/{group}/component-{index}:v1.0.0")
             entries = []
             for platform in range(platforms):
                 config = json.dumps({"architecture": f"arch{platform}", "os": "linux", "image": index}).encode()
@@ -80,11 +82,22 @@ def seed(host: str, count: int, layer_bytes: int, layers: int = 3, platforms: in
         vector = "docker-images:\n  bench:\n" + "".join(
             f"    image-{i}:\n{entry}" for i, entry in enumerate(entries)
         )
-        repository = parse_repository(f"{host}/bench/releases")
+        repository = parse_repository(f"{host}/{group}/releases")
         push_vector(client, repository, [VERSION], vector.encode(), ArtifactAnnotations(version=VERSION))
     per_image = 1 + 1 + platforms * (1 + 1 + layers)  # tag, index, per platform: manifest, config, layers
     objects = count * per_image + 1 + 1 + 2  # the vector: tag, manifest, config, layer
-    return f"{host}/bench/releases:{VERSION}", objects
+    return f"{host}/{group}/releases:{VERSION}", objects
+
+
+def peak_rss_kib() -> int:
+    """This process's peak RSS: ``VmHWM`` (of its own memory since exec; ``ru_maxrss`` would carry the
+    parent's peak across fork and exec, and the parent held the seeded blobs)."""
+    status = Path("/proc/self/status")
+    if status.exists():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
 def child(args: argparse.Namespace) -> int:
@@ -102,8 +115,7 @@ def child(args: argparse.Namespace) -> int:
     with RegistryClient(RegistryOptions(max_connections=64)) as client:
         result = mirror_release(client, parse_reference(args.ref), parse_destination(args.to), settings)
     wall = time.perf_counter() - started
-    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(json.dumps({"wall": wall, "peak_rss_kib": peak_kib, "counts": result.counts.to_json()}))
+    print(json.dumps({"wall": wall, "peak_rss_kib": peak_rss_kib(), "counts": result.counts.to_json()}))
     return 0
 
 
@@ -143,6 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--delay-ms", type=float, default=50.0)
     parser.add_argument("--large-mib", type=int, default=0, help="Also run 2 images with one layer this big.")
     parser.add_argument("--skip-serial", action="store_true", help="Leave out the concurrency-1 run.")
+    parser.add_argument("--skip-main", action="store_true", help="Only the --large-mib runs.")
     parser.add_argument("--verbose", action="store_true", help="Requests by kind at each proxy.")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--ref", help=argparse.SUPPRESS)
@@ -159,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
         target_host, stop_target = start_registry(workdir / "target")
         try:
             started = time.perf_counter()
-            ref, objects = seed(source_host, args.images, int(args.layer_mib * 1024 * 1024))
+            ref, objects = seed(source_host, 1 if args.skip_main else args.images, int(args.layer_mib * 1024 * 1024))
             print(f"seeded {args.images} images ({objects} objects) in {time.perf_counter() - started:.1f} s")
             delay = args.delay_ms / 1000
             with LatencyProxy(f"http://{source_host}", delay=delay) as src, LatencyProxy(
@@ -172,7 +185,9 @@ def main(argv: list[str] | None = None) -> int:
                 default = DEFAULT_CONCURRENCY
                 runs = [(f"concurrency {default} (default)", f"{dst.host}/a", default),
                         (f"re-run, concurrency {default}", f"{dst.host}/a", default)]  # fmt: skip
-                if not args.skip_serial:
+                if args.skip_main:
+                    runs = []
+                elif not args.skip_serial:
                     runs.append(("concurrency 1", f"{dst.host}/b", 1))
                 for label, to, concurrency in runs:
                     result = run_once([src, dst], via, to, concurrency, f"{source_host}={src.host}")
@@ -181,8 +196,8 @@ def main(argv: list[str] | None = None) -> int:
                         print(f"  source: {result['by_kind'][0]}\n  target: {result['by_kind'][1]}")
             if args.large_mib:
                 for mib in (1, args.large_mib):
-                    big_ref, big_objects = seed(source_host, 2, mib * 1024 * 1024, layers=1, platforms=1)
-                    result = run_once([], big_ref.replace("/bench/", "/bench/"), f"{target_host}/large{mib}", 4)
+                    big_ref, big_objects = seed(source_host, 2, mib * 1024 * 1024, 1, 1, f"large{mib}")
+                    result = run_once([], big_ref, f"{target_host}/large{mib}", DEFAULT_CONCURRENCY)
                     print(_row(f"2 images, {mib} MiB layer", result, big_objects), flush=True)
         finally:
             stop_source()
