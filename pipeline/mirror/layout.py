@@ -204,7 +204,8 @@ class LayoutSource:
         where = str(root / INDEX_FILE)
         if not (root / LAYOUT_FILE).is_file() or not (root / INDEX_FILE).is_file():
             raise LayoutError("not an OCI image layout (no oci-layout or index.json)", where=str(root))
-        data = (root / INDEX_FILE).read_bytes()[: MAX_INDEX_BYTES + 1]
+        with (root / INDEX_FILE).open("rb") as index_file:
+            data = index_file.read(MAX_INDEX_BYTES + 1)
         if len(data) > MAX_INDEX_BYTES:
             raise LayoutError("index.json is too large", where=where)
         try:
@@ -310,6 +311,9 @@ def check_layout(root: Path) -> None:
     """Every blob of the layout matches its name, and nothing in ``blobs/`` is a link or stray file
     (LayoutError naming the first that does not): run before an import sends anything."""
     blobs = root / "blobs"
+    for folder in (root, blobs, blobs / "sha256", root / INDEX_FILE):
+        if folder.is_symlink():
+            raise LayoutError("a link where the layout must hold its own file or folder", where=str(folder))
     for path in sorted(blobs.rglob("*")) if blobs.is_dir() else ():
         mode = path.lstat().st_mode
         if stat.S_ISDIR(mode):

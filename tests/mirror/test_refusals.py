@@ -86,7 +86,13 @@ def _blob_is_a_link(layout: Path) -> None:
     victim.symlink_to(layout.parent / "outside")
 
 
+def _blobs_folder_is_a_link(layout: Path) -> None:
+    (layout / "blobs").rename(layout.parent / "elsewhere")
+    (layout / "blobs").symlink_to(layout.parent / "elsewhere")
+
+
 LAYOUT_FAULTS: dict[str, Callable[[Path], None]] = {
+    "blobs/ is a link": _blobs_folder_is_a_link,
     "blob content does not match its digest": _blob_changed,
     "index.json points outside blobs/": _index_outside,
     "a blob is a symlink": _blob_is_a_link,
