@@ -64,9 +64,8 @@ def test_mirror_then_verify_then_rerun_sends_nothing(
     plan = json.loads(dry.stdout)["plan"]
     assert [entry["kind"] for entry in plan] == ["vector"] + ["image"] * 5
     assert all(entry["signed"] and entry["present"] for entry in plan)
-    assert not (target_registry.storage / "docker").exists() or not any(
-        world.prefix in str(p) for p in (target_registry.storage / "docker").rglob("*")
-    ), "a dry run writes nothing"
+    written = (target_registry.storage / "docker").rglob("*")
+    assert not any(world.prefix in path.parts for path in written), "a dry run writes nothing"
 
     first = cli("mirror", *args, "--key", str(pub), "--insecure-ignore-tlog")
     assert first.exit_code == 0, first.stderr
