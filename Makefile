@@ -6,6 +6,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 APT_PACKAGES := docker-registry
+APT_PACKAGES += skopeo  # reads our OCI layouts in tests/cli/test_carry_cli.py (an independent reader)
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: install apt-packages python-packages node-packages test lint lint-workflows typecheck unit rehearse clean

@@ -216,3 +216,16 @@ class BinaryFetchError(RegistryError):
 
 class BinaryTooLargeError(InvalidInputError):
     """A binary is larger than the size limit (``--binary-size-limit``): exit 3."""
+
+
+# --- carrying a release (mirror, export, import) --------------------------------------------
+
+
+class UnsignedItemError(VerificationError):
+    """An item of the release is missing or unsigned at the source of a mirror, export or import (exit 10
+    unless ``--allow-unsigned``); the command lists every one and copies nothing."""
+
+
+class LayoutError(InvalidInputError):
+    """An OCI image layout (or its tar) is malformed, names a path outside ``blobs/``, holds a link or a
+    ``..`` member, or has a blob whose content does not match its digest (exit 3; nothing is imported)."""

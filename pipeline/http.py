@@ -532,6 +532,38 @@ def read_capped(
     return b"".join(chunks)
 
 
+def iter_capped(
+    response: httpx.Response,
+    limit: int,
+    *,
+    fail: Callable[[str], ReleaseVectorError],
+    what: str = "answer",
+    service: str = "the server",
+) -> Iterator[bytes]:
+    """The body of a streaming ``response`` chunk by chunk (memory: one chunk, whatever the size), with the
+    same limit and deadline as :func:`read_capped`; the response is closed when the iteration ends."""
+    deadline = response.extensions.get(_DEADLINE_KEY)
+    if not isinstance(deadline, Deadline):
+        deadline = Deadline.start(transfer_timeout(limit if limit > 1024 * 1024 else None))
+    total = 0
+    try:
+        for chunk in _iter_under(deadline, response):
+            total += len(chunk)
+            if total > limit:
+                raise fail(f"{what} too large (over {limit} bytes; the limit is {limit} bytes)")
+            if deadline.expired():
+                error = fail(deadline_message(deadline, what))
+                error.hint = error.hint or _deadline_hint()
+                raise error
+            yield chunk
+    except httpx.TimeoutException:
+        raise fail(f"timed out reading the {what}") from None
+    except httpx.TransportError as exc:
+        raise fail(f"{describe_transport_error(exc, service)} while reading the {what}") from None
+    finally:
+        response.close()
+
+
 def exchange(
     http: httpx.Client,
     request: httpx.Request,

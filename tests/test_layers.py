@@ -17,6 +17,7 @@ PIPELINE = Path(__file__).resolve().parent.parent / "pipeline"
 RANKS: dict[str, int] = {
     "__main__": 11,
     "cli": 10,
+    "mirror": 9,  # carries a release (mirror, export, import): uses release, publish, signatures
     "rehearsal": 9,  # drives the CLI's commands through a port; nothing below imports it
     "release": 8,
     "apply": 7,

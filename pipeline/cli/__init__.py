@@ -11,7 +11,8 @@ import traceback
 from collections.abc import Sequence
 from typing import NoReturn
 
-import pipeline.cli.attest_commands  # noqa: F401  (registers attest, verify-attestation, attest-blob, …)
+import pipeline.cli.attest_commands
+import pipeline.cli.carry  # noqa: F401  (registers mirror, export, import)
 from pipeline.cli import artifact, blobs, images, keys, rehearse, release, vector  # noqa: F401  (registers the commands)
 from pipeline.cli.app import STATE, app
 from pipeline.cli.common import PrintableStream

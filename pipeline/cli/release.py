@@ -16,6 +16,7 @@ import typer
 from pipeline.cli import binary_options as bins
 from pipeline.cli.app import app
 from pipeline.cli.bundle_options import BUNDLE_FORMAT_OPTION, parse_bundle_format, referrer_created
+from pipeline.cli.carry import OCI_LAYOUT_HELP, verify_exported
 from pipeline.cli.common import load_signing_key, one_line, print_json, read_input_file
 from pipeline.cli.keyless_options import SIGN_OPTIONS, KeylessOptions, check_keyless_options, keyless_signer
 from pipeline.cli.keys import KEY_HELP
@@ -224,8 +225,11 @@ ALLOW_VERSION_MISMATCH_OPTION = typer.Option(
 @app.command("verify-release")
 @grouped
 def verify_release_command(
-    reference: str = typer.Argument(..., help="REGISTRY/REPO:VERSION or REGISTRY/REPO@DIGEST.", show_default=False),
+    reference: str | None = typer.Argument(
+        None, help="REGISTRY/REPO:VERSION or REGISTRY/REPO@DIGEST (not with --oci-layout).", show_default=False
+    ),
     key: Path | None = typer.Option(None, "--key", help="Public key (PKIX PEM) of the release."),
+    oci_layout: Path | None = typer.Option(None, "--oci-layout", help=OCI_LAYOUT_HELP),
     trust: TrustOptions = VERIFY_OPTIONS,
     ignore_tags: bool = typer.Option(
         False, "--ignore-tags", help="Do not check that each image's tag still points at the pinned digest."
@@ -244,9 +248,12 @@ def verify_release_command(
     """Verify a whole release: the vector's signature, that the tag asked for is the vector's version, then
     every image it pins (signature on the pinned digest, tag still pointing there) and, with a release target,
     the published cosign.pub and release.yaml (byte for byte the signed vector)."""
+    policy = verification_policy(key, trust)
+    if oci_layout is not None or reference is None:
+        _report_verification(verify_exported(reference, oci_layout, policy, concurrency), json_output)
+        return
     ref = parse_reference(reference)
     mirrors = parse_mirrors(registry_mirror)
-    policy = verification_policy(key, trust)
     expected = provenance.expectations()
     with (
         registry.client([ref]) as client,

@@ -22,11 +22,12 @@ What it guarantees:
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final, NoReturn, TypeVar
@@ -42,6 +43,7 @@ from pipeline.http import (
     http_client,
     is_cert_error,
     is_loopback_host,
+    iter_capped,
     read_capped,
     read_prefix,
     retry_delay,
@@ -469,6 +471,92 @@ class RegistryClient(ClosingClient):
             return digest  # an earlier attempt of this PUT went through before the connection broke
         self._raise_for_status(response, "upload the blob", where, body=body)
 
+    def iter_blob(self, target: Reference | Repository, digest: str, *, size: int) -> Iterator[bytes]:
+        """The blob's bytes chunk by chunk (memory does not grow with its size); the registry's answer
+        is checked as it streams: no more than ``size`` bytes, and at the end exactly ``size`` bytes with
+        ``digest`` (RegistryError otherwise, raised from the iteration)."""
+        repo = _as_repo(target)
+        where = f"{repo.name}@{digest}"
+        digests.validate(digest, where=where)
+        response = self._request(
+            "GET", repo, f"/v2/{repo.path}/blobs/{digest}", scopes=(Scope.of(repo.path, PULL),), where=where,
+            size=size,
+        )  # fmt: skip
+        if response.status_code != 200:
+            self._raise_for_status(response, "GET the blob", where, not_found="blob not found")
+        hasher = hashlib.new(digests.algorithm_of(digest))
+        total = 0
+        fail: Callable[[str], RegistryError] = lambda message: RegistryError(message, where=where)  # noqa: E731
+        for chunk in iter_capped(response, size, fail=fail, what="blob", service="the registry"):
+            hasher.update(chunk)
+            total += len(chunk)
+            yield chunk
+        actual = f"{digests.algorithm_of(digest)}:{hasher.hexdigest()}"
+        if total != size or actual != digest:
+            raise RegistryError(f"registry returned a blob of {total} bytes whose digest is {actual}", where=where)
+
+    def mount_blob(self, target: Reference | Repository, digest: str, source: Repository) -> bool:
+        """Ask the registry to mount ``digest`` from ``source`` (same registry) into the repository
+        (``POST .../blobs/uploads/?mount=&from=``); False when it will not (then send the bytes)."""
+        repo = _as_repo(target)
+        where = f"{repo.name}@{digest}"
+        if source.registry != repo.registry or source.path == repo.path:
+            return False
+        try:
+            response = self._request(
+                "POST", repo, f"/v2/{repo.path}/blobs/uploads/",
+                scopes=(Scope.of(repo.path, PULL, PUSH), Scope.of(source.path, PULL)),
+                params={"mount": digest, "from": source.path}, content=b"", where=where,
+            )  # fmt: skip
+        except AuthError:
+            return False  # no pull access to the source: the caller sends the bytes
+        try:
+            if response.status_code == 201:
+                self._check_blob_digest(response, digest, where)
+                return True
+            if response.status_code != 202:
+                self._raise_for_status(response, "mount the blob", where)
+        finally:
+            response.close()
+        return False  # the registry opened an upload instead; it expires unused
+
+    def upload_blob_stream(
+        self, target: Reference | Repository, digest: str, size: int, body: Iterable[bytes]
+    ) -> str:
+        """Upload ``size`` bytes from ``body`` as blob ``digest`` (POST, then one streaming PUT); ``body``
+        must be iterable again for a retried PUT (a fresh read of the source), not a one-shot generator."""
+        repo = _as_repo(target)
+        where = f"{repo.name}@{digest}"
+        start = self._request(
+            "POST", repo, f"/v2/{repo.path}/blobs/uploads/", scopes=(Scope.of(repo.path, PULL, PUSH),),
+            content=b"", where=where,
+        )  # fmt: skip
+        try:
+            if start.status_code != 202:
+                self._raise_for_status(start, "start the blob upload", where)
+        finally:
+            start.close()
+        location = start.headers.get("Location")
+        if not location:
+            raise RegistryError("registry started an upload but sent no Location", where=where)
+        upload_url = start.url.join(location).copy_merge_params({"digest": digest})
+        response = self._request(
+            "PUT", repo, str(upload_url), scopes=(Scope.of(repo.path, PULL, PUSH),),
+            headers={"Content-Type": "application/octet-stream", "Content-Length": str(size)},
+            content=body, where=where, size=size,
+        )  # fmt: skip
+        try:
+            if response.status_code in (201, 204):
+                self._check_blob_digest(response, digest, where)
+                return digest
+            body_text = read_prefix(response, _ERROR_BODY_LIMIT)
+        finally:
+            response.close()
+        lost = response.status_code == 404 and "BLOB_UPLOAD_UNKNOWN" in _error_codes(body_text)
+        if lost and self.blob_exists(repo, digest):
+            return digest
+        self._raise_for_status(response, "upload the blob", where, body=body_text)
+
     # --- referrers (OCI 1.1) ------------------------------------------------------------------------
 
     def get_referrers(
@@ -758,7 +846,7 @@ class RegistryClient(ClosingClient):
         scopes: tuple[Scope, ...],
         where: str,
         headers: Mapping[str, str] | None = None,
-        content: bytes | None = None,
+        content: bytes | Iterable[bytes] | None = None,
         params: Mapping[str, str] | None = None,
         size: int | None = None,
     ) -> httpx.Response:
