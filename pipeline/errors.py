@@ -205,3 +205,22 @@ class ErrorList(ReleaseVectorError):
 
     def lines(self) -> list[str]:
         return [line for error in self.errors for line in error.lines()] + [self.one_line()]
+
+
+# --- keys kept elsewhere: PKCS#11 tokens and KMS (issue 19) ------------------------------------
+
+
+class KeyReferenceError(KeyMaterialError):
+    """A ``pkcs11:`` or ``awskms://`` key reference is malformed or names something unusable (exit 6)."""
+
+
+class KeyPinError(KeyMaterialError):
+    """The PKCS#11 token refused the PIN, or no PIN was given (exit 6)."""
+
+
+class KeyServiceAuthError(AuthError):
+    """The key service (KMS) refused the credentials, or there are none (exit 4)."""
+
+
+class KeyServiceError(RegistryError):
+    """The key service (KMS) failed, kept throttling after the retries, or was unreachable (exit 5)."""

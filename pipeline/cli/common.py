@@ -10,7 +10,10 @@ import tempfile
 from pathlib import Path
 from typing import Any, TextIO
 
-from pipeline.cosign.keys import SigningKey, load_private_key
+import click
+
+from pipeline.cosign.keyref import is_key_uri
+from pipeline.cosign.keys import PrivateKeyHandle, load_private_key
 from pipeline.errors import (
     FileConflictError,
     InvalidInputError,
@@ -62,7 +65,17 @@ def obtain_password(*, confirm: bool, purpose: str) -> Secret:
     return first
 
 
-def load_signing_key(spec: str) -> SigningKey:
+def load_signing_key(spec: str) -> PrivateKeyHandle:
+    """The key ``--key`` names: a key file or ``env://`` (decrypted here), or a ``pkcs11:``/``awskms://`` key,
+    opened for this command and closed when it ends (the token's login ends with it)."""
+    if is_key_uri(spec):
+        from pipeline.signatures.keystores import open_key
+
+        key = open_key(spec, os.environ)
+        context = click.get_current_context(silent=True)
+        if context is not None:
+            context.call_on_close(key.close)
+        return key
     pem, source = read_key_source(spec)
     return load_private_key(pem, obtain_password(confirm=False, purpose=f"private key {source}"), source)
 
