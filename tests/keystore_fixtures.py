@@ -30,7 +30,7 @@ from tests.registry_fixtures import Recorded, Reply, ScriptedServer, free_port
 SOFTHSM_MODULE = "/usr/lib/softhsm/libsofthsm2.so"
 TOKEN = "rv-test"
 PIN_TOKEN = "rv-pin"
-PIN = "4321"
+PIN = "pin-Zq7Xw"  # distinctive: tests look for it in output
 SO_PIN = "87654321"
 PKCS11_KEYS = {"p256": "EC:prime256v1", "p384": "EC:secp384r1", "rsa": "rsa:2048", "ed25519": "EC:edwards25519"}
 AWS_ENV = {

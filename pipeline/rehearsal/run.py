@@ -38,6 +38,7 @@ from typing import Any, Final, Protocol
 from pipeline.errors import ExitCode, InvalidInputError
 from pipeline.oci.reference import parse_reference
 from pipeline.rehearsal.fulcio_server import FulcioServer, TrustedIssuer
+from pipeline.rehearsal.key_uri import UriKeys, uri_keys
 from pipeline.rehearsal.log_server import LogServer
 from pipeline.rehearsal.oidc_issuer import GitHubWorkflowClaims, OidcIssuer
 from pipeline.rehearsal.targets import (
@@ -74,6 +75,7 @@ class RehearsalSettings:
     keyless: bool = False
     force: bool = False  # take over a non-empty work folder the rehearsal did not make
     minimal_source_if_missing: bool = False  # a missing source: rehearse a small generated one instead
+    key_uri: str | None = None  # sign with this pkcs11:/awskms:// key instead of a throwaway key file
 
 
 @dataclass(frozen=True)
@@ -316,7 +318,7 @@ class _Targets:
     registry: LocalRegistry
     mirrors: list[str]
     multiarch_indexes: int
-    keys: ThrowawayKeys
+    keys: ThrowawayKeys | UriKeys
     log: LogServer
     rekor_public_key: Path
 
@@ -335,7 +337,9 @@ def _start_targets(run: _Run, loaded: Source, say: Callable[[str], None]) -> _Ta
     seeded = timed(phases, "seed", lambda: seed_images(registry.host, references, mirrors, salt=salt))
     indexes = sum(1 for image in seeded if image.platforms)
     say(f"seeded {len(seeded)} images ({indexes} multi-arch indexes) under mirrored names")
-    keys = timed(phases, "keys", lambda: throwaway_keys(folder / "keys"))
+    key_uri = run.settings.key_uri
+    keys: ThrowawayKeys | UriKeys = timed(phases, "keys", lambda: throwaway_keys(folder / "keys")
+                                          if key_uri is None else uri_keys(folder / "keys", key_uri))  # fmt: skip
     # An embedded transparency log: every signature gets a Rekor entry whose SET verify-release
     # checks offline with this log's key (kept beside the keys; the log itself ends with the run).
     log = run.log = LogServer().start()
@@ -364,7 +368,7 @@ def _rehearse(run: _Run, commands: Commands, say: Callable[[str], None]) -> Rehe
         say(f"keyless: OIDC issuer {keyless.issuer}, Fulcio {keyless.fulcio_url}; identity {keyless.identity}")
     release_argv = [
         "release", version, "--source", str(source_path), "--repository", repository,
-        "--key", str(keys.private_key), "--release-dir", str(release_dir), "--git-revision", revision,
+        "--key", keys.key_argument, "--release-dir", str(release_dir), "--git-revision", revision,
         "--recursive", "--rekor-url", log.url, "--rekor-public-key", str(rekor_public_key),
         *mirror_args, *(keyless.sign_args if keyless is not None else []),
     ]  # fmt: skip

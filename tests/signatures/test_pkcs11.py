@@ -59,7 +59,7 @@ def test_token_signatures_verify_like_a_key_files(softhsm: SoftHsm, tmp_path: Pa
             assert encode_dss_signature(*decode_dss_signature(signature)) == signature  # canonical ASN.1 DER
         else:
             assert isinstance(key.public_key, rsa.RSAPublicKey) and len(signature) == 256
-        assert "4321" not in repr(key) and key.source == softhsm.uri(label, pin=None)
+        assert PIN not in repr(key) and key.source == softhsm.uri(label, pin=None)
     finally:
         key.close()
 
