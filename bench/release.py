@@ -117,8 +117,7 @@ def child(args: argparse.Namespace) -> int:
 
     MAX_CONNECTIONS = 64  # the pool of the release command's registry client
 
-    key_path = Path(args.key)
-    key = load_private_key(Secret(key_path.read_bytes()), Secret(os.environ["BENCH_KEY_PASSWORD"]), str(key_path))
+    key = TimedKey(_open_key(args.key, load_private_key, Secret))
     proxy = ProxyProcess(f"http://{args.registry}", args.delay_ms)
     mirrors = parse_mirrors([f"ghcr.io={proxy.host}/{args.prefix}/ghcr.io"])
     repository = parse_repository(f"{proxy.host}/{args.prefix}/releases")
@@ -244,6 +243,7 @@ def child(args: argparse.Namespace) -> int:
                 "rerun_by_kind": rerun_by_kind,
                 "target": "GitHub stand-in" if github is not None else "release folder",
                 "peak_rss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+                "sign_seconds": key.latencies,
             }
         )
     )
@@ -251,7 +251,8 @@ def child(args: argparse.Namespace) -> int:
 
 
 def run_once(
-    registry: str, workdir: Path, key: Path, password: str, images: int, concurrency: int, delay_ms: float, prefix: str
+    registry: str, workdir: Path, key: Path | str, password: str, images: int, concurrency: int, delay_ms: float,
+    prefix: str,
 ) -> dict[str, Any]:
     source = workdir / f"release-{images}.yaml"
     write_source(source, image_names(images))
@@ -277,6 +278,11 @@ def main(argv: list[str] | None = None) -> int:
         "--large", type=int, default=1000, help="then a memory run of this many images (default 1000, ~2 min; 0: none)"
     )
     parser.add_argument("--delay-ms", type=float, default=50.0)
+    parser.add_argument(
+        "--key-uri", action="append", default=[],
+        help="compare signers instead: a release of --images signed by the key file, then by each of these"
+        " keys (pkcs11:..., awskms://...); prints per-signature latency",
+    )  # fmt: skip
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     for hidden in ("--registry", "--prefix", "--source", "--key", "--workdir"):
         parser.add_argument(hidden, help=argparse.SUPPRESS)
@@ -290,6 +296,11 @@ def main(argv: list[str] | None = None) -> int:
         registry = start_registry(workdir / "registry")
         keys = throwaway_keys(workdir / "keys")
         password = keys.password.reveal().decode()
+        if args.key_uri:
+            try:
+                return compare_signers(args, registry.host, workdir, keys.private_key, password)
+            finally:
+                registry.stop()
         runs = [(args.images, c) for c in args.concurrency]
         if args.large:
             runs.append((args.large, DEFAULT_CONCURRENCY))
@@ -332,6 +343,73 @@ def main(argv: list[str] | None = None) -> int:
                 )
         finally:
             registry.stop()
+    return 0
+
+
+class TimedKey:
+    """A private key (file, token or KMS) that records how long each signature takes."""
+
+    def __init__(self, key: Any) -> None:
+        self._key = key
+        self.latencies: list[float] = []
+
+    @property
+    def source(self) -> str:
+        return str(self._key.source)
+
+    @property
+    def public_key(self) -> Any:
+        return self._key.public_key
+
+    def public_key_pem(self) -> bytes:
+        return bytes(self._key.public_key_pem())
+
+    def sign(self, data: bytes, *, pure_ed25519: bool = False) -> bytes:
+        started = time.perf_counter()
+        signature = bytes(self._key.sign(data, pure_ed25519=pure_ed25519))
+        self.latencies.append(time.perf_counter() - started)  # list.append is atomic: threads may sign at once
+        return signature
+
+
+def _open_key(spec: str, load_private_key: Any, secret: Any) -> Any:
+    from pipeline.cosign.keyref import is_key_uri
+
+    if is_key_uri(spec):
+        from pipeline.signatures.keystores import open_key
+
+        return open_key(spec, os.environ)
+    path = Path(spec)
+    return load_private_key(secret(path.read_bytes()), secret(os.environ["BENCH_KEY_PASSWORD"]), str(path))
+
+
+def _percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))] if ordered else 0.0
+
+
+def compare_signers(args: argparse.Namespace, registry: str, workdir: Path, key_file: Path, password: str) -> int:
+    """A release of ``--images`` images per signer (each under a fresh prefix, so all are signed anew),
+    at the default concurrency; per-signature latency (from the key's sign call) beside the key file's."""
+    from pipeline.cosign.keyref import describe
+
+    concurrency = args.concurrency[-1]
+    print(f"registry {registry}; +{args.delay_ms:g} ms per request; {args.images} images, concurrency {concurrency}")
+    print(f"{'signer':<58} {'sigs':>5} {'median ms':>9} {'p95 ms':>7} {'max ms':>7} {'sign|':>6} {'release':>7}")
+    for number, spec in enumerate([str(key_file), *args.key_uri]):
+        prefix = f"signer{number}"
+        seed_images(registry, [_ref(n) for n in image_names(args.images)], [f"ghcr.io={registry}/{prefix}/ghcr.io"],
+                    salt=prefix, multiarch_every=0, concurrency=16)  # fmt: skip
+        r = run_once(registry, workdir, spec, password, args.images, concurrency, args.delay_ms, prefix)
+        seconds = r["sign_seconds"]
+        name = "key file (ECDSA P-256, in process)" if number == 0 else describe(spec)
+        print(
+            f"{name[:58]:<58} {len(seconds):>5} {1000 * _percentile(seconds, 0.5):>9.2f} "
+            f"{1000 * _percentile(seconds, 0.95):>7.2f} {1000 * max(seconds, default=0):>7.2f} "
+            f"{r['phases'].get('sign', 0):>6.2f} {r['phases']['total']:>7.2f}",
+            flush=True,
+        )
+        if r["rerun_actions"] or not r["verify_ok"]:
+            print(f"  !! re-run planned {r['rerun_actions']} action(s); verify ok: {r['verify_ok']}")
     return 0
 
 

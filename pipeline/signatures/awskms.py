@@ -76,7 +76,8 @@ def make_client(uri: AwsKmsUri, env: Mapping[str, str]) -> Any:
     )
     try:
         return boto3.session.Session().client(
-            "kms", region_name=uri.region, endpoint_url=uri.endpoint_url, config=config
+            # botocore reads AWS_DEFAULT_REGION and the profile, not AWS_REGION (the Go SDK's, so cosign's)
+            "kms", region_name=uri.region or env.get("AWS_REGION") or None, endpoint_url=uri.endpoint_url, config=config
         )
     except botocore.exceptions.NoRegionError:
         raise KeyReferenceError(

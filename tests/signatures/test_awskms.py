@@ -145,6 +145,12 @@ def test_no_credentials_is_exit_4(kms: Kms, aws_env: dict[str, str], monkeypatch
     assert isinstance(error, KeyServiceAuthError) and "no AWS credentials" in str(error)
 
 
+def test_region_from_aws_region_alone(kms: Kms, aws_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("AWS_DEFAULT_REGION")
+    key = AwsKmsKey.open(parse_awskms(kms.uri("alias/rv-p256")), {"AWS_REGION": "us-east-1"}, delays=FAST)
+    assert signature_verifies(key.public_key, PAYLOAD, key.sign(PAYLOAD))
+
+
 def test_no_region_for_an_alias(kms: Kms, aws_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("AWS_REGION")
     monkeypatch.delenv("AWS_DEFAULT_REGION")
