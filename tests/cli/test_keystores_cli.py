@@ -148,3 +148,33 @@ def test_pin_from_the_environment_or_a_file(cli: Any, softhsm: SoftHsm, tmp_path
     key = base if pin_in == "env" else f"{base}&pin-source={pin_file}"
     result = cli("public-key", "--key", key, env={"COSIGN_PKCS11_PIN": PIN if pin_in == "env" else None})
     assert result.exit_code == 0, result.stderr
+
+
+def test_v3_bundle_signed_by_a_token_key_verifies(cli: Any, plain_registry: RegistryProcess, local_log: LocalLog,
+                                                  softhsm: SoftHsm, tmp_path: Path) -> None:  # fmt: skip
+    """DSSE (cosign v3 bundles) signs through the same key handle: the envelope verifies with the PEM."""
+    with make_client() as registry_client:
+        _, digest = push_image(registry_client, plain_registry.ref("pkcs11/v3:v1"), b"layer-pkcs11-v3")
+    image = f"{plain_registry.ref('pkcs11/v3')}@{digest}"
+    key = softhsm.uri("p384")
+    pub = tmp_path / "p384.pub"
+    pub.write_text(cli("public-key", "--key", key).stdout)
+    signed = cli("sign", image, "--key", key, "--bundle-format", "both", *local_log.sign_args)
+    assert signed.exit_code == 0, signed.stderr
+    verified = cli("verify", image, "--key", str(pub), *local_log.verify_args, "--json")
+    assert verified.exit_code == 0, verified.stderr
+    [result] = json.loads(verified.stdout)
+    assert {s["format"] for s in result["signatures"]} == {"legacy", "v3"}
+
+
+def test_dry_run_release_takes_a_key_uri(cli: Any, plain_registry: RegistryProcess, kms: Kms, aws_env: object,
+                                         tmp_path: Path) -> None:  # fmt: skip
+    source = tmp_path / "release.yaml"
+    with make_client() as registry_client:
+        push_image(registry_client, plain_registry.ref("dry/app:v1"), b"layer-dry")
+    source.write_text(f"docker-images:\n  app:\n    name: {plain_registry.ref('dry/app')}\n    tag: v1\n")
+    result = cli("release", "v1.0.0", "--source", str(source), "--repository", plain_registry.ref("dry/releases"),
+                 "--key", kms.uri("alias/rv-p256"), "--release-dir", str(tmp_path / "out"), "--dry-run", "--json",
+                 "--git-revision", "0" * 40)  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    assert {a["kind"] for a in json.loads(result.stdout)} >= {"sign-image", "sign-vector"}
