@@ -7,6 +7,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 APT_PACKAGES := docker-registry
 APT_PACKAGES += skopeo  # reads our OCI layouts in tests/cli/test_carry_cli.py (an independent reader)
+# SoftHSM2 (a PKCS#11 token) and opensc's pkcs11-tool: the PKCS#11 signer's tests (issue 19).
+APT_PACKAGES += softhsm2 opensc
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: install apt-packages python-packages node-packages test lint lint-workflows typecheck unit rehearse clean

@@ -140,8 +140,7 @@ def child(args: argparse.Namespace) -> int:
 
     MAX_CONNECTIONS = 64  # the pool of the release command's registry client
 
-    key_path = Path(args.key)
-    key = load_private_key(Secret(key_path.read_bytes()), Secret(os.environ["BENCH_KEY_PASSWORD"]), str(key_path))
+    key = TimedKey(_open_key(args.key, load_private_key, Secret))
     proxy = ProxyProcess(f"http://{args.registry}", args.delay_ms)
     # The binaries (BINARY_MIB each) from a local server, through a proxy adding the same delay.
     binary_server = BinaryServer(salt=args.prefix, size=int(args.binary_mib * 1024 * 1024)).start()
@@ -295,6 +294,7 @@ def child(args: argparse.Namespace) -> int:
                 "rerun_by_kind": rerun_by_kind,
                 "target": "GitHub stand-in" if github is not None else "release folder",
                 "peak_rss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+                "sign_seconds": key.latencies,
             }
         )
     )
@@ -302,8 +302,8 @@ def child(args: argparse.Namespace) -> int:
 
 
 def run_once(
-    registry: str, workdir: Path, key: Path, password: str, images: int, concurrency: int, delay_ms: float, prefix: str,
-    extras: argparse.Namespace, bundle_format: str = "both", provenance: bool = False,
+    registry: str, workdir: Path, key: Path | str, password: str, images: int, concurrency: int, delay_ms: float,
+    prefix: str, extras: argparse.Namespace, bundle_format: str = "both", provenance: bool = False,
 ) -> dict[str, Any]:  # fmt: skip
     source = workdir / f"release-{images}.yaml"
     write_source(source, image_names(images), artifact_names(extras.artifacts), binary_urls(extras.binaries))
@@ -379,6 +379,11 @@ def main(argv: list[str] | None = None) -> int:
         "--provenance", action="store_true",
         help="compare: the release at the default concurrency without and with --attest provenance (then stop)",
     )
+    parser.add_argument(
+        "--key-uri", action="append", default=[],
+        help="compare signers instead: a release of --images signed by the key file, then by each of these"
+        " keys (pkcs11:..., awskms://...); prints per-signature latency",
+    )  # fmt: skip
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     for hidden in ("--registry", "--prefix", "--source", "--key", "--workdir"):
         parser.add_argument(hidden, help=argparse.SUPPRESS)
@@ -392,8 +397,10 @@ def main(argv: list[str] | None = None) -> int:
         registry = start_registry(workdir / "registry")
         keys = throwaway_keys(workdir / "keys")
         password = keys.password.reveal().decode()
-        if args.provenance:
+        if args.provenance or args.key_uri:
             try:
+                if args.key_uri:
+                    return compare_signers(args, registry.host, workdir, keys.private_key, password)
                 return _compare_provenance(registry, workdir, keys, args)
             finally:
                 registry.stop()
@@ -528,6 +535,73 @@ def _compare_provenance(registry: Any, workdir: Path, keys: Any, args: argparse.
     without_requests = [r["vector_requests"] for provenance, r in rows if not provenance]
     requests = with_requests[0] - without_requests[0]
     print(f"added by provenance (requests to the vector's repository): {requests:+d}")
+
+
+class TimedKey:
+    """A private key (file, token or KMS) that records how long each signature takes."""
+
+    def __init__(self, key: Any) -> None:
+        self._key = key
+        self.latencies: list[float] = []
+
+    @property
+    def source(self) -> str:
+        return str(self._key.source)
+
+    @property
+    def public_key(self) -> Any:
+        return self._key.public_key
+
+    def public_key_pem(self) -> bytes:
+        return bytes(self._key.public_key_pem())
+
+    def sign(self, data: bytes, *, pure_ed25519: bool = False) -> bytes:
+        started = time.perf_counter()
+        signature = bytes(self._key.sign(data, pure_ed25519=pure_ed25519))
+        self.latencies.append(time.perf_counter() - started)  # list.append is atomic: threads may sign at once
+        return signature
+
+
+def _open_key(spec: str, load_private_key: Any, secret: Any) -> Any:
+    from pipeline.cosign.keyref import is_key_uri
+
+    if is_key_uri(spec):
+        from pipeline.signatures.keystores import open_key
+
+        return open_key(spec, os.environ)
+    path = Path(spec)
+    return load_private_key(secret(path.read_bytes()), secret(os.environ["BENCH_KEY_PASSWORD"]), str(path))
+
+
+def _percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))] if ordered else 0.0
+
+
+def compare_signers(args: argparse.Namespace, registry: str, workdir: Path, key_file: Path, password: str) -> int:
+    """A release of ``--images`` images per signer (each under a fresh prefix, so all are signed anew),
+    at the default concurrency; per-signature latency (from the key's sign call) beside the key file's."""
+    from pipeline.cosign.keyref import describe
+
+    concurrency = args.concurrency[-1]
+    print(f"registry {registry}; +{args.delay_ms:g} ms per request; {args.images} images, concurrency {concurrency}")
+    print(f"{'signer':<58} {'sigs':>5} {'median ms':>9} {'p95 ms':>7} {'max ms':>7} {'sign|':>6} {'release':>7}")
+    for number, spec in enumerate([str(key_file), *args.key_uri]):
+        prefix = f"signer{number}"
+        seed_images(registry, [_ref(n) for n in image_names(args.images)], [f"ghcr.io={registry}/{prefix}/ghcr.io"],
+                    salt=prefix, multiarch_every=0, concurrency=16)  # fmt: skip
+        r = run_once(registry, workdir, spec, password, args.images, concurrency, args.delay_ms, prefix,
+                     argparse.Namespace(**{**vars(args), "artifacts": 0, "binaries": 0}))
+        seconds = r["sign_seconds"]
+        name = "key file (ECDSA P-256, in process)" if number == 0 else describe(spec)
+        print(
+            f"{name[:58]:<58} {len(seconds):>5} {1000 * _percentile(seconds, 0.5):>9.2f} "
+            f"{1000 * _percentile(seconds, 0.95):>7.2f} {1000 * max(seconds, default=0):>7.2f} "
+            f"{r['phases'].get('sign', 0):>6.2f} {r['phases']['total']:>7.2f}",
+            flush=True,
+        )
+        if r["rerun_actions"] or not r["verify_ok"]:
+            print(f"  !! re-run planned {r['rerun_actions']} action(s); verify ok: {r['verify_ok']}")
     return 0
 
 

@@ -21,7 +21,7 @@ from typing import Protocol, TypeVar, cast
 
 from pipeline.artifact import VectorArtifact
 from pipeline.binaries import BinaryFetcher
-from pipeline.cosign.keys import PublicKey, SigningKey
+from pipeline.cosign.keys import PrivateKeyHandle, PublicKey
 from pipeline.errors import ConflictError, ReleaseVectorError, UsageError
 from pipeline.http import DEFAULT_CONCURRENCY, parallel_map
 from pipeline.oci import mediatypes
@@ -96,7 +96,7 @@ class ReleasePorts:
 
     registry: RegistryClient
     public_key: PublicKey | None  # None: keyless only
-    key: SigningKey | None  # None: plan only (a dry run needs only the public key), or keyless only
+    key: PrivateKeyHandle | None  # None: plan only (a dry run needs only the public key), or keyless only
     target: ReleaseTarget | None
     tlog: TransparencyLog | None = None
     keyless: KeylessSigner | None = None  # keyless signing for this run (in addition to the key, or instead)
@@ -105,7 +105,7 @@ class ReleasePorts:
     confirmations: WriteConfirmations = field(default_factory=WriteConfirmations, repr=False, compare=False)
     vector_attestations: tuple[Layout, ...] = ()  # the vector's too: its provenance (release --attest provenance)
 
-    def signers(self, key: SigningKey | None = None) -> list[Signer]:
+    def signers(self, key: PrivateKeyHandle | None = None) -> list[Signer]:
         """The key (only its public half for a look; ``key`` to sign) and the keyless signer, in signing order."""
         signers: list[Signer] = []
         public_key = self.public_key or (key.public_key if key is not None else None)
@@ -258,7 +258,7 @@ def _observe_target(request: ReleaseRequest, ports: ReleasePorts, desired: Desir
 
 @dataclass
 class _ApplyState:
-    key: SigningKey | None
+    key: PrivateKeyHandle | None
     handle: ReleaseHandle | None = None
 
 

@@ -229,3 +229,20 @@ class UnsignedItemError(VerificationError):
 class LayoutError(InvalidInputError):
     """An OCI image layout (or its tar) is malformed, names a path outside ``blobs/``, holds a link or a
     ``..`` member, or has a blob whose content does not match its digest (exit 3; nothing is imported)."""
+# --- keys kept elsewhere: PKCS#11 tokens and KMS (issue 19) ------------------------------------
+
+
+class KeyReferenceError(KeyMaterialError):
+    """A ``pkcs11:`` or ``awskms://`` key reference is malformed or names something unusable (exit 6)."""
+
+
+class KeyPinError(KeyMaterialError):
+    """The PKCS#11 token refused the PIN, or no PIN was given (exit 6)."""
+
+
+class KeyServiceAuthError(AuthError):
+    """The key service (KMS) refused the credentials, or there are none (exit 4)."""
+
+
+class KeyServiceError(RegistryError):
+    """The key service (KMS) failed, kept throttling after the retries, or was unreachable (exit 5)."""

@@ -53,3 +53,8 @@ def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> 
 from tests.registry_fixtures import basic_registry, plain_registry, tls_registry, token_registry  # noqa: E402
 
 __all__ = ["basic_registry", "plain_registry", "tls_registry", "token_registry"]
+
+# Key stores (issue 19): a SoftHSM2 token and moto's KMS server, one each per session.
+from tests.keystore_fixtures import aws_env, kms, softhsm  # noqa: E402
+
+__all__ += ["aws_env", "kms", "softhsm"]

@@ -15,7 +15,7 @@ import pipeline.cli.attest_commands
 import pipeline.cli.carry  # noqa: F401  (registers mirror, export, import)
 from pipeline.cli import artifact, blobs, images, keys, rehearse, release, vector  # noqa: F401  (registers the commands)
 from pipeline.cli.app import STATE, app
-from pipeline.cli.common import PrintableStream
+from pipeline.cli.common import PrintableStream, close_opened_keys
 from pipeline.errors import ErrorList, ExitCode, ReleaseVectorError, printable
 from pipeline.http import set_request_timeout
 
@@ -42,6 +42,7 @@ def run(argv: Sequence[str] | None = None) -> int:
     try:
         return _run(args)
     finally:
+        close_opened_keys()
         sys.stdout, sys.stderr = stdout, stderr
 
 

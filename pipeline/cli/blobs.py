@@ -25,7 +25,7 @@ from pipeline.cli.trust_options import (
     verification_policy,
 )
 from pipeline.cosign.blob import BlobBundle, parse_blob_bundle
-from pipeline.cosign.keys import SigningKey
+from pipeline.cosign.keys import PrivateKeyHandle
 from pipeline.cosign.policy import TrustOptions
 from pipeline.cosign.verify import VerificationPolicy, VerifiedSignature, verify_signed_payload
 from pipeline.errors import InvalidInputError, UsageError
@@ -83,7 +83,7 @@ def sign_blob_command(
     _write_blob_outputs(file, signed, bundle, output_signature, json_output)
 
 
-def _required(signing_key: SigningKey | None) -> SigningKey:
+def _required(signing_key: PrivateKeyHandle | None) -> PrivateKeyHandle:
     if signing_key is None:  # check_keyless_options refuses neither --key nor --keyless first
         raise UsageError("give --key or --keyless")
     return signing_key

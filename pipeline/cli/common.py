@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import json
 import os
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
 
-from pipeline.cosign.keys import SigningKey, load_private_key
+from pipeline.cosign.keyref import is_key_uri
+from pipeline.cosign.keys import PrivateKeyHandle, load_private_key
 from pipeline.errors import (
     FileConflictError,
     InvalidInputError,
@@ -62,7 +65,27 @@ def obtain_password(*, confirm: bool, purpose: str) -> Secret:
     return first
 
 
-def load_signing_key(spec: str) -> SigningKey:
+OPENED_KEYS: list[Callable[[], None]] = []
+"""How to close each token or KMS key this command opened (see :func:`close_opened_keys`)."""
+
+
+def close_opened_keys() -> None:
+    """Close every key :func:`load_signing_key` opened (a token's login ends with it); called once per run."""
+    while OPENED_KEYS:
+        close = OPENED_KEYS.pop()
+        with contextlib.suppress(Exception):  # closing is best effort: the command's outcome stands
+            close()
+
+
+def load_signing_key(spec: str) -> PrivateKeyHandle:
+    """The key ``--key`` names: a key file or ``env://`` (decrypted here), or a ``pkcs11:``/``awskms://`` key,
+    opened for this command and closed when it ends (the token's login ends with it)."""
+    if is_key_uri(spec):
+        from pipeline.signatures.keystores import open_key
+
+        key = open_key(spec, os.environ)
+        OPENED_KEYS.append(key.close)  # closed by the CLI's run() when the command ends, however it ends
+        return key
     pem, source = read_key_source(spec)
     return load_private_key(pem, obtain_password(confirm=False, purpose=f"private key {source}"), source)
 

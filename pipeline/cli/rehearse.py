@@ -23,6 +23,8 @@ import typer
 from pipeline.cli.app import app
 from pipeline.cli.common import PASSWORD_ENV, print_json
 from pipeline.cli.vector import DEFAULT_SOURCE
+from pipeline.cosign.keyref import describe, is_key_uri
+from pipeline.errors import UsageError
 from pipeline.rehearsal.run import DEFAULT_VERSION as DEFAULT_VERSION
 from pipeline.rehearsal.run import PHASES, CommandOutcome, RehearsalResult, RehearsalSettings, rehearse
 from pipeline.secret import Secret
@@ -110,12 +112,17 @@ def rehearse_command(
         help="Also sign keyless, with an embedded OIDC issuer (GitHub-workflow tokens) and Fulcio stand-in;"
         " verify-release then runs with the key and keyless.",
     ),
+    key_uri: str | None = typer.Option(
+        None, "--key-uri", help="Sign with this PKCS#11 or AWS KMS key (pkcs11:…, awskms://…), not a throwaway key."
+    ),
     json_output: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
     """Rehearse a whole release on one machine: a local registry seeded with synthetic images under mirrored
     names, a throwaway key pair and a release folder; then the real `release --recursive`, `verify-release`,
     and a re-run that must plan nothing. --keyless signs keyless too (embedded OIDC issuer and Fulcio).
     Needs Debian's docker-registry (`make install`)."""
+    if key_uri is not None and not is_key_uri(key_uri):  # before any server starts
+        raise UsageError("--key-uri takes a pkcs11: or awskms:// key", where=describe(key_uri))
     settings = RehearsalSettings(
         source=source,
         version=version,
@@ -125,6 +132,7 @@ def rehearse_command(
         keyless=keyless,
         force=force,
         minimal_source_if_missing=source == DEFAULT_SOURCE,
+        key_uri=key_uri,
     )
     result = rehearse(settings, InProcessCommands(), _say)
     if json_output:

@@ -47,7 +47,8 @@ from pipeline.cli.trust_options import (
     verification_policy,
 )
 from pipeline.cli.vector import DEFAULT_SOURCE, SOURCE_DATE_EPOCH, load_source_file
-from pipeline.cosign.keys import PUBLIC_KEY_LABEL, SigningKey, decode_pem, load_public_key, public_key_to_pem
+from pipeline.cosign.keyref import is_key_uri
+from pipeline.cosign.keys import PUBLIC_KEY_LABEL, PrivateKeyHandle, decode_pem, load_public_key, public_key_to_pem
 from pipeline.cosign.policy import TrustOptions
 from pipeline.errors import ExitCode
 from pipeline.localfiles import KEY_LIMIT
@@ -64,9 +65,9 @@ from pipeline.release import (
 )
 
 
-def _key_for(spec: str, dry_run: bool) -> tuple[SigningKey | None, bytes]:
+def _key_for(spec: str, dry_run: bool) -> tuple[PrivateKeyHandle | None, bytes]:
     """(signing key or None, public key PEM). A dry run may be given a public key: it writes nothing."""
-    if dry_run and not spec.startswith("env://"):
+    if dry_run and not spec.startswith("env://") and not is_key_uri(spec):
         data = read_input_file(Path(spec), "key", limit=KEY_LIMIT)
         if decode_pem(data, spec).label == PUBLIC_KEY_LABEL:
             return None, public_key_to_pem(load_public_key(data, spec))
@@ -143,7 +144,7 @@ class _Edges:
     """What the release's ports are built from: the key (as given and loaded) and the option groups."""
 
     key: str | None
-    signing_key: SigningKey | None
+    signing_key: PrivateKeyHandle | None
     keyless: KeylessOptions
     tlog: TlogOptions
     registry: RegistryFlags

@@ -21,7 +21,7 @@ import hashlib
 import json
 import os
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, Protocol
 
 import nacl.exceptions
 import nacl.secret
@@ -306,6 +306,24 @@ class SigningKey:
             return key.sign(data, padding.PKCS1v15(), hashes.SHA256())
         except ValueError as exc:  # pragma: no cover - the key was validated on load
             raise SigningError(f"signing failed: {type(exc).__name__}", where=self.source) from None
+
+
+class PrivateKeyHandle(Protocol):
+    """What signs as a private key does: a decrypted key file (:class:`SigningKey`), or a key that never
+    leaves its token or KMS (``pipeline/signatures/pkcs11.py``, ``awskms.py``). Signatures are the same kind
+    whichever signs: :meth:`SigningKey.sign`'s algorithms, ECDSA as ASN.1 DER."""
+
+    @property
+    def source(self) -> str:
+        """Where the key is, for messages (never a secret)."""
+        ...
+
+    @property
+    def public_key(self) -> PublicKey: ...
+
+    def public_key_pem(self) -> bytes: ...
+
+    def sign(self, data: bytes, *, pure_ed25519: bool = False) -> bytes: ...
 
 
 def load_private_key(pem: Secret, password: Secret, source: str) -> SigningKey:

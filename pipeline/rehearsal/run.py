@@ -39,6 +39,7 @@ from pipeline.errors import ExitCode, InvalidInputError
 from pipeline.oci.reference import parse_reference
 from pipeline.rehearsal.binary_server import BinaryServer, binary_mirror_specs
 from pipeline.rehearsal.fulcio_server import FulcioServer, TrustedIssuer
+from pipeline.rehearsal.key_uri import UriKeys, uri_keys
 from pipeline.rehearsal.log_server import LogServer
 from pipeline.rehearsal.oidc_issuer import GitHubWorkflowClaims, OidcIssuer
 from pipeline.rehearsal.targets import (
@@ -75,6 +76,7 @@ class RehearsalSettings:
     keyless: bool = False
     force: bool = False  # take over a non-empty work folder the rehearsal did not make
     minimal_source_if_missing: bool = False  # a missing source: rehearse a small generated one instead
+    key_uri: str | None = None  # sign with this pkcs11:/awskms:// key instead of a throwaway key file
 
 
 @dataclass(frozen=True)
@@ -327,7 +329,7 @@ class _Targets:
     registry: LocalRegistry
     mirrors: list[str]
     multiarch_indexes: int
-    keys: ThrowawayKeys
+    keys: ThrowawayKeys | UriKeys
     log: LogServer
     rekor_public_key: Path
 
@@ -350,7 +352,9 @@ def _start_targets(run: _Run, loaded: Source, say: Callable[[str], None]) -> _Ta
     indexes = sum(1 for image in seeded if image.platforms)
     say(f"seeded {len(seeded)} images ({indexes} multi-arch indexes, {len(set(artifacts))} oci artifacts) "
         "under mirrored names")  # fmt: skip
-    keys = timed(phases, "keys", lambda: throwaway_keys(folder / "keys"))
+    key_uri = run.settings.key_uri
+    keys: ThrowawayKeys | UriKeys = timed(phases, "keys", lambda: throwaway_keys(folder / "keys")
+                                          if key_uri is None else uri_keys(folder / "keys", key_uri))  # fmt: skip
     # An embedded transparency log: every signature gets a Rekor entry whose SET verify-release
     # checks offline with this log's key (kept beside the keys; the log itself ends with the run).
     log = run.log = LogServer().start()
@@ -387,7 +391,7 @@ def _rehearse(run: _Run, commands: Commands, say: Callable[[str], None]) -> Rehe
         say(f"keyless: OIDC issuer {keyless.issuer}, Fulcio {keyless.fulcio_url}; identity {keyless.identity}")
     release_argv = [
         "release", version, "--source", str(source_path), "--repository", repository,
-        "--key", str(keys.private_key), "--release-dir", str(release_dir), "--git-revision", revision,
+        "--key", keys.key_argument, "--release-dir", str(release_dir), "--git-revision", revision,
         "--recursive", "--rekor-url", log.url, "--rekor-public-key", str(rekor_public_key), "--attest", "provenance",
         *mirror_args, *binary_args, *(keyless.sign_args if keyless is not None else []),
     ]  # fmt: skip

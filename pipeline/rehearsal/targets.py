@@ -329,6 +329,11 @@ class ThrowawayKeys:
     public_key: Path
     password: Secret = field(repr=False)
 
+    @property
+    def key_argument(self) -> str:
+        """What ``release --key`` is given."""
+        return str(self.private_key)
+
 
 def throwaway_keys(directory: Path) -> ThrowawayKeys:
     """A fresh cosign key pair (``cosign.key`` mode 0600, ``cosign.pub``) with a random password."""

@@ -26,7 +26,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from pipeline.cosign.certificate import IdentityPolicy
-from pipeline.cosign.keys import PublicKey, SigningKey, public_key_to_pem
+from pipeline.cosign.keys import PrivateKeyHandle, PublicKey, public_key_to_pem
 from pipeline.cosign.rekor import HASHEDREKORD_KIND
 from pipeline.cosign.sct import CtLogKey
 from pipeline.cosign.verify import KeylessTrust, VerificationPolicy
@@ -100,12 +100,12 @@ class KeySigner:
 
     entry_kinds: tuple[str, ...] = ENTRY_KINDS
 
-    def __init__(self, public_key: PublicKey, key: SigningKey | None = None) -> None:
+    def __init__(self, public_key: PublicKey, key: PrivateKeyHandle | None = None) -> None:
         self.public_key = public_key
         self._key = key
 
     @classmethod
-    def of(cls, key: SigningKey) -> KeySigner:
+    def of(cls, key: PrivateKeyHandle) -> KeySigner:
         return cls(key.public_key, key)
 
     def __repr__(self) -> str:

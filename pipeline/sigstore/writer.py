@@ -19,7 +19,7 @@ import hashlib
 import json
 from collections.abc import Mapping
 
-from pipeline.cosign.keys import PublicKey, SigningKey, public_key_der
+from pipeline.cosign.keys import PrivateKeyHandle, PublicKey, public_key_der
 from pipeline.cosign.rekor import LogEntry
 from pipeline.oci import mediatypes
 from pipeline.sigstore.bundle import COSIGN_SIGN_PREDICATE_TYPE, IN_TOTO_STATEMENT_V1
@@ -55,7 +55,7 @@ def cosign_sign_statement(
     )
 
 
-def sign_dsse(key: SigningKey, payload: bytes, payload_type: str = IN_TOTO_PAYLOAD_TYPE) -> DsseEnvelope:
+def sign_dsse(key: PrivateKeyHandle, payload: bytes, payload_type: str = IN_TOTO_PAYLOAD_TYPE) -> DsseEnvelope:
     """A one-signature envelope; the signature is over the PAE, not the payload (no keyid, as cosign)."""
     signature = key.sign(dsse_pae(payload_type, payload), pure_ed25519=True)  # DSSE: pure Ed25519, as cosign
     return DsseEnvelope(payload=payload, payload_type=payload_type, signatures=(DsseSignature(signature, ""),))
