@@ -5,6 +5,8 @@ Standard library only, so the workflow runs it with any Python 3.11+ before rele
     python release/selfrelease.py check-version v1.2.3
         the tag is "v" + pipeline/__init__.py's __version__ (the one version source) and CHANGELOG.md has a
         section for that version; exit 1 naming the mismatch otherwise.
+    python release/selfrelease.py tag
+        "v" + __version__: the tag a release of this checkout gets.
     python release/selfrelease.py source dist/ --tag v1.2.3 --github-repository OWNER/REPO [--output FILE]
         the source definition of the release (metal-stack's release.yaml shape): the wheel and the sdist in
         dist/ as `binaries` entries, each with the URL the GitHub release serves it from and its sha256 as
@@ -120,6 +122,7 @@ def source_definition(dist: Path, tag: str, github_repository: str) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="selfrelease.py", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("tag", help='"v" + __version__')
     check = commands.add_parser("check-version", help="the tag is v + __version__ and CHANGELOG.md has it")
     check.add_argument("tag")
     source = commands.add_parser("source", help="write the release's source definition")
@@ -129,7 +132,9 @@ def main(argv: list[str] | None = None) -> int:
     source.add_argument("--output", type=Path, help="file to write (default: stdout)")
     args = parser.parse_args(argv)
     try:
-        if args.command == "check-version":
+        if args.command == "tag":
+            print(f"v{package_version()}")
+        elif args.command == "check-version":
             print(check_version(args.tag))
         else:
             text = source_definition(args.dist, args.tag, args.github_repository)
