@@ -13,7 +13,6 @@ import re
 import shutil
 import subprocess
 import sys
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +21,7 @@ import yaml
 
 from pipeline import __version__
 from tests import workflow_lint
+from tests.action_steps import Runner
 from tests.conftest import REPO_ROOT
 from tests.registry_fixtures import requires_registry
 
@@ -36,10 +36,6 @@ PINNED = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_./-]+@[0-9a-f]{40}$")
 def _load(path: Path) -> dict[Any, Any]:
     loaded: dict[Any, Any] = yaml.safe_load(path.read_text(encoding="utf-8"))
     return loaded
-
-
-def _steps() -> dict[str, dict[str, Any]]:
-    return {step["id"]: step for step in _load(ACTION)["runs"]["steps"] if "id" in step}
 
 
 # --- what the files say ---------------------------------------------------------------------------------------
@@ -176,28 +172,6 @@ def test_zizmor_finds_an_input_expanded_inside_a_script(tmp_path: Path) -> None:
 
 
 # --- the action's scripts, run -----------------------------------------------------------------------------------
-
-
-class Runner:
-    """Runs one of action.yml's bash steps as the runner would: its env (values given by the test, as the
-    expressions would evaluate), GITHUB_OUTPUT, RUNNER_TEMP, GITHUB_ACTION_PATH = this checkout."""
-
-    def __init__(self, tmp_path: Path) -> None:
-        self.temp = tmp_path / "runner-temp"
-        self.temp.mkdir()
-        self.output = tmp_path / "github-output"
-
-    def run(self, step_id: str, env: Mapping[str, str], cwd: Path | None = None) -> tuple[int, dict[str, str], str]:
-        step = _steps()[step_id]
-        assert step["shell"] == "bash" and set(env) <= set(step.get("env", {})), set(env) - set(step.get("env", {}))
-        self.output.write_text("")
-        base = {k: v for k, v in os.environ.items() if not k.startswith(("RELEASE_VECTOR_", "COSIGN_"))}
-        full = {**base, "GITHUB_OUTPUT": str(self.output), "RUNNER_TEMP": str(self.temp), "RUNNER_OS": "Linux",
-                "RUNNER_ARCH": "X64", "GITHUB_ACTION_PATH": str(REPO_ROOT), **env}  # fmt: skip
-        done = subprocess.run(["bash", "-c", step["run"]], env=full, cwd=cwd or self.temp, capture_output=True,
-                              text=True, timeout=300)  # fmt: skip
-        outputs = dict(line.split("=", 1) for line in self.output.read_text().splitlines() if "=" in line)
-        return done.returncode, outputs, done.stdout + done.stderr
 
 
 @pytest.fixture

@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from pipeline import __version__
+from tests.action_steps import Runner
 from tests.conftest import REPO_ROOT
 from tests.registry_fixtures import requires_registry
 
@@ -101,13 +102,19 @@ def test_sdist_builds_the_wheel_and_nothing_else(dists: Dists) -> None:
 
 @pytest.fixture(scope="module")
 def installed(dists: Dists, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """The wheel in a fresh venv outside the checkout: its ``release-vector`` script."""
-    venv = tmp_path_factory.mktemp("venv")
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    python = venv / "bin" / "python"
-    install = subprocess.run([str(python), "-m", "pip", "install", "-q", "--no-compile", str(dists.wheel)],
-                             capture_output=True, text=True)  # fmt: skip
-    assert install.returncode == 0, install.stderr[-2000:]
+    """The wheel in a fresh venv outside the checkout, made by action.yml's own steps (resolve: the `wheel`
+    input; install: `python -m venv` + pip): its ``release-vector`` script."""
+    runner = Runner(tmp_path_factory.mktemp("runner"))
+    env = {"INPUT_VERSION": "", "INPUT_WHEEL": str(dists.wheel), "ACTION_REF": "", "PYTHON_VERSION": "3"}
+    code, resolved, text = runner.run("resolve", env)
+    assert code == 0, text
+    venv = Path(resolved["venv"])
+    assert not venv.exists() and not venv.is_relative_to(REPO_ROOT)
+    env = {"PYTHON": sys.executable, "SPEC": resolved["spec"], "VENV": str(venv)}
+    code, outputs, text = runner.run("install", env)
+    assert code == 0, text[-3000:]
+    assert outputs == {"version": __version__}
+    assert (venv / "pyvenv.cfg").exists()
     yield venv / "bin" / "release-vector"
 
 
