@@ -30,12 +30,14 @@ class Runner:
         self.temp.mkdir()
         self.output = tmp_path / "github-output"
 
-    def run(self, step_id: str, env: Mapping[str, str], cwd: Path | None = None) -> tuple[int, dict[str, str], str]:
+    def run(
+        self, step_id: str, env: Mapping[str, str], cwd: Path | None = None, runner_os: str = "Linux"
+    ) -> tuple[int, dict[str, str], str]:
         step = steps()[step_id]
         assert step["shell"] == "bash" and set(env) <= set(step.get("env", {})), set(env) - set(step.get("env", {}))
         self.output.write_text("")
         base = {k: v for k, v in os.environ.items() if not k.startswith(("RELEASE_VECTOR_", "COSIGN_"))}
-        full = {**base, "GITHUB_OUTPUT": str(self.output), "RUNNER_TEMP": str(self.temp), "RUNNER_OS": "Linux",
+        full = {**base, "GITHUB_OUTPUT": str(self.output), "RUNNER_TEMP": str(self.temp), "RUNNER_OS": runner_os,
                 "RUNNER_ARCH": "X64", "GITHUB_ACTION_PATH": str(REPO_ROOT), **env}  # fmt: skip
         done = subprocess.run(["bash", "-c", step["run"]], env=full, cwd=cwd or self.temp, capture_output=True,
                               text=True, timeout=300)  # fmt: skip

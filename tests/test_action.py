@@ -190,6 +190,11 @@ def test_resolve_defaults_to_the_actions_own_source(runner: Runner) -> None:
         assert outputs["venv"].startswith(str(runner.temp))
 
 
+def test_resolve_refuses_other_runners(runner: Runner) -> None:
+    code, outputs, text = runner.run("resolve", RESOLVE_ENV, runner_os="macOS")
+    assert code == 2 and outputs == {} and "runs on Linux runners (this one: macOS)" in text
+
+
 def test_resolve_takes_the_pypi_release_at_the_actions_version_tag(runner: Runner) -> None:
     code, outputs, _ = runner.run("resolve", {**RESOLVE_ENV, "ACTION_REF": f"v{__version__}"})
     assert (code, outputs["spec"]) == (0, f"release-vector=={__version__}")
