@@ -24,7 +24,7 @@ from pipeline.cli.registry_options import (
     parse_annotations,
     parse_images,
 )
-from pipeline.cli.signing_config_options import with_signing_config
+from pipeline.cli.signing_config_options import timestamp_client, with_signing_config
 from pipeline.cli.trust_options import (
     TLOG_OPTIONS,
     VERIFY_OPTIONS,
@@ -70,10 +70,10 @@ def sign_command(
     --keyless signs with a Fulcio certificate for the OIDC identity instead of (or, with --key, besides) the key.
     """
     check_keyless_options(key, keyless_options, tlog_upload=tlog_options.tlog_upload)
-    tlog_options, keyless_options = with_signing_config(tlog_options, keyless_options, timestamps=False)
+    chosen = parse_bundle_format(bundle_format)
+    tlog_options, keyless_options = with_signing_config(tlog_options, keyless_options, timestamps=chosen)
     refs = parse_images(images)
     notes = parse_annotations(annotations)
-    chosen = parse_bundle_format(bundle_format)
     for ref in refs:
         if ref.digest is None:
             print(
@@ -85,6 +85,7 @@ def sign_command(
     with (
         transparency_log(tlog_options) as tlog,
         keyless_signer(keyless_options, tlog) as keyless,
+        timestamp_client(tlog_options) as tsa,
         registry.client(refs) as client,
     ):
         if tlog is not None:
@@ -97,7 +98,7 @@ def sign_command(
             client,
             refs,
             signers,
-            layouts_for(chosen, client, created=created, confirmations=confirmations),
+            layouts_for(chosen, client, created=created, confirmations=confirmations, timestamps=tsa),
             log=tlog,
             annotations=notes,
             recursive=recursive,

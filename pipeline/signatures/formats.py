@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Final, Literal
 
 from pipeline.errors import UsageError
+from pipeline.signatures.blob import TimestampSource
 from pipeline.signatures.layout import Format, Layout, SignatureReads, WriteConfirmations
 from pipeline.signatures.legacy import LegacyLayout
 from pipeline.signatures.referrer import ReferrerLayout
@@ -30,6 +31,7 @@ def layouts_for(
     reads: SignatureReads | None = None,
     created: str | None = None,
     confirmations: WriteConfirmations | None = None,
+    timestamps: TimestampSource | None = None,
 ) -> tuple[Layout, ...]:
     """The layouts ``bundle_format`` stands for, over ``registry``, in signing order (legacy first).
     ``confirmations``: their writes are read back when the caller settles it (else each one inline)."""
@@ -38,7 +40,9 @@ def layouts_for(
         if fmt == "legacy":
             layouts.append(LegacyLayout(registry, reads=reads, confirmations=confirmations))
         else:
-            layouts.append(ReferrerLayout(registry, created=created, confirmations=confirmations))
+            layouts.append(
+                ReferrerLayout(registry, created=created, confirmations=confirmations, timestamps=timestamps)
+            )
     return tuple(layouts)
 
 

@@ -39,6 +39,7 @@ from pipeline.oci import digest as digests
 from pipeline.oci import mediatypes
 from pipeline.oci.client import Descriptor
 from pipeline.oci.reference import Reference, Repository
+from pipeline.signatures.blob import TimestampSource
 from pipeline.signatures.layout import (
     Format,
     LayoutVerification,
@@ -434,10 +435,12 @@ class ReferrerLayout:
         *,
         created: str | None = None,
         confirmations: WriteConfirmations | None = None,
+        timestamps: TimestampSource | None = None,
     ) -> None:
         self.registry = registry
         self.created = created
         self.confirmations = confirmations  # None: a fallback-index write is read back before ensure returns
+        self.timestamps = timestamps  # a TSA: each new bundle carries a timestamp over its signature
 
     def is_signed(self, target: SignatureTarget, signer: Signer, log: TransparencyLog | None) -> bool:
         """Read-only: a bundle with exactly the target's annotations that counts as the signer's."""
@@ -455,7 +458,9 @@ class ReferrerLayout:
         envelope = DsseEnvelope(statement, IN_TOTO_PAYLOAD_TYPE, (DsseSignature(signature.value, ""),))
         material = signature.material
         entry = log.upload_dsse(envelope, material.log_pem) if log is not None else None
-        bundle = dsse_bundle(envelope, material.public_key, entry, certificate_der=material.certificate_der)
+        stamps = (self.timestamps.timestamp(signature.value),) if self.timestamps is not None else ()
+        bundle = dsse_bundle(envelope, material.public_key, entry, certificate_der=material.certificate_der,
+                             timestamps=stamps)  # fmt: skip
         attach_bundle(self.registry, target.repository, subject, bundle, created=self.created,
                       confirmations=self.confirmations)  # fmt: skip
         return "signed"

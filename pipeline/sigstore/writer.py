@@ -17,7 +17,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from pipeline.cosign.keys import PrivateKeyHandle, PublicKey, public_key_der
 from pipeline.cosign.rekor import LogEntry
@@ -97,9 +97,11 @@ def dsse_bundle(
     tlog_entry: LogEntry | None,
     *,
     certificate_der: bytes | None = None,
+    timestamps: Sequence[bytes] = (),
 ) -> bytes:
     """The bundle v0.3 bytes for a signed envelope (and its ``dsse`` entry when it was logged): a key's
-    ``publicKey.hint``, or with ``certificate_der`` (keyless) the leaf as ``certificate.rawBytes``."""
+    ``publicKey.hint``, or with ``certificate_der`` (keyless) the leaf as ``certificate.rawBytes``; each of
+    ``timestamps`` (a DER ``TimeStampResp`` over the signature) in ``timestampVerificationData``."""
     material: dict[str, object] = (
         {"certificate": {"rawBytes": _b64(certificate_der)}}
         if certificate_der is not None
@@ -107,6 +109,9 @@ def dsse_bundle(
     )
     if tlog_entry is not None:
         material["tlogEntries"] = [tlog_entry_json(tlog_entry)]
+    if timestamps:
+        stamps = [{"signedTimestamp": _b64(t)} for t in timestamps]
+        material["timestampVerificationData"] = {"rfc3161Timestamps": stamps}
     return _compact(
         {
             "mediaType": mediatypes.SIGSTORE_BUNDLE_V03,

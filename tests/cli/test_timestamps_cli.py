@@ -17,6 +17,9 @@ from pipeline.cosign.keys import load_public_key
 from pipeline.rehearsal.tsa_server import TsaServer
 from pipeline.sigstore.trusted_root_writer import Authority, LogKey, trusted_root_json
 from tests.cli.test_keyless_cli import NO_AMBIENT_TOKEN, Files, files
+from tests.oci.helpers import client as make_client
+from tests.oci.helpers import push_image
+from tests.registry_fixtures import RegistryProcess
 from tests.sigstore.keyless_fixtures import keyless_stack
 from tests.sigstore.sigstore_js import sigstore_js_verify
 
@@ -130,10 +133,29 @@ def test_timestamps_need_the_v3_bundle_and_a_trusted_tsa(cli: Any, tmp_path: Pat
     assert remote.exit_code == 2 and "needs its certificate chain" in remote.stderr
 
 
-def test_image_signing_refuses_a_timestamp_server_for_now(cli: Any, files: Files, tsa: TsaServer) -> None:
-    """Timestamps are written by sign-blob only so far: sign and release say so rather than ignore the option."""
+def test_legacy_image_signing_refuses_a_timestamp_server_for_now(cli: Any, files: Files, tsa: TsaServer) -> None:
+    """The legacy .sig layer does not carry a timestamp yet: sign says so rather than ignore the option."""
     image = "127.0.0.1:9/a/b@sha256:" + "1" * 64
-    result = cli("sign", image, "--key", str(files.key), "--no-tlog-upload", "--timestamp-server-url",
-                 tsa.timestamp_url, env=PASSWORD)  # fmt: skip
+    result = cli("sign", image, "--key", str(files.key), "--no-tlog-upload", "--bundle-format", "legacy",
+                 "--timestamp-server-url", tsa.timestamp_url, env=PASSWORD)  # fmt: skip
     assert result.exit_code == 2
-    assert "--timestamp-server-url is not supported for image signatures yet" in result.stderr
+    assert "--timestamp-server-url is not supported for these signatures yet" in result.stderr
+
+
+def test_a_v3_image_bundle_carries_a_timestamp(
+    cli: Any, plain_registry: RegistryProcess, tmp_path: Path, files: Files, tsa: TsaServer
+) -> None:
+    with make_client() as registry:
+        _, digest = push_image(registry, plain_registry.ref("tsa/app:v1"), b"timestamped image")
+    image = f"{plain_registry.ref('tsa/app')}@{digest}"
+    log = ["--rekor-url", files.stack.log.url, "--rekor-public-key", str(files.rekor_key)]
+    signed = cli("sign", image, "--key", str(files.key), "--bundle-format", "v3", *log,
+                 "--timestamp-server-url", tsa.timestamp_url, env=PASSWORD)  # fmt: skip
+    assert signed.exit_code == 0, signed.stderr
+    root = _root(files, tsa, tmp_path / "root.json")
+    verified = cli("verify", image, "--key", str(files.pub), "--trusted-root", str(root), "--json")
+    assert verified.exit_code == 0, verified.stderr
+    [report] = json.loads(verified.stdout)
+    [signature] = report["signatures"]
+    assert signature["format"] == "v3"
+    assert any("RFC 3161 timestamp(s) over the signature verified" in check for check in signature["checks"])
