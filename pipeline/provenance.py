@@ -7,9 +7,8 @@ The predicate (https://slsa.dev/spec/v1.0/provenance):
 * ``externalParameters``: the version, the vector's repository, the source file (path and sha256), the
   registry mirrors and the excluded images, and (inside GitHub Actions) the workflow's repository and ref;
 * ``resolvedDependencies``: one resource descriptor per pinned entry of the vector, built by
-  :func:`pinned_dependencies` alone (today: every pinned image; the vector's other pinned kinds, charts,
-  roles and binaries, join there when the vector model lists them) — name the YAML path, ``uri`` the
-  reference, ``digest`` its digest;
+  :func:`pinned_dependencies` alone (every pinned image, OCI artifact — chart, role — and binary) —
+  name the YAML path, ``uri`` the reference or URL, ``digest`` its digest, ``annotations.kind`` what it is;
 * ``runDetails.builder.id``: the workflow identity inside GitHub Actions
   (``https://github.com/<owner>/<repo>/.github/workflows/release.yml@<ref>``, from ``GITHUB_WORKFLOW_REF``),
   elsewhere ``local://<user>@<host>`` with ``builder.version.local = "true"``; ``metadata`` start and finish
@@ -92,19 +91,29 @@ def timestamp(epoch: str | None, now: Callable[[], datetime] = lambda: datetime.
 
 
 def pinned_dependencies(vector: Vector) -> list[dict[str, object]]:
-    """Every pinned entry of the vector as an in-toto resource descriptor, in document order, each once per
-    YAML path. The one place that enumerates what a vector pins for provenance: a new pinned kind (charts,
-    roles, binaries) is one more loop here."""
+    """Every pinned entry of the vector as an in-toto resource descriptor, each once per YAML path: the
+    images and OCI artifacts (charts, roles, …: :meth:`Vector.pinned_oci_references`), then the binaries by
+    URL. The one place that enumerates what a vector pins for provenance."""
     dependencies: list[dict[str, object]] = []
-    for image in vector.images:
-        if image.digest is None:
-            continue
-        algorithm, hex_digest = image.digest.split(":", 1)
+    for pinned in vector.pinned_oci_references():
+        entry = pinned.entry
+        assert entry.digest is not None  # pinned_oci_references lists pinned entries only
+        algorithm, hex_digest = entry.digest.split(":", 1)
         dependencies.append({
-            "name": image.yaml_path,
-            "uri": f"oci://{image.repository.name}:{image.tag}",
+            "name": pinned.yaml_path,
+            "uri": f"oci://{entry.repository.name}:{entry.tag}",
             "digest": {algorithm: hex_digest},
-            "annotations": {"kind": "image"},
+            "annotations": {"kind": pinned.kind},
+        })  # fmt: skip
+    for binary in vector.binaries:
+        if binary.digest is None:
+            continue
+        algorithm, hex_digest = binary.digest.split(":", 1)
+        dependencies.append({
+            "name": binary.yaml_path,
+            "uri": binary.url,
+            "digest": {algorithm: hex_digest},
+            "annotations": {"kind": "binary"},
         })  # fmt: skip
     return dependencies
 

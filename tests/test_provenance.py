@@ -49,10 +49,14 @@ def test_the_builder_is_the_workflow_in_github_actions_else_the_local_host() -> 
     assert timestamp("1775719409") == "2026-04-09T07:23:29Z"
 
 
-def test_every_pinned_image_is_a_dependency_with_its_yaml_path() -> None:
+def test_every_pinned_image_and_artifact_is_a_dependency_with_its_yaml_path() -> None:
     vector = read_vector(_pinned_vector(), "v")
     dependencies = pinned_dependencies(vector)
-    assert len(dependencies) == len(vector.images) > 50
+    pinned = vector.pinned_oci_references()
+    assert len(dependencies) == len(pinned) > len(vector.images) > 50  # the charts and roles too
+    kinds = {str(d["name"]): d["annotations"] for d in dependencies}
+    assert all(kinds[p.yaml_path] == {"kind": p.kind} for p in pinned)
+    assert {"kind": "oci-artifact"} in kinds.values()
     first = dependencies[0]
     assert first["name"] == vector.images[0].yaml_path and str(first["name"]).startswith("docker-images.")
     assert first["digest"] == {"sha256": "0" * 64} and first["annotations"] == {"kind": "image"}
@@ -88,3 +92,19 @@ def test_run_times_do_not_make_another_provenance() -> None:
     assert without_run_times(json.dumps(one).encode()) == without_run_times(json.dumps(two).encode())
     two["predicate"]["buildDefinition"]["externalParameters"]["version"] = "v2"
     assert without_run_times(json.dumps(one).encode()) != without_run_times(json.dumps(two).encode())
+
+
+def test_pinned_binaries_are_dependencies_by_url() -> None:
+    text = (
+        "docker-images:\n  a:\n    - name: ghcr.io/x/a\n      tag: v1\n      digest: sha256:" + "1" * 64 + "\n"
+        "binaries:\n  kernel:\n    url: https://example.org/kernel\n    digest: sha256:" + "2" * 64 + "\n"
+        "  initrd:\n    url: https://example.org/initrd\n"
+    )
+    dependencies = pinned_dependencies(read_vector(text.encode(), "v"))
+    assert dependencies[-1] == {
+        "name": "binaries.kernel",
+        "uri": "https://example.org/kernel",
+        "digest": {"sha256": "2" * 64},
+        "annotations": {"kind": "binary"},
+    }
+    assert len(dependencies) == 2  # a binary without a digest (assembled with --no-binaries) pins nothing
