@@ -11,11 +11,14 @@ from dataclasses import dataclass
 import typer
 
 from pipeline import __version__
+from pipeline.cli.help import HelpGroup, HelpTyper
 
-app = typer.Typer(
+app = HelpTyper(
     name="release-vector",
     help="Cut signed, cosign-compatible releases described by a release vector.",
     pretty_exceptions_enable=False,
+    cls=HelpGroup,
+    rich_markup_mode=None,
     add_completion=False,
     no_args_is_help=True,
     context_settings={"help_option_names": ["-h", "--help"]},

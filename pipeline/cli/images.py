@@ -61,7 +61,7 @@ def sign_command(
     bundle_format: str = BUNDLE_FORMAT_OPTION,
     json_output: bool = typer.Option(False, "--json", help="Print a JSON array of results."),
 ) -> None:
-    """Sign images by digest, as `cosign sign --key` (legacy layout) does; re-runs add nothing.
+    """Sign images by digest, as `cosign sign` does; re-runs add nothing.
 
     Each reference is resolved once to its manifest digest, which is what gets signed. Each new
     signature is recorded in the transparency log (Rekor) and carries its bundle, unless --no-tlog-upload.

@@ -20,7 +20,7 @@ def generate_key_pair_command(
     force: bool = typer.Option(False, "--force", help="Overwrite existing key files."),
     json_output: bool = typer.Option(False, "--json", help="Print the written paths as JSON."),
 ) -> None:
-    """Write a new ECDSA P-256 key pair in cosign's formats (PREFIX.key encrypted, PREFIX.pub).
+    """Write a new key pair in cosign's formats: PREFIX.key (ECDSA P-256, encrypted) and PREFIX.pub.
 
     The password comes from COSIGN_PASSWORD (empty means no password) or a prompt on a terminal.
     """

@@ -92,9 +92,9 @@ def assemble_command(
     registry: RegistryFlags = REGISTRY_OPTIONS,
     json_output: bool = typer.Option(False, "--json", help="Print a JSON result on stdout (needs --output)."),
 ) -> None:
-    """Pin every image of the source definition to its current digest and write the release vector.
+    """Write the release vector: the source definition with every image pinned to its current digest.
 
-    The vector is the source, byte for byte, plus `digest: sha256:…` after each image's tag and a
+    The vector is the source, byte for byte, plus `digest: sha256:<hex>` after each image's tag and a
     `release-vector` block (version, git revision, sha256 of the source; `created` only from
     SOURCE_DATE_EPOCH). Same source and digests, same bytes.
     """
