@@ -205,3 +205,18 @@ class ErrorList(ReleaseVectorError):
 
     def lines(self) -> list[str]:
         return [line for error in self.errors for line in error.lines()] + [self.one_line()]
+
+
+# --- could not check (issue 18): a verify command tells an unreachable service from a bad signature ---------
+
+
+def is_unchecked(error: ReleaseVectorError) -> bool:
+    """True when ``error`` kept a check from happening (unreachable, refused, timeout, 5xx after retries,
+    credentials refused) rather than finding something wrong: verify commands exit 5 (4 for auth) for it,
+    not 10. A 404 is an answer (the signature is not there), not an outage."""
+    return isinstance(error, RegistryError | AuthError) and not isinstance(error, NotFoundError)
+
+
+def unchecked_exit_code(errors: list[ReleaseVectorError]) -> ExitCode:
+    """4 when every unchecked image was refused credentials, else 5."""
+    return ExitCode.AUTH if errors and all(e.exit_code == ExitCode.AUTH for e in errors) else ExitCode.REGISTRY

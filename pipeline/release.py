@@ -42,7 +42,7 @@ from pipeline.artifact import (
 from pipeline.assemble import build_vector
 from pipeline.cosign.keys import load_public_key, public_key_der
 from pipeline.cosign.verify import VerificationPolicy
-from pipeline.errors import ReleaseVectorError
+from pipeline.errors import ReleaseVectorError, is_unchecked
 from pipeline.http import parallel_map
 from pipeline.oci import digest as digests
 from pipeline.oci.client import RegistryClient
@@ -222,11 +222,12 @@ class ImageCheck:
     tag: str
     digest: str
     verification: ImageVerification | None
-    problems: tuple[str, ...]
+    problems: tuple[str, ...]  # what was found wrong
+    unchecked: ReleaseVectorError | None = None  # what kept a check from happening (exit 5/4, not 10)
 
     @property
     def ok(self) -> bool:
-        return not self.problems
+        return not self.problems and self.unchecked is None
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -234,6 +235,7 @@ class ImageCheck:
             "digest": self.digest,
             "ok": self.ok,
             "problems": list(self.problems),
+            "unchecked": self.unchecked.one_line() if self.unchecked is not None else None,
         }
 
 
@@ -330,18 +332,22 @@ def verify_release(
         original = parse_reference(f"{name}:{tag}@{digest}")
         mirrored = mirrors.apply(original)
         result = verify_image(registry, mirrored.with_digest(digest), policy, all_formats=False)
-        problems = [] if result.ok else [result.reason()]
+        problems = [] if result.ok or result.unchecked else [result.reason()]
+        unchecked = result.unchecked
         if check_tags:
             try:
                 descriptor = registry.head_manifest(mirrored.with_tag(tag))
             except ReleaseVectorError as error:
-                problems.append(f"tag {tag} cannot be read: {error.message}")
+                if is_unchecked(error):
+                    unchecked = unchecked or error
+                else:
+                    problems.append(f"tag {tag} cannot be read: {error.message}")
             else:
                 if descriptor is None:
                     problems.append(f"tag {tag} no longer exists")
                 elif descriptor.digest != digest:
                     problems.append(f"tag moved: {tag} now points at {descriptor.digest}, the vector pins {digest}")
-        return ImageCheck(name, tag, digest, result, tuple(problems))
+        return ImageCheck(name, tag, digest, result, tuple(problems), unchecked)
 
     keys = list(entries)
     checks = tuple(parallel_map(check, keys, concurrency=max(1, concurrency)))

@@ -31,6 +31,7 @@ from pipeline.cli.trust_options import (
     transparency_log,
     verification_policy,
 )
+from pipeline.cli.verdicts import Verdict, finish
 from pipeline.cosign.policy import TrustOptions
 from pipeline.errors import ExitCode
 from pipeline.signatures.formats import layouts_for
@@ -208,10 +209,5 @@ def verify_command(
         for result in results:
             if result.ok:
                 _print_verified(result, not trust.insecure_ignore_tlog, policy.keyless is not None)
-    failed = [result for result in results if not result.ok]
-    for result in failed:
-        print(f"error: verification failed: {one_line(result.reason())} ({result.reference})", file=sys.stderr)
-    for hint in dict.fromkeys(hint for result in failed for hint in result.hints):
-        print(f"hint: {one_line(hint)}", file=sys.stderr)
-    if failed:
-        raise typer.Exit(int(ExitCode.VERIFICATION_FAILED))
+    verdicts = [Verdict(r.reference, None if r.ok else r.reason(), r.unchecked) for r in results]
+    finish(verdicts, [hint for result in results if not result.ok for hint in result.hints])

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from pipeline.cosign.verify import VerificationPolicy
-from pipeline.errors import ReleaseVectorError
+from pipeline.errors import ReleaseVectorError, is_unchecked
 from pipeline.http import DEFAULT_CONCURRENCY, parallel_map
 from pipeline.oci.reference import Reference
 from pipeline.signatures.formats import all_layouts
@@ -35,6 +35,7 @@ class ImageVerification:
     bundles: tuple[VerifiedBundle, ...] = ()  # cosign v3 bundles that verified
     found: tuple[Format, ...] = ()  # the formats in which signatures were found (verified or not)
     hints: tuple[str, ...] = ()  # what the user can do about the failures (e.g. the --insecure-* way out)
+    unchecked: ReleaseVectorError | None = None  # not ok, and no signature found wrong: this kept it from a verdict
 
     @property
     def ok(self) -> bool:
@@ -73,7 +74,8 @@ def verify_image(
                 return ImageVerification(label, None, (), ("image not found",))
             digest = descriptor.digest
     except ReleaseVectorError as error:
-        return ImageVerification(label, image.digest, (), (error.one_line(),))
+        unchecked = error if is_unchecked(error) else None
+        return ImageVerification(label, image.digest, (), (error.one_line(),), unchecked=unchecked)
     target = SignatureTarget(image, digest)
     verifier = Verifier(policy, dict(annotations or {}), require_reference)
     results: dict[Format, LayoutVerification] = {}
@@ -83,8 +85,13 @@ def verify_image(
             break
     failures = [failure for result in results.values() for failure in result.failures]
     found = tuple(fmt for fmt, result in results.items() if result.found)
-    if not found and not any(result.verified for result in results.values()):
-        failures = [f"no signatures found ({'; '.join(result.missing for result in results.values())})"]
+    verified = any(result.verified for result in results.values())
+    # A signature found wrong is a verdict; otherwise an outage in any layout leaves the image unchecked.
+    unchecked = next((r.unchecked for r in results.values() if r.unchecked), None) if not failures else None
+    if unchecked is not None and not verified:
+        failures = [unchecked.one_line()]
+    elif not found and not verified:
+        failures = [f"no signatures found ({'; '.join(r.missing for r in results.values() if r.missing)})"]
     legacy, v3 = results.get("legacy"), results.get("v3")
     return ImageVerification(
         label,
@@ -94,6 +101,7 @@ def verify_image(
         tuple(v for v in (v3.verified if v3 else ()) if isinstance(v, VerifiedBundle)),
         found,
         tuple(dict.fromkeys(hint for result in results.values() for hint in result.hints)),
+        unchecked if not verified else None,
     )
 
 
