@@ -28,6 +28,7 @@ app = HelpTyper(
 @dataclass
 class GlobalState:
     debug: bool = False
+    progress: bool = True  # --no-progress: no progress bars or [n/N] lines, only the summaries
 
 
 STATE = GlobalState()
@@ -45,6 +46,14 @@ def _global_options(
     version: bool = typer.Option(
         False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
     ),
+    no_color: bool = typer.Option(
+        False, "--no-color", envvar="RELEASE_VECTOR_NO_COLOR",
+        help="No colour on stderr (also off when it is not a terminal, or with NO_COLOR set).",
+    ),
+    no_progress: bool = typer.Option(
+        False, "--no-progress", envvar="RELEASE_VECTOR_NO_PROGRESS", help="No progress bars or [n/N] lines."
+    ),
 ) -> None:
     """Cut signed, cosign-compatible releases described by a release vector."""
     STATE.debug = debug
+    STATE.progress = not no_progress  # --no-color is read before parsing (pipeline.cli.style): errors too

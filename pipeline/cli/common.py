@@ -10,6 +10,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, TextIO
 
+from pipeline.cli.style import paint
 from pipeline.cosign.keys import SigningKey, load_private_key
 from pipeline.errors import (
     FileConflictError,
@@ -141,11 +142,13 @@ class PrintableStream:
     rich's progress bar and tables, which draw with escape sequences of their own (and strip control
     characters from the text they are given)."""
 
-    def __init__(self, raw: TextIO) -> None:
+    def __init__(self, raw: TextIO, *, colour: bool = False) -> None:
         self.raw = raw
+        self.colour = colour  # error:/warning:/hint: labels in colour (pipeline.cli.style), stderr on a terminal
 
     def write(self, text: str) -> int:
-        self.raw.write(printable(text))
+        clean = printable(text)
+        self.raw.write(paint(clean) if self.colour else clean)
         return len(text)
 
     def writelines(self, lines: Any) -> None:
