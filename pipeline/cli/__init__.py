@@ -15,13 +15,11 @@ from typing import NoReturn
 from typer._click.exceptions import ClickException
 from typer.exceptions import Abort
 
-from pipeline.cli import artifact, blobs, images, keys, rehearse, release, vector  # noqa: F401  (registers the commands)
 from pipeline.cli.app import STATE, app
-from pipeline.cli.common import PrintableStream
+from pipeline.cli.streams import PrintableStream
 from pipeline.cli.style import colour_wanted
 from pipeline.cli.usage_errors import report_click_error
 from pipeline.errors import ErrorList, ExitCode, ReleaseVectorError, printable
-from pipeline.http import set_request_timeout
 
 __all__ = ["app", "main", "run"]
 
@@ -39,7 +37,9 @@ def print_error(error: ReleaseVectorError) -> None:
 def run(argv: Sequence[str] | None = None) -> int:
     """Run the CLI on ``argv`` (default: ``sys.argv[1:]``) and return the exit code."""
     STATE.debug, STATE.progress = False, True
-    set_request_timeout(None)  # a run in the same process does not inherit the last one's option
+    network = sys.modules.get("pipeline.http")  # loaded only by commands that need it (pipeline.cli.lazy)
+    if network is not None:
+        network.set_request_timeout(None)  # a run in the same process does not inherit the last one's option
     args = list(sys.argv[1:] if argv is None else argv)
     stdout, stderr = sys.stdout, sys.stderr
     colour = colour_wanted(stderr, args, os.environ)

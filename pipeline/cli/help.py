@@ -181,9 +181,27 @@ def command_help(command: Any, ctx: Any, width: int) -> str:
     return "\n".join(line.rstrip() for line in lines) + "\n"
 
 
+def _peek(group: Any, ctx: Any, name: str) -> Any:
+    """A command as far as the list needs it: loaded, or its lazy stand-in (name, help; nothing imported)."""
+    from pipeline.cli.lazy import lazy_commands
+
+    if name in getattr(group, "commands", {}) or name not in lazy_commands():
+        return group.get_command(ctx, name)
+    lazy = lazy_commands()[name]
+    return _Summary(lazy.help, lazy.hidden)
+
+
+class _Summary:
+    short_help = None
+    rich_help_panel = None
+
+    def __init__(self, help_text: str | None, hidden: bool) -> None:
+        self.help, self.hidden = help_text, hidden
+
+
 def command_panels(group: Any, ctx: Any) -> dict[str, list[str]]:
     """The group's visible commands by panel, in :data:`help_names.COMMAND_PANELS`' order, the others last."""
-    commands = {name: group.get_command(ctx, name) for name in group.list_commands(ctx)}
+    commands = {name: _peek(group, ctx, name) for name in group.list_commands(ctx)}
     visible = {name: command for name, command in commands.items() if command is not None and not command.hidden}
     panels: dict[str, list[str]] = {panel: [n for n in listed if n in visible]
                                     for panel, listed in names.COMMAND_PANELS.items()}  # fmt: skip
@@ -215,7 +233,7 @@ def group_help(group: Any, ctx: Any, width: int) -> str:
     for panel, entries in panels.items():
         lines += ["", f"{panel}:"]
         for name in entries:
-            lines += _entry(name, [command_summary(group.get_command(ctx, name))], width, column)
+            lines += _entry(name, [command_summary(_peek(group, ctx, name))], width, column)
     lines += ["", f"Run '{ctx.command_path} COMMAND --help' for a command's options."]
     return "\n".join(line.rstrip() for line in lines) + "\n"
 
@@ -226,6 +244,19 @@ class HelpCommand(TyperCommand):
 
 
 class HelpGroup(TyperGroup):
+    """The top-level group: lists the lazy commands too (pipeline.cli.lazy), loads one when it is looked up."""
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        from pipeline.cli.lazy import lazy_commands
+
+        return [*super().list_commands(ctx), *(name for name in lazy_commands() if name not in self.commands)]
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        from pipeline.cli.lazy import load
+
+        load(self, cmd_name)
+        return super().get_command(ctx, cmd_name)
+
     def format_help(self, ctx: Any, formatter: Any) -> None:
         formatter.write(group_help(self, ctx, terminal_width()))
 

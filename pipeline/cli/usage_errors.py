@@ -8,7 +8,7 @@ import sys
 
 from typer._click.exceptions import ClickException, NoArgsIsHelpError, NoSuchOption, UsageError
 
-from pipeline.cli.common import one_line
+from pipeline.cli.streams import one_line
 
 _DID_YOU_MEAN = re.compile(r"\s*\(?(?:Did you mean|Possible options:)\s*(?P<what>[^)]*?)\??\)?\s*$")
 
