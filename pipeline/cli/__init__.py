@@ -16,6 +16,7 @@ from typer._click.exceptions import ClickException
 from typer.exceptions import Abort
 
 from pipeline.cli.app import STATE, app
+from pipeline.cli.config import Config
 from pipeline.cli.streams import PrintableStream
 from pipeline.cli.style import colour_wanted
 from pipeline.cli.usage_errors import report_click_error
@@ -36,7 +37,7 @@ def print_error(error: ReleaseVectorError) -> None:
 
 def run(argv: Sequence[str] | None = None) -> int:
     """Run the CLI on ``argv`` (default: ``sys.argv[1:]``) and return the exit code."""
-    STATE.debug, STATE.progress = False, True
+    STATE.debug, STATE.progress, STATE.config = False, True, Config()
     network = sys.modules.get("pipeline.http")  # loaded only by commands that need it (pipeline.cli.lazy)
     if network is not None:
         network.set_request_timeout(None)  # a run in the same process does not inherit the last one's option

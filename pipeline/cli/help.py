@@ -239,6 +239,14 @@ def group_help(group: Any, ctx: Any, width: int) -> str:
 
 
 class HelpCommand(TyperCommand):
+    def make_context(self, info_name: str | None, args: list[str], parent: Any = None, **extra: Any) -> Any:
+        """The context with the config file's settings as option defaults (pipeline.cli.config)."""
+        from pipeline.cli.app import STATE
+        from pipeline.cli.config import default_map
+
+        extra.setdefault("default_map", default_map(self, STATE.config) or None)
+        return super().make_context(info_name, args, parent, **extra)
+
     def format_help(self, ctx: Any, formatter: Any) -> None:
         formatter.write(command_help(self, ctx, terminal_width()))
 

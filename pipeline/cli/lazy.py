@@ -25,6 +25,7 @@ LAZY_MODULES = (
     "pipeline.cli.keys",
     "pipeline.cli.rehearse",
     "pipeline.cli.release",
+    "pipeline.cli.config_command",
 )
 
 

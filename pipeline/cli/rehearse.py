@@ -22,6 +22,7 @@ import typer
 
 from pipeline.cli.app import app
 from pipeline.cli.common import PASSWORD_ENV, print_json
+from pipeline.cli.config import CONFIG_ENV
 from pipeline.cli.vector import DEFAULT_SOURCE
 from pipeline.rehearsal.run import DEFAULT_VERSION as DEFAULT_VERSION
 from pipeline.rehearsal.run import PHASES, CommandOutcome, RehearsalResult, RehearsalSettings, rehearse
@@ -78,7 +79,8 @@ class InProcessCommands:
         from pipeline.cli import run  # the package imports this module: import at call time
 
         captured = io.StringIO()
-        with _scoped_env(password, env), contextlib.redirect_stdout(captured):
+        # The caller's release-vector.yaml is not the rehearsal's: an empty RELEASE_VECTOR_CONFIG reads none.
+        with _scoped_env(password, {CONFIG_ENV: "", **(env or {})}), contextlib.redirect_stdout(captured):
             code = run([*argv, "--json"])
         return CommandOutcome(code, captured.getvalue())
 
