@@ -22,7 +22,7 @@ app = HelpTyper(
     pretty_exceptions_enable=False,
     cls=HelpGroup,
     rich_markup_mode=None,
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion (bash, zsh, fish)
     no_args_is_help=True,
     context_settings={"help_option_names": ["-h", "--help"]},
 )

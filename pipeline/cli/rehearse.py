@@ -139,9 +139,10 @@ def _print_result(result: RehearsalResult) -> None:
     seconds = result.seconds
     phase_text = ", ".join(f"{name} {seconds[name]:.2f} s" for name in PHASES)
     print(f"rehearsal of release {result.version}: ok")
+    signers = 2 if result.keyless is not None else 1  # the key's signature, and the keyless one
     print(
-        f"  images:   {result.images} in the source ({result.multiarch_indexes} multi-arch),"
-        f" {result.images_signed} signatures added"
+        f"  images:   {result.images} in the source ({result.multiarch_indexes} multi-arch);"
+        f" {result.images_signed} images signed, {result.images_signed * signers} signatures added"
     )
     print(f"  vector:   {result.vector_reference}@{result.vector_digest} (signed)")
     print(
@@ -154,6 +155,8 @@ def _print_result(result: RehearsalResult) -> None:
     where = "removed with the temp folder" if result.removed else str(result.release_dir)
     print(f"  outputs:  {', '.join(Path(f).name for f in result.files)} ({where})")
     print(f"  time:     {phase_text}; total {seconds['total']:.2f} s")
+    if not result.removed:
+        print(f"  workdir:  {result.workdir} (left in place: registry storage, keys, release folder)")
     if result.kept:
         pid = result.registry_pid
         print(f"  registry: {result.registry_url} still running (pid {pid}; stop it with: kill {pid})")
