@@ -51,3 +51,15 @@ def test_failures_and_unchecked_exit_10_naming_the_unchecked(capsys: pytest.Capt
 def test_a_failure_naming_its_subject_does_not_repeat_it(capsys: pytest.CaptureFixture[str]) -> None:
     assert exit_code([Verdict("r/a:v1", "bad signature (r/a:v1)")]) == 10
     assert capsys.readouterr().err.count("r/a:v1") == 1
+
+
+def test_a_private_key_given_to_verify_is_named_with_a_hint(cli: object, tmp_path: object) -> None:
+    from pathlib import Path
+
+    from tests.conftest import REPO_ROOT
+
+    key = REPO_ROOT / "tests/vectors/cosign/keys/sigstore-rs-cosign-generated-empty-password.key"
+    result = cli("verify", "127.0.0.1:1/a@sha256:" + "0" * 64, "--key", str(key))  # type: ignore[operator]
+    assert result.exit_code == 6
+    assert result.stderr.splitlines()[-1].startswith("hint: this is a private key")
+    assert Path(str(key)).name in result.stderr
