@@ -183,7 +183,7 @@ def _print_verification(result: ReleaseVerification) -> None:
         if image.ok:
             print(f"ok      {pinned}")
         elif image.problems:
-            print(f"FAILED  {pinned}: {'; '.join(image.problems)}")
+            print(f"FAILED  {pinned}")  # why: once, on stderr (pipeline.cli.verdicts)
         else:
             print(f"UNCHECKED {pinned}")
     for check in result.checks:

@@ -141,6 +141,8 @@ def _fail_unresolved(
     for image, failure in resolution.failed_entries(source):
         _err(f"error: {failure.reason} ({source.where}:{image.line})")
     _err(f"error: {len(resolution.unresolved)} of {len(source.references())} images could not be resolved")
+    for hint in dict.fromkeys(failure.error.hint for failure in resolution.unresolved if failure.error.hint):
+        _err(f"hint: {hint}")
     if json_output:
         print_json(_result(source, output, None, resolution, no_resolve))
     raise typer.Exit(int(resolution.unresolved[0].error.exit_code))
