@@ -13,6 +13,7 @@ from pipeline import jsonbounded
 from pipeline.cli.app import app
 from pipeline.cli.bundle_options import BUNDLE_FORMAT_OPTION, parse_bundle_format, referrer_created
 from pipeline.cli.common import load_signing_key, one_line, print_json
+from pipeline.cli.counter import counter
 from pipeline.cli.keyless_options import SIGN_OPTIONS, KeylessOptions, check_keyless_options, keyless_signer
 from pipeline.cli.keys import KEY_HELP
 from pipeline.cli.option_groups import grouped
@@ -199,10 +200,9 @@ def verify_command(
     refs = parse_images(images)
     notes = parse_annotations(annotations)
     policy = verification_policy(key, trust)
-    with registry.client(refs) as client:
-        results = verify_images(
-            client, refs, policy, annotations=notes, require_reference=check_reference, concurrency=concurrency
-        )
+    with registry.client(refs) as client, counter("verifying images", len(refs)) as tick:
+        results = verify_images(client, refs, policy, annotations=notes, require_reference=check_reference,
+                                concurrency=concurrency, on_result=lambda _result: tick())  # fmt: skip
     if json_output:
         print_json([_result_json(result) for result in results])
     else:

@@ -14,6 +14,7 @@ import typer
 from pipeline.assemble import Resolution, assemble, resolve_source, vector_metadata
 from pipeline.cli.app import app
 from pipeline.cli.common import print_json, read_input_file, write_atomically
+from pipeline.cli.counter import counter
 from pipeline.cli.option_groups import grouped
 from pipeline.cli.registry_options import CONCURRENCY_OPTION, REGISTRY_OPTIONS, RegistryFlags, registry_options
 from pipeline.errors import UsageError
@@ -64,8 +65,9 @@ def _resolve(source: Source, mirrors: Mirrors, *, concurrency: int, registry: Re
         cacert=registry.registry_cacert,
         max_connections=max(concurrency, 1),
     )
-    with RegistryClient(options) as client:
-        return resolve_source(client, source, mirrors=mirrors, concurrency=concurrency)
+    with RegistryClient(options) as client, counter("resolving images", len(source.references())) as tick:
+        return resolve_source(client, source, mirrors=mirrors, concurrency=concurrency,
+                              on_resolved=lambda _ref, _digest: tick())  # fmt: skip
 
 
 @app.command("assemble")

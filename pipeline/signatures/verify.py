@@ -9,7 +9,7 @@ and each failing one carries the reasons of all its signatures.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from pipeline.cosign.verify import VerificationPolicy
@@ -113,10 +113,15 @@ def verify_images(
     annotations: Mapping[str, str] | None = None,
     require_reference: bool = False,
     concurrency: int = DEFAULT_CONCURRENCY,
+    on_result: Callable[[ImageVerification], None] | None = None,
 ) -> list[ImageVerification]:
-    """Every image checked (not just up to the first failure), results in input order."""
+    """Every image checked (not just up to the first failure), results in input order; ``on_result`` is
+    called as each one is done (progress)."""
 
     def one(image: Reference) -> ImageVerification:
-        return verify_image(registry, image, policy, annotations=annotations, require_reference=require_reference)
+        result = verify_image(registry, image, policy, annotations=annotations, require_reference=require_reference)
+        if on_result is not None:
+            on_result(result)
+        return result
 
     return parallel_map(one, images, concurrency=concurrency)
