@@ -101,3 +101,19 @@ def test_help_through_the_cli(capsys: pytest.CaptureFixture[str], monkeypatch: p
     out = capsys.readouterr().out
     assert out.startswith("Usage: release-vector release [OPTIONS] VERSION")
     assert_fits(out, 80)
+
+
+def test_shell_completion_completes_commands_and_options(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert run(["--show-completion", "bash"]) == 0
+    assert "_release_vector_completion" in capsys.readouterr().out
+    monkeypatch.setenv("_RELEASE_VECTOR_COMPLETE", "complete_bash")
+    monkeypatch.setenv("COMP_WORDS", "release-vector verify-rel")
+    monkeypatch.setenv("COMP_CWORD", "1")
+    run([])
+    assert capsys.readouterr().out.split() == ["verify-release"]
+    monkeypatch.setenv("COMP_WORDS", "release-vector verify --check-ref")
+    monkeypatch.setenv("COMP_CWORD", "2")
+    run([])
+    assert capsys.readouterr().out.split() == ["--check-reference"]
