@@ -184,7 +184,8 @@ def pull_command(
 ) -> None:
     """Pull a release vector artifact and extract release.yaml; its signature is verified first if asked.
 
-    With --key or the keyless --certificate-* options, nothing is written unless the artifact is signed (else exit 10).
+    With --key or the keyless --certificate-* options, nothing is written unless the artifact is signed (else exit
+    10; 5 when its signatures could not be read).
 
     Without them the vector is pulled unverified (a warning says so).
     """

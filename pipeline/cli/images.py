@@ -193,6 +193,9 @@ def verify_command(
 ) -> None:
     """Verify image signatures as `cosign verify` does; every image is checked, failures exit 10.
 
+    An image whose signatures could not be read (registry unreachable, refused, timeout, 5xx after retries)
+    is unchecked: exit 5 (4 for refused credentials) when nothing failed, else 10 naming the unchecked ones.
+
     Both formats are looked for: the legacy sha256-<hex>.sig tag, and cosign v3 Sigstore bundles attached
     as OCI referrers (referrers API, else the sha256-<hex> fallback index). An image passes when one
     signature in either format verifies.
