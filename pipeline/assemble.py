@@ -111,7 +111,7 @@ def resolve_images(
         except ReleaseVectorError as exc:
             return ref, None, exc
         if descriptor is None:
-            return ref, None, RegistryError("manifest not found", where=str(target))
+            return ref, None, RegistryError("manifest not found", where=str(target), hint=mirror_hint(mirrors, ref))
         return ref, descriptor.digest, None
 
     found: dict[Reference, str] = {}
@@ -131,6 +131,15 @@ def resolve_images(
         digests={ref: found[ref] for ref in unique if ref in found},
         unresolved=tuple(Unresolved(ref, targets[ref], failed[ref]) for ref in unique if ref in failed),
     )
+
+
+def mirror_hint(mirrors: Mirrors, ref: Reference) -> str | None:
+    """For an image not found where no mirror rule sent it, while rules exist for other hosts: the rule it lacks."""
+    if not mirrors or mirrors.rule_for(ref.repo) is not None:
+        return None
+    sources = ", ".join(sorted({rule.source for rule in mirrors.rules}))
+    return (f"no --registry-mirror rule covers {ref.registry} (rules for: {sources}); if it is mirrored too, add"
+            f" {ref.registry}=MIRROR/{ref.registry}")  # fmt: skip
 
 
 def resolve_source(

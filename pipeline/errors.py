@@ -229,6 +229,8 @@ class UnsignedItemError(VerificationError):
 class LayoutError(InvalidInputError):
     """An OCI image layout (or its tar) is malformed, names a path outside ``blobs/``, holds a link or a
     ``..`` member, or has a blob whose content does not match its digest (exit 3; nothing is imported)."""
+
+
 # --- keys kept elsewhere: PKCS#11 tokens and KMS (issue 19) ------------------------------------
 
 
@@ -246,3 +248,18 @@ class KeyServiceAuthError(AuthError):
 
 class KeyServiceError(RegistryError):
     """The key service (KMS) failed, kept throttling after the retries, or was unreachable (exit 5)."""
+
+
+# --- could not check (issue 18): a verify command tells an unreachable service from a bad signature ---------
+
+
+def is_unchecked(error: ReleaseVectorError) -> bool:
+    """True when ``error`` kept a check from happening (unreachable, refused, timeout, 5xx after retries,
+    credentials refused) rather than finding something wrong: verify commands exit 5 (4 for auth) for it,
+    not 10. A 404 is an answer (the signature is not there), not an outage."""
+    return isinstance(error, RegistryError | AuthError) and not isinstance(error, NotFoundError)
+
+
+def unchecked_exit_code(errors: list[ReleaseVectorError]) -> ExitCode:
+    """4 when every unchecked image was refused credentials, else 5."""
+    return ExitCode.AUTH if errors and all(e.exit_code == ExitCode.AUTH for e in errors) else ExitCode.REGISTRY

@@ -231,6 +231,8 @@ def pull_vector(
     verification: ImageVerification | None = None
     if policy is not None:
         verification = verify_image(client, pinned, policy, all_formats=all_formats)
+        if not verification.ok and verification.unchecked is not None:
+            raise verification.unchecked  # could not check (exit 5, or 4): not a bad signature
         if not verification.ok:
             raise VerificationError(
                 f"signature verification failed: {verification.reason()}",

@@ -43,7 +43,7 @@ from pipeline.assemble import build_vector
 from pipeline.binaries import BinaryFetcher, fetch_binaries
 from pipeline.cosign.keys import load_public_key, public_key_der
 from pipeline.cosign.verify import VerificationPolicy
-from pipeline.errors import ReleaseVectorError
+from pipeline.errors import ReleaseVectorError, is_unchecked
 from pipeline.http import parallel_map
 from pipeline.oci import digest as digests
 from pipeline.oci.client import RegistryClient
@@ -298,14 +298,15 @@ class ImageCheck:
     tag: str
     digest: str
     verification: ImageVerification | None
-    problems: tuple[str, ...]
+    problems: tuple[str, ...]  # what was found wrong
     kind: str = KIND_IMAGE
     yaml_path: str = ""
     formats: tuple[Format, ...] = ()  # the signature formats the image carries (verified or only present)
+    unchecked: ReleaseVectorError | None = None  # what kept a check from happening (exit 5/4, not 10)
 
     @property
     def ok(self) -> bool:
-        return not self.problems
+        return not self.problems and self.unchecked is None
 
     @property
     def label(self) -> str:
@@ -326,6 +327,7 @@ class ImageCheck:
             "problems": list(self.problems),
             "formats": list(self.formats),
             "verified_formats": list(verified),
+            "unchecked": self.unchecked.one_line() if self.unchecked is not None else None,
         }
 
 
@@ -456,19 +458,23 @@ def verify_release(
         original = parse_reference(f"{name}:{tag}@{digest}")
         mirrored = mirrors.apply(original)
         result = verify_image(registry, mirrored.with_digest(digest), policy, all_formats=False)
-        problems = [] if result.ok else [result.reason()]
-        carried = formats_carried(registry, mirrored, digest, result.found, skip=result.looked)
+        problems = [] if result.ok or result.unchecked else [result.reason()]
+        unchecked = result.unchecked
+        carried = () if unchecked else formats_carried(registry, mirrored, digest, result.found, skip=result.looked)
         if check_tags:
             try:
                 descriptor = registry.head_manifest(mirrored.with_tag(tag))
             except ReleaseVectorError as error:
-                problems.append(f"tag {tag} cannot be read: {error.message}")
+                if is_unchecked(error):
+                    unchecked = unchecked or error
+                else:
+                    problems.append(f"tag {tag} cannot be read: {error.message}")
             else:
                 if descriptor is None:
                     problems.append(f"tag {tag} no longer exists")
                 elif descriptor.digest != digest:
                     problems.append(f"tag moved: {tag} now points at {descriptor.digest}, the vector pins {digest}")
-        return ImageCheck(name, tag, digest, result, tuple(problems), entry.kind, entry.yaml_path, carried)
+        return ImageCheck(name, tag, digest, result, tuple(problems), entry.kind, entry.yaml_path, carried, unchecked)
 
     keys = list(entries)
     checks = tuple(parallel_map(check, keys, concurrency=max(1, concurrency)))

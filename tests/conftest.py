@@ -28,6 +28,12 @@ class CliResult:
     stderr: str
 
 
+@pytest.fixture(autouse=True)
+def _no_config_file(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The repository's own release-vector.yaml is not the tests' (an empty RELEASE_VECTOR_CONFIG: no file)."""
+    monkeypatch.setenv("RELEASE_VECTOR_CONFIG", "")
+
+
 @pytest.fixture
 def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
     """Run ``release-vector`` in-process: ``cli("sign-blob", ..., env={...})`` → CliResult."""

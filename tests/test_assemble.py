@@ -311,3 +311,15 @@ def test_one_token_per_repository(token_registry: RegistryProcess) -> None:
     assert resolution.ok
     scopes = sorted(s for request in issuer.requests[before:] for s in request.scopes)
     assert scopes == sorted(f"repository:assemble/tok/r{r}:pull" for r in range(5))
+
+
+def test_an_image_not_found_outside_the_mirrors_hints_at_the_rule_it_lacks() -> None:
+    mirrors = parse_mirrors(["ghcr.io=127.0.0.1:5000/ghcr.io"])
+    fake = FakeRegistry({"127.0.0.1:5000/ghcr.io/x/a:v1"})
+    resolution = resolve_images(fake, refs("ghcr.io/x/a:v1", "quay.io/y/b:v2", "ghcr.io/x/gone:v1"), mirrors=mirrors)
+    hints = {str(failure.reference): failure.error.hint for failure in resolution.unresolved}
+    assert hints["quay.io/y/b:v2"] == (
+        "no --registry-mirror rule covers quay.io (rules for: ghcr.io); if it is mirrored too, add"
+        " quay.io=MIRROR/quay.io"
+    )
+    assert hints["ghcr.io/x/gone:v1"] is None  # mirrored, and missing at the mirror: no rule to add

@@ -6,18 +6,21 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import traceback
 from collections.abc import Sequence
 from typing import NoReturn
 
-import pipeline.cli.attest_commands
-import pipeline.cli.carry  # noqa: F401  (registers mirror, export, import)
-from pipeline.cli import artifact, blobs, images, keys, rehearse, release, vector  # noqa: F401  (registers the commands)
+from typer._click.exceptions import ClickException
+from typer.exceptions import Abort
+
 from pipeline.cli.app import STATE, app
-from pipeline.cli.common import PrintableStream, close_opened_keys
+from pipeline.cli.config import Config
+from pipeline.cli.streams import PrintableStream
+from pipeline.cli.style import colour_wanted
+from pipeline.cli.usage_errors import report_click_error
 from pipeline.errors import ErrorList, ExitCode, ReleaseVectorError, printable
-from pipeline.http import set_request_timeout
 
 __all__ = ["app", "main", "run"]
 
@@ -34,22 +37,34 @@ def print_error(error: ReleaseVectorError) -> None:
 
 def run(argv: Sequence[str] | None = None) -> int:
     """Run the CLI on ``argv`` (default: ``sys.argv[1:]``) and return the exit code."""
-    STATE.debug = False
-    set_request_timeout(None)  # a run in the same process does not inherit the last one's option
+    STATE.debug, STATE.progress, STATE.config = False, True, Config()
+    network = sys.modules.get("pipeline.http")  # loaded only by commands that need it (pipeline.cli.lazy)
+    if network is not None:
+        network.set_request_timeout(None)  # a run in the same process does not inherit the last one's option
     args = list(sys.argv[1:] if argv is None else argv)
     stdout, stderr = sys.stdout, sys.stderr
-    sys.stdout, sys.stderr = PrintableStream(stdout), PrintableStream(stderr)
+    colour = colour_wanted(stderr, args, os.environ)
+    sys.stdout, sys.stderr = PrintableStream(stdout), PrintableStream(stderr, colour=colour)
     try:
         return _run(args)
     finally:
-        close_opened_keys()
+        common = sys.modules.get("pipeline.cli.common")  # loaded by every command that takes a key
+        if common is not None:
+            common.close_opened_keys()  # a token's or KMS key's session ends with the command
         sys.stdout, sys.stderr = stdout, stderr
 
 
 def _run(args: list[str]) -> int:
     try:
-        # Standalone mode: typer itself prints usage errors (exit 2) and help, and exits.
-        app(args=args, prog_name="release-vector")
+        # Not standalone: usage errors come back here to be printed as every other error; typer.Exit's code
+        # (help, --version, a command's own exit) is returned.
+        code = app(args=args, prog_name="release-vector", standalone_mode=False)
+        return code if isinstance(code, int) else 0
+    except ClickException as exc:
+        return report_click_error(exc)
+    except Abort:
+        print("error: aborted", file=sys.stderr)
+        return int(ExitCode.UNEXPECTED)
     except SystemExit as exc:
         code = exc.code
         return code if isinstance(code, int) else (0 if code is None else int(ExitCode.UNEXPECTED))
@@ -67,7 +82,7 @@ def _run(args: list[str]) -> int:
         print(f"error: unexpected {type(exc).__name__}: {' '.join(printable(str(exc)).split())}", file=sys.stderr)
         print("hint: run again with --debug for a traceback, and report it", file=sys.stderr)
         return int(ExitCode.UNEXPECTED)
-    return 0
+    return 0  # pragma: no cover  (every path above returns)
 
 
 def main() -> NoReturn:

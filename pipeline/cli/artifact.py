@@ -94,7 +94,7 @@ def push_command(
     registry: RegistryFlags = REGISTRY_OPTIONS,
     json_output: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
-    """Push a release vector as an OCI artifact, as metal-stack's `oras push` does, but reproducibly.
+    """Push a release vector as an OCI artifact; as metal-stack's `oras push` does, but reproducibly.
 
     The same vector gives the same digest on any machine; SOURCE_DATE_EPOCH, if set, is the tar mtime and `created`.
 
@@ -182,9 +182,10 @@ def pull_command(
         False, "--json", help="Print the result as JSON (with the vector if no --output)."
     ),
 ) -> None:
-    """Pull a release vector artifact and extract release.yaml, verifying its signature first if asked.
+    """Pull a release vector artifact and extract release.yaml; its signature is verified first if asked.
 
-    With --key or the keyless --certificate-* options, nothing is written unless the artifact is signed (else exit 10).
+    With --key or the keyless --certificate-* options, nothing is written unless the artifact is signed (else exit
+    10; 5 when its signatures could not be read).
 
     Without them the vector is pulled unverified (a warning says so).
     """

@@ -1,4 +1,6 @@
-"""Edge helpers the commands share: reading secrets from env/file/prompt, writing files, JSON out."""
+"""Edge helpers the commands share: reading secrets from env/file/prompt, writing files, JSON out.
+
+``PrintableStream``, ``raw_stream`` and ``one_line`` live in :mod:`pipeline.cli.streams` (light to import)."""
 
 from __future__ import annotations
 
@@ -10,8 +12,9 @@ import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
+from pipeline.cli.streams import PrintableStream, one_line, raw_stream
 from pipeline.cosign.keyref import is_key_uri
 from pipeline.cosign.keys import PrivateKeyHandle, load_private_key
 from pipeline.errors import (
@@ -20,7 +23,6 @@ from pipeline.errors import (
     KeyNotFoundError,
     PasswordUnavailableError,
     UsageError,
-    printable,
 )
 from pipeline.localfiles import DEFAULT_LIMIT, KEY_LIMIT, read_bounded, too_large
 from pipeline.secret import Secret
@@ -156,34 +158,4 @@ def print_json(value: Any) -> None:
     sys.stdout.write(json.dumps(value, indent=2) + "\n")
 
 
-class PrintableStream:
-    """A text stream that drops terminal control characters from everything written to it (see
-    :func:`pipeline.errors.printable`): installed over stdout and stderr for the whole command, so every
-    printer — errors, results, notes — is covered, whichever server text it quotes. ``buffer`` (binary
-    writes: the vector, pulled content) passes through unchanged; ``raw`` is the stream underneath, for
-    rich's progress bar and tables, which draw with escape sequences of their own (and strip control
-    characters from the text they are given)."""
-
-    def __init__(self, raw: TextIO) -> None:
-        self.raw = raw
-
-    def write(self, text: str) -> int:
-        self.raw.write(printable(text))
-        return len(text)
-
-    def writelines(self, lines: Any) -> None:
-        for line in lines:
-            self.write(line)
-
-    def __getattr__(self, name: str) -> Any:  # flush, buffer, isatty, fileno, encoding, …
-        return getattr(self.raw, name)
-
-
-def raw_stream(stream: TextIO | PrintableStream) -> TextIO:
-    """The stream under a :class:`PrintableStream` (for rich), or the stream itself."""
-    return stream.raw if isinstance(stream, PrintableStream) else stream
-
-
-def one_line(text: str) -> str:
-    """``text`` printable and on one line (a server's message can hold line breaks)."""
-    return " ".join(printable(text).split())
+__all__ = ["PrintableStream", "one_line", "raw_stream"]  # re-exported: importers of the old place

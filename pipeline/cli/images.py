@@ -13,6 +13,7 @@ from pipeline import jsonbounded
 from pipeline.cli.app import app
 from pipeline.cli.bundle_options import BUNDLE_FORMAT_OPTION, parse_bundle_format, referrer_created
 from pipeline.cli.common import load_signing_key, one_line, print_json
+from pipeline.cli.counter import counter
 from pipeline.cli.keyless_options import SIGN_OPTIONS, KeylessOptions, check_keyless_options, keyless_signer
 from pipeline.cli.keys import KEY_HELP
 from pipeline.cli.option_groups import grouped
@@ -32,6 +33,7 @@ from pipeline.cli.trust_options import (
     transparency_log,
     verification_policy,
 )
+from pipeline.cli.verdicts import Verdict, finish
 from pipeline.cosign.policy import TrustOptions
 from pipeline.errors import ExitCode
 from pipeline.signatures.formats import layouts_for
@@ -62,7 +64,7 @@ def sign_command(
     bundle_format: str = BUNDLE_FORMAT_OPTION,
     json_output: bool = typer.Option(False, "--json", help="Print a JSON array of results."),
 ) -> None:
-    """Sign images by digest, as `cosign sign --key` (legacy layout) does; re-runs add nothing.
+    """Sign images by digest, as `cosign sign` does; re-runs add nothing.
 
     Each reference is resolved once to its manifest digest, which is what gets signed. Each new
     signature is recorded in the transparency log (Rekor) and carries its bundle, unless --no-tlog-upload.
@@ -194,6 +196,9 @@ def verify_command(
 ) -> None:
     """Verify image signatures as `cosign verify` does; every image is checked, failures exit 10.
 
+    An image whose signatures could not be read (registry unreachable, refused, timeout, 5xx after retries)
+    is unchecked: exit 5 (4 for refused credentials) when nothing failed, else 10 naming the unchecked ones.
+
     Both formats are looked for: the legacy sha256-<hex>.sig tag, and cosign v3 Sigstore bundles attached
     as OCI referrers (referrers API, else the sha256-<hex> fallback index). An image passes when one
     signature in either format verifies.
@@ -201,20 +206,14 @@ def verify_command(
     refs = parse_images(images)
     notes = parse_annotations(annotations)
     policy = verification_policy(key, trust)
-    with registry.client(refs) as client:
-        results = verify_images(
-            client, refs, policy, annotations=notes, require_reference=check_reference, concurrency=concurrency
-        )
+    with registry.client(refs) as client, counter("verifying images", len(refs)) as tick:
+        results = verify_images(client, refs, policy, annotations=notes, require_reference=check_reference,
+                                concurrency=concurrency, on_result=lambda _result: tick())  # fmt: skip
     if json_output:
         print_json([_result_json(result) for result in results])
     else:
         for result in results:
             if result.ok:
                 _print_verified(result, not trust.insecure_ignore_tlog, policy.keyless is not None)
-    failed = [result for result in results if not result.ok]
-    for result in failed:
-        print(f"error: verification failed: {one_line(result.reason())} ({result.reference})", file=sys.stderr)
-    for hint in dict.fromkeys(hint for result in failed for hint in result.hints):
-        print(f"hint: {one_line(hint)}", file=sys.stderr)
-    if failed:
-        raise typer.Exit(int(ExitCode.VERIFICATION_FAILED))
+    verdicts = [Verdict(r.reference, None if r.ok else r.reason(), r.unchecked) for r in results]
+    finish(verdicts, [hint for result in results if not result.ok for hint in result.hints])

@@ -90,6 +90,7 @@ class KeylessOptions:
 
 SIGN_OPTIONS = option_group(
     KeylessOptions,
+    "Keyless",
     keyless=(bool, KEYLESS_OPTION),
     identity_token=(str | None, IDENTITY_TOKEN_OPTION),
     fulcio_url=(str | None, FULCIO_URL_OPTION),

@@ -27,7 +27,7 @@ def generate_key_pair_command(
         None, "--kms", help="Make the key on a token or in KMS (pkcs11:…, awskms:///alias/NAME); writes PREFIX.pub."
     ),
 ) -> None:
-    """Write a new ECDSA P-256 key pair in cosign's formats (PREFIX.key encrypted, PREFIX.pub).
+    """Write a new key pair in cosign's formats: PREFIX.key (ECDSA P-256, encrypted) and PREFIX.pub.
 
     The password comes from COSIGN_PASSWORD (empty means no password) or a prompt on a terminal. With --kms the
     private key is made on the PKCS#11 token or in AWS KMS (with its alias) and never leaves it.

@@ -29,14 +29,18 @@ class OptionGroup:
     options: tuple[tuple[str, Any, Any], ...]
 
 
-def option_group(build: type[Any], **options: tuple[Any, Any]) -> Any:
-    """``option_group(TrustOptions, ca_roots=(Path | None, CA_ROOTS_OPTION), …)``: every field, nothing else.
+def option_group(build: type[Any], panel: str | None = None, **options: tuple[Any, Any]) -> Any:
+    """``option_group(TrustOptions, "Verification", ca_roots=(Path | None, CA_ROOTS_OPTION), …)``: every
+    field, nothing else. ``panel``: the ``--help`` panel of each option that names none of its own.
 
     Typed ``Any`` as ``typer.Option`` is, so that ``group: TrustOptions = VERIFY_OPTIONS`` type-checks.
     """
     fields = {field.name for field in dataclasses.fields(build)}
     if set(options) != fields:
         raise TypeError(f"option group {build.__name__}: options {sorted(options)} are not its fields {sorted(fields)}")
+    for _, option in options.values():
+        if panel is not None and getattr(option, "rich_help_panel", None) is None:
+            option.rich_help_panel = panel  # read by pipeline.cli.help (one panel per option, first group wins)
     return OptionGroup(build, tuple((name, annotation, option) for name, (annotation, option) in options.items()))
 
 

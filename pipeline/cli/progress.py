@@ -6,6 +6,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 
+from pipeline.cli.app import STATE
 from pipeline.cli.common import raw_stream
 from pipeline.plan import SIGN_PINNED, Action, Plan
 
@@ -35,6 +36,9 @@ def _progress_reporter(version: str, total: int) -> Iterator[Callable[[Action, s
         digest = f"@{action.digest}" if action.digest and action.kind in SIGN_PINNED else ""
         say(f"[{count}/{total}] {action.kind} {action.target}{digest}: {outcome}")
 
+    if not STATE.progress:
+        yield lambda action, outcome: None
+        return
     if not sys.stderr.isatty() or total == 0:
         yield line
         return

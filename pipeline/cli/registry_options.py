@@ -159,6 +159,7 @@ class RegistryFlags:
 
 REGISTRY_OPTIONS = option_group(
     RegistryFlags,
+    "Registry",
     allow_http_registry=(bool, ALLOW_HTTP_OPTION),
     registry_cacert=(Path | None, CACERT_OPTION),
     registry_credentials_for=(list[str], CREDENTIALS_FOR_OPTION),

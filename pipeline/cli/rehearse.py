@@ -22,6 +22,7 @@ import typer
 
 from pipeline.cli.app import app
 from pipeline.cli.common import PASSWORD_ENV, print_json
+from pipeline.cli.config import CONFIG_ENV
 from pipeline.cli.vector import DEFAULT_SOURCE
 from pipeline.cosign.keyref import describe, is_key_uri
 from pipeline.errors import UsageError
@@ -80,7 +81,8 @@ class InProcessCommands:
         from pipeline.cli import run  # the package imports this module: import at call time
 
         captured = io.StringIO()
-        with _scoped_env(password, env), contextlib.redirect_stdout(captured):
+        # The caller's release-vector.yaml is not the rehearsal's: an empty RELEASE_VECTOR_CONFIG reads none.
+        with _scoped_env(password, {CONFIG_ENV: "", **(env or {})}), contextlib.redirect_stdout(captured):
             code = run([*argv, "--json"])
         return CommandOutcome(code, captured.getvalue())
 
@@ -145,9 +147,10 @@ def _print_result(result: RehearsalResult) -> None:
     seconds = result.seconds
     phase_text = ", ".join(f"{name} {seconds[name]:.2f} s" for name in PHASES)
     print(f"rehearsal of release {result.version}: ok")
+    signers = 2 if result.keyless is not None else 1  # the key's signature, and the keyless one
     print(
-        f"  images:   {result.images} in the source ({result.multiarch_indexes} multi-arch),"
-        f" {result.images_signed} signatures added"
+        f"  images:   {result.images} in the source ({result.multiarch_indexes} multi-arch);"
+        f" {result.images_signed} images signed, {result.images_signed * signers} signatures added"
         + (f", {result.artifacts_signed} oci artifact (chart/role) signatures" if result.artifacts_signed else "")
     )
     print(f"  vector:   {result.vector_reference}@{result.vector_digest} (signed)")
@@ -165,6 +168,8 @@ def _print_result(result: RehearsalResult) -> None:
     where = "removed with the temp folder" if result.removed else str(result.release_dir)
     print(f"  outputs:  {', '.join(Path(f).name for f in result.files)} ({where})")
     print(f"  time:     {phase_text}; total {seconds['total']:.2f} s")
+    if not result.removed:
+        print(f"  workdir:  {result.workdir} (left in place: registry storage, keys, release folder)")
     if result.kept:
         pid = result.registry_pid
         print(f"  registry: {result.registry_url} still running (pid {pid}; stop it with: kill {pid})")

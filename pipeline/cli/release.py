@@ -17,7 +17,7 @@ from pipeline.cli import binary_options as bins
 from pipeline.cli.app import app
 from pipeline.cli.bundle_options import BUNDLE_FORMAT_OPTION, parse_bundle_format, referrer_created
 from pipeline.cli.carry import OCI_LAYOUT_HELP, verify_exported
-from pipeline.cli.common import load_signing_key, one_line, print_json, read_input_file
+from pipeline.cli.common import load_signing_key, print_json, read_input_file
 from pipeline.cli.keyless_options import SIGN_OPTIONS, KeylessOptions, check_keyless_options, keyless_signer
 from pipeline.cli.keys import KEY_HELP
 from pipeline.cli.option_groups import grouped
@@ -47,10 +47,10 @@ from pipeline.cli.trust_options import (
     verification_policy,
 )
 from pipeline.cli.vector import DEFAULT_SOURCE, SOURCE_DATE_EPOCH, load_source_file
+from pipeline.cli.verdicts import Verdict, finish
 from pipeline.cosign.keyref import is_key_uri
 from pipeline.cosign.keys import PUBLIC_KEY_LABEL, PrivateKeyHandle, decode_pem, load_public_key, public_key_to_pem
 from pipeline.cosign.policy import TrustOptions
-from pipeline.errors import ExitCode
 from pipeline.localfiles import KEY_LIMIT
 from pipeline.oci.mirror import parse_mirrors
 from pipeline.oci.reference import parse_reference, parse_repository
@@ -206,8 +206,10 @@ def _print_verification(result: ReleaseVerification) -> None:
         pinned = image.label
         if image.ok:
             print(f"ok      {pinned}")
+        elif image.problems:
+            print(f"FAILED  {pinned}")  # why: once, on stderr (pipeline.cli.verdicts)
         else:
-            print(f"FAILED  {pinned}: {'; '.join(image.problems)}")
+            print(f"UNCHECKED {pinned}")
     for check in result.checks:
         print(f"{'ok    ' if check.ok else 'FAILED'}  release: {check.line()}")
     bins.print_binary_checks(result.binaries)
@@ -279,7 +281,8 @@ def verify_release_command(
 
 def _report_verification(result: ReleaseVerification, json_output: bool) -> None:
     """The result on stdout (lines or JSON), the summary and each failure on stderr; failures exit 10."""
-    failed = [image for image in result.images if not image.ok]
+    failed = [image for image in result.images if image.problems]
+    unchecked = [image for image in result.images if image.unchecked is not None and not image.problems]
     artifacts = sum(1 for image in result.images if image.kind != "image")
     if json_output:
         print_json(
@@ -299,22 +302,16 @@ def _report_verification(result: ReleaseVerification, json_output: bool) -> None
         _print_verification(result)
     say(
         f"release {result.version or '?'} ({result.reference}@{result.artifact_digest}): vector signature ok; "
-        f"{len(result.images) - len(failed)} of {len(result.images)} images"
+        f"{sum(image.ok for image in result.images)} of {len(result.images)} images"
         + (f" (incl. {artifacts} oci artifacts)" if artifacts else "")
         + " ok"
+        + (f", {len(unchecked)} could not be checked" if unchecked else "")
         + (f"; {sum(b.ok for b in result.binaries)} of {len(result.binaries)} binaries ok" if result.binaries else "")
         + (f"; {len(result.release_problems)} release problem(s)" if result.release_problems else "")
     )
-    if not result.ok:
-        for image in failed:
-            problems = one_line("; ".join(image.problems))
-            say(f"error: verification failed: {problems} ({image.label})")
-        for problem in result.release_problems:
-            say(f"error: {one_line(problem)}")
-        for line in bins.binary_failures(result.binaries):
-            say(line)
-        hints = [hint for image in failed if image.verification is not None for hint in image.verification.hints]
-        hints += [check.hint for check in result.checks if not check.ok and check.hint]
-        for hint in dict.fromkeys(hints):
-            say(f"hint: {one_line(hint)}")
-        raise typer.Exit(int(ExitCode.VERIFICATION_FAILED))
+    verdicts = [Verdict(i.label, "; ".join(i.problems) or None, i.unchecked) for i in result.images if not i.ok]
+    verdicts += [Verdict(problem, problem) for problem in result.release_problems]
+    verdicts += [Verdict(b.label, b.problem) for b in result.binaries if not b.ok]
+    hints = [hint for image in failed if image.verification is not None for hint in image.verification.hints]
+    hints += [check.hint for check in result.checks if not check.ok and check.hint]
+    finish(verdicts, hints)

@@ -66,6 +66,7 @@ class TargetOptions:
 
 TARGET_OPTIONS = option_group(
     TargetOptions,
+    "Release target",
     github_repository=(str | None, GITHUB_REPOSITORY_OPTION),
     release_dir=(Path | None, RELEASE_DIR_OPTION),
     github_api_url=(str, GITHUB_API_URL_OPTION),

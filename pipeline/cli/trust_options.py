@@ -117,6 +117,7 @@ TRUSTED_ROOT_OPTION = typer.Option(None, "--trusted-root", envvar="RELEASE_VECTO
 
 VERIFY_OPTIONS = option_group(
     TrustOptions,
+    "Verification",
     certificate_identity=(str | None, IDENTITY_OPTION),
     certificate_identity_regexp=(str | None, IDENTITY_RE_OPTION),
     certificate_oidc_issuer=(str | None, ISSUER_OPTION),
@@ -146,6 +147,7 @@ class TlogOptions:
 
 TLOG_OPTIONS = option_group(
     TlogOptions,
+    "Transparency log",
     tlog_upload=(bool, TLOG_UPLOAD_OPTION),
     rekor_url=(str | None, REKOR_URL_OPTION),
     rekor_public_key=(Path | None, SIGN_REKOR_KEY_OPTION),

@@ -16,6 +16,7 @@ from pipeline.binaries import BinaryResolution
 from pipeline.cli.app import app
 from pipeline.cli.binary_options import BINARY_OPTIONS, NO_BINARIES_OPTION, BinaryFlags
 from pipeline.cli.common import print_json, read_input_file, write_atomically
+from pipeline.cli.counter import counter
 from pipeline.cli.option_groups import grouped
 from pipeline.cli.registry_options import CONCURRENCY_OPTION, REGISTRY_OPTIONS, RegistryFlags, registry_options
 from pipeline.errors import UsageError
@@ -66,8 +67,9 @@ def _resolve(source: Source, mirrors: Mirrors, *, concurrency: int, registry: Re
         cacert=registry.registry_cacert,
         max_connections=max(concurrency, 1),
     )
-    with RegistryClient(options) as client:
-        return resolve_source(client, source, mirrors=mirrors, concurrency=concurrency)
+    with RegistryClient(options) as client, counter("resolving images", len(source.references())) as tick:
+        return resolve_source(client, source, mirrors=mirrors, concurrency=concurrency,
+                              on_resolved=lambda _ref, _digest: tick())  # fmt: skip
 
 
 @app.command("assemble")
@@ -96,12 +98,12 @@ def assemble_command(
     binary_flags: BinaryFlags = BINARY_OPTIONS,
     json_output: bool = typer.Option(False, "--json", help="Print a JSON result on stdout (needs --output)."),
 ) -> None:
-    """Pin every image and OCI artifact of the source definition to its current digest, every binary to the
-    sha256 of its bytes, and write the release vector.
+    """Write the release vector: every image, OCI artifact and binary pinned.
 
     The vector is the source, byte for byte, plus `digest: sha256:…` after each image's tag (an OCI
-    artifact's tag or version, a binary's url) and a `release-vector` block (version, git revision, sha256
-    of the source; `created` only from SOURCE_DATE_EPOCH). Same source and digests, same bytes.
+    artifact's tag or version, a binary's url: the sha256 of its bytes) and a `release-vector` block
+    (version, git revision, sha256 of the source; `created` only from SOURCE_DATE_EPOCH). Same source and
+    digests, same bytes.
     """
     if json_output and output is None:
         raise UsageError("--json needs --output: without it stdout carries the vector", where="--json")
@@ -180,6 +182,8 @@ def _fail_unresolved(
     if not resolution.ok:
         what = "images" if not source.artifacts else "images and oci artifacts"
         _err(f"error: {len(resolution.unresolved)} of {len(source.references())} {what} could not be resolved")
+        for hint in dict.fromkeys(failure.error.hint for failure in resolution.unresolved if failure.error.hint):
+            _err(f"hint: {hint}")
     if fetched is not None and not fetched.ok:
         for error in binary_errors(source, fetched):
             _err(f"error: {error.one_line()}")

@@ -379,7 +379,13 @@ def load_public_key(pem: bytes, source: str) -> PublicKey:
     """A PKIX ``PUBLIC KEY`` PEM holding an ECDSA or RSA key."""
     block = decode_pem(pem, source)
     if block.label != PUBLIC_KEY_LABEL:
-        raise KeyFormatError(f"expected a PUBLIC KEY PEM, found {block.label!r}", where=source)
+        private = "PRIVATE KEY" in block.label
+        raise KeyFormatError(
+            f"expected a PUBLIC KEY PEM, found {block.label!r}",
+            where=source,
+            hint="this is a private key: verifying takes the public one (cosign.pub; release-vector public-key"
+            " --key FILE prints it)" if private else None,
+        )
     try:
         key = serialization.load_der_public_key(block.der)
     except (ValueError, UnsupportedAlgorithm):

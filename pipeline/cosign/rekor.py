@@ -177,6 +177,9 @@ def log_id_of(key: PublicKey) -> str:
     return hashlib.sha256(public_key_der(key)).hexdigest()
 
 
+UNTRUSTED_LOG_HINT = "a log of your own? trust its key with --rekor-public-key FILE, or a --trusted-root that lists it"
+
+
 def trusted_key_for_log(log_id: str, trusted_keys: Sequence[PublicKey], where: str) -> PublicKey:
     for key in trusted_keys:
         if log_id_of(key) == log_id.lower():
@@ -184,6 +187,7 @@ def trusted_key_for_log(log_id: str, trusted_keys: Sequence[PublicKey], where: s
     raise VerificationError(
         f"the Rekor entry's logID {log_id} matches none of the {len(trusted_keys)} trusted Rekor keys",
         where=where,
+        hint=UNTRUSTED_LOG_HINT,
     )
 
 
@@ -433,7 +437,9 @@ def verify_checkpoint(
     if not verified:
         if hinted:
             raise VerificationError("the checkpoint's signature does not verify with the Rekor key", where=where)
-        raise VerificationError("the checkpoint is signed by none of the trusted Rekor keys", where=where)
+        raise VerificationError(
+            "the checkpoint is signed by none of the trusted Rekor keys", where=where, hint=UNTRUSTED_LOG_HINT
+        )
     if int(size_text) != tree_size:
         raise VerificationError(
             f"the checkpoint is for tree size {size_text}, the inclusion proof for {tree_size}", where=where

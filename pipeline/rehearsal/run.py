@@ -29,6 +29,7 @@ import json
 import shlex
 import shutil
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -63,6 +64,25 @@ DEFAULT_VERSION: Final = "v0.0.0-rehearsal"
 ARTIFACT_REPOSITORY: Final = "rehearsal/releases"
 OWNED: Final = ("registry", "keys", "releases", "source.yaml")
 """What a rehearsal writes in its work folder (and removes there first when the folder is reused)."""
+SEED_LINES: Final = 10  # "[n/N] seeded" lines while seeding (a large rehearsal takes seconds there)
+
+
+def step_counter(say: Callable[[str], None], label: str, total: int) -> Callable[[], None] | None:
+    """About :data:`SEED_LINES` ``[n/N] label`` lines over ``total`` items (None for a small step)."""
+    if total < 50:
+        return None
+    lock, done, every = threading.Lock(), [0], max(1, total // SEED_LINES)
+
+    def tick() -> None:
+        with lock:
+            done[0] += 1
+            count = done[0]
+        if count % every == 0 or count == total:
+            say(f"[{count}/{total}] {label}")
+
+    return tick
+
+
 PHASES: Final = ("registry", "seed", "keys", "release", "verify-release", "rerun")
 
 
@@ -346,9 +366,9 @@ def _start_targets(run: _Run, loaded: Source, say: Callable[[str], None]) -> _Ta
     references = loaded.references()
     salt = f"{registry.host} {run.settings.version}"
     artifacts = [entry.reference for entry in loaded.artifacts]
-    seeded = timed(
-        phases, "seed", lambda: seed_images(registry.host, references, mirrors, salt=salt, artifacts=artifacts)
-    )
+    tick = step_counter(say, "seeded", len(references))
+    seeded = timed(phases, "seed", lambda: seed_images(registry.host, references, mirrors, salt=salt,
+                                                       artifacts=artifacts, on_pushed=tick))  # fmt: skip
     indexes = sum(1 for image in seeded if image.platforms)
     say(f"seeded {len(seeded)} images ({indexes} multi-arch indexes, {len(set(artifacts))} oci artifacts) "
         "under mirrored names")  # fmt: skip

@@ -294,6 +294,7 @@ def seed_images(
     multiarch_every: int = 2,
     concurrency: int = 8,
     artifacts: Iterable[Reference] = (),
+    on_pushed: Callable[[], None] | None = None,
 ) -> list[SeededImage]:
     """Push a small distinct image for each reference at its mirrored name; every ``multiarch_every``-th
     (the 2nd, 4th, …) as an OCI index of two platform manifests. ``salt`` makes the content distinct.
@@ -313,9 +314,12 @@ def seed_images(
                 _, digest = _push_manifest(client, mirrored, seed.encode(), None, artifact=True)
                 return SeededImage(ref, mirrored, digest, 0)
             if multiarch_every and number % multiarch_every == multiarch_every - 1:
-                return SeededImage(ref, mirrored, _push_index(client, mirrored, seed), len(PLATFORMS))
-            _, digest = _push_manifest(client, mirrored, seed.encode(), None)
-            return SeededImage(ref, mirrored, digest, 0)
+                seeded = SeededImage(ref, mirrored, _push_index(client, mirrored, seed), len(PLATFORMS))
+            else:
+                seeded = SeededImage(ref, mirrored, _push_manifest(client, mirrored, seed.encode(), None)[1], 0)
+            if on_pushed is not None:
+                on_pushed()
+            return seeded
 
         return parallel_map(push, list(enumerate(wanted)), concurrency=max(1, concurrency))
 

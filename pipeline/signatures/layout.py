@@ -53,6 +53,7 @@ class LayoutVerification:
     found: bool
     missing: str = ""
     hints: tuple[str, ...] = ()
+    unchecked: ReleaseVectorError | None = None  # what kept some signatures from being checked (is_unchecked)
 
 
 class Layout(Protocol):

@@ -34,7 +34,7 @@ from pipeline.cosign.sigmanifest import (
 )
 from pipeline.cosign.timestamp import parse_rfc3161_annotation
 from pipeline.cosign.verify import VerificationPolicy, VerifiedSignature, verify_signed_payload
-from pipeline.errors import NotFoundError, ReleaseVectorError, VerificationError
+from pipeline.errors import NotFoundError, ReleaseVectorError, VerificationError, is_unchecked
 from pipeline.oci import digest as digests
 from pipeline.oci.reference import Reference, parse_reference
 from pipeline.signatures.layout import (
@@ -217,20 +217,26 @@ class LegacyLayout:
         except NotFoundError:  # one GET, a 404 meaning "not signed in this layout" (no HEAD first)
             return LayoutVerification((), (), False, f"{sig_ref} does not exist")
         except ReleaseVectorError as error:
+            if is_unchecked(error):
+                return LayoutVerification((), (), False, "", unchecked=error)
             return LayoutVerification((), (error.one_line(),), True)
         if not manifest.signature_layers:
             return LayoutVerification((), (), False, f"no signatures in {sig_ref}")
         verified: list[VerifiedLayer] = []
         failures: list[str] = []
         hints: list[str] = []
+        unchecked: ReleaseVectorError | None = None
         for layer in manifest.signature_layers:
             try:
                 verified.append(self._verify_layer(target, layer, verifier))
             except ReleaseVectorError as error:
+                if is_unchecked(error):
+                    unchecked = unchecked or error
+                    continue
                 failures.append(error.message)
                 if error.hint:
                     hints.append(error.hint)
-        return LayoutVerification(tuple(verified), tuple(failures), True, "", tuple(hints))
+        return LayoutVerification(tuple(verified), tuple(failures), True, "", tuple(hints), unchecked)
 
     def _verify_layer(self, target: SignatureTarget, layer: LayerRef, verifier: Verifier) -> VerifiedLayer:
         where = f"{target.where} signature layer {layer.index}"

@@ -34,7 +34,7 @@ from typing import Final
 
 from pipeline import jsonbounded
 from pipeline.cosign.verify import VerificationPolicy, VerifiedSignature
-from pipeline.errors import InvalidInputError, NotFoundError, ReleaseVectorError
+from pipeline.errors import InvalidInputError, NotFoundError, ReleaseVectorError, is_unchecked
 from pipeline.oci import digest as digests
 from pipeline.oci import mediatypes
 from pipeline.oci.client import Descriptor
@@ -310,6 +310,7 @@ class BundleVerification:
     failures: tuple[str, ...]
     found: int  # bundles and unreadable referrers found (0: the image has no v3 signature)
     source: str
+    unchecked: ReleaseVectorError | None = None  # the referrers could not be listed (is_unchecked)
 
 
 def verify_found_bundle(
@@ -347,6 +348,8 @@ def verify_image_bundles(
     try:
         search = find_bundles(registry, image, digest, predicate_type=predicate_type)
     except ReleaseVectorError as error:
+        if is_unchecked(error):
+            return BundleVerification((), (), 0, "", unchecked=error)
         return BundleVerification((), (error.one_line(),), 1, "")
     verified: list[VerifiedBundle] = []
     failures = list(search.failures)
@@ -474,4 +477,4 @@ class ReferrerLayout:
         failures = tuple(f"cosign v3 bundle: {failure}" for failure in result.failures)
         where = result.source or "the referrers"
         return LayoutVerification(result.verified, failures, bool(result.found),
-                                  f"no cosign v3 signature bundle via {where}")  # fmt: skip
+                                  f"no cosign v3 signature bundle via {where}", unchecked=result.unchecked)  # fmt: skip

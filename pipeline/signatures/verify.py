@@ -9,11 +9,11 @@ and each failing one carries the reasons of all its signatures.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from pipeline.cosign.verify import VerificationPolicy
-from pipeline.errors import ReleaseVectorError
+from pipeline.errors import ReleaseVectorError, is_unchecked
 from pipeline.http import DEFAULT_CONCURRENCY, parallel_map
 from pipeline.oci.reference import Reference
 from pipeline.signatures.formats import all_layouts
@@ -36,6 +36,7 @@ class ImageVerification:
     found: tuple[Format, ...] = ()  # the formats in which signatures were found (verified or not)
     hints: tuple[str, ...] = ()  # what the user can do about the failures (e.g. the --insecure-* way out)
     looked: tuple[Format, ...] = ()  # the formats looked in (all_formats=False stops after the first valid one)
+    unchecked: ReleaseVectorError | None = None  # not ok, and no signature found wrong: this kept it from a verdict
 
     @property
     def ok(self) -> bool:
@@ -74,7 +75,8 @@ def verify_image(
                 return ImageVerification(label, None, (), ("image not found",))
             digest = descriptor.digest
     except ReleaseVectorError as error:
-        return ImageVerification(label, image.digest, (), (error.one_line(),))
+        unchecked = error if is_unchecked(error) else None
+        return ImageVerification(label, image.digest, (), (error.one_line(),), unchecked=unchecked)
     target = SignatureTarget(image, digest)
     verifier = Verifier(policy, dict(annotations or {}), require_reference)
     results: dict[Format, LayoutVerification] = {}
@@ -84,8 +86,13 @@ def verify_image(
             break
     failures = [failure for result in results.values() for failure in result.failures]
     found = tuple(fmt for fmt, result in results.items() if result.found)
-    if not found and not any(result.verified for result in results.values()):
-        failures = [f"no signatures found ({'; '.join(result.missing for result in results.values())})"]
+    verified = any(result.verified for result in results.values())
+    # A signature found wrong is a verdict; otherwise an outage in any layout leaves the image unchecked.
+    unchecked = next((r.unchecked for r in results.values() if r.unchecked), None) if not failures else None
+    if unchecked is not None and not verified:
+        failures = [unchecked.one_line()]
+    elif not found and not verified:
+        failures = [f"no signatures found ({'; '.join(r.missing for r in results.values() if r.missing)})"]
     legacy, v3 = results.get("legacy"), results.get("v3")
     return ImageVerification(
         label,
@@ -96,6 +103,7 @@ def verify_image(
         found,
         tuple(dict.fromkeys(hint for result in results.values() for hint in result.hints)),
         tuple(results),
+        unchecked if not verified else None,
     )
 
 
@@ -107,10 +115,15 @@ def verify_images(
     annotations: Mapping[str, str] | None = None,
     require_reference: bool = False,
     concurrency: int = DEFAULT_CONCURRENCY,
+    on_result: Callable[[ImageVerification], None] | None = None,
 ) -> list[ImageVerification]:
-    """Every image checked (not just up to the first failure), results in input order."""
+    """Every image checked (not just up to the first failure), results in input order; ``on_result`` is
+    called as each one is done (progress)."""
 
     def one(image: Reference) -> ImageVerification:
-        return verify_image(registry, image, policy, annotations=annotations, require_reference=require_reference)
+        result = verify_image(registry, image, policy, annotations=annotations, require_reference=require_reference)
+        if on_result is not None:
+            on_result(result)
+        return result
 
     return parallel_map(one, images, concurrency=concurrency)

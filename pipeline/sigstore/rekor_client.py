@@ -66,6 +66,10 @@ from pipeline.sigstore.dsse import DSSE_API_VERSION, DSSE_KIND, DsseEnvelope, ch
 from pipeline.sigstore.intoto import check_intoto_body, intoto_proposal
 
 DEFAULT_REKOR_URL: Final = "https://rekor.sigstore.dev"
+OFFLINE_HINT: Final = (
+    "offline? pass --no-tlog-upload (verifiers then need --insecure-ignore-tlog), or --rekor-url/--signing-config"
+    " for your own log"
+)
 ENTRIES_PATH: Final = "/api/v1/log/entries"
 PUBLIC_KEY_PATH: Final = "/api/v1/log/publicKey"
 _RETRY_STATUSES: Final = frozenset({408, 429, 500, 502, 503, 504})
@@ -472,11 +476,12 @@ class RekorClient(ClosingClient):
                 parse_retry_after(response.headers.get("Retry-After")),
             )
 
+        offline = OFFLINE_HINT if self.url.rstrip("/") == DEFAULT_REKOR_URL else None
         return retrying(
             attempt,
             self.options.retries,
             who="the log",
-            fail=lambda message: TransparencyLogError(message, where=scrub_url(url)),
+            fail=lambda message: TransparencyLogError(message, where=scrub_url(url), hint=offline),
             sleep=self._sleep,
             delay=self._delay,
         )

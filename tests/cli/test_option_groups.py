@@ -11,6 +11,7 @@ import typer
 from typer.testing import CliRunner
 
 from pipeline.cli import app
+from pipeline.cli.lazy import load_all
 from pipeline.cli.option_groups import grouped, option_group
 from pipeline.cli.trust_options import VERIFY_OPTIONS
 from pipeline.cosign.policy import TrustOptions
@@ -59,6 +60,7 @@ def test_two_groups_with_a_common_parameter_are_refused() -> None:
 
 @pytest.mark.parametrize("name", ["verify", "verify-blob", "pull", "verify-release"])
 def test_every_verify_command_lists_the_one_set_of_verify_options(name: str) -> None:
+    load_all()  # the command modules load lazily (pipeline.cli.lazy)
     command = next(c for c in app.registered_commands if c.name == name)
     assert command.callback is not None
     parameters = inspect.signature(command.callback).parameters

@@ -155,7 +155,9 @@ def test_release_to_a_folder_then_rerun_and_verify(
         push_image(c, str(parse_mirrors(world.mirrors).apply(moved)), b"a different image")
     tag_moved = cli("verify-release", *verify_args)
     assert tag_moved.exit_code == 10
-    assert "tag moved" in tag_moved.stdout and moved.repository in tag_moved.stderr
+    # The result line on stdout, the reason once on stderr.
+    assert f"FAILED  {moved.repo}" in tag_moved.stdout and "tag moved" not in tag_moved.stdout
+    assert tag_moved.stderr.count("tag moved") == 1 and moved.repository in tag_moved.stderr
     assert cli("verify-release", *verify_args, "--ignore-tags").exit_code == 0
 
     # One image's legacy signature deleted: its v3 bundle still verifies.

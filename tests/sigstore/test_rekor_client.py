@@ -270,3 +270,21 @@ def test_upload_dsse_is_verified_reused_on_409_and_checked_against_the_trusted_k
     other = ec.generate_private_key(ec.SECP256R1()).public_key()
     with client(log.url, [other]) as rekor, pytest.raises(TransparencyLogError, match="does not verify"):
         rekor.upload_dsse(envelope, pem)
+
+
+def test_the_public_log_unreachable_hints_at_working_offline(signer: SigningKey) -> None:
+    digest, signature, pem = signed(signer, b"offline")
+    key = ec.generate_private_key(ec.SECP256R1()).public_key()
+
+    def refuse(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("refused", request=request)
+
+    with client(DEFAULT_REKOR_URL, [key], transport=httpx.MockTransport(refuse)) as rekor, pytest.raises(
+        TransparencyLogError
+    ) as caught:
+        rekor.upload(digest, signature, pem)
+    assert caught.value.hint is not None and "--no-tlog-upload" in caught.value.hint
+    assert "--insecure-ignore-tlog" in caught.value.hint and "--rekor-url" in caught.value.hint
+    with client("http://127.0.0.1:9", [key]) as own, pytest.raises(TransparencyLogError) as other:
+        own.upload(digest, signature, pem)
+    assert other.value.hint is None  # your own log: no advice about the public one
