@@ -62,7 +62,7 @@ def config_command(
     command: str | None = typer.Argument(None, help="Show every option of this command (default: what is set)."),
     json_output: bool = typer.Option(False, "--json", help="Print the settings as a JSON array."),
 ) -> None:
-    """Print the effective settings and where each comes from: env, the config file, or default.
+    """Print the effective settings and their sources: env, the config file, or default.
 
     Without COMMAND only what the environment or the config file sets is listed; a key of the config file
     that is no option is an error (exit 3).

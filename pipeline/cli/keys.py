@@ -14,7 +14,7 @@ from pipeline.cosign.keys import generate_key_pair
 
 KEY_HELP = (
     "Private key: a path, env://NAME for PEM content in an environment variable, a PKCS#11 key"
-    " (pkcs11:token=T;object=L?module-path=…) or an AWS KMS key (awskms:///KEY, awskms://HOST:PORT/KEY)."
+    " (pkcs11:token=T;object=L?module-path=PATH) or an AWS KMS key (awskms:///KEY, awskms://HOST:PORT/KEY)."
 )
 
 
@@ -24,7 +24,7 @@ def generate_key_pair_command(
     force: bool = typer.Option(False, "--force", help="Overwrite existing key files."),
     json_output: bool = typer.Option(False, "--json", help="Print the written paths as JSON."),
     kms: str | None = typer.Option(
-        None, "--kms", help="Make the key on a token or in KMS (pkcs11:…, awskms:///alias/NAME); writes PREFIX.pub."
+        None, "--kms", help="Make the key on a token or in KMS (pkcs11:token=T;object=L, awskms:///alias/NAME); writes PREFIX.pub."
     ),
 ) -> None:
     """Write a new key pair in cosign's formats: PREFIX.key (ECDSA P-256, encrypted) and PREFIX.pub.

@@ -115,7 +115,7 @@ def rehearse_command(
         " verify-release then runs with the key and keyless.",
     ),
     key_uri: str | None = typer.Option(
-        None, "--key-uri", help="Sign with this PKCS#11 or AWS KMS key (pkcs11:…, awskms://…), not a throwaway key."
+        None, "--key-uri", help="Sign with this PKCS#11 or AWS KMS key (pkcs11:URI or awskms:URI), not a throwaway key."
     ),
     json_output: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:

@@ -4,7 +4,6 @@ the ports, call :mod:`pipeline.release`, print the result."""
 from __future__ import annotations
 
 import os
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,11 +16,11 @@ from pipeline.cli import binary_options as bins
 from pipeline.cli.app import app
 from pipeline.cli.bundle_options import BUNDLE_FORMAT_OPTION, parse_bundle_format, referrer_created
 from pipeline.cli.carry import OCI_LAYOUT_HELP, verify_exported
-from pipeline.cli.common import load_signing_key, print_json, read_input_file
+from pipeline.cli.common import load_signing_key, read_input_file
 from pipeline.cli.keyless_options import SIGN_OPTIONS, KeylessOptions, check_keyless_options, keyless_signer
 from pipeline.cli.keys import KEY_HELP
 from pipeline.cli.option_groups import grouped
-from pipeline.cli.progress import StderrProgress, print_plan_table, say
+from pipeline.cli.progress import StderrProgress
 from pipeline.cli.provenance_options import (
     ATTEST_OPTION,
     PROVENANCE_OPTIONS,
@@ -38,6 +37,7 @@ from pipeline.cli.release_options import (
     check_destination,
     release_target,
 )
+from pipeline.cli.release_report import print_release, report_verification
 from pipeline.cli.signing_config_options import with_signing_config
 from pipeline.cli.trust_options import (
     TLOG_OPTIONS,
@@ -47,7 +47,6 @@ from pipeline.cli.trust_options import (
     verification_policy,
 )
 from pipeline.cli.vector import DEFAULT_SOURCE, SOURCE_DATE_EPOCH, load_source_file
-from pipeline.cli.verdicts import Verdict, finish
 from pipeline.cosign.keyref import is_key_uri
 from pipeline.cosign.keys import PUBLIC_KEY_LABEL, PrivateKeyHandle, decode_pem, load_public_key, public_key_to_pem
 from pipeline.cosign.policy import TrustOptions
@@ -56,10 +55,8 @@ from pipeline.oci.mirror import parse_mirrors
 from pipeline.oci.reference import parse_reference, parse_repository
 from pipeline.release import (
     ReleasePorts,
-    ReleaseResult,
     ReleaseSettings,
     ReleaseSpec,
-    ReleaseVerification,
     release,
     verify_release,
 )
@@ -73,6 +70,14 @@ def _key_for(spec: str, dry_run: bool) -> tuple[PrivateKeyHandle | None, bytes]:
             return None, public_key_to_pem(load_public_key(data, spec))
     signing_key = load_signing_key(spec)
     return signing_key, signing_key.public_key_pem()
+
+
+GIT_REVISION_OPTION = typer.Option(
+    None, "--git-revision", envvar="RELEASE_VECTOR_GIT_REVISION", help="Commit id (default: the checkout's HEAD)."
+)
+SOURCE_URL_OPTION = typer.Option(
+    None, "--source-url", envvar="RELEASE_VECTOR_SOURCE_URL", help="org.opencontainers.image.source annotation."
+)
 
 
 @app.command("release")
@@ -92,12 +97,8 @@ def release_command(
     registry_mirror: list[str] = MIRRORS_OPTION,
     no_binaries: bool = bins.NO_BINARIES_OPTION,
     binary_flags: bins.BinaryFlags = bins.BINARY_OPTIONS,
-    git_revision: str | None = typer.Option(
-        None, "--git-revision", envvar="RELEASE_VECTOR_GIT_REVISION", help="Commit id (default: the checkout's HEAD)."
-    ),
-    source_url: str | None = typer.Option(
-        None, "--source-url", envvar="RELEASE_VECTOR_SOURCE_URL", help="org.opencontainers.image.source annotation."
-    ),
+    git_revision: str | None = GIT_REVISION_OPTION,
+    source_url: str | None = SOURCE_URL_OPTION,
     recursive: bool = typer.Option(False, "--recursive", help="Also sign each platform manifest of image indexes."),
     exclude_image: list[str] = EXCLUDE_OPTION,
     concurrency: int = CONCURRENCY_OPTION,
@@ -136,7 +137,7 @@ def release_command(
     edges = _Edges(key, signing_key, keyless_options, tlog_options, registry, target_options, binaries)
     with _release_ports(spec, settings, edges) as ports:
         result = release(spec, settings, ports, progress=StderrProgress(), started=started)
-    _print_release(result, json_output)
+    print_release(result, json_output)
 
 
 @dataclass(frozen=True)
@@ -177,44 +178,6 @@ def _release_ports(spec: ReleaseSpec, settings: ReleaseSettings, edges: _Edges) 
         )
 
 
-def _print_release(result: ReleaseResult, json_output: bool) -> None:
-    plan, version = result.plan, result.request.version
-    if result.dry_run:
-        if json_output:
-            print_json(plan.to_json())
-        elif sys.stdout.isatty() and not plan.is_empty:
-            print_plan_table(plan)
-        else:
-            print(plan.render_text())
-        say(f"dry run: {len(plan.actions)} action(s) planned, nothing written" + plan.unpublished)
-    elif json_output:
-        print_json(result.to_json())
-    elif plan.is_empty:
-        print(f"release {version}: already complete, nothing written ({result.pinned})" + plan.unpublished)
-    else:
-        target = result.desired.target
-        print(
-            f"release {version}: {len(plan.actions)} action(s) done; vector {result.pinned}; "
-            f"{plan.count('sign-image')} image and {plan.count('sign-artifact')} oci artifact signature(s) added"
-            + (f"; published on {target}" if target else plan.unpublished)
-        )
-    say(f"release {version}: {result.summary()}")
-
-
-def _print_verification(result: ReleaseVerification) -> None:
-    for image in result.images:
-        pinned = image.label
-        if image.ok:
-            print(f"ok      {pinned}")
-        elif image.problems:
-            print(f"FAILED  {pinned}")  # why: once, on stderr (pipeline.cli.verdicts)
-        else:
-            print(f"UNCHECKED {pinned}")
-    for check in result.checks:
-        print(f"{'ok    ' if check.ok else 'FAILED'}  release: {check.line()}")
-    bins.print_binary_checks(result.binaries)
-
-
 ALLOW_VERSION_MISMATCH_OPTION = typer.Option(
     False,
     "--allow-version-mismatch",
@@ -253,7 +216,7 @@ def verify_release_command(
     the published cosign.pub and release.yaml (byte for byte the signed vector)."""
     policy = verification_policy(key, trust)
     if oci_layout is not None or reference is None:
-        _report_verification(verify_exported(reference, oci_layout, policy, concurrency), json_output)
+        report_verification(verify_exported(reference, oci_layout, policy, concurrency), json_output)
         return
     ref = parse_reference(reference)
     mirrors = parse_mirrors(registry_mirror)
@@ -276,42 +239,4 @@ def verify_release_command(
             binaries=fetcher,
             provenance=expected,
         )
-    _report_verification(result, json_output)
-
-
-def _report_verification(result: ReleaseVerification, json_output: bool) -> None:
-    """The result on stdout (lines or JSON), the summary and each failure on stderr; failures exit 10."""
-    failed = [image for image in result.images if image.problems]
-    unchecked = [image for image in result.images if image.unchecked is not None and not image.problems]
-    artifacts = sum(1 for image in result.images if image.kind != "image")
-    if json_output:
-        print_json(
-            {
-                "reference": result.reference,
-                "artifact_digest": result.artifact_digest,
-                "version": result.version,
-                "ok": result.ok,
-                "images": [image.to_json() for image in result.images],
-                "checks": [check.to_json() for check in result.checks],
-                "release_problems": list(result.release_problems),
-                "binaries": [binary.to_json() for binary in result.binaries],
-                "provenance": result.provenance,
-            }
-        )
-    else:
-        _print_verification(result)
-    say(
-        f"release {result.version or '?'} ({result.reference}@{result.artifact_digest}): vector signature ok; "
-        f"{sum(image.ok for image in result.images)} of {len(result.images)} images"
-        + (f" (incl. {artifacts} oci artifacts)" if artifacts else "")
-        + " ok"
-        + (f", {len(unchecked)} could not be checked" if unchecked else "")
-        + (f"; {sum(b.ok for b in result.binaries)} of {len(result.binaries)} binaries ok" if result.binaries else "")
-        + (f"; {len(result.release_problems)} release problem(s)" if result.release_problems else "")
-    )
-    verdicts = [Verdict(i.label, "; ".join(i.problems) or None, i.unchecked) for i in result.images if not i.ok]
-    verdicts += [Verdict(problem, problem) for problem in result.release_problems]
-    verdicts += [Verdict(b.label, b.problem) for b in result.binaries if not b.ok]
-    hints = [hint for image in failed if image.verification is not None for hint in image.verification.hints]
-    hints += [check.hint for check in result.checks if not check.ok and check.hint]
-    finish(verdicts, hints)
+    report_verification(result, json_output)

@@ -100,7 +100,7 @@ def assemble_command(
 ) -> None:
     """Write the release vector: every image, OCI artifact and binary pinned.
 
-    The vector is the source, byte for byte, plus `digest: sha256:…` after each image's tag (an OCI
+    The vector is the source, byte for byte, plus `digest: sha256:<hex>` after each image's tag (an OCI
     artifact's tag or version, a binary's url: the sha256 of its bytes) and a `release-vector` block
     (version, git revision, sha256 of the source; `created` only from SOURCE_DATE_EPOCH). Same source and
     digests, same bytes.
