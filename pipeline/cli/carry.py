@@ -155,10 +155,10 @@ def export_command(
     registry: RegistryFlags = REGISTRY_OPTIONS,
     json_output: bool = JSON_OPTION,
 ) -> None:
-    """Write a signed release into an OCI image layout (a directory or tar).
+    """Write a signed release to an OCI layout (folder or tar).
 
-    For an air gap: index.json names each manifest by its original reference; cosign.pub (with --key), the trusted root and
-    release-vector.json beside it. Written under a temporary name, renamed when complete."""
+    For an air gap: index.json names each manifest by its original reference; cosign.pub (with --key), the
+    trusted root and release-vector.json beside it. Written under a temporary name, renamed when complete."""
     ref = parse_reference(reference)
     settings = CarrySettings(include_referrers, concurrency, dry_run, allow_unsigned, _policy(key, trust),
                              parse_mirrors(registry_mirror))  # fmt: skip

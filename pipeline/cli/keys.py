@@ -24,7 +24,9 @@ def generate_key_pair_command(
     force: bool = typer.Option(False, "--force", help="Overwrite existing key files."),
     json_output: bool = typer.Option(False, "--json", help="Print the written paths as JSON."),
     kms: str | None = typer.Option(
-        None, "--kms", help="Make the key on a token or in KMS (pkcs11:token=T;object=L, awskms:///alias/NAME); writes PREFIX.pub."
+        None,
+        "--kms",
+        help="Make the key on a token or in KMS (pkcs11:token=T;object=L, awskms:///alias/NAME); writes PREFIX.pub.",
     ),
 ) -> None:
     """Write a new key pair in cosign's formats: PREFIX.key (ECDSA P-256, encrypted) and PREFIX.pub.
