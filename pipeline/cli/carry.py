@@ -155,7 +155,7 @@ def export_command(
     registry: RegistryFlags = REGISTRY_OPTIONS,
     json_output: bool = JSON_OPTION,
 ) -> None:
-    """Write a signed release to an OCI layout (folder or tar).
+    """Write a signed release to an OCI layout (dir or tar).
 
     For an air gap: index.json names each manifest by its original reference; cosign.pub (with --key), the
     trusted root and release-vector.json beside it. Written under a temporary name, renamed when complete."""
