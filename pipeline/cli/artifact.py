@@ -182,7 +182,7 @@ def pull_command(
         False, "--json", help="Print the result as JSON (with the vector if no --output)."
     ),
 ) -> None:
-    """Pull a release vector artifact and extract release.yaml; its signature is verified first if asked.
+    """Pull a release vector and extract release.yaml; its signature is verified first if asked.
 
     With --key or the keyless --certificate-* options, nothing is written unless the artifact is signed (else exit
     10; 5 when its signatures could not be read).

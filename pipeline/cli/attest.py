@@ -113,7 +113,7 @@ def verify_attestation_command(
     registry: RegistryFlags = REGISTRY_OPTIONS,
     json_output: bool = typer.Option(False, "--json", help="Print one structured result per image."),
 ) -> None:
-    """Verify image attestations as `cosign verify-attestation` does; every image is checked, failures exit 10.
+    """Verify image attestations as cosign does; every image is checked, failures exit 10.
 
     Checks the envelope signature, the log entry, that the statement names the image's digest and is of the
     asked predicate type, and (--policy) the given JSON paths. Prints the verified statements, one per line.

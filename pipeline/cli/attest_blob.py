@@ -72,7 +72,7 @@ def verify_blob_attestation_command(
     trust: TrustOptions = VERIFY_OPTIONS,
     json_output: bool = typer.Option(False, "--json", help="Print a JSON result."),
 ) -> None:
-    """Verify a file's attestation bundle as `cosign verify-blob-attestation` does; prints the statement."""
+    """Verify a file's attestation bundle as cosign does; prints the statement."""
     if (file is None) == (digest is None):
         raise UsageError("give the file or --digest (not both)")
     if digest_alg != "sha256":

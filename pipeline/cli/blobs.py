@@ -167,7 +167,7 @@ def verify_blob_command(
     trust: TrustOptions = VERIFY_OPTIONS,
     json_output: bool = typer.Option(False, "--json", help="Print a JSON result."),
 ) -> None:
-    """Verify a file's signature as `cosign verify-blob` does: key or keyless, and the Rekor entry."""
+    """Verify a file's signature as cosign does: key or keyless, and the Rekor entry."""
     if bundle is None and signature is None:
         raise UsageError("give --bundle or --signature")
     policy = verification_policy(key, trust)

@@ -124,7 +124,9 @@ def mirror_command(
     registry: RegistryFlags = REGISTRY_OPTIONS,
     json_output: bool = JSON_OPTION,
 ) -> None:
-    """Copy a signed release to another registry, keeping every digest: the vector artifact, every image it
+    """Copy a signed release to another registry.
+
+    Every digest is kept: the vector artifact, every image it
     pins (every platform, every blob) and their signatures and attestations (.sig/.att tags, OCI 1.1
     referrers, the sha256-<hex> fallback index). Re-runs send only what is missing."""
     ref, destination = parse_reference(reference), parse_destination(to)
@@ -186,7 +188,7 @@ def import_command(
     registry: RegistryFlags = REGISTRY_OPTIONS,
     json_output: bool = JSON_OPTION,
 ) -> None:
-    """Copy an export into a registry with the same name mapping as mirror. Every blob of the layout is
+    """Copy an export into a registry (names as mirror's). Every blob of the layout is
     checked against its digest first; a bad layout is refused (exit 3) before anything is sent."""
     destination = parse_destination(to)
     settings = CarrySettings(False, concurrency, dry_run, allow_unsigned, _policy(key, trust))

@@ -70,7 +70,9 @@ def public_key_command(
     key: str = typer.Option(..., "--key", envvar="RELEASE_VECTOR_KEY", help=KEY_HELP),
     outfile: Path | None = typer.Option(None, "--outfile", help="Write the PEM here instead of stdout."),
 ) -> None:
-    """Print the PKIX PEM public key of a cosign private key, a PKCS#11 token's or an AWS KMS key's."""
+    """Print the public key (PEM) of a private key.
+
+    A cosign key file's, a PKCS#11 token key's or an AWS KMS key's."""
     pem = load_signing_key(key).public_key_pem()
     if outfile is None:
         sys.stdout.write(pem.decode())
