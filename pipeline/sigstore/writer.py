@@ -82,11 +82,11 @@ def tlog_entry_json(entry: LogEntry, kind: str = DSSE_KIND, version: str = DSSE_
             "logIndex": str(proof.log_index),
             "rootHash": _b64(proof.root_hash),
             "treeSize": str(proof.tree_size),
+            # Kept when empty (the first leaf of a log): protojson would leave it out, but sigstore-python's
+            # model requires the field, and protojson, sigstore-go and sigstore-js read [] as well.
             "hashes": [_b64(h) for h in proof.hashes],
             "checkpoint": {"envelope": proof.checkpoint},
         }
-        if not proof.hashes:  # protojson leaves an empty repeated field out (the first leaf of a log)
-            del item["inclusionProof"]["hashes"]  # type: ignore[attr-defined]
     item["canonicalizedBody"] = _b64(rekor.body)
     return item
 

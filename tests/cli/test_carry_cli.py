@@ -71,7 +71,8 @@ def test_mirror_then_verify_then_rerun_sends_nothing(
     assert first.exit_code == 0, first.stderr
     result = json.loads(first.stdout)
     kinds = [copied["kind"] for copied in result["copied"]]
-    assert kinds.count("vector") == 1 and kinds.count("image") == 5 and kinds.count("signature") == 6
+    # 6 signed objects, each with a .sig and a referrer (release's default --bundle-format both)
+    assert kinds.count("vector") == 1 and kinds.count("image") == 5 and kinds.count("signature") == 12
     assert all(c["source"].split("@")[1] == c["target"].split("@")[1] for c in result["copied"]), "digests kept"
     assert result["counts"]["blobs_sent"] > 0
     rules = result["registry_mirrors"]
@@ -84,7 +85,7 @@ def test_mirror_then_verify_then_rerun_sends_nothing(
     assert again.exit_code == 0, again.stderr
     counts = json.loads(again.stdout)["counts"]
     assert counts["blobs_sent"] == counts["manifests_sent"] == counts["tags_set"] == counts["blobs_mounted"] == 0
-    assert counts["manifests_skipped"] == 12  # 6 items and 6 signature manifests, each one HEAD
+    assert counts["manifests_skipped"] == 18  # 6 items and 12 signature manifests, each one HEAD
 
 
 def test_export_import_and_offline_verification(

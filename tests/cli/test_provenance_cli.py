@@ -93,7 +93,7 @@ def test_provenance_over_other_dependencies_or_a_repushed_vector_fails(
     world = Setup(plain_registry, tmp_path)
     env: dict[str, str | None] = {"COSIGN_PASSWORD": PASSWORD, "GITHUB_ACTIONS": None}  # a local build, even in CI
     released = cli("release", *world.args("v4.0.0", "--key", str(key), "--attest", "provenance", "--json",
-                                          *local_log.sign_args), env=env)  # fmt: skip
+                                          "--no-publish", *local_log.sign_args), env=env)  # fmt: skip
     assert released.exit_code == 0, released.stderr
     verify = ["verify-release", f"{world.repository}:v4.0.0", "--key", str(pub), *local_log.verify_args,
               "--require-provenance", "--ignore-tags",
@@ -107,7 +107,7 @@ def test_provenance_over_other_dependencies_or_a_repushed_vector_fails(
     from tests.cli.test_release_cli import SOURCE
 
     source.write_bytes(SOURCE.read_bytes() + b"\n# changed\n")
-    changed = world.args("v4.0.0", "--key", str(key), "--json", *local_log.sign_args)
+    changed = world.args("v4.0.0", "--key", str(key), "--json", "--no-publish", *local_log.sign_args)
     changed[changed.index("--source") + 1] = str(source)
     signed = cli("release", *[a if a != "v4.0.0" else "v4.0.1" for a in changed], env=env)
     assert signed.exit_code == 0, signed.stderr
