@@ -170,7 +170,8 @@ def resolve_binaries(
     fetcher: BinaryFetcher, source: Source, *, concurrency: int = DEFAULT_CONCURRENCY
 ) -> BinaryResolution:
     """Every binary URL of ``source`` fetched once and hashed (see :mod:`pipeline.binaries`)."""
-    return fetch_binaries(fetcher, [binary.url for binary in source.binaries], concurrency=concurrency)
+    wanted = [binary.url for binary in source.binaries if binary.digest is None]  # a source's own pins are kept
+    return fetch_binaries(fetcher, wanted, concurrency=concurrency)
 
 
 def binary_errors(source: Source, binaries: BinaryResolution) -> list[ReleaseVectorError]:

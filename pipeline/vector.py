@@ -859,11 +859,9 @@ def _binary(
     digest: str | None = None
     if DIGEST_KEY in pairs:
         digest_key, digest_node = pairs[DIGEST_KEY]
-        if not vector:
-            problems.add(_line(digest_key), f"binary {_shown(url)} already has a digest; the source names binaries "
-                         "by url (assemble adds digests)")  # fmt: skip
-            ok = False
-        elif (
+        # A source may pin a binary itself (its sha256 known when the download is not reachable yet, e.g. an
+        # asset of a draft release): assemble keeps that digest and downloads nothing for the entry.
+        if (
             not isinstance(digest_node, yaml.ScalarNode)
             or digest_node.tag != _STR
             or not digests.is_valid(digest_node.value)
@@ -1086,6 +1084,9 @@ def render_vector(
     binary_digests = binaries or {}
     expected_binaries: list[str | None] = []
     for binary, slot in zip(source.binaries, layout.binary_slots, strict=True):
+        if binary.digest is not None:  # pinned by the source itself: kept as it is
+            expected_binaries.append(binary.digest)
+            continue
         digest = binary_digests.get(binary.url)
         if digest is not None:
             digests.validate(digest, where=binary.url)
@@ -1180,7 +1181,10 @@ def _check_output(
         raise fail("does not carry the digests at the binaries")
     if document.metadata != metadata:
         raise fail("does not carry the metadata")
-    mappings = [id(f.mapping) for f in found] + [id(b.mapping) for b in document.binaries]
+    # What rendering added: the digests of the images and artifacts, and of the binaries the source left unpinned.
+    binaries = zip(document.binaries, source.binaries, strict=True)
+    added = [id(found.mapping) for found, entry in binaries if entry.digest is None]
+    mappings = [id(f.mapping) for f in found] + added
     stripped = _fingerprint(document.root, strip_digests=frozenset(mappings), strip_metadata=True)
     if stripped != source._layout.fingerprint:
         raise fail("without digests and metadata differs from the source")

@@ -821,3 +821,26 @@ def test_unpinned_artifact_is_listed_by_pinned_references() -> None:
     assert vector.pinned_oci_references() == ()
     with pytest.raises(InvalidDefinitionError, match=r"oci artifact ghcr.io/x/r:v1 has no digest"):
         vector.pinned_references()
+
+
+def test_a_binary_the_source_pins_itself_keeps_its_digest_and_gets_no_second_one() -> None:
+    """A source may carry a binary's sha256 (e.g. a draft release's asset, not downloadable yet)."""
+    pin = "sha256:" + "c" * 64
+    text = (
+        "docker-images: {}\n"
+        "binaries:\n"
+        f"  wheel:\n    url: https://example.org/r.whl\n    digest: {pin}\n"
+        "  sdist:\n    url: https://example.org/r.tar.gz\n"
+    )
+    source = load_source(text.encode(), "self.yaml")
+    assert [(b.url, b.digest) for b in source.binaries] == [
+        ("https://example.org/r.whl", pin),
+        ("https://example.org/r.tar.gz", None),
+    ]
+    fetched = "sha256:" + "d" * 64
+    output = render_vector(source, {}, meta(source), {"https://example.org/r.tar.gz": fetched})
+    assert output.decode().count(pin) == 1
+    assert [(b.url, b.digest) for b in read_vector(output, "v").binaries] == [
+        ("https://example.org/r.whl", pin),
+        ("https://example.org/r.tar.gz", fetched),
+    ]
