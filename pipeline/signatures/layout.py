@@ -171,6 +171,23 @@ class WriteConfirmations:
         return [(write.subject, error) for write, error in zip(pending, errors, strict=True) if error is not None]
 
 
+def retry_blob_race(
+    write: Callable[[], T], *, attempts: int = WRITE_ATTEMPTS, sleep: Callable[[float], None] = time.sleep
+) -> T:
+    """``write`` (blob uploads, then the manifest PUT naming them), made again while the registry refuses the
+    manifest for a blob another writer is uploading at the same moment (BLOB_UNKNOWN, DIGEST_INVALID): the
+    empty config ``{}`` of every referrer in a repository, or one payload signed twice at once, is the
+    same blob for every writer. Other errors, and the last attempt's, are raised."""
+    for attempt in range(attempts):
+        try:
+            return write()
+        except RegistryError as error:
+            if not error.codes & _BLOB_RACE_CODES or attempt == attempts - 1:
+                raise
+            sleep(_JITTER.uniform(0, RETRY_DELAY * 2**attempt))
+    raise AssertionError("unreachable")  # pragma: no cover  (the last attempt returns or raises)
+
+
 def write_until_present(
     current: T,
     read: Callable[[], T],

@@ -46,6 +46,7 @@ from pipeline.signatures.layout import (
     SignStatus,
     Verifier,
     WriteConfirmations,
+    retry_blob_race,
     write_until_present,
 )
 from pipeline.signatures.registry import ReferrersApi, SignatureRegistry, manifest_if_there
@@ -402,9 +403,13 @@ def attach_bundle(
     """Push ``bundle`` as a referrer of ``subject`` as cosign's ``WriteReferrer`` does; returns the
     referrer manifest's digest. Without a referrers API, the fallback index at ``sha256-<hex>`` gets it."""
     manifest = referrer_manifest(bundle, subject, created=created or created_now(), predicate_type=predicate_type)
-    registry.upload_blob(repository, mediatypes.OCI_EMPTY_DATA)
-    registry.upload_blob(repository, bundle, check_exists=False)  # a new signature: no HEAD to ask first
-    manifest_digest = registry.put_manifest(repository, digests.compute(manifest), manifest, mediatypes.OCI_MANIFEST)
+
+    def write() -> str:
+        registry.upload_blob(repository, mediatypes.OCI_EMPTY_DATA)
+        registry.upload_blob(repository, bundle, check_exists=False)  # a new signature: no HEAD to ask first
+        return registry.put_manifest(repository, digests.compute(manifest), manifest, mediatypes.OCI_MANIFEST)
+
+    manifest_digest = retry_blob_race(write)
     if isinstance(registry, ReferrersApi) and registry.get_referrers(repository, subject.digest) is not None:
         return manifest_digest  # the registry lists the referrer itself
     tag = repository.tag(referrers_tag(subject.digest))

@@ -71,3 +71,24 @@ def test_two_concurrent_signers_both_keep_their_signature_on_every_image(
             if not layout.is_signed(SignatureTarget(image, str(image.digest)), KeySigner(key.public_key), None)
         ]
     assert not missing, f"{len(missing)} signatures lost: {missing[:4]}"
+
+
+def test_many_referrers_in_one_repository_at_once_all_land(plain_registry: RegistryProcess) -> None:
+    """Every v3 referrer of a repository names the same empty config blob ``{}``: signing many images of
+    one repository at once makes their uploads of it race (Distribution then refuses a manifest with
+    MANIFEST_BLOB_UNKNOWN or DIGEST_INVALID). Each such write is made again; every image ends up signed."""
+    key = new_key("one")
+    with client() as registry:
+        images: list[Reference] = []
+        for number in range(IMAGES):
+            ref = plain_registry.ref(f"shared-repo/app:v{number}")
+            _, digest = push_image(registry, ref, f"shared repository image {number}".encode())
+            images.append(parse_reference(ref).repo.digest(digest))
+        confirmations = WriteConfirmations()
+        layouts = layouts_for("v3", registry, confirmations=confirmations)
+        outcomes = sign_images(registry, images, [KeySigner.of(key)], layouts, concurrency=IMAGES,
+                               confirmations=confirmations)  # fmt: skip
+        assert [o.error.one_line() for o in outcomes if o.error is not None] == []
+        [layout] = layouts_for("v3", registry)
+        signer = KeySigner(key.public_key)
+        assert all(layout.is_signed(SignatureTarget(image, str(image.digest)), signer, None) for image in images)

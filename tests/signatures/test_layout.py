@@ -7,7 +7,7 @@ from collections.abc import Callable
 import pytest
 
 from pipeline.errors import ConflictError, RegistryError
-from pipeline.signatures.layout import PendingWrite, WriteConfirmations, write_until_present
+from pipeline.signatures.layout import PendingWrite, WriteConfirmations, retry_blob_race, write_until_present
 
 
 class Tag:
@@ -122,3 +122,21 @@ def test_settle_reads_each_write_back_once_it_is_due_not_all_after_the_last() ->
     confirmations.add(pending("early", 89.5))
     assert confirmations.settle(1, sleep=sleep, clock=lambda: now[0]) == []
     assert reads == [("early", 100.0), ("late", 101.5)] and slept == [1.5]
+
+
+def test_a_referrer_refused_for_a_blob_another_writer_is_uploading_is_written_again() -> None:
+    """Every referrer of a repository names the same empty config blob: writers racing to upload it can see
+    their manifest refused (MANIFEST_BLOB_UNKNOWN, DIGEST_INVALID); uploads and PUT are made again."""
+    failures = [registry_error("DIGEST_INVALID", "MANIFEST_BLOB_UNKNOWN")]
+    calls: list[int] = []
+
+    def write() -> str:
+        calls.append(1)
+        if failures:
+            raise failures.pop(0)
+        return "sha256:written"
+
+    assert retry_blob_race(write, sleep=no_sleep) == "sha256:written" and len(calls) == 2
+    failures[:] = [registry_error("DENIED")]
+    with pytest.raises(RegistryError):
+        retry_blob_race(write, sleep=no_sleep)
