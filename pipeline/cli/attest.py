@@ -13,7 +13,7 @@ from pipeline import jsonbounded
 from pipeline.cli.app import app
 from pipeline.cli.bundle_options import BUNDLE_FORMAT_OPTION, parse_bundle_format, referrer_created
 from pipeline.cli.common import load_signing_key, one_line, print_json, read_input_file
-from pipeline.cli.images import IMAGES_ARGUMENT, _report_signing
+from pipeline.cli.images import IMAGES_ARGUMENT, report_signing
 from pipeline.cli.keyless_options import SIGN_OPTIONS, KeylessOptions, check_keyless_options, keyless_signer
 from pipeline.cli.keys import KEY_HELP
 from pipeline.cli.option_groups import grouped
@@ -32,7 +32,7 @@ from pipeline.signatures.attest import AttestationCheck, attestation_layouts, ve
 from pipeline.signatures.attestation import Attestation
 from pipeline.signatures.layout import WriteConfirmations
 from pipeline.signatures.sign import sign_images
-from pipeline.signatures.signers import KeySigner, Signer
+from pipeline.signatures.signers import signers_of
 from pipeline.sigstore.intoto import PREDICATE_LIMIT, parse_predicate, predicate_type_uri
 from pipeline.sigstore.statement_policy import StatementPolicy, parse_statement_policy
 
@@ -82,15 +82,14 @@ def attest_command(
         keyless_signer(keyless_options, tlog) as keyless,
         registry.client(refs) as client,
     ):
-        signers: list[Signer] = [KeySigner.of(signing_key)] if signing_key is not None else []
-        signers += [keyless] if keyless is not None else []
+        signers = signers_of(signing_key, keyless)
         confirmations = WriteConfirmations()
         layouts = attestation_layouts(chosen, client, Attestation(uri, body),
                                       created=referrer_created() if chosen != "legacy" else None,
                                       confirmations=confirmations)  # fmt: skip
         outcomes = sign_images(client, refs, signers, layouts, log=tlog, annotations=notes, recursive=recursive,
                                concurrency=concurrency, confirmations=confirmations)  # fmt: skip
-    _report_signing(outcomes, json_output)
+    report_signing(outcomes, json_output)
 
 
 def _check_json(check: AttestationCheck) -> dict[str, object]:

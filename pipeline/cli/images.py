@@ -39,7 +39,7 @@ from pipeline.errors import ExitCode
 from pipeline.signatures.formats import layouts_for
 from pipeline.signatures.layout import WriteConfirmations
 from pipeline.signatures.sign import SignOutcome, sign_images
-from pipeline.signatures.signers import KeySigner, Signer
+from pipeline.signatures.signers import signers_of
 from pipeline.signatures.verify import ImageVerification, verify_images
 
 IMAGES_ARGUMENT = typer.Argument(..., help="Image references (tag or digest).", show_default=False)
@@ -92,8 +92,7 @@ def sign_command(
     ):
         if tlog is not None:
             print(f"recording signatures in the transparency log {tlog.url}", file=sys.stderr)
-        signers: list[Signer] = [KeySigner.of(signing_key)] if signing_key is not None else []
-        signers += [keyless] if keyless is not None else []
+        signers = signers_of(signing_key, keyless)
         created = referrer_created() if chosen != "legacy" else None
         confirmations = WriteConfirmations()  # every write read back once, after the last one
         outcomes = sign_images(
@@ -108,10 +107,10 @@ def sign_command(
             on_progress=_print_progress,
             confirmations=confirmations,
         )
-    _report_signing(outcomes, json_output)
+    report_signing(outcomes, json_output)
 
 
-def _report_signing(outcomes: list[SignOutcome], json_output: bool) -> None:
+def report_signing(outcomes: list[SignOutcome], json_output: bool) -> None:
     """Each signed image on stdout (lines or JSON), each failure on stderr; a failure exits with its code."""
     failures = [o for o in outcomes if o.error is not None]
     if json_output:

@@ -122,6 +122,11 @@ class KeySigner:
         return Signature(self._key.sign(data, pure_ed25519=pure_ed25519), SignerMaterial(self.public_key))
 
 
+def signers_of(key: PrivateKeyHandle | None, keyless: Signer | None) -> list[Signer]:
+    """The run's signers in signing order: the key's, then the keyless one (either may be absent)."""
+    return [*([KeySigner.of(key)] if key is not None else []), *([keyless] if keyless is not None else [])]
+
+
 def certificate_identity_of(claims: TokenClaims) -> str:
     """The subject alternative name Fulcio certifies for a token: the e-mail of e-mail tokens;
     ``https://github.com/<job_workflow_ref>`` for GitHub Actions; ``https://<ci_config_ref_uri>`` for
