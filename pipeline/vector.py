@@ -553,7 +553,10 @@ def _check_tree(root: yaml.Node, problems: _Problems, *, shared: bool = True) ->
             stack.extend(reversed(node.value))
 
 
-def _str_pairs(node: yaml.MappingNode) -> dict[str, tuple[yaml.Node, yaml.Node]]:
+_Pairs = dict[str, tuple[yaml.Node, yaml.Node]]
+
+
+def _str_pairs(node: yaml.MappingNode) -> _Pairs:
     """The string-keyed pairs of a mapping (first occurrence wins; duplicates are reported elsewhere)."""
     pairs: dict[str, tuple[yaml.Node, yaml.Node]] = {}
     for key, value in node.value:
@@ -620,28 +623,58 @@ def _image(
         ok = False
     else:
         tag = tag_node.value
-    digest: str | None = None
-    if DIGEST_KEY in pairs:
-        digest_key, digest_node = pairs[DIGEST_KEY]
-        if not vector:
-            problems.add(
-                _line(digest_key),
-                f"image {shown_name} already has a digest; the source names images by tag (assemble adds digests)",
-            )
-            ok = False
-        elif (
-            not isinstance(digest_node, yaml.ScalarNode)
-            or digest_node.tag != _STR
-            or not digests.is_valid(digest_node.value)
-        ):
-            shown = _shown(digest_node.value) if isinstance(digest_node, yaml.ScalarNode) else "(not a string)"
-            problems.add(_line(digest_key), f"malformed digest {shown} for image {shown_name}")
-            ok = False
-        else:
-            digest = digest_node.value
+    digest, digest_ok = _pinned_digest(pairs, f"image {shown_name}", problems, allowed=vector, named_by="images by tag")
+    ok = ok and digest_ok
     if not ok or repository is None:
         return None
     return ImageEntry(name, tag, _line(name_key), path, repository, digest), tag_key, tag_node
+
+
+def _walk_mappings(
+    root: yaml.Node, path: YamlPath, claim: Callable[[yaml.MappingNode, YamlPath, _Pairs], bool]
+) -> None:
+    """Calls ``claim`` on every mapping below ``root`` once (anchors make a graph), in document order;
+    what a mapping holds is searched only when ``claim`` did not take the mapping (returned False)."""
+    seen_nodes: set[int] = set()
+    stack: list[tuple[yaml.Node, YamlPath]] = [(root, path)]
+    while stack:
+        node, at = stack.pop()
+        if id(node) in seen_nodes:
+            continue
+        seen_nodes.add(id(node))
+        if isinstance(node, yaml.SequenceNode):
+            stack.extend(reversed([(item, (*at, index)) for index, item in enumerate(node.value)]))
+            continue
+        if not isinstance(node, yaml.MappingNode) or claim(node, at, _str_pairs(node)):
+            continue
+        children = []
+        for key, value in node.value:
+            label: str | int = key.value if isinstance(key, yaml.ScalarNode) else f"<{_line(key)}>"
+            children.append((value, (*at, label)))
+        stack.extend(reversed(children))
+
+
+def _pinned_digest(
+    pairs: _Pairs, what: str, problems: _Problems, *, allowed: bool, named_by: str
+) -> tuple[str | None, bool]:
+    """The entry's ``digest:`` (None without one) and whether it is acceptable: well-formed, and only where
+    ``allowed`` (a vector; a source names ``what`` by ``named_by``)."""
+    if DIGEST_KEY not in pairs:
+        return None, True
+    digest_key, digest_node = pairs[DIGEST_KEY]
+    if not allowed:
+        problems.add(_line(digest_key), f"{what} already has a digest; the source names {named_by} (assemble adds"
+                     " digests)")  # fmt: skip
+        return None, False
+    if (
+        not isinstance(digest_node, yaml.ScalarNode)
+        or digest_node.tag != _STR
+        or not digests.is_valid(digest_node.value)
+    ):
+        shown = _shown(digest_node.value) if isinstance(digest_node, yaml.ScalarNode) else "(not a string)"
+        problems.add(_line(digest_key), f"malformed digest {shown} for {what}")
+        return None, False
+    return str(digest_node.value), True
 
 
 def _find_images(
@@ -649,40 +682,27 @@ def _find_images(
 ) -> tuple[list[_Found], list[TagOnlyEntry]]:
     found: list[_Found] = []
     tag_only: list[TagOnlyEntry] = []
-    seen_nodes: set[int] = set()
-    stack: list[tuple[yaml.Node, YamlPath]] = [(images_node, (IMAGES_KEY,))]
-    while stack:
-        node, path = stack.pop()
-        if id(node) in seen_nodes:
-            continue
-        seen_nodes.add(id(node))
-        if isinstance(node, yaml.SequenceNode):
-            stack.extend(reversed([(item, (*path, index)) for index, item in enumerate(node.value)]))
-            continue
-        if not isinstance(node, yaml.MappingNode):
-            continue
-        pairs = _str_pairs(node)
+
+    def claim(node: yaml.MappingNode, path: YamlPath, pairs: _Pairs) -> bool:
         if OCI_KEY in pairs and NAME_KEY not in pairs:
-            continue  # an OCI artifact (see _find_artifacts)
+            return True  # an OCI artifact (see _find_artifacts)
         if TAG_KEY in pairs and NAME_KEY in pairs:
             result = _image(path, pairs, problems, vector=vector, known=known)
             if result is not None:
                 entry, tag_key, tag_value = result
                 found.append(_Found(entry, node, tag_key, tag_value))
-            continue
+            return True
         if TAG_KEY in pairs and isinstance(pairs[TAG_KEY][1], yaml.ScalarNode):
             key, value = pairs[TAG_KEY]
             tag_only.append(TagOnlyEntry(str(value.value), _line(key), path))
-            continue
+            return True
         if NAME_KEY in pairs and isinstance(pairs[NAME_KEY][1], yaml.ScalarNode):
             key, value = pairs[NAME_KEY]
             problems.add(_line(key), f"image {_shown(str(value.value))} has a name but no tag")
-            continue
-        children = []
-        for key, value in node.value:
-            label: str | int = key.value if isinstance(key, yaml.ScalarNode) else f"<{_line(key)}>"
-            children.append((value, (*path, label)))
-        stack.extend(reversed(children))
+            return True
+        return False
+
+    _walk_mappings(images_node, (IMAGES_KEY,), claim)
     return found, tag_only
 
 
@@ -739,23 +759,10 @@ def _artifact(
         return None
     ref_key, ref_node = pairs[ref_name]
     tag = _ref_value(ref_node, ref_name, shown, problems)
-    digest: str | None = None
-    if DIGEST_KEY in pairs:
-        digest_key, digest_node = pairs[DIGEST_KEY]
-        if not vector:
-            problems.add(_line(digest_key), f"oci artifact {shown} already has a digest; the source names "
-                         "artifacts by tag or version (assemble adds digests)")  # fmt: skip
-            ok = False
-        elif (
-            not isinstance(digest_node, yaml.ScalarNode)
-            or digest_node.tag != _STR
-            or not digests.is_valid(digest_node.value)
-        ):
-            value = _shown(digest_node.value) if isinstance(digest_node, yaml.ScalarNode) else "(not a string)"
-            problems.add(_line(digest_key), f"malformed digest {value} for oci artifact {shown}")
-            ok = False
-        else:
-            digest = digest_node.value
+    digest, digest_ok = _pinned_digest(
+        pairs, f"oci artifact {shown}", problems, allowed=vector, named_by="artifacts by tag or version"
+    )
+    ok = ok and digest_ok
     if not ok or tag is None or repository is None:
         return None
     entry = ImageEntry(name, tag, _line(oci_key), path, repository, digest, KIND_OCI_ARTIFACT)
@@ -775,31 +782,18 @@ def _find_artifacts(
     for top, (_key, top_node) in root_pairs.items():
         if top == METADATA_KEY:
             continue
-        seen_nodes: set[int] = set()
-        stack: list[tuple[yaml.Node, YamlPath]] = [(top_node, (top,))]
-        while stack:
-            node, path = stack.pop()
-            if id(node) in seen_nodes:
-                continue
-            seen_nodes.add(id(node))
-            if isinstance(node, yaml.SequenceNode):
-                stack.extend(reversed([(item, (*path, index)) for index, item in enumerate(node.value)]))
-                continue
-            if not isinstance(node, yaml.MappingNode):
-                continue
-            pairs = _str_pairs(node)
+
+        def claim(node: yaml.MappingNode, path: YamlPath, pairs: _Pairs, top: str = top) -> bool:
             if top == IMAGES_KEY and NAME_KEY in pairs:
-                continue
+                return True
             if OCI_KEY in pairs and not isinstance(pairs[OCI_KEY][1], yaml.CollectionNode):
                 result = _artifact(node, path, pairs, problems, vector=vector, known=known)
                 if result is not None:
                     found.append(result)
-                continue
-            children = []
-            for key, value in node.value:
-                label: str | int = key.value if isinstance(key, yaml.ScalarNode) else f"<{_line(key)}>"
-                children.append((value, (*path, label)))
-            stack.extend(reversed(children))
+                return True
+            return False
+
+        _walk_mappings(top_node, (top,), claim)
     return found
 
 
@@ -813,29 +807,16 @@ def _find_binaries(
     if BINARIES_KEY not in root_pairs:
         return []
     found: list[_FoundBinary] = []
-    stack: list[tuple[yaml.Node, YamlPath]] = [(root_pairs[BINARIES_KEY][1], (BINARIES_KEY,))]
-    seen_nodes: set[int] = set()
-    while stack:
-        node, path = stack.pop()
-        if id(node) in seen_nodes:
-            continue
-        seen_nodes.add(id(node))
-        if isinstance(node, yaml.SequenceNode):
-            stack.extend(reversed([(item, (*path, index)) for index, item in enumerate(node.value)]))
-            continue
-        if not isinstance(node, yaml.MappingNode):
-            continue
-        pairs = _str_pairs(node)
+
+    def claim(node: yaml.MappingNode, path: YamlPath, pairs: _Pairs) -> bool:
         if URL_KEY in pairs and OCI_KEY not in pairs and isinstance(pairs[URL_KEY][1], yaml.ScalarNode):
             result = _binary(node, path, pairs, problems, vector=vector)
             if result is not None:
                 found.append(result)
-            continue
-        children = []
-        for key, value in node.value:
-            label: str | int = key.value if isinstance(key, yaml.ScalarNode) else f"<{_line(key)}>"
-            children.append((value, (*path, label)))
-        stack.extend(reversed(children))
+            return True
+        return False
+
+    _walk_mappings(root_pairs[BINARIES_KEY][1], (BINARIES_KEY,), claim)
     return found
 
 
@@ -856,21 +837,10 @@ def _binary(
     elif any(c.isspace() or not c.isprintable() for c in url):
         problems.add(_line(url_node), f"binary url {_shown(url)} holds spaces or control characters")
         ok = False
-    digest: str | None = None
-    if DIGEST_KEY in pairs:
-        digest_key, digest_node = pairs[DIGEST_KEY]
-        # A source may pin a binary itself (its sha256 known when the download is not reachable yet, e.g. an
-        # asset of a draft release): assemble keeps that digest and downloads nothing for the entry.
-        if (
-            not isinstance(digest_node, yaml.ScalarNode)
-            or digest_node.tag != _STR
-            or not digests.is_valid(digest_node.value)
-        ):
-            value = _shown(digest_node.value) if isinstance(digest_node, yaml.ScalarNode) else "(not a string)"
-            problems.add(_line(digest_key), f"malformed digest {value} for binary {_shown(url)}")
-            ok = False
-        else:
-            digest = digest_node.value
+    # A source may pin a binary itself (its sha256 known when the download is not reachable yet, e.g. an
+    # asset of a draft release): assemble keeps that digest and downloads nothing for the entry.
+    digest, digest_ok = _pinned_digest(pairs, f"binary {_shown(url)}", problems, allowed=True, named_by="")
+    ok = ok and digest_ok
     if not ok:
         return None
     return _FoundBinary(BinaryEntry(url, _line(url_key), path, digest), mapping, url_key, url_node)
