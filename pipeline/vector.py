@@ -178,6 +178,14 @@ def _shown(text: str) -> str:
 # --- the data -----------------------------------------------------------------------------------
 
 
+def yaml_path_text(path: YamlPath) -> str:
+    """A YAML path as messages show it: keys joined by dots, indices as ``[0]``."""
+    text = ""
+    for key in path:
+        text += f"[{key}]" if isinstance(key, int) else (f".{key}" if text else key)
+    return text
+
+
 @dataclass(frozen=True, slots=True)
 class ImageEntry:
     """One image entry: ``name`` and ``tag`` as written, the digest (vectors only), where it is.
@@ -215,10 +223,7 @@ class ImageEntry:
     @property
     def yaml_path(self) -> str:
         """``docker-images.metal-stack.control-plane.ipam`` (indices as ``[0]``)."""
-        text = ""
-        for key in self.path:
-            text += f"[{key}]" if isinstance(key, int) else (f".{key}" if text else key)
-        return text
+        return yaml_path_text(self.path)
 
 
 @dataclass(frozen=True, slots=True)
@@ -242,10 +247,8 @@ class BinaryEntry:
 
     @property
     def yaml_path(self) -> str:
-        text = ""
-        for key in self.path:
-            text += f"[{key}]" if isinstance(key, int) else (f".{key}" if text else key)
-        return text
+        """``binaries.metalctl[0]``: where the entry is."""
+        return yaml_path_text(self.path)
 
 
 @dataclass(frozen=True)
@@ -577,6 +580,32 @@ class _LazyShown:
         return _shown(self.name) if self.name else "(no name)"
 
 
+def _repository_of(
+    key: yaml.Node,
+    node: yaml.Node,
+    what: str,
+    problems: _Problems,
+    *,
+    known: Mapping[str, Repository],
+    scheme: str = "",
+) -> tuple[str, Repository | None]:
+    """The name as written (empty when not a string) and its repository (None, with the problem added, when
+    the name is not a valid one). ``known``: names parsed already (the source's, when reading its vector);
+    ``scheme``: a prefix the name may carry (``oci://`` on an OCI artifact)."""
+    if not isinstance(node, yaml.ScalarNode) or node.tag != _STR or not node.value:
+        problems.add(_line(key), f"{what} must be a non-empty string (a repository without tag)")
+        return "", None
+    name = str(node.value)
+    repository = known.get(name)
+    if repository is None:
+        try:
+            repository = parse_repository(name.removeprefix(scheme) if scheme else name)
+        except InvalidInputError as exc:
+            reason = exc.message.removeprefix("malformed image reference: ")
+            problems.add(_line(node), f"{what} {_shown(name)} is not a valid repository: {reason}")
+    return name, repository
+
+
 def _image(
     path: YamlPath,
     pairs: dict[str, tuple[yaml.Node, yaml.Node]],
@@ -587,22 +616,8 @@ def _image(
 ) -> tuple[ImageEntry, yaml.Node, yaml.Node] | None:
     name_key, name_node = pairs[NAME_KEY]
     tag_key, tag_node = pairs[TAG_KEY]
-    ok = True
-    name = ""
-    repository: Repository | None = None
-    if not isinstance(name_node, yaml.ScalarNode) or name_node.tag != _STR or not name_node.value:
-        problems.add(_line(name_key), "image name must be a non-empty string (a repository without tag)")
-        ok = False
-    else:
-        name = name_node.value
-        repository = known.get(name)
-        if repository is None:
-            try:
-                repository = parse_repository(name)
-            except InvalidInputError as exc:
-                reason = exc.message.removeprefix("malformed image reference: ")
-                problems.add(_line(name_node), f"image name {_shown(name)} is not a valid repository: {reason}")
-                ok = False
+    name, repository = _repository_of(name_key, name_node, "image name", problems, known=known)
+    ok = repository is not None
     shown_name = _LazyShown(name)
     tag = ""
     if not isinstance(tag_node, yaml.ScalarNode):
@@ -736,22 +751,8 @@ def _artifact(
 ) -> _Found | None:
     """An ``oci:`` mapping: the repository, its tag (``tag:``, else ``version:``), the digest (vectors)."""
     oci_key, oci_node = pairs[OCI_KEY]
-    ok = True
-    name = ""
-    repository: Repository | None = None
-    if not isinstance(oci_node, yaml.ScalarNode) or oci_node.tag != _STR or not oci_node.value:
-        problems.add(_line(oci_key), "oci must be a non-empty string (a repository without tag)")
-        ok = False
-    else:
-        name = oci_node.value
-        repository = known.get(name)
-        if repository is None:
-            try:
-                repository = parse_repository(name.removeprefix(OCI_SCHEME))
-            except InvalidInputError as exc:
-                reason = exc.message.removeprefix("malformed image reference: ")
-                problems.add(_line(oci_node), f"oci {_shown(name)} is not a valid repository: {reason}")
-                ok = False
+    name, repository = _repository_of(oci_key, oci_node, "oci", problems, known=known, scheme=OCI_SCHEME)
+    ok = repository is not None
     shown = _shown(name) if name else "(no oci)"
     ref_name = TAG_KEY if TAG_KEY in pairs else VERSION_KEY
     if ref_name not in pairs:
