@@ -326,6 +326,33 @@ class PrivateKeyHandle(Protocol):
     def sign(self, data: bytes, *, pure_ed25519: bool = False) -> bytes: ...
 
 
+class _Reference(Protocol):
+    def redacted(self) -> str: ...
+
+
+class KeptKey:
+    """What every key kept elsewhere (a token key, a KMS key) shares: it names itself by its reference with
+    any secret in it redacted (``repr`` too), and gives its public half. Subclasses set ``_uri`` and
+    ``_public_key`` and add ``sign``."""
+
+    _uri: _Reference
+    _public_key: PublicKey
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.source!r})"
+
+    @property
+    def source(self) -> str:
+        return self._uri.redacted()
+
+    @property
+    def public_key(self) -> PublicKey:
+        return self._public_key
+
+    def public_key_pem(self) -> bytes:
+        return public_key_to_pem(self._public_key)
+
+
 def load_private_key(pem: Secret, password: Secret, source: str) -> SigningKey:
     """Decrypt a cosign private-key file (either label) into a signing key."""
     block = decode_pem(pem.reveal(), source)

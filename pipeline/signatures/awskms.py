@@ -32,7 +32,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import load_der_public_key
 
 from pipeline.cosign.keyref import AwsKmsUri
-from pipeline.cosign.keys import PublicKey, check_key_type, public_key_to_pem, signing_hash
+from pipeline.cosign.keys import KeptKey, PublicKey, check_key_type, signing_hash
 from pipeline.errors import (
     ConflictError,
     KeyNotFoundError,
@@ -141,7 +141,7 @@ def algorithm_for(key: PublicKey, where: str) -> str:
     raise UnsupportedKeyError("unsupported KMS key type", where=where)  # pragma: no cover - checked on load
 
 
-class AwsKmsKey:
+class AwsKmsKey(KeptKey):
     """A :class:`~pipeline.cosign.keys.PrivateKeyHandle` in KMS. ``repr`` names the key only."""
 
     def __init__(self, uri: AwsKmsUri, client: Any, key_arn: str, public_key: PublicKey,
@@ -171,20 +171,6 @@ class AwsKmsKey:
         if key.algorithm not in answer.get("SigningAlgorithms", [key.algorithm]):
             raise UnsupportedKeyError(f"the KMS key does not sign with {key.algorithm}", where=where)
         return key
-
-    def __repr__(self) -> str:
-        return f"AwsKmsKey({self.source!r})"
-
-    @property
-    def source(self) -> str:
-        return self._uri.redacted()
-
-    @property
-    def public_key(self) -> PublicKey:
-        return self._public_key
-
-    def public_key_pem(self) -> bytes:
-        return public_key_to_pem(self._public_key)
 
     def sign_request(self, data: bytes) -> dict[str, Any]:
         """The Sign request for ``data``: RAW up to :data:`RAW_LIMIT` bytes, else the DIGEST of it."""

@@ -28,7 +28,7 @@ from pkcs11 import exceptions as p11
 from pkcs11.util.ec import encode_ec_public_key, encode_named_curve_parameters
 
 from pipeline.cosign.keyref import Pkcs11Uri
-from pipeline.cosign.keys import PublicKey, check_key_type, public_key_to_pem, signing_hash
+from pipeline.cosign.keys import KeptKey, PublicKey, check_key_type, signing_hash
 from pipeline.errors import (
     ConflictError,
     KeyNotFoundError,
@@ -155,7 +155,7 @@ def _close(session: Any, login: Login) -> None:
     _logout(login)
 
 
-class Pkcs11Key:
+class Pkcs11Key(KeptKey):
     """A :class:`~pipeline.cosign.keys.PrivateKeyHandle` on a token. ``repr`` names the key, never the PIN."""
 
     def __init__(self, uri: Pkcs11Uri, session: Any, private: Any, public_key: PublicKey, login: Login) -> None:
@@ -179,20 +179,6 @@ class Pkcs11Key:
             _close(session, _login_key(token, uri))
             raise
         return cls(uri, session, private, public_key, _login_key(token, uri))
-
-    def __repr__(self) -> str:
-        return f"Pkcs11Key({self.source!r})"
-
-    @property
-    def source(self) -> str:
-        return self._uri.redacted()
-
-    @property
-    def public_key(self) -> PublicKey:
-        return self._public_key
-
-    def public_key_pem(self) -> bytes:
-        return public_key_to_pem(self._public_key)
 
     def sign(self, data: bytes, *, pure_ed25519: bool = False) -> bytes:
         """As :meth:`SigningKey.sign` signs (``pure_ed25519`` is moot: no Ed25519 key gets this far)."""
