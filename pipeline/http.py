@@ -501,35 +501,7 @@ def read_capped(
     Failures are ``fail(message)``: the body too large (``Content-Length`` or counted while reading), the
     deadline passed (with a hint naming ``--request-timeout``), or the transfer broken. The response is
     closed on every failure."""
-    deadline = response.extensions.get(_DEADLINE_KEY)
-    if not isinstance(deadline, Deadline):
-        deadline = Deadline.start(transfer_timeout(limit if limit > 1024 * 1024 else None))
-    length = response.headers.get("Content-Length")
-    if length is not None and length.isdigit() and int(length) > limit:
-        response.close()
-        raise fail(f"{what} too large ({int(length)} bytes; the limit is {limit} bytes)")
-    chunks: list[bytes] = []
-    total = 0
-    try:
-        for chunk in _iter_under(deadline, response):
-            total += len(chunk)
-            if total > limit:
-                raise fail(f"{what} too large (over {limit} bytes; the limit is {limit} bytes)")
-            chunks.append(chunk)
-            if deadline.expired():
-                error = fail(deadline_message(deadline, what))
-                error.hint = error.hint or _deadline_hint()
-                raise error
-    except httpx.TimeoutException:
-        error = fail(deadline_message(deadline, what) if deadline.expired() else f"timed out reading the {what}")
-        if deadline.expired():
-            error.hint = error.hint or _deadline_hint()
-        raise error from None
-    except httpx.TransportError as exc:
-        raise fail(f"{describe_transport_error(exc, service)} while reading the {what}") from None
-    finally:
-        response.close()
-    return b"".join(chunks)
+    return b"".join(iter_capped(response, limit, fail=fail, what=what, service=service))
 
 
 def iter_capped(
@@ -541,10 +513,14 @@ def iter_capped(
     service: str = "the server",
 ) -> Iterator[bytes]:
     """The body of a streaming ``response`` chunk by chunk (memory: one chunk, whatever the size), with the
-    same limit and deadline as :func:`read_capped`; the response is closed when the iteration ends."""
+    limit, deadline and failures :func:`read_capped` has; the response is closed when the iteration ends."""
     deadline = response.extensions.get(_DEADLINE_KEY)
     if not isinstance(deadline, Deadline):
         deadline = Deadline.start(transfer_timeout(limit if limit > 1024 * 1024 else None))
+    length = response.headers.get("Content-Length")
+    if length is not None and length.isdigit() and int(length) > limit:
+        response.close()
+        raise fail(f"{what} too large ({int(length)} bytes; the limit is {limit} bytes)")
     total = 0
     try:
         for chunk in _iter_under(deadline, response):
@@ -552,16 +528,22 @@ def iter_capped(
             if total > limit:
                 raise fail(f"{what} too large (over {limit} bytes; the limit is {limit} bytes)")
             if deadline.expired():
-                error = fail(deadline_message(deadline, what))
-                error.hint = error.hint or _deadline_hint()
-                raise error
+                raise _past_deadline(fail, deadline, what)
             yield chunk
     except httpx.TimeoutException:
+        if deadline.expired():
+            raise _past_deadline(fail, deadline, what) from None
         raise fail(f"timed out reading the {what}") from None
     except httpx.TransportError as exc:
         raise fail(f"{describe_transport_error(exc, service)} while reading the {what}") from None
     finally:
         response.close()
+
+
+def _past_deadline(fail: Callable[[str], ReleaseVectorError], deadline: Deadline, what: str) -> ReleaseVectorError:
+    error = fail(deadline_message(deadline, what))
+    error.hint = error.hint or _deadline_hint()
+    return error
 
 
 def exchange(
