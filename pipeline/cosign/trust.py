@@ -99,15 +99,7 @@ def _usable_key(der: bytes, key_details: object) -> PublicKey | None:
 
 def rekor_keys_from_trusted_root(data: bytes, where: str) -> list[PublicKey]:
     """The usable Rekor (``tlogs``) public keys of a trusted root; InvalidInputError if there is none."""
-    root = _load_trusted_root(data, where)
-    keys: list[PublicKey] = []
-    for index, tlog in enumerate(_objects(root, "tlogs", where)):
-        public_key = tlog.get("publicKey")
-        der = _raw_bytes(public_key, f"tlogs[{index}].publicKey", where)
-        assert isinstance(public_key, Mapping)
-        key = _usable_key(der, public_key.get("keyDetails"))
-        if key is not None:
-            keys.append(key)
+    keys = _log_keys(_load_trusted_root(data, where), "tlogs", where)
     if not keys:
         raise InvalidInputError("the trusted root holds no usable Rekor key (ECDSA, RSA or Ed25519)", where=where)
     return keys
@@ -161,15 +153,19 @@ def ct_log_keys_from_trusted_root(data: bytes, where: str) -> list[CtLogKey]:
 
     A log is known by the SHA-256 of its key (what an SCT names), which is also its ``logId.keyId``.
     """
-    root = _load_trusted_root(data, where)
-    keys: list[CtLogKey] = []
-    for index, ctlog in enumerate(_objects(root, "ctlogs", where)):
-        public_key = ctlog.get("publicKey")
-        der = _raw_bytes(public_key, f"ctlogs[{index}].publicKey", where)
+    return [CtLogKey.of(key) for key in _log_keys(_load_trusted_root(data, where), "ctlogs", where)]
+
+
+def _log_keys(root: Mapping[str, object], field: str, where: str) -> list[PublicKey]:
+    """The usable public keys of the logs a trusted root lists under ``field`` (``tlogs``, ``ctlogs``)."""
+    keys: list[PublicKey] = []
+    for index, log in enumerate(_objects(root, field, where)):
+        public_key = log.get("publicKey")
+        der = _raw_bytes(public_key, f"{field}[{index}].publicKey", where)
         assert isinstance(public_key, Mapping)
         key = _usable_key(der, public_key.get("keyDetails"))
         if key is not None:
-            keys.append(CtLogKey.of(key))
+            keys.append(key)
     return keys
 
 
