@@ -176,3 +176,41 @@ def test_the_config_file_key_sets_it(
     verify = ["verify", image, "--key", str(pub), "--insecure-ignore-tlog"]
     assert cli(*verify, env=env).exit_code == 0
     assert cli(*verify, "--signature-repository", plain_registry.ref(f"conf{n}/elsewhere"), env=env).exit_code == 10
+
+
+def test_mirror_and_export_carry_the_signatures_from_the_signature_repository(
+    cli: Any, plain_registry: RegistryProcess, basic_registry: RegistryProcess, keys: tuple[Path, Path],
+    tmp_path: Path,
+) -> None:  # fmt: skip
+    """Read from the signature repository, the signatures land beside each item at the destination: the copy
+    verifies without the option (and the layout offline)."""
+    key, pub = keys
+    world = Setup(plain_registry, tmp_path)
+    signatures = basic_registry.ref(f"{world.prefix}/signatures")
+    released = cli("release", *world.args("v8.0.0", "--key", str(key), "--no-tlog-upload", "--no-publish",
+                                          "--signature-repository", signatures), env=_env())  # fmt: skip
+    assert released.exit_code == 0, released.stderr
+    mirror_args = [arg for spec in world.mirrors for arg in ("--registry-mirror", spec)]
+    to = plain_registry.ref(f"{world.prefix}-copy")
+    args = [f"{world.repository}:v8.0.0", "--to", to, *mirror_args, "--key", str(pub), "--insecure-ignore-tlog",
+            "--json"]  # fmt: skip
+    assert cli("mirror", *args, env=_env()).exit_code == 10, "without it the vector's signature is missing"
+    mirrored = cli("mirror", *args, "--signature-repository", signatures, env=_env())
+    assert mirrored.exit_code == 0, mirrored.stderr
+    result = json.loads(mirrored.stdout)
+    kinds = [copied["kind"] for copied in result["copied"]]
+    assert kinds.count("signature") == 2 * (1 + kinds.count("image")), kinds  # a .sig and a referrer each
+    assert all(c["source"].startswith(f"{signatures}:") or c["source"].startswith(f"{signatures}@")
+               for c in result["copied"] if c["kind"] == "signature")  # fmt: skip
+    host, _, path = world.repository.partition("/")
+    copy = f"{to}/{host.replace(':', '_')}/{path}:v8.0.0"
+    rules = [arg for rule in result["registry_mirrors"] for arg in ("--registry-mirror", rule)]
+    verified = cli("verify-release", copy, "--key", str(pub), "--insecure-ignore-tlog", *rules, env=_env())
+    assert verified.exit_code == 0, verified.stderr
+
+    layout = tmp_path / "export.tar"
+    exported = cli("export", f"{world.repository}:v8.0.0", "--to", str(layout), *mirror_args, "--key", str(pub),
+                   "--insecure-ignore-tlog", "--signature-repository", signatures, env=_env())  # fmt: skip
+    assert exported.exit_code == 0, exported.stderr
+    offline = cli("verify-release", "--oci-layout", str(layout), "--key", str(pub), "--insecure-ignore-tlog")
+    assert offline.exit_code == 0, offline.stderr
