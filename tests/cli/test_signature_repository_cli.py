@@ -214,3 +214,30 @@ def test_mirror_and_export_carry_the_signatures_from_the_signature_repository(
     assert exported.exit_code == 0, exported.stderr
     offline = cli("verify-release", "--oci-layout", str(layout), "--key", str(pub), "--insecure-ignore-tlog")
     assert offline.exit_code == 0, offline.stderr
+
+
+def test_through_the_referrers_api_the_signature_repository_lists_a_subject_it_does_not_hold(
+    cli: Any, plain_registry: RegistryProcess, basic_registry: RegistryProcess, keys: tuple[Path, Path]
+) -> None:
+    """A registry with the referrers API (the proxy) takes the referrer whose subject is in another registry
+    and lists it under the image's digest in the signature repository: no fallback index is written."""
+    from tests.referrers_proxy import ReferrersProxy
+
+    key, pub = keys
+    n = next(_COUNTER)
+    image = basic_registry.ref(f"api{n}/app:1")
+    credentials = StaticCredentials({basic_registry.host: Credential(USER, Secret(BASIC_USERS[USER]))})
+    with make_client(credentials) as c:
+        _, digest = push_image(c, image, f"api {n}".encode())
+    with ReferrersProxy(plain_registry.url) as proxy:
+        signatures = proxy.ref(f"api{n}/signatures")
+        sign = ["sign", image, "--key", str(key), "--no-tlog-upload", "--bundle-format", "v3"]
+        signed = cli(*sign, "--signature-repository", signatures, env=_env())
+        assert signed.exit_code == 0, signed.stderr
+        assert len(proxy.referrers[(f"api{n}/signatures", digest)]) == 1
+        verify = ["verify", image, "--key", str(pub), "--insecure-ignore-tlog"]
+        assert cli(*verify, "--signature-repository", signatures, env=_env()).exit_code == 0
+        assert cli(*verify, env=_env()).exit_code == 10
+    with httpx.Client(trust_env=False) as http:
+        tags = http.get(f"{plain_registry.url}/v2/api{n}/signatures/tags/list").json().get("tags")
+    assert not tags, tags  # the referrer is stored by digest only
