@@ -158,6 +158,17 @@ def test_release_signs_third_party_images_into_the_signature_repository(
     assert pulled.exit_code == 0, pulled.stderr
     assert cli(*pull, env=_env()).exit_code == 10
 
+    # --exclude-image still leaves images out, and the summary names them beside the signature repository.
+    excluded = cli("release", *world.args("v7.0.1", "--key", str(key), "--no-tlog-upload", "--no-publish",
+                                          "--signature-repository", signatures, "--exclude-image", "docker.io/*",
+                                          "--json"), env=_env())  # fmt: skip
+    assert excluded.exit_code == 0, excluded.stderr
+    report = json.loads(excluded.stdout)
+    assert report["signatures_in"] == signatures
+    assert sorted(name.split("@")[0] for name in report["unsigned"]) == ["docker.io/library/python",
+                                                                         "docker.io/library/registry"]  # fmt: skip
+    assert f"signed in {signatures}; 2 pinned but not signed (--exclude-image)" in excluded.stderr
+
 
 def test_the_config_file_key_sets_it(
     cli: Any, plain_registry: RegistryProcess, basic_registry: RegistryProcess, keys: tuple[Path, Path],
@@ -241,3 +252,26 @@ def test_through_the_referrers_api_the_signature_repository_lists_a_subject_it_d
     with httpx.Client(trust_env=False) as http:
         tags = http.get(f"{plain_registry.url}/v2/api{n}/signatures/tags/list").json().get("tags")
     assert not tags, tags  # the referrer is stored by digest only
+
+
+def test_attest_and_verify_attestation_in_the_signature_repository(
+    cli: Any, plain_registry: RegistryProcess, basic_registry: RegistryProcess, keys: tuple[Path, Path],
+    tmp_path: Path,
+) -> None:  # fmt: skip
+    key, pub = keys
+    n = next(_COUNTER)
+    image = plain_registry.ref(f"att{n}/quay.io/tool:2")
+    with make_client() as c:
+        push_image(c, image, f"att {n}".encode())
+    signatures = basic_registry.ref(f"att{n}/signatures")
+    predicate = tmp_path / "predicate.json"
+    predicate.write_text('{"scanner": "none"}')
+    attested = cli("attest", image, "--predicate", str(predicate), "--key", str(key), "--no-tlog-upload",
+                   "--signature-repository", signatures, env=_env())  # fmt: skip
+    assert attested.exit_code == 0, attested.stderr
+    assert _tags_of(plain_registry, [f"att{n}/quay.io/tool"]) == {f"att{n}/quay.io/tool": ["2"]}
+    verify = ["verify-attestation", image, "--key", str(pub), "--insecure-ignore-tlog"]
+    found = cli(*verify, env=_env(COSIGN_REPOSITORY=signatures))
+    assert found.exit_code == 0, found.stderr
+    assert '"scanner":"none"' in found.stdout
+    assert cli(*verify, env=_env()).exit_code == 10
