@@ -67,7 +67,7 @@ SIGNATURE_REPOSITORY_OPTION = typer.Option(
     None,
     "--signature-repository",
     envvar="COSIGN_REPOSITORY",
-    help="REGISTRY/REPO holding the signatures (.sig and .att tags, referrers) of every image instead of its own "
+    help="Repository holding the signatures (.sig and .att tags, referrers) of every image instead of its own "
     "repository, as cosign's COSIGN_REPOSITORY: for images in registries you cannot write to. Its registry gets "
     "REGISTRY_USERNAME/REGISTRY_PASSWORD as a registry named on the command line.",
 )
