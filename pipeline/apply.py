@@ -79,12 +79,22 @@ class ReleaseRequest:
 @dataclass(frozen=True)
 class ReleaseSettings:
     """How a release runs, not what it talks to: the mirror mapping (where images are read and signed), how
-    many images at once, the signature format(s) written, and the v3 referrers' creation time."""
+    many images at once, the signature format(s) written, the v3 referrers' creation time, and the repository
+    every signature goes to (``--signature-repository``, cosign's ``COSIGN_REPOSITORY``: the vector's and every
+    pinned image's; None: each beside what it signs)."""
 
     mirrors: Mirrors = field(default_factory=Mirrors)
     concurrency: int = DEFAULT_CONCURRENCY
     bundle_format: BundleFormat = "both"  # legacy .sig tags, cosign v3 bundle referrers, or both (the default)
     created: str | None = None  # v3 referrer manifests' org.opencontainers.image.created (None: now)
+    signatures: Repository | None = None
+
+    def image_target(self, name: str, digest: str) -> SignatureTarget:
+        """A pinned image or OCI artifact: read (and, in the own-repository case, signed) at its mirror, its
+        legacy payload naming the vector's name for it, its signatures in the signature repository if any."""
+        original = parse_reference(f"{name}@{digest}")
+        return SignatureTarget(self.mirrors.apply(original), digest, docker_reference=original.cosign_name,
+                               signatures=self.signatures)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -209,15 +219,14 @@ def observe_release(
             )
         artifact_ref = request.repository.digest(request.artifact.digest)
         artifact_signed = artifact_state == "same" and is_signed(
-            SignatureTarget(artifact_ref, request.artifact.digest), ports.signers(), ports.vector_layouts(settings),
+            SignatureTarget(artifact_ref, request.artifact.digest, signatures=settings.signatures), ports.signers(),
+            ports.vector_layouts(settings),
             ports.tlog,
         )
         return artifact_state == "same", artifact_signed
 
     def signed(image: ImageToSign) -> bool:
-        original = parse_reference(f"{image.name}@{image.digest}")
-        mirrored = settings.mirrors.apply(original)
-        target = SignatureTarget(mirrored, image.digest, docker_reference=original.cosign_name)
+        target = settings.image_target(image.name, image.digest)
         return is_signed(target, ports.signers(), ports.layouts(settings), ports.tlog)
 
     images = list(dict.fromkeys(desired.images))
@@ -361,19 +370,19 @@ def _perform(
         return "pushed"
     if action.kind == "sign-vector":
         digest = request.artifact.digest
-        vector = SignatureTarget(request.repository.digest(digest), digest)
+        vector = SignatureTarget(request.repository.digest(digest), digest, signatures=settings.signatures)
         return sign(vector, ports.signers(state.key), ports.vector_layouts(settings), ports.tlog)
     if action.kind in SIGN_PINNED:
         assert action.digest is not None
-        original = parse_reference(f"{action.target}@{action.digest}")
-        image = SignatureTarget(settings.mirrors.apply(original), action.digest, docker_reference=original.cosign_name)
+        image = settings.image_target(action.target, action.digest)
         return sign(image, ports.signers(state.key), ports.layouts(settings), ports.tlog)
     target = ports.target
     if target is None:  # pragma: no cover - the planner plans target actions only with a target
         raise ReleaseVectorError(f"no release target for {action.kind}")
     if state.handle is None:
         state.handle = target.ensure_draft(
-            request.version, target_commitish=request.target_commitish, name=request.version, body=_body(request)
+            request.version, target_commitish=request.target_commitish, name=request.version,
+            body=_body(request, settings),
         )
     if action.kind == "create-draft":
         return "draft ready"
@@ -387,16 +396,17 @@ def _perform(
     raise ReleaseVectorError(f"unknown action {action.kind}")  # pragma: no cover
 
 
-def _body(request: ReleaseRequest) -> str:
+def _body(request: ReleaseRequest, settings: ReleaseSettings) -> str:
     artifact = request.repository.digest(request.artifact.digest)
     commands = []
+    where = f" \\\n  --signature-repository {settings.signatures}" if settings.signatures is not None else ""
     if request.public_key_pem is not None:
-        commands.append(f"release-vector verify-release {request.artifact_reference} --key {PUBLIC_KEY_ASSET}")
+        commands.append(f"release-vector verify-release {request.artifact_reference} --key {PUBLIC_KEY_ASSET}{where}")
     if request.keyless_identity is not None:
         identity, issuer = request.keyless_identity
         commands.append(
             f"release-vector verify-release {request.artifact_reference} \\\n"
-            f"  --certificate-identity {identity} \\\n  --certificate-oidc-issuer {issuer}"
+            f"  --certificate-identity {identity} \\\n  --certificate-oidc-issuer {issuer}{where}"
         )
     return (
         f"Release vector: `{request.artifact_reference}` (`{artifact}`).\n\n"

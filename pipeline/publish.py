@@ -220,17 +220,23 @@ class PulledVector:
 
 
 def pull_vector(
-    client: ArtifactRegistry, ref: Reference, policy: VerificationPolicy | None, *, all_formats: bool = True
+    client: ArtifactRegistry,
+    ref: Reference,
+    policy: VerificationPolicy | None,
+    *,
+    all_formats: bool = True,
+    signatures: Repository | None = None,
 ) -> PulledVector:
     """Fetch the artifact at ``ref``; with ``policy``, verify its signature first (VerificationError if not).
 
-    ``all_formats=False``: one valid signature is enough (see :func:`verify_image`).
+    ``all_formats=False``: one valid signature is enough (see :func:`verify_image`); ``signatures``: the
+    repository holding its signatures (``--signature-repository``; None: its own).
     """
     manifest = client.get_manifest(ref, mediatypes.ALL_MANIFESTS)
     pinned = ref.with_digest(manifest.digest)
     verification: ImageVerification | None = None
     if policy is not None:
-        verification = verify_image(client, pinned, policy, all_formats=all_formats)
+        verification = verify_image(client, pinned, policy, all_formats=all_formats, signatures=signatures)
         if not verification.ok and verification.unchecked is not None:
             raise verification.unchecked  # could not check (exit 5, or 4): not a bad signature
         if not verification.ok:

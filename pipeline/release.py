@@ -134,6 +134,7 @@ class ReleaseResult:
     plan: Plan
     dry_run: bool
     seconds: dict[str, float]  # assemble, plan, apply (apply absent on a dry run)
+    signatures: Repository | None = None  # --signature-repository (None: beside what they sign)
 
     @property
     def pinned(self) -> str:
@@ -152,7 +153,8 @@ class ReleaseResult:
         images = sum(1 for image in self.desired.images if image.kind == KIND_IMAGE)
         artifacts = len(self.desired.images) - images
         unsigned = len(self.unsigned)
-        return (f"{images} images and {artifacts} oci artifacts signed in their own repositories; {unsigned} pinned "
+        where = str(self.signatures) if self.signatures is not None else "their own repositories"
+        return (f"{images} images and {artifacts} oci artifacts signed in {where}; {unsigned} pinned "
                 "but not signed (--exclude-image)")  # fmt: skip
 
     def to_json(self) -> dict[str, object]:
@@ -173,7 +175,7 @@ class ReleaseResult:
             "seconds": self.seconds,
             "oci_artifacts": sum(1 for image in self.desired.images if image.kind != KIND_IMAGE),
             "published": self.desired.target is not None,
-            "signatures_in": "own repositories",
+            "signatures_in": str(self.signatures) if self.signatures is not None else "own repositories",
             "signed": len(self.desired.images),
             "unsigned": list(self.unsigned),
         }
@@ -208,13 +210,13 @@ def release(
     planned = time.monotonic()
     seconds = {"assemble": round(assembled - started, 3), "plan": round(planned - assembled, 3)}
     if spec.dry_run:
-        return ReleaseResult(request, desired, plan, True, seconds)
+        return ReleaseResult(request, desired, plan, True, seconds, settings.signatures)
     if ports.keyless is not None and any(a.kind in ("sign-vector", *SIGN_PINNED) for a in plan.actions):
         ports.keyless.certified_key()  # the certificate first: a refused token fails before anything is written
     with report.applying(spec.version, len(plan.actions)) as on_done:
         apply_plan(plan, request, settings, ports, on_done=on_done)
     seconds["apply"] = round(time.monotonic() - planned, 3)
-    return ReleaseResult(request, desired, plan, False, seconds)
+    return ReleaseResult(request, desired, plan, False, seconds, settings.signatures)
 
 
 def _assemble(
@@ -436,11 +438,14 @@ def verify_release(
     allow_version_mismatch: bool = False,
     binaries: BinaryFetcher | None = None,
     provenance: ProvenanceExpectations | None = None,
+    signatures: Repository | None = None,
 ) -> ReleaseVerification:
     """The vector's signature (a VerificationError if it fails: nothing else is trusted then), the tag asked
     for against the vector's version, every image, and with a target the published cosign.pub and release.yaml
-    (the very bytes signed). With ``binaries`` every binary the vector pins is downloaded again and compared."""
-    pulled = pull_vector(registry, reference, policy, all_formats=False)  # one valid signature is enough
+    (the very bytes signed). With ``binaries`` every binary the vector pins is downloaded again and compared.
+    ``signatures``: the repository holding every signature (``--signature-repository``; None: beside each)."""
+    pulled = pull_vector(registry, reference, policy, all_formats=False,  # one valid signature is enough
+                         signatures=signatures)  # fmt: skip
     vector = read_vector(pulled.content, f"release vector {pulled.pinned}")
     entries: dict[tuple[str, str, str | None], ImageEntry] = {}
     for entry in vector.oci_entries:  # images, then OCI artifacts (charts, roles); each first entry names it
@@ -457,10 +462,11 @@ def verify_release(
                               entry.kind, entry.yaml_path)  # fmt: skip
         original = parse_reference(f"{name}:{tag}@{digest}")
         mirrored = mirrors.apply(original)
-        result = verify_image(registry, mirrored.with_digest(digest), policy, all_formats=False)
+        result = verify_image(registry, mirrored.with_digest(digest), policy, all_formats=False, signatures=signatures)
         problems = [] if result.ok or result.unchecked else [result.reason()]
         unchecked = result.unchecked
-        carried = () if unchecked else formats_carried(registry, mirrored, digest, result.found, skip=result.looked)
+        store = signatures.digest(digest) if signatures is not None else mirrored
+        carried = () if unchecked else formats_carried(registry, store, digest, result.found, skip=result.looked)
         if check_tags:
             try:
                 descriptor = registry.head_manifest(mirrored.with_tag(tag))
@@ -490,11 +496,11 @@ def verify_release(
     ]
     if target is not None:
         artifact = reference.with_digest(pulled.digest)
-        release_checks += _check_published(target, version, policy, registry, artifact, pulled.content)
+        release_checks += _check_published(target, version, policy, registry, artifact, pulled.content, signatures)
     provenance_summary = None
     if provenance is not None:
         found, provenance_summary = check_provenance(registry, reference.with_digest(pulled.digest), policy, vector,
-                                                     provenance)  # fmt: skip
+                                                     provenance, signatures)  # fmt: skip
         release_checks.append(found)
     binary_checks = check_binaries(binaries, vector, concurrency) if binaries is not None else ()
     return ReleaseVerification(str(reference), pulled.digest, version, checks, tuple(release_checks),
@@ -507,6 +513,7 @@ def check_provenance(
     policy: VerificationPolicy,
     vector: Vector,
     expected: ProvenanceExpectations,
+    signatures: Repository | None = None,
 ) -> tuple[ReleaseCheck, dict[str, object] | None]:
     """The vector's provenance: verifies with the release's trust, names exactly the digests the vector pins,
     and matches the expected builder and source; the summary of the one that passed."""
@@ -515,7 +522,7 @@ def check_provenance(
         return provenance_problems(payload, vector, expected)
 
     result = verify_image_attestations(registry, artifact, policy, PREDICATE_TYPE, statement_check=fits,
-                                       digest=artifact.digest)  # fmt: skip
+                                       digest=artifact.digest, signatures=signatures)  # fmt: skip
     if not result.ok:
         return ReleaseCheck("provenance", False, f"provenance: {result.reason()}", str(artifact)), None
     first = result.verified[0]
@@ -552,11 +559,12 @@ def _check_published(
     registry: RegistryClient,
     artifact: Reference,
     vector: bytes,
+    signatures: Repository | None = None,
 ) -> list[ReleaseCheck]:
     where = target.describe()
     if version is None:
         return [ReleaseCheck("release", False, "the vector names no version, so its release cannot be found", where)]
-    return [_check_published_key(target, version, policy, registry, artifact),
+    return [_check_published_key(target, version, policy, registry, artifact, signatures),
             _check_published_vector(target, version, vector)]  # fmt: skip
 
 
@@ -585,6 +593,7 @@ def _check_published_key(
     policy: VerificationPolicy,
     registry: RegistryClient,
     artifact: Reference,
+    signatures: Repository | None = None,
 ) -> ReleaseCheck:
     """With ``--key``: the release is published with a cosign.pub that is that key. Keyless: a cosign.pub on
     it (a release signed with both) must have signed the vector too; a keyless-only release publishes none."""
@@ -606,7 +615,7 @@ def _check_published_key(
         return ReleaseCheck(PUBLIC_KEY_ASSET, True, f"the {PUBLIC_KEY_ASSET} published with release {version} is "
                             "the key given", where)  # fmt: skip
     only_published = VerificationPolicy(published, None, policy.rekor_keys, policy.ignore_tlog)
-    checked = verify_image(registry, artifact, only_published)
+    checked = verify_image(registry, artifact, only_published, signatures=signatures)
     if not checked.ok:
         return ReleaseCheck(PUBLIC_KEY_ASSET, False, f"the {PUBLIC_KEY_ASSET} published with release {version} did"
                             f" not sign the release vector: {checked.reason()}", where)  # fmt: skip

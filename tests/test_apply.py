@@ -163,3 +163,17 @@ def test_a_failed_image_signature_leaves_the_target_untouched(
                                                         "upload-asset", "publish"]  # fmt: skip
     assert plan.actions[0].target.endswith(victim) and world.published()
 
+
+
+def test_the_release_body_names_the_signature_repository_in_its_verify_commands() -> None:
+    from pipeline.apply import _body
+
+    vector = b"release-vector:\n  version: v1.0.0\n"
+    request = ReleaseRequest(version="v1.0.0", vector=vector,
+                             artifact=make_artifact(vector, ArtifactAnnotations(version="v1.0.0")),
+                             repository=parse_repository("ghcr.io/acme/releases"), public_key_pem=b"pem",
+                             keyless_identity=("https://github.com/acme/x", "https://issuer"))  # fmt: skip
+    plain = _body(request, ReleaseSettings())
+    assert "--signature-repository" not in plain
+    body = _body(request, ReleaseSettings(signatures=parse_repository("ghcr.io/acme/signatures")))
+    assert body.count("--signature-repository ghcr.io/acme/signatures") == 2

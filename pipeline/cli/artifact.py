@@ -15,7 +15,12 @@ from pipeline.artifact import MAX_VECTOR_BYTES, ArtifactAnnotations, parse_sourc
 from pipeline.cli.app import app
 from pipeline.cli.common import print_json, read_input_file, write_atomically
 from pipeline.cli.option_groups import grouped
-from pipeline.cli.registry_options import REGISTRY_OPTIONS, RegistryFlags
+from pipeline.cli.registry_options import (
+    REGISTRY_OPTIONS,
+    SIGNATURE_REPOSITORY_OPTION,
+    RegistryFlags,
+    parse_signature_repository,
+)
 from pipeline.cli.trust_options import VERIFY_OPTIONS, verification_policy
 from pipeline.cosign.policy import TrustOptions
 from pipeline.cosign.verify import VerificationPolicy
@@ -178,6 +183,7 @@ def pull_command(
     key: Path | None = typer.Option(None, "--key", help="Public key (PKIX PEM) that must have signed."),
     trust: TrustOptions = VERIFY_OPTIONS,
     registry: RegistryFlags = REGISTRY_OPTIONS,
+    signature_repository: str | None = SIGNATURE_REPOSITORY_OPTION,
     json_output: bool = typer.Option(
         False, "--json", help="Print the result as JSON (with the vector if no --output)."
     ),
@@ -201,8 +207,9 @@ def pull_command(
             "--certificate-oidc-issuer, to verify)",
             file=sys.stderr,
         )
-    with registry.client([image]) as client:
-        pulled = pull_vector(client, image, policy)
+    signatures = parse_signature_repository(signature_repository)
+    with registry.client([image], signatures) as client:
+        pulled = pull_vector(client, image, policy, signatures=signatures)
     if pulled.verification is not None:
         count = len(pulled.verification.verified) + len(pulled.verification.bundles)
         print(f"verified: {pulled.pinned} ({count} valid signature{'s' if count != 1 else ''})", file=sys.stderr)

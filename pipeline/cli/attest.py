@@ -21,9 +21,11 @@ from pipeline.cli.registry_options import (
     ANNOTATION_OPTION,
     CONCURRENCY_OPTION,
     REGISTRY_OPTIONS,
+    SIGNATURE_REPOSITORY_OPTION,
     RegistryFlags,
     parse_annotations,
     parse_images,
+    parse_signature_repository,
 )
 from pipeline.cli.trust_options import TLOG_OPTIONS, VERIFY_OPTIONS, TlogOptions, transparency_log, verification_policy
 from pipeline.cosign.policy import TrustOptions
@@ -60,6 +62,7 @@ def attest_command(
     recursive: bool = typer.Option(False, "--recursive", help="On an image index, attest each platform manifest too."),
     concurrency: int = CONCURRENCY_OPTION,
     registry: RegistryFlags = REGISTRY_OPTIONS,
+    signature_repository: str | None = SIGNATURE_REPOSITORY_OPTION,
     tlog_options: TlogOptions = TLOG_OPTIONS,
     bundle_format: str = BUNDLE_FORMAT_OPTION,
     json_output: bool = typer.Option(False, "--json", help="Print a JSON array of results."),
@@ -76,11 +79,12 @@ def attest_command(
     refs = parse_images(images)
     notes = parse_annotations(annotations)
     chosen = parse_bundle_format(bundle_format)
+    signatures = parse_signature_repository(signature_repository)
     signing_key = load_signing_key(key) if key is not None else None
     with (
         transparency_log(tlog_options) as tlog,
         keyless_signer(keyless_options, tlog) as keyless,
-        registry.client(refs) as client,
+        registry.client(refs, signatures) as client,
     ):
         signers = signers_of(signing_key, keyless)
         confirmations = WriteConfirmations()
@@ -88,7 +92,8 @@ def attest_command(
                                       created=referrer_created() if chosen != "legacy" else None,
                                       confirmations=confirmations)  # fmt: skip
         outcomes = sign_images(client, refs, signers, layouts, log=tlog, annotations=notes, recursive=recursive,
-                               concurrency=concurrency, confirmations=confirmations)  # fmt: skip
+                               concurrency=concurrency, confirmations=confirmations,
+                               signatures=signatures)  # fmt: skip
     report_signing(outcomes, json_output)
 
 
@@ -110,6 +115,7 @@ def verify_attestation_command(
     ),
     concurrency: int = CONCURRENCY_OPTION,
     registry: RegistryFlags = REGISTRY_OPTIONS,
+    signature_repository: str | None = SIGNATURE_REPOSITORY_OPTION,
     json_output: bool = typer.Option(False, "--json", help="Print one structured result per image."),
 ) -> None:
     """Verify image attestations as cosign does; every image is checked, failures exit 10.
@@ -124,8 +130,10 @@ def verify_attestation_command(
     refs = parse_images(images)
     policy = verification_policy(key, trust)
     check = statement_policy.problems if statement_policy is not None else None
-    with registry.client(refs) as client:
-        results = verify_attestations(client, refs, policy, uri, concurrency=concurrency, statement_check=check)
+    signatures = parse_signature_repository(signature_repository)
+    with registry.client(refs, signatures) as client:
+        results = verify_attestations(client, refs, policy, uri, concurrency=concurrency, statement_check=check,
+                                      signatures=signatures)  # fmt: skip
     if json_output:
         print_json([_check_json(result) for result in results])
     else:

@@ -14,7 +14,13 @@ from pipeline.cli.common import print_json, read_input_file
 from pipeline.cli.keys import KEY_HELP
 from pipeline.cli.option_groups import grouped
 from pipeline.cli.progress import say
-from pipeline.cli.registry_options import CONCURRENCY_OPTION, REGISTRY_OPTIONS, RegistryFlags
+from pipeline.cli.registry_options import (
+    CONCURRENCY_OPTION,
+    REGISTRY_OPTIONS,
+    SIGNATURE_REPOSITORY_OPTION,
+    RegistryFlags,
+    parse_signature_repository,
+)
 from pipeline.cli.release_options import MIRRORS_OPTION
 from pipeline.cli.trust_options import VERIFY_OPTIONS, verification_policy
 from pipeline.cosign.policy import TrustOptions
@@ -122,6 +128,7 @@ def mirror_command(
     trust: TrustOptions = VERIFY_OPTIONS,
     registry_mirror: list[str] = MIRRORS_OPTION,
     registry: RegistryFlags = REGISTRY_OPTIONS,
+    signature_repository: str | None = SIGNATURE_REPOSITORY_OPTION,
     json_output: bool = JSON_OPTION,
 ) -> None:
     """Copy a signed release to another registry.
@@ -131,10 +138,11 @@ def mirror_command(
     referrers, the sha256-<hex> fallback index). Re-runs send only what is missing."""
     ref, destination = parse_reference(reference), parse_destination(to)
     settings = CarrySettings(include_referrers, concurrency, dry_run, allow_unsigned, _policy(key, trust),
-                             parse_mirrors(registry_mirror))  # fmt: skip
+                             parse_mirrors(registry_mirror),
+                             parse_signature_repository(signature_repository))  # fmt: skip
     progress = _Progress("mirror")
     named = [ref, parse_reference(f"{destination}/x:x".replace("//", "/"))]
-    with registry.client(named) as client:
+    with registry.client(named, settings.signatures) as client:
         result = mirror_release(client, ref, destination, settings, progress)
     progress.done()
     _report("mirror", result, dry_run=dry_run, json_output=json_output)
@@ -155,6 +163,7 @@ def export_command(
     trust: TrustOptions = VERIFY_OPTIONS,
     registry_mirror: list[str] = MIRRORS_OPTION,
     registry: RegistryFlags = REGISTRY_OPTIONS,
+    signature_repository: str | None = SIGNATURE_REPOSITORY_OPTION,
     json_output: bool = JSON_OPTION,
 ) -> None:
     """Write a signed release to an OCI layout (dir or tar).
@@ -163,13 +172,14 @@ def export_command(
     trusted root and release-vector.json beside it. Written under a temporary name, renamed when complete."""
     ref = parse_reference(reference)
     settings = CarrySettings(include_referrers, concurrency, dry_run, allow_unsigned, _policy(key, trust),
-                             parse_mirrors(registry_mirror))  # fmt: skip
+                             parse_mirrors(registry_mirror),
+                             parse_signature_repository(signature_repository))  # fmt: skip
     files = {TRUSTED_ROOT_FILE: read_input_file(trust.trusted_root, "trusted root")
              if trust.trusted_root else default_trusted_root()}  # fmt: skip
     if key is not None:
         files[KEY_FILE] = read_input_file(key, "public key", limit=KEY_LIMIT)
     progress = _Progress("export")
-    with registry.client([ref]) as client:
+    with registry.client([ref], settings.signatures) as client:
         result = export_release(client, ref, to, settings, files=files, progress=progress)
     progress.done()
     _report("export", result, dry_run=dry_run, json_output=json_output)

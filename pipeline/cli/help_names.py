@@ -67,6 +67,7 @@ METAVAR_BY_OPTION: dict[str, str] = {
     "--annotations": "KEY=VALUE",
     "--registry-mirror": "FROM=TO",
     "--repository": "REGISTRY/REPO",
+    "--signature-repository": "REGISTRY/REPO",
     "--github-repository": "OWNER/REPO",
     "--exclude-image": "GLOB",
     "--identity-token": "FILE|env://NAME",

@@ -21,9 +21,11 @@ from pipeline.cli.registry_options import (
     ANNOTATION_OPTION,
     CONCURRENCY_OPTION,
     REGISTRY_OPTIONS,
+    SIGNATURE_REPOSITORY_OPTION,
     RegistryFlags,
     parse_annotations,
     parse_images,
+    parse_signature_repository,
 )
 from pipeline.cli.signing_config_options import timestamp_client, with_signing_config
 from pipeline.cli.trust_options import (
@@ -60,6 +62,7 @@ def sign_command(
     recursive: bool = typer.Option(False, "--recursive", help="On an image index, sign each platform manifest too."),
     concurrency: int = CONCURRENCY_OPTION,
     registry: RegistryFlags = REGISTRY_OPTIONS,
+    signature_repository: str | None = SIGNATURE_REPOSITORY_OPTION,
     tlog_options: TlogOptions = TLOG_OPTIONS,
     bundle_format: str = BUNDLE_FORMAT_OPTION,
     json_output: bool = typer.Option(False, "--json", help="Print a JSON array of results."),
@@ -76,19 +79,16 @@ def sign_command(
     tlog_options, keyless_options = with_signing_config(tlog_options, keyless_options, timestamps=chosen)
     refs = parse_images(images)
     notes = parse_annotations(annotations)
-    for ref in refs:
-        if ref.digest is None:
-            print(
-                f"WARNING: Image reference {ref} uses a tag, not a digest, to identify the image to sign; "
-                "the digest it points at now is what gets signed.",
-                file=sys.stderr,
-            )
+    signatures = parse_signature_repository(signature_repository)
+    for ref in (ref for ref in refs if ref.digest is None):
+        print(f"WARNING: Image reference {ref} uses a tag, not a digest, to identify the image to sign; "
+              "the digest it points at now is what gets signed.", file=sys.stderr)  # fmt: skip
     signing_key = load_signing_key(key) if key is not None else None  # decrypted once per run
     with (
         transparency_log(tlog_options) as tlog,
         keyless_signer(keyless_options, tlog) as keyless,
         timestamp_client(tlog_options) as tsa,
-        registry.client(refs) as client,
+        registry.client(refs, signatures) as client,
     ):
         if tlog is not None:
             print(f"recording signatures in the transparency log {tlog.url}", file=sys.stderr)
@@ -106,6 +106,7 @@ def sign_command(
             concurrency=concurrency,
             on_progress=_print_progress,
             confirmations=confirmations,
+            signatures=signatures,
         )
     report_signing(outcomes, json_output)
 
@@ -191,6 +192,7 @@ def verify_command(
     ),
     concurrency: int = CONCURRENCY_OPTION,
     registry: RegistryFlags = REGISTRY_OPTIONS,
+    signature_repository: str | None = SIGNATURE_REPOSITORY_OPTION,
     json_output: bool = typer.Option(False, "--json", help="Print one structured result per image."),
 ) -> None:
     """Verify image signatures as `cosign verify` does; every image is checked, failures exit 10.
@@ -205,9 +207,11 @@ def verify_command(
     refs = parse_images(images)
     notes = parse_annotations(annotations)
     policy = verification_policy(key, trust)
-    with registry.client(refs) as client, counter("verifying images", len(refs)) as tick:
+    signatures = parse_signature_repository(signature_repository)
+    with registry.client(refs, signatures) as client, counter("verifying images", len(refs)) as tick:
         results = verify_images(client, refs, policy, annotations=notes, require_reference=check_reference,
-                                concurrency=concurrency, on_result=lambda _result: tick())  # fmt: skip
+                                concurrency=concurrency, on_result=lambda _result: tick(),
+                                signatures=signatures)  # fmt: skip
     if json_output:
         print_json([_result_json(result) for result in results])
     else:

@@ -11,11 +11,11 @@ from pathlib import Path
 import typer
 
 from pipeline.cli.option_groups import option_group
-from pipeline.errors import UsageError
+from pipeline.errors import ReleaseVectorError, UsageError
 from pipeline.http import DEFAULT_CONCURRENCY, DEFAULT_REQUEST_TIMEOUT, REQUEST_TIMEOUT_ENV, set_request_timeout
 from pipeline.oci.auth import load_credentials
 from pipeline.oci.client import RegistryClient, RegistryOptions
-from pipeline.oci.reference import Reference, parse_reference
+from pipeline.oci.reference import Reference, Repository, parse_reference, parse_repository
 
 ALLOW_HTTP_OPTION = typer.Option(
     False,
@@ -63,6 +63,26 @@ REQUEST_TIMEOUT_OPTION = typer.Option(
     help=f"Total time one network request may take, answer included (default {DEFAULT_REQUEST_TIMEOUT:g} s;"
     " blobs get a few times that plus time for their size).",
 )
+SIGNATURE_REPOSITORY_OPTION = typer.Option(
+    None,
+    "--signature-repository",
+    envvar="COSIGN_REPOSITORY",
+    help="Repository holding the signatures (.sig and .att tags, referrers) of every image instead of its own "
+    "repository, as cosign's COSIGN_REPOSITORY: for images in registries you cannot write to. Its registry gets "
+    "REGISTRY_USERNAME/REGISTRY_PASSWORD as a registry named on the command line.",
+)
+
+
+def parse_signature_repository(text: str | None) -> Repository | None:
+    """``--signature-repository`` (or ``COSIGN_REPOSITORY``): a repository without tag or digest; None if unset."""
+    if not text:
+        return None
+    try:
+        return parse_repository(text)
+    except ReleaseVectorError as error:
+        raise UsageError(error.message, where="--signature-repository") from None
+
+
 ANNOTATION_OPTION = typer.Option(
     [], "-a", "--annotations", help="key=value annotation of the signature payload (repeatable)."
 )
@@ -147,10 +167,12 @@ class RegistryFlags:
     registry_credentials_for: list[str]
     request_timeout: float | None
 
-    def client(self, named: Iterable[Reference]) -> RegistryClient:
-        """:func:`registry_client` with these options: env credentials for ``named`` and the named hosts only."""
+    def client(self, named: Iterable[Reference], signatures: Repository | None = None) -> RegistryClient:
+        """:func:`registry_client` with these options: env credentials for ``named``, the named hosts and the
+        ``--signature-repository`` (typed on the command line, and written to) only."""
+        extra = [signatures.tag("latest")] if signatures is not None else []
         return registry_client(
-            named,
+            [*named, *extra],
             credentials_for=self.registry_credentials_for,
             allow_http=self.allow_http_registry,
             cacert=self.registry_cacert,

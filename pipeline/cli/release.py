@@ -27,7 +27,13 @@ from pipeline.cli.provenance_options import (
     ProvenanceCheckOptions,
     build_environment,
 )
-from pipeline.cli.registry_options import CONCURRENCY_OPTION, REGISTRY_OPTIONS, RegistryFlags
+from pipeline.cli.registry_options import (
+    CONCURRENCY_OPTION,
+    REGISTRY_OPTIONS,
+    SIGNATURE_REPOSITORY_OPTION,
+    RegistryFlags,
+    parse_signature_repository,
+)
 from pipeline.cli.release_options import (
     EXCLUDE_OPTION,
     MIRRORS_OPTION,
@@ -106,6 +112,7 @@ def release_command(
         False, "--dry-run", envvar="RELEASE_VECTOR_DRY_RUN", help="Print the plan and write nothing anywhere."
     ),
     registry: RegistryFlags = REGISTRY_OPTIONS,
+    signature_repository: str | None = SIGNATURE_REPOSITORY_OPTION,
     tlog_options: TlogOptions = TLOG_OPTIONS,
     bundle_format: str = BUNDLE_FORMAT_OPTION,
     attest: str | None = ATTEST_OPTION,
@@ -126,7 +133,8 @@ def release_command(
     tlog_options, keyless_options = with_signing_config(tlog_options, keyless_options, timestamps=False)
     chosen_format = parse_bundle_format(bundle_format)
     created = referrer_created() if chosen_format != "legacy" else None
-    settings = ReleaseSettings(parse_mirrors(registry_mirror), concurrency, chosen_format, created)
+    settings = ReleaseSettings(parse_mirrors(registry_mirror), concurrency, chosen_format, created,
+                               parse_signature_repository(signature_repository))  # fmt: skip
     artifact_repository = parse_repository(repository)
     signing_key, public_pem = _key_for(key, dry_run) if key is not None else (None, None)
     spec = ReleaseSpec(
@@ -158,10 +166,11 @@ def _release_ports(spec: ReleaseSpec, settings: ReleaseSettings, edges: _Edges) 
     """One registry client for the whole release (assemble, look, sign): one ping, one pool of connections."""
     # REGISTRY_USERNAME/PASSWORD go to --repository's registry (and --registry-credentials-for), never to the
     # registries the source names: those may be third parties (docker.io, quay.io) excluded from signing.
+    # The --signature-repository is typed on the command line and written to, as --repository is.
     named = [spec.repository.tag(spec.version)]
     public_pem = spec.public_key_pem
     with (
-        edges.registry.client(named) as client,
+        edges.registry.client(named, settings.signatures) as client,
         transparency_log(edges.tlog) as tlog,
         keyless_signer(edges.keyless, tlog) as keyless,
         release_target(edges.target) as target,
@@ -205,6 +214,7 @@ def verify_release_command(
     exclude_image: list[str] = EXCLUDE_OPTION,
     concurrency: int = CONCURRENCY_OPTION,
     registry: RegistryFlags = REGISTRY_OPTIONS,
+    signature_repository: str | None = SIGNATURE_REPOSITORY_OPTION,
     allow_version_mismatch: bool = ALLOW_VERSION_MISMATCH_OPTION,
     check_binaries: bool = bins.CHECK_BINARIES_OPTION,
     binary_flags: bins.BinaryFlags = bins.BINARY_OPTIONS,
@@ -221,8 +231,9 @@ def verify_release_command(
     ref = parse_reference(reference)
     mirrors = parse_mirrors(registry_mirror)
     expected = provenance.expectations()
+    signatures = parse_signature_repository(signature_repository)
     with (
-        registry.client([ref]) as client,
+        registry.client([ref], signatures) as client,
         release_target(target_options) as target,
         bins.binary_fetcher(binary_flags if check_binaries else None, registry.registry_cacert) as fetcher,
     ):
@@ -238,5 +249,6 @@ def verify_release_command(
             allow_version_mismatch=allow_version_mismatch,
             binaries=fetcher,
             provenance=expected,
+            signatures=signatures,
         )
     report_verification(result, json_output)

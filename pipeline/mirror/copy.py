@@ -87,6 +87,7 @@ class Planned:
     manifest: Manifest | None
     tags: tuple[str, ...]
     referrers: tuple[Ref, ...]
+    signatures_from: Repository | None = None  # the tags' and referrers' repository when not the item's own
 
     @property
     def present(self) -> bool:
@@ -137,8 +138,11 @@ class Engine:
         include_referrers: bool = False,
         concurrency: int = 16,
         progress: Progress | None = None,
+        signatures: Repository | None = None,
     ) -> None:
         self.source, self.sink, self.target_of = source, sink, target_of
+        # --signature-repository: every item's signatures are read there, and land beside the item at the sink
+        self.signatures = signatures
         self.include_referrers = include_referrers
         self.concurrency = max(1, concurrency)
         # Within one item, its platform manifests and a manifest's blobs go side by side too (a few at a
@@ -164,12 +168,13 @@ class Engine:
         if is_index(manifest.media_type, manifest.data):
             digests += [child.digest for child in children(manifest.data, f"{repo.name}@{item.digest}")]
         hex_tags = tuple(referrers_tag(digest) for digest in digests)
+        held = self.signatures or repo
         tags = tuple(
-            t for t in self.source.tags(repo) if any(t == h or t.startswith(f"{h}.") for h in hex_tags)
+            t for t in self.source.tags(held) if any(t == h or t.startswith(f"{h}.") for h in hex_tags)
         )
-        listed = self.source.referrers(repo, item.digest) or ()
+        listed = self.source.referrers(held, item.digest) or ()
         wanted = tuple(r for r in listed if self.include_referrers or r.artifact_type == mediatypes.SIGSTORE_BUNDLE_V03)
-        return Planned(item, manifest, tags, wanted)
+        return Planned(item, manifest, tags, wanted, self.signatures)
 
     # --- the copy ---------------------------------------------------------------------------------
 
@@ -186,15 +191,16 @@ class Engine:
         self._tree(source_repo, target_repo, planned.manifest)
         copied = [Copied(planned.kind, f"{item.reference}", f"{target_repo.name}:{item.reference.tag}@{item.digest}"
                          if item.reference.tag else f"{target_repo.name}@{item.digest}")]  # fmt: skip
+        held = planned.signatures_from or source_repo
         for tag in planned.tags:
-            manifest = self.source.manifest(source_repo, tag)
+            manifest = self.source.manifest(held, tag)
             if manifest is None:
                 continue  # removed since the look: nothing to carry
-            self._tree(source_repo, target_repo, manifest)
+            self._tree(held, target_repo, manifest)
             self._tag(target_repo, tag, manifest)
-            copied.append(Copied(_tag_kind(tag), f"{source_repo.name}:{tag}@{manifest.digest}",
+            copied.append(Copied(_tag_kind(tag), f"{held.name}:{tag}@{manifest.digest}",
                                  f"{target_repo.name}:{tag}@{manifest.digest}"))  # fmt: skip
-        copied += self._referrers(planned, source_repo, target_repo)
+        copied += self._referrers(planned, held, target_repo)
         if item.reference.tag:
             self._tag(target_repo, item.reference.tag, planned.manifest)
         self.counts.add(items=1)

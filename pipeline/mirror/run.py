@@ -51,6 +51,8 @@ class CarrySettings:
     policy: VerificationPolicy | None = None
     source_mirrors: Mirrors = field(default_factory=Mirrors)
     """Where the source's images are read (``--registry-mirror``); unused for a layout source."""
+    signatures: Repository | None = None
+    """Where the source's signatures are (``--signature-repository``); the sink gets them beside each item."""
 
 
 @dataclass(frozen=True)
@@ -106,7 +108,8 @@ def _look(
     read_at: Callable[[Reference], Reference],
 ) -> _Look:  # fmt: skip
     """Read the vector (verified with a policy), look at every item, refuse missing or unsigned ones."""
-    pulled = pull_vector(registry, ref, settings.policy, all_formats=False)  # type: ignore[arg-type]
+    pulled = pull_vector(registry, ref, settings.policy, all_formats=False,  # type: ignore[arg-type]
+                         signatures=settings.signatures)  # fmt: skip
     vector = read_vector(pulled.content, f"release vector {pulled.pinned}")
     pinned = Reference(ref.registry, ref.repository, tag=ref.tag, digest=pulled.digest)
     planned = tuple(engine.plan(release_items(pinned, vector)))
@@ -132,7 +135,7 @@ def _problem(
     if item.kind == "vector":
         return None  # verified as it was read
     result = verify_image(registry, read_at(item.reference.repo.digest(item.digest)), settings.policy,
-                          all_formats=False)  # fmt: skip
+                          all_formats=False, signatures=settings.signatures)  # fmt: skip
     return None if result.ok else f"{item.kind} signature does not verify: {result.reason()}"
 
 
@@ -143,7 +146,7 @@ def _carry(
 ) -> tuple[CarryResult, _Look]:  # fmt: skip
     started = time.monotonic()
     engine = Engine(source, sink, target_of, include_referrers=settings.include_referrers,
-                    concurrency=settings.concurrency, progress=progress)  # fmt: skip
+                    concurrency=settings.concurrency, progress=progress, signatures=settings.signatures)  # fmt: skip
     look = _look(registry, engine, ref, settings, read_at)
     copied = () if settings.dry_run else tuple(engine.copy(look.planned))
     result = CarryResult(str(ref), look.digest, destination, look.planned, copied, (), engine.counts, look.skipped,

@@ -213,14 +213,14 @@ class LegacyAttestationLayout:
         return False
 
     def is_signed(self, target: SignatureTarget, signer: Signer, log: TransparencyLog | None) -> bool:
-        ref = attestation_reference(target.image, target.digest)
+        ref = attestation_reference(target.store, target.digest)
         existing = self._read(ref)
         if self.reads is not None:
             self.reads.record(ref, existing)
         return self._holds(existing, target, self.attestation.statement(target), signer.policy(log))
 
     def ensure(self, target: SignatureTarget, signer: Signer, log: TransparencyLog | None) -> SignStatus:
-        ref = attestation_reference(target.image, target.digest)
+        ref = attestation_reference(target.store, target.digest)
         statement = self.attestation.statement(target)
         known, existing = self.reads.take(ref) if self.reads is not None else (False, None)
         if not known:
@@ -258,7 +258,7 @@ class LegacyAttestationLayout:
 
     def verify(self, target: SignatureTarget, verifier: Verifier) -> LayoutVerification:
         """Every DSSE layer of the predicate type checked; never raises for a verification problem."""
-        ref = attestation_reference(target.image, target.digest)
+        ref = attestation_reference(target.store, target.digest)
         try:
             manifest = read_signature_manifest(self.registry.get_manifest(ref).data, str(ref))
         except NotFoundError:

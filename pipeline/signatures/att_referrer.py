@@ -42,12 +42,12 @@ class ReferrerAttestationLayout:
 
     def _verified(self, target: SignatureTarget, verifier: Verifier) -> tuple[list[VerifiedAttestation],
                                                                               list[str], int, str]:  # fmt: skip
-        result = verify_image_bundles(self.registry, target.image, target.digest, verifier.policy,
+        result = verify_image_bundles(self.registry, target.store, target.digest, verifier.policy,
                                       predicate_type=self.attestation.predicate_type)  # fmt: skip
         verified = []
         failures = list(result.failures)
         for bundle in result.verified:
-            where = f"{target.image.name}@{bundle.manifest_digest}"
+            where = f"{target.repository.name}@{bundle.manifest_digest}"
             try:  # verify_image_bundles checked these already; kept so that verify never raises for them
                 check_statement(bundle.payload, target.digest, self.attestation.predicate_type, where)
             except ReleaseVectorError as error:
@@ -64,7 +64,7 @@ class ReferrerAttestationLayout:
     def ensure(self, target: SignatureTarget, signer: Signer, log: TransparencyLog | None) -> SignStatus:
         if self.is_signed(target, signer, log):
             return "already signed"
-        subject = self.registry.head_manifest(target.repository.digest(target.digest))
+        subject = self.registry.head_manifest(target.subject)
         if subject is None:
             raise NotFoundError("the image to attest is not in the registry", where=target.where)
         statement = self.attestation.statement(target)

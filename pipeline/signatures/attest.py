@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pipeline.cosign.verify import VerificationPolicy
 from pipeline.errors import ReleaseVectorError
 from pipeline.http import DEFAULT_CONCURRENCY, parallel_map
-from pipeline.oci.reference import Reference
+from pipeline.oci.reference import Reference, Repository
 from pipeline.signatures.att_legacy import LegacyAttestationLayout
 from pipeline.signatures.att_referrer import ReferrerAttestationLayout
 from pipeline.signatures.attestation import Attestation, VerifiedAttestation
@@ -101,9 +101,11 @@ def verify_image_attestations(
     *,
     statement_check: StatementCheck | None = None,
     digest: str | None = None,
+    signatures: Repository | None = None,
 ) -> AttestationCheck:
     """Every attestation of ``predicate_type`` of one image, in both layouts; never raises for a
-    verification problem. ``digest``: the image's digest when the caller knows it (no HEAD)."""
+    verification problem. ``digest``: the image's digest when the caller knows it (no HEAD); ``signatures``:
+    the repository holding its attestations (``--signature-repository``; None: its own)."""
     label = str(image)
     try:
         digest = digest or image.digest
@@ -114,7 +116,7 @@ def verify_image_attestations(
             digest = descriptor.digest
     except ReleaseVectorError as error:
         return AttestationCheck(label, image.digest, (), (error.one_line(),))
-    target = SignatureTarget(image, digest)
+    target = SignatureTarget(image, digest, signatures=signatures)
     attestation = Attestation(predicate_type)
     results: dict[Format, LayoutVerification] = {}
     for layout in attestation_layouts("both", registry, attestation):
@@ -144,10 +146,12 @@ def verify_attestations(
     *,
     statement_check: StatementCheck | None = None,
     concurrency: int = DEFAULT_CONCURRENCY,
+    signatures: Repository | None = None,
 ) -> list[AttestationCheck]:
     """Every image checked, results in input order."""
 
     def one(image: Reference) -> AttestationCheck:
-        return verify_image_attestations(registry, image, policy, predicate_type, statement_check=statement_check)
+        return verify_image_attestations(registry, image, policy, predicate_type, statement_check=statement_check,
+                                         signatures=signatures)  # fmt: skip
 
     return parallel_map(one, images, concurrency=concurrency)

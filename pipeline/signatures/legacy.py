@@ -157,7 +157,7 @@ class LegacyLayout:
     def is_signed(self, target: SignatureTarget, signer: Signer, log: TransparencyLog | None) -> bool:
         """Read-only; the ``.sig`` manifest read is kept in ``reads`` for the :meth:`ensure` that follows."""
         policy = signer.policy(log)
-        sig_ref = signature_reference(target.image, target.digest)
+        sig_ref = signature_reference(target.store, target.digest)
         existing = self._read(sig_ref)
         if self.reads is not None:
             self.reads.record(sig_ref, existing)
@@ -166,7 +166,7 @@ class LegacyLayout:
     def ensure(self, target: SignatureTarget, signer: Signer, log: TransparencyLog | None) -> SignStatus:
         policy = signer.policy(log)
         payload = signed_payload(target)
-        sig_ref = signature_reference(target.image, target.digest)
+        sig_ref = signature_reference(target.store, target.digest)
         known, existing = self.reads.take(sig_ref) if self.reads is not None else (False, None)
         if not known:
             existing = self._read(sig_ref)
@@ -211,7 +211,7 @@ class LegacyLayout:
 
     def verify(self, target: SignatureTarget, verifier: Verifier) -> LayoutVerification:
         """Every layer checked; never raises for a verification problem, reports it."""
-        sig_ref = signature_reference(target.image, target.digest)
+        sig_ref = signature_reference(target.store, target.digest)
         try:
             manifest = read_signature_manifest(self.registry.get_manifest(sig_ref).data, str(sig_ref))
         except NotFoundError:  # one GET, a 404 meaning "not signed in this layout" (no HEAD first)

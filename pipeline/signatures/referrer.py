@@ -453,12 +453,12 @@ class ReferrerLayout:
     def is_signed(self, target: SignatureTarget, signer: Signer, log: TransparencyLog | None) -> bool:
         """Read-only: a bundle with exactly the target's annotations that counts as the signer's."""
         policy = signer.policy(log)
-        return has_bundle_verifying(self.registry, target.image, target.digest, policy, target.annotations)
+        return has_bundle_verifying(self.registry, target.store, target.digest, policy, target.annotations)
 
     def ensure(self, target: SignatureTarget, signer: Signer, log: TransparencyLog | None) -> SignStatus:
         if self.is_signed(target, signer, log):
             return "already signed"
-        subject = self.registry.head_manifest(target.repository.digest(target.digest))
+        subject = self.registry.head_manifest(target.subject)
         if subject is None:
             raise NotFoundError("the image to sign is not in the registry", where=target.where)
         statement = cosign_sign_statement(target.digest.split(":", 1)[1], dict(target.annotations))
@@ -477,7 +477,7 @@ class ReferrerLayout:
         """Every v3 bundle checked (``-a`` annotations in the statement's subject; a v3 statement names no
         repository, so ``require_reference`` does not apply)."""
         annotations = dict(verifier.annotations) or None
-        result = verify_image_bundles(self.registry, target.image, target.digest, verifier.policy,
+        result = verify_image_bundles(self.registry, target.store, target.digest, verifier.policy,
                                       annotations=annotations)  # fmt: skip
         failures = tuple(f"cosign v3 bundle: {failure}" for failure in result.failures)
         where = result.source or "the referrers"

@@ -109,13 +109,15 @@ def sign_images(
     concurrency: int = DEFAULT_CONCURRENCY,
     on_progress: Callable[[SignOutcome], None] | None = None,
     confirmations: WriteConfirmations | None = None,
+    signatures: Repository | None = None,
 ) -> list[SignOutcome]:
     """Sign every image (and with ``recursive`` every platform manifest of an index), concurrently.
 
     Two phases: resolve every reference once to its digest, then sign each unique repository+digest
     once (two references to the same image must not race to append to the same ``.sig`` manifest).
     ``confirmations``: the one the layouts were built with; settled here, after the last signature.
-    The result lists one outcome per reference and per child manifest, in input order.
+    The result lists one outcome per reference and per child manifest, in input order. ``signatures``: the
+    repository the signatures go to (``--signature-repository``; None: each image's own).
     """
     if not signers:
         raise UsageError("signing needs a key or keyless signing")
@@ -138,8 +140,8 @@ def sign_images(
 
     def sign_one(item: _Resolved) -> SignStatus | ReleaseVectorError:
         try:
-            result: SignStatus | ReleaseVectorError = sign(SignatureTarget(item.image, item.digest, notes),
-                                                           signers, layouts, log)  # fmt: skip
+            target = SignatureTarget(item.image, item.digest, notes, signatures=signatures)
+            result: SignStatus | ReleaseVectorError = sign(target, signers, layouts, log)
         except ReleaseVectorError as error:
             result = error
         if on_progress is not None:
@@ -151,7 +153,7 @@ def sign_images(
     if confirmations is not None:  # the layouts' writes, read back once at the end (see WriteConfirmations)
         lost = dict(confirmations.settle(concurrency))
         for key, item in by_digest.items():
-            error = lost.get(f"{item.image.repo}@{item.digest}")
+            error = lost.get(f"{signatures or item.image.repo}@{item.digest}")
             if error is not None:
                 signed[key] = error
     outcomes: list[SignOutcome] = []

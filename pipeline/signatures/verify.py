@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pipeline.cosign.verify import VerificationPolicy
 from pipeline.errors import ReleaseVectorError, is_unchecked
 from pipeline.http import DEFAULT_CONCURRENCY, parallel_map
-from pipeline.oci.reference import Reference
+from pipeline.oci.reference import Reference, Repository
 from pipeline.signatures.formats import all_layouts
 from pipeline.signatures.layout import Format, LayoutVerification, Verifier
 from pipeline.signatures.legacy import VerifiedLayer
@@ -60,8 +60,11 @@ def verify_image(
     annotations: Mapping[str, str] | None = None,
     require_reference: bool = False,
     all_formats: bool = True,
+    signatures: Repository | None = None,
 ) -> ImageVerification:
     """Check every signature of one image in every layout; never raises for a verification problem.
+
+    ``signatures``: the repository holding the image's signatures (``--signature-repository``; None: its own).
 
     ``all_formats=False`` (one valid signature is enough, as verify-release needs): the layouts after the
     first one that verified are not looked at, which saves the referrers requests.
@@ -77,7 +80,7 @@ def verify_image(
     except ReleaseVectorError as error:
         unchecked = error if is_unchecked(error) else None
         return ImageVerification(label, image.digest, (), (error.one_line(),), unchecked=unchecked)
-    target = SignatureTarget(image, digest)
+    target = SignatureTarget(image, digest, signatures=signatures)
     verifier = Verifier(policy, dict(annotations or {}), require_reference)
     results: dict[Format, LayoutVerification] = {}
     for layout in all_layouts(registry):
@@ -116,12 +119,14 @@ def verify_images(
     require_reference: bool = False,
     concurrency: int = DEFAULT_CONCURRENCY,
     on_result: Callable[[ImageVerification], None] | None = None,
+    signatures: Repository | None = None,
 ) -> list[ImageVerification]:
     """Every image checked (not just up to the first failure), results in input order; ``on_result`` is
     called as each one is done (progress)."""
 
     def one(image: Reference) -> ImageVerification:
-        result = verify_image(registry, image, policy, annotations=annotations, require_reference=require_reference)
+        result = verify_image(registry, image, policy, annotations=annotations, require_reference=require_reference,
+                              signatures=signatures)  # fmt: skip
         if on_result is not None:
             on_result(result)
         return result
