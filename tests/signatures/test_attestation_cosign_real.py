@@ -204,3 +204,56 @@ def test_verify_attestation_accepts_cosigns_v3_bundle_referrer_and_refuses_it_ch
     refused = cli("verify-attestation", changed, "--type", "custom", *CODY)
     assert refused.exit_code == 10, refused.stderr
     assert "DSSE signature does not verify" in refused.stderr
+
+
+# --- sigstore-python's DSSE bundle (Rekor v2: a hashedrekord 0.0.2 entry over the PAE) --------------------
+
+REKOR_V2 = COSIGN_VECTORS.parent / "sigstore-rekor-v2"
+PY_DSSE = REKOR_V2 / "a.dsse.staging-rekor-v2.txt.sigstore.json"
+PY_SUBJECT = "a0cfc71271d6e278e57cd332ff957c3f7043fdda354c4cbb190a30d56efa01bf"
+BEACON = ("https://github.com/sigstore-conformance/extremely-dangerous-public-oidc-beacon/"
+          ".github/workflows/extremely-dangerous-oidc-beacon.yml@refs/heads/main")  # fmt: skip
+STAGING = ["--certificate-identity", BEACON, "--certificate-oidc-issuer", ISSUER,
+           "--trusted-root", str(REKOR_V2 / "staging-trusted_root.json")]  # fmt: skip
+
+
+def _changed_signature(path: Path) -> bytes:
+    """Another (valid base64) signature: neither the certificate's key nor the log entry agrees."""
+    bundle = json.loads(path.read_text())
+    signature = bundle["dsseEnvelope"]["signatures"][0]
+    raw = bytearray(base64.b64decode(signature["sig"]))
+    raw[-1] ^= 1
+    signature["sig"] = base64.b64encode(bytes(raw)).decode()
+    return json.dumps(bundle).encode()
+
+
+def test_verify_blob_attestation_accepts_sigstore_pythons_rekor_v2_dsse_bundle(cli: Any, tmp_path: Path) -> None:
+    by_digest = ["--digest", PY_SUBJECT, "--digest-alg", "sha256", "--type", "slsaprovenance1", *STAGING]
+    done = cli("verify-blob-attestation", *by_digest, "--bundle", str(PY_DSSE))
+    assert done.exit_code == 0, done.stderr
+    assert "hashedrekord 0.0.2 (Rekor v2) log entry records this envelope's PAE" in done.stderr
+    for name, data in (("payload", _changed_bundle(PY_DSSE)), ("signature", _changed_signature(PY_DSSE))):
+        changed = tmp_path / f"{name}.sigstore.json"
+        changed.write_bytes(data)
+        refused = cli("verify-blob-attestation", *by_digest, "--bundle", str(changed))
+        assert refused.exit_code == 10, (name, refused.stderr)
+
+
+def test_verify_attestation_accepts_sigstore_pythons_dsse_bundle_as_a_referrer(
+    cli: Any, plain_registry: RegistryProcess
+) -> None:
+    """Its subject is a file's digest, not an image's: the referrer (here through the ``sha256-<hex>``
+    fallback index, Distribution having no referrers API) is found by that digest all the same."""
+    from pipeline.oci.client import Descriptor
+    from pipeline.signatures.referrer import attach_bundle
+
+    ref = parse_reference(plain_registry.ref("sigstore-python/a-txt"))
+    subject = Descriptor(mediatypes.OCI_MANIFEST, "sha256:" + PY_SUBJECT, 0)
+    with make_client() as client:
+        attach_bundle(client, ref.repo, subject, PY_DSSE.read_bytes(), created="2026-05-13T19:23:32Z",
+                      predicate_type="https://slsa.dev/provenance/v1")  # fmt: skip
+    image = f"{plain_registry.ref('sigstore-python/a-txt')}@sha256:{PY_SUBJECT}"
+    done = cli("verify-attestation", image, "--type", "slsaprovenance1", *STAGING)
+    assert done.exit_code == 0, done.stderr
+    assert json.loads(done.stdout)["subject"][0]["digest"] == {"sha256": PY_SUBJECT}
+    assert cli("verify-attestation", image, "--type", "slsaprovenance02", *STAGING).exit_code == 10
