@@ -31,7 +31,9 @@ from pipeline.errors import InvalidInputError
 from pipeline.sigstore.intoto import SLSA_PROVENANCE_V1
 from pipeline.vector import Vector
 
-BUILD_TYPE: Final = "https://release-vector.dev/buildtypes/release/v1"
+# A URI of this project that resolves to the build type's definition (docs/buildtypes/release-v1.md): what
+# externalParameters and resolvedDependencies mean; a change in meaning gets release-v2.md and a new URI.
+BUILD_TYPE: Final = "https://github.com/release-vector/release-vector/blob/main/docs/buildtypes/release-v1.md"
 PREDICATE_TYPE: Final = SLSA_PROVENANCE_V1
 GITHUB: Final = "https://github.com/"
 

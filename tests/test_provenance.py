@@ -108,3 +108,25 @@ def test_pinned_binaries_are_dependencies_by_url() -> None:
         "annotations": {"kind": "binary"},
     }
     assert len(dependencies) == 2  # a binary without a digest (assembled with --no-binaries) pins nothing
+
+
+def test_the_build_type_is_a_uri_of_this_project_that_resolves_to_its_definition() -> None:
+    import tomllib
+
+    source = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]["urls"]["Source"]
+    prefix = f"{source}/blob/main/"
+    assert BUILD_TYPE.startswith(prefix)
+    definition = (REPO_ROOT / BUILD_TYPE.removeprefix(prefix)).read_text()
+    assert BUILD_TYPE in definition
+    for documented in ("externalParameters", "resolvedDependencies", "builder.id", "local://<user>@<host>"):
+        assert documented in definition
+    assert BUILD_TYPE in (REPO_ROOT / "README.md").read_text()
+
+
+def test_the_builder_on_github_enterprise_and_without_a_workflow_ref() -> None:
+    enterprise = {**GHA, "GITHUB_SERVER_URL": "https://git.example.com"}
+    ghes = BuildEnvironment.from_environment(enterprise, user="u", host="h")
+    assert ghes.builder_id == "https://git.example.com/acme/p/.github/workflows/release.yml@refs/tags/v1"
+    # GitHub Actions without a workflow ref (no identity to name): a local build, and marked so
+    bare = BuildEnvironment.from_environment({"GITHUB_ACTIONS": "true"}, user="runner", host="fv-az1")
+    assert (bare.builder_id, bare.local) == ("local://runner@fv-az1", True)

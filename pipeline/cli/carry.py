@@ -42,6 +42,7 @@ from pipeline.mirror.run import (
 )
 from pipeline.oci.mirror import parse_mirrors
 from pipeline.oci.reference import parse_reference
+from pipeline.provenance import ProvenanceExpectations
 from pipeline.release import ReleaseVerification
 
 REFERRERS_OPTION = typer.Option(
@@ -211,13 +212,14 @@ def import_command(
 
 OCI_LAYOUT_HELP = (
     "Verify an export (its directory or FILE.tar) offline instead of a registry: the vector's signature, then "
-    "every image it pins, present and signed in the layout."
+    "every image it pins, present and signed in the layout (and, with --require-provenance, its provenance)."
 )
 
 
 def verify_exported(
-    reference: str | None, layout: Path | None, policy: VerificationPolicy, concurrency: int
-) -> ReleaseVerification:
+    reference: str | None, layout: Path | None, policy: VerificationPolicy, concurrency: int,
+    provenance: ProvenanceExpectations | None = None,
+) -> ReleaseVerification:  # fmt: skip
     if layout is None or reference is not None:
         raise UsageError("give a release REF or --oci-layout DIR, one of the two")
-    return verify_layout(layout, policy, concurrency=concurrency)
+    return verify_layout(layout, policy, concurrency=concurrency, provenance=provenance)

@@ -225,12 +225,12 @@ def verify_release_command(
     every image it pins (signature on the pinned digest, tag still pointing there) and, with a release target,
     the published cosign.pub and release.yaml (byte for byte the signed vector)."""
     policy = verification_policy(key, trust)
+    expected = provenance.expectations()
     if oci_layout is not None or reference is None:
-        report_verification(verify_exported(reference, oci_layout, policy, concurrency), json_output)
+        report_verification(verify_exported(reference, oci_layout, policy, concurrency, expected), json_output)
         return
     ref = parse_reference(reference)
     mirrors = parse_mirrors(registry_mirror)
-    expected = provenance.expectations()
     signatures = parse_signature_repository(signature_repository)
     with (
         registry.client([ref], signatures) as client,

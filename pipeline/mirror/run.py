@@ -31,6 +31,7 @@ from pipeline.mirror.names import Destination, mirrors_for, target_repository
 from pipeline.oci.client import RegistryClient
 from pipeline.oci.mirror import Mirrors
 from pipeline.oci.reference import Reference, Repository, parse_reference
+from pipeline.provenance import ProvenanceExpectations
 from pipeline.publish import pull_vector
 from pipeline.release import ReleaseVerification, verify_release
 from pipeline.signatures.registry import SignatureRegistry
@@ -266,12 +267,15 @@ def import_release(
 
 
 def verify_layout(
-    path: Path, policy: VerificationPolicy, *, concurrency: int = DEFAULT_CONCURRENCY
-) -> ReleaseVerification:
+    path: Path, policy: VerificationPolicy, *, concurrency: int = DEFAULT_CONCURRENCY,
+    provenance: ProvenanceExpectations | None = None,
+) -> ReleaseVerification:  # fmt: skip
     """``verify-release --oci-layout``: the vector's signature, then every image it pins, all from the
-    layout, offline (no registry, no log: the signatures' bundles carry their transparency-log proof)."""
+    layout, offline (no registry, no log: the signatures' bundles carry their transparency-log proof); with
+    ``provenance``, the vector's provenance attestation the export carries, as the online check reads it."""
     with open_layout(path) as (layout, ref):
-        return verify_release(cast(RegistryClient, layout), ref, policy, mirrors=Mirrors(), concurrency=concurrency)
+        return verify_release(cast(RegistryClient, layout), ref, policy, mirrors=Mirrors(), concurrency=concurrency,
+                              provenance=provenance)  # fmt: skip
 
 
 __all__ = ["CarryResult", "CarrySettings", "Item", "export_release", "import_release", "mirror_release",

@@ -5,7 +5,8 @@ What ``cosign attest`` (without ``--new-bundle-format``) writes (COS ``cmd/cosig
 blob the DSSE envelope JSON, annotations ``dev.cosignproject.cosign/signature`` (empty: the signature is in
 the envelope), ``predicateType``, ``dev.sigstore.cosign/bundle`` (the Rekor entry, ``intoto`` 0.0.2 here, as
 cosign v1/v2 logged it; ``dsse`` 0.0.1 from a log without intoto, as cosign v3 logs it by default), and for
-keyless the certificate and chain. New layers are appended; existing ones are kept as they were.
+keyless the certificate and chain. New layers are appended; existing ones are kept as they were. Read only:
+``intoto`` 0.0.1, what cosign v1 and early v2 logged (tests/vectors/cosign/attestations holds one from ghcr.io).
 
 Verifying reads every DSSE layer: the envelope's signature over the PAE (key, or certificate chaining to
 the trusted roots with the expected identity), the log entry (SET with a trusted Rekor key; the body, of
@@ -108,14 +109,14 @@ def _verify_set(bundle: RekorBundle, policy: VerificationPolicy, where: str) -> 
         ) from None
 
 
-def _check_body(bundle: RekorBundle, envelope: DsseEnvelope, signer_pem: bytes, where: str) -> str:
+def _check_body(bundle: RekorBundle, envelope: DsseEnvelope, blob: bytes, signer_pem: bytes, where: str) -> str:
     try:
         body: object = jsonbounded.loads(bundle.body, source=where, what="the Rekor entry body")
     except (UnicodeDecodeError, json.JSONDecodeError):
         raise VerificationError("the Rekor entry body is not JSON", where=where) from None
     kind = body.get("kind") if isinstance(body, dict) else None
     if kind == INTOTO_KIND:
-        check_intoto_body(bundle.body, envelope, signer_pem, where)
+        check_intoto_body(bundle.body, envelope, signer_pem, where, blob=blob)
     elif kind == DSSE_KIND:
         check_dsse_body(bundle.body, envelope, signer_pem, where)
     else:
@@ -164,7 +165,7 @@ def verify_envelope_layer(
                                     hint="attest with a Rekor upload, or accept the risk with --insecure-ignore-tlog")
         bundle = parse_rekor_bundle(raw, f"{where} bundle")
         _verify_set(bundle, policy, where)
-        kind = _check_body(bundle, envelope, signer_pem, where)
+        kind = _check_body(bundle, envelope, blob, signer_pem, where)
         integrated_time, log_index = bundle.integrated_time, bundle.log_index
         checks.append(f"the {kind} log entry (SET verified with a trusted Rekor key) records this envelope and signer")
     if policy.keyless is not None and leaf is not None:

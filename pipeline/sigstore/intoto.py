@@ -33,6 +33,7 @@ from pipeline.sigstore.dsse import IN_TOTO_PAYLOAD_TYPE, DsseEnvelope, DsseSigna
 
 INTOTO_KIND: Final = "intoto"
 INTOTO_API_VERSION: Final = "0.0.2"
+INTOTO_V001_API_VERSION: Final = "0.0.1"  # read only: cosign v1 and v2.0 logged .att layers so
 PREDICATE_LIMIT: Final = 16 * 1024 * 1024
 SLSA_PROVENANCE_V02: Final = "https://slsa.dev/provenance/v0.2"
 SLSA_PROVENANCE_V1: Final = "https://slsa.dev/provenance/v1"
@@ -196,16 +197,22 @@ def _object(value: object, name: str, where: str) -> Mapping[str, object]:
     return value
 
 
-def check_intoto_body(canonical_body: bytes, envelope: DsseEnvelope, signer_pem: bytes, where: str) -> None:
+def check_intoto_body(
+    canonical_body: bytes, envelope: DsseEnvelope, signer_pem: bytes, where: str, *, blob: bytes | None = None
+) -> None:
     """The ``intoto`` 0.0.2 body records this payload (payloadHash), this signature and this signer.
 
     ``hash`` (of the envelope JSON as uploaded) is not compared: the layer blob may be serialised otherwise.
+    With ``blob`` (the exact envelope bytes a ``.att`` layer holds), an ``intoto`` 0.0.1 body is accepted too.
     """
     try:
         body: object = jsonbounded.loads(canonical_body, source=where, what="the transparency-log entry body")
     except (UnicodeDecodeError, json.JSONDecodeError):
         raise VerificationError("the transparency-log entry body is not JSON", where=where) from None
     body = _object(body, "body", where)
+    if blob is not None and body.get("kind") == INTOTO_KIND and body.get("apiVersion") == INTOTO_V001_API_VERSION:
+        _check_intoto_v001_body(body, blob, envelope, signer_pem, where)
+        return
     if body.get("kind") != INTOTO_KIND or body.get("apiVersion") != INTOTO_API_VERSION:
         raise VerificationError(
             f"the log entry body is of kind {body.get('kind')} {body.get('apiVersion')}, not intoto 0.0.2",
@@ -236,6 +243,28 @@ def check_intoto_body(canonical_body: bytes, envelope: DsseEnvelope, signer_pem:
     if recorded_sig != envelope.signatures[0].sig:
         raise VerificationError("the log entry belongs to another envelope (another signature)", where=where)
     check_same_signer(item.get("publicKey"), signer_pem, where)
+
+
+def _check_intoto_v001_body(
+    body: Mapping[str, object], blob: bytes, envelope: DsseEnvelope, signer_pem: bytes, where: str
+) -> None:
+    """rekor's ``intoto`` 0.0.1 (what cosign v1 and v2.0 logged ``.att`` layers as): the body keeps no
+    signature, only ``hash`` = sha256 of the envelope JSON exactly as uploaded (cosign uploads the layer
+    blob itself), ``payloadHash`` = sha256 of the statement, and the signer's PEM. The envelope bytes
+    carry the signature, so the hash is what binds the entry to this signature and must equal the blob's."""
+    spec = _object(body.get("spec"), "spec", where)
+    content = _object(spec.get("content"), "spec.content", where)
+    for name, expected in (("hash", hashlib.sha256(blob).hexdigest()),
+                           ("payloadHash", hashlib.sha256(envelope.payload).hexdigest())):  # fmt: skip
+        recorded_hash = _object(content.get(name), f"spec.content.{name}", where)
+        recorded = recorded_hash.get("value")
+        if recorded_hash.get("algorithm") != "sha256" or not isinstance(recorded, str) or recorded.lower() != expected:
+            raise VerificationError(
+                f"the log entry belongs to another envelope ({name} sha256:{recorded} in the log,"
+                f" sha256:{expected} here)",
+                where=where,
+            )
+    check_same_signer(spec.get("publicKey"), signer_pem, where)
 
 
 def canonical_intoto(proposed: Mapping[str, object], envelope: DsseEnvelope) -> bytes:

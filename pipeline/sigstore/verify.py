@@ -212,11 +212,14 @@ def _verify_tlog(
     version: str,
     check_entry: Callable[[TransparencyLogEntry], list[str]],
     where: str,
+    *,
+    also: tuple[str, str] | None = None,
 ) -> tuple[TransparencyLogEntry, list[str]]:
-    """The first entry of ``kind`` ``version`` (or its Rekor v2 version 0.0.2) that ``check_entry`` accepts;
-    else the first entry's failure."""
+    """The first entry of ``kind`` ``version`` (or its Rekor v2 version 0.0.2, or ``also`` = (kind, version))
+    that ``check_entry`` accepts; else the first entry's failure."""
     versions = (version, V2_VERSION)
-    entries = [e for e in bundle.verification_material.tlog_entries if e.kind == kind and e.kind_version in versions]
+    entries = [e for e in bundle.verification_material.tlog_entries
+               if (e.kind == kind and e.kind_version in versions) or (e.kind, e.kind_version) == also]  # fmt: skip
     if not entries:
         present = ", ".join(f"{e.kind} {e.kind_version}" for e in bundle.verification_material.tlog_entries)
         raise VerificationError(
@@ -476,6 +479,13 @@ def _verify_dsse(
     else:
 
         def check_entry(candidate: TransparencyLogEntry) -> list[str]:
+            if candidate.kind == HASHEDREKORD_KIND:
+                # rekor-v2-spec 6.1.4 (as sigstore-python verifies it): Rekor v2 may log an envelope as a
+                # hashedrekord 0.0.2 over the pre-authentication encoding, with the envelope's signature
+                check_hashedrekord_v002(candidate.canonicalized_body, dsse_pae(envelope.payload_type, envelope.payload),
+                                        envelope.signatures[0].sig, *_signer_der(signer), where)  # fmt: skip
+                return ["the hashedrekord 0.0.2 (Rekor v2) log entry records this envelope's PAE, signature and signer",
+                        *_verify_v2_evidence(candidate, policy, where)]  # fmt: skip
             if candidate.kind_version == V2_VERSION:
                 check_dsse_v002(candidate.canonicalized_body, envelope.payload, envelope.signatures[0].sig,
                                 *_signer_der(signer), where)  # fmt: skip
@@ -489,7 +499,8 @@ def _verify_dsse(
                 *_verify_inclusion(candidate, policy, where),
             ]
 
-        entry, entry_checks = _verify_tlog(bundle, DSSE_KIND, DSSE_API_VERSION, check_entry, where)
+        entry, entry_checks = _verify_tlog(bundle, DSSE_KIND, DSSE_API_VERSION, check_entry, where,
+                                           also=(HASHEDREKORD_KIND, V2_VERSION))  # fmt: skip
         checks += entry_checks
     checks += _check_certificate(signer, bundle, envelope.signatures[0].sig, entry, policy, where)
     return _result(bundle, signer, entry, checks)
