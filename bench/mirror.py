@@ -27,7 +27,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +36,7 @@ if str(REPO_ROOT) not in sys.path:
 
 from bench.assemble import start_registry  # noqa: E402
 from bench.latency_proxy import LatencyProxy  # noqa: E402
-from pipeline.http import DEFAULT_CONCURRENCY  # noqa: E402  (the --concurrency default)
+from pipeline.http import DEFAULT_CONCURRENCY, parallel_map  # noqa: E402  (the --concurrency default)
 
 VERSION = "v1.0.0"
 
@@ -77,8 +76,7 @@ def seed(
             digest = client.put_manifest(ref, None, index_data.encode(), mediatypes.OCI_INDEX)
             return f"      name: {ref.name}\n      tag: v1.0.0\n      digest: {digest}\n"
 
-        with ThreadPoolExecutor(8) as pool:
-            entries = list(pool.map(push, range(count)))
+        entries = parallel_map(push, range(count), concurrency=8)
         vector = "docker-images:\n  bench:\n" + "".join(
             f"    image-{i}:\n{entry}" for i, entry in enumerate(entries)
         )
@@ -115,7 +113,9 @@ def child(args: argparse.Namespace) -> int:
     with RegistryClient(RegistryOptions(max_connections=64)) as client:
         result = mirror_release(client, parse_reference(args.ref), parse_destination(args.to), settings)
     wall = time.perf_counter() - started
-    print(json.dumps({"wall": wall, "peak_rss_kib": peak_rss_kib(), "counts": result.counts.to_json()}))
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    print(json.dumps({"wall": wall, "cpu": usage.ru_utime + usage.ru_stime, "peak_rss_kib": peak_rss_kib(),
+                      "counts": result.counts.to_json()}))  # fmt: skip
     return 0
 
 
@@ -136,6 +136,7 @@ def run_once(
     if done.returncode != 0 or not done.stdout.strip():
         raise SystemExit(f"child failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
     result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    result["load"] = os.getloadavg()[0]  # the machine's 1-minute load average as the run ends
     result["requests"] = sum(proxy.total() for proxy in proxies)
     result["by_kind"] = [proxy.counts() for proxy in proxies]
     return result
@@ -145,7 +146,8 @@ def _row(label: str, result: dict[str, Any], objects: int) -> str:
     counts = result["counts"]
     sent = f"{counts['blobs_sent']}/{counts['blobs_mounted']}/{counts['blobs_skipped']}"
     return (f"{label:<24} {result['wall']:>8.2f} {result['requests']:>8} {result['requests'] / objects:>8.2f} "
-            f"{sent:>12} {counts['bytes_sent'] / 1024**2:>9.1f} {result['peak_rss_kib'] / 1024:>9.1f}")  # fmt: skip
+            f"{sent:>12} {counts['bytes_sent'] / 1024**2:>9.1f} {result['peak_rss_kib'] / 1024:>9.1f} "
+            f"{result['cpu']:>7.1f} {result['load']:>6.1f}")  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -181,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
                 via = ref.replace(source_host, src.host)
                 print(f"proxies +{args.delay_ms:g} ms per request; default concurrency {DEFAULT_CONCURRENCY}\n")
                 print(f"{'run':<24} {'wall s':>8} {'requests':>8} {'req/obj':>8} {'sent/mnt/ok':>12} "
-                      f"{'MiB sent':>9} {'RSS MiB':>9}")  # fmt: skip
+                      f"{'MiB sent':>9} {'RSS MiB':>9} {'CPU s':>7} {'load':>6}")  # fmt: skip
                 default = DEFAULT_CONCURRENCY
                 runs = [(f"concurrency {default} (default)", f"{dst.host}/a", default),
                         (f"re-run, concurrency {default}", f"{dst.host}/a", default)]  # fmt: skip
