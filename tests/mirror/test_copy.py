@@ -137,8 +137,8 @@ def test_referrers_of_platform_manifests_through_the_referrers_api(
 ) -> None:  # fmt: skip
     """``sign --recursive`` on a registry with the referrers API: each platform manifest's v3 bundle is found
     only through that API (no tag). The mirror carries them (to a target without the API: listed in each
-    platform manifest's fallback index; with it: through the API), and an SBOM referrer of a platform
-    manifest only with --include-referrers."""
+    platform manifest's fallback index; with it: through the API), so do export and import, and an SBOM
+    referrer of a platform manifest only with --include-referrers."""
     key, pub = keys
     with ReferrersProxy(plain_registry.url) as source:
         world = make_world(source.host, tmp_path)
@@ -166,6 +166,19 @@ def test_referrers_of_platform_manifests_through_the_referrers_api(
             target = f"{mirrored(plain_to, app).rsplit(':', 1)[0]}@{platform['digest']}"
             verified = cli("verify", target, "--key", str(pub), "--insecure-ignore-tlog")
             assert verified.exit_code == 0, verified.stderr  # read through the fallback index at the target
+
+        # across an air gap: the export lists them in each platform manifest's fallback index, the import
+        # carries that index as a tag
+        layout = tmp_path / "export"
+        exported = cli("export", vector, "--to", str(layout))
+        assert exported.exit_code == 0, exported.stderr
+        import_to = f"{second_registry.host}/platform-import"
+        imported = cli("import", str(layout), "--to", import_to)
+        assert imported.exit_code == 0, imported.stderr
+        for platform in platforms:
+            target = f"{mirrored(import_to, app).rsplit(':', 1)[0]}@{platform['digest']}"
+            verified = cli("verify", target, "--key", str(pub), "--insecure-ignore-tlog")
+            assert verified.exit_code == 0, verified.stderr
 
         with ReferrersProxy(second_registry.url) as target_api:
             api_to = f"{target_api.host}/platform-api"
