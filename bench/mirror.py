@@ -4,14 +4,18 @@ slow network.
 Starts two local docker-registries, seeds N multi-arch images into the first (an OCI index of two
 platforms, each a config and 3 layers of --layer-mib MiB of random bytes) and a vector pinning them,
 puts a :class:`~bench.latency_proxy.LatencyProxy` (default +50 ms per request) in front of each
-registry, and mirrors the release (the core API, as ``release-vector mirror`` runs it, with
-``--allow-unsigned``: the images are not signed here) at the default concurrency and at 1, each into a
-fresh prefix of the second registry, then runs the default once more into the first prefix (the re-run:
-every object present). Each run is a fresh Python process (so its peak RSS is its own).
+registry (each proxy in its own process: two proxies pumping every byte in one interpreter share one
+GIL, and the bench would measure that rather than the mirror), and mirrors the release (the core API,
+as ``release-vector mirror`` runs it, with ``--allow-unsigned``: the images are not signed here) at the
+default concurrency and at 1, each into a fresh prefix of the second registry, then runs the default
+once more into the first prefix (the re-run: every object present). Each run is a fresh Python process
+(so its peak RSS is its own).
 
 Prints, per run: wall time, requests through both proxies, requests per object (manifests + blobs +
-tags of the release), bytes sent, peak RSS. ``--large-mib 256`` adds a run of 2 images with one
-256 MiB layer each, to show that peak RSS does not grow with blob size.
+tags of the release), bytes sent, peak RSS, the mirror's and the proxies' CPU seconds, and the load
+average as the run ended (the machine may be shared: compare the ratio default/1 more than times).
+``--large-mib 256`` adds a run of 2 images with one 256 MiB layer each, to show that peak RSS does not
+grow with blob size.
 Goals: default >= 8x faster than concurrency 1; re-run <= 1 request per object; RSS flat in blob size.
 
     python -m bench.mirror [--images 70] [--layer-mib 1] [--delay-ms 50] [--large-mib 256]
@@ -27,7 +31,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -36,8 +39,8 @@ if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
 from bench.assemble import start_registry  # noqa: E402
-from bench.latency_proxy import LatencyProxy  # noqa: E402
-from pipeline.http import DEFAULT_CONCURRENCY  # noqa: E402  (the --concurrency default)
+from bench.latency_proxy import ProxyControl  # noqa: E402
+from pipeline.http import DEFAULT_CONCURRENCY, parallel_map  # noqa: E402  (the --concurrency default)
 
 VERSION = "v1.0.0"
 
@@ -77,8 +80,7 @@ def seed(
             digest = client.put_manifest(ref, None, index_data.encode(), mediatypes.OCI_INDEX)
             return f"      name: {ref.name}\n      tag: v1.0.0\n      digest: {digest}\n"
 
-        with ThreadPoolExecutor(8) as pool:
-            entries = list(pool.map(push, range(count)))
+        entries = parallel_map(push, range(count), concurrency=8)
         vector = "docker-images:\n  bench:\n" + "".join(
             f"    image-{i}:\n{entry}" for i, entry in enumerate(entries)
         )
@@ -115,15 +117,55 @@ def child(args: argparse.Namespace) -> int:
     with RegistryClient(RegistryOptions(max_connections=64)) as client:
         result = mirror_release(client, parse_reference(args.ref), parse_destination(args.to), settings)
     wall = time.perf_counter() - started
-    print(json.dumps({"wall": wall, "peak_rss_kib": peak_rss_kib(), "counts": result.counts.to_json()}))
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    print(json.dumps({"wall": wall, "cpu": usage.ru_utime + usage.ru_stime, "peak_rss_kib": peak_rss_kib(),
+                      "counts": result.counts.to_json()}))  # fmt: skip
     return 0
 
 
+class ProxyProcess:
+    """``python -m bench.latency_proxy`` in a process of its own, counted through its control endpoint."""
+
+    def __init__(self, upstream: str, delay_ms: float) -> None:
+        command = [sys.executable, "-m", "bench.latency_proxy", "--upstream", upstream, "--delay-ms", str(delay_ms)]
+        self.process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, cwd=REPO_ROOT)
+        assert self.process.stdout is not None
+        first = self.process.stdout.readline()  # "proxying http://127.0.0.1:PORT -> ..."
+        if not first.startswith("proxying http://"):
+            self.process.kill()
+            raise SystemExit(f"latency proxy did not start: {first!r}")
+        self.url = first.split()[1]
+        self.host = self.url.removeprefix("http://")
+        self.control = ProxyControl(self.url)
+
+    def reset(self) -> None:
+        self.control.reset()
+
+    def total(self) -> int:
+        return self.control.total()
+
+    def counts(self) -> dict[str, int]:
+        return self.control.counts()
+
+    def cpu(self) -> float:
+        """The proxy process's CPU seconds so far (user + system, from /proc; 0 elsewhere)."""
+        stat = Path(f"/proc/{self.process.pid}/stat")
+        if not stat.exists():
+            return 0.0
+        fields = stat.read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.communicate(timeout=30)
+
+
 def run_once(
-    proxies: list[LatencyProxy], ref: str, to: str, concurrency: int, source_mirror: str | None = None
+    proxies: list[ProxyProcess], ref: str, to: str, concurrency: int, source_mirror: str | None = None
 ) -> dict[str, Any]:
     for proxy in proxies:
         proxy.reset()
+    proxy_cpu = sum(proxy.cpu() for proxy in proxies)
     command = [sys.executable, "-m", "bench.mirror", "--child", "--ref", ref, "--to", to,
                "--concurrency", str(concurrency)]  # fmt: skip
     if source_mirror:
@@ -136,6 +178,8 @@ def run_once(
     if done.returncode != 0 or not done.stdout.strip():
         raise SystemExit(f"child failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
     result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    result["load"] = os.getloadavg()[0]  # the machine's 1-minute load average as the run ends
+    result["proxy_cpu"] = sum(proxy.cpu() for proxy in proxies) - proxy_cpu
     result["requests"] = sum(proxy.total() for proxy in proxies)
     result["by_kind"] = [proxy.counts() for proxy in proxies]
     return result
@@ -145,7 +189,8 @@ def _row(label: str, result: dict[str, Any], objects: int) -> str:
     counts = result["counts"]
     sent = f"{counts['blobs_sent']}/{counts['blobs_mounted']}/{counts['blobs_skipped']}"
     return (f"{label:<24} {result['wall']:>8.2f} {result['requests']:>8} {result['requests'] / objects:>8.2f} "
-            f"{sent:>12} {counts['bytes_sent'] / 1024**2:>9.1f} {result['peak_rss_kib'] / 1024:>9.1f}")  # fmt: skip
+            f"{sent:>12} {counts['bytes_sent'] / 1024**2:>9.1f} {result['peak_rss_kib'] / 1024:>9.1f} "
+            f"{result['cpu']:>7.1f} {result['proxy_cpu']:>7.1f} {result['load']:>6.1f}")  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -174,14 +219,13 @@ def main(argv: list[str] | None = None) -> int:
             started = time.perf_counter()
             ref, objects = seed(source_host, 1 if args.skip_main else args.images, int(args.layer_mib * 1024 * 1024))
             print(f"seeded {args.images} images ({objects} objects) in {time.perf_counter() - started:.1f} s")
-            delay = args.delay_ms / 1000
-            with LatencyProxy(f"http://{source_host}", delay=delay) as src, LatencyProxy(
-                f"http://{target_host}", delay=delay
-            ) as dst:
+            src = ProxyProcess(f"http://{source_host}", args.delay_ms)
+            dst = ProxyProcess(f"http://{target_host}", args.delay_ms)
+            try:
                 via = ref.replace(source_host, src.host)
                 print(f"proxies +{args.delay_ms:g} ms per request; default concurrency {DEFAULT_CONCURRENCY}\n")
                 print(f"{'run':<24} {'wall s':>8} {'requests':>8} {'req/obj':>8} {'sent/mnt/ok':>12} "
-                      f"{'MiB sent':>9} {'RSS MiB':>9}")  # fmt: skip
+                      f"{'MiB sent':>9} {'RSS MiB':>9} {'CPU s':>7} {'prx CPU':>7} {'load':>6}")  # fmt: skip
                 default = DEFAULT_CONCURRENCY
                 runs = [(f"concurrency {default} (default)", f"{dst.host}/a", default),
                         (f"re-run, concurrency {default}", f"{dst.host}/a", default)]  # fmt: skip
@@ -194,6 +238,9 @@ def main(argv: list[str] | None = None) -> int:
                     print(_row(label, result, objects), flush=True)
                     if args.verbose:
                         print(f"  source: {result['by_kind'][0]}\n  target: {result['by_kind'][1]}")
+            finally:
+                src.stop()
+                dst.stop()
             if args.large_mib:
                 for mib in (1, args.large_mib):
                     big_ref, big_objects = seed(source_host, 2, mib * 1024 * 1024, 1, 1, f"large{mib}")

@@ -65,10 +65,14 @@ def _policy(key: Path | None, trust: TrustOptions) -> VerificationPolicy | None:
 
 
 class _Progress:
-    """Items, blobs, bytes and rate: redrawn on a terminal, a plain line per item done otherwise."""
+    """Items, blobs, bytes and rate: redrawn on a terminal; otherwise (CI) a plain line at most every
+    ``PLAIN_EVERY`` seconds and when the items are done (blobs go before any item completes)."""
+
+    PLAIN_EVERY = 5.0
 
     def __init__(self, verb: str) -> None:
         self.verb, self.started, self.tty, self.items = verb, time.monotonic(), sys.stderr.isatty(), -1
+        self.said = self.started
 
     def __call__(self, counts: Counts) -> None:
         rate = counts.bytes_sent / max(0.001, time.monotonic() - self.started) / 1024**2
@@ -79,8 +83,8 @@ class _Progress:
         )
         if self.tty:
             print(f"\r{line}\x1b[K", end="", file=sys.stderr, flush=True)
-        elif counts.items != self.items:
-            self.items = counts.items
+        elif counts.items != self.items or time.monotonic() - self.said >= self.PLAIN_EVERY:
+            self.items, self.said = counts.items, time.monotonic()
             say(line)
 
     def done(self) -> None:

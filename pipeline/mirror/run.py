@@ -15,14 +15,14 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Final, cast
 
 from pipeline import jsonbounded
 from pipeline.cosign.verify import VerificationPolicy
 from pipeline.errors import ErrorList, FileConflictError, LayoutError, ReleaseVectorError, UnsignedItemError
-from pipeline.http import DEFAULT_CONCURRENCY
+from pipeline.http import DEFAULT_CONCURRENCY, parallel_map
 from pipeline.mirror.copy import Copied, Counts, Engine, Planned, Progress
 from pipeline.mirror.ends import RegistryEnd, Sink, Source
 from pipeline.mirror.items import Item, release_items
@@ -114,11 +114,13 @@ def _look(
     vector = read_vector(pulled.content, f"release vector {pulled.pinned}")
     pinned = Reference(ref.registry, ref.repository, tag=ref.tag, digest=pulled.digest)
     planned = tuple(engine.plan(release_items(pinned, vector)))
-    problems: list[ReleaseVectorError] = []
-    for found in planned:
-        problem = _problem(registry, found, settings, read_at)
-        if problem is not None:
-            problems.append(UnsignedItemError(problem, where=str(found.item.reference)))
+    found_problems = parallel_map(lambda found: _problem(registry, found, settings, read_at), planned,
+                                  concurrency=settings.concurrency)  # fmt: skip
+    problems: list[ReleaseVectorError] = [
+        UnsignedItemError(problem, where=str(found.item.reference))
+        for found, problem in zip(planned, found_problems, strict=True)
+        if problem is not None
+    ]
     if problems and not settings.allow_unsigned:
         raise ErrorList(problems, f"{len(problems)} item(s) missing or unsigned at the source (--allow-unsigned "
                                   "carries the rest)")  # fmt: skip
@@ -163,7 +165,12 @@ def mirror_release(
     client: RegistryClient, ref: Reference, destination: Destination, settings: CarrySettings,
     progress: Progress | None = None,
 ) -> CarryResult:  # fmt: skip
-    """Copy the release at ``ref`` (its items read through ``settings.source_mirrors``) under ``destination``."""
+    """Copy the release at ``ref`` (its items read through ``settings.source_mirrors``) under ``destination``.
+
+    A blob in transit holds two of the client's pooled connections (the GET it streams from and the PUT it
+    streams into): more transfers than half the pool would wait on each other for a socket until the pool
+    times out, so ``concurrency`` is capped there."""
+    settings = replace(settings, concurrency=max(1, min(settings.concurrency, client.options.max_connections // 2)))
     source = RegistryEnd(client, settings.source_mirrors.apply_repository)
 
     def target_of(repo: Repository) -> Repository:

@@ -1,6 +1,6 @@
-"""Faults between the mirror and its target (5xx, 429, connection resets, through the fault-injecting
-proxy): each run completes or fails with one line, a re-run completes, and at no point does a tag point
-at a manifest whose blobs (or child manifests) are missing."""
+"""Faults between the mirror and its target (5xx, 429, connection resets, answers slower than the
+request timeout, through the fault-injecting proxy): each run completes or fails with one line, a re-run
+completes, and at no point does a tag point at a manifest whose blobs (or child manifests) are missing."""
 
 from __future__ import annotations
 
@@ -54,26 +54,36 @@ def assert_no_dangling_tag(registry: RegistryProcess, prefix: str) -> int:
     return seen
 
 
-@pytest.mark.parametrize("seed", [1, 2, 3])
+SLOW_SECONDS = 6.0
+"""A slow answer comes this late: past the run's --request-timeout (3 s), so the client gives up on it."""
+
+
+@pytest.mark.parametrize(("seed", "kinds"), [(1, ("500", "502", "503", "429", "reset")),
+                                              (2, ("500", "502", "503", "429", "reset")),
+                                              (3, ("500", "502", "503", "429", "reset")),
+                                              (4, ("503", "reset", "slow"))])  # fmt: skip
 def test_faults_then_a_rerun_completes(
     cli: Any, plain_registry: RegistryProcess, faulty_target: RegistryProcess, keys: tuple[Path, Path],
-    tmp_path: Path, seed: int,
+    tmp_path: Path, seed: int, kinds: tuple[str, ...],
 ) -> None:  # fmt: skip
     key, pub = keys
     world = make_world(plain_registry.host, tmp_path)
     release(cli, world, key)
     prefix = f"faults{seed}-{tmp_path.name}".lower()
-    injector = FaultInjector(rate=0.25, seed=seed, kinds=("500", "502", "503", "429", "reset"))
+    slow = "slow" in kinds
+    injector = FaultInjector(rate=0.15 if slow else 0.25, seed=seed, kinds=kinds, slow_seconds=SLOW_SECONDS)
     extra = {1: Fault("reset"), 2: Fault("503", after_upstream=True)}
     with LatencyProxy(faulty_target.url, delay=0.0, faults=FaultInjector(at=extra)) as clean, LatencyProxy(
         faulty_target.url, delay=0.0, faults=injector
     ) as proxy:
         to = f"{proxy.host}/{prefix}"
-        first = cli("mirror", f"{world.repository}:v1.0.0", "--to", to)
+        first = cli("mirror", f"{world.repository}:v1.0.0", "--to", to,
+                    env={"RELEASE_VECTOR_REQUEST_TIMEOUT": "3"} if slow else None)  # fmt: skip
         errors = [line for line in first.stderr.splitlines() if line.startswith("error:")]
         assert "Traceback" not in first.stderr
         assert first.exit_code == 0 or len(errors) == 1, first.stderr
         assert injector.injected, "faults were injected"
+        assert not slow or any(i.fault.kind == "slow" for i in injector.injected), "a slow answer among them"
         assert_no_dangling_tag(faulty_target, prefix)
 
         rerun = cli("mirror", f"{world.repository}:v1.0.0", "--to", f"{clean.host}/{prefix}", "--json")
