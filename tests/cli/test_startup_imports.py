@@ -55,7 +55,7 @@ def _offending(modules: set[str], forbidden: tuple[str, ...]) -> list[str]:
 
 @pytest.mark.parametrize(
     "argv",
-    [["--help"], ["verify", "--help"], ["sign", "--help"]],
+    [["--help"], ["verify", "--help"], ["sign", "--help"], ["verify-blob", "--help"], ["sign-blob", "--help"]],
     ids=" ".join,
 )
 def test_help_loads_no_heavy_module(tmp_path: Path, argv: list[str]) -> None:
