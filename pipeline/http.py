@@ -30,6 +30,9 @@ import httpcore
 import httpx
 
 from pipeline.errors import InvalidInputError, ReleaseVectorError
+from pipeline.network_defaults import DEFAULT_CONCURRENCY as DEFAULT_CONCURRENCY  # re-exported: one default
+from pipeline.network_defaults import DEFAULT_REQUEST_TIMEOUT as DEFAULT_REQUEST_TIMEOUT
+from pipeline.network_defaults import REQUEST_TIMEOUT_ENV as REQUEST_TIMEOUT_ENV
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -402,16 +405,11 @@ class ClosingClient:
 
 # --- deadlines and capped bodies: what a hostile server cannot stretch --------------------------------
 
-DEFAULT_REQUEST_TIMEOUT: Final = 60.0
-"""Seconds one request may take in all (connect, send, the whole answer), unless configured."""
-
 BLOB_MIN_RATE: Final = 256 * 1024
 """Bytes per second a blob transfer is granted at least, on top of its base time."""
 
 BLOB_BASE_FACTOR: Final = 3
 """A blob's deadline starts at this many request timeouts (a few minutes by default)."""
-
-REQUEST_TIMEOUT_ENV: Final = "RELEASE_VECTOR_REQUEST_TIMEOUT"
 
 _request_timeout: float = DEFAULT_REQUEST_TIMEOUT
 _DEADLINE_KEY: Final = "release_vector.deadline"
@@ -607,10 +605,6 @@ def collected_errors(error: BaseException) -> tuple[BaseException, ...]:
     of them); ``(error,)`` for an error that did not come from :func:`parallel_map`."""
     found = getattr(error, _ERRORS_ATTRIBUTE, None)
     return found if isinstance(found, tuple) else (error,)
-
-
-DEFAULT_CONCURRENCY: Final = 16
-"""Images (requests) handled at once unless --concurrency says otherwise: one default for every command."""
 
 
 def parallel_map(fn: Callable[[T], R], items: Iterable[T], *, concurrency: int, fail_fast: bool = False) -> list[R]:

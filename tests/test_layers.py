@@ -35,6 +35,7 @@ RANKS: dict[str, int] = {
     "binaries": 2,  # binaries named by URL: fetched and hashed through http
     "http": 1,
     "jsonbounded": 1,
+    "network_defaults": 0,  # the HTTP defaults --help shows, without httpx (start-up time)
     "localfiles": 1,
     "errors": 0,
     "secret": 0,

@@ -6,6 +6,7 @@ import base64
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
@@ -16,7 +17,6 @@ from pipeline.cli.keyless_options import SIGN_OPTIONS, KeylessOptions, check_key
 from pipeline.cli.keys import KEY_HELP
 from pipeline.cli.option_groups import grouped
 from pipeline.cli.registry_options import REQUEST_TIMEOUT_OPTION
-from pipeline.cli.signing_config_options import timestamp_client, with_signing_config
 from pipeline.cli.trust_options import (
     TLOG_OPTIONS,
     VERIFY_OPTIONS,
@@ -24,15 +24,15 @@ from pipeline.cli.trust_options import (
     transparency_log,
     verification_policy,
 )
-from pipeline.cosign.blob import BlobBundle, parse_blob_bundle
-from pipeline.cosign.keys import PrivateKeyHandle
 from pipeline.cosign.policy import TrustOptions
-from pipeline.cosign.verify import VerificationPolicy, VerifiedSignature, verify_signed_payload
 from pipeline.errors import InvalidInputError, UsageError
 from pipeline.localfiles import BLOB_LIMIT
-from pipeline.signatures.blob import SignedBlob, parse_blob_bundle_format, sign_blob
-from pipeline.signatures.signers import KeySigner, Signer
-from pipeline.sigstore import is_sigstore_bundle, parse_sigstore_bundle, verify_bundle_for_artifact
+
+if TYPE_CHECKING:  # what signing and verifying run is imported when they run (start-up time of --help)
+    from pipeline.cosign.keys import PrivateKeyHandle
+    from pipeline.cosign.verify import VerificationPolicy, VerifiedSignature
+    from pipeline.signatures.blob import SignedBlob
+    from pipeline.signatures.signers import Signer
 
 BLOB_BUNDLE_FORMAT_HELP = (
     "The --bundle file's format: v3 (a Sigstore bundle v0.3, what cosign v3 writes by default) or legacy"
@@ -64,6 +64,10 @@ def sign_blob_command(
     `cosign verify-blob --bundle BUNDLE FILE` accepts it; with --no-tlog-upload, verifiers need
     --insecure-ignore-tlog.
     """
+    from pipeline.cli.signing_config_options import timestamp_client, with_signing_config
+    from pipeline.signatures.blob import parse_blob_bundle_format, sign_blob
+    from pipeline.signatures.signers import KeySigner
+
     chosen = parse_blob_bundle_format(bundle_format)
     check_keyless_options(key, keyless_options, tlog_upload=tlog_options.tlog_upload)
     tlog_options, keyless_options = with_signing_config(tlog_options, keyless_options)
@@ -114,6 +118,8 @@ def _write_blob_outputs(
 
 
 def looks_like_sigstore_bundle(data: bytes) -> bool:
+    from pipeline.sigstore import is_sigstore_bundle
+
     try:
         document = jsonbounded.loads(data, source="bundle")
     except (UnicodeDecodeError, json.JSONDecodeError, InvalidInputError):
@@ -130,6 +136,9 @@ def _verify_legacy(
     policy: VerificationPolicy,
 ) -> VerifiedSignature:
     """cosign's LocalSignedPayload bundle and/or a bare base64 signature file."""
+    from pipeline.cosign.blob import BlobBundle, parse_blob_bundle
+    from pipeline.cosign.verify import verify_signed_payload
+
     parsed = parse_blob_bundle(bundle_bytes, str(bundle)) if bundle_bytes is not None else BlobBundle(b"", None, None)
     signature_bytes = parsed.signature
     if signature is not None:
@@ -168,6 +177,8 @@ def verify_blob_command(
     json_output: bool = typer.Option(False, "--json", help="Print a JSON result."),
 ) -> None:
     """Verify a file's signature as cosign does: key or keyless, and the Rekor entry."""
+    from pipeline.sigstore import parse_sigstore_bundle, verify_bundle_for_artifact
+
     if bundle is None and signature is None:
         raise UsageError("give --bundle or --signature")
     policy = verification_policy(key, trust)

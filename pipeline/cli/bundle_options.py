@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 import typer
 
 from pipeline.errors import UsageError
-from pipeline.signatures.formats import BUNDLE_FORMATS, BundleFormat, formats_of
-from pipeline.signatures.referrer import created_now
+
+if TYPE_CHECKING:  # the signature formats (and all they import) load when a command signs (start-up time)
+    from pipeline.signatures.formats import BundleFormat
 
 BUNDLE_FORMAT_HELP = (
     "Signature format to write: legacy (the sha256-<hex>.sig tag, read by every cosign version,"
@@ -22,6 +24,8 @@ BUNDLE_FORMAT_OPTION = typer.Option(
 
 
 def parse_bundle_format(value: str) -> BundleFormat:
+    from pipeline.signatures.formats import BUNDLE_FORMATS, formats_of
+
     for known in BUNDLE_FORMATS:
         if value == known:
             formats_of(known)
@@ -31,4 +35,6 @@ def parse_bundle_format(value: str) -> BundleFormat:
 
 def referrer_created() -> str:
     """The v3 referrer manifest's creation time: SOURCE_DATE_EPOCH when set (reproducible builds), else now."""
+    from pipeline.signatures.referrer import created_now
+
     return created_now(os.environ.get("SOURCE_DATE_EPOCH") or None)

@@ -12,11 +12,10 @@ import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pipeline.cli.streams import PrintableStream, one_line, raw_stream
 from pipeline.cosign.keyref import is_key_uri
-from pipeline.cosign.keys import PrivateKeyHandle, load_private_key
 from pipeline.errors import (
     FileConflictError,
     InvalidInputError,
@@ -26,6 +25,9 @@ from pipeline.errors import (
 )
 from pipeline.localfiles import DEFAULT_LIMIT, KEY_LIMIT, read_bounded, too_large
 from pipeline.secret import Secret
+
+if TYPE_CHECKING:  # cryptography loads when a key does, not with every command (start-up time)
+    from pipeline.cosign.keys import PrivateKeyHandle
 
 ENV_PREFIX = "env://"
 PASSWORD_ENV = "COSIGN_PASSWORD"  # noqa: S105 (a variable name, not a password)
@@ -88,6 +90,8 @@ def load_signing_key(spec: str) -> PrivateKeyHandle:
         key = open_key(spec, os.environ)
         OPENED_KEYS.append(key.close)  # closed by the CLI's run() when the command ends, however it ends
         return key
+    from pipeline.cosign.keys import load_private_key
+
     pem, source = read_key_source(spec)
     return load_private_key(pem, obtain_password(confirm=False, purpose=f"private key {source}"), source)
 

@@ -17,10 +17,13 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 import typer
+from typer._click.exceptions import UsageError
 from typer.core import TyperCommand, TyperGroup
 from typer.models import CommandFunctionType
 
 from pipeline.cli import help_names as names
+from pipeline.cli import plain_values
+from pipeline.cli.usage_errors import suggest_command
 
 MIN_WIDTH, MAX_WIDTH = 60, 120
 DESCRIPTION_COLUMN = 30  # where descriptions start; option names longer than this get a line of their own
@@ -243,9 +246,11 @@ class HelpCommand(TyperCommand):
         """The context with the config file's settings as option defaults (pipeline.cli.config)."""
         from pipeline.cli.app import STATE
         from pipeline.cli.config import default_map
-
         extra.setdefault("default_map", default_map(self, STATE.config) or None)
         return super().make_context(info_name, args, parent, **extra)
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        return plain_values.install(super().get_params(ctx))  # option values without importing pydantic
 
     def format_help(self, ctx: Any, formatter: Any) -> None:
         formatter.write(command_help(self, ctx, terminal_width()))
@@ -254,10 +259,20 @@ class HelpCommand(TyperCommand):
 class HelpGroup(TyperGroup):
     """The top-level group: lists the lazy commands too (pipeline.cli.lazy), loads one when it is looked up."""
 
+    def get_params(self, ctx: Any) -> list[Any]:
+        return plain_values.install(super().get_params(ctx))  # the global options' values without pydantic
+
     def list_commands(self, ctx: Any) -> list[str]:
         from pipeline.cli.lazy import lazy_commands
 
         return [*super().list_commands(ctx), *(name for name in lazy_commands() if name not in self.commands)]
+
+    def resolve_command(self, ctx: Any, args: list[str]) -> Any:
+        try:
+            return super().resolve_command(ctx, args)
+        except UsageError as error:
+            suggest_command(error, args[0] if args else "", self.list_commands(ctx))
+            raise
 
     def get_command(self, ctx: Any, cmd_name: str) -> Any:
         from pipeline.cli.lazy import load

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
@@ -27,7 +28,6 @@ from pipeline.cli.registry_options import (
     parse_images,
     parse_signature_repository,
 )
-from pipeline.cli.signing_config_options import timestamp_client, with_signing_config
 from pipeline.cli.trust_options import (
     TLOG_OPTIONS,
     VERIFY_OPTIONS,
@@ -38,11 +38,11 @@ from pipeline.cli.trust_options import (
 from pipeline.cli.verdicts import Verdict, finish
 from pipeline.cosign.policy import TrustOptions
 from pipeline.errors import ExitCode
-from pipeline.signatures.formats import layouts_for
-from pipeline.signatures.layout import WriteConfirmations
-from pipeline.signatures.sign import SignOutcome, sign_images
-from pipeline.signatures.signers import signers_of
-from pipeline.signatures.verify import ImageVerification, verify_images
+
+if TYPE_CHECKING:  # what the commands run is imported when they run: `verify` (and its --help) starts fast
+    from pipeline.oci.reference import Reference
+    from pipeline.signatures.sign import SignOutcome
+    from pipeline.signatures.verify import ImageVerification
 
 IMAGES_ARGUMENT = typer.Argument(..., help="Image references (tag or digest).", show_default=False)
 
@@ -50,6 +50,16 @@ IMAGES_ARGUMENT = typer.Argument(..., help="Image references (tag or digest).", 
 def _print_progress(outcome: SignOutcome) -> None:
     if outcome.error is None:
         print(f"{outcome.status}: {outcome.pinned}", file=sys.stderr)
+
+
+def _warn_about_tags(refs: list[Reference]) -> None:
+    for ref in refs:
+        if ref.digest is None:
+            print(
+                f"WARNING: Image reference {ref} uses a tag, not a digest, to identify the image to sign; "
+                "the digest it points at now is what gets signed.",
+                file=sys.stderr,
+            )
 
 
 @app.command("sign")
@@ -74,15 +84,19 @@ def sign_command(
     --bundle-format v3 (or both) writes what cosign v3 writes: a Sigstore bundle as an OCI referrer.
     --keyless signs with a Fulcio certificate for the OIDC identity instead of (or, with --key, besides) the key.
     """
+    from pipeline.cli.signing_config_options import timestamp_client, with_signing_config
+    from pipeline.signatures.formats import layouts_for
+    from pipeline.signatures.layout import WriteConfirmations
+    from pipeline.signatures.sign import sign_images
+    from pipeline.signatures.signers import signers_of
+
     check_keyless_options(key, keyless_options, tlog_upload=tlog_options.tlog_upload)
     chosen = parse_bundle_format(bundle_format)
     tlog_options, keyless_options = with_signing_config(tlog_options, keyless_options, timestamps=chosen)
     refs = parse_images(images)
     notes = parse_annotations(annotations)
     signatures = parse_signature_repository(signature_repository)
-    for ref in (ref for ref in refs if ref.digest is None):
-        print(f"WARNING: Image reference {ref} uses a tag, not a digest, to identify the image to sign; "
-              "the digest it points at now is what gets signed.", file=sys.stderr)  # fmt: skip
+    _warn_about_tags(refs)
     signing_key = load_signing_key(key) if key is not None else None  # decrypted once per run
     with (
         transparency_log(tlog_options) as tlog,
@@ -204,6 +218,8 @@ def verify_command(
     as OCI referrers (referrers API, else the sha256-<hex> fallback index). An image passes when one
     signature in either format verifies.
     """
+    from pipeline.signatures.verify import verify_images
+
     refs = parse_images(images)
     notes = parse_annotations(annotations)
     policy = verification_policy(key, trust)

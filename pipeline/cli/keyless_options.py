@@ -20,27 +20,22 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
-from cryptography import x509
 
 from pipeline.cli.common import read_input_file
 from pipeline.cli.option_groups import option_group
-from pipeline.cosign.certificate import load_certificates
-from pipeline.cosign.sct import CtLogKey
-from pipeline.cosign.trust import (
-    default_ct_log_keys,
-    default_trusted_root,
-    fulcio_certificates_from_trusted_root,
-    is_self_signed,
-    load_ct_log_public_keys,
-)
 from pipeline.errors import UsageError
-from pipeline.http import is_loopback_host
-from pipeline.signatures.signers import KeylessSigner
-from pipeline.sigstore.fulcio_client import DEFAULT_FULCIO_URL, FulcioClient, check_fulcio_url, scrub_url
-from pipeline.sigstore.oidc import IdentityToken, obtain_identity_token
-from pipeline.sigstore.tlog import TransparencyLog
+
+if TYPE_CHECKING:  # the keyless stack (Fulcio, OIDC, x509) loads when a keyless run needs it (start-up time)
+    from cryptography import x509
+
+    from pipeline.cosign.sct import CtLogKey
+    from pipeline.signatures.signers import KeylessSigner
+    from pipeline.sigstore.fulcio_client import FulcioClient
+    from pipeline.sigstore.oidc import IdentityToken
+    from pipeline.sigstore.tlog import TransparencyLog
 
 KEYLESS_HELP = (
     "Also sign keyless (with --key: every image gets both signatures; alone: keyless only): an ephemeral"
@@ -102,6 +97,9 @@ SIGN_OPTIONS = option_group(
 
 def ct_log_keys_for(fulcio_url: str, ct_log_public_key: Path | None) -> list[CtLogKey] | None:
     """The CT log keys Fulcio's certificates are checked against (None: not checked)."""
+    from pipeline.cosign.trust import default_ct_log_keys, load_ct_log_public_keys
+    from pipeline.sigstore.fulcio_client import DEFAULT_FULCIO_URL, scrub_url
+
     if ct_log_public_key is not None:
         pem = read_input_file(ct_log_public_key, "CT log public key")
         return load_ct_log_public_keys(pem, str(ct_log_public_key))
@@ -118,6 +116,11 @@ def fulcio_trust(
     fulcio_url: str, fulcio_ca_roots: Path | None, client: FulcioClient
 ) -> tuple[list[x509.Certificate], list[x509.Certificate]]:
     """(roots, intermediates) trusted for ``fulcio_url`` (see the module doc)."""
+    from pipeline.cosign.certificate import load_certificates
+    from pipeline.cosign.trust import default_trusted_root, fulcio_certificates_from_trusted_root, is_self_signed
+    from pipeline.http import is_loopback_host
+    from pipeline.sigstore.fulcio_client import DEFAULT_FULCIO_URL, check_fulcio_url, scrub_url
+
     if fulcio_ca_roots is not None:
         certificates = load_certificates(read_input_file(fulcio_ca_roots, "Fulcio CA roots"), str(fulcio_ca_roots))
         roots = [c for c in certificates if is_self_signed(c)]
@@ -155,12 +158,17 @@ def check_keyless_options(key: str | None, options: KeylessOptions, *, tlog_uplo
 
 
 def obtain_token(identity_token: str | None) -> IdentityToken:
+    from pipeline.sigstore.oidc import obtain_identity_token
+
     return obtain_identity_token(identity_token, os.environ)
 
 
 @contextmanager
 def keyless_signer(options: KeylessOptions, tlog: TransparencyLog | None) -> Iterator[KeylessSigner | None]:
     """The run's keyless signing (None without ``--keyless``); the token is obtained here, once."""
+    from pipeline.signatures.signers import KeylessSigner
+    from pipeline.sigstore.fulcio_client import DEFAULT_FULCIO_URL, FulcioClient
+
     identity_token, fulcio_ca_roots = options.identity_token, options.fulcio_ca_roots
     fulcio_url = options.fulcio_url or DEFAULT_FULCIO_URL
     if not options.keyless:

@@ -10,7 +10,6 @@ import typer
 
 from pipeline.cli.app import app
 from pipeline.cli.common import load_signing_key, obtain_password, print_json, write_new_files
-from pipeline.cosign.keys import generate_key_pair
 
 KEY_HELP = (
     "Private key: a path, env://NAME for PEM content in an environment variable, a PKCS#11 key"
@@ -34,6 +33,8 @@ def generate_key_pair_command(
     The password comes from COSIGN_PASSWORD (empty means no password) or a prompt on a terminal. With --kms the
     private key is made on the PKCS#11 token or in AWS KMS (with its alias) and never leaves it.
     """
+    from pipeline.cosign.keys import generate_key_pair  # here: KEY_HELP is imported by commands that need no keys
+
     key_path, pub_path = Path(f"{output_key_prefix}.key"), Path(f"{output_key_prefix}.pub")
     if kms is not None:
         _generate_elsewhere(kms, pub_path, force=force, json_output=json_output)

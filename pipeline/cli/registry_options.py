@@ -7,15 +7,17 @@ import re
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from pipeline.cli.option_groups import option_group
 from pipeline.errors import ReleaseVectorError, UsageError
-from pipeline.http import DEFAULT_CONCURRENCY, DEFAULT_REQUEST_TIMEOUT, REQUEST_TIMEOUT_ENV, set_request_timeout
-from pipeline.oci.auth import load_credentials
-from pipeline.oci.client import RegistryClient, RegistryOptions
+from pipeline.network_defaults import DEFAULT_CONCURRENCY, DEFAULT_REQUEST_TIMEOUT, REQUEST_TIMEOUT_ENV
 from pipeline.oci.reference import Reference, Repository, parse_reference, parse_repository
+
+if TYPE_CHECKING:  # the HTTP stack loads when a command makes a client, not with its options (start-up time)
+    from pipeline.oci.client import RegistryClient, RegistryOptions
 
 ALLOW_HTTP_OPTION = typer.Option(
     False,
@@ -49,6 +51,8 @@ CREDENTIALS_FOR_OPTION = typer.Option(
 )
 
 def _apply_request_timeout(value: float | None) -> float | None:
+    from pipeline.http import set_request_timeout
+
     set_request_timeout(value)  # one setting for every client of this run (pipeline.http reads it)
     return value
 
@@ -136,6 +140,9 @@ def registry_options(
     """Options whose REGISTRY_USERNAME/PASSWORD apply only to the registries of ``named`` (references the
     user typed: image arguments, --repository) and the ``credentials_for`` hosts, never to a registry that
     only a file names; those hosts may also receive credentials as a token realm."""
+    from pipeline.oci.auth import load_credentials
+    from pipeline.oci.client import RegistryOptions
+
     hosts = parse_credential_hosts(credentials_for)
     registries = {image.registry for image in named} | hosts
     credentials = load_credentials(os.environ, env_registries=registries)
@@ -152,6 +159,8 @@ def registry_client(
     named: Iterable[Reference], *, credentials_for: Collection[str] = (), allow_http: bool, cacert: Path | None
 ) -> RegistryClient:
     """A client for :func:`registry_options`: env credentials only for ``named`` and ``credentials_for``."""
+    from pipeline.oci.client import RegistryClient
+
     return RegistryClient(
         registry_options(named, credentials_for=credentials_for, allow_http=allow_http, cacert=cacert)
     )

@@ -18,24 +18,19 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from pipeline.cli.common import read_input_file
 from pipeline.cli.option_groups import option_group
-from pipeline.cosign.keys import PublicKey
-from pipeline.cosign.policy import SHIPPED_ROOT, TrustOptions, build_policy
-from pipeline.cosign.trust import default_trusted_root, load_rekor_public_keys, rekor_keys_from_trusted_root
-from pipeline.cosign.verify import VerificationPolicy
+from pipeline.cosign.policy import TrustOptions
 from pipeline.errors import UsageError
-from pipeline.http import is_loopback_url
-from pipeline.sigstore.rekor_client import (
-    DEFAULT_REKOR_URL,
-    RekorClient,
-    check_log_url,
-    fetch_log_public_keys,
-    scrub_url,
-)
+
+if TYPE_CHECKING:  # keys, roots and the Rekor client load when a command uses them (start-up time)
+    from pipeline.cosign.keys import PublicKey
+    from pipeline.cosign.verify import VerificationPolicy
+    from pipeline.sigstore.rekor_client import RekorClient
 
 KEY_HELP = "Public key (PKIX PEM) that must have made the signature."
 IDENTITY_HELP = "Keyless: the certificate's subject alternative name (email or URI) must equal this."
@@ -164,15 +159,24 @@ def _warn(text: str) -> None:
 
 def verification_policy(key: Path | None, trust: TrustOptions) -> VerificationPolicy:
     """:func:`pipeline.cosign.policy.build_policy` at the edge: files read as every input file, warnings on stderr."""
+    from pipeline.cosign.policy import build_policy
+
     return build_policy(key, trust, read=read_input_file, warn=_warn)
 
 
 def is_default_log(url: str) -> bool:
+    from pipeline.sigstore.rekor_client import DEFAULT_REKOR_URL
+
     return url.rstrip("/") == DEFAULT_REKOR_URL
 
 
 def log_keys_for_signing(rekor_url: str, rekor_public_key: Path | None) -> list[PublicKey]:
     """The keys a log's answers must verify with when signing into ``rekor_url`` (see the module doc)."""
+    from pipeline.cosign.policy import SHIPPED_ROOT
+    from pipeline.cosign.trust import default_trusted_root, load_rekor_public_keys, rekor_keys_from_trusted_root
+    from pipeline.http import is_loopback_url
+    from pipeline.sigstore.rekor_client import check_log_url, fetch_log_public_keys, scrub_url
+
     check_log_url(rekor_url)
     if rekor_public_key is not None:
         pem = read_input_file(rekor_public_key, "Rekor public key")
@@ -194,6 +198,8 @@ def log_keys_for_signing(rekor_url: str, rekor_public_key: Path | None) -> list[
 @contextmanager
 def transparency_log(options: TlogOptions) -> Iterator[RekorClient | None]:
     """The Rekor client signatures are uploaded to, or None with ``--no-tlog-upload``."""
+    from pipeline.sigstore.rekor_client import DEFAULT_REKOR_URL, RekorClient
+
     if not options.tlog_upload:
         yield None
         return

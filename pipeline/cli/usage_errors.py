@@ -3,8 +3,10 @@ error, instead of typer's boxed panel: one line naming the command, typer's "did
 
 from __future__ import annotations
 
+import difflib
 import re
 import sys
+from collections.abc import Sequence
 
 from typer._click.exceptions import ClickException, NoArgsIsHelpError, NoSuchOption, UsageError
 
@@ -23,6 +25,15 @@ def split_suggestion(message: str) -> tuple[str, str | None]:
     if match is None:
         return message.rstrip(". "), None
     return message[: match.start()].rstrip(". "), f"did you mean {match.group('what').strip()}?"
+
+
+def suggest_command(error: UsageError, typo: str, names: Sequence[str]) -> None:
+    """Add typer's "Did you mean 'verify'?" to a no-such-command error: typer looks only at the commands
+    loaded so far, and most load when they run (pipeline.cli.lazy)."""
+    if error.message.startswith("No such command") and "Did you mean" not in error.message:
+        matches = difflib.get_close_matches(typo, names)
+        if matches:
+            error.message = f"{error.message.rstrip('.')}. Did you mean {', '.join(repr(m) for m in matches)}?"
 
 
 def usage_error_lines(error: ClickException) -> list[str]:

@@ -11,23 +11,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from cryptography import x509
-
-from pipeline.cosign.certificate import IdentityPolicy, load_certificates
-from pipeline.cosign.keys import PublicKey, load_public_key
-from pipeline.cosign.sct import CtLogKey
-from pipeline.cosign.trust import (
-    ct_log_keys_from_trusted_root,
-    default_trusted_root,
-    fulcio_certificates_from_trusted_root,
-    load_ct_log_public_keys,
-    load_rekor_public_keys,
-    rekor_keys_from_trusted_root,
-    timestamp_authorities_from_trusted_root,
-)
-from pipeline.cosign.verify import KeylessTrust, VerificationPolicy
 from pipeline.errors import UsageError
+
+if TYPE_CHECKING:  # TrustOptions is in every verify command's signature: cryptography loads with build_policy
+    from cryptography import x509
+
+    from pipeline.cosign.keys import PublicKey
+    from pipeline.cosign.sct import CtLogKey
+    from pipeline.cosign.verify import VerificationPolicy
 
 SHIPPED_ROOT = "the shipped Sigstore public-good trusted root"
 
@@ -61,6 +54,19 @@ def build_policy(
     ``read(path, what)`` reads each file named (the caller's bounded, one-line-error reader); ``warn``
     receives the warnings an insecure option earns.
     """
+    from pipeline.cosign.certificate import IdentityPolicy, load_certificates
+    from pipeline.cosign.keys import load_public_key
+    from pipeline.cosign.trust import (
+        ct_log_keys_from_trusted_root,
+        default_trusted_root,
+        fulcio_certificates_from_trusted_root,
+        load_ct_log_public_keys,
+        load_rekor_public_keys,
+        rekor_keys_from_trusted_root,
+        timestamp_authorities_from_trusted_root,
+    )
+    from pipeline.cosign.verify import KeylessTrust, VerificationPolicy
+
     certificate_identity = trust.certificate_identity
     certificate_identity_regexp = trust.certificate_identity_regexp
     certificate_oidc_issuer = trust.certificate_oidc_issuer

@@ -20,7 +20,7 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Final, Protocol
+from typing import TYPE_CHECKING, Final, Protocol
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -32,9 +32,11 @@ from pipeline.cosign.sct import CtLogKey
 from pipeline.cosign.verify import KeylessTrust, VerificationPolicy
 from pipeline.errors import UsageError
 from pipeline.sigstore.dsse import DSSE_KIND
-from pipeline.sigstore.keyless import CertificateAuthority, CertifiedKey
-from pipeline.sigstore.oidc import IdentityToken, TokenClaims
 from pipeline.sigstore.tlog import TransparencyLog
+
+if TYPE_CHECKING:  # Fulcio, OIDC: loaded by keyless signing, not by every verify (start-up time)
+    from pipeline.sigstore.keyless import CertificateAuthority, CertifiedKey
+    from pipeline.sigstore.oidc import IdentityToken, TokenClaims
 
 RENEW_BEFORE: Final = timedelta(minutes=2)
 """A certificate with less than this left is replaced before the next signature."""
@@ -208,6 +210,8 @@ class KeylessSigner:
 
     def certified_key(self) -> CertifiedKey:
         """The run's key and certificate: made on first use, replaced when it has < RENEW_BEFORE left."""
+        from pipeline.sigstore.keyless import CertifiedKey
+
         with self._lock:
             now = self._clock()
             current = self._current
