@@ -39,10 +39,11 @@ from pipeline.cli.verdicts import Verdict, finish
 from pipeline.cosign.policy import TrustOptions
 from pipeline.errors import ExitCode
 
-if TYPE_CHECKING:  # what the commands run is imported when they run: `verify` (and its --help) starts fast
+if TYPE_CHECKING:
     from pipeline.oci.reference import Reference
     from pipeline.signatures.sign import SignOutcome
     from pipeline.signatures.verify import ImageVerification
+    from pipeline.sigstore.rekor_client import RekorClient
 
 IMAGES_ARGUMENT = typer.Argument(..., help="Image references (tag or digest).", show_default=False)
 
@@ -85,8 +86,8 @@ def sign_command(
     --keyless signs with a Fulcio certificate for the OIDC identity instead of (or, with --key, besides) the key.
     """
     from pipeline.cli.signing_config_options import timestamp_client, with_signing_config
+    from pipeline.signatures import layout
     from pipeline.signatures.formats import layouts_for
-    from pipeline.signatures.layout import WriteConfirmations
     from pipeline.signatures.sign import sign_images
     from pipeline.signatures.signers import signers_of
 
@@ -104,11 +105,10 @@ def sign_command(
         timestamp_client(tlog_options) as tsa,
         registry.client(refs, signatures) as client,
     ):
-        if tlog is not None:
-            print(f"recording signatures in the transparency log {tlog.url}", file=sys.stderr)
+        _say_where_logged(tlog)
         signers = signers_of(signing_key, keyless)
+        confirmations = layout.WriteConfirmations()  # every write read back once, after the last one
         created = referrer_created() if chosen != "legacy" else None
-        confirmations = WriteConfirmations()  # every write read back once, after the last one
         outcomes = sign_images(
             client,
             refs,
@@ -123,6 +123,11 @@ def sign_command(
             signatures=signatures,
         )
     report_signing(outcomes, json_output)
+
+
+def _say_where_logged(tlog: RekorClient | None) -> None:
+    if tlog is not None:
+        print(f"recording signatures in the transparency log {tlog.url}", file=sys.stderr)
 
 
 def report_signing(outcomes: list[SignOutcome], json_output: bool) -> None:
