@@ -33,6 +33,7 @@ from pipeline.localfiles import BLOB_LIMIT
 from pipeline.signatures.blob import SignedBlob, parse_blob_bundle_format, sign_blob
 from pipeline.signatures.signers import KeySigner, Signer
 from pipeline.sigstore import is_sigstore_bundle, parse_sigstore_bundle, verify_bundle_for_artifact
+from pipeline.sigstore.rekor_v2 import entry_log_index
 
 BLOB_BUNDLE_FORMAT_HELP = (
     "The --bundle file's format: v3 (a Sigstore bundle v0.3, what cosign v3 writes by default) or legacy"
@@ -79,7 +80,7 @@ def sign_blob_command(
         signer: Signer = keyless if keyless is not None else KeySigner.of(_required(signing_key))
         signed = sign_blob(blob, signer, tlog, chosen, tsa)
     if signed.entry is not None:
-        print(f"tlog entry created with index: {signed.entry.bundle.log_index}", file=sys.stderr)
+        print(f"tlog entry created with index: {entry_log_index(signed.entry)}", file=sys.stderr)
     _write_blob_outputs(file, signed, bundle, output_signature, json_output)
 
 
@@ -104,7 +105,7 @@ def _write_blob_outputs(
                 "signature": signature_b64,
                 "bundle": str(bundle) if bundle else None,
                 "output_signature": str(output_signature) if output_signature else None,
-                "tlog_log_index": signed.entry.bundle.log_index if signed.entry is not None else None,
+                "tlog_log_index": entry_log_index(signed.entry) if signed.entry is not None else None,
             }
         )
     elif output_signature is None:

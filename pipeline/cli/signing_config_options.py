@@ -9,6 +9,7 @@ without it the shipped public-good config (``pipeline/data/signing_config.json``
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,7 +21,7 @@ from typing import Final
 
 from pipeline.cli.common import read_input_file
 from pipeline.cli.keyless_options import KeylessOptions
-from pipeline.cli.trust_options import TlogOptions
+from pipeline.cli.trust_options import SigningTlogOptions, TlogOptions
 from pipeline.cosign.certificate import load_certificates
 from pipeline.cosign.policy import SHIPPED_ROOT
 from pipeline.cosign.timestamp import TimestampAuthority
@@ -31,7 +32,7 @@ from pipeline.sigstore.signing_config import Selection, SigningConfig, parse_sig
 from pipeline.sigstore.tsa_client import DEFAULT_TSA_URL, TimestampClient, is_local_tsa
 
 SHIPPED_SIGNING_CONFIG: Final = "the shipped public-good signing config"
-REKOR_API_VERSIONS: Final = (1,)  # the Rekor API versions this tool signs into
+REKOR_API_VERSIONS: Final = (1, 2)  # the Rekor API versions this tool signs into
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,7 @@ class SigningServices:
     rekor_url: str
     fulcio_url: str
     tsa_urls: tuple[str, ...]
+    rekor_api_version: int = 1  # 2: a Rekor v2 (rekor-tiles) log, chosen by the signing config
 
 
 def shipped_signing_config() -> bytes:
@@ -72,14 +74,14 @@ def signing_services(
         )
     config, where = load_signing_config(path)
     moment = now or datetime.now(UTC)
+    version = 1
     if rekor_url is None:
         rekor = select_services(config.rekor_urls, REKOR_API_VERSIONS, config.rekor_selection, moment,
                                 "Rekor transparency log", where)  # fmt: skip
-        newer = [s for s in config.rekor_urls if s.valid_at(moment) and s.major_api_version > max(REKOR_API_VERSIONS)]
-        if newer:
-            print(f"note: the signing config also names Rekor v{newer[0].major_api_version} logs; signing into"
-                  f" the Rekor v1 log {rekor[0].url}", file=sys.stderr)  # fmt: skip
-        rekor_url = rekor[0].url
+        if len(rekor) > 1:  # EXACT/ALL with several logs: this tool records each signature in one log
+            print(f"note: the signing config selects {len(rekor)} Rekor logs; signing into {rekor[0].url} only",
+                  file=sys.stderr)  # fmt: skip
+        rekor_url, version = rekor[0].url, rekor[0].major_api_version
     if fulcio_url is None:
         fulcio_url = select_services(config.ca_urls, (1,), Selection("ANY", 0), moment,
                                      "Fulcio certificate authority", where)[0].url  # fmt: skip
@@ -87,7 +89,7 @@ def signing_services(
     if path is not None and config.tsa_urls:
         tsa = select_services(config.tsa_urls, (1,), config.tsa_selection, moment, "timestamp authority", where)
         tsa_urls = tuple(s.url for s in tsa)
-    return SigningServices(rekor_url, fulcio_url, tsa_urls)
+    return SigningServices(rekor_url, fulcio_url, tsa_urls, version)
 
 
 def with_signing_config(
@@ -97,6 +99,7 @@ def with_signing_config(
     ``--timestamp-server-url``) gives. ``timestamps``: whether the command writes timestamps; for image
     signatures the ``--bundle-format`` (the v3 bundle carries them, the legacy layer does not yet).
     Without: ``--timestamp-server-url`` is refused, a config's TSA is left unused with a note."""
+    legacy_layout = timestamps in ("legacy", "both", False)
     if timestamps == "both" and tlog.timestamp_server_url is not None:
         print("note: only the v3 bundles carry the RFC 3161 timestamp; the legacy .sig layers do not yet",
               file=sys.stderr)  # fmt: skip
@@ -111,14 +114,36 @@ def with_signing_config(
         tlog.signing_config, tlog.rekor_url, keyless.fulcio_url, tsa_url=tlog.timestamp_server_url
     )
     tsa_url = services.tsa_urls[0] if services.tsa_urls else None
+    if services.rekor_api_version == 2 and tlog.tlog_upload:
+        _check_v2_log(services, tsa_url, legacy_layout)
     if not timestamps and tsa_url is not None:
         print(f"note: the signing config's timestamp authority ({tsa_url}) is not used for these signatures yet",
               file=sys.stderr)  # fmt: skip
         tsa_url = None
+    fields = {f.name: getattr(tlog, f.name) for f in dataclasses.fields(TlogOptions)}
+    fields.update(rekor_url=services.rekor_url, timestamp_server_url=tsa_url)
     return (
-        replace(tlog, rekor_url=services.rekor_url, timestamp_server_url=tsa_url),
+        SigningTlogOptions(**fields, rekor_api_version=services.rekor_api_version),
         replace(keyless, fulcio_url=services.fulcio_url),
     )
+
+
+def _check_v2_log(services: SigningServices, tsa_url: str | None, legacy_layout: bool) -> None:
+    """A Rekor v2 entry carries no log time (the signing time must come from a TSA) and no SET (cosign's
+    legacy layout cannot hold it): exit 2 before anything is signed."""
+    if tsa_url is None:
+        raise UsageError(
+            "the Rekor v2 log gives no signing time: signing into it needs a timestamp authority",
+            where=services.rekor_url,
+            hint="name one in the signing config's tsaUrls, or pass --timestamp-server-url",
+        )
+    if legacy_layout:
+        raise UsageError(
+            "a Rekor v2 log entry cannot go into cosign's legacy layout (its bundle annotation needs a"
+            " SignedEntryTimestamp, which Rekor v2 does not give)",
+            where=services.rekor_url,
+            hint="sign with --bundle-format v3, or name a Rekor v1 log",
+        )
 
 
 @contextmanager

@@ -36,6 +36,7 @@ from pipeline.sigstore.rekor_client import (
     fetch_log_public_keys,
     scrub_url,
 )
+from pipeline.sigstore.rekor_v2_client import RekorV2Client
 
 KEY_HELP = "Public key (PKIX PEM) that must have made the signature."
 IDENTITY_HELP = "Keyless: the certificate's subject alternative name (email or URI) must equal this."
@@ -145,6 +146,13 @@ class TlogOptions:
     timestamp_certificate_chain: Path | None = None
 
 
+@dataclass(frozen=True)
+class SigningTlogOptions(TlogOptions):
+    """The options once the signing config has spoken: also which Rekor API the log speaks (1 or 2)."""
+
+    rekor_api_version: int = 1
+
+
 TLOG_OPTIONS = option_group(
     TlogOptions,
     "Transparency log",
@@ -192,12 +200,23 @@ def log_keys_for_signing(rekor_url: str, rekor_public_key: Path | None) -> list[
 
 
 @contextmanager
-def transparency_log(options: TlogOptions) -> Iterator[RekorClient | None]:
+def transparency_log(options: TlogOptions) -> Iterator[RekorClient | RekorV2Client | None]:
     """The Rekor client signatures are uploaded to, or None with ``--no-tlog-upload``."""
     if not options.tlog_upload:
         yield None
         return
     rekor_url = options.rekor_url or DEFAULT_REKOR_URL
+    if isinstance(options, SigningTlogOptions) and options.rekor_api_version == 2:
+        if options.rekor_public_key is None:  # rekor-tiles serves no key: the operator names it
+            raise UsageError(
+                "signing into a Rekor v2 log needs its public key",
+                where=scrub_url(rekor_url),
+                hint="pass --rekor-public-key FILE (env SIGSTORE_REKOR_PUBLIC_KEY)",
+            )
+        keys = log_keys_for_signing(rekor_url, options.rekor_public_key)
+        with RekorV2Client(rekor_url, keys) as v2:
+            yield v2
+        return
     keys = log_keys_for_signing(rekor_url, options.rekor_public_key)
     with RekorClient(rekor_url, keys) as client:
         yield client
