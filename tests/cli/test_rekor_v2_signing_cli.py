@@ -180,3 +180,45 @@ def test_a_v2_log_answer_signed_by_another_key_is_refused_when_signing(
                   "--rekor-public-key", str(other), env=ENV)  # fmt: skip
     assert refused.exit_code == 5, refused.stderr
     assert "does not verify" in refused.stderr and "checkpoint" in refused.stderr
+
+
+def test_attest_blob_writes_a_dsse_entry_into_the_v2_log_we_and_sigstore_js_verify(
+    cli: Any, tmp_path: Path, files: Files, v2log: LogServerV2, v2pub: Path, tsa: TsaServer
+) -> None:
+    blob, predicate, bundle = tmp_path / "a.txt", tmp_path / "p.json", tmp_path / "a.sigstore.json"
+    blob.write_bytes(b"attested in rekor v2\n")
+    predicate.write_text('{"built": "here"}')
+    config = _config(tmp_path / "cfg.json", files, v2log, tsa)
+    signed = cli("attest-blob", str(blob), "--predicate", str(predicate), "--type", "custom", "--key",
+                 str(files.key), "--bundle", str(bundle), "--signing-config", str(config), "--rekor-public-key",
+                 str(v2pub), env=ENV)  # fmt: skip
+    assert signed.exit_code == 0, signed.stderr
+    [entry] = json.loads(bundle.read_bytes())["verificationMaterial"]["tlogEntries"]
+    assert entry["kindVersion"] == {"kind": "dsse", "version": "0.0.2"}
+    root = _root(tmp_path / "root.json", files, v2log, tsa)
+    ok = cli("verify-blob-attestation", str(blob), "--bundle", str(bundle), "--type", "custom", "--key",
+             str(files.pub), "--trusted-root", str(root))  # fmt: skip
+    assert ok.exit_code == 0, ok.stderr
+    result = sigstore_js_verify(bundle, root, public_key=files.pub)
+    assert result["ok"], result
+
+
+def test_attest_writes_a_v3_attestation_into_the_v2_log(
+    cli: Any, plain_registry: RegistryProcess, tmp_path: Path, files: Files, v2log: LogServerV2, v2pub: Path,
+    tsa: TsaServer,
+) -> None:  # fmt: skip
+    with make_client() as registry:
+        _, digest = push_image(registry, plain_registry.ref("v2/att:v1"), b"rekor v2 attested image")
+    image = f"{plain_registry.ref('v2/att')}@{digest}"
+    predicate = tmp_path / "p.json"
+    predicate.write_text('{"built": "here"}')
+    config = _config(tmp_path / "cfg.json", files, v2log, tsa)
+    before = len(v2log)
+    signed = cli("attest", image, "--predicate", str(predicate), "--type", "custom", "--key", str(files.key),
+                 "--bundle-format", "v3", "--signing-config", str(config), "--rekor-public-key", str(v2pub),
+                 env=ENV)  # fmt: skip
+    assert signed.exit_code == 0, signed.stderr
+    assert len(v2log) == before + 1
+    root = _root(tmp_path / "root.json", files, v2log, tsa)
+    ok = cli("verify-attestation", image, "--type", "custom", "--key", str(files.pub), "--trusted-root", str(root))
+    assert ok.exit_code == 0, ok.stderr
