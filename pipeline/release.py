@@ -278,7 +278,8 @@ def _provenance_layouts(
     predicate = provenance_predicate(read_vector(request.vector, f"release vector {spec.version}"), inputs)
     attestation = Attestation(PREDICATE_TYPE, predicate, same=_same_provenance)
     return attestation_layouts(settings.bundle_format, ports.registry, attestation, created=settings.created,
-                               reads=ports.signature_reads, confirmations=ports.confirmations)  # fmt: skip
+                               reads=ports.signature_reads, confirmations=ports.confirmations,
+                               timestamps=ports.timestamps)  # fmt: skip
 
 
 def _same_provenance(existing: bytes, ours: bytes) -> bool:

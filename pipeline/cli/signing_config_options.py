@@ -96,30 +96,17 @@ def with_signing_config(
     tlog: TlogOptions, keyless: KeylessOptions, *, timestamps: bool | str = True
 ) -> tuple[TlogOptions, KeylessOptions]:
     """The options with the URLs the signing config (or ``--rekor-url``/``--fulcio-url``/
-    ``--timestamp-server-url``) gives. ``timestamps``: whether the command writes timestamps; for image
-    signatures the ``--bundle-format`` (the v3 bundle carries them, the legacy layer does not yet).
-    Without: ``--timestamp-server-url`` is refused, a config's TSA is left unused with a note."""
-    legacy_layout = timestamps in ("legacy", "both", False)
-    if timestamps == "both" and tlog.timestamp_server_url is not None:
-        print("note: only the v3 bundles carry the RFC 3161 timestamp; the legacy .sig layers do not yet",
-              file=sys.stderr)  # fmt: skip
-    timestamps = timestamps in (True, "v3", "both")
-    if not timestamps and tlog.timestamp_server_url is not None:
-        raise UsageError(
-            "--timestamp-server-url is not supported for these signatures yet (sign-blob and the v3 bundles of"
-            " sign write timestamps)",
-            hint="drop --timestamp-server-url (RELEASE_VECTOR_TIMESTAMP_SERVER_URL), or sign --bundle-format v3",
-        )
+    ``--timestamp-server-url``) gives, and the Rekor API version of the chosen log. ``timestamps``: True for
+    a blob or attestation bundle, else the images' ``--bundle-format`` (every layout carries timestamps: the
+    v3 bundle in ``timestampVerificationData``, the legacy ``.sig`` layer in cosign's rfc3161timestamp
+    annotation); it says whether the legacy layout is written, which a Rekor v2 entry cannot go into."""
+    legacy_layout = timestamps in ("legacy", "both")
     services = signing_services(
         tlog.signing_config, tlog.rekor_url, keyless.fulcio_url, tsa_url=tlog.timestamp_server_url
     )
     tsa_url = services.tsa_urls[0] if services.tsa_urls else None
     if services.rekor_api_version == 2 and tlog.tlog_upload:
         _check_v2_log(services, tsa_url, legacy_layout)
-    if not timestamps and tsa_url is not None:
-        print(f"note: the signing config's timestamp authority ({tsa_url}) is not used for these signatures yet",
-              file=sys.stderr)  # fmt: skip
-        tsa_url = None
     fields = {f.name: getattr(tlog, f.name) for f in dataclasses.fields(TlogOptions)}
     fields.update(rekor_url=services.rekor_url, timestamp_server_url=tsa_url)
     return (
