@@ -25,7 +25,7 @@ from pipeline.cli.registry_options import (
     parse_annotations,
     parse_images,
 )
-from pipeline.cli.signing_config_options import timestamp_client, with_signing_config
+from pipeline.cli.signing_config_options import date_log_entries, timestamp_client, with_signing_config
 from pipeline.cli.trust_options import TLOG_OPTIONS, VERIFY_OPTIONS, TlogOptions, transparency_log, verification_policy
 from pipeline.cosign.policy import TrustOptions
 from pipeline.errors import ExitCode
@@ -85,6 +85,7 @@ def attest_command(
         timestamp_client(tlog_options) as tsa,
         registry.client(refs) as client,
     ):
+        date_log_entries(tlog, tsa)
         signers = signers_of(signing_key, keyless)
         confirmations = WriteConfirmations()
         layouts = attestation_layouts(chosen, client, Attestation(uri, body),

@@ -25,7 +25,7 @@ from pipeline.cli.registry_options import (
     parse_annotations,
     parse_images,
 )
-from pipeline.cli.signing_config_options import timestamp_client, with_signing_config
+from pipeline.cli.signing_config_options import date_log_entries, timestamp_client, with_signing_config
 from pipeline.cli.trust_options import (
     TLOG_OPTIONS,
     VERIFY_OPTIONS,
@@ -90,6 +90,7 @@ def sign_command(
         timestamp_client(tlog_options) as tsa,
         registry.client(refs) as client,
     ):
+        date_log_entries(tlog, tsa)
         if tlog is not None:
             print(f"recording signatures in the transparency log {tlog.url}", file=sys.stderr)
         signers = signers_of(signing_key, keyless)

@@ -38,7 +38,7 @@ from pipeline.cli.release_options import (
     release_target,
 )
 from pipeline.cli.release_report import print_release, report_verification
-from pipeline.cli.signing_config_options import timestamp_client, with_signing_config
+from pipeline.cli.signing_config_options import date_log_entries, timestamp_client, with_signing_config
 from pipeline.cli.trust_options import (
     TLOG_OPTIONS,
     VERIFY_OPTIONS,
@@ -168,6 +168,7 @@ def _release_ports(spec: ReleaseSpec, settings: ReleaseSettings, edges: _Edges) 
         release_target(edges.target) as target,
         bins.binary_fetcher(edges.binaries, edges.registry.registry_cacert) as binaries,
     ):
+        date_log_entries(tlog, tsa)
         yield ReleasePorts(
             registry=client,
             public_key=load_public_key(public_pem, edges.key or "--key") if public_pem is not None else None,

@@ -28,6 +28,7 @@ from pipeline.cosign.timestamp import TimestampAuthority
 from pipeline.cosign.trust import default_trusted_root, timestamp_authorities_from_trusted_root
 from pipeline.errors import UsageError
 from pipeline.http import bare_url
+from pipeline.sigstore.rekor_v2_client import RekorV2Client
 from pipeline.sigstore.signing_config import Selection, SigningConfig, parse_signing_config, select_services
 from pipeline.sigstore.tsa_client import DEFAULT_TSA_URL, TimestampClient, is_local_tsa
 
@@ -160,3 +161,10 @@ def timestamp_client(options: TlogOptions) -> Iterator[TimestampClient | None]:
             print(f"note: trusting the chain served by the timestamp authority on this machine ({client.url})",
                   file=sys.stderr)  # fmt: skip
         yield client
+
+
+def date_log_entries(tlog: object, tsa: TimestampClient | None) -> None:
+    """A Rekor v2 log's entries carry no time: the run's TSA dates them, also when deciding whether an
+    existing signature is this run's (else every re-run would sign again)."""
+    if isinstance(tlog, RekorV2Client) and tsa is not None:
+        tlog.date_with(tsa.authorities)

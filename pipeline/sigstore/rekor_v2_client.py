@@ -37,6 +37,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from pipeline import jsonbounded
 from pipeline.cosign.keys import PublicKey, public_key_der
 from pipeline.cosign.rekor import HASHEDREKORD_KIND, RekorBundle, verify_inclusion_proof
+from pipeline.cosign.timestamp import TimestampAuthority
 from pipeline.cosign.trust import load_rekor_public_keys
 from pipeline.errors import InvalidInputError, ReleaseVectorError, TransparencyLogError, UsageError
 from pipeline.sigstore.bundle import TransparencyLogEntry, parse_tlog_entry
@@ -106,6 +107,7 @@ class RekorV2Client:
         # The v1 client's HTTP side (URL checks, timeouts, retries, error mapping) serves both APIs.
         self._http = RekorClient(url, trusted_keys, options, transport=transport)
         self.url = self._http.url
+        self._authorities: tuple[TimestampAuthority, ...] = ()
 
     def __repr__(self) -> str:
         return f"RekorV2Client(url={self.url!r}, trusted_keys={len(self.trusted_keys)})"
@@ -122,6 +124,15 @@ class RekorV2Client:
     @property
     def trusted_keys(self) -> tuple[PublicKey, ...]:
         return self._http.trusted_keys
+
+    @property
+    def timestamp_authorities(self) -> tuple[TimestampAuthority, ...]:
+        return self._authorities
+
+    def date_with(self, authorities: Sequence[TimestampAuthority]) -> None:
+        """Trust ``authorities`` (the run's TSA) to date this log's entries: whether an existing signature is
+        this run's is decided with them (a v2 entry without a verified timestamp proves no time)."""
+        self._authorities = tuple(authorities)
 
     # --- the TransparencyLog port ------------------------------------------------------------------
 

@@ -11,6 +11,7 @@ from typing import Protocol, runtime_checkable
 
 from pipeline.cosign.keys import PublicKey
 from pipeline.cosign.rekor import LogEntry, RekorBundle
+from pipeline.cosign.timestamp import TimestampAuthority
 from pipeline.errors import UsageError
 from pipeline.sigstore.dsse import DsseEnvelope
 from pipeline.sigstore.rekor_v2 import RekorV2Entry
@@ -21,6 +22,12 @@ class TransparencyLog(Protocol):
 
     @property
     def trusted_keys(self) -> Sequence[PublicKey]: ...
+
+    @property
+    def timestamp_authorities(self) -> Sequence[TimestampAuthority]:
+        """The TSAs whose timestamps date this log's entries: none for Rekor v1 (its entries carry their
+        integratedTime); a Rekor v2 log's entries carry no time, so the run's TSA (see RekorV2Client)."""
+        ...
 
     def upload(
         self, payload_sha256: str, signature: bytes, signer_pem: bytes, algorithm: str = "sha256"

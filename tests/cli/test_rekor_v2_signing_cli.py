@@ -139,6 +139,11 @@ def test_a_v3_image_bundle_in_the_v2_log_verifies_with_us_and_sigstore_js(
     signed = cli("sign", image, "--key", str(files.key), "--bundle-format", "v3", "--signing-config", str(config),
                  "--rekor-public-key", str(v2pub), env=ENV)  # fmt: skip
     assert signed.exit_code == 0, signed.stderr
+    entries = len(v2log)
+    again = cli("sign", image, "--key", str(files.key), "--bundle-format", "v3", "--signing-config", str(config),
+                "--rekor-public-key", str(v2pub), "--json", env=ENV)  # fmt: skip
+    assert again.exit_code == 0, again.stderr
+    assert len(v2log) == entries, "a re-run found its v2 bundle (dated by the TSA) and signed nothing"
     root = _root(tmp_path / "root.json", files, v2log, tsa)
     verified = cli("verify", image, "--key", str(files.pub), "--trusted-root", str(root), "--json")
     assert verified.exit_code == 0, verified.stderr
