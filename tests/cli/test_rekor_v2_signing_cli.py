@@ -227,3 +227,37 @@ def test_attest_writes_a_v3_attestation_into_the_v2_log(
     root = _root(tmp_path / "root.json", files, v2log, tsa)
     ok = cli("verify-attestation", image, "--type", "custom", "--key", str(files.pub), "--trusted-root", str(root))
     assert ok.exit_code == 0, ok.stderr
+
+
+def _resign_checkpoint(envelope: str, key: ed25519.Ed25519PrivateKey, log: LogServerV2) -> str:
+    """The same note, signed by ``key`` under the log's name (a forged checkpoint)."""
+    note = envelope[: envelope.index("\n\n") + 1]
+    hint = c2sp_key_id(log.origin, key.public_key())[:4]
+    signature = base64.b64encode(hint + key.sign(note.encode())).decode()
+    return f"{note}\n\u2014 {log.origin} {signature}\n"
+
+
+@pytest.mark.parametrize("tamper", ["checkpoint by another key", "proof for another leaf"])
+def test_a_forged_v2_entry_is_refused_with_its_reason(
+    cli: Any, tmp_path: Path, files: Files, v2log: LogServerV2, v2pub: Path, tsa: TsaServer, tamper: str
+) -> None:
+    args = ["--key", str(files.key), "--rekor-public-key", str(v2pub)]
+    blob, bundle = _sign_blob(cli, tmp_path, files, v2log, tsa, *args, name="one")
+    _, other = _sign_blob(cli, tmp_path, files, v2log, tsa, *args, name="two")
+    document = json.loads(bundle.read_bytes())
+    [entry] = document["verificationMaterial"]["tlogEntries"]
+    if tamper == "checkpoint by another key":
+        proof = entry["inclusionProof"]["checkpoint"]
+        proof["envelope"] = _resign_checkpoint(proof["envelope"], ed25519.Ed25519PrivateKey.generate(), v2log)
+        reason = "the checkpoint is signed by none of the trusted Rekor keys"
+    else:
+        [theirs] = json.loads(other.read_bytes())["verificationMaterial"]["tlogEntries"]
+        entry["inclusionProof"], entry["logIndex"] = theirs["inclusionProof"], theirs["logIndex"]
+        reason = "inclusion proof"
+    bundle.write_text(json.dumps(document))
+    root = _root(tmp_path / "root.json", files, v2log, tsa)
+    refused = cli("verify-blob", str(blob), "--bundle", str(bundle), "--key", str(files.pub), "--trusted-root",
+                  str(root))  # fmt: skip
+    assert refused.exit_code == 10, refused.stderr
+    assert reason in refused.stderr, refused.stderr
+    assert not sigstore_js_verify(bundle, root, artifact=blob, public_key=files.pub)["ok"]
