@@ -30,6 +30,7 @@ from pipeline.oci.mirror import Mirrors
 from pipeline.oci.reference import Reference, Repository, parse_reference
 from pipeline.plan import SIGN_PINNED, Action, DesiredRelease, ImageToSign, ObservedRelease, Plan
 from pipeline.publish import observe_artifact, push_artifact
+from pipeline.signatures.blob import TimestampSource
 from pipeline.signatures.formats import BundleFormat, layouts_for
 from pipeline.signatures.layout import Layout, SignatureReads, WriteConfirmations
 from pipeline.signatures.sign import index_children, is_signed, sign
@@ -114,6 +115,7 @@ class ReleasePorts:
     signature_reads: SignatureReads = field(default_factory=SignatureReads, repr=False, compare=False)
     confirmations: WriteConfirmations = field(default_factory=WriteConfirmations, repr=False, compare=False)
     vector_attestations: tuple[Layout, ...] = ()  # the vector's too: its provenance (release --attest provenance)
+    timestamps: TimestampSource | None = None  # a TSA: every new signature carries its RFC 3161 timestamp
 
     def signers(self, key: PrivateKeyHandle | None = None) -> list[Signer]:
         """The key (only its public half for a look; ``key`` to sign) and the keyless signer, in signing order."""
@@ -128,7 +130,8 @@ class ReleasePorts:
     def layouts(self, settings: ReleaseSettings) -> tuple[Layout, ...]:
         """Where the settings' signature format(s) live, read and written through this run's registry."""
         return layouts_for(settings.bundle_format, self.registry, reads=self.signature_reads,
-                           created=settings.created, confirmations=self.confirmations)  # fmt: skip
+                           created=settings.created, confirmations=self.confirmations,
+                           timestamps=self.timestamps)  # fmt: skip
 
     def vector_layouts(self, settings: ReleaseSettings) -> tuple[Layout, ...]:
         """The vector's: its signature's layouts, then its attestations' (signed by the same signers)."""

@@ -280,7 +280,8 @@ def _provenance_layouts(
     predicate = provenance_predicate(read_vector(request.vector, f"release vector {spec.version}"), inputs)
     attestation = Attestation(PREDICATE_TYPE, predicate, same=_same_provenance)
     return attestation_layouts(settings.bundle_format, ports.registry, attestation, created=settings.created,
-                               reads=ports.signature_reads, confirmations=ports.confirmations)  # fmt: skip
+                               reads=ports.signature_reads, confirmations=ports.confirmations,
+                               timestamps=ports.timestamps)  # fmt: skip
 
 
 def _same_provenance(existing: bytes, ours: bytes) -> bool:
@@ -614,7 +615,8 @@ def _check_published_key(
                                 " is not the key given", where)  # fmt: skip
         return ReleaseCheck(PUBLIC_KEY_ASSET, True, f"the {PUBLIC_KEY_ASSET} published with release {version} is "
                             "the key given", where)  # fmt: skip
-    only_published = VerificationPolicy(published, None, policy.rekor_keys, policy.ignore_tlog)
+    only_published = VerificationPolicy(published, None, policy.rekor_keys, policy.ignore_tlog,
+                                        timestamp_authorities=policy.timestamp_authorities)  # fmt: skip
     checked = verify_image(registry, artifact, only_published, signatures=signatures)
     if not checked.ok:
         return ReleaseCheck(PUBLIC_KEY_ASSET, False, f"the {PUBLIC_KEY_ASSET} published with release {version} did"

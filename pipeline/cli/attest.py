@@ -27,6 +27,7 @@ from pipeline.cli.registry_options import (
     parse_images,
     parse_signature_repository,
 )
+from pipeline.cli.signing_config_options import date_log_entries, timestamp_client, with_signing_config
 from pipeline.cli.trust_options import TLOG_OPTIONS, VERIFY_OPTIONS, TlogOptions, transparency_log, verification_policy
 from pipeline.cosign.policy import TrustOptions
 from pipeline.errors import ExitCode
@@ -80,17 +81,20 @@ def attest_command(
     notes = parse_annotations(annotations)
     chosen = parse_bundle_format(bundle_format)
     signatures = parse_signature_repository(signature_repository)
+    tlog_options, keyless_options = with_signing_config(tlog_options, keyless_options, timestamps=chosen)
     signing_key = load_signing_key(key) if key is not None else None
     with (
         transparency_log(tlog_options) as tlog,
         keyless_signer(keyless_options, tlog) as keyless,
+        timestamp_client(tlog_options) as tsa,
         registry.client(refs, signatures) as client,
     ):
+        date_log_entries(tlog, tsa)
         signers = signers_of(signing_key, keyless)
         confirmations = WriteConfirmations()
         layouts = attestation_layouts(chosen, client, Attestation(uri, body),
                                       created=referrer_created() if chosen != "legacy" else None,
-                                      confirmations=confirmations)  # fmt: skip
+                                      confirmations=confirmations, timestamps=tsa)  # fmt: skip
         outcomes = sign_images(client, refs, signers, layouts, log=tlog, annotations=notes, recursive=recursive,
                                concurrency=concurrency, confirmations=confirmations,
                                signatures=signatures)  # fmt: skip

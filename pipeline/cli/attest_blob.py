@@ -18,6 +18,7 @@ from pipeline.cli.common import load_signing_key, print_json, read_input_file, w
 from pipeline.cli.keyless_options import SIGN_OPTIONS, KeylessOptions, check_keyless_options, keyless_signer
 from pipeline.cli.keys import KEY_HELP
 from pipeline.cli.option_groups import grouped
+from pipeline.cli.signing_config_options import timestamp_client, with_signing_config
 from pipeline.cli.trust_options import TLOG_OPTIONS, VERIFY_OPTIONS, TlogOptions, transparency_log, verification_policy
 from pipeline.cosign.policy import TrustOptions
 from pipeline.errors import UsageError
@@ -46,14 +47,19 @@ def attest_blob_command(
     check_keyless_options(key, keyless_options, tlog_upload=tlog_options.tlog_upload)
     if key is not None and keyless_options.keyless:
         raise UsageError("give --key or --keyless, not both (a bundle holds one signature)")
+    tlog_options, keyless_options = with_signing_config(tlog_options, keyless_options)
     uri = predicate_type_uri(predicate_type)
     body = read_predicate(predicate)
     digest = hashlib.sha256(read_input_file(file, "file to attest", limit=BLOB_LIMIT)).hexdigest()
     signing_key = load_signing_key(key) if key is not None else None
-    with transparency_log(tlog_options) as tlog, keyless_signer(keyless_options, tlog) as keyless:
+    with (
+        transparency_log(tlog_options) as tlog,
+        timestamp_client(tlog_options) as tsa,
+        keyless_signer(keyless_options, tlog) as keyless,
+    ):
         signer: Signer | None = KeySigner.of(signing_key) if signing_key is not None else keyless
         assert signer is not None  # check_keyless_options: a key or --keyless
-        document = attest_blob(file.name, digest, uri, body, signer, tlog)
+        document = attest_blob(file.name, digest, uri, body, signer, tlog, tsa)
     write_new_files({bundle: (document, 0o644)}, force=True)
     if json_output:
         print_json({"file": str(file), "sha256": digest, "predicate_type": uri, "bundle": str(bundle)})

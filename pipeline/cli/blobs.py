@@ -67,6 +67,7 @@ def sign_blob_command(
     from pipeline.cli.signing_config_options import timestamp_client, with_signing_config
     from pipeline.signatures.blob import parse_blob_bundle_format, sign_blob
     from pipeline.signatures.signers import KeySigner
+    from pipeline.sigstore.rekor_v2 import entry_log_index
 
     chosen = parse_blob_bundle_format(bundle_format)
     check_keyless_options(key, keyless_options, tlog_upload=tlog_options.tlog_upload)
@@ -83,7 +84,7 @@ def sign_blob_command(
         signer: Signer = keyless if keyless is not None else KeySigner.of(_required(signing_key))
         signed = sign_blob(blob, signer, tlog, chosen, tsa)
     if signed.entry is not None:
-        print(f"tlog entry created with index: {signed.entry.bundle.log_index}", file=sys.stderr)
+        print(f"tlog entry created with index: {entry_log_index(signed.entry)}", file=sys.stderr)
     _write_blob_outputs(file, signed, bundle, output_signature, json_output)
 
 
@@ -96,6 +97,8 @@ def _required(signing_key: PrivateKeyHandle | None) -> PrivateKeyHandle:
 def _write_blob_outputs(
     file: Path, signed: SignedBlob, bundle: Path | None, output_signature: Path | None, json_output: bool
 ) -> None:
+    from pipeline.sigstore.rekor_v2 import entry_log_index
+
     signature_b64 = base64.b64encode(signed.signature.value).decode()
     if bundle is not None:
         write_new_files({bundle: (signed.bundle, 0o644)}, force=True)
@@ -108,7 +111,7 @@ def _write_blob_outputs(
                 "signature": signature_b64,
                 "bundle": str(bundle) if bundle else None,
                 "output_signature": str(output_signature) if output_signature else None,
-                "tlog_log_index": signed.entry.bundle.log_index if signed.entry is not None else None,
+                "tlog_log_index": entry_log_index(signed.entry) if signed.entry is not None else None,
             }
         )
     elif output_signature is None:

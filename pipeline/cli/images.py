@@ -44,6 +44,8 @@ if TYPE_CHECKING:
     from pipeline.signatures.sign import SignOutcome
     from pipeline.signatures.verify import ImageVerification
     from pipeline.sigstore.rekor_client import RekorClient
+    from pipeline.sigstore.rekor_v2_client import RekorV2Client
+    from pipeline.sigstore.tsa_client import TimestampClient
 
 IMAGES_ARGUMENT = typer.Argument(..., help="Image references (tag or digest).", show_default=False)
 
@@ -105,7 +107,7 @@ def sign_command(
         timestamp_client(tlog_options) as tsa,
         registry.client(refs, signatures) as client,
     ):
-        _say_where_logged(tlog)
+        _start_logging(tlog, tsa)
         signers = signers_of(signing_key, keyless)
         confirmations = layout.WriteConfirmations()  # every write read back once, after the last one
         created = referrer_created() if chosen != "legacy" else None
@@ -125,7 +127,10 @@ def sign_command(
     report_signing(outcomes, json_output)
 
 
-def _say_where_logged(tlog: RekorClient | None) -> None:
+def _start_logging(tlog: RekorClient | RekorV2Client | None, tsa: TimestampClient | None) -> None:
+    from pipeline.cli.signing_config_options import date_log_entries
+
+    date_log_entries(tlog, tsa)
     if tlog is not None:
         print(f"recording signatures in the transparency log {tlog.url}", file=sys.stderr)
 

@@ -87,6 +87,14 @@ class InProcessCommands:
         return CommandOutcome(code, captured.getvalue())
 
 
+REKOR_V2_OPTION = typer.Option(
+    False,
+    "--rekor-v2",
+    help="Sign into a Rekor v2 log stand-in named by a signing config (v3 bundles only, each with its RFC 3161"
+    " timestamp) instead of the Rekor v1 one.",
+)
+
+
 @app.command("rehearse")
 def rehearse_command(
     source: Path = typer.Option(
@@ -117,6 +125,7 @@ def rehearse_command(
     key_uri: str | None = typer.Option(
         None, "--key-uri", help="Sign with this PKCS#11 or AWS KMS key (pkcs11:URI or awskms:URI), not a throwaway key."
     ),
+    rekor_v2: bool = REKOR_V2_OPTION,
     json_output: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
     """Rehearse a whole release on one machine: a local registry seeded with synthetic images under mirrored
@@ -125,17 +134,9 @@ def rehearse_command(
     Needs Debian's docker-registry (`make install`)."""
     if key_uri is not None and not is_key_uri(key_uri):  # before any server starts
         raise UsageError("--key-uri takes a pkcs11: or awskms:// key", where=describe(key_uri))
-    settings = RehearsalSettings(
-        source=source,
-        version=version,
-        workdir=workdir,
-        images=images,
-        keep=keep,
-        keyless=keyless,
-        force=force,
-        minimal_source_if_missing=source == DEFAULT_SOURCE,
-        key_uri=key_uri,
-    )
+    settings = RehearsalSettings(source=source, version=version, workdir=workdir, images=images, keep=keep,
+                                 keyless=keyless, force=force, minimal_source_if_missing=source == DEFAULT_SOURCE,
+                                 key_uri=key_uri, rekor_v2=rekor_v2)  # fmt: skip
     result = rehearse(settings, InProcessCommands(), _say)
     if json_output:
         print_json(result.summary())

@@ -44,7 +44,7 @@ from pipeline.cli.release_options import (
     release_target,
 )
 from pipeline.cli.release_report import print_release, report_verification
-from pipeline.cli.signing_config_options import with_signing_config
+from pipeline.cli.signing_config_options import date_log_entries, timestamp_client, with_signing_config
 from pipeline.cli.trust_options import (
     TLOG_OPTIONS,
     VERIFY_OPTIONS,
@@ -130,8 +130,8 @@ def release_command(
     started = time.monotonic()
     check_destination(target_options, no_publish)
     check_keyless_options(key, keyless_options, tlog_upload=tlog_options.tlog_upload)
-    tlog_options, keyless_options = with_signing_config(tlog_options, keyless_options, timestamps=False)
     chosen_format = parse_bundle_format(bundle_format)
+    tlog_options, keyless_options = with_signing_config(tlog_options, keyless_options, timestamps=chosen_format)
     created = referrer_created() if chosen_format != "legacy" else None
     settings = ReleaseSettings(parse_mirrors(registry_mirror), concurrency, chosen_format, created,
                                parse_signature_repository(signature_repository))  # fmt: skip
@@ -173,9 +173,11 @@ def _release_ports(spec: ReleaseSpec, settings: ReleaseSettings, edges: _Edges) 
         edges.registry.client(named, settings.signatures) as client,
         transparency_log(edges.tlog) as tlog,
         keyless_signer(edges.keyless, tlog) as keyless,
+        timestamp_client(edges.tlog) as tsa,
         release_target(edges.target) as target,
         bins.binary_fetcher(edges.binaries, edges.registry.registry_cacert) as binaries,
     ):
+        date_log_entries(tlog, tsa)
         yield ReleasePorts(
             registry=client,
             public_key=load_public_key(public_pem, edges.key or "--key") if public_pem is not None else None,
@@ -184,6 +186,7 @@ def _release_ports(spec: ReleaseSpec, settings: ReleaseSettings, edges: _Edges) 
             tlog=tlog,
             keyless=keyless,
             binaries=binaries,
+            timestamps=tsa,
         )
 
 

@@ -9,6 +9,7 @@ without it the shipped public-good config (``pipeline/data/signing_config.json``
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,18 +21,19 @@ from typing import Final
 
 from pipeline.cli.common import read_input_file
 from pipeline.cli.keyless_options import KeylessOptions
-from pipeline.cli.trust_options import TlogOptions
+from pipeline.cli.trust_options import SigningTlogOptions, TlogOptions
 from pipeline.cosign.certificate import load_certificates
 from pipeline.cosign.policy import SHIPPED_ROOT
 from pipeline.cosign.timestamp import TimestampAuthority
 from pipeline.cosign.trust import default_trusted_root, timestamp_authorities_from_trusted_root
 from pipeline.errors import UsageError
 from pipeline.http import bare_url
+from pipeline.sigstore.rekor_v2_client import RekorV2Client
 from pipeline.sigstore.signing_config import Selection, SigningConfig, parse_signing_config, select_services
 from pipeline.sigstore.tsa_client import DEFAULT_TSA_URL, TimestampClient, is_local_tsa
 
 SHIPPED_SIGNING_CONFIG: Final = "the shipped public-good signing config"
-REKOR_API_VERSIONS: Final = (1,)  # the Rekor API versions this tool signs into
+REKOR_API_VERSIONS: Final = (1, 2)  # the Rekor API versions this tool signs into
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,7 @@ class SigningServices:
     rekor_url: str
     fulcio_url: str
     tsa_urls: tuple[str, ...]
+    rekor_api_version: int = 1  # 2: a Rekor v2 (rekor-tiles) log, chosen by the signing config
 
 
 def shipped_signing_config() -> bytes:
@@ -72,14 +75,14 @@ def signing_services(
         )
     config, where = load_signing_config(path)
     moment = now or datetime.now(UTC)
+    version = 1
     if rekor_url is None:
         rekor = select_services(config.rekor_urls, REKOR_API_VERSIONS, config.rekor_selection, moment,
                                 "Rekor transparency log", where)  # fmt: skip
-        newer = [s for s in config.rekor_urls if s.valid_at(moment) and s.major_api_version > max(REKOR_API_VERSIONS)]
-        if newer:
-            print(f"note: the signing config also names Rekor v{newer[0].major_api_version} logs; signing into"
-                  f" the Rekor v1 log {rekor[0].url}", file=sys.stderr)  # fmt: skip
-        rekor_url = rekor[0].url
+        if len(rekor) > 1:  # EXACT/ALL with several logs: this tool records each signature in one log
+            print(f"note: the signing config selects {len(rekor)} Rekor logs; signing into {rekor[0].url} only",
+                  file=sys.stderr)  # fmt: skip
+        rekor_url, version = rekor[0].url, rekor[0].major_api_version
     if fulcio_url is None:
         fulcio_url = select_services(config.ca_urls, (1,), Selection("ANY", 0), moment,
                                      "Fulcio certificate authority", where)[0].url  # fmt: skip
@@ -87,38 +90,48 @@ def signing_services(
     if path is not None and config.tsa_urls:
         tsa = select_services(config.tsa_urls, (1,), config.tsa_selection, moment, "timestamp authority", where)
         tsa_urls = tuple(s.url for s in tsa)
-    return SigningServices(rekor_url, fulcio_url, tsa_urls)
+    return SigningServices(rekor_url, fulcio_url, tsa_urls, version)
 
 
 def with_signing_config(
     tlog: TlogOptions, keyless: KeylessOptions, *, timestamps: bool | str = True
 ) -> tuple[TlogOptions, KeylessOptions]:
     """The options with the URLs the signing config (or ``--rekor-url``/``--fulcio-url``/
-    ``--timestamp-server-url``) gives. ``timestamps``: whether the command writes timestamps; for image
-    signatures the ``--bundle-format`` (the v3 bundle carries them, the legacy layer does not yet).
-    Without: ``--timestamp-server-url`` is refused, a config's TSA is left unused with a note."""
-    if timestamps == "both" and tlog.timestamp_server_url is not None:
-        print("note: only the v3 bundles carry the RFC 3161 timestamp; the legacy .sig layers do not yet",
-              file=sys.stderr)  # fmt: skip
-    timestamps = timestamps in (True, "v3", "both")
-    if not timestamps and tlog.timestamp_server_url is not None:
-        raise UsageError(
-            "--timestamp-server-url is not supported for these signatures yet (sign-blob and the v3 bundles of"
-            " sign write timestamps)",
-            hint="drop --timestamp-server-url (RELEASE_VECTOR_TIMESTAMP_SERVER_URL), or sign --bundle-format v3",
-        )
+    ``--timestamp-server-url``) gives, and the Rekor API version of the chosen log. ``timestamps``: True for
+    a blob or attestation bundle, else the images' ``--bundle-format`` (every layout carries timestamps: the
+    v3 bundle in ``timestampVerificationData``, the legacy ``.sig`` layer in cosign's rfc3161timestamp
+    annotation); it says whether the legacy layout is written, which a Rekor v2 entry cannot go into."""
+    legacy_layout = timestamps in ("legacy", "both")
     services = signing_services(
         tlog.signing_config, tlog.rekor_url, keyless.fulcio_url, tsa_url=tlog.timestamp_server_url
     )
     tsa_url = services.tsa_urls[0] if services.tsa_urls else None
-    if not timestamps and tsa_url is not None:
-        print(f"note: the signing config's timestamp authority ({tsa_url}) is not used for these signatures yet",
-              file=sys.stderr)  # fmt: skip
-        tsa_url = None
+    if services.rekor_api_version == 2 and tlog.tlog_upload:
+        _check_v2_log(services, tsa_url, legacy_layout)
+    fields = {f.name: getattr(tlog, f.name) for f in dataclasses.fields(TlogOptions)}
+    fields.update(rekor_url=services.rekor_url, timestamp_server_url=tsa_url)
     return (
-        replace(tlog, rekor_url=services.rekor_url, timestamp_server_url=tsa_url),
+        SigningTlogOptions(**fields, rekor_api_version=services.rekor_api_version),
         replace(keyless, fulcio_url=services.fulcio_url),
     )
+
+
+def _check_v2_log(services: SigningServices, tsa_url: str | None, legacy_layout: bool) -> None:
+    """A Rekor v2 entry carries no log time (the signing time must come from a TSA) and no SET (cosign's
+    legacy layout cannot hold it): exit 2 before anything is signed."""
+    if tsa_url is None:
+        raise UsageError(
+            "the Rekor v2 log gives no signing time: signing into it needs a timestamp authority",
+            where=services.rekor_url,
+            hint="name one in the signing config's tsaUrls, or pass --timestamp-server-url",
+        )
+    if legacy_layout:
+        raise UsageError(
+            "a Rekor v2 log entry cannot go into cosign's legacy layout (its bundle annotation needs a"
+            " SignedEntryTimestamp, which Rekor v2 does not give)",
+            where=services.rekor_url,
+            hint="sign with --bundle-format v3, or name a Rekor v1 log",
+        )
 
 
 @contextmanager
@@ -148,3 +161,10 @@ def timestamp_client(options: TlogOptions) -> Iterator[TimestampClient | None]:
             print(f"note: trusting the chain served by the timestamp authority on this machine ({client.url})",
                   file=sys.stderr)  # fmt: skip
         yield client
+
+
+def date_log_entries(tlog: object, tsa: TimestampClient | None) -> None:
+    """A Rekor v2 log's entries carry no time: the run's TSA dates them, also when deciding whether an
+    existing signature is this run's (else every re-run would sign again)."""
+    if isinstance(tlog, RekorV2Client) and tsa is not None:
+        tlog.date_with(tsa.authorities)

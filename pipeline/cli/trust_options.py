@@ -31,6 +31,7 @@ if TYPE_CHECKING:  # keys, roots and the Rekor client load when a command uses t
     from pipeline.cosign.keys import PublicKey
     from pipeline.cosign.verify import VerificationPolicy
     from pipeline.sigstore.rekor_client import RekorClient
+    from pipeline.sigstore.rekor_v2_client import RekorV2Client
 
 KEY_HELP = "Public key (PKIX PEM) that must have made the signature."
 IDENTITY_HELP = "Keyless: the certificate's subject alternative name (email or URI) must equal this."
@@ -140,6 +141,13 @@ class TlogOptions:
     timestamp_certificate_chain: Path | None = None
 
 
+@dataclass(frozen=True)
+class SigningTlogOptions(TlogOptions):
+    """The options once the signing config has spoken: also which Rekor API the log speaks (1 or 2)."""
+
+    rekor_api_version: int = 1
+
+
 TLOG_OPTIONS = option_group(
     TlogOptions,
     "Transparency log",
@@ -196,14 +204,27 @@ def log_keys_for_signing(rekor_url: str, rekor_public_key: Path | None) -> list[
 
 
 @contextmanager
-def transparency_log(options: TlogOptions) -> Iterator[RekorClient | None]:
+def transparency_log(options: TlogOptions) -> Iterator[RekorClient | RekorV2Client | None]:
     """The Rekor client signatures are uploaded to, or None with ``--no-tlog-upload``."""
-    from pipeline.sigstore.rekor_client import DEFAULT_REKOR_URL, RekorClient
+    from pipeline.sigstore.rekor_client import DEFAULT_REKOR_URL, RekorClient, scrub_url
 
     if not options.tlog_upload:
         yield None
         return
     rekor_url = options.rekor_url or DEFAULT_REKOR_URL
+    if isinstance(options, SigningTlogOptions) and options.rekor_api_version == 2:
+        from pipeline.sigstore.rekor_v2_client import RekorV2Client
+
+        if options.rekor_public_key is None:  # rekor-tiles serves no key: the operator names it
+            raise UsageError(
+                "signing into a Rekor v2 log needs its public key",
+                where=scrub_url(rekor_url),
+                hint="pass --rekor-public-key FILE (env SIGSTORE_REKOR_PUBLIC_KEY)",
+            )
+        keys = log_keys_for_signing(rekor_url, options.rekor_public_key)
+        with RekorV2Client(rekor_url, keys) as v2:
+            yield v2
+        return
     keys = log_keys_for_signing(rekor_url, options.rekor_public_key)
     with RekorClient(rekor_url, keys) as client:
         yield client

@@ -43,6 +43,7 @@ from pipeline.rehearsal.fulcio_server import FulcioServer, TrustedIssuer
 from pipeline.rehearsal.key_uri import UriKeys, uri_keys
 from pipeline.rehearsal.log_server import LogServer
 from pipeline.rehearsal.oidc_issuer import GitHubWorkflowClaims, OidcIssuer
+from pipeline.rehearsal.signing import rehearsal_signing
 from pipeline.rehearsal.targets import (
     MINIMAL_SOURCE,
     LocalRegistry,
@@ -97,6 +98,7 @@ class RehearsalSettings:
     force: bool = False  # take over a non-empty work folder the rehearsal did not make
     minimal_source_if_missing: bool = False  # a missing source: rehearse a small generated one instead
     key_uri: str | None = None  # sign with this pkcs11:/awskms:// key instead of a throwaway key file
+    rekor_v2: bool = False  # sign into a Rekor v2 log stand-in (chosen by a signing config), v3 bundles only
 
 
 @dataclass(frozen=True)
@@ -154,6 +156,8 @@ class RehearsalResult:
     artifacts_signed: int = 0  # OCI artifacts (charts, roles) the first release signed
     verified_binaries: int = 0  # binaries downloaded again from the local server and compared
     provenance: Mapping[str, Any] | None = None  # the vector's provenance, as verify-release verified it
+    timestamp_authority: str | None = None  # the TSA stand-in every signature was timestamped by
+    rekor_v2_url: str | None = None  # the Rekor v2 stand-in signatures went into (rehearse --rekor-v2)
 
     @property
     def removed(self) -> bool:
@@ -190,7 +194,13 @@ class RehearsalResult:
                 "stop": f"kill {self.registry_pid}" if self.kept else None,
             },
             "mirrors": list(self.mirrors),
-            "transparency_log": {"url": self.log_url, "public_key": str(self.rekor_public_key), "running": False},
+            "transparency_log": {
+                "url": self.log_url,
+                "public_key": str(self.rekor_public_key),
+                "running": False,
+                "rekor_v2_url": self.rekor_v2_url,
+            },
+            "timestamp_authority": self.timestamp_authority,
             "verify_command": self.verify_command,
             "keyless": (
                 {
@@ -409,19 +419,24 @@ def _rehearse(run: _Run, commands: Commands, say: Callable[[str], None]) -> Rehe
     keyless = run.stack.enter_context(_keyless_stack(folder / "keys", version)) if settings.keyless else None
     if keyless is not None:
         say(f"keyless: OIDC issuer {keyless.issuer}, Fulcio {keyless.fulcio_url}; identity {keyless.identity}")
+    signing = rehearsal_signing(run.stack, folder / "keys", log, rekor_public_key, settings.rekor_v2,
+                                keyless.fulcio_url if keyless is not None else None)  # fmt: skip
+    say(signing.description)
+    keyless_args = [] if keyless is None else keyless.sign_args
+    if keyless is not None and settings.rekor_v2:  # the signing config names Fulcio
+        keyless_args = [arg for arg in keyless_args if arg not in ("--fulcio-url", keyless.fulcio_url)]
     release_argv = [
         "release", version, "--source", str(source_path), "--repository", repository,
         "--key", keys.key_argument, "--release-dir", str(release_dir), "--git-revision", revision,
-        "--recursive", "--rekor-url", log.url, "--rekor-public-key", str(rekor_public_key), "--attest", "provenance",
-        *mirror_args, *binary_args, *(keyless.sign_args if keyless is not None else []),
+        "--recursive", *signing.sign_args, "--attest", "provenance",
+        *mirror_args, *binary_args, *keyless_args,
     ]  # fmt: skip
-    signing = {"password": keys.password, "env": keyless.actions_env if keyless is not None else None}
+    scope = {"password": keys.password, "env": keyless.actions_env if keyless is not None else None}
     say("release (the real command, --recursive" + (", --key and --keyless)" if keyless else ")"))
-    first = timed(phases, "release", lambda: _run_json(commands, "release", release_argv, **signing))
+    first = timed(phases, "release", lambda: _run_json(commands, "release", release_argv, **scope))
     verify_argv = [
-        "verify-release", f"{repository}:{version}", "--key", str(keys.public_key),
-        "--rekor-public-key", str(rekor_public_key), "--release-dir", str(release_dir), "--require-provenance",
-        *mirror_args,
+        "verify-release", f"{repository}:{version}", "--key", str(keys.public_key), *signing.verify_args,
+        "--release-dir", str(release_dir), "--require-provenance", *mirror_args,
     ]  # fmt: skip
     # A binary the source pins itself (its sha256 beside its url) has real bytes this machine does not hold:
     # the local server's synthetic ones cannot match, so the download check runs only when nothing is so pinned.
@@ -433,9 +448,9 @@ def _rehearse(run: _Run, commands: Commands, say: Callable[[str], None]) -> Rehe
         raise RehearsalError("verify-release did not report success", where="verify-release")
     keyless_outcome = None
     if keyless is not None:
-        keyless_outcome = _verify_keyless(run, commands, say, keyless, repository, rekor_public_key, mirror_args)
+        keyless_outcome = _verify_keyless(run, commands, say, keyless, repository, signing.verify_args, mirror_args)
     say("release again: it must plan nothing")
-    again = timed(phases, "rerun", lambda: _run_json(commands, "release (re-run)", release_argv, **signing))
+    again = timed(phases, "rerun", lambda: _run_json(commands, "release (re-run)", release_argv, **scope))
     if again["actions"]:
         kinds = ", ".join(sorted({str(action["kind"]) for action in again["actions"]}))
         raise RehearsalError(
@@ -470,6 +485,8 @@ def _rehearse(run: _Run, commands: Commands, say: Callable[[str], None]) -> Rehe
         log_url=log.url,
         rekor_public_key=rekor_public_key,
         verify_command=command_line(["release-vector", *verify_argv]),
+        timestamp_authority=signing.tsa_url,
+        rekor_v2_url=signing.rekor_v2_url,
         keyless=keyless_outcome,
         seconds={**phases, **{f"release.{k}": v for k, v in first["seconds"].items()}},
         provenance=verified.get("provenance"),
@@ -482,14 +499,16 @@ def _verify_keyless(
     say: Callable[[str], None],
     keyless: _KeylessStack,
     repository: str,
-    rekor_public_key: Path,
+    trust_args: list[str],
     mirror_args: list[str],
 ) -> KeylessOutcome:
     release_dir = run.folder / "releases"
     argv = [
-        "verify-release", f"{repository}:{run.settings.version}", *keyless.verify_args,
-        "--rekor-public-key", str(rekor_public_key), "--release-dir", str(release_dir), *mirror_args,
+        "verify-release", f"{repository}:{run.settings.version}", *keyless.verify_args, *trust_args,
+        "--release-dir", str(release_dir), *mirror_args,
     ]  # fmt: skip
+    if run.settings.rekor_v2 and keyless.chain is not None:  # v3 bundles only: they carry the leaf alone
+        argv += ["--ca-intermediates", str(keyless.chain)]
     say("verify-release keyless (--certificate-identity, --certificate-oidc-issuer, --ca-roots, --ct-log-public-key)")
     verified = timed(
         run.phases, "verify-release-keyless", lambda: _run_json(commands, "verify-release (keyless)", argv)

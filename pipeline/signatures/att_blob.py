@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from pipeline.cosign.verify import VerificationPolicy, VerifiedSignature
+from pipeline.signatures.blob import TimestampSource
 from pipeline.signatures.signers import Signer
 from pipeline.sigstore.bundle import parse_sigstore_bundle
 from pipeline.sigstore.dsse import IN_TOTO_PAYLOAD_TYPE, dsse_pae
@@ -27,14 +28,18 @@ def attest_blob(
     predicate: Mapping[str, object],
     signer: Signer,
     log: TransparencyLog | None,
+    tsa: TimestampSource | None = None,
 ) -> bytes:
-    """The bundle bytes: the statement over (``name``, ``sha256_hex``) signed by ``signer``, logged in ``log``."""
+    """The bundle bytes: the statement over (``name``, ``sha256_hex``) signed by ``signer``, logged in ``log``,
+    timestamped by ``tsa`` (each unless None)."""
     statement = attestation_statement([(name, sha256_hex)], predicate_type, predicate)
     signature = signer.sign(dsse_pae(IN_TOTO_PAYLOAD_TYPE, statement), pure_ed25519=True)
     envelope = in_toto_envelope(statement, signature.value)
     material = signature.material
     entry = log.upload_dsse(envelope, material.log_pem) if log is not None else None
-    return dsse_bundle(envelope, material.public_key, entry, certificate_der=material.certificate_der)
+    stamps = (tsa.timestamp(signature.value),) if tsa is not None else ()
+    return dsse_bundle(envelope, material.public_key, entry, certificate_der=material.certificate_der,
+                       timestamps=stamps)  # fmt: skip
 
 
 def verify_blob_attestation(

@@ -76,7 +76,7 @@ from pipeline.sigstore.intoto import (
     in_toto_envelope,
     parse_envelope_json,
 )
-from pipeline.sigstore.tlog import IntotoLog, TransparencyLog
+from pipeline.sigstore.tlog import IntotoLog, TransparencyLog, legacy_bundle
 
 
 @dataclass(frozen=True)
@@ -235,7 +235,7 @@ class LegacyAttestationLayout:
         bundle = None
         if log is not None:
             logged = (log.upload_intoto(envelope, blob, material.log_pem) if isinstance(log, IntotoLog)
-                      else log.upload_dsse(envelope, material.log_pem).bundle)  # fmt: skip
+                      else legacy_bundle(log.upload_dsse(envelope, material.log_pem)))  # fmt: skip
             bundle = bundle_annotation(logged)
         layer = AttestationLayer(payload=blob, signature_b64="", bundle=bundle,
                                  certificate=material.certificate_annotation, chain=material.chain_annotation,

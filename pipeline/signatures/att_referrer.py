@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from pipeline.errors import NotFoundError, ReleaseVectorError
 from pipeline.signatures.attestation import Attestation, VerifiedAttestation, check_statement
+from pipeline.signatures.blob import TimestampSource
 from pipeline.signatures.layout import Format, LayoutVerification, SignStatus, Verifier, WriteConfirmations
 from pipeline.signatures.referrer import attach_bundle, verify_image_bundles
 from pipeline.signatures.registry import SignatureRegistry
@@ -34,11 +35,13 @@ class ReferrerAttestationLayout:
         *,
         created: str | None = None,
         confirmations: WriteConfirmations | None = None,
+        timestamps: TimestampSource | None = None,
     ) -> None:
         self.registry = registry
         self.attestation = attestation
         self.created = created
         self.confirmations = confirmations
+        self.timestamps = timestamps  # a TSA: each new bundle carries a timestamp over its signature
 
     def _verified(self, target: SignatureTarget, verifier: Verifier) -> tuple[list[VerifiedAttestation],
                                                                               list[str], int, str]:  # fmt: skip
@@ -72,7 +75,9 @@ class ReferrerAttestationLayout:
         envelope = in_toto_envelope(statement, signature.value)
         material = signature.material
         entry = log.upload_dsse(envelope, material.log_pem) if log is not None else None
-        bundle = dsse_bundle(envelope, material.public_key, entry, certificate_der=material.certificate_der)
+        stamps = (self.timestamps.timestamp(signature.value),) if self.timestamps is not None else ()
+        bundle = dsse_bundle(envelope, material.public_key, entry, certificate_der=material.certificate_der,
+                             timestamps=stamps)  # fmt: skip
         attach_bundle(self.registry, target.repository, subject, bundle, created=self.created,
                       predicate_type=self.attestation.predicate_type,
                       confirmations=self.confirmations)  # fmt: skip

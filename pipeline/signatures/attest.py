@@ -18,6 +18,7 @@ from pipeline.oci.reference import Reference, Repository
 from pipeline.signatures.att_legacy import LegacyAttestationLayout
 from pipeline.signatures.att_referrer import ReferrerAttestationLayout
 from pipeline.signatures.attestation import Attestation, VerifiedAttestation
+from pipeline.signatures.blob import TimestampSource
 from pipeline.signatures.formats import BundleFormat, formats_of
 from pipeline.signatures.layout import (
     Format,
@@ -42,6 +43,7 @@ def attestation_layouts(
     created: str | None = None,
     reads: SignatureReads | None = None,
     confirmations: WriteConfirmations | None = None,
+    timestamps: TimestampSource | None = None,
 ) -> tuple[Layout, ...]:
     """The attestation layouts ``bundle_format`` stands for (legacy ``.att`` first); ``reads``: the look's
     ``.att`` reads handed to the signing (a release)."""
@@ -51,7 +53,7 @@ def attestation_layouts(
             layouts.append(LegacyAttestationLayout(registry, attestation, reads=reads, confirmations=confirmations))
         else:
             layouts.append(ReferrerAttestationLayout(registry, attestation, created=created,
-                                                     confirmations=confirmations))  # fmt: skip
+                                                     confirmations=confirmations, timestamps=timestamps))  # fmt: skip
     return tuple(layouts)
 
 

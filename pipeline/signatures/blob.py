@@ -21,6 +21,8 @@ from pipeline.cosign.rekor import LogEntry
 from pipeline.errors import UsageError
 from pipeline.signatures.signers import Signature, Signer
 from pipeline.sigstore.blob_writer import message_signature_bundle
+from pipeline.sigstore.rekor_v2 import RekorV2Entry
+from pipeline.sigstore.tlog import legacy_bundle
 
 BlobBundleFormat = Literal["v3", "legacy"]
 BLOB_BUNDLE_FORMATS: Final[tuple[BlobBundleFormat, ...]] = ("v3", "legacy")
@@ -31,7 +33,7 @@ class HashedRekordLog(Protocol):
 
     def create_hashedrekord_entry(
         self, payload_sha256: str | bytes, signature: bytes, public_key_or_cert_pem: bytes, algorithm: str = "sha256"
-    ) -> LogEntry: ...
+    ) -> LogEntry | RekorV2Entry: ...
 
 
 class TimestampSource(Protocol):
@@ -43,7 +45,7 @@ class TimestampSource(Protocol):
 @dataclass(frozen=True)
 class SignedBlob:
     signature: Signature
-    entry: LogEntry | None
+    entry: LogEntry | RekorV2Entry | None
     bundle: bytes  # the bundle file's bytes, in the format asked for
 
 
@@ -75,7 +77,7 @@ def sign_blob(
         entry = log.create_hashedrekord_entry(digest, signature.value, material.log_pem, algorithm)
     if bundle_format == "legacy":
         document = render_blob_bundle(
-            BlobBundle(signature.value, material.certificate_pem, None if entry is None else entry.bundle)
+            BlobBundle(signature.value, material.certificate_pem, None if entry is None else legacy_bundle(entry))
         )
     else:
         document = message_signature_bundle(

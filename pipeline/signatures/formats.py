@@ -38,7 +38,7 @@ def layouts_for(
     layouts: list[Layout] = []
     for fmt in formats_of(bundle_format):
         if fmt == "legacy":
-            layouts.append(LegacyLayout(registry, reads=reads, confirmations=confirmations))
+            layouts.append(LegacyLayout(registry, reads=reads, confirmations=confirmations, timestamps=timestamps))
         else:
             layouts.append(
                 ReferrerLayout(registry, created=created, confirmations=confirmations, timestamps=timestamps)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -37,6 +38,7 @@ from pipeline.cosign.verify import VerificationPolicy, VerifiedSignature, verify
 from pipeline.errors import NotFoundError, ReleaseVectorError, VerificationError, is_unchecked
 from pipeline.oci import digest as digests
 from pipeline.oci.reference import Reference, parse_reference
+from pipeline.signatures.blob import TimestampSource
 from pipeline.signatures.layout import (
     Format,
     LayoutVerification,
@@ -145,10 +147,12 @@ class LegacyLayout:
         *,
         reads: SignatureReads | None = None,
         confirmations: WriteConfirmations | None = None,
+        timestamps: TimestampSource | None = None,
     ) -> None:
         self.registry = registry
         self.reads = reads
         self.confirmations = confirmations  # None: each write is read back before ensure returns
+        self.timestamps = timestamps  # a TSA: each new layer carries cosign's rfc3161timestamp annotation
 
     def _read(self, sig_ref: Reference) -> SignatureManifest | None:
         data = manifest_if_there(self.registry, sig_ref)  # a 404 means "no signatures yet"
@@ -162,6 +166,15 @@ class LegacyLayout:
         if self.reads is not None:
             self.reads.record(sig_ref, existing)
         return existing is not None and holds_signature(existing, signed_payload(target), policy, target.where)
+
+    def _timestamp(self, signature: bytes) -> tuple[tuple[str, str], ...]:
+        """cosign's ``{"SignedRFC3161Timestamp": <base64 DER TimeStampResp>}`` over the raw signature bytes
+        (cosign ``internal/pkg/cosign/tsa``), or nothing without a TSA."""
+        if self.timestamps is None:
+            return ()
+        response = base64.b64encode(self.timestamps.timestamp(signature)).decode("ascii")
+        value = json.dumps({"SignedRFC3161Timestamp": response}, separators=(",", ":"))  # Go's json.Marshal
+        return ((RFC3161_TIMESTAMP_ANNOTATION, value),)
 
     def ensure(self, target: SignatureTarget, signer: Signer, log: TransparencyLog | None) -> SignStatus:
         policy = signer.policy(log)
@@ -185,6 +198,7 @@ class LegacyLayout:
             bundle=bundle,
             certificate=material.certificate_annotation,
             chain=material.chain_annotation,
+            extra_annotations=self._timestamp(signature.value),
         )
 
         def prepare(manifest: SignatureManifest | None) -> Callable[[], object] | None:

@@ -29,6 +29,7 @@ from pipeline.cosign.certificate import IdentityPolicy
 from pipeline.cosign.keys import PrivateKeyHandle, PublicKey, public_key_to_pem
 from pipeline.cosign.rekor import HASHEDREKORD_KIND
 from pipeline.cosign.sct import CtLogKey
+from pipeline.cosign.timestamp import TimestampAuthority
 from pipeline.cosign.verify import KeylessTrust, VerificationPolicy
 from pipeline.errors import UsageError
 from pipeline.sigstore.dsse import DSSE_KIND
@@ -116,7 +117,8 @@ class KeySigner:
     def policy(self, log: TransparencyLog | None) -> VerificationPolicy:
         if log is None:
             return VerificationPolicy(self.public_key, None, (), ignore_tlog=True)
-        return VerificationPolicy(self.public_key, None, tuple(log.trusted_keys))
+        authorities = tuple(log.timestamp_authorities)
+        return VerificationPolicy(self.public_key, None, tuple(log.trusted_keys), timestamp_authorities=authorities)
 
     def sign(self, data: bytes, *, pure_ed25519: bool = False) -> Signature:
         if self._key is None:
@@ -153,7 +155,9 @@ class KeylessIdentity:
     roots: tuple[x509.Certificate, ...]
     intermediates: tuple[x509.Certificate, ...] = ()
 
-    def policy(self, rekor_keys: Sequence[PublicKey]) -> VerificationPolicy:
+    def policy(
+        self, rekor_keys: Sequence[PublicKey], authorities: Sequence[TimestampAuthority] = ()
+    ) -> VerificationPolicy:
         """The keyless policy an existing signature must pass to count as this run's.
 
         Its SCT is not checked: this only decides whether to sign again (the CT log's key is a verifier's
@@ -161,7 +165,7 @@ class KeylessIdentity:
         """
         identity = IdentityPolicy(self.identity, None, self.issuer, None)
         trust = KeylessTrust(identity, self.roots, self.intermediates, ignore_sct=True)
-        return VerificationPolicy(None, trust, tuple(rekor_keys))
+        return VerificationPolicy(None, trust, tuple(rekor_keys), timestamp_authorities=tuple(authorities))
 
 
 def require_log(log: TransparencyLog | None) -> TransparencyLog:
@@ -239,7 +243,8 @@ class KeylessSigner:
         self.identity = KeylessIdentity(identity, issuer, roots, intermediates)
 
     def policy(self, log: TransparencyLog | None) -> VerificationPolicy:
-        return self.identity.policy(require_log(log).trusted_keys)
+        logged = require_log(log)
+        return self.identity.policy(logged.trusted_keys, logged.timestamp_authorities)
 
     def sign(self, data: bytes, *, pure_ed25519: bool = False) -> Signature:
         certified = self.certified_key()

@@ -25,6 +25,7 @@ from typing import Final
 from pipeline.cosign.keys import PublicKey
 from pipeline.cosign.rekor import HASHEDREKORD_API_VERSION, HASHEDREKORD_KIND, LogEntry
 from pipeline.oci import mediatypes
+from pipeline.sigstore.rekor_v2 import RekorV2Entry
 from pipeline.sigstore.writer import public_key_hint, tlog_entry_json
 
 # hashlib name -> the protobuf-specs HashAlgorithm name a messageDigest states
@@ -60,7 +61,7 @@ def message_signature_bundle(
     artifact: bytes,
     signature: bytes,
     public_key: PublicKey,
-    tlog_entry: LogEntry | None,
+    tlog_entry: LogEntry | RekorV2Entry | None,
     *,
     algorithm: str = "sha256",
     certificate_der: bytes | None = None,

@@ -242,6 +242,11 @@ def _parse_tlog_entry(value: object, name: str, where: str, version: tuple[int, 
     )
 
 
+def parse_tlog_entry(value: object, where: str) -> TransparencyLogEntry:
+    """One ``TransparencyLogEntry`` (protojson) on its own, as a Rekor v2 log answers ``POST /api/v2/log/entries``."""
+    return _parse_tlog_entry(value, "TransparencyLogEntry", where, (0, 3))
+
+
 def _parse_verification_material(
     value: object, where: str, version: tuple[int, int]
 ) -> VerificationMaterial:

@@ -44,6 +44,7 @@ from pipeline.cosign.rekor import (
     verify_checkpoint,
     verify_inclusion_proof,
 )
+from pipeline.cosign.timestamp import TimestampAuthority
 from pipeline.errors import InvalidInputError, ReleaseVectorError, TransparencyLogError, VerificationError
 from pipeline.http import (
     ClosingClient,
@@ -341,6 +342,10 @@ class RekorClient(ClosingClient):
     @property
     def trusted_keys(self) -> tuple[PublicKey, ...]:
         return self._trusted
+
+    @property
+    def timestamp_authorities(self) -> tuple[TimestampAuthority, ...]:
+        return ()  # a v1 entry's integratedTime (under the SET) dates it
 
     # --- the TransparencyLog port (pipeline.sigstore.tlog) ---------------------------------------
 

@@ -32,6 +32,7 @@ import binascii
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Final
 
 from cryptography.exceptions import InvalidSignature
@@ -40,11 +41,28 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
 from pipeline import jsonbounded
 from pipeline.cosign.keys import PublicKey, public_key_der
-from pipeline.cosign.rekor import CHECKPOINT_KEY_HINT_SIZE, CHECKPOINT_SIGNATURE_PREFIX
+from pipeline.cosign.rekor import CHECKPOINT_KEY_HINT_SIZE, CHECKPOINT_SIGNATURE_PREFIX, LogEntry
 from pipeline.errors import VerificationError
+from pipeline.sigstore.bundle import TransparencyLogEntry
 
 V2_VERSION: Final = "0.0.2"
 _DIGESTS: Final = {"SHA2_256": "sha256", "SHA2_384": "sha384", "SHA2_512": "sha512"}
+
+
+@dataclass(frozen=True)
+class RekorV2Entry:
+    """A Rekor v2 answer, verified: the ``TransparencyLogEntry`` JSON as the log sent it, and its parse."""
+
+    document: Mapping[str, object]
+    entry: TransparencyLogEntry
+
+    @property
+    def log_index(self) -> int:
+        return self.entry.log_index
+
+    def tlog_entry_json(self) -> dict[str, object]:
+        """The ``tlogEntries[]`` item: the log's answer as it was sent (it is already that message)."""
+        return dict(self.document)
 
 
 def c2sp_key_id(name: str, key: PublicKey) -> bytes:
@@ -168,21 +186,34 @@ def _check_verifier(verifier: object, signer_der: bytes, signer_spki: bytes, whe
         raise VerificationError("the Rekor v2 entry records a different public key than the signer's", where=where)
 
 
-def _check_digest(recorded: Mapping[str, object], data: bytes, what: str, where: str) -> None:
+def _check_digest(
+    recorded: Mapping[str, object], data: bytes, what: str, where: str, digest: tuple[str, bytes] | None = None
+) -> None:
+    """The recorded digest is ``data``'s (or, when only the digest is known, ``digest``: (algorithm, bytes))."""
     algorithm = _DIGESTS.get(str(recorded.get("algorithm")))
     if algorithm is None:
         raise VerificationError(f"the Rekor v2 entry hashes with {recorded.get('algorithm')!r}", where=where)
-    expected = hashlib.new(algorithm, data).digest()
+    if digest is not None and digest[0] != algorithm:
+        raise VerificationError(f"the Rekor v2 entry hashes with {algorithm}, not {digest[0]}", where=where)
+    expected = digest[1] if digest is not None else hashlib.new(algorithm, data).digest()
     if _b64(recorded.get("digest"), "digest", where) != expected:
         raise VerificationError(f"the Rekor v2 entry is for another {what}", where=where)
 
 
 def check_hashedrekord_v002(
-    canonical_body: bytes, artifact: bytes, signature: bytes, signer_der: bytes, signer_spki: bytes, where: str
+    canonical_body: bytes,
+    artifact: bytes,
+    signature: bytes,
+    signer_der: bytes,
+    signer_spki: bytes,
+    where: str,
+    *,
+    digest: tuple[str, bytes] | None = None,
 ) -> None:
-    """The hashedrekord 0.0.2 body records this artifact's digest, this signature and this signer."""
+    """The hashedrekord 0.0.2 body records this artifact's digest (or ``digest``, (hashlib name, bytes), when
+    only that is known, as when signing), this signature and this signer."""
     spec = _body(canonical_body, "hashedrekord", "hashedRekordV002", where)
-    _check_digest(_object(spec.get("data"), "data", where), artifact, "artifact", where)
+    _check_digest(_object(spec.get("data"), "data", where), artifact, "artifact", where, digest)
     recorded = _object(spec.get("signature"), "signature", where)
     if _b64(recorded.get("content"), "signature.content", where) != signature:
         raise VerificationError("the Rekor v2 entry records a different signature than the bundle's", where=where)
@@ -202,3 +233,8 @@ def check_dsse_v002(
     if _b64(recorded.get("content"), "signatures[0].content", where) != signature:
         raise VerificationError("the Rekor v2 entry records a different signature than the envelope's", where=where)
     _check_verifier(recorded.get("verifier"), signer_der, signer_spki, where)
+
+
+def entry_log_index(entry: LogEntry | RekorV2Entry) -> int:
+    """The log index of a v1 or v2 answer (what ``sign-blob`` reports)."""
+    return entry.log_index if isinstance(entry, RekorV2Entry) else entry.bundle.log_index

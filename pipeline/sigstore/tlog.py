@@ -11,7 +11,10 @@ from typing import Protocol, runtime_checkable
 
 from pipeline.cosign.keys import PublicKey
 from pipeline.cosign.rekor import LogEntry, RekorBundle
+from pipeline.cosign.timestamp import TimestampAuthority
+from pipeline.errors import UsageError
 from pipeline.sigstore.dsse import DsseEnvelope
+from pipeline.sigstore.rekor_v2 import RekorV2Entry
 
 
 class TransparencyLog(Protocol):
@@ -20,6 +23,12 @@ class TransparencyLog(Protocol):
     @property
     def trusted_keys(self) -> Sequence[PublicKey]: ...
 
+    @property
+    def timestamp_authorities(self) -> Sequence[TimestampAuthority]:
+        """The TSAs whose timestamps date this log's entries: none for Rekor v1 (its entries carry their
+        integratedTime); a Rekor v2 log's entries carry no time, so the run's TSA (see RekorV2Client)."""
+        ...
+
     def upload(
         self, payload_sha256: str, signature: bytes, signer_pem: bytes, algorithm: str = "sha256"
     ) -> RekorBundle:
@@ -27,8 +36,9 @@ class TransparencyLog(Protocol):
         is by ``algorithm``, the hash the key signs with (sha256; sha384 or sha512 for P-384, P-521, Ed25519)."""
         ...
 
-    def upload_dsse(self, envelope: DsseEnvelope, signer_pem: bytes) -> LogEntry:
-        """Log a ``dsse`` 0.0.1 entry for ``envelope`` (or find the existing one); its verified entry."""
+    def upload_dsse(self, envelope: DsseEnvelope, signer_pem: bytes) -> LogEntry | RekorV2Entry:
+        """Log a ``dsse`` entry for ``envelope`` (0.0.1; 0.0.2 in a Rekor v2 log, or find the existing one);
+        its verified entry."""
         ...
 
 
@@ -42,3 +52,14 @@ class IntotoLog(Protocol):
         """Log an ``intoto`` 0.0.2 entry for ``envelope`` (serialised as ``envelope_json``) and return its
         verified legacy bundle (for the ``dev.sigstore.cosign/bundle`` annotation)."""
         ...
+
+
+def legacy_bundle(entry: LogEntry | RekorV2Entry) -> RekorBundle:
+    """The legacy ``dev.sigstore.cosign/bundle`` of a v1 entry; a Rekor v2 entry has none (no SET, no time)."""
+    if isinstance(entry, RekorV2Entry):
+        raise UsageError(
+            "a Rekor v2 log entry cannot go into cosign's legacy layout (its bundle annotation needs a"
+            " SignedEntryTimestamp, which Rekor v2 does not give)",
+            hint="sign with --bundle-format v3, or name a Rekor v1 log",
+        )
+    return entry.bundle

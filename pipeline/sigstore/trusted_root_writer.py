@@ -55,6 +55,9 @@ class LogKey:
     base_url: str
     key: PublicKey
     valid_from: datetime
+    # A Rekor v2 log's logId is the C2SP key hash of its key under its checkpoint origin
+    # (pipeline.sigstore.rekor_v2.c2sp_key_id), not the sha256 of the SPKI.
+    log_id: bytes | None = None
 
 
 @dataclass(frozen=True)
@@ -76,7 +79,7 @@ def _log(log: LogKey) -> dict[str, object]:
             "keyDetails": key_details(log.key),
             "validFor": {"start": _time(log.valid_from)},
         },
-        "logId": {"keyId": _b64(hashlib.sha256(der).digest())},
+        "logId": {"keyId": _b64(log.log_id if log.log_id is not None else hashlib.sha256(der).digest())},
     }
 
 

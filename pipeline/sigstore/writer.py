@@ -31,6 +31,7 @@ from pipeline.sigstore.dsse import (
     DsseSignature,
     dsse_pae,
 )
+from pipeline.sigstore.rekor_v2 import RekorV2Entry
 
 
 def _compact(value: object) -> bytes:
@@ -66,8 +67,13 @@ def public_key_hint(public_key: PublicKey) -> str:
     return _b64(hashlib.sha256(public_key_der(public_key)).digest())
 
 
-def tlog_entry_json(entry: LogEntry, kind: str = DSSE_KIND, version: str = DSSE_API_VERSION) -> dict[str, object]:
-    """A Rekor v1 answer as one ``tlogEntries[]`` item (rekor's LogEntry maps onto it one to one)."""
+def tlog_entry_json(
+    entry: LogEntry | RekorV2Entry, kind: str = DSSE_KIND, version: str = DSSE_API_VERSION
+) -> dict[str, object]:
+    """A Rekor v1 answer as one ``tlogEntries[]`` item (rekor's LogEntry maps onto it one to one); a Rekor v2
+    answer is that item already."""
+    if isinstance(entry, RekorV2Entry):
+        return entry.tlog_entry_json()
     rekor = entry.bundle
     item: dict[str, object] = {
         "logIndex": str(rekor.log_index),
@@ -94,7 +100,7 @@ def tlog_entry_json(entry: LogEntry, kind: str = DSSE_KIND, version: str = DSSE_
 def dsse_bundle(
     envelope: DsseEnvelope,
     public_key: PublicKey,
-    tlog_entry: LogEntry | None,
+    tlog_entry: LogEntry | RekorV2Entry | None,
     *,
     certificate_der: bytes | None = None,
     timestamps: Sequence[bytes] = (),

@@ -61,6 +61,7 @@ def test_rehearsal_releases_verifies_and_reruns(cli: Any, tmp_path: Path) -> Non
     with pytest.raises(httpx.TransportError):
         httpx.get(f"{summary['registry']['url']}/v2/", timeout=1)
     assert "rehearse: release again" in result.stderr and "[1/" in result.stderr
+    assert summary["timestamp_authority"].endswith("/api/v1/timestamp")  # every signature timestamped
     # The source definition itself is never touched.
     assert b"rehearsal-padding" not in SOURCE.read_bytes()
 
@@ -146,6 +147,29 @@ def test_keyless_rehearsal_signs_both_ways_and_verifies_both_ways(cli: Any, tmp_
     assert "--certificate-identity" in keyless["verify_command"] and "--ca-roots" in keyless["verify_command"]
     assert "verify-release-keyless" in summary["seconds"]
     assert "token from GitHub Actions OIDC token service" in result.stderr
+
+
+@requires_registry
+def test_a_rekor_v2_rehearsal_signs_v3_bundles_with_timestamps_and_verifies_them(cli: Any, tmp_path: Path) -> None:
+    """rehearse --rekor-v2 --keyless: the signing config names the v2 stand-in and the TSA stand-in; release writes
+    v3 bundles with dsse 0.0.2 entries and timestamps, verify-release (key and keyless) dates them by the
+    timestamps, and the re-run plans nothing."""
+    env = {"SIGSTORE_ID_TOKEN": None, "ACTIONS_ID_TOKEN_REQUEST_URL": None, "ACTIONS_ID_TOKEN_REQUEST_TOKEN": None}
+    work = tmp_path / "w"
+    result = cli("rehearse", "--source", str(SOURCE), "--workdir", str(work), "--rekor-v2", "--keyless", "--keep",
+                 "--json", env=env)  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    summary = json.loads(result.stdout)
+    try:
+        assert summary["ok"] and summary["rerun_actions"] == 0 and summary["verified_images"] == 5
+        assert summary["transparency_log"]["rekor_v2_url"].startswith("http://127.0.0.1:")
+        assert summary["timestamp_authority"].endswith("/api/v1/timestamp")
+        assert "--trusted-root" in summary["verify_command"]
+        config = json.loads((work / "keys" / "signing_config.json").read_text())
+        assert [s["majorApiVersion"] for s in config["rekorTlogUrls"]] == [2]
+        assert "signing into the Rekor v2 log" in result.stderr
+    finally:
+        _stop(summary["registry"]["pid"])
 
 
 def test_a_workdir_the_rehearsal_did_not_make_is_refused_and_left_alone(cli: Any, tmp_path: Path) -> None:

@@ -3,6 +3,8 @@ the bundle's timestampVerificationData, and their verification by us and by sigs
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import time
 from collections.abc import Iterator
@@ -14,6 +16,7 @@ import pytest
 from cryptography import x509
 
 from pipeline.cosign.keys import load_public_key
+from pipeline.oci.reference import parse_reference
 from pipeline.rehearsal.tsa_server import TsaServer
 from pipeline.sigstore.trusted_root_writer import Authority, LogKey, trusted_root_json
 from tests.cli.test_keyless_cli import NO_AMBIENT_TOKEN, Files, files
@@ -133,13 +136,33 @@ def test_timestamps_need_the_v3_bundle_and_a_trusted_tsa(cli: Any, tmp_path: Pat
     assert remote.exit_code == 2 and "needs its certificate chain" in remote.stderr
 
 
-def test_legacy_image_signing_refuses_a_timestamp_server_for_now(cli: Any, files: Files, tsa: TsaServer) -> None:
-    """The legacy .sig layer does not carry a timestamp yet: sign says so rather than ignore the option."""
-    image = "127.0.0.1:9/a/b@sha256:" + "1" * 64
-    result = cli("sign", image, "--key", str(files.key), "--no-tlog-upload", "--bundle-format", "legacy",
+@pytest.mark.parametrize("bundle_format", ["legacy", "both"])
+def test_a_legacy_sig_layer_carries_cosigns_rfc3161_timestamp_annotation(
+    cli: Any, plain_registry: RegistryProcess, tmp_path: Path, files: Files, tsa: TsaServer, bundle_format: str
+) -> None:
+    """cosign's ``dev.sigstore.cosign/rfc3161timestamp`` = ``{"SignedRFC3161Timestamp": <b64 DER>}``, a timestamp
+    over the raw signature bytes (cosign internal/pkg/cosign/tsa), which verification then checks."""
+    with make_client() as registry:
+        _, digest = push_image(registry, plain_registry.ref(f"tsa/legacy-{bundle_format}:v1"), bundle_format.encode())
+    image = f"{plain_registry.ref(f'tsa/legacy-{bundle_format}')}@{digest}"
+    log = ["--rekor-url", files.stack.log.url, "--rekor-public-key", str(files.rekor_key)]
+    signed = cli("sign", image, "--key", str(files.key), "--bundle-format", bundle_format, *log,
                  "--timestamp-server-url", tsa.timestamp_url, env=PASSWORD)  # fmt: skip
-    assert result.exit_code == 2
-    assert "--timestamp-server-url is not supported for these signatures yet" in result.stderr
+    assert signed.exit_code == 0, signed.stderr
+    with make_client() as registry:
+        sig_ref = parse_reference(plain_registry.ref(f"tsa/legacy-{bundle_format}:sha256-{digest.split(':')[1]}.sig"))
+        manifest = json.loads(registry.get_manifest(sig_ref).data)
+    [layer] = manifest["layers"]
+    annotation = json.loads(layer["annotations"]["dev.sigstore.cosign/rfc3161timestamp"])
+    assert list(annotation) == ["SignedRFC3161Timestamp"]
+    signature = base64.b64decode(layer["annotations"]["dev.cosignproject.cosign/signature"])
+    response = base64.b64decode(annotation["SignedRFC3161Timestamp"])
+    assert hashlib.sha256(signature).digest() in response  # the message imprint: the raw signature's digest
+    root = _root(files, tsa, tmp_path / "root.json")
+    verified = cli("verify", image, "--key", str(files.pub), "--trusted-root", str(root), "--json")
+    assert verified.exit_code == 0, verified.stderr
+    checks = [c for s in json.loads(verified.stdout)[0]["signatures"] for c in s["checks"]]
+    assert any("RFC 3161 timestamp annotation over the signature verified" in c for c in checks), checks
 
 
 def test_a_v3_image_bundle_carries_a_timestamp(
