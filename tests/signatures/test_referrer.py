@@ -433,3 +433,48 @@ def test_a_referrers_index_naming_a_missing_manifest_is_reported(plain_registry:
         ]
         reason = _reason(client, image, key, None)
         assert f"the referrers list (the referrers API) names manifest {ghost}, which is missing" in reason
+
+
+# --- requests (issue 13: the v3 signature's cost) -------------------------------------------------
+
+
+def test_v3_signing_of_images_in_one_repository_uploads_the_empty_config_once(
+    plain_registry: RegistryProcess, key: SigningKey
+) -> None:
+    """Counted: N images of one repository signed by one client. The empty config ``{}`` every referrer
+    names goes up once (HEAD, POST, PUT), then is known; images another repository of the registry got it
+    from are mounted (one POST). The referrer's subject comes from the tag's HEAD (the assemble's) with no
+    HEAD by digest, and the fallback index is read three times per image (the look, right before its PUT,
+    the read-back), not four."""
+    from pipeline.signatures.referrer import EMPTY_DIGEST
+
+    refs = [plain_registry.ref(f"v3/count:v{i}") for i in range(4)] + [plain_registry.ref("v3/count-other:v1")]
+    images = [new_image(ref, f"count-image-{i}".encode()) for i, ref in enumerate(refs)]
+    requests: list[tuple[str, str]] = []
+    with make_client() as client:
+        for ref in refs:
+            client.head_manifest(parse_reference(ref))  # the assemble resolves each tag (one HEAD each)
+        client._http.event_hooks["request"].append(lambda r: requests.append((r.method, str(r.url))))
+        for image, digest in images:
+            assert sign_digest_v3(client, image, digest, key) == "signed"
+        for image, digest in images:
+            assert has_valid_bundle(client, image, digest, key, {})
+    empty = [(method, url) for method, url in requests if EMPTY_DIGEST in url]
+    assert [method for method, _ in empty] == ["HEAD", "POST", "PUT", "POST"]  # the last: a mount, answered 201
+    assert "mount=" in empty[-1][1] and "count-other" in empty[-1][1]
+    assert not [url for method, url in requests if method == "HEAD" and "/manifests/sha256:" in url]
+    for _image, digest in images:
+        tag = referrers_tag(digest)
+        assert sum(method == "GET" and url.endswith(f"/manifests/{tag}") for method, url in requests) == 3 + 1
+
+
+def test_v3_signing_through_the_api_asks_the_referrers_once(
+    plain_registry: RegistryProcess, key: SigningKey
+) -> None:
+    """With the referrers API, the look's listing says so: the attach does not ask the API again."""
+    with ReferrersProxy(plain_registry.url) as proxy:
+        image, digest = new_image(proxy.ref("v3/api-count:v1"), b"api-count-image")
+        with make_client() as client:
+            before = proxy.api_requests
+            assert sign_digest_v3(client, image, digest, key) == "signed"
+            assert proxy.api_requests == before + 1
