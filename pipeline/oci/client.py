@@ -272,6 +272,8 @@ class RegistryClient(ClosingClient):
         self._withheld: dict[str, str] = {}  # registry -> the realm host its credentials were kept from
         self._ping_locks: dict[str, threading.Lock] = {}
         self._no_referrers_api: set[str] = set()  # registries that answered they have no referrers API
+        self._referrers_api: set[str] = set()  # registries that answered with a referrers index
+        self._referrers_probe = threading.Lock()  # the first ask per registry, alone: the others wait for it
         self._no_monolithic_post: set[str] = set()  # registries that answered a POST ?digest= with 202
         self._blobs = _BlobHomes()
         self._manifests: dict[tuple[str, str, str], Descriptor] = {}  # (registry, path, digest): seen this run
@@ -696,6 +698,15 @@ class RegistryClient(ClosingClient):
         digests.validate(digest, where=where)
         if repo.registry in self._no_referrers_api:  # asked once per registry: a request per image saved
             return None
+        if repo.registry not in self._referrers_api:
+            with self._referrers_probe:  # sixteen threads at once would each find out for themselves
+                if repo.registry in self._no_referrers_api:
+                    return None
+                return self._get_referrers(repo, digest, artifact_type)
+        return self._get_referrers(repo, digest, artifact_type)
+
+    def _get_referrers(self, repo: Repository, digest: str, artifact_type: str | None) -> Manifest | None:
+        where = f"{repo.name} referrers of {digest}"
         url: str = f"/v2/{repo.path}/referrers/{digest}"
         params: dict[str, str] | None = {"artifactType": artifact_type} if artifact_type else None
         pages: list[bytes] = []
@@ -723,6 +734,7 @@ class RegistryClient(ClosingClient):
         else:
             raise RegistryError("registry's referrers list does not end", where=where)
         data = pages[0] if len(pages) == 1 else _merge_index_pages(pages, where)
+        self._referrers_api.add(repo.registry)
         return Manifest(data, mediatypes.OCI_INDEX, digests.compute(data))
 
     # --- tags -------------------------------------------------------------------------------------
