@@ -367,7 +367,8 @@ def _perform(
         assert action.digest is not None
         original = parse_reference(f"{action.target}@{action.digest}")
         image = SignatureTarget(settings.mirrors.apply(original), action.digest, docker_reference=original.cosign_name)
-        return sign(image, ports.signers(state.key), ports.layouts(settings), ports.tlog)
+        return sign(image, ports.signers(state.key), ports.layouts(settings), ports.tlog,
+                    layouts_at_once=min(2, settings.concurrency))  # fmt: skip
     target = ports.target
     if target is None:  # pragma: no cover - the planner plans target actions only with a target
         raise ReleaseVectorError(f"no release target for {action.kind}")
