@@ -17,7 +17,10 @@ registry client) and times the phases from the apply's progress callbacks:
 Prints, per run: wall time per phase, registry requests per newly signed image (the apply's requests to
 the images' repositories, per image signed) and per image on the re-run (assemble + plan, the
 requests to the images' repositories; the few per release, the ping and the vector's own tag and
-signature, are printed beside it), and peak RSS. Goals (issue 6): whole release <= 3 s at
+signature, are printed beside it), peak RSS, and where the wall time goes (the read-back's wait for the
+last writes to come due apart from its reads); with ``--per-format N``, each format's requests per newly
+signed image and per image on a re-run beside their floors (``FLOORS``: on Debian's registry, and on one
+with single-request uploads and the referrers API). Goals (issue 6): whole release <= 3 s at
 50 ms, >= 8x faster than --concurrency 1; <= 5 requests per newly signed image; <= 2 per image on a
 re-run; verify-release of 70 images <= 2 s; 1,000 images <= 150 MB peak RSS.
 
