@@ -378,7 +378,8 @@ def _perform(
     if action.kind in SIGN_PINNED:
         assert action.digest is not None
         image = settings.image_target(action.target, action.digest)
-        return sign(image, ports.signers(state.key), ports.layouts(settings), ports.tlog)
+        return sign(image, ports.signers(state.key), ports.layouts(settings), ports.tlog,
+                    layouts_at_once=min(2, settings.concurrency))  # fmt: skip
     target = ports.target
     if target is None:  # pragma: no cover - the planner plans target actions only with a target
         raise ReleaseVectorError(f"no release target for {action.kind}")

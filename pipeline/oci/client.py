@@ -83,6 +83,11 @@ _ERROR_BODY_DEPTH: Final = 8
 MAX_TOKEN_ANSWER_BYTES: Final = 1024 * 1024
 MAX_TAG_LIST_BYTES: Final = 16 * 1024 * 1024
 _NO_REFERRERS_API: Final = frozenset({400, 404, 405, 406})
+_NO_MONOLITHIC_POST: Final = frozenset({400, 405, 413, 415, 501})  # a POST ?digest= refused: not supported
+MONOLITHIC_POST_MAX_BYTES: Final = 1024 * 1024
+"""Blobs up to this size are sent in the upload's POST (``?digest=``: one request where the registry takes it)."""
+BLOB_WAIT_SECONDS: Final = 30.0  # how long an upload waits for another thread's upload of the same blob
+_KNOWN_LIMIT: Final = 100_000  # (registry, digest) pairs remembered; beyond, nothing more is (memory)
 
 
 # --- configuration and results --------------------------------------------------------------
@@ -190,6 +195,63 @@ def _as_repo(target: Reference | Repository) -> Repository:
 # --- the client -----------------------------------------------------------------------------
 
 
+class _BlobHomes:
+    """Where this client has seen each blob, by content: the repositories (per registry) it uploaded it
+    to, mounted it into or found it in. Blobs are content-addressed, so a blob once there stays there for a
+    run (registries collect garbage offline); uploading it again is then no request at all, and into another
+    repository of the same registry one mount (``POST ?mount=&from=``) instead of HEAD, POST and PUT.
+
+    ``claim`` lets one thread upload a blob that several want at once (every v3 referrer's empty config
+    ``{}``): the others wait for it and mount it from where it went. Thread-safe."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._homes: dict[tuple[str, str], list[str]] = {}
+        self._uploading: dict[tuple[str, str], threading.Event] = {}
+
+    def has(self, repo: Repository, digest: str) -> bool:
+        with self._lock:
+            return repo.path in self._homes.get((repo.registry, digest), ())
+
+    def elsewhere(self, repo: Repository, digest: str) -> Repository | None:
+        """Another repository of the same registry known to hold the blob."""
+        with self._lock:
+            paths = self._homes.get((repo.registry, digest), ())
+            other = next((path for path in paths if path != repo.path), None)
+        return Repository(repo.registry, other) if other is not None else None
+
+    def add(self, repo: Repository, digest: str) -> None:
+        with self._lock:
+            paths = self._homes.get((repo.registry, digest))
+            if paths is None:
+                if len(self._homes) >= _KNOWN_LIMIT:
+                    return
+                paths = self._homes[(repo.registry, digest)] = []
+            if repo.path not in paths and len(paths) < 16:
+                paths.append(repo.path)
+
+    def forget(self, repo: Repository) -> None:
+        """The registry refused a manifest of ``repo`` for a missing blob: nothing known there is trusted."""
+        with self._lock:
+            for (registry, _digest), paths in self._homes.items():
+                if registry == repo.registry and repo.path in paths:
+                    paths.remove(repo.path)
+
+    def claim(self, repo: Repository, digest: str) -> threading.Event | None:
+        """None: the caller uploads the blob (and calls :meth:`done`); else the event to wait for."""
+        with self._lock:
+            event = self._uploading.get((repo.registry, digest))
+            if event is None:
+                self._uploading[(repo.registry, digest)] = threading.Event()
+            return event
+
+    def done(self, repo: Repository, digest: str) -> None:
+        with self._lock:
+            event = self._uploading.pop((repo.registry, digest), None)
+        if event is not None:
+            event.set()
+
+
 class RegistryClient(ClosingClient):
     """The registry operations release-vector needs. Use as a context manager, or call :meth:`close`."""
 
@@ -210,6 +272,11 @@ class RegistryClient(ClosingClient):
         self._withheld: dict[str, str] = {}  # registry -> the realm host its credentials were kept from
         self._ping_locks: dict[str, threading.Lock] = {}
         self._no_referrers_api: set[str] = set()  # registries that answered they have no referrers API
+        self._referrers_api: set[str] = set()  # registries that answered with a referrers index
+        self._referrers_probe = threading.Lock()  # the first ask per registry, alone: the others wait for it
+        self._no_monolithic_post: set[str] = set()  # registries that answered a POST ?digest= with 202
+        self._blobs = _BlobHomes()
+        self._manifests: dict[tuple[str, str, str], Descriptor] = {}  # (registry, path, digest): seen this run
         self._ping_locks_guard = threading.Lock()
         self._http = http_client(
             verify=ssl_context(
@@ -265,7 +332,21 @@ class RegistryClient(ClosingClient):
         size = int(length)
         if size > mediatypes.MAX_MANIFEST_BYTES:
             raise RegistryError(self._too_large_message(size), where=where)
-        return Descriptor(media_type, reported, size)
+        return self._seen(ref.repo, Descriptor(media_type, reported, size))
+
+    def _seen(self, repo: Repository, descriptor: Descriptor) -> Descriptor:
+        """Remember a manifest's descriptor (content-addressed: what a digest names never changes)."""
+        if len(self._manifests) < _KNOWN_LIMIT:
+            self._manifests[(repo.registry, repo.path, descriptor.digest)] = descriptor
+        return descriptor
+
+    def known_manifest(self, ref: Reference) -> Descriptor | None:
+        """The descriptor of manifest ``ref`` (by digest) as this client last read it (a tag's HEAD or GET,
+        by the assemble or the look), without a request; None if it has not seen it. It says the manifest
+        was there then: a caller that must know it is there now asks :meth:`head_manifest`."""
+        if ref.digest is None:
+            return None
+        return self._manifests.get((ref.registry, ref.repository, ref.digest))
 
     def get_manifest(self, ref: Reference, accept: Iterable[str] = mediatypes.ALL_MANIFESTS) -> Manifest:
         """The manifest's exact bytes, its media type, and their digest (checked when ``ref`` has one)."""
@@ -298,6 +379,7 @@ class RegistryClient(ClosingClient):
                 f"registry's Docker-Content-Digest {reported} does not match the manifest it sent ({actual})",
                 where=where,
             )
+        self._seen(ref.repo, Descriptor(media_type, actual, len(data)))
         return Manifest(data, media_type, actual)
 
     def put_manifest(
@@ -334,7 +416,12 @@ class RegistryClient(ClosingClient):
         )
         try:
             if response.status_code not in (200, 201, 202, 204):
-                self._raise_for_status(response, "PUT the manifest", where)
+                try:
+                    self._raise_for_status(response, "PUT the manifest", where)
+                except RegistryError as error:
+                    if error.codes & {"BLOB_UNKNOWN", "MANIFEST_BLOB_UNKNOWN"}:
+                        self._blobs.forget(repo)  # a blob remembered here is not usable: upload afresh
+                    raise
         finally:
             response.close()
         reported = response.headers.get("Docker-Content-Digest")
@@ -399,18 +486,45 @@ class RegistryClient(ClosingClient):
     ) -> str:
         """Make ``data`` a blob of the repository; returns its digest.
 
-        Nothing is sent if the blob is there already; with ``mount_from`` (another repository of the
-        same registry that has the blob) the registry is asked to mount it instead of receiving the
-        bytes; otherwise a monolithic upload (POST, then one PUT). ``check_exists=False`` skips the
-        HEAD for blobs that are tiny or almost surely new (a signature's payload): uploading content
-        that is there already is harmless, and the HEAD would cost one request per blob.
+        Nothing is sent if the blob is there already (this client put it or saw it there: no request;
+        else a HEAD); with ``mount_from`` (another repository of the same registry that has the blob), or
+        another repository this client knows holds it, the registry is asked to mount it instead of
+        receiving the bytes (one request); otherwise an upload: one ``POST ?digest=`` carrying the bytes
+        where the registry takes it (the OCI spec's single-request upload), else POST, then one PUT.
+        ``check_exists=False`` skips the HEAD for blobs that are almost surely new (a signature's payload):
+        uploading content that is there already is harmless, and the HEAD would cost one request per blob.
+        Several threads uploading the same blob into one registry at once: one uploads, the others wait
+        for it and mount it.
         """
         repo = _as_repo(target)
         digest = digests.compute(data)
+        if check_exists and self._blobs.has(repo, digest):
+            return digest
+        claimed = False
+        source = _as_repo(mount_from) if mount_from is not None else None
+        if check_exists and source is None:
+            source = self._blobs.elsewhere(repo, digest)
+            if source is None:
+                waiting = self._blobs.claim(repo, digest)
+                claimed = waiting is None
+                if waiting is not None and waiting.wait(BLOB_WAIT_SECONDS):
+                    if self._blobs.has(repo, digest):
+                        return digest
+                    source = self._blobs.elsewhere(repo, digest)
+        try:
+            self._upload_blob(repo, data, digest, source, check_exists=check_exists and source is None)
+        finally:
+            if claimed:
+                self._blobs.done(repo, digest)
+        return digest
+
+    def _upload_blob(
+        self, repo: Repository, data: bytes, digest: str, source: Repository | None, *, check_exists: bool
+    ) -> None:
         where = f"{repo.name}@{digest}"
         if check_exists and self.blob_exists(repo, digest):
-            return digest
-        source = _as_repo(mount_from) if mount_from is not None else None
+            self._blobs.add(repo, digest)
+            return
         if source is not None and (source.registry != repo.registry or source.path == repo.path):
             source = None  # a mount works only within one registry
         start: httpx.Response | None = None
@@ -427,23 +541,33 @@ class RegistryClient(ClosingClient):
                 )
             except AuthError:
                 source = None  # no pull access to the source: send the bytes instead
+        monolithic = False
         if start is None:
+            monolithic = len(data) <= MONOLITHIC_POST_MAX_BYTES and repo.registry not in self._no_monolithic_post
             start = self._request(
                 "POST",
                 repo,
                 f"/v2/{repo.path}/blobs/uploads/",
                 scopes=(Scope.of(repo.path, PULL, PUSH),),
-                content=b"",
+                headers={"Content-Type": "application/octet-stream"} if monolithic else None,
+                params={"digest": digest} if monolithic else None,
+                content=data if monolithic else b"",
                 where=where,
             )
         try:
-            if start.status_code == 201 and source is not None:
+            if start.status_code == 201 and (source is not None or monolithic):
                 self._check_blob_digest(start, digest, where)
-                return digest
+                self._blobs.add(repo, digest)
+                return
+            if monolithic and start.status_code in _NO_MONOLITHIC_POST:
+                self._no_monolithic_post.add(repo.registry)  # refused rather than ignored: start plainly
+                return self._upload_blob(repo, data, digest, None, check_exists=False)
             if start.status_code != 202:
                 self._raise_for_status(start, "start the blob upload", where)
         finally:
             start.close()
+        if monolithic:  # the registry opened an upload session instead (Distribution 2.x): PUT the bytes
+            self._no_monolithic_post.add(repo.registry)
         location = start.headers.get("Location")
         if not location:
             raise RegistryError("registry started an upload but sent no Location", where=where)
@@ -462,13 +586,14 @@ class RegistryClient(ClosingClient):
         try:
             if response.status_code in (201, 204):
                 self._check_blob_digest(response, digest, where)
-                return digest
+                self._blobs.add(repo, digest)
+                return
             body = read_prefix(response, _ERROR_BODY_LIMIT)
         finally:
             response.close()
         lost = response.status_code == 404 and "BLOB_UPLOAD_UNKNOWN" in _error_codes(body)
         if lost and self.blob_exists(repo, digest):
-            return digest  # an earlier attempt of this PUT went through before the connection broke
+            return  # an earlier attempt of this PUT went through before the connection broke
         self._raise_for_status(response, "upload the blob", where, body=body)
 
     def iter_blob(self, target: Reference | Repository, digest: str, *, size: int) -> Iterator[bytes]:
@@ -573,6 +698,15 @@ class RegistryClient(ClosingClient):
         digests.validate(digest, where=where)
         if repo.registry in self._no_referrers_api:  # asked once per registry: a request per image saved
             return None
+        if repo.registry not in self._referrers_api:
+            with self._referrers_probe:  # sixteen threads at once would each find out for themselves
+                if repo.registry in self._no_referrers_api:
+                    return None
+                return self._get_referrers(repo, digest, artifact_type)
+        return self._get_referrers(repo, digest, artifact_type)
+
+    def _get_referrers(self, repo: Repository, digest: str, artifact_type: str | None) -> Manifest | None:
+        where = f"{repo.name} referrers of {digest}"
         url: str = f"/v2/{repo.path}/referrers/{digest}"
         params: dict[str, str] | None = {"artifactType": artifact_type} if artifact_type else None
         pages: list[bytes] = []
@@ -600,6 +734,7 @@ class RegistryClient(ClosingClient):
         else:
             raise RegistryError("registry's referrers list does not end", where=where)
         data = pages[0] if len(pages) == 1 else _merge_index_pages(pages, where)
+        self._referrers_api.add(repo.registry)
         return Manifest(data, mediatypes.OCI_INDEX, digests.compute(data))
 
     # --- tags -------------------------------------------------------------------------------------

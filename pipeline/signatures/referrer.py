@@ -35,6 +35,7 @@ from typing import Final
 from pipeline import jsonbounded
 from pipeline.cosign.verify import VerificationPolicy, VerifiedSignature
 from pipeline.errors import InvalidInputError, NotFoundError, ReleaseVectorError, is_unchecked
+from pipeline.http import parallel_map
 from pipeline.oci import digest as digests
 from pipeline.oci import mediatypes
 from pipeline.oci.client import Descriptor
@@ -49,7 +50,7 @@ from pipeline.signatures.layout import (
     retry_blob_race,
     write_until_present,
 )
-from pipeline.signatures.registry import ReferrersApi, SignatureRegistry, manifest_if_there
+from pipeline.signatures.registry import KnownManifests, ReferrersApi, SignatureRegistry, manifest_if_there
 from pipeline.signatures.signers import Signer
 from pipeline.signatures.target import SignatureTarget
 from pipeline.sigstore.bundle import (
@@ -169,6 +170,7 @@ class ReferrerList:
     referrers: tuple[Referrer, ...]
     source: str
     api: bool
+    index: bytes | None = None  # the fallback tag's bytes as read (None: absent, or listed by the API)
 
 
 def _index_entries(data: bytes, where: str) -> tuple[Referrer, ...]:
@@ -207,7 +209,7 @@ def list_referrers(registry: SignatureRegistry, image: Reference, digest: str) -
     index_data = manifest_if_there(registry, tag)
     if index_data is None:
         return ReferrerList((), f"tag {tag.tag}", False)
-    return ReferrerList(_index_entries(index_data, str(tag)), f"tag {tag.tag}", False)
+    return ReferrerList(_index_entries(index_data, str(tag)), f"tag {tag.tag}", False, index_data)
 
 
 @dataclass(frozen=True)
@@ -225,6 +227,7 @@ class BundleSearch:
     failures: tuple[str, ...]  # referrers that could not be read (each with its reason)
     source: str
     api: bool
+    listing: ReferrerList | None = None
 
 
 def _bundle_layers(manifest: bytes, digest: str, predicate_type: str, where: str) -> list[tuple[str, str]]:
@@ -293,7 +296,7 @@ def find_bundles(
                 found.append(FoundBundle(referrer.digest, registry.get_blob(image.repo, layer_digest), layer_where))
         except ReleaseVectorError as error:
             failures.append(error.one_line())
-    return BundleSearch(tuple(found), tuple(failures), listing.source, listing.api)
+    return BundleSearch(tuple(found), tuple(failures), listing.source, listing.api, listing)
 
 
 @dataclass(frozen=True)
@@ -312,6 +315,7 @@ class BundleVerification:
     found: int  # bundles and unreadable referrers found (0: the image has no v3 signature)
     source: str
     unchecked: ReleaseVectorError | None = None  # the referrers could not be listed (is_unchecked)
+    listing: ReferrerList | None = None  # how they were listed (the fallback index's bytes): for a write after
 
 
 def verify_found_bundle(
@@ -362,7 +366,7 @@ def verify_image_bundles(
         except ReleaseVectorError as error:
             failures.append(error.message)
     return BundleVerification(tuple(verified), tuple(failures), len(search.found) + len(search.failures),
-                              search.source)  # fmt: skip
+                              search.source, listing=search.listing)  # fmt: skip
 
 
 # --- the layout ---------------------------------------------------------------------------------
@@ -385,9 +389,20 @@ def has_bundle_verifying(
 ) -> bool:
     """Read-only: does a v3 bundle with exactly these annotations verify for ``image@digest`` under ``policy``
     (a key, or keyless trust for one identity)?"""
+    return _look(registry, image, digest, policy, annotations)[0]
+
+
+def _look(
+    registry: SignatureRegistry,
+    image: Reference,
+    digest: str,
+    policy: VerificationPolicy,
+    annotations: Mapping[str, str] | None,
+) -> tuple[bool, ReferrerList | None]:
+    """:func:`has_bundle_verifying`, and how the referrers were listed (for the write that may follow)."""
     notes = dict(annotations or {})
     result = verify_image_bundles(registry, image, digest, policy, annotations=notes)
-    return any(_same_annotations(bundle, digest, notes) for bundle in result.verified)
+    return any(_same_annotations(bundle, digest, notes) for bundle in result.verified), result.listing
 
 
 def attach_bundle(
@@ -399,19 +414,30 @@ def attach_bundle(
     created: str | None = None,
     predicate_type: str = COSIGN_SIGN_PREDICATE_TYPE,
     confirmations: WriteConfirmations | None = None,
+    listed: ReferrerList | None = None,
 ) -> str:
     """Push ``bundle`` as a referrer of ``subject`` as cosign's ``WriteReferrer`` does; returns the
-    referrer manifest's digest. Without a referrers API, the fallback index at ``sha256-<hex>`` gets it."""
+    referrer manifest's digest. Without a referrers API, the fallback index at ``sha256-<hex>`` gets it.
+    ``listed``: how the caller just listed the subject's referrers (whether the registry has the API, the
+    fallback index's bytes), so neither is asked again; the index is read afresh right before its PUT anyway."""
     manifest = referrer_manifest(bundle, subject, created=created or created_now(), predicate_type=predicate_type)
 
     def write() -> str:
-        registry.upload_blob(repository, mediatypes.OCI_EMPTY_DATA)
-        registry.upload_blob(repository, bundle, check_exists=False)  # a new signature: no HEAD to ask first
+        # The empty config and the bundle side by side (two round trips, not four); the empty config is
+        # the same blob for every referrer: the registry client uploads it once and mounts it elsewhere.
+        def upload(blob: tuple[bytes, bool]) -> str:
+            return registry.upload_blob(repository, blob[0], check_exists=blob[1])
+
+        # the bundle is a new signature: no HEAD to ask first
+        parallel_map(upload, [(mediatypes.OCI_EMPTY_DATA, True), (bundle, False)], concurrency=2)
         return registry.put_manifest(repository, digests.compute(manifest), manifest, mediatypes.OCI_MANIFEST)
 
     manifest_digest = retry_blob_race(write)
-    if isinstance(registry, ReferrersApi) and registry.get_referrers(repository, subject.digest) is not None:
-        return manifest_digest  # the registry lists the referrer itself
+    if listed is not None:
+        if listed.api:
+            return manifest_digest  # the registry lists the referrer itself
+    elif isinstance(registry, ReferrersApi) and registry.get_referrers(repository, subject.digest) is not None:
+        return manifest_digest
     tag = repository.tag(referrers_tag(subject.digest))
 
     def prepare(existing: bytes | None) -> Callable[[], object] | None:
@@ -424,7 +450,8 @@ def attach_bundle(
         return existing is not None and fallback_index_with(existing, manifest, str(tag)) is None
 
     read = partial(manifest_if_there, registry, tag)
-    write_until_present(read(), read, prepare, present, where=str(tag), confirmations=confirmations,
+    current = listed.index if listed is not None else read()
+    write_until_present(current, read, prepare, present, where=str(tag), confirmations=confirmations,
                         subject=f"{repository}@{subject.digest}")  # fmt: skip
     return manifest_digest
 
@@ -456,9 +483,12 @@ class ReferrerLayout:
         return has_bundle_verifying(self.registry, target.store, target.digest, policy, target.annotations)
 
     def ensure(self, target: SignatureTarget, signer: Signer, log: TransparencyLog | None) -> SignStatus:
-        if self.is_signed(target, signer, log):
+        signed, listed = _look(self.registry, target.store, target.digest, signer.policy(log), target.annotations)
+        if signed:
             return "already signed"
-        subject = self.registry.head_manifest(target.subject)
+        # The subject's descriptor as the assemble read it (a tag's HEAD, by this client), else a HEAD.
+        subject = (self.registry.known_manifest(target.subject) if isinstance(self.registry, KnownManifests)
+                   else None) or self.registry.head_manifest(target.subject)  # fmt: skip
         if subject is None:
             raise NotFoundError("the image to sign is not in the registry", where=target.where)
         statement = cosign_sign_statement(target.digest.split(":", 1)[1], dict(target.annotations))
@@ -470,7 +500,7 @@ class ReferrerLayout:
         bundle = dsse_bundle(envelope, material.public_key, entry, certificate_der=material.certificate_der,
                              timestamps=stamps)  # fmt: skip
         attach_bundle(self.registry, target.repository, subject, bundle, created=self.created,
-                      confirmations=self.confirmations)  # fmt: skip
+                      confirmations=self.confirmations, listed=listed)  # fmt: skip
         return "signed"
 
     def verify(self, target: SignatureTarget, verifier: Verifier) -> LayoutVerification:

@@ -41,6 +41,14 @@ class ReferrersApi(Protocol):
     ) -> Manifest | None: ...
 
 
+@runtime_checkable
+class KnownManifests(Protocol):
+    """A registry client that remembers the descriptors of manifests it has read (by digest), so a
+    referrer's ``subject`` needs no HEAD of an image the assemble has just resolved."""
+
+    def known_manifest(self, ref: Reference) -> Descriptor | None: ...
+
+
 def manifest_if_there(registry: SignatureRegistry, ref: Reference) -> bytes | None:
     """The manifest's bytes, or None on a 404 (one GET: a HEAD first would cost a request per image)."""
     try:

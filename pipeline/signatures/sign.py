@@ -33,12 +33,26 @@ def is_signed(
 
 
 def sign(
-    target: SignatureTarget, signers: Sequence[Signer], layouts: Sequence[Layout], log: TransparencyLog | None
+    target: SignatureTarget,
+    signers: Sequence[Signer],
+    layouts: Sequence[Layout],
+    log: TransparencyLog | None,
+    *,
+    layouts_at_once: int = 1,
 ) -> SignStatus:
-    """Every signer's signature in every layout; "signed" if anything was written."""
+    """Every signer's signature in every layout; "signed" if anything was written.
+
+    ``layouts_at_once`` > 1: a signer's layouts side by side (``--bundle-format both``: the ``.sig`` tag and the
+    referrer touch no common manifest, so neither waits for the other's round trips); every layout is then
+    attempted, and the first failure (in layout order) raised once all have ended."""
     if not signers:
         raise UsageError("signing needs a key or keyless signing")
-    statuses = [layout.ensure(target, signer, log) for signer in signers for layout in layouts]
+    statuses: list[SignStatus] = []
+    for signer in signers:
+        def ensure(layout: Layout, signer: Signer = signer) -> SignStatus:
+            return layout.ensure(target, signer, log)
+
+        statuses += parallel_map(ensure, layouts, concurrency=max(1, layouts_at_once))
     return "signed" if "signed" in statuses else "already signed"
 
 

@@ -105,6 +105,43 @@ def test_put_manifest_stored_under_another_digest(serve: Callable[..., ScriptedS
     assert put.body == MANIFEST and put.headers["content-type"] == mediatypes.OCI_MANIFEST
 
 
+def test_single_request_upload_where_the_registry_takes_it(serve: Callable[..., ScriptedServer]) -> None:
+    """OCI's single-request monolithic upload: ``POST ?digest=`` with the bytes, answered 201 (one request)."""
+    blob = b"one request"
+
+    def handler(request: Recorded) -> Reply:
+        if request.method == "POST" and request.query.get("digest") == [digests.compute(blob)]:
+            assert request.body == blob
+            return Reply(201, {"Docker-Content-Digest": digests.compute(blob), "Location": "/v2/x/blobs/y"})
+        return Reply(500)
+
+    server = serve(v2_ok(handler))
+    with client() as c:
+        assert c.upload_blob(parse_reference(f"{server.host}/mono/app:v1"), blob, check_exists=False)
+    assert [r.method for r in server.requests if r.url_path != "/v2/"] == ["POST"]
+
+
+def test_single_request_upload_refused_starts_a_plain_upload(serve: Callable[..., ScriptedServer]) -> None:
+    """A registry refusing ``POST ?digest=`` (400) instead of ignoring it: a plain POST, then the PUT."""
+
+    def handler(request: Recorded) -> Reply:
+        if request.method == "POST":
+            if "digest" in request.query:
+                return Reply(400)
+            return Reply(202, {"Location": "/v2/mono/app/blobs/uploads/u1"})
+        if request.method == "PUT":
+            return Reply(201, {"Docker-Content-Digest": digests.compute(b"bytes")})
+        return Reply(500)
+
+    server = serve(v2_ok(handler))
+    with client() as c:
+        ref = parse_reference(f"{server.host}/mono/app:v1")
+        c.upload_blob(ref, b"bytes", check_exists=False)
+        c.upload_blob(ref, b"bytes", check_exists=False)
+    sent = [(r.method, "digest" in r.query) for r in server.requests if r.url_path != "/v2/"]
+    assert sent == [("POST", True), ("POST", False), ("PUT", True), ("POST", False), ("PUT", True)]
+
+
 def test_blob_with_wrong_bytes(serve: Callable[..., ScriptedServer]) -> None:
     server = serve(v2_ok(lambda r: Reply(200, {"Content-Type": "application/octet-stream"}, b"not it")))
     ref = parse_reference(f"{server.host}/lying/app:v1")

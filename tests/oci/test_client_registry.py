@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import secrets
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -80,13 +81,62 @@ def test_json_whitespace_is_preserved_byte_for_byte(plain_registry: RegistryProc
 
 
 def test_upload_is_skipped_when_the_blob_exists(plain_registry: RegistryProcess) -> None:
+    """A blob this client put there is not sent again (no request); another client asks with one HEAD."""
     ref = parse_reference(plain_registry.ref(f"{unique()}/skip:v1"))
     with client() as c:
         first = c.upload_blob(ref, b"same bytes")
         requests: list[str] = []
         c._http.event_hooks["request"].append(lambda r: requests.append(f"{r.method} {r.url.path}"))
         assert c.upload_blob(ref, b"same bytes") == first
-    assert requests == [f"HEAD /v2/{ref.repository}/blobs/{first}"]
+    assert requests == []
+    with client() as c:
+        c._http.event_hooks["request"].append(lambda r: requests.append(f"{r.method} {r.url.path}"))
+        assert c.upload_blob(ref, b"same bytes") == first
+    assert [r for r in requests if r != "GET /v2/"] == [f"HEAD /v2/{ref.repository}/blobs/{first}"], requests
+
+
+def test_a_blob_known_in_another_repository_is_mounted_in_one_request(plain_registry: RegistryProcess) -> None:
+    """The empty config ``{}`` every referrer names: uploaded once per registry, then mounted (one POST, 201)."""
+    first = parse_reference(plain_registry.ref(f"{unique()}/one:v1"))
+    second = parse_reference(plain_registry.ref(f"{unique()}/two:v1"))
+    blob = b"shared " + secrets.token_bytes(8)
+    with client() as c:
+        digest = c.upload_blob(first, blob)
+        requests: list[str] = []
+        c._http.event_hooks["request"].append(lambda r: requests.append(f"{r.method} {r.url.query.decode()}"))
+        assert c.upload_blob(second, blob) == digest
+        assert c.get_blob(second, digest) == blob
+    assert len(requests) == 2 and requests[0].startswith("POST mount=") and requests[1].startswith("GET")
+
+
+def test_concurrent_uploads_of_one_blob_upload_it_once(plain_registry: RegistryProcess) -> None:
+    """Sixteen repositories wanting the same blob at once: one thread uploads it, the others mount it."""
+    repos = [parse_reference(plain_registry.ref(f"{unique()}/r{i}:v1")) for i in range(16)]
+    blob = b"{} " + secrets.token_bytes(8)
+    requests: list[str] = []
+    with client() as c:
+        c._http.event_hooks["request"].append(lambda r: requests.append(r.method))
+        with ThreadPoolExecutor(16) as pool:
+            assert len(set(pool.map(lambda ref: c.upload_blob(ref, blob), repos))) == 1
+        for ref in repos:
+            assert c.get_blob(ref, digests.compute(blob)) == blob
+    # the first: HEAD, POST (?digest=, answered 202 by Distribution 2.x), PUT; each other one mount
+    assert requests.count("PUT") == 1 and requests.count("HEAD") == 1 and requests.count("POST") == 16
+
+
+def test_single_request_upload_falls_back_to_post_then_put(plain_registry: RegistryProcess) -> None:
+    """Distribution 2.x answers ``POST ?digest=`` with 202 (an upload session): the bytes go in the PUT, and
+    the registry is not asked again in this run."""
+    ref = parse_reference(plain_registry.ref(f"{unique()}/mono:v1"))
+    requests: list[str] = []
+    with client() as c:
+        c._http.event_hooks["request"].append(lambda r: requests.append(f"{r.method} {r.url.query.decode()}"))
+        first = c.upload_blob(ref, b"first " + secrets.token_bytes(8), check_exists=False)
+        second = c.upload_blob(ref, b"second " + secrets.token_bytes(8), check_exists=False)
+        assert c.get_blob(ref, first) and c.get_blob(ref, second)
+    posts = [r for r in requests if r.startswith("POST")]
+    assert posts[0].startswith("POST digest=sha256") and posts[1] == "POST "
+    assert sum(r.startswith("PUT") for r in requests) == 2
 
 
 def test_cross_repository_mount(plain_registry: RegistryProcess) -> None:

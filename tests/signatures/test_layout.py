@@ -140,3 +140,46 @@ def test_a_referrer_refused_for_a_blob_another_writer_is_uploading_is_written_ag
     failures[:] = [registry_error("DENIED")]
     with pytest.raises(RegistryError):
         retry_blob_race(write, sleep=no_sleep)
+
+
+# --- sign: a signer's layouts side by side (issue 13: --bundle-format both) --------------------------
+
+
+class _MeetingLayout:
+    """A layout whose ensure waits for the other one's: passes only when both run at the same time."""
+
+    def __init__(self, name: str, meeting: object, fail: bool = False) -> None:
+        self.format = name
+        self.meeting = meeting
+        self.fail = fail
+        self.ensured = 0
+
+    def ensure(self, target: object, signer: object, log: object) -> str:
+        import threading
+
+        assert isinstance(self.meeting, threading.Barrier)
+        self.ensured += 1
+        self.meeting.wait()  # a BrokenBarrierError (after its timeout) if the layouts ran one after the other
+        if self.fail:
+            raise RegistryError("the v3 write failed", where="here")
+        return "signed"
+
+
+def test_a_signers_layouts_are_ensured_side_by_side_and_each_is_attempted() -> None:
+    import threading
+
+    from pipeline.oci.reference import parse_reference
+    from pipeline.signatures.sign import sign
+    from pipeline.signatures.target import SignatureTarget
+
+    target = SignatureTarget(parse_reference("example.com/a/b:v1"), "sha256:" + "a" * 64)
+    signer: object = object()
+    meeting = threading.Barrier(2, timeout=30)
+    layouts = [_MeetingLayout("legacy", meeting), _MeetingLayout("v3", meeting)]
+    assert sign(target, [signer], layouts, None, layouts_at_once=2) == "signed"  # type: ignore[list-item]
+    failing = [_MeetingLayout("legacy", meeting), _MeetingLayout("v3", meeting, fail=True)]
+    with pytest.raises(RegistryError, match="v3 write failed"):
+        sign(target, [signer], failing, None, layouts_at_once=2)  # type: ignore[list-item]
+    assert [layout.ensured for layout in failing] == [1, 1]
+    one_at_a_time = [_MeetingLayout("legacy", threading.Barrier(1)), _MeetingLayout("v3", threading.Barrier(1))]
+    assert sign(target, [signer], one_at_a_time, None) == "signed"  # type: ignore[list-item]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -433,3 +434,52 @@ def test_a_referrers_index_naming_a_missing_manifest_is_reported(plain_registry:
         ]
         reason = _reason(client, image, key, None)
         assert f"the referrers list (the referrers API) names manifest {ghost}, which is missing" in reason
+
+
+# --- requests (issue 13: the v3 signature's cost) -------------------------------------------------
+
+
+def test_v3_signing_of_images_in_one_repository_uploads_the_empty_config_once(
+    plain_registry: RegistryProcess, key: SigningKey
+) -> None:
+    """Counted: N images of one repository signed by one client. The empty config ``{}`` every referrer
+    names goes up once (HEAD, POST, PUT), then is known; images another repository of the registry got it
+    from are mounted (one POST). The referrer's subject comes from the tag's HEAD (the assemble's) with no
+    HEAD by digest, and the fallback index is read three times per image (the look, right before its PUT,
+    the read-back), not four."""
+    from pipeline.signatures.referrer import EMPTY_DIGEST
+
+    run = secrets.token_hex(4)  # fresh repositories: the registry outlives this test
+    refs = [plain_registry.ref(f"v3/count-{run}:v{i}") for i in range(4)] + [plain_registry.ref(f"v3/other-{run}:v1")]
+    images = [new_image(ref, f"count-image-{i}".encode()) for i, ref in enumerate(refs)]
+    requests: list[tuple[str, str]] = []
+    with make_client() as client:
+        for ref in refs:
+            client.head_manifest(parse_reference(ref))  # the assemble resolves each tag (one HEAD each)
+        client._http.event_hooks["request"].append(lambda r: requests.append((r.method, str(r.url))))
+        for image, digest in images:
+            assert sign_digest_v3(client, image, digest, key) == "signed"
+        for image, digest in images:
+            assert has_valid_bundle(client, image, digest, key, {})
+    empty_hex = EMPTY_DIGEST.removeprefix("sha256:")
+    empty = [(method, url) for method, url in requests if empty_hex in url]
+    # the first image: a HEAD (the test images' own config is ``{}`` already: no upload); the next three:
+    # nothing; the other repository: one mount (201)
+    assert [method for method, _ in empty] in (["HEAD", "POST"], ["HEAD", "POST", "PUT", "POST"]), empty
+    assert "mount=" in empty[-1][1] and f"other-{run}" in empty[-1][1]
+    assert not [url for method, url in requests if method == "HEAD" and "/manifests/sha256:" in url]
+    for _image, digest in images:
+        tag = referrers_tag(digest)
+        assert sum(method == "GET" and url.endswith(f"/manifests/{tag}") for method, url in requests) == 3 + 1
+
+
+def test_v3_signing_through_the_api_asks_the_referrers_once(
+    plain_registry: RegistryProcess, key: SigningKey
+) -> None:
+    """With the referrers API, the look's listing says so: the attach does not ask the API again."""
+    with ReferrersProxy(plain_registry.url) as proxy:
+        image, digest = new_image(proxy.ref("v3/api-count:v1"), b"api-count-image")
+        with make_client() as client:
+            before = proxy.api_requests
+            assert sign_digest_v3(client, image, digest, key) == "signed"
+            assert proxy.api_requests == before + 1
