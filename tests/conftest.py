@@ -28,10 +28,13 @@ class CliResult:
     stderr: str
 
 
-@pytest.fixture(autouse=True)
-def _no_config_file(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The repository's own release-vector.yaml is not the tests' (an empty RELEASE_VECTOR_CONFIG: no file)."""
-    monkeypatch.setenv("RELEASE_VECTOR_CONFIG", "")
+@pytest.fixture(autouse=True, scope="session")
+def _no_config_file() -> Iterator[None]:
+    """The repository's own release-vector.yaml is not the tests' (an empty RELEASE_VECTOR_CONFIG: no file),
+    for the whole session: module- and session-scoped fixtures run the CLI too (a release, a rehearsal)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("RELEASE_VECTOR_CONFIG", "")
+        yield
 
 
 @pytest.fixture

@@ -88,19 +88,20 @@ def test_release_workflow_releases_with_its_own_action_and_least_permissions() -
     release = {step.get("id"): step for step in jobs["release"]["steps"]}["release"]
     assert release["uses"] == "./" and release["with"]["command"] == "release"
     assert release["with"]["wheel"] == "${{ steps.source.outputs.wheel }}" and release["with"]["cache"] == "false"
-    args = release["with"]["args"].split()
-    assert {"--keyless", "env://COSIGN_PRIVATE_KEY", "--recursive"} <= set(args)
+    # `release-vector release <tag>` is the whole command: the settings are release-vector.yaml's release block
+    assert release["with"]["args"].split() == ["${{", "needs.build.outputs.tag", "}}"]
+    settings = yaml.safe_load((REPO_ROOT / "release-vector.yaml").read_text())["release"]
+    assert settings["key"] == "env://COSIGN_PRIVATE_KEY" and settings["keyless"] is True
+    assert settings["recursive"] is True and settings["attest"] == "provenance"
     assert set(release["env"]) == {"COSIGN_PRIVATE_KEY", "COSIGN_PASSWORD", "GITHUB_TOKEN", "REGISTRY_USERNAME",
-                                   "REGISTRY_PASSWORD", "RELEASE_VECTOR_ATTEST"}  # fmt: skip
+                                   "REGISTRY_PASSWORD"}  # fmt: skip
 
     dry_run = next(s for s in jobs["rehearse"]["steps"] if s.get("with", {}).get("command") == "release")
     assert dry_run["uses"] == "./"
-    dry_args = dry_run["with"]["args"].split()
-    assert "--dry-run" in dry_args and "release/cosign.pub" in dry_args
-    # the dry run is the release step: the same arguments but the key (a public one) and --keyless
-    assert [a for a in dry_args if a not in ("--dry-run", "release/cosign.pub")] == [
-        a for a in args if a not in ("env://COSIGN_PRIVATE_KEY", "--keyless")
-    ]
+    # the dry run is the release step with a public key instead of the secret one, and without --keyless
+    # (a pull request has no OIDC token): the same release-vector.yaml otherwise
+    assert dry_run["with"]["args"].split()[3:] == ["--dry-run", "--key", "release/cosign.pub"]
+    assert dry_run["env"]["RELEASE_VECTOR_KEYLESS"] == "false"
     assert "COSIGN_PRIVATE_KEY" not in dry_run.get("env", {})
 
 
