@@ -32,7 +32,7 @@ from pipeline.plan import SIGN_PINNED, Action, DesiredRelease, ImageToSign, Obse
 from pipeline.publish import observe_artifact, push_artifact
 from pipeline.signatures.blob import TimestampSource
 from pipeline.signatures.formats import BundleFormat, layouts_for
-from pipeline.signatures.layout import Layout, SignatureReads, WriteConfirmations
+from pipeline.signatures.layout import Layout, SignatureReads, SignStatus, WriteConfirmations
 from pipeline.signatures.sign import index_children, is_signed, sign
 from pipeline.signatures.signers import KeylessSigner, KeySigner, Signer
 from pipeline.signatures.target import SignatureTarget
@@ -365,6 +365,16 @@ def apply_plan(
     run_lane(rest)
 
 
+def vector_lanes(layouts: Sequence[Layout]) -> list[tuple[Layout, ...]]:
+    """The vector's layouts (its signature's, its provenance's) as lanes that may run side by side: each
+    legacy layout alone (the ``.sig`` and the ``.att`` tag are different manifests), the referrer layouts
+    together in order (a registry without the referrers API lists both in one ``sha256-<hex>`` index, which
+    two writers of one run must not race for)."""
+    legacy = [(layout,) for layout in layouts if layout.format == "legacy"]
+    referrers = tuple(layout for layout in layouts if layout.format != "legacy")
+    return [*legacy, *([referrers] if referrers else [])]
+
+
 def _perform(
     action: Action, request: ReleaseRequest, settings: ReleaseSettings, ports: ReleasePorts, state: _ApplyState
 ) -> str:
@@ -374,7 +384,14 @@ def _perform(
     if action.kind == "sign-vector":
         digest = request.artifact.digest
         vector = SignatureTarget(request.repository.digest(digest), digest, signatures=settings.signatures)
-        return sign(vector, ports.signers(state.key), ports.vector_layouts(settings), ports.tlog)
+        signers = ports.signers(state.key)
+
+        def sign_lane(lane: tuple[Layout, ...]) -> SignStatus:
+            return sign(vector, signers, lane, ports.tlog)
+
+        lanes = vector_lanes(ports.vector_layouts(settings))
+        statuses = parallel_map(sign_lane, lanes, concurrency=max(1, min(len(lanes), settings.concurrency)))
+        return "signed" if "signed" in statuses else "already signed"
     if action.kind in SIGN_PINNED:
         assert action.digest is not None
         image = settings.image_target(action.target, action.digest)

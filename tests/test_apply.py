@@ -177,3 +177,22 @@ def test_the_release_body_names_the_signature_repository_in_its_verify_commands(
     assert "--signature-repository" not in plain
     body = _body(request, ReleaseSettings(signatures=parse_repository("ghcr.io/acme/signatures")))
     assert body.count("--signature-repository ghcr.io/acme/signatures") == 2
+
+
+class _FakeLayout:
+    def __init__(self, name: str, format: str) -> None:
+        self.name, self.format = name, format
+
+
+def test_the_vectors_layouts_run_in_lanes_that_never_share_a_manifest() -> None:
+    from pipeline.apply import vector_lanes
+
+    sig, ref = _FakeLayout("sig", "legacy"), _FakeLayout("referrer", "v3")
+    att, att_ref = _FakeLayout("att", "legacy"), _FakeLayout("att-referrer", "v3")
+    lanes = vector_lanes([sig, ref, att, att_ref])
+    # the .sig and .att tags each alone; both referrers in one lane, in order (one sha256-<hex> index)
+    assert [[layout.name for layout in lane] for lane in lanes] == [
+        ["sig"], ["att"], ["referrer", "att-referrer"]
+    ]
+    assert vector_lanes([sig]) == [(sig,)]
+    assert vector_lanes([]) == []
