@@ -401,6 +401,7 @@ def main(argv: list[str] | None = None) -> int:
         "--provenance", action="store_true",
         help="compare: the release at the default concurrency without and with --attest provenance (then stop)",
     )
+    parser.add_argument("--pairs", type=int, default=2, help="with --provenance: this many runs without, and with")
     parser.add_argument(
         "--key-uri", action="append", default=[],
         help="compare signers instead: a release of --images signed by the key file, then by each of these"
@@ -560,7 +561,7 @@ def _compare_provenance(registry: Any, workdir: Path, keys: Any, args: argparse.
     print(f"{'provenance':>10} {'release s':>9} {'vector sign s':>13} {'vector req':>10} {'release req':>11} "
           f"{'rerun s':>7} {'rerun req':>9} {'verify s':>8} {'vector lane s':>13} {'image lane s':>12}")  # fmt: skip
     rows = []
-    for number, provenance in enumerate((False, True, False, True)):
+    for number, provenance in enumerate((False, True) * args.pairs):
         prefix = f"prov{number}"
         names = image_names(args.images)
         seed_images(registry.host, [_ref(n) for n in names], [f"ghcr.io={registry.host}/{prefix}/ghcr.io"],
