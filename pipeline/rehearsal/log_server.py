@@ -164,7 +164,8 @@ class MerkleTree:
 # --- entries --------------------------------------------------------------------------------------
 
 
-def _b64(value: object, name: str) -> bytes:
+def b64_field(value: object, name: str) -> bytes:
+    """A request's base64 field, decoded (BadEntry naming it when missing or not base64)."""
     if not isinstance(value, str) or not value:
         raise BadEntry(f"{name} is missing or not a base64 string")
     try:
@@ -173,7 +174,8 @@ def _b64(value: object, name: str) -> bytes:
         raise BadEntry(f"{name} is not valid base64") from None
 
 
-def _object(value: object, name: str) -> Mapping[str, Any]:
+def object_field(value: object, name: str) -> Mapping[str, Any]:
+    """A request's object field (BadEntry naming it when missing or not an object)."""
     if not isinstance(value, Mapping):
         raise BadEntry(f"{name} is missing or not an object")
     return value
@@ -214,30 +216,30 @@ def canonical_dsse(proposed: Mapping[str, Any]) -> bytes:
     """
     if proposed.get("apiVersion") != DSSE_API_VERSION:
         raise BadEntry(f"dsse apiVersion {proposed.get('apiVersion')!r} is not supported (only 0.0.1)")
-    content = _object(_object(proposed.get("spec"), "spec").get("proposedContent"), "spec.proposedContent")
+    content = object_field(object_field(proposed.get("spec"), "spec").get("proposedContent"), "spec.proposedContent")
     envelope_text = content.get("envelope")
     if not isinstance(envelope_text, str):
         raise BadEntry("spec.proposedContent.envelope is missing or not a string")
     try:
-        envelope = _object(json.loads(envelope_text), "the DSSE envelope")
+        envelope = object_field(json.loads(envelope_text), "the DSSE envelope")
     except json.JSONDecodeError:
         raise BadEntry("the DSSE envelope is not JSON") from None
     payload_type = envelope.get("payloadType")
     if not isinstance(payload_type, str):
         raise BadEntry("the DSSE envelope has no payloadType")
-    payload = _b64(envelope.get("payload"), "the DSSE envelope's payload")
+    payload = b64_field(envelope.get("payload"), "the DSSE envelope's payload")
     signatures = envelope.get("signatures")
     if not isinstance(signatures, list) or not signatures:
         raise BadEntry("DSSE envelope must contain 1 or more signatures")
     verifiers_raw = content.get("verifiers")
     if not isinstance(verifiers_raw, list) or not verifiers_raw:
         raise BadEntry("spec.proposedContent.verifiers must list 1 or more public keys")
-    verifiers = [_verifier(_b64(v, "a verifier"), "a verifier") for v in verifiers_raw]
+    verifiers = [_verifier(b64_field(v, "a verifier"), "a verifier") for v in verifiers_raw]
     message = dsse_pae(payload_type, payload)
     recorded: dict[str, bytes] = {}
     for item in signatures:
-        sig_text = _object(item, "a DSSE signature").get("sig")
-        signature = _b64(sig_text, "a DSSE signature")
+        sig_text = object_field(item, "a DSSE signature").get("sig")
+        signature = b64_field(sig_text, "a DSSE signature")
         assert isinstance(sig_text, str)
         match = next((canonical for key, canonical in verifiers if _verifies(key, signature, message)), None)
         if match is None:
@@ -277,23 +279,24 @@ def canonical_intoto_entry(proposed: Mapping[str, Any]) -> bytes:
     its canonical body."""
     if proposed.get("apiVersion") != INTOTO_API_VERSION:
         raise BadEntry(f"intoto apiVersion {proposed.get('apiVersion')!r} is not supported (only 0.0.2)")
-    content = _object(_object(proposed.get("spec"), "spec").get("content"), "spec.content")
-    sent = _object(content.get("envelope"), "spec.content.envelope")
-    hash_ = _object(content.get("hash"), "spec.content.hash")
+    content = object_field(object_field(proposed.get("spec"), "spec").get("content"), "spec.content")
+    sent = object_field(content.get("envelope"), "spec.content.envelope")
+    hash_ = object_field(content.get("hash"), "spec.content.hash")
     if hash_.get("algorithm") != "sha256" or not isinstance(hash_.get("value"), str):
         raise BadEntry("spec.content.hash must be a sha256 value")
     payload_type = sent.get("payloadType")
     if not isinstance(payload_type, str):
         raise BadEntry("missing payload type in intoto v0.0.2 entry")
-    payload = _b64(_b64(sent.get("payload"), "the envelope payload").decode("ascii", "replace"), "the payload")
+    encoded = b64_field(sent.get("payload"), "the envelope payload").decode("ascii", "replace")
+    payload = b64_field(encoded, "the payload")
     signatures = sent.get("signatures")
     if not isinstance(signatures, list) or not signatures:
         raise BadEntry("missing signatures")
     parsed: list[DsseSignature] = []
     for item in signatures:
-        entry = _object(item, "a signature")
-        signature = _b64(_b64(entry.get("sig"), "a sig").decode("ascii", "replace"), "a sig")
-        key, _canonical = _verifier(_b64(entry.get("publicKey"), "a publicKey"), "a publicKey")
+        entry = object_field(item, "a signature")
+        signature = b64_field(b64_field(entry.get("sig"), "a sig").decode("ascii", "replace"), "a sig")
+        key, _canonical = _verifier(b64_field(entry.get("publicKey"), "a publicKey"), "a publicKey")
         if not _verifies(key, signature, dsse_pae(payload_type, payload)):
             raise BadEntry("could not verify envelope: a signature does not verify with its public key")
         parsed.append(DsseSignature(signature, ""))
@@ -308,12 +311,12 @@ def canonical_hashedrekord(proposed: Mapping[str, Any]) -> bytes:
     """
     if proposed.get("apiVersion") != HASHEDREKORD_API_VERSION:
         raise BadEntry(f"hashedrekord apiVersion {proposed.get('apiVersion')!r} is not supported (only 0.0.1)")
-    spec = _object(proposed.get("spec"), "spec")
-    signature_spec = _object(spec.get("signature"), "spec.signature")
-    signature = _b64(signature_spec.get("content"), "spec.signature.content")
-    public_key_spec = _object(signature_spec.get("publicKey"), "spec.signature.publicKey")
-    pem = _b64(public_key_spec.get("content"), "spec.signature.publicKey.content")
-    hash_spec = _object(_object(spec.get("data"), "spec.data").get("hash"), "spec.data.hash")
+    spec = object_field(proposed.get("spec"), "spec")
+    signature_spec = object_field(spec.get("signature"), "spec.signature")
+    signature = b64_field(signature_spec.get("content"), "spec.signature.content")
+    public_key_spec = object_field(signature_spec.get("publicKey"), "spec.signature.publicKey")
+    pem = b64_field(public_key_spec.get("content"), "spec.signature.publicKey.content")
+    hash_spec = object_field(object_field(spec.get("data"), "spec.data").get("hash"), "spec.data.hash")
     algorithm, value = hash_spec.get("algorithm"), hash_spec.get("value")
     if algorithm not in _HASH_ALGORITHMS:
         raise BadEntry(f"spec.data.hash.algorithm {algorithm!r} is not one of sha256, sha384, sha512")
@@ -602,7 +605,7 @@ class LogServer(StandinServer):
 
     def _create(self, proposed: object) -> Response:
         log = self.log
-        entry, created = log.add(canonical_body(_object(proposed, "the proposed entry")))
+        entry, created = log.add(canonical_body(object_field(proposed, "the proposed entry")))
         entry_id = log.entry_id(entry)
         location = f"{ENTRIES_PATH}/{entry_id}"
         if not created:
@@ -611,7 +614,7 @@ class LogServer(StandinServer):
         return json_response(201, log.entry_json(entry), {"ETag": entry_id, "Location": location})
 
     def _retrieve(self, query: object) -> Response:
-        query = _object(query, "the search query")
+        query = object_field(query, "the search query")
         log = self.log
         found: list[StoredEntry | None] = []
         for uuid in query.get("entryUUIDs") or []:
@@ -619,5 +622,5 @@ class LogServer(StandinServer):
         for index in query.get("logIndexes") or []:
             found.append(log.at(index) if type(index) is int else None)
         for proposed in query.get("entries") or []:
-            found.append(log.find(merkle_leaf_hash(canonical_body(_object(proposed, "entries[]"))).hex()))
+            found.append(log.find(merkle_leaf_hash(canonical_body(object_field(proposed, "entries[]"))).hex()))
         return json_response(200, [log.entry_json(entry) for entry in found if entry is not None])

@@ -25,7 +25,6 @@ a new answer for the existing entry, and does not check certificate chains again
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 import json
 import threading
@@ -40,7 +39,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 
 from pipeline.cosign.keys import PublicKey, signature_verifies
 from pipeline.cosign.rekor import CHECKPOINT_KEY_HINT_SIZE, CHECKPOINT_SIGNATURE_PREFIX, merkle_leaf_hash
-from pipeline.rehearsal.log_server import BadEntry, MerkleTree, canonical_json, origin_of
+from pipeline.rehearsal.log_server import BadEntry, MerkleTree, b64_field, canonical_json, object_field, origin_of
 from pipeline.rehearsal.standin_http import Request, Response, StandinHTTPServer, StandinServer, json_response
 from pipeline.sigstore.dsse import dsse_pae
 from pipeline.sigstore.rekor_v2 import V2_VERSION, c2sp_key_id
@@ -55,35 +54,20 @@ _PREHASH: Final[dict[int, Callable[[], hashes.HashAlgorithm]]] = {
 _DIGEST_NAMES: Final = {32: "SHA2_256", 48: "SHA2_384", 64: "SHA2_512"}
 
 
-def _b64(value: object, name: str) -> bytes:
-    if not isinstance(value, str) or not value:
-        raise BadEntry(f"{name} is missing or not a base64 string")
-    try:
-        return base64.b64decode(value, validate=True)
-    except (binascii.Error, ValueError):
-        raise BadEntry(f"{name} is not valid base64") from None
-
-
-def _object(value: object, name: str) -> Mapping[str, Any]:
-    if not isinstance(value, Mapping):
-        raise BadEntry(f"{name} is missing or not an object")
-    return value
-
-
 def _verifier(value: object, name: str) -> tuple[PublicKey, dict[str, object]]:
     """The key of a request's verifier, and the verifier as the entry records it."""
-    verifier = _object(value, name)
+    verifier = object_field(value, name)
     details = verifier.get("keyDetails")
     if not isinstance(details, str) or not details:
         raise BadEntry(f"{name}.keyDetails is missing")
     try:
         if verifier.get("x509Certificate") is not None:
-            der = _b64(_object(verifier["x509Certificate"], f"{name}.x509Certificate").get("rawBytes"),
+            der = b64_field(object_field(verifier["x509Certificate"], f"{name}.x509Certificate").get("rawBytes"),
                        f"{name}.x509Certificate.rawBytes")  # fmt: skip
             key: object = x509.load_der_x509_certificate(der).public_key()
             recorded: dict[str, object] = {"x509Certificate": {"rawBytes": base64.b64encode(der).decode()}}
         else:
-            der = _b64(_object(verifier.get("publicKey"), f"{name}.publicKey").get("rawBytes"),
+            der = b64_field(object_field(verifier.get("publicKey"), f"{name}.publicKey").get("rawBytes"),
                        f"{name}.publicKey.rawBytes")  # fmt: skip
             key = serialization.load_der_public_key(der)
             recorded = {"publicKey": {"rawBytes": base64.b64encode(der).decode()}}
@@ -96,11 +80,11 @@ def _verifier(value: object, name: str) -> tuple[PublicKey, dict[str, object]]:
 
 def hashedrekord_v002_body(request: Mapping[str, Any]) -> bytes:
     """Check a ``hashedRekordRequestV002`` (the signature verifies over the digest) and return its body."""
-    digest = _b64(request.get("digest"), "digest")
+    digest = b64_field(request.get("digest"), "digest")
     if len(digest) not in _PREHASH:
         raise BadEntry("digest is not a SHA-256, SHA-384 or SHA-512 digest")
-    signature_spec = _object(request.get("signature"), "signature")
-    signature = _b64(signature_spec.get("content"), "signature.content")
+    signature_spec = object_field(request.get("signature"), "signature")
+    signature = b64_field(signature_spec.get("content"), "signature.content")
     key, verifier = _verifier(signature_spec.get("verifier"), "signature.verifier")
     prehashed = Prehashed(_PREHASH[len(digest)]())
     try:
@@ -128,11 +112,11 @@ def hashedrekord_v002_body(request: Mapping[str, Any]) -> bytes:
 
 def dsse_v002_body(request: Mapping[str, Any]) -> bytes:
     """Check a ``dsseRequestV002`` (every signature verifies over the PAE with a verifier); its body."""
-    envelope = _object(request.get("envelope"), "envelope")
+    envelope = object_field(request.get("envelope"), "envelope")
     payload_type = envelope.get("payloadType")
     if not isinstance(payload_type, str) or not payload_type:
         raise BadEntry("envelope.payloadType is missing")
-    payload = _b64(envelope.get("payload"), "envelope.payload")
+    payload = b64_field(envelope.get("payload"), "envelope.payload")
     signatures = envelope.get("signatures")
     if not isinstance(signatures, list) or not signatures:
         raise BadEntry("the DSSE envelope must contain 1 or more signatures")
@@ -144,7 +128,8 @@ def dsse_v002_body(request: Mapping[str, Any]) -> bytes:
     payload_hash = hashlib.sha256(payload).digest()
     recorded: list[dict[str, object]] = []
     for index, item in enumerate(signatures):
-        signature = _b64(_object(item, f"envelope.signatures[{index}]").get("sig"), f"envelope.signatures[{index}].sig")
+        where = f"envelope.signatures[{index}]"
+        signature = b64_field(object_field(item, where).get("sig"), f"{where}.sig")
         match = next((v for key, v in verifiers if signature_verifies(key, message, signature, pure_ed25519=True)),
                      None)  # fmt: skip
         if match is None:
@@ -220,14 +205,14 @@ class LogServerV2(StandinServer):
             return self.error_response(404, f"path {request.path} was not found")
         try:
             try:
-                proposed = _object(json.loads(request.body), "the request")
+                proposed = object_field(json.loads(request.body), "the request")
             except (UnicodeDecodeError, json.JSONDecodeError):
                 raise BadEntry("the request body is not JSON") from None
             if "hashedRekordRequestV002" in proposed:
-                kind, body = "hashedrekord", hashedrekord_v002_body(_object(proposed["hashedRekordRequestV002"],
+                kind, body = "hashedrekord", hashedrekord_v002_body(object_field(proposed["hashedRekordRequestV002"],
                                                                             "hashedRekordRequestV002"))  # fmt: skip
             elif "dsseRequestV002" in proposed:
-                kind, body = "dsse", dsse_v002_body(_object(proposed["dsseRequestV002"], "dsseRequestV002"))
+                kind, body = "dsse", dsse_v002_body(object_field(proposed["dsseRequestV002"], "dsseRequestV002"))
             else:
                 raise BadEntry("the request holds neither hashedRekordRequestV002 nor dsseRequestV002")
         except BadEntry as problem:
