@@ -15,8 +15,9 @@ from typing import NoReturn
 from typer._click.exceptions import ClickException
 from typer.exceptions import Abort
 
-from pipeline.cli.app import STATE, app
+from pipeline.cli.app import app
 from pipeline.cli.config import Config
+from pipeline.cli.state import STATE
 from pipeline.cli.streams import PrintableStream
 from pipeline.cli.style import colour_wanted
 from pipeline.cli.usage_errors import report_click_error

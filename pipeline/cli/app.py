@@ -7,20 +7,32 @@ Pretty exceptions are off: rich tracebacks print local variables, and locals can
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import typer
 
 from pipeline import __version__
-from pipeline.cli.config import CONFIG_ENV, Config, config_path, load_config
+from pipeline.cli.config import CONFIG_ENV, config_path, load_config
 from pipeline.cli.help import HelpGroup, HelpTyper
+from pipeline.cli.lazy import load
+from pipeline.cli.state import STATE
+
+
+class AppGroup(HelpGroup):
+    """The application's group: a lazy command's module is imported when the command is looked up, and the
+    commands it registers on ``app`` join the group."""
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        load(self, cmd_name, app)
+        return super().get_command(ctx, cmd_name)
+
 
 app = HelpTyper(
     name="release-vector",
     help="Cut signed, cosign-compatible releases described by a release vector.",
     pretty_exceptions_enable=False,
-    cls=HelpGroup,
+    cls=AppGroup,
     rich_markup_mode=None,
     add_completion=True,  # --install-completion / --show-completion (bash, zsh, fish)
     no_args_is_help=True,
@@ -28,14 +40,6 @@ app = HelpTyper(
 )
 
 
-@dataclass
-class GlobalState:
-    debug: bool = False
-    progress: bool = True  # --no-progress: no progress bars or [n/N] lines, only the summaries
-    config: Config = field(default_factory=Config)  # release-vector.yaml: option defaults (pipeline.cli.config)
-
-
-STATE = GlobalState()
 
 
 def _version(value: bool) -> None:

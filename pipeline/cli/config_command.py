@@ -7,8 +7,9 @@ from typing import Any
 
 import typer
 
-from pipeline.cli.app import STATE, app
+from pipeline.cli.app import app
 from pipeline.cli.common import print_json
+from pipeline.cli.state import STATE
 from pipeline.errors import InvalidInputError
 
 

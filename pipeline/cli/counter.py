@@ -9,7 +9,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from pipeline.cli.app import STATE
+from pipeline.cli.state import STATE
 from pipeline.cli.streams import raw_stream
 
 PLAIN_LINES = 10

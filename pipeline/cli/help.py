@@ -244,8 +244,9 @@ def group_help(group: Any, ctx: Any, width: int) -> str:
 class HelpCommand(TyperCommand):
     def make_context(self, info_name: str | None, args: list[str], parent: Any = None, **extra: Any) -> Any:
         """The context with the config file's settings as option defaults (pipeline.cli.config)."""
-        from pipeline.cli.app import STATE
         from pipeline.cli.config import default_map
+        from pipeline.cli.state import STATE
+
         extra.setdefault("default_map", default_map(self, STATE.config) or None)
         return super().make_context(info_name, args, parent, **extra)
 
@@ -257,7 +258,8 @@ class HelpCommand(TyperCommand):
 
 
 class HelpGroup(TyperGroup):
-    """The top-level group: lists the lazy commands too (pipeline.cli.lazy), loads one when it is looked up."""
+    """The top-level group: lists the lazy commands too (pipeline.cli.lazy); the application's group
+    (``pipeline.cli.app``) loads one when it is looked up."""
 
     def get_params(self, ctx: Any) -> list[Any]:
         return plain_values.install(super().get_params(ctx))  # the global options' values without pydantic
@@ -273,12 +275,6 @@ class HelpGroup(TyperGroup):
         except UsageError as error:
             suggest_command(error, args[0] if args else "", self.list_commands(ctx))
             raise
-
-    def get_command(self, ctx: Any, cmd_name: str) -> Any:
-        from pipeline.cli.lazy import load
-
-        load(self, cmd_name)
-        return super().get_command(ctx, cmd_name)
 
     def format_help(self, ctx: Any, formatter: Any) -> None:
         formatter.write(group_help(self, ctx, terminal_width()))

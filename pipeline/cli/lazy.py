@@ -74,20 +74,19 @@ def lazy_commands() -> dict[str, LazyCommand]:
     return {command.name: command for module in LAZY_MODULES for command in scan(module)}
 
 
-def load(group: Any, name: str) -> None:
-    """Import the module of command ``name`` (if lazy and not yet loaded) and add its commands to ``group``."""
+def load(group: Any, name: str, app: Any) -> None:
+    """Import the module of command ``name`` (if lazy and not yet loaded) and add the commands it registers on
+    ``app`` (the typer application) to ``group`` (its click group)."""
     lazy = lazy_commands().get(name)
     if lazy is None or name in group.commands:
         return
     importlib.import_module(lazy.module)
-    add_registered(group)
+    add_registered(group, app)
 
 
-def add_registered(group: Any) -> None:
-    """Every command registered on the app that ``group`` does not have yet, built as typer builds them."""
+def add_registered(group: Any, app: Any) -> None:
+    """Every command registered on ``app`` that ``group`` does not have yet, built as typer builds them."""
     from typer.main import get_command_from_info
-
-    from pipeline.cli.app import app
 
     for info in app.registered_commands:
         command = get_command_from_info(

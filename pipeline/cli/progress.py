@@ -6,8 +6,8 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 
-from pipeline.cli.app import STATE
 from pipeline.cli.common import raw_stream
+from pipeline.cli.state import STATE
 from pipeline.plan import SIGN_PINNED, Action, Plan
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.cli.app import STATE
 from pipeline.cli.counter import counter
+from pipeline.cli.state import STATE
 
 
 def test_plain_lines_about_one_per_tenth(capsys: pytest.CaptureFixture[str]) -> None:
