@@ -109,6 +109,12 @@ def verify_timestamps(
     return TimestampResults(tuple(times), tuple(problems))
 
 
+def rfc3161_annotation(response: bytes) -> str:
+    """cosign's ``dev.sigstore.cosign/rfc3161timestamp`` layer annotation for a ``TimeStampResp`` (DER):
+    ``{"SignedRFC3161Timestamp": "<base64>"}``, compact, as Go's ``json.Marshal`` writes it."""
+    return json.dumps({"SignedRFC3161Timestamp": base64.b64encode(response).decode("ascii")}, separators=(",", ":"))
+
+
 def parse_rfc3161_annotation(value: str, where: str) -> bytes:
     """cosign's legacy ``dev.sigstore.cosign/rfc3161timestamp`` layer annotation, ``{"SignedRFC3161Timestamp":
     "<base64 DER TimeStampResp>"}`` (cosign ``pkg/cosign/bundle.RFC3161Timestamp``): the DER, or

@@ -37,6 +37,7 @@ from pipeline.cosign.sigmanifest import (
     BUNDLE_ANNOTATION,
     CERTIFICATE_ANNOTATION,
     CHAIN_ANNOTATION,
+    RFC3161_TIMESTAMP_ANNOTATION,
     LayerRef,
     SignatureLayer,
     SignatureManifest,
@@ -44,6 +45,7 @@ from pipeline.cosign.sigmanifest import (
     find_duplicate,
     read_signature_manifest,
 )
+from pipeline.cosign.timestamp import parse_rfc3161_annotation, rfc3161_annotation, verify_timestamps
 from pipeline.cosign.verify import VerificationPolicy, VerifiedSignature, verify_keyless_certificate
 from pipeline.errors import NotFoundError, ReleaseVectorError, VerificationError
 from pipeline.oci import digest as digests
@@ -56,6 +58,7 @@ from pipeline.signatures.attestation import (
     attestation_tag,
     check_statement,
 )
+from pipeline.signatures.blob import TimestampSource
 from pipeline.signatures.layout import (
     Format,
     LayoutVerification,
@@ -124,6 +127,24 @@ def _check_body(bundle: RekorBundle, envelope: DsseEnvelope, blob: bytes, signer
     return str(kind)
 
 
+def _timestamp_times(
+    response: bytes, blob: bytes, envelope: DsseEnvelope, policy: VerificationPolicy, where: str
+) -> tuple[list[datetime], str]:
+    """The times a ``.att`` layer's RFC 3161 timestamp proves, and what the check found. cosign verifies an
+    attestation's timestamp over the layer's bytes (the envelope JSON) and cosign v2 stamped those; cosign
+    v3 stamps the DSSE signature (as a bundle's timestamp is): either counts. One that verifies over neither
+    is no time (reported, as for a ``.sig`` layer), never a reason to refuse what the log proves."""
+    results = verify_timestamps([response], blob, policy.timestamp_authorities, where)
+    if not results.times:
+        over_signature = verify_timestamps([response], envelope.signatures[0].sig, policy.timestamp_authorities,
+                                           where)  # fmt: skip
+        if over_signature.times:
+            results = over_signature
+    if results.times:
+        return list(results.times), "the RFC 3161 timestamp annotation verified with a trusted timestamp authority"
+    return [], f"the RFC 3161 timestamp annotation did not verify and was not used: {results.problems[0]}"
+
+
 def verify_envelope_layer(
     blob: bytes, annotations: dict[str, str], policy: VerificationPolicy, where: str
 ) -> tuple[DsseEnvelope, VerifiedSignature]:
@@ -168,11 +189,19 @@ def verify_envelope_layer(
         kind = _check_body(bundle, envelope, blob, signer_pem, where)
         integrated_time, log_index = bundle.integrated_time, bundle.log_index
         checks.append(f"the {kind} log entry (SET verified with a trusted Rekor key) records this envelope and signer")
+    times = [] if integrated_time is None else [datetime.fromtimestamp(integrated_time, UTC)]
+    stamp = annotations.get(RFC3161_TIMESTAMP_ANNOTATION)
+    if stamp:
+        stamped, check = _timestamp_times(parse_rfc3161_annotation(stamp, f"{where} timestamp"), blob, envelope,
+                                          policy, where)  # fmt: skip
+        times += stamped
+        checks.append(check)
     if policy.keyless is not None and leaf is not None:
         chain_text = annotations.get(CHAIN_ANNOTATION)
         chain = load_certificates(chain_text.encode(), where) if chain_text else []
-        at = datetime.fromtimestamp(integrated_time, UTC) if integrated_time is not None else policy.now
-        checks += verify_keyless_certificate(leaf, chain, policy.keyless, at, where)
+        for at in times or [policy.now]:
+            certificate_checks = verify_keyless_certificate(leaf, chain, policy.keyless, at, where)
+        checks += certificate_checks
     return envelope, VerifiedSignature(signer, issuer, integrated_time, log_index, tuple(checks))
 
 
@@ -188,11 +217,16 @@ class LegacyAttestationLayout:
         *,
         reads: SignatureReads | None = None,
         confirmations: WriteConfirmations | None = None,
+        timestamps: TimestampSource | None = None,
     ) -> None:
         self.registry = registry
         self.attestation = attestation
         self.reads = reads  # the .att manifest a release's look read, handed to its ensure once
         self.confirmations = confirmations
+        # a TSA: each new layer carries cosign's rfc3161timestamp annotation, over the layer's bytes (the
+        # envelope JSON: what cosign's VerifyRFC3161Timestamp checks for an attestation, which has no
+        # detached signature)
+        self.timestamps = timestamps
 
     def _read(self, ref: Reference) -> SignatureManifest | None:
         data = manifest_if_there(self.registry, ref)
@@ -237,8 +271,11 @@ class LegacyAttestationLayout:
             logged = (log.upload_intoto(envelope, blob, material.log_pem) if isinstance(log, IntotoLog)
                       else legacy_bundle(log.upload_dsse(envelope, material.log_pem)))  # fmt: skip
             bundle = bundle_annotation(logged)
+        stamped = () if self.timestamps is None else (
+            (RFC3161_TIMESTAMP_ANNOTATION, rfc3161_annotation(self.timestamps.timestamp(blob))),)  # fmt: skip
         layer = AttestationLayer(payload=blob, signature_b64="", bundle=bundle,
                                  certificate=material.certificate_annotation, chain=material.chain_annotation,
+                                 extra_annotations=stamped,
                                  predicate_type=self.attestation.predicate_type)  # fmt: skip
 
         def prepare(manifest: SignatureManifest | None) -> Callable[[], object] | None:

@@ -50,7 +50,8 @@ def attestation_layouts(
     layouts: list[Layout] = []
     for fmt in formats_of(bundle_format):
         if fmt == "legacy":
-            layouts.append(LegacyAttestationLayout(registry, attestation, reads=reads, confirmations=confirmations))
+            layouts.append(LegacyAttestationLayout(registry, attestation, reads=reads, confirmations=confirmations,
+                                                   timestamps=timestamps))  # fmt: skip
         else:
             layouts.append(ReferrerAttestationLayout(registry, attestation, created=created,
                                                      confirmations=confirmations, timestamps=timestamps))  # fmt: skip
@@ -88,6 +89,7 @@ class AttestationCheck:
                     "issuer": a.signature.issuer,
                     "integrated_time": a.signature.integrated_time,
                     "log_index": a.signature.log_index,
+                    "checks": list(a.signature.checks),
                 }
                 for a in self.verified
             ],

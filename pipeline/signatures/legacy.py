@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -33,7 +32,7 @@ from pipeline.cosign.sigmanifest import (
     read_signature_manifest,
     signature_tag,
 )
-from pipeline.cosign.timestamp import parse_rfc3161_annotation
+from pipeline.cosign.timestamp import parse_rfc3161_annotation, rfc3161_annotation
 from pipeline.cosign.verify import VerificationPolicy, VerifiedSignature, verify_signed_payload
 from pipeline.errors import NotFoundError, ReleaseVectorError, VerificationError, is_unchecked
 from pipeline.oci import digest as digests
@@ -172,9 +171,7 @@ class LegacyLayout:
         (cosign ``internal/pkg/cosign/tsa``), or nothing without a TSA."""
         if self.timestamps is None:
             return ()
-        response = base64.b64encode(self.timestamps.timestamp(signature)).decode("ascii")
-        value = json.dumps({"SignedRFC3161Timestamp": response}, separators=(",", ":"))  # Go's json.Marshal
-        return ((RFC3161_TIMESTAMP_ANNOTATION, value),)
+        return ((RFC3161_TIMESTAMP_ANNOTATION, rfc3161_annotation(self.timestamps.timestamp(signature))),)
 
     def ensure(self, target: SignatureTarget, signer: Signer, log: TransparencyLog | None) -> SignStatus:
         policy = signer.policy(log)

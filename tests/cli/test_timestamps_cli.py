@@ -165,6 +165,45 @@ def test_a_legacy_sig_layer_carries_cosigns_rfc3161_timestamp_annotation(
     assert any("RFC 3161 timestamp annotation over the signature verified" in c for c in checks), checks
 
 
+def test_a_legacy_att_layer_carries_cosigns_rfc3161_timestamp_annotation(
+    cli: Any, plain_registry: RegistryProcess, tmp_path: Path, files: Files, tsa: TsaServer
+) -> None:
+    """An attestation's ``.att`` layer gets the same annotation, over the layer's bytes (the envelope JSON:
+    an attestation has no detached signature, and cosign's VerifyRFC3161Timestamp then checks its payload)."""
+    with make_client() as registry:
+        _, digest = push_image(registry, plain_registry.ref("tsa/attested:v1"), b"attested image")
+    image = f"{plain_registry.ref('tsa/attested')}@{digest}"
+    predicate = tmp_path / "predicate.json"
+    predicate.write_text(json.dumps({"builder": "tsa test"}))
+    log = ["--rekor-url", files.stack.log.url, "--rekor-public-key", str(files.rekor_key)]
+    attested = cli("attest", image, "--predicate", str(predicate), "--type", "custom", "--key", str(files.key),
+                   "--bundle-format", "legacy", *log, "--timestamp-server-url", tsa.timestamp_url,
+                   env=PASSWORD)  # fmt: skip
+    assert attested.exit_code == 0, attested.stderr
+    with make_client() as registry:
+        att_ref = parse_reference(plain_registry.ref(f"tsa/attested:sha256-{digest.split(':')[1]}.att"))
+        manifest = json.loads(registry.get_manifest(att_ref).data)
+        [layer] = manifest["layers"]
+        envelope = registry.get_blob(att_ref.repo, layer["digest"])
+    response = base64.b64decode(json.loads(layer["annotations"]["dev.sigstore.cosign/rfc3161timestamp"])
+                                ["SignedRFC3161Timestamp"])  # fmt: skip
+    assert hashlib.sha256(envelope).digest() in response  # the message imprint: the envelope's digest
+    root = _root(files, tsa, tmp_path / "root.json")
+    verify = ["verify-attestation", image, "--type", "custom", "--key", str(files.pub), "--json"]
+    verified = cli(*verify, "--trusted-root", str(root))
+    assert verified.exit_code == 0, verified.stderr
+    [attestation] = json.loads(verified.stdout)[0]["attestations"]
+    assert "the RFC 3161 timestamp annotation verified with a trusted timestamp authority" in attestation["checks"]
+    # a TSA the trusted root does not name: no time from it, said so, and the log entry still verifies
+    other = tmp_path / "other-root.json"
+    other.write_text(json.dumps({**json.loads(root.read_text()), "timestampAuthorities": []}))
+    untrusted = cli(*verify, "--trusted-root", str(other))
+    assert untrusted.exit_code == 0, untrusted.stderr
+    [attestation] = json.loads(untrusted.stdout)[0]["attestations"]
+    assert any(c.startswith("the RFC 3161 timestamp annotation did not verify and was not used")
+               for c in attestation["checks"]), attestation["checks"]  # fmt: skip
+
+
 def test_a_v3_image_bundle_carries_a_timestamp(
     cli: Any, plain_registry: RegistryProcess, tmp_path: Path, files: Files, tsa: TsaServer
 ) -> None:
