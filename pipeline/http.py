@@ -260,6 +260,26 @@ def check_service_url(url: str, name: str, local: str) -> httpx.URL:
     return parsed
 
 
+def json_service_client(
+    *,
+    service: str,
+    cacert: Path | None,
+    user_agent: str,
+    connect_timeout: float,
+    read_timeout: float,
+    transport: httpx.BaseTransport | None,
+) -> httpx.Client:
+    """:func:`http_client` for a JSON API (Rekor, Fulcio): ``cacert`` trusted beside the usual roots, writes
+    timed as reads and the pool as connects, our User-Agent, JSON accepted."""
+    timeout = Timeouts(connect=connect_timeout, read=read_timeout, write=read_timeout, pool=connect_timeout)
+    return http_client(
+        verify=ssl_context(cacert, f"the {service} CA certificate file is not a readable PEM file"),
+        timeout=timeout.to_httpx(),
+        headers={"User-Agent": user_agent, "Accept": "application/json"},
+        transport=transport,
+    )
+
+
 def http_client(
     *,
     verify: ssl.SSLContext,

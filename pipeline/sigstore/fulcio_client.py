@@ -44,17 +44,15 @@ from pipeline.http import (
     ClosingClient,
     Retryable,
     RetryPolicy,
-    Timeouts,
     bare_url,
     check_service_url,
     describe_transport_error,
     exchange,
-    http_client,
+    json_service_client,
     parse_retry_after,
     request_sent,
     retry_delay,
     retrying,
-    ssl_context,
 )
 from pipeline.sigstore.oidc import IdentityToken
 
@@ -191,14 +189,10 @@ class FulcioClient(ClosingClient):
         self.options = options or FulcioOptions()
         self._sleep = sleep
         self._rng = rng or random.Random()  # noqa: S311 (jitter, not cryptography)
-        connect, read = self.options.connect_timeout, self.options.read_timeout
-        timeout = Timeouts(connect=connect, read=read, write=read, pool=connect).to_httpx()
-        self._http = http_client(
-            verify=ssl_context(self.options.cacert, "the Fulcio CA certificate file is not a readable PEM file"),
-            timeout=timeout,
-            headers={"User-Agent": self.options.user_agent, "Accept": "application/json"},
-            transport=transport,
-        )
+        self._http = json_service_client(
+            service="Fulcio", cacert=self.options.cacert, user_agent=self.options.user_agent,
+            connect_timeout=self.options.connect_timeout, read_timeout=self.options.read_timeout, transport=transport,
+        )  # fmt: skip
 
     def __repr__(self) -> str:
         return f"FulcioClient(url={self.url!r})"

@@ -50,18 +50,16 @@ from pipeline.http import (
     ClosingClient,
     Retryable,
     RetryPolicy,
-    Timeouts,
     bare_url,
     check_service_url,
     describe_transport_error,
     exchange,
-    http_client,
     is_loopback_host,
+    json_service_client,
     parse_retry_after,
     request_sent,
     retry_delay,
     retrying,
-    ssl_context,
 )
 from pipeline.sigstore.dsse import DSSE_API_VERSION, DSSE_KIND, DsseEnvelope, check_dsse_body
 from pipeline.sigstore.intoto import check_intoto_body, intoto_proposal
@@ -327,14 +325,10 @@ class RekorClient(ClosingClient):
         self.options = options or RekorOptions()
         self._sleep = sleep
         self._rng = rng or random.Random()  # noqa: S311 (jitter, not cryptography)
-        connect, read = self.options.connect_timeout, self.options.read_timeout
-        timeout = Timeouts(connect=connect, read=read, write=read, pool=connect).to_httpx()
-        self._http = http_client(
-            verify=ssl_context(self.options.cacert, "the Rekor CA certificate file is not a readable PEM file"),
-            timeout=timeout,
-            headers={"User-Agent": self.options.user_agent, "Accept": "application/json"},
-            transport=transport,
-        )
+        self._http = json_service_client(
+            service="Rekor", cacert=self.options.cacert, user_agent=self.options.user_agent,
+            connect_timeout=self.options.connect_timeout, read_timeout=self.options.read_timeout, transport=transport,
+        )  # fmt: skip
 
     def __repr__(self) -> str:
         return f"RekorClient(url={self.url!r}, trusted_keys={len(self._trusted)})"
