@@ -22,7 +22,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +30,7 @@ if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
 from bench.latency_proxy import LatencyProxy  # noqa: E402
-from pipeline.http import DEFAULT_CONCURRENCY  # noqa: E402  (the --concurrency default)
+from pipeline.http import DEFAULT_CONCURRENCY, parallel_map  # noqa: E402  (the --concurrency default)
 
 REVISION = "0" * 40
 
@@ -110,8 +109,7 @@ def seed(host: str, names: list[str]) -> None:
             data = json.dumps(manifest, separators=(",", ":")).encode()
             client.put_manifest(ref, None, data, mediatypes.OCI_MANIFEST)
 
-        with ThreadPoolExecutor(16) as pool:
-            list(pool.map(push, names))
+        parallel_map(push, names, concurrency=16)
 
 
 def client_digest(data: bytes) -> str:
