@@ -48,6 +48,7 @@ def verify_blob_attestation(
     """(the verified statement, what verified): the envelope's signature, its log entry, a subject with this
     digest and the predicate type; a VerificationError says which failed."""
     parsed = parse_sigstore_bundle(bundle, where)
-    verified = verify_bundle_for_image(parsed, f"sha256:{sha256_hex}", policy, where, predicate_type=predicate_type)
+    verified = verify_bundle_for_image(parsed, f"sha256:{sha256_hex}", policy, where, predicate_type=predicate_type,
+                                       subject="file")  # fmt: skip
     assert parsed.dsse_envelope is not None  # verify_bundle_for_image accepts DSSE bundles only
     return parsed.dsse_envelope.payload, verified

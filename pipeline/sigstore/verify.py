@@ -406,6 +406,7 @@ def _check_statement(
     predicate_type: str,
     annotations: Mapping[str, str],
     where: str,
+    subject: str = "image",
 ) -> None:
     if statement.predicate_type != predicate_type:
         raise VerificationError(
@@ -416,7 +417,7 @@ def _check_statement(
     if not subjects:
         signed = ", ".join(f"sha256:{s.digest['sha256']}" for s in statement.subjects if "sha256" in s.digest)
         raise VerificationError(
-            f"the signature is for another image (the statement names {signed or 'no sha256 digest'},"
+            f"the signature is for another {subject} (the statement names {signed or 'no sha256 digest'},"
             f" not sha256:{digest_hex})",
             where=where,
         )
@@ -514,12 +515,14 @@ def verify_bundle_for_image(
     annotations: Mapping[str, str] | None = None,
     *,
     predicate_type: str = COSIGN_SIGN_PREDICATE_TYPE,
+    subject: str = "image",
 ) -> VerifiedSignature:
     """Check a cosign v3 DSSE bundle for the image whose manifest digest is ``manifest_digest`` (``sha256:<hex>``).
 
     ``predicate_type`` is cosign's image-signature type by default; pass the attestation's type (e.g.
     ``https://cosign.sigstore.dev/attestation/v1``) to verify an attestation. Every ``annotations`` pair
-    (``cosign verify -a k=v``) must be in the matching subject's ``annotations``.
+    (``cosign verify -a k=v``) must be in the matching subject's ``annotations``. ``subject``: what the
+    digest is of, in messages (``file`` for a blob's attestation).
     """
     match = _SHA256_DIGEST_RE.fullmatch(manifest_digest)
     if match is None:
@@ -527,8 +530,8 @@ def verify_bundle_for_image(
     digest_hex = match.group(1)
 
     def check_statement(statement: InTotoStatement) -> list[str]:
-        _check_statement(statement, digest_hex, predicate_type, annotations or {}, where)
-        checks = [f"the in-toto statement ({predicate_type}) names the image digest sha256:{digest_hex}"]
+        _check_statement(statement, digest_hex, predicate_type, annotations or {}, where, subject)
+        checks = [f"the in-toto statement ({predicate_type}) names the {subject} digest sha256:{digest_hex}"]
         if annotations:
             checks.append("the statement's subject carries the expected annotations")
         return checks

@@ -61,7 +61,8 @@ def test_attest_blob_round_trip_and_negatives(
     assert wrong_type.exit_code == 10 and "predicateType is https://cyclonedx.org/bom" in wrong_type.stderr
     other = tmp_path / "other"
     other.write_bytes(b"another artifact")
-    assert cli("verify-blob-attestation", str(other), *verify).exit_code == 10
+    mismatch = cli("verify-blob-attestation", str(other), *verify)
+    assert mismatch.exit_code == 10 and "the signature is for another file" in mismatch.stderr
 
     statement["predicate"] = {"bomFormat": "evil"}
     document["dsseEnvelope"]["payload"] = base64.b64encode(json.dumps(statement).encode()).decode()
