@@ -139,6 +139,9 @@ def child(args: argparse.Namespace) -> int:
     from pipeline.release import verify_release as verify
     from pipeline.secret import Secret
     from pipeline.targets import ReleaseDirTarget, ReleaseTarget
+
+    if args.blind_writes:
+        _write_blind()
     from pipeline.vector import load_source
 
     MAX_CONNECTIONS = 64  # the pool of the release command's registry client
@@ -271,6 +274,7 @@ def child(args: argparse.Namespace) -> int:
             policy,
             mirrors=mirrors,
             concurrency=args.concurrency,
+            carried_formats=False,  # as `verify-release` without --json
         )
     verify_seconds = time.perf_counter() - t0
     verify_requests = proxy.total()
@@ -323,6 +327,7 @@ def run_once(
         "--source", str(source), "--key", str(key), "--workdir", str(workdir),
         "--concurrency", str(concurrency), "--delay-ms", str(delay_ms), "--binary-mib", str(extras.binary_mib),
         "--bundle-format", bundle_format, *(["--provenance"] if provenance else []),
+        *(["--blind-writes"] if extras.blind_writes else []),
     ]  # fmt: skip
     env = {k: v for k, v in os.environ.items() if k != "SOURCE_DATE_EPOCH"}
     env["BENCH_KEY_PASSWORD"] = password
@@ -353,6 +358,25 @@ RERUN_FLOORS: dict[str, tuple[int, str]] = {
     "v3": (4, "the tag's HEAD, the referrers listing, the referrer manifest, the bundle blob (verified)"),
     "both": (5, "the tag's HEAD, the .sig GET, and v3's three"),
 }
+
+
+def _write_blind() -> None:
+    """The layouts' read-modify-write at a tag made blind: our addition built onto what the look read and
+    PUT, no re-read before it, no read-back after it (``--blind-writes``). What a signature costs without
+    issue 12's guard, so the figures compare with those measured before it; a concurrent writer's signature
+    can be lost this way, which is why releases never run so."""
+    from pipeline.signatures import legacy, referrer
+
+    def blind(current: Any, read: Any, prepare: Callable[[Any], Callable[[], object] | None], present: Any,
+              **_: Any) -> bool:  # fmt: skip
+        put = prepare(current)
+        if put is None:
+            return False
+        put()
+        return True
+
+    legacy.write_until_present = blind  # type: ignore[attr-defined]
+    referrer.write_until_present = blind  # type: ignore[attr-defined]
 
 
 def whole_process(registry: str, workdir: Path, keys: Any, count: int, delay_ms: float, prefix: str,
@@ -406,6 +430,12 @@ def main(argv: list[str] | None = None) -> int:
         "--key-uri", action="append", default=[],
         help="compare signers instead: a release of --images signed by the key file, then by each of these"
         " keys (pkcs11:..., awskms://...); prints per-signature latency",
+    )  # fmt: skip
+    parser.add_argument(
+        "--blind-writes", action="store_true",
+        help="diagnostic, never how a release runs: each signature tag written without the re-read before its"
+        " PUT and the read-back after it (issue 12's concurrent-signer guard), to compare with figures from"
+        " before that guard",
     )  # fmt: skip
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     for hidden in ("--registry", "--prefix", "--source", "--key", "--workdir"):

@@ -440,11 +440,14 @@ def verify_release(
     binaries: BinaryFetcher | None = None,
     provenance: ProvenanceExpectations | None = None,
     signatures: Repository | None = None,
+    carried_formats: bool = True,
 ) -> ReleaseVerification:
     """The vector's signature (a VerificationError if it fails: nothing else is trusted then), the tag asked
     for against the vector's version, every image, and with a target the published cosign.pub and release.yaml
     (the very bytes signed). With ``binaries`` every binary the vector pins is downloaded again and compared.
-    ``signatures``: the repository holding every signature (``--signature-repository``; None: beside each)."""
+    ``signatures``: the repository holding every signature (``--signature-repository``; None: beside each).
+    ``carried_formats``: also look up the formats each image carries beyond the one verified (``formats`` in
+    ``--json``; one more request per image, so the plain report, which does not show them, skips it)."""
     pulled = pull_vector(registry, reference, policy, all_formats=False,  # one valid signature is enough
                          signatures=signatures)  # fmt: skip
     vector = read_vector(pulled.content, f"release vector {pulled.pinned}")
@@ -467,7 +470,10 @@ def verify_release(
         problems = [] if result.ok or result.unchecked else [result.reason()]
         unchecked = result.unchecked
         store = signatures.digest(digest) if signatures is not None else mirrored
-        carried = () if unchecked else formats_carried(registry, store, digest, result.found, skip=result.looked)
+        carried: tuple[Format, ...] = ()
+        if not unchecked:
+            carried = (formats_carried(registry, store, digest, result.found, skip=result.looked)
+                       if carried_formats else tuple(result.found))  # fmt: skip
         if check_tags:
             try:
                 descriptor = registry.head_manifest(mirrored.with_tag(tag))

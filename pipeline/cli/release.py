@@ -253,5 +253,6 @@ def verify_release_command(
             binaries=fetcher,
             provenance=expected,
             signatures=signatures,
+            carried_formats=json_output,  # only --json reports them
         )
     report_verification(result, json_output)

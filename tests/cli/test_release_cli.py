@@ -11,11 +11,13 @@ import httpx
 import pytest
 
 from pipeline.apply import ReleasePorts, ReleaseRequest, ReleaseSettings, apply_plan, desired_release, observe_release
-from pipeline.cosign.keys import generate_key_pair, load_private_key
+from pipeline.cosign.keys import generate_key_pair, load_private_key, load_public_key
+from pipeline.cosign.verify import VerificationPolicy
 from pipeline.oci import mediatypes
 from pipeline.oci.mirror import parse_mirrors
-from pipeline.oci.reference import parse_repository
+from pipeline.oci.reference import parse_reference, parse_repository
 from pipeline.plan import Action, build_plan
+from pipeline.release import verify_release
 from pipeline.secret import Secret
 from pipeline.targets import ReleaseDirTarget
 from pipeline.vector import load_source
@@ -148,6 +150,13 @@ def test_release_to_a_folder_then_rerun_and_verify(
     # Both formats are there (the default); one valid signature is enough, so the legacy one is verified and
     # the v3 referrer is only seen listed.
     assert [(i["formats"], i["verified_formats"]) for i in report["images"]] == [(["legacy", "v3"], ["legacy"])] * 5
+    # The plain report does not show them, so it does not look the other format up (a request per image).
+    policy = VerificationPolicy(public_key=load_public_key(pub.read_bytes(), str(pub)), keyless=None, rekor_keys=(),
+                                ignore_tlog=True)  # fmt: skip
+    with make_client() as c:
+        plain = verify_release(c, parse_reference(f"{world.repository}:v1.0.0"), policy,
+                               mirrors=parse_mirrors(world.mirrors), carried_formats=False)  # fmt: skip
+    assert plain.ok and [check.formats for check in plain.images] == [("legacy",)] * 5
 
     # An image tag moved after the release: deployments would pull something else.
     moved = next(iter(world.digests))
