@@ -38,6 +38,7 @@ import contextlib
 import json
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -605,11 +606,15 @@ def _compare_provenance(registry: Any, workdir: Path, keys: Any, args: argparse.
               f"{r['vector_requests']:>10} {r['release_requests']:>11} {r['rerun']['total']:>7.2f} "
               f"{r['rerun_requests']:>9} {r['verify']:>8.2f} {p.get('vector', 0):>13.2f} "
               f"{p.get('sign', 0):>12.2f}", flush=True)  # fmt: skip
-    for label, key in (("release s", "total"), ("vector sign s", "sign_vector")):
+    # Runs alternate (without, with, without, ...), so each pair shares the machine's state of the moment; the
+    # median of the pairs' differences is what the step costs, the mean and range show the noise around it.
+    for label, key in (("release s", "total"), ("apply s: sign, read-back, target", "apply"),
+                       ("vector sign s", "sign_vector")):  # fmt: skip
         without = [r["phases"].get(key, 0) for provenance, r in rows if not provenance]
         with_ = [r["phases"].get(key, 0) for provenance, r in rows if provenance]
-        added = sum(with_) / len(with_) - sum(without) / len(without)
-        print(f"added by provenance ({label}, mean of {len(with_)}): {added:+.2f}")
+        pairs = sorted(b - a for a, b in zip(without, with_, strict=True))
+        print(f"added by provenance ({label}, {len(pairs)} pairs): median {statistics.median(pairs):+.2f}, "
+              f"mean {statistics.mean(pairs):+.2f}, range {pairs[0]:+.2f}..{pairs[-1]:+.2f}")
     with_requests = [r["vector_requests"] for provenance, r in rows if provenance]
     without_requests = [r["vector_requests"] for provenance, r in rows if not provenance]
     requests = with_requests[0] - without_requests[0]

@@ -366,13 +366,11 @@ def apply_plan(
 
 
 def vector_lanes(layouts: Sequence[Layout]) -> list[tuple[Layout, ...]]:
-    """The vector's layouts (its signature's, its provenance's) as lanes that may run side by side: each
-    legacy layout alone (the ``.sig`` and the ``.att`` tag are different manifests), the referrer layouts
-    together in order (a registry without the referrers API lists both in one ``sha256-<hex>`` index, which
-    two writers of one run must not race for)."""
-    legacy = [(layout,) for layout in layouts if layout.format == "legacy"]
-    referrers = tuple(layout for layout in layouts if layout.format != "legacy")
-    return [*legacy, *([referrers] if referrers else [])]
+    """The vector's layouts (its signature's, its provenance's) as lanes that run side by side, each alone:
+    the ``.sig`` and the ``.att`` tag are different manifests, and the referrers of one subject, which share
+    the ``sha256-<hex>`` fallback index of a registry without the referrers API, write it in turn
+    (:data:`~pipeline.signatures.referrer.FALLBACK_INDEX_TURNS`) while their uploads overlap."""
+    return [(layout,) for layout in layouts]
 
 
 def _perform(

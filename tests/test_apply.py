@@ -184,15 +184,14 @@ class _FakeLayout:
         self.name, self.format = name, format
 
 
-def test_the_vectors_layouts_run_in_lanes_that_never_share_a_manifest() -> None:
+def test_the_vectors_layouts_each_run_in_a_lane_of_their_own() -> None:
     from pipeline.apply import vector_lanes
 
     sig, ref = _FakeLayout("sig", "legacy"), _FakeLayout("referrer", "v3")
     att, att_ref = _FakeLayout("att", "legacy"), _FakeLayout("att-referrer", "v3")
     lanes = vector_lanes([sig, ref, att, att_ref])
-    # the .sig and .att tags each alone; both referrers in one lane, in order (one sha256-<hex> index)
-    assert [[layout.name for layout in lane] for lane in lanes] == [
-        ["sig"], ["att"], ["referrer", "att-referrer"]
-    ]
+    # each alone: the .sig and .att tags are different manifests; the two referrers take turns at their
+    # sha256-<hex> index inside attach_bundle (tests/signatures/test_referrer.py)
+    assert [[layout.name for layout in lane] for lane in lanes] == [["sig"], ["referrer"], ["att"], ["att-referrer"]]
     assert vector_lanes([sig]) == [(sig,)]
     assert vector_lanes([]) == []

@@ -3,10 +3,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import random
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Final, Literal, Protocol, TypeVar
 
@@ -100,6 +101,40 @@ class SignatureReads:
     def __len__(self) -> int:
         with self._lock:
             return len(self._entries)
+
+
+class KeyedLocks:
+    """A lock per key (a tag), held only while in use: writers of one process take turns at one manifest.
+
+    The vector's signature and its provenance are attached as referrers of the same subject at the same time;
+    without a referrers API both land in one ``sha256-<hex>`` fallback index. Taking turns at its
+    read-modify-write (the re-read right before the PUT, and the PUT) costs those two requests' time, where
+    racing for it would cost a redo at the read-back. Other processes are kept by the read-back. Thread-safe.
+    """
+
+    def __init__(self) -> None:
+        self._guard = threading.Lock()
+        self._locks: dict[str, tuple[threading.Lock, int]] = {}  # key -> (its lock, how many hold or wait)
+
+    @contextlib.contextmanager
+    def hold(self, key: str) -> Iterator[None]:
+        with self._guard:
+            lock, users = self._locks.get(key, (threading.Lock(), 0))
+            self._locks[key] = (lock, users + 1)
+        try:
+            with lock:
+                yield
+        finally:
+            with self._guard:
+                lock, users = self._locks[key]
+                if users == 1:
+                    del self._locks[key]
+                else:
+                    self._locks[key] = (lock, users - 1)
+
+    def __len__(self) -> int:
+        with self._guard:
+            return len(self._locks)
 
 
 @dataclass(frozen=True)

@@ -43,6 +43,7 @@ from pipeline.oci.reference import Reference, Repository
 from pipeline.signatures.blob import TimestampSource
 from pipeline.signatures.layout import (
     Format,
+    KeyedLocks,
     LayoutVerification,
     SignStatus,
     Verifier,
@@ -405,6 +406,11 @@ def _look(
     return any(_same_annotations(bundle, digest, notes) for bundle in result.verified), result.listing
 
 
+FALLBACK_INDEX_TURNS: Final = KeyedLocks()
+"""Referrers of one subject attached at once (the vector's signature and its provenance) write its fallback
+index in turn; their bundles and manifests are uploaded side by side."""
+
+
 def attach_bundle(
     registry: SignatureRegistry,
     repository: Repository,
@@ -450,9 +456,10 @@ def attach_bundle(
         return existing is not None and fallback_index_with(existing, manifest, str(tag)) is None
 
     read = partial(manifest_if_there, registry, tag)
-    current = listed.index if listed is not None else read()
-    write_until_present(current, read, prepare, present, where=str(tag), confirmations=confirmations,
-                        subject=f"{repository}@{subject.digest}")  # fmt: skip
+    with FALLBACK_INDEX_TURNS.hold(str(tag)):  # another referrer of this subject in this run: one at a time
+        current = listed.index if listed is not None else read()
+        write_until_present(current, read, prepare, present, where=str(tag), confirmations=confirmations,
+                            subject=f"{repository}@{subject.digest}")  # fmt: skip
     return manifest_digest
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 import pytest
@@ -183,3 +184,38 @@ def test_a_signers_layouts_are_ensured_side_by_side_and_each_is_attempted() -> N
     assert [layout.ensured for layout in failing] == [1, 1]
     one_at_a_time = [_MeetingLayout("legacy", threading.Barrier(1)), _MeetingLayout("v3", threading.Barrier(1))]
     assert sign(target, [signer], one_at_a_time, None) == "signed"  # type: ignore[list-item]
+
+
+def test_keyed_locks_take_turns_per_key_and_forget_a_key_nobody_holds() -> None:
+    import threading
+
+    from pipeline.signatures.layout import KeyedLocks
+
+    turns = KeyedLocks()
+    inside: list[str] = []
+    entered = threading.Event()
+    release = threading.Event()
+
+    def hold(key: str) -> None:
+        with turns.hold(key):
+            inside.append(key)
+            entered.set()
+            release.wait(5)
+
+    first = threading.Thread(target=hold, args=("tag-a",))
+    first.start()
+    assert entered.wait(5)
+    second = threading.Thread(target=hold, args=("tag-a",))  # the same key: waits
+    other = threading.Thread(target=hold, args=("tag-b",))  # another key: goes in at once
+    second.start()
+    other.start()
+    deadline = time.monotonic() + 5
+    while inside.count("tag-b") == 0 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert inside == ["tag-a", "tag-b"]  # the second holder of tag-a is still waiting
+    assert len(turns) == 2
+    release.set()
+    for thread in (first, second, other):
+        thread.join(5)
+    assert inside.count("tag-a") == 2
+    assert len(turns) == 0

@@ -11,6 +11,7 @@ import base64
 import hashlib
 import json
 import secrets
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -483,3 +484,47 @@ def test_v3_signing_through_the_api_asks_the_referrers_once(
             before = proxy.api_requests
             assert sign_digest_v3(client, image, digest, key) == "signed"
             assert proxy.api_requests == before + 1
+
+
+class _SlowIndexPuts:
+    """A registry client whose fallback-index PUTs wait a moment first: without turns, two writers of one
+    run would both re-read the index before either PUT, and one PUT would replace the other's."""
+
+    def __init__(self, client: RegistryClient, tag: str) -> None:
+        self._client, self._tag = client, tag
+        self.index_puts = 0
+
+    def put_manifest(self, target: Any, tag_or_digest: str | None, *args: Any, **kwargs: Any) -> str:
+        if tag_or_digest == self._tag:
+            self.index_puts += 1
+            time.sleep(0.3)
+        return self._client.put_manifest(target, tag_or_digest, *args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+
+def test_two_referrers_of_one_subject_attached_at_once_take_turns_at_its_fallback_index(
+    plain_registry: RegistryProcess,
+) -> None:
+    """The vector's signature and its provenance go up side by side; their shared ``sha256-<hex>`` index is
+    written in turn (FALLBACK_INDEX_TURNS), so each PUT builds on the other's: two PUTs, both listed, no
+    redo at the read-back."""
+    from pipeline.http import parallel_map
+    from pipeline.signatures.referrer import FALLBACK_INDEX_TURNS
+
+    image, digest = new_image(plain_registry.ref(f"v3/turns-{secrets.token_hex(4)}:v1"), b"turns-image")
+    bundles = [b'{"bundle": "signature"}', b'{"bundle": "provenance"}']
+    with make_client() as client:
+        subject = client.head_manifest(image)
+        assert subject is not None
+        slow = _SlowIndexPuts(client, referrers_tag(digest))
+
+        def attach(bundle: bytes) -> str:
+            return attach_bundle(slow, image.repo, subject, bundle)  # type: ignore[arg-type]
+
+        manifests = parallel_map(attach, bundles, concurrency=2)
+        listed = json.loads(client.get_manifest(image.repo.tag(referrers_tag(digest))).data)
+    assert slow.index_puts == 2
+    assert sorted(entry["digest"] for entry in listed["manifests"]) == sorted(manifests)
+    assert len(FALLBACK_INDEX_TURNS) == 0  # a tag's lock is dropped once nobody holds or waits for it
