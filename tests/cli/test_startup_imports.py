@@ -83,3 +83,13 @@ def test_httpx_works_without_its_command_line_tool() -> None:
         capture_output=True, text=True, check=True,
     )  # fmt: skip
     assert proc.stdout.split()[-1] == "False"
+
+
+def test_the_request_timeout_option_is_set_without_the_http_stack() -> None:
+    # Its callback runs while the command line is parsed, before the command's work: it must not load httpx.
+    probe = (
+        "import sys; from pipeline.cli.registry_options import _apply_request_timeout; _apply_request_timeout(0.2);"
+        " from pipeline.network_defaults import request_timeout; print(request_timeout(), 'httpx' in sys.modules)"
+    )
+    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert proc.stdout.split() == ["0.2", "False"]
