@@ -35,6 +35,10 @@ NOT_FOR_VERIFY = (
     # Checking a signature's timestamp, decrypting a private key, reading YAML: nothing of it happens before
     # the first request, which fails against an unreachable registry.
     "rfc3161_client", "nacl", "yaml",
+    # Nor X.509 (a certificate is read with the first keyless signature or timestamp), nor the Sigstore bundle
+    # verifier and writers: the signature layouts import them when they check or write one.
+    "cryptography.x509", "pipeline.cosign.certificate", "pipeline.cosign.sct", "pipeline.sigstore.verify",
+    "pipeline.sigstore.writer", "pipeline.sigstore.blob_writer",
 )  # fmt: skip
 
 _PROBE = """
