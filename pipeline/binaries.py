@@ -47,8 +47,9 @@ from pipeline.http import (
     stream_under_deadline,
     transfer_timeout,
 )
+from pipeline.network_defaults import DEFAULT_BINARY_SIZE_LIMIT
 
-DEFAULT_SIZE_LIMIT: Final = 2 * 1024 * 1024 * 1024  # 2 GiB: a kernel or an initrd is tens of MiB
+DEFAULT_SIZE_LIMIT: Final = DEFAULT_BINARY_SIZE_LIMIT  # defined beside the other defaults --help shows
 MAX_REDIRECTS: Final = 10
 _RETRY_STATUSES: Final = frozenset({408, 429, 500, 502, 503, 504})
 _REDIRECTS: Final = frozenset({301, 302, 303, 307, 308})

@@ -34,6 +34,10 @@ from pipeline.network_defaults import DEFAULT_CONCURRENCY as DEFAULT_CONCURRENCY
 from pipeline.network_defaults import DEFAULT_REQUEST_TIMEOUT as DEFAULT_REQUEST_TIMEOUT
 from pipeline.network_defaults import REQUEST_TIMEOUT_ENV as REQUEST_TIMEOUT_ENV
 
+# The run's request timeout lives beside its default (the option's callback sets it before httpx loads).
+from pipeline.network_defaults import request_timeout as request_timeout
+from pipeline.network_defaults import set_request_timeout as set_request_timeout
+
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -431,28 +435,13 @@ BLOB_MIN_RATE: Final = 256 * 1024
 BLOB_BASE_FACTOR: Final = 3
 """A blob's deadline starts at this many request timeouts (a few minutes by default)."""
 
-_request_timeout: float = DEFAULT_REQUEST_TIMEOUT
 _DEADLINE_KEY: Final = "release_vector.deadline"
-
-
-def set_request_timeout(seconds: float | None) -> None:
-    """Set the total deadline of every request from now on (None: the default). The CLI calls this once
-    per command from ``--request-timeout`` / ``RELEASE_VECTOR_REQUEST_TIMEOUT``."""
-    global _request_timeout  # one process-wide setting, set by the composition root
-    if seconds is not None and not seconds > 0:
-        raise ValueError("the request timeout must be positive")
-    _request_timeout = DEFAULT_REQUEST_TIMEOUT if seconds is None else float(seconds)
-
-
-def request_timeout() -> float:
-    """The total deadline of one small request, in seconds."""
-    return _request_timeout
 
 
 def transfer_timeout(size: int | None) -> float:
     """Seconds for a transfer of ``size`` bytes: the request timeout for small requests (unknown size or
     up to 1 MiB), a few of them plus time at :data:`BLOB_MIN_RATE` for larger blobs."""
-    base = _request_timeout
+    base = request_timeout()
     if size is None or size <= 1024 * 1024:
         return base
     return base * BLOB_BASE_FACTOR + size / BLOB_MIN_RATE

@@ -22,6 +22,7 @@ from pipeline.cli.streams import PrintableStream
 from pipeline.cli.style import colour_wanted
 from pipeline.cli.usage_errors import report_click_error
 from pipeline.errors import ErrorList, ExitCode, ReleaseVectorError, printable
+from pipeline.network_defaults import set_request_timeout
 
 __all__ = ["app", "main", "run"]
 
@@ -39,9 +40,7 @@ def print_error(error: ReleaseVectorError) -> None:
 def run(argv: Sequence[str] | None = None) -> int:
     """Run the CLI on ``argv`` (default: ``sys.argv[1:]``) and return the exit code."""
     STATE.debug, STATE.progress, STATE.config = False, True, Config()
-    network = sys.modules.get("pipeline.http")  # loaded only by commands that need it (pipeline.cli.lazy)
-    if network is not None:
-        network.set_request_timeout(None)  # a run in the same process does not inherit the last one's option
+    set_request_timeout(None)  # a run in the same process does not inherit the last one's option
     args = list(sys.argv[1:] if argv is None else argv)
     stdout, stderr = sys.stdout, sys.stderr
     colour = colour_wanted(stderr, args, os.environ)

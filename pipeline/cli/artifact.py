@@ -6,10 +6,9 @@ import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
-import yaml
 
 from pipeline.artifact import MAX_VECTOR_BYTES, ArtifactAnnotations, parse_source_date_epoch
 from pipeline.cli.app import app
@@ -23,10 +22,12 @@ from pipeline.cli.registry_options import (
 )
 from pipeline.cli.trust_options import VERIFY_OPTIONS, verification_policy
 from pipeline.cosign.policy import TrustOptions
-from pipeline.cosign.verify import VerificationPolicy
 from pipeline.errors import InvalidInputError, UsageError
 from pipeline.oci.reference import parse_reference, parse_repository
-from pipeline.publish import PulledVector, PushResult, pull_vector, push_vector
+
+if TYPE_CHECKING:  # the push and pull themselves (cryptography, the registry client) load when they run (start-up)
+    from pipeline.cosign.verify import VerificationPolicy
+    from pipeline.publish import PulledVector, PushResult
 
 METADATA_KEY = "release-vector"
 SOURCE_DATE_EPOCH = "SOURCE_DATE_EPOCH"
@@ -51,6 +52,8 @@ def _text_field(block: dict[Any, Any], key: str, where: str) -> str | None:
 
 def read_vector_metadata(data: bytes, where: str) -> VectorMetadata:
     """``release-vector.version`` and ``.git-revision`` of a vector, if it has them (yaml.safe_load)."""
+    import yaml
+
     try:
         document = yaml.safe_load(data)
     except yaml.YAMLError as exc:
@@ -68,7 +71,10 @@ def read_vector_metadata(data: bytes, where: str) -> VectorMetadata:
     return VectorMetadata(_text_field(block, "version", where), _text_field(block, "git-revision", where))
 
 
-def _print_push(result: PushResult) -> None:
+def _print_push(result: PushResult, json_output: bool) -> None:
+    if json_output:
+        print_json(result.to_json())
+        return
     for outcome in result.tags:
         print(f"{result.repository.tag(outcome.tag)}@{result.digest} {outcome.status}")
 
@@ -105,6 +111,8 @@ def push_command(
 
     Tags already at that digest are not written again; a moved version tag is refused (exit 8) unless --force.
     """
+    from pipeline.publish import push_vector
+
     repo = parse_repository(repository)
     content = read_input_file(vector, "release vector", limit=MAX_VECTOR_BYTES)
     metadata = read_vector_metadata(content, str(vector))
@@ -128,10 +136,7 @@ def push_command(
         )
     if not result.written:
         print(f"nothing to push: every tag already points at {result.digest}", file=sys.stderr)
-    if json_output:
-        print_json(result.to_json())
-    else:
-        _print_push(result)
+    _print_push(result, json_output)
 
 
 def _tags_to_push(tags: list[str], metadata: VectorMetadata, vector: Path) -> list[str]:
@@ -195,6 +200,8 @@ def pull_command(
 
     Without them the vector is pulled unverified (a warning says so).
     """
+    from pipeline.publish import pull_vector
+
     image = parse_reference(ref)
     verify_options = (key, trust.certificate_identity, trust.certificate_identity_regexp, trust.certificate_oidc_issuer,
                       trust.certificate_oidc_issuer_regexp, trust.ca_roots, trust.ca_intermediates)  # fmt: skip

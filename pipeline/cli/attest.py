@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
@@ -31,13 +32,10 @@ from pipeline.cli.signing_config_options import date_log_entries, timestamp_clie
 from pipeline.cli.trust_options import TLOG_OPTIONS, VERIFY_OPTIONS, TlogOptions, transparency_log, verification_policy
 from pipeline.cosign.policy import TrustOptions
 from pipeline.errors import ExitCode
-from pipeline.signatures.attest import AttestationCheck, attestation_layouts, verify_attestations
-from pipeline.signatures.attestation import Attestation
-from pipeline.signatures.layout import WriteConfirmations
-from pipeline.signatures.sign import sign_images
-from pipeline.signatures.signers import signers_of
-from pipeline.sigstore.intoto import PREDICATE_LIMIT, parse_predicate, predicate_type_uri
-from pipeline.sigstore.statement_policy import StatementPolicy, parse_statement_policy
+
+if TYPE_CHECKING:  # the attestations' core (cryptography, the registry client) loads when a command runs (start-up)
+    from pipeline.signatures.attest import AttestationCheck
+    from pipeline.sigstore.statement_policy import StatementPolicy
 
 TYPE_HELP = (
     "Predicate type: slsaprovenance, slsaprovenance02, slsaprovenance1, spdx, spdxjson, cyclonedx, link, vuln, "
@@ -48,6 +46,8 @@ TYPE_OPTION = typer.Option("custom", "--type", help=TYPE_HELP)
 
 def read_predicate(path: Path) -> dict[str, object]:
     """The predicate file, bounded and checked (a JSON object of at most 16 MiB), before anything is written."""
+    from pipeline.sigstore.intoto import PREDICATE_LIMIT, parse_predicate
+
     return dict(parse_predicate(read_input_file(path, "predicate file", limit=PREDICATE_LIMIT), str(path)))
 
 
@@ -74,6 +74,13 @@ def attest_command(
     stored in the legacy sha256-<hex>.att tag (logged as an intoto entry) and/or, with --bundle-format v3 or both,
     as a Sigstore bundle referrer (logged as a dsse entry).
     """
+    from pipeline.signatures.attest import attestation_layouts
+    from pipeline.signatures.attestation import Attestation
+    from pipeline.signatures.layout import WriteConfirmations
+    from pipeline.signatures.sign import sign_images
+    from pipeline.signatures.signers import signers_of
+    from pipeline.sigstore.intoto import predicate_type_uri
+
     check_keyless_options(key, keyless_options, tlog_upload=tlog_options.tlog_upload)
     uri = predicate_type_uri(predicate_type)
     body = read_predicate(predicate)
@@ -127,6 +134,10 @@ def verify_attestation_command(
     Checks the envelope signature, the log entry, that the statement names the image's digest and is of the
     asked predicate type, and (--policy) the given JSON paths. Prints the verified statements, one per line.
     """
+    from pipeline.signatures.attest import verify_attestations
+    from pipeline.sigstore.intoto import predicate_type_uri
+    from pipeline.sigstore.statement_policy import parse_statement_policy
+
     uri = predicate_type_uri(predicate_type)
     statement_policy: StatementPolicy | None = None
     if policy_file is not None:

@@ -8,6 +8,7 @@ import json
 import re
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
@@ -23,9 +24,9 @@ from pipeline.cli.trust_options import TLOG_OPTIONS, VERIFY_OPTIONS, TlogOptions
 from pipeline.cosign.policy import TrustOptions
 from pipeline.errors import UsageError
 from pipeline.localfiles import BLOB_LIMIT
-from pipeline.signatures.att_blob import attest_blob, verify_blob_attestation
-from pipeline.signatures.signers import KeySigner, Signer
-from pipeline.sigstore.intoto import predicate_type_uri
+
+if TYPE_CHECKING:  # the signing core (cryptography, the log clients) loads when a command runs (start-up time)
+    from pipeline.signatures.signers import Signer
 
 _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 
@@ -44,6 +45,10 @@ def attest_blob_command(
 ) -> None:
     """Attest a file as `cosign attest-blob --bundle` does: an in-toto statement naming the file and its sha256,
     signed as a DSSE envelope, logged as a dsse entry, written as a Sigstore bundle v0.3."""
+    from pipeline.signatures.att_blob import attest_blob
+    from pipeline.signatures.signers import KeySigner
+    from pipeline.sigstore.intoto import predicate_type_uri
+
     check_keyless_options(key, keyless_options, tlog_upload=tlog_options.tlog_upload)
     if key is not None and keyless_options.keyless:
         raise UsageError("give --key or --keyless, not both (a bundle holds one signature)")
@@ -79,6 +84,9 @@ def verify_blob_attestation_command(
     json_output: bool = typer.Option(False, "--json", help="Print a JSON result."),
 ) -> None:
     """Verify a file's attestation bundle as cosign does; prints the statement."""
+    from pipeline.signatures.att_blob import verify_blob_attestation
+    from pipeline.sigstore.intoto import predicate_type_uri
+
     if (file is None) == (digest is None):
         raise UsageError("give the file or --digest (not both)")
     if digest_alg != "sha256":

@@ -6,13 +6,17 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
-from pipeline.binaries import DEFAULT_SIZE_LIMIT, BinaryFetcher, BinaryOptions, parse_binary_mirrors
 from pipeline.cli.common import one_line
 from pipeline.cli.option_groups import option_group
-from pipeline.release import BinaryCheck
+from pipeline.network_defaults import DEFAULT_BINARY_SIZE_LIMIT
+
+if TYPE_CHECKING:  # the fetcher (the HTTP stack) loads when a command runs, not for its --help (start-up time)
+    from pipeline.binaries import BinaryFetcher
+    from pipeline.release import BinaryCheck
 
 BINARY_MIRROR_OPTION = typer.Option(
     [],
@@ -23,7 +27,7 @@ BINARY_MIRROR_OPTION = typer.Option(
     "original url). Repeatable; the longest FROM wins. Example: https://github.com=http://127.0.0.1:8080/gh",
 )
 BINARY_SIZE_LIMIT_OPTION = typer.Option(
-    DEFAULT_SIZE_LIMIT,
+    DEFAULT_BINARY_SIZE_LIMIT,
     "--binary-size-limit",
     envvar="RELEASE_VECTOR_BINARY_SIZE_LIMIT",
     min=1,
@@ -45,6 +49,8 @@ class BinaryFlags:
 
     def fetcher(self, cacert: Path | None = None) -> BinaryFetcher:
         """A fetcher with these options (``cacert``: the private CA the registries use, trusted for binaries too)."""
+        from pipeline.binaries import BinaryFetcher, BinaryOptions, parse_binary_mirrors
+
         options = BinaryOptions(self.binary_size_limit, parse_binary_mirrors(self.binary_mirror), cacert)
         return BinaryFetcher(options)
 

@@ -121,7 +121,7 @@ def _write_blob_outputs(
 
 
 def looks_like_sigstore_bundle(data: bytes) -> bool:
-    from pipeline.sigstore import is_sigstore_bundle
+    from pipeline.sigstore.bundle import is_sigstore_bundle
 
     try:
         document = jsonbounded.loads(data, source="bundle")
@@ -180,7 +180,8 @@ def verify_blob_command(
     json_output: bool = typer.Option(False, "--json", help="Print a JSON result."),
 ) -> None:
     """Verify a file's signature as cosign does: key or keyless, and the Rekor entry."""
-    from pipeline.sigstore import parse_sigstore_bundle, verify_bundle_for_artifact
+    from pipeline.sigstore.bundle import parse_sigstore_bundle
+    from pipeline.sigstore.verify import verify_bundle_for_artifact
 
     if bundle is None and signature is None:
         raise UsageError("give --bundle or --signature")

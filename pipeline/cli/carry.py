@@ -6,6 +6,7 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
@@ -24,26 +25,18 @@ from pipeline.cli.registry_options import (
 from pipeline.cli.release_options import MIRRORS_OPTION
 from pipeline.cli.trust_options import VERIFY_OPTIONS, verification_policy
 from pipeline.cosign.policy import TrustOptions
-from pipeline.cosign.trust import default_trusted_root
-from pipeline.cosign.verify import VerificationPolicy
 from pipeline.errors import UsageError
 from pipeline.localfiles import KEY_LIMIT
-from pipeline.mirror.copy import Counts
 from pipeline.mirror.names import parse_destination
-from pipeline.mirror.run import (
-    KEY_FILE,
-    TRUSTED_ROOT_FILE,
-    CarryResult,
-    CarrySettings,
-    export_release,
-    import_release,
-    mirror_release,
-    verify_layout,
-)
 from pipeline.oci.mirror import parse_mirrors
 from pipeline.oci.reference import parse_reference
-from pipeline.provenance import ProvenanceExpectations
-from pipeline.release import ReleaseVerification
+
+if TYPE_CHECKING:  # the carrying itself (cryptography, the registry client) loads when a command runs (start-up)
+    from pipeline.cosign.verify import VerificationPolicy
+    from pipeline.mirror.copy import Counts
+    from pipeline.mirror.run import CarryResult
+    from pipeline.provenance import ProvenanceExpectations
+    from pipeline.release import ReleaseVerification
 
 REFERRERS_OPTION = typer.Option(
     False, "--include-referrers", help="Also carry every OCI 1.1 referrer (SBOMs, any artifact), not only "
@@ -141,6 +134,8 @@ def mirror_command(
     Every digest is kept: the vector artifact, every image it
     pins (every platform, every blob) and their signatures and attestations (.sig/.att tags, OCI 1.1
     referrers, the sha256-<hex> fallback index). Re-runs send only what is missing."""
+    from pipeline.mirror.run import CarrySettings, mirror_release
+
     ref, destination = parse_reference(reference), parse_destination(to)
     settings = CarrySettings(include_referrers, concurrency, dry_run, allow_unsigned, _policy(key, trust),
                              parse_mirrors(registry_mirror),
@@ -175,6 +170,9 @@ def export_command(
 
     For an air gap: index.json names each manifest by its original reference; cosign.pub (with --key), the
     trusted root and release-vector.json beside it. Written under a temporary name, renamed when complete."""
+    from pipeline.cosign.trust import default_trusted_root
+    from pipeline.mirror.run import KEY_FILE, TRUSTED_ROOT_FILE, CarrySettings, export_release
+
     ref = parse_reference(reference)
     settings = CarrySettings(include_referrers, concurrency, dry_run, allow_unsigned, _policy(key, trust),
                              parse_mirrors(registry_mirror),
@@ -205,6 +203,8 @@ def import_command(
 ) -> None:
     """Copy an export into a registry (names as mirror's). Every blob of the layout is
     checked against its digest first; a bad layout is refused (exit 3) before anything is sent."""
+    from pipeline.mirror.run import CarrySettings, import_release
+
     destination = parse_destination(to)
     settings = CarrySettings(False, concurrency, dry_run, allow_unsigned, _policy(key, trust))
     progress = _Progress("import")
@@ -224,6 +224,8 @@ def verify_exported(
     reference: str | None, layout: Path | None, policy: VerificationPolicy, concurrency: int,
     provenance: ProvenanceExpectations | None = None,
 ) -> ReleaseVerification:  # fmt: skip
+    from pipeline.mirror.run import verify_layout
+
     if layout is None or reference is not None:
         raise UsageError("give a release REF or --oci-layout DIR, one of the two")
     return verify_layout(layout, policy, concurrency=concurrency, provenance=provenance)

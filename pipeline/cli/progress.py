@@ -5,10 +5,13 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
+from typing import TYPE_CHECKING
 
 from pipeline.cli.common import raw_stream
 from pipeline.cli.state import STATE
-from pipeline.plan import SIGN_PINNED, Action, Plan
+
+if TYPE_CHECKING:  # the plan's module loads with the release it reports on, not with --help (start-up time)
+    from pipeline.plan import Action, Plan
 
 
 def say(text: str) -> None:
@@ -28,6 +31,8 @@ class StderrProgress:
 
 @contextmanager
 def _progress_reporter(version: str, total: int) -> Iterator[Callable[[Action, str], None]]:
+    from pipeline.plan import SIGN_PINNED
+
     count = 0
 
     def line(action: Action, outcome: str) -> None:

@@ -7,12 +7,15 @@ import os
 import re
 import socket
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import typer
 
 from pipeline.cli.option_groups import option_group
 from pipeline.errors import UsageError
-from pipeline.provenance import BuildEnvironment, ProvenanceExpectations
+
+if TYPE_CHECKING:  # the provenance module (the vector's YAML) loads when a release runs, not for --help (start-up)
+    from pipeline.provenance import BuildEnvironment, ProvenanceExpectations
 
 ATTEST_OPTION = typer.Option(
     None,
@@ -30,6 +33,8 @@ def build_environment(attest: str | None) -> BuildEnvironment | None:
         return None
     if attest.strip() != "provenance":
         raise UsageError(f"--attest {attest!r} is not supported (provenance)")
+    from pipeline.provenance import BuildEnvironment
+
     try:
         user = getpass.getuser()
     except (KeyError, OSError):
@@ -59,6 +64,8 @@ class ProvenanceCheckOptions:
                 re.compile(self.builder_id_regexp)
             except re.error as error:
                 raise UsageError(f"--builder-id-regexp is not a regular expression: {error}") from None
+        from pipeline.provenance import ProvenanceExpectations
+
         return ProvenanceExpectations(self.builder_id, self.builder_id_regexp, self.source_repository,
                                       self.source_ref)  # fmt: skip
 

@@ -13,7 +13,12 @@ import typer
 
 from pipeline.cli.option_groups import option_group
 from pipeline.errors import ReleaseVectorError, UsageError
-from pipeline.network_defaults import DEFAULT_CONCURRENCY, DEFAULT_REQUEST_TIMEOUT, REQUEST_TIMEOUT_ENV
+from pipeline.network_defaults import (
+    DEFAULT_CONCURRENCY,
+    DEFAULT_REQUEST_TIMEOUT,
+    REQUEST_TIMEOUT_ENV,
+    set_request_timeout,
+)
 from pipeline.oci.reference import Reference, Repository, parse_reference, parse_repository
 
 if TYPE_CHECKING:  # the HTTP stack loads when a command makes a client, not with its options (start-up time)
@@ -50,10 +55,9 @@ CREDENTIALS_FOR_OPTION = typer.Option(
     "never to registries named in a source file.",
 )
 
-def _apply_request_timeout(value: float | None) -> float | None:
-    from pipeline.http import set_request_timeout
 
-    set_request_timeout(value)  # one setting for every client of this run (pipeline.http reads it)
+def _apply_request_timeout(value: float | None) -> float | None:
+    set_request_timeout(value)  # one setting for every client of this run (pipeline.http reads it); no httpx yet
     return value
 
 

@@ -17,6 +17,7 @@ import os
 import sys
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
@@ -26,25 +27,24 @@ from pipeline.cli.config import CONFIG_ENV
 from pipeline.cli.vector import DEFAULT_SOURCE
 from pipeline.cosign.keyref import describe, is_key_uri
 from pipeline.errors import UsageError
-from pipeline.rehearsal.run import DEFAULT_VERSION as DEFAULT_VERSION
-from pipeline.rehearsal.run import PHASES, CommandOutcome, RehearsalResult, RehearsalSettings, rehearse
-from pipeline.secret import Secret
-from pipeline.sigstore.oidc import ACTIONS_REQUEST_TOKEN_ENV, ACTIONS_REQUEST_URL_ENV, SIGSTORE_ID_TOKEN_ENV
+from pipeline.rehearsal.defaults import DEFAULT_VERSION as DEFAULT_VERSION
+from pipeline.rehearsal.defaults import PHASES
+
+if TYPE_CHECKING:  # the rehearsal itself (its servers, the HTTP stack) loads when it runs (start-up time)
+    from pipeline.rehearsal.run import CommandOutcome, RehearsalResult
+    from pipeline.secret import Secret
 
 
 def _say(text: str) -> None:
     print(f"rehearse: {text}", file=sys.stderr, flush=True)
 
 
-SHIELDED = (
-    "REGISTRY_USERNAME",
-    "REGISTRY_PASSWORD",
-    SIGSTORE_ID_TOKEN_ENV,
-    ACTIONS_REQUEST_URL_ENV,
-    ACTIONS_REQUEST_TOKEN_ENV,
-    "FULCIO_URL",
-)
-"""The caller's registry credentials and identity token sources: never used by the rehearsal."""
+def shielded() -> tuple[str, ...]:
+    """The caller's registry credentials and identity token sources: never used by the rehearsal."""
+    from pipeline.sigstore.oidc import ACTIONS_REQUEST_TOKEN_ENV, ACTIONS_REQUEST_URL_ENV, SIGSTORE_ID_TOKEN_ENV
+
+    return ("REGISTRY_USERNAME", "REGISTRY_PASSWORD", SIGSTORE_ID_TOKEN_ENV, ACTIONS_REQUEST_URL_ENV,
+            ACTIONS_REQUEST_TOKEN_ENV, "FULCIO_URL")  # fmt: skip
 
 
 @contextlib.contextmanager
@@ -52,7 +52,7 @@ def _scoped_env(password: Secret | None = None, extra: Mapping[str, str] | None 
     """The environment of one in-process call: COSIGN_PASSWORD (and ``extra``: the keyless rehearsal's
     token service variables) set, never in argv, never for a child; the caller's registry credentials,
     token sources and RELEASE_VECTOR_* settings out of the way; then as it was."""
-    names = [*SHIELDED, PASSWORD_ENV]
+    names = [*shielded(), PASSWORD_ENV]
     names += [name for name in os.environ if name.startswith("RELEASE_VECTOR_") and name != "RELEASE_VECTOR_DEBUG"]
     saved = {name: os.environ.get(name) for name in [*names, *(extra or {})]}
     for name in names:
@@ -70,7 +70,6 @@ def _scoped_env(password: Secret | None = None, extra: Mapping[str, str] | None 
                 os.environ[name] = value
 
 
-
 class InProcessCommands:
     """The rehearsal's :class:`~pipeline.rehearsal.run.Commands` port: this CLI's commands, run in-process
     with ``--json``; their stdout is captured, their stderr passes through."""
@@ -79,6 +78,7 @@ class InProcessCommands:
         self, argv: Sequence[str], *, password: Secret | None = None, env: Mapping[str, str] | None = None
     ) -> CommandOutcome:
         from pipeline.cli import run  # the package imports this module: import at call time
+        from pipeline.rehearsal.run import CommandOutcome
 
         captured = io.StringIO()
         # The caller's release-vector.yaml is not the rehearsal's: an empty RELEASE_VECTOR_CONFIG reads none.
@@ -132,6 +132,8 @@ def rehearse_command(
     names, a throwaway key pair and a release folder; then the real `release --recursive`, `verify-release`,
     and a re-run that must plan nothing. --keyless signs keyless too (embedded OIDC issuer and Fulcio).
     Needs Debian's docker-registry (`make install`)."""
+    from pipeline.rehearsal.run import RehearsalSettings, rehearse
+
     if key_uri is not None and not is_key_uri(key_uri):  # before any server starts
         raise UsageError("--key-uri takes a pkcs11: or awskms:// key", where=describe(key_uri))
     settings = RehearsalSettings(source=source, version=version, workdir=workdir, images=images, keep=keep,

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
@@ -54,22 +55,23 @@ from pipeline.cli.trust_options import (
 )
 from pipeline.cli.vector import DEFAULT_SOURCE, SOURCE_DATE_EPOCH, load_source_file
 from pipeline.cosign.keyref import is_key_uri
-from pipeline.cosign.keys import PUBLIC_KEY_LABEL, PrivateKeyHandle, decode_pem, load_public_key, public_key_to_pem
 from pipeline.cosign.policy import TrustOptions
 from pipeline.localfiles import KEY_LIMIT
 from pipeline.oci.mirror import parse_mirrors
 from pipeline.oci.reference import parse_reference, parse_repository
-from pipeline.release import (
-    ReleasePorts,
-    ReleaseSettings,
-    ReleaseSpec,
-    release,
-    verify_release,
-)
+
+if TYPE_CHECKING:  # the release's core (cryptography, the registry client) loads when a command runs (start-up)
+    from pipeline.cosign.keys import PrivateKeyHandle
+    from pipeline.release import ReleasePorts, ReleaseResult, ReleaseSettings, ReleaseSpec
 
 
-def _key_for(spec: str, dry_run: bool) -> tuple[PrivateKeyHandle | None, bytes]:
-    """(signing key or None, public key PEM). A dry run may be given a public key: it writes nothing."""
+def _key_for(spec: str | None, dry_run: bool) -> tuple[PrivateKeyHandle | None, bytes | None]:
+    """(signing key or None, public key PEM; both None without ``--key``). A dry run may be given a public key:
+    it writes nothing."""
+    from pipeline.cosign.keys import PUBLIC_KEY_LABEL, decode_pem, load_public_key, public_key_to_pem
+
+    if spec is None:
+        return None, None
     if dry_run and not spec.startswith("env://") and not is_key_uri(spec):
         data = read_input_file(Path(spec), "key", limit=KEY_LIMIT)
         if decode_pem(data, spec).label == PUBLIC_KEY_LABEL:
@@ -127,6 +129,8 @@ def release_command(
     the log is then not enough and gets a logged one beside it. With --keyless every signature is also
     (without --key: only) made keyless; a keyless-only release publishes no cosign.pub.
     """
+    from pipeline.release import ReleaseSettings, ReleaseSpec
+
     started = time.monotonic()
     check_destination(target_options, no_publish)
     check_keyless_options(key, keyless_options, tlog_upload=tlog_options.tlog_upload)
@@ -135,17 +139,14 @@ def release_command(
     created = referrer_created() if chosen_format != "legacy" else None
     settings = ReleaseSettings(parse_mirrors(registry_mirror), concurrency, chosen_format, created,
                                parse_signature_repository(signature_repository))  # fmt: skip
-    artifact_repository = parse_repository(repository)
-    signing_key, public_pem = _key_for(key, dry_run) if key is not None else (None, None)
+    artifact_repository, (signing_key, public_pem) = parse_repository(repository), _key_for(key, dry_run)
     spec = ReleaseSpec(
         version, load_source_file(source), source, artifact_repository, public_pem, git_revision, source_url,
         os.environ.get(SOURCE_DATE_EPOCH), recursive, tuple(exclude_image), dry_run, build_environment(attest),
     )  # fmt: skip
     binaries = None if no_binaries else binary_flags
     edges = _Edges(key, signing_key, keyless_options, tlog_options, registry, target_options, binaries)
-    with _release_ports(spec, settings, edges) as ports:
-        result = release(spec, settings, ports, progress=StderrProgress(), started=started)
-    print_release(result, json_output)
+    print_release(_run_release(spec, settings, edges, started), json_output)
 
 
 @dataclass(frozen=True)
@@ -161,12 +162,22 @@ class _Edges:
     binaries: bins.BinaryFlags | None  # None: --no-binaries
 
 
+def _run_release(spec: ReleaseSpec, settings: ReleaseSettings, edges: _Edges, started: float) -> ReleaseResult:
+    from pipeline.release import release
+
+    with _release_ports(spec, settings, edges) as ports:
+        return release(spec, settings, ports, progress=StderrProgress(), started=started)
+
+
 @contextmanager
 def _release_ports(spec: ReleaseSpec, settings: ReleaseSettings, edges: _Edges) -> Iterator[ReleasePorts]:
     """One registry client for the whole release (assemble, look, sign): one ping, one pool of connections."""
     # REGISTRY_USERNAME/PASSWORD go to --repository's registry (and --registry-credentials-for), never to the
     # registries the source names: those may be third parties (docker.io, quay.io) excluded from signing.
     # The --signature-repository is typed on the command line and written to, as --repository is.
+    from pipeline.cosign.keys import load_public_key
+    from pipeline.release import ReleasePorts
+
     named = [spec.repository.tag(spec.version)]
     public_pem = spec.public_key_pem
     with (
@@ -227,6 +238,8 @@ def verify_release_command(
     """Verify a whole release: the vector's signature, that the tag asked for is the vector's version, then
     every image it pins (signature on the pinned digest, tag still pointing there) and, with a release target,
     the published cosign.pub and release.yaml (byte for byte the signed vector)."""
+    from pipeline.release import verify_release
+
     policy = verification_policy(key, trust)
     expected = provenance.expectations()
     if oci_layout is not None or reference is None:

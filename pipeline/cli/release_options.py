@@ -7,14 +7,17 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from pipeline.cli.option_groups import option_group
 from pipeline.cli.vector import MIRRORS_OPTION
 from pipeline.errors import UsageError
-from pipeline.targets import DEFAULT_API_URL, GitHubOptions, GitHubTarget, ReleaseDirTarget, ReleaseTarget
-from pipeline.targets.github import github_token
+from pipeline.network_defaults import DEFAULT_GITHUB_API_URL
+
+if TYPE_CHECKING:  # the targets (the HTTP stack) load when a release runs, not for --help (start-up time)
+    from pipeline.targets import ReleaseTarget
 
 __all__ = [
     "EXCLUDE_OPTION",
@@ -41,7 +44,7 @@ RELEASE_DIR_OPTION = typer.Option(
     help="Local release target: DIR/VERSION/ gets cosign.pub, release.yaml and release.json.",
 )
 GITHUB_API_URL_OPTION = typer.Option(
-    DEFAULT_API_URL,
+    DEFAULT_GITHUB_API_URL,
     "--github-api-url",
     envvar="GITHUB_API_URL",
     help="GitHub REST API base URL (GitHub Enterprise: https://HOST/api/v3).",
@@ -96,6 +99,9 @@ def check_destination(options: TargetOptions, no_publish: bool) -> None:
 @contextmanager
 def release_target(options: TargetOptions) -> Iterator[ReleaseTarget | None]:
     """The release target the options name (None: none); the GitHub token from GITHUB_TOKEN."""
+    from pipeline.targets import GitHubOptions, GitHubTarget, ReleaseDirTarget
+    from pipeline.targets.github import github_token
+
     github_repository, release_dir = options.github_repository, options.release_dir
     if github_repository and release_dir:
         raise UsageError("give --github-repository or --release-dir, not both")

@@ -4,12 +4,15 @@ summary and each failure once (:mod:`pipeline.cli.verdicts` decides the exit cod
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
 from pipeline.cli import binary_options as bins
 from pipeline.cli.common import print_json
 from pipeline.cli.progress import print_plan_table, say
 from pipeline.cli.verdicts import Verdict, finish
-from pipeline.release import ReleaseResult, ReleaseVerification
+
+if TYPE_CHECKING:  # results of the release's core, which loads when a command runs (start-up time)
+    from pipeline.release import ReleaseResult, ReleaseVerification
 
 
 def print_release(result: ReleaseResult, json_output: bool) -> None:

@@ -17,20 +17,16 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from pipeline.cli.common import read_input_file
 from pipeline.cli.keyless_options import KeylessOptions
 from pipeline.cli.trust_options import SigningTlogOptions, TlogOptions
-from pipeline.cosign.certificate import load_certificates
-from pipeline.cosign.policy import SHIPPED_ROOT
-from pipeline.cosign.timestamp import TimestampAuthority
-from pipeline.cosign.trust import default_trusted_root, timestamp_authorities_from_trusted_root
 from pipeline.errors import UsageError
-from pipeline.http import bare_url
-from pipeline.sigstore.rekor_v2_client import RekorV2Client
-from pipeline.sigstore.signing_config import Selection, SigningConfig, parse_signing_config, select_services
-from pipeline.sigstore.tsa_client import DEFAULT_TSA_URL, TimestampClient, is_local_tsa
+
+if TYPE_CHECKING:  # the config's parser and the TSA client (X.509, httpx) load when a command signs (start-up)
+    from pipeline.sigstore.signing_config import SigningConfig
+    from pipeline.sigstore.tsa_client import TimestampClient
 
 SHIPPED_SIGNING_CONFIG: Final = "the shipped public-good signing config"
 REKOR_API_VERSIONS: Final = (1, 2)  # the Rekor API versions this tool signs into
@@ -49,6 +45,8 @@ def shipped_signing_config() -> bytes:
 
 
 def load_signing_config(path: Path | None) -> tuple[SigningConfig, str]:
+    from pipeline.sigstore.signing_config import parse_signing_config
+
     if path is None:
         return parse_signing_config(shipped_signing_config(), SHIPPED_SIGNING_CONFIG), SHIPPED_SIGNING_CONFIG
     return parse_signing_config(read_input_file(path, "signing config"), str(path)), str(path)
@@ -65,6 +63,8 @@ def signing_services(
 
     Timestamp authorities come from an explicit config (or ``tsa_url``) only: the shipped public-good config
     names one too, but timestamping every signature is not what a run without options did before."""
+    from pipeline.sigstore.signing_config import Selection, select_services
+
     flags = (("--rekor-url", rekor_url), ("--fulcio-url", fulcio_url), ("--timestamp-server-url", tsa_url))
     if path is not None and any(value is not None for _, value in flags):
         given = " and ".join(name for name, value in flags if value is not None)
@@ -137,6 +137,13 @@ def _check_v2_log(services: SigningServices, tsa_url: str | None, legacy_layout:
 @contextmanager
 def timestamp_client(options: TlogOptions) -> Iterator[TimestampClient | None]:
     """The TSA every signature is timestamped by (None: no timestamps); its chain as the module doc says."""
+    from pipeline.cosign.certificate import load_certificates
+    from pipeline.cosign.policy import SHIPPED_ROOT
+    from pipeline.cosign.timestamp import TimestampAuthority
+    from pipeline.cosign.trust import default_trusted_root, timestamp_authorities_from_trusted_root
+    from pipeline.http import bare_url
+    from pipeline.sigstore.tsa_client import DEFAULT_TSA_URL, TimestampClient, is_local_tsa
+
     url = options.timestamp_server_url
     if url is None:
         yield None
@@ -166,5 +173,7 @@ def timestamp_client(options: TlogOptions) -> Iterator[TimestampClient | None]:
 def date_log_entries(tlog: object, tsa: TimestampClient | None) -> None:
     """A Rekor v2 log's entries carry no time: the run's TSA dates them, also when deciding whether an
     existing signature is this run's (else every re-run would sign again)."""
+    from pipeline.sigstore.rekor_v2_client import RekorV2Client
+
     if isinstance(tlog, RekorV2Client) and tsa is not None:
         tlog.date_with(tsa.authorities)

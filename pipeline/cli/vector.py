@@ -7,12 +7,10 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
 
-from pipeline.assemble import Resolution, assemble, binary_errors, resolve_binaries, resolve_source, vector_metadata
-from pipeline.binaries import BinaryResolution
 from pipeline.cli.app import app
 from pipeline.cli.binary_options import BINARY_OPTIONS, NO_BINARIES_OPTION, BinaryFlags
 from pipeline.cli.common import print_json, read_input_file, write_atomically
@@ -20,9 +18,12 @@ from pipeline.cli.counter import counter
 from pipeline.cli.option_groups import grouped
 from pipeline.cli.registry_options import CONCURRENCY_OPTION, REGISTRY_OPTIONS, RegistryFlags, registry_options
 from pipeline.errors import UsageError
-from pipeline.oci.client import RegistryClient
 from pipeline.oci.mirror import Mirrors, parse_mirrors
-from pipeline.vector import MAX_DOCUMENT_BYTES, Source, load_source
+
+if TYPE_CHECKING:  # the assembly, YAML and the registry client load when assemble runs, not for --help (start-up)
+    from pipeline.assemble import Resolution
+    from pipeline.binaries import BinaryResolution
+    from pipeline.vector import Source
 
 SOURCE_DATE_EPOCH = "SOURCE_DATE_EPOCH"
 DEFAULT_SOURCE = Path("release/release.yaml")
@@ -55,10 +56,15 @@ def _write_stdout(data: bytes) -> None:
 
 def load_source_file(path: Path) -> Source:
     """The source definition at ``path``, validated (every problem with its line)."""
+    from pipeline.vector import MAX_DOCUMENT_BYTES, load_source
+
     return load_source(read_input_file(path, "source definition", limit=MAX_DOCUMENT_BYTES), str(path))
 
 
 def _resolve(source: Source, mirrors: Mirrors, *, concurrency: int, registry: RegistryFlags) -> Resolution:
+    from pipeline.assemble import resolve_source
+    from pipeline.oci.client import RegistryClient
+
     # No registry of a source file counts as named: REGISTRY_USERNAME/PASSWORD only for --registry-credentials-for.
     options = registry_options(
         (),
@@ -105,6 +111,8 @@ def assemble_command(
     (version, git revision, sha256 of the source; `created` only from SOURCE_DATE_EPOCH). Same source and
     digests, same bytes.
     """
+    from pipeline.assemble import Resolution, assemble, vector_metadata
+
     if json_output and output is None:
         raise UsageError("--json needs --output: without it stdout carries the vector", where="--json")
     started = time.monotonic()
@@ -141,6 +149,8 @@ def _fetch_binaries(
         _err(f"note: {len(source.binaries)} binaries not downloaded (--no-binaries or --no-resolve): their urls "
              "get no digest")  # fmt: skip
         return None
+    from pipeline.assemble import resolve_binaries
+
     with flags.fetcher(registry.registry_cacert) as fetcher:
         return resolve_binaries(fetcher, source, concurrency=concurrency)
 
@@ -175,6 +185,8 @@ def _fail_unresolved(
     fetched: BinaryResolution | None = None,
 ) -> NoReturn:
     """Every image (and binary) that could not be resolved, with its line, on stderr (and the JSON result); exits."""
+    from pipeline.assemble import binary_errors
+
     codes = []
     for image, failure in resolution.failed_entries(source):
         _err(f"error: {failure.reason} ({source.where}:{image.line})")

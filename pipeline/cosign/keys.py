@@ -23,8 +23,6 @@ import os
 from dataclasses import dataclass
 from typing import Final, Protocol
 
-import nacl.exceptions
-import nacl.secret
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
@@ -55,8 +53,10 @@ WRITE_SCRYPT_N: Final = 65536
 SCRYPT_R: Final = 8
 SCRYPT_P: Final = 1
 SALT_SIZE: Final = 32
-NONCE_SIZE: Final = nacl.secret.SecretBox.NONCE_SIZE  # 24
-KEY_SIZE: Final = nacl.secret.SecretBox.KEY_SIZE  # 32
+# nacl's SecretBox sizes, written out: nacl loads only when a key is encrypted or decrypted (start-up time).
+NONCE_SIZE: Final = 24  # nacl.secret.SecretBox.NONCE_SIZE
+KEY_SIZE: Final = 32  # nacl.secret.SecretBox.KEY_SIZE
+_MAC_SIZE: Final = 16  # nacl.secret.SecretBox.MACBYTES
 _SCRYPT_MAXMEM: Final = 256 * 1024 * 1024  # 128 * r * N for N = 2^17 is 128 MiB
 
 PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey
@@ -136,6 +136,8 @@ def _scrypt(password: Secret, salt: bytes, n: int, r: int, p: int) -> bytes:
 
 def encrypt_envelope(plaintext: bytes, password: Secret, *, salt: bytes, nonce: bytes) -> bytes:
     """The compact JSON envelope, fields in cosign's order (kdf, cipher, ciphertext)."""
+    import nacl.secret
+
     key = _scrypt(password, salt, WRITE_SCRYPT_N, SCRYPT_R, SCRYPT_P)
     ciphertext = nacl.secret.SecretBox(key).encrypt(plaintext, nonce).ciphertext
     envelope = {
@@ -192,8 +194,11 @@ def decrypt_envelope(envelope_bytes: bytes, password: Secret, source: str) -> by
     ciphertext = _b64_field(envelope["ciphertext"], "ciphertext", source)
     if len(nonce) != NONCE_SIZE:
         raise CorruptKeyError(f"the encrypted key's nonce is {len(nonce)} bytes, not {NONCE_SIZE}", where=source)
-    if len(ciphertext) <= nacl.secret.SecretBox.MACBYTES:
+    if len(ciphertext) <= _MAC_SIZE:
         raise CorruptKeyError("the encrypted key's ciphertext is truncated", where=source)
+    import nacl.exceptions
+    import nacl.secret
+
     key = _scrypt(password, salt, n, r, p)
     try:
         return bytes(nacl.secret.SecretBox(key).decrypt(ciphertext, nonce))

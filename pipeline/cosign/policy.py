@@ -8,7 +8,7 @@ to its ``warn``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -20,6 +20,7 @@ if TYPE_CHECKING:  # TrustOptions is in every verify command's signature: crypto
 
     from pipeline.cosign.keys import PublicKey
     from pipeline.cosign.sct import CtLogKey
+    from pipeline.cosign.timestamp import TimestampAuthority
     from pipeline.cosign.verify import VerificationPolicy
 
 SHIPPED_ROOT = "the shipped Sigstore public-good trusted root"
@@ -54,9 +55,9 @@ def build_policy(
     ``read(path, what)`` reads each file named (the caller's bounded, one-line-error reader); ``warn``
     receives the warnings an insecure option earns.
     """
-    from pipeline.cosign.certificate import IdentityPolicy, load_certificates
     from pipeline.cosign.keys import load_public_key
     from pipeline.cosign.trust import (
+        DeferredTimestampAuthorities,
         ct_log_keys_from_trusted_root,
         default_trusted_root,
         fulcio_certificates_from_trusted_root,
@@ -93,11 +94,13 @@ def build_policy(
         rekor_keys += load_rekor_public_keys(rekor_pem, str(rekor_public_key))
     if not rekor_keys:
         rekor_keys = rekor_keys_from_trusted_root(default_trusted_root(), SHIPPED_ROOT)
-    authorities = tuple(
-        timestamp_authorities_from_trusted_root(root_bytes, str(trusted_root))
+    # The RFC 3161 timestamp authorities a Sigstore bundle's timestamps may come from: a root given is read now
+    # (its errors before any network work), the shipped one when a timestamp is first checked (X.509).
+    authorities: Sequence[TimestampAuthority] = (
+        tuple(timestamp_authorities_from_trusted_root(root_bytes, str(trusted_root)))
         if root_bytes is not None
-        else timestamp_authorities_from_trusted_root(default_trusted_root(), SHIPPED_ROOT)
-    )  # the RFC 3161 timestamp authorities a Sigstore bundle's timestamps may come from
+        else DeferredTimestampAuthorities(default_trusted_root(), SHIPPED_ROOT)
+    )
     if key is not None:
         public_key = load_public_key(read(key, "public key"), str(key))
         return VerificationPolicy(
@@ -107,6 +110,8 @@ def build_policy(
         raise UsageError("give --key, or --certificate-identity/--certificate-identity-regexp for keyless verification")
     if not (certificate_oidc_issuer or certificate_oidc_issuer_regexp):
         raise UsageError("keyless verification needs --certificate-oidc-issuer or --certificate-oidc-issuer-regexp")
+    from pipeline.cosign.certificate import IdentityPolicy, load_certificates  # X.509: keyless only
+
     identity = IdentityPolicy(
         certificate_identity, certificate_identity_regexp, certificate_oidc_issuer, certificate_oidc_issuer_regexp
     )

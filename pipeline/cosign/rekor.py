@@ -32,7 +32,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Final
 
-from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 
@@ -205,6 +204,8 @@ def _spki_and_certificate(pem: bytes) -> tuple[bytes, bytes | None]:
         raise ValueError(exc.message) from None
     try:
         if block.label == "CERTIFICATE":
+            from cryptography import x509  # only a keyless signer's certificate needs X.509 (start-up time)
+
             certificate = x509.load_der_x509_certificate(block.der)
             spki = certificate.public_key().public_bytes(
                 serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo

@@ -19,13 +19,13 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-
-from cryptography import x509
-from rfc3161_client import VerificationError as Rfc3161VerificationError
-from rfc3161_client import VerifierBuilder, decode_timestamp_response
+from typing import TYPE_CHECKING
 
 from pipeline import jsonbounded
 from pipeline.errors import InvalidInputError, VerificationError
+
+if TYPE_CHECKING:  # rfc3161-client loads with the first timestamp checked, not with every verify (start-up)
+    from cryptography import x509
 
 MAX_TIMESTAMPS = 32  # more in one bundle is refused (sigstore-python's limit)
 
@@ -53,6 +53,9 @@ def verify_timestamp(
     response_der: bytes, message: bytes, authorities: Sequence[TimestampAuthority], where: str
 ) -> datetime:
     """The time a trusted TSA signed for ``message``; VerificationError saying why not."""
+    from rfc3161_client import VerificationError as Rfc3161VerificationError
+    from rfc3161_client import VerifierBuilder, decode_timestamp_response
+
     try:
         response = decode_timestamp_response(response_der)
     except (ValueError, Rfc3161VerificationError) as exc:

@@ -17,21 +17,25 @@ import base64
 import binascii
 import json
 import re
-from collections.abc import Mapping
+import threading
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from importlib import resources
-from typing import Final
+from typing import TYPE_CHECKING, Final, overload
 
-from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 from pipeline import jsonbounded
 from pipeline.cosign.keys import CURVE_HASHES, PublicKey, load_public_key
-from pipeline.cosign.sct import CtLogKey
 from pipeline.cosign.timestamp import TimestampAuthority
 from pipeline.errors import InvalidInputError, KeyFormatError
+
+if TYPE_CHECKING:  # X.509 loads with the first certificate read (a verify with --key may read none: start-up)
+    from cryptography import x509
+
+    from pipeline.cosign.sct import CtLogKey
 
 TRUSTED_ROOT_MEDIA_TYPE_PREFIX: Final = "application/vnd.dev.sigstore.trustedroot"
 DEFAULT_TRUSTED_ROOT_SOURCE: Final = "built-in Sigstore public-good trusted_root.json"
@@ -124,6 +128,8 @@ def fulcio_certificates_from_trusted_root(
     data: bytes, where: str
 ) -> tuple[list[x509.Certificate], list[x509.Certificate]]:
     """(roots, intermediates) of every Fulcio CA in a trusted root; self-signed certificates are roots."""
+    from cryptography import x509
+
     root = _load_trusted_root(data, where)
     roots: list[x509.Certificate] = []
     intermediates: list[x509.Certificate] = []
@@ -153,6 +159,8 @@ def ct_log_keys_from_trusted_root(data: bytes, where: str) -> list[CtLogKey]:
 
     A log is known by the SHA-256 of its key (what an SCT names), which is also its ``logId.keyId``.
     """
+    from pipeline.cosign.sct import CtLogKey
+
     return [CtLogKey.of(key) for key in _log_keys(_load_trusted_root(data, where), "ctlogs", where)]
 
 
@@ -183,6 +191,8 @@ def _moment(value: object, name: str, where: str) -> datetime | None:
 
 def timestamp_authorities_from_trusted_root(data: bytes, where: str) -> list[TimestampAuthority]:
     """The RFC 3161 timestamp authorities (``timestampAuthorities``) of a trusted root (maybe none)."""
+    from cryptography import x509
+
     root = _load_trusted_root(data, where)
     authorities: list[TimestampAuthority] = []
     for index, authority in enumerate(_objects(root, "timestampAuthorities", where)):
@@ -211,6 +221,39 @@ def timestamp_authorities_from_trusted_root(data: bytes, where: str) -> list[Tim
     return authorities
 
 
+class DeferredTimestampAuthorities(Sequence[TimestampAuthority]):
+    """:func:`timestamp_authorities_from_trusted_root` of a root known to be valid (the shipped one), read on
+    first use: most verifications meet no RFC 3161 timestamp, and reading the TSAs' certificates is what
+    would load X.509 (start-up time of ``verify``, issue 18). A root the user names is read at once instead,
+    so that its errors come before any network work."""
+
+    def __init__(self, data: bytes, where: str) -> None:
+        self._data, self._where = data, where
+        self._authorities: tuple[TimestampAuthority, ...] | None = None
+        self._lock = threading.Lock()  # verifications run in threads (parallel_map)
+
+    def _read(self) -> tuple[TimestampAuthority, ...]:
+        with self._lock:
+            if self._authorities is None:
+                self._authorities = tuple(timestamp_authorities_from_trusted_root(self._data, self._where))
+            return self._authorities
+
+    @overload
+    def __getitem__(self, index: int) -> TimestampAuthority: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[TimestampAuthority]: ...
+
+    def __getitem__(self, index: int | slice) -> TimestampAuthority | Sequence[TimestampAuthority]:
+        return self._read()[index]
+
+    def __len__(self) -> int:
+        return len(self._read())
+
+    def __repr__(self) -> str:
+        return f"DeferredTimestampAuthorities({self._where!r})"
+
+
 def default_trusted_root() -> bytes:
     """The shipped public-good ``trusted_root.json``."""
     return (resources.files("pipeline") / "data" / "trusted_root.json").read_bytes()
@@ -230,6 +273,8 @@ def default_ct_log_keys() -> list[CtLogKey]:
 
 def load_ct_log_public_keys(pem: bytes, where: str) -> list[CtLogKey]:
     """Every ``PUBLIC KEY`` block of ``pem`` as a CT log key (cosign's SIGSTORE_CT_LOG_PUBLIC_KEY_FILE)."""
+    from pipeline.cosign.sct import CtLogKey
+
     blocks = _PUBLIC_KEY_BLOCK_RE.findall(pem)
     if not blocks:
         raise KeyFormatError("no PUBLIC KEY PEM block found for the CT log key", where=where)

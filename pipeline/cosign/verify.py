@@ -13,15 +13,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
-from cryptography import x509
-
-from pipeline.cosign.certificate import IdentityPolicy, certificate_identity, load_certificates, verify_certificate
 from pipeline.cosign.keys import PublicKey, public_key_to_pem, verify_signature
-from pipeline.cosign.rekor import RekorBundle, verify_rekor_bundle
-from pipeline.cosign.sct import CtLogKey, verify_embedded_sct
-from pipeline.cosign.timestamp import TimestampAuthority, verify_timestamps
 from pipeline.errors import VerificationError
+
+if TYPE_CHECKING:  # X.509, the log's bundles, SCTs and RFC 3161 load with the first signature checked (start-up)
+    from cryptography import x509
+
+    from pipeline.cosign.certificate import IdentityPolicy
+    from pipeline.cosign.rekor import RekorBundle
+    from pipeline.cosign.sct import CtLogKey
+    from pipeline.cosign.timestamp import TimestampAuthority
 
 
 @dataclass(frozen=True)
@@ -41,6 +44,9 @@ def verify_keyless_certificate(
 ) -> list[str]:
     """The certificate chains to a trusted root, names the expected identity and issuer, and (unless
     ``trust.ignore_sct``) carries an SCT from a trusted CT log; the checks made, for the report."""
+    from pipeline.cosign.certificate import verify_certificate
+    from pipeline.cosign.sct import verify_embedded_sct
+
     chain = verify_certificate(
         leaf,
         intermediates=[*trust.intermediates, *intermediates],
@@ -68,7 +74,7 @@ class VerificationPolicy:
     rekor_keys: tuple[PublicKey, ...]
     ignore_tlog: bool = False
     now: datetime = field(default_factory=lambda: datetime.now(UTC))
-    timestamp_authorities: tuple[TimestampAuthority, ...] = ()
+    timestamp_authorities: Sequence[TimestampAuthority] = ()  # maybe read on first use (trust.py)
 
     def __post_init__(self) -> None:
         if (self.public_key is None) == (self.keyless is None):
@@ -100,6 +106,10 @@ def verify_signed_payload(
     """Raise VerificationError with the reason, or say what verified. ``rfc3161_timestamp``: cosign's legacy
     timestamp annotation (a ``TimeStampResp`` over the signature); one that verifies with a trusted TSA is a
     time the keyless certificate must be valid at, beside the log's; one that does not is reported."""
+    from pipeline.cosign.certificate import certificate_identity, load_certificates
+    from pipeline.cosign.rekor import verify_rekor_bundle
+    from pipeline.cosign.timestamp import verify_timestamps
+
     checks: list[str] = []
     issuer: str | None = None
     leaf: x509.Certificate | None = None

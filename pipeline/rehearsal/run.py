@@ -39,6 +39,7 @@ from typing import Any, Final, Protocol
 from pipeline.errors import ExitCode, InvalidInputError
 from pipeline.oci.reference import parse_reference
 from pipeline.rehearsal.binary_server import BinaryServer, binary_mirror_specs
+from pipeline.rehearsal.defaults import DEFAULT_VERSION
 from pipeline.rehearsal.fulcio_server import FulcioServer, TrustedIssuer
 from pipeline.rehearsal.key_uri import UriKeys, uri_keys
 from pipeline.rehearsal.log_server import LogServer
@@ -61,7 +62,6 @@ from pipeline.rehearsal.targets import (
 from pipeline.secret import Secret
 from pipeline.vector import Source, load_source
 
-DEFAULT_VERSION: Final = "v0.0.0-rehearsal"
 ARTIFACT_REPOSITORY: Final = "rehearsal/releases"
 OWNED: Final = ("registry", "keys", "releases", "source.yaml")
 """What a rehearsal writes in its work folder (and removes there first when the folder is reused)."""
@@ -82,9 +82,6 @@ def step_counter(say: Callable[[str], None], label: str, total: int) -> Callable
             say(f"[{count}/{total}] {label}")
 
     return tick
-
-
-PHASES: Final = ("registry", "seed", "keys", "release", "verify-release", "rerun")
 
 
 @dataclass(frozen=True)

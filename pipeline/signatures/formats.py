@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Final, Literal
+from typing import TYPE_CHECKING, Final, Literal
 
 from pipeline.errors import UsageError
-from pipeline.signatures.blob import TimestampSource
 from pipeline.signatures.layout import Format, Layout, SignatureReads, WriteConfirmations
 from pipeline.signatures.legacy import LegacyLayout
 from pipeline.signatures.referrer import ReferrerLayout
-from pipeline.signatures.registry import SignatureRegistry
+
+if TYPE_CHECKING:  # sign-blob's module (the bundle writers) is not needed to look for signatures
+    from pipeline.signatures.blob import TimestampSource
+    from pipeline.signatures.registry import SignatureRegistry
 
 BundleFormat = Literal["legacy", "v3", "both"]
 BUNDLE_FORMATS: Final[tuple[BundleFormat, ...]] = ("legacy", "v3", "both")

@@ -14,6 +14,7 @@ import binascii
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from pipeline.cosign.keys import signing_hash
 from pipeline.cosign.payload import SimpleSigningPayload, parse_simple_signing_payload, simple_signing_payload
@@ -37,7 +38,6 @@ from pipeline.cosign.verify import VerificationPolicy, VerifiedSignature, verify
 from pipeline.errors import NotFoundError, ReleaseVectorError, VerificationError, is_unchecked
 from pipeline.oci import digest as digests
 from pipeline.oci.reference import Reference, parse_reference
-from pipeline.signatures.blob import TimestampSource
 from pipeline.signatures.layout import (
     Format,
     LayoutVerification,
@@ -48,9 +48,12 @@ from pipeline.signatures.layout import (
     write_until_present,
 )
 from pipeline.signatures.registry import SignatureRegistry, manifest_if_there, upload_blobs
-from pipeline.signatures.signers import Signer
 from pipeline.signatures.target import SignatureTarget
-from pipeline.sigstore.tlog import TransparencyLog
+
+if TYPE_CHECKING:  # signing's side (sign-blob's bundle writers, the signers, the log): not needed to verify
+    from pipeline.signatures.blob import TimestampSource
+    from pipeline.signatures.signers import Signer
+    from pipeline.sigstore.tlog import TransparencyLog
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from pipeline import jsonbounded
 from pipeline.cosign.verify import VerificationPolicy, VerifiedSignature
@@ -40,7 +40,6 @@ from pipeline.oci import digest as digests
 from pipeline.oci import mediatypes
 from pipeline.oci.client import Descriptor
 from pipeline.oci.reference import Reference, Repository
-from pipeline.signatures.blob import TimestampSource
 from pipeline.signatures.layout import (
     Format,
     KeyedLocks,
@@ -52,7 +51,6 @@ from pipeline.signatures.layout import (
     write_until_present,
 )
 from pipeline.signatures.registry import KnownManifests, ReferrersApi, SignatureRegistry, manifest_if_there
-from pipeline.signatures.signers import Signer
 from pipeline.signatures.target import SignatureTarget
 from pipeline.sigstore.bundle import (
     BUNDLE_MEDIA_TYPE_PREFIX,
@@ -61,9 +59,11 @@ from pipeline.sigstore.bundle import (
     parse_sigstore_bundle,
 )
 from pipeline.sigstore.dsse import IN_TOTO_PAYLOAD_TYPE, DsseEnvelope, DsseSignature, dsse_pae
-from pipeline.sigstore.tlog import TransparencyLog
-from pipeline.sigstore.verify import verify_bundle_for_image
-from pipeline.sigstore.writer import cosign_sign_statement, dsse_bundle
+
+if TYPE_CHECKING:  # signing's side (the signers, the log, sign-blob's module): not needed to verify
+    from pipeline.signatures.blob import TimestampSource
+    from pipeline.signatures.signers import Signer
+    from pipeline.sigstore.tlog import TransparencyLog
 
 BUNDLE_ARTIFACT_TYPE: Final = mediatypes.SIGSTORE_BUNDLE_V03
 CONTENT_ANNOTATION: Final = "dev.sigstore.bundle.content"
@@ -328,6 +328,8 @@ def verify_found_bundle(
     predicate_type: str = COSIGN_SIGN_PREDICATE_TYPE,
 ) -> VerifiedBundle:
     """Parse and verify one found bundle; a ReleaseVectorError says why it does not verify."""
+    from pipeline.sigstore.verify import verify_bundle_for_image  # X.509, RFC 3161: with the first bundle found
+
     parsed = parse_sigstore_bundle(bundle.data, bundle.where)
     if parsed.media_type != BUNDLE_ARTIFACT_TYPE:
         raise InvalidInputError(
@@ -498,6 +500,8 @@ class ReferrerLayout:
                    else None) or self.registry.head_manifest(target.subject)  # fmt: skip
         if subject is None:
             raise NotFoundError("the image to sign is not in the registry", where=target.where)
+        from pipeline.sigstore.writer import cosign_sign_statement, dsse_bundle
+
         statement = cosign_sign_statement(target.digest.split(":", 1)[1], dict(target.annotations))
         signature = signer.sign(dsse_pae(IN_TOTO_PAYLOAD_TYPE, statement), pure_ed25519=True)
         envelope = DsseEnvelope(statement, IN_TOTO_PAYLOAD_TYPE, (DsseSignature(signature.value, ""),))

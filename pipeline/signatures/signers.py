@@ -22,22 +22,20 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Final, Protocol
 
-from cryptography import x509
-from cryptography.hazmat.primitives import serialization
-
-from pipeline.cosign.certificate import IdentityPolicy
 from pipeline.cosign.keys import PrivateKeyHandle, PublicKey, public_key_to_pem
 from pipeline.cosign.rekor import HASHEDREKORD_KIND
-from pipeline.cosign.sct import CtLogKey
-from pipeline.cosign.timestamp import TimestampAuthority
 from pipeline.cosign.verify import KeylessTrust, VerificationPolicy
 from pipeline.errors import UsageError
 from pipeline.sigstore.dsse import DSSE_KIND
-from pipeline.sigstore.tlog import TransparencyLog
 
-if TYPE_CHECKING:  # Fulcio, OIDC: loaded by keyless signing, not by every verify (start-up time)
+if TYPE_CHECKING:  # X.509, Fulcio, OIDC, RFC 3161: loaded by keyless signing, not by every verify (start-up time)
+    from cryptography import x509
+
+    from pipeline.cosign.sct import CtLogKey
+    from pipeline.cosign.timestamp import TimestampAuthority
     from pipeline.sigstore.keyless import CertificateAuthority, CertifiedKey
     from pipeline.sigstore.oidc import IdentityToken, TokenClaims
+    from pipeline.sigstore.tlog import TransparencyLog
 
 RENEW_BEFORE: Final = timedelta(minutes=2)
 """A certificate with less than this left is replaced before the next signature."""
@@ -62,6 +60,9 @@ class SignerMaterial:
     def certificate_der(self) -> bytes | None:
         if self.certificate_pem is None:
             return None
+        from cryptography import x509
+        from cryptography.hazmat.primitives import serialization
+
         return x509.load_pem_x509_certificate(self.certificate_pem).public_bytes(serialization.Encoding.DER)
 
     @property
@@ -163,6 +164,8 @@ class KeylessIdentity:
         Its SCT is not checked: this only decides whether to sign again (the CT log's key is a verifier's
         trust decision, which signing does not get); verify and verify-release check it.
         """
+        from pipeline.cosign.certificate import IdentityPolicy
+
         identity = IdentityPolicy(self.identity, None, self.issuer, None)
         trust = KeylessTrust(identity, self.roots, self.intermediates, ignore_sct=True)
         return VerificationPolicy(None, trust, tuple(rekor_keys), timestamp_authorities=tuple(authorities))

@@ -7,14 +7,16 @@ depends only on this protocol, so a test or another log (Rekor v2, later) plugs 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-from pipeline.cosign.keys import PublicKey
-from pipeline.cosign.rekor import LogEntry, RekorBundle
-from pipeline.cosign.timestamp import TimestampAuthority
 from pipeline.errors import UsageError
-from pipeline.sigstore.dsse import DsseEnvelope
-from pipeline.sigstore.rekor_v2 import RekorV2Entry
+
+if TYPE_CHECKING:  # the port's types: every layout names it, a verify run needs none of them (start-up time)
+    from pipeline.cosign.keys import PublicKey
+    from pipeline.cosign.rekor import LogEntry, RekorBundle
+    from pipeline.cosign.timestamp import TimestampAuthority
+    from pipeline.sigstore.dsse import DsseEnvelope
+    from pipeline.sigstore.rekor_v2 import RekorV2Entry
 
 
 class TransparencyLog(Protocol):
@@ -56,6 +58,8 @@ class IntotoLog(Protocol):
 
 def legacy_bundle(entry: LogEntry | RekorV2Entry) -> RekorBundle:
     """The legacy ``dev.sigstore.cosign/bundle`` of a v1 entry; a Rekor v2 entry has none (no SET, no time)."""
+    from pipeline.sigstore.rekor_v2 import RekorV2Entry
+
     if isinstance(entry, RekorV2Entry):
         raise UsageError(
             "a Rekor v2 log entry cannot go into cosign's legacy layout (its bundle annotation needs a"

@@ -55,6 +55,7 @@ from pipeline.http import (
     send,
     ssl_context,
 )
+from pipeline.network_defaults import DEFAULT_GITHUB_API_URL
 from pipeline.oci import digest as digests
 from pipeline.secret import Secret, is_header_token
 from pipeline.targets.base import (
@@ -69,7 +70,7 @@ from pipeline.targets.base import (
 
 log = logging.getLogger(__name__)
 
-DEFAULT_API_URL: Final = "https://api.github.com"
+DEFAULT_API_URL: Final = DEFAULT_GITHUB_API_URL  # defined beside the other defaults --help shows
 API_VERSION: Final = "2022-11-28"
 JSON_ACCEPT: Final = "application/vnd.github+json"
 OCTET_STREAM: Final = "application/octet-stream"

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.cli.lazy import lazy_commands
+
 ROOT = Path(__file__).resolve().parents[2]
 PUBLIC_KEY = ROOT / "tests/vectors/cosign/keys/podman-sigstore-key.pub"
 
@@ -30,6 +32,13 @@ NOT_FOR_VERIFY = (
     "rich", "pygments", "click", "pydantic", "pydantic_core", "httpx._main", "pipeline.sigstore.keyless",
     "pipeline.sigstore.fulcio_client", "pipeline.sigstore.oidc", "pipeline.sigstore.signing_config",
     "pipeline.cli.signing_config_options", "pipeline.signatures.sign", "pipeline.signatures.keystores",
+    # Checking a signature's timestamp, decrypting a private key, reading YAML: nothing of it happens before
+    # the first request, which fails against an unreachable registry.
+    "rfc3161_client", "nacl", "yaml",
+    # Nor X.509 (a certificate is read with the first keyless signature or timestamp), nor the Sigstore bundle
+    # verifier and writers: the signature layouts import them when they check or write one.
+    "cryptography.x509", "pipeline.cosign.certificate", "pipeline.cosign.sct", "pipeline.sigstore.verify",
+    "pipeline.sigstore.writer", "pipeline.sigstore.blob_writer",
 )  # fmt: skip
 
 _PROBE = """
@@ -53,11 +62,11 @@ def _offending(modules: set[str], forbidden: tuple[str, ...]) -> list[str]:
     return sorted(m for m in modules if any(m == f or m.startswith(f + ".") for f in forbidden))
 
 
-@pytest.mark.parametrize(
-    "argv",
-    [["--help"], ["verify", "--help"], ["sign", "--help"], ["verify-blob", "--help"], ["sign-blob", "--help"]],
-    ids=" ".join,
-)
+# Every command's help, and the application's: a new command is checked without being listed here.
+HELP_CASES = [["--help"], *([name, "--help"] for name in sorted(lazy_commands()))]
+
+
+@pytest.mark.parametrize("argv", HELP_CASES, ids=" ".join)
 def test_help_loads_no_heavy_module(tmp_path: Path, argv: list[str]) -> None:
     code, modules = _loaded(tmp_path, *argv)
     assert code == 0
@@ -78,3 +87,13 @@ def test_httpx_works_without_its_command_line_tool() -> None:
         capture_output=True, text=True, check=True,
     )  # fmt: skip
     assert proc.stdout.split()[-1] == "False"
+
+
+def test_the_request_timeout_option_is_set_without_the_http_stack() -> None:
+    # Its callback runs while the command line is parsed, before the command's work: it must not load httpx.
+    probe = (
+        "import sys; from pipeline.cli.registry_options import _apply_request_timeout; _apply_request_timeout(0.2);"
+        " from pipeline.network_defaults import request_timeout; print(request_timeout(), 'httpx' in sys.modules)"
+    )
+    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert proc.stdout.split() == ["0.2", "False"]

@@ -322,3 +322,11 @@ def test_errors_never_contain_the_password(tmp_path: Path) -> None:
     with pytest.raises(WrongPasswordError) as info:
         keys.load_private_key(pem, Secret("very-secret-password"), "k.key")
     assert "very-secret-password" not in str(info.value) + (info.value.hint or "")
+
+
+def test_the_secretbox_sizes_written_out_are_nacls() -> None:
+    from pipeline.cosign import keys
+
+    assert (keys.NONCE_SIZE, keys.KEY_SIZE, keys._MAC_SIZE) == (
+        nacl.secret.SecretBox.NONCE_SIZE, nacl.secret.SecretBox.KEY_SIZE, nacl.secret.SecretBox.MACBYTES
+    )

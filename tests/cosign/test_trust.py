@@ -16,12 +16,14 @@ from pipeline.cosign.certificate import load_certificates
 from pipeline.cosign.keys import load_public_key, public_key_der
 from pipeline.cosign.rekor import parse_rekor_bundle, verify_rekor_bundle
 from pipeline.cosign.trust import (
+    DeferredTimestampAuthorities,
     default_fulcio_certificates,
     default_rekor_keys,
     default_trusted_root,
     fulcio_certificates_from_trusted_root,
     load_rekor_public_keys,
     rekor_keys_from_trusted_root,
+    timestamp_authorities_from_trusted_root,
 )
 from pipeline.errors import InvalidInputError, KeyFormatError
 from tests.conftest import COSIGN_VECTORS
@@ -203,3 +205,12 @@ def test_load_rekor_public_keys_without_a_public_key_block(pem: bytes) -> None:
 def test_load_rekor_public_keys_with_a_damaged_block() -> None:
     with pytest.raises(KeyFormatError, match="cannot be parsed"):
         load_rekor_public_keys(b"-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n", "rekor.pub")
+
+
+def test_deferred_timestamp_authorities_are_the_roots_authorities_read_on_first_use() -> None:
+    root = default_trusted_root()
+    deferred = DeferredTimestampAuthorities(root, "the shipped root")
+    assert deferred._authorities is None  # nothing read (no X.509) until asked
+    expected = timestamp_authorities_from_trusted_root(root, "the shipped root")
+    assert len(deferred) == len(expected) and list(deferred) == expected and bool(deferred) == bool(expected)
+    assert deferred[-1:] == tuple(expected[-1:])

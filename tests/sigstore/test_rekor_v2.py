@@ -21,9 +21,9 @@ from pipeline.cosign.trust import (
 )
 from pipeline.cosign.verify import KeylessTrust, VerificationPolicy
 from pipeline.errors import VerificationError
-from pipeline.sigstore import parse_sigstore_bundle, verify_bundle_for_artifact
-from pipeline.sigstore.bundle import SigstoreBundle
+from pipeline.sigstore.bundle import SigstoreBundle, parse_sigstore_bundle
 from pipeline.sigstore.rekor_v2 import c2sp_key_id
+from pipeline.sigstore.verify import verify_bundle_for_artifact
 from tests.sigstore.sigstore_js import sigstore_js_verify
 
 VECTORS = Path(__file__).resolve().parents[1] / "vectors" / "sigstore-rekor-v2"
