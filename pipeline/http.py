@@ -166,11 +166,38 @@ def retrying(
     raise fail(f"{last.reason}{suffix}")
 
 
+_SSL_CONTEXTS: dict[tuple[str, int, int], ssl.SSLContext] = {}
+_SSL_CONTEXTS_LOCK = threading.Lock()
+
+
 def ssl_context(cacert: Path | None, unreadable: str, *, missing: str | None = None) -> ssl.SSLContext:
     """Verification against certifi's and the system's roots, plus ``cacert`` if given.
 
+    Built once per CA file (as it is on disk: path, size, modification time) in a process, and shared by
+    every client that asks: loading the roots takes about 70 ms, and a release opens a client per service
+    (registry, binaries, GitHub, log, TSA). Nothing changes a context after this returns it.
     A ``cacert`` that cannot be loaded is an :class:`InvalidInputError` saying ``unreadable``
     (or ``missing``, if given, when the file does not exist)."""
+    key = ("", 0, 0)
+    if cacert is not None:
+        try:
+            status = cacert.stat()
+        except OSError:
+            key = ("", -1, -1)  # not cached: loading it below says what is wrong
+        else:
+            key = (str(cacert.resolve()), status.st_size, status.st_mtime_ns)
+    with _SSL_CONTEXTS_LOCK:
+        cached = _SSL_CONTEXTS.get(key)
+    if cached is not None:
+        return cached
+    context = _new_ssl_context(cacert, unreadable, missing=missing)
+    if key[1] < 0:
+        return context
+    with _SSL_CONTEXTS_LOCK:
+        return _SSL_CONTEXTS.setdefault(key, context)
+
+
+def _new_ssl_context(cacert: Path | None, unreadable: str, *, missing: str | None) -> ssl.SSLContext:
     context = ssl.create_default_context(cafile=certifi.where())
     context.load_default_certs()
     if cacert is not None:

@@ -6,6 +6,7 @@ import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 import httpx
 import pytest
@@ -27,6 +28,7 @@ from pipeline.http import (
     retrying,
     send,
 )
+from tests.conftest import REPO_ROOT
 from tests.hostile_servers import HostileServer, drip, drip_headers, endless
 
 
@@ -315,3 +317,26 @@ def test_parallel_unlocking_keeps_to_its_concurrency() -> None:
     unlocks = {0: list(range(1, 20))}
     assert sorted(parallel_unlocking(fn, [0], unlocks, concurrency=4)) == list(range(20))
     assert most[0] <= 4
+
+
+def test_ssl_contexts_are_built_once_per_ca_file_as_it_is_on_disk(tmp_path: Path) -> None:
+    """Loading the roots takes ~70 ms: every client of a run shares one context per CA file, and a CA file
+    changed on disk (or another one) gets its own; a bad one is refused every time, never cached."""
+    from pipeline.errors import InvalidInputError
+
+    default = http.ssl_context(None, "unused")
+    assert http.ssl_context(None, "unused") is default
+    chain = REPO_ROOT / "tests/vectors/cosign/image-signatures/fulcio_v1.crt.pem"
+    ca = tmp_path / "ca.pem"
+    ca.write_bytes(chain.read_bytes())
+    first = http.ssl_context(ca, "unreadable")
+    assert first is not default and http.ssl_context(ca, "unreadable") is first
+    ca.write_bytes(chain.read_bytes() + b"\n")  # another size: the file changed
+    assert http.ssl_context(ca, "unreadable") is not first
+    bad = tmp_path / "bad.pem"
+    bad.write_bytes(b"not a certificate")
+    for _ in range(2):
+        with pytest.raises(InvalidInputError, match="unreadable"):
+            http.ssl_context(bad, "unreadable")
+    with pytest.raises(InvalidInputError, match="missing"):
+        http.ssl_context(tmp_path / "absent.pem", "unreadable", missing="missing")
