@@ -219,15 +219,7 @@ def check_intoto_body(
             where=where,
         )
     content = _object(_object(body.get("spec"), "spec", where).get("content"), "spec.content", where)
-    payload_hash = _object(content.get("payloadHash"), "spec.content.payloadHash", where)
-    expected = hashlib.sha256(envelope.payload).hexdigest()
-    recorded = payload_hash.get("value")
-    if payload_hash.get("algorithm") != "sha256" or not isinstance(recorded, str) or recorded.lower() != expected:
-        raise VerificationError(
-            f"the log entry belongs to another envelope (payload sha256:{recorded} in the log,"
-            f" sha256:{expected} here)",
-            where=where,
-        )
+    _check_recorded_sha256(content, "payloadHash", "payload", envelope.payload, where)
     recorded_envelope = _object(content.get("envelope"), "spec.content.envelope", where)
     if recorded_envelope.get("payloadType") != envelope.payload_type:
         raise VerificationError("the intoto log entry records another payloadType", where=where)
@@ -254,17 +246,22 @@ def _check_intoto_v001_body(
     carry the signature, so the hash is what binds the entry to this signature and must equal the blob's."""
     spec = _object(body.get("spec"), "spec", where)
     content = _object(spec.get("content"), "spec.content", where)
-    for name, expected in (("hash", hashlib.sha256(blob).hexdigest()),
-                           ("payloadHash", hashlib.sha256(envelope.payload).hexdigest())):  # fmt: skip
-        recorded_hash = _object(content.get(name), f"spec.content.{name}", where)
-        recorded = recorded_hash.get("value")
-        if recorded_hash.get("algorithm") != "sha256" or not isinstance(recorded, str) or recorded.lower() != expected:
-            raise VerificationError(
-                f"the log entry belongs to another envelope ({name} sha256:{recorded} in the log,"
-                f" sha256:{expected} here)",
-                where=where,
-            )
+    _check_recorded_sha256(content, "hash", "hash", blob, where)
+    _check_recorded_sha256(content, "payloadHash", "payloadHash", envelope.payload, where)
     check_same_signer(spec.get("publicKey"), signer_pem, where)
+
+
+def _check_recorded_sha256(content: Mapping[str, object], name: str, label: str, data: bytes, where: str) -> None:
+    """The entry's ``spec.content.<name>`` is ``{algorithm: sha256, value: <hex of data>}``; else it belongs
+    to another envelope (``label`` names the value in the message)."""
+    expected = hashlib.sha256(data).hexdigest()
+    recorded_hash = _object(content.get(name), f"spec.content.{name}", where)
+    recorded = recorded_hash.get("value")
+    if recorded_hash.get("algorithm") != "sha256" or not isinstance(recorded, str) or recorded.lower() != expected:
+        raise VerificationError(
+            f"the log entry belongs to another envelope ({label} sha256:{recorded} in the log, sha256:{expected} here)",
+            where=where,
+        )
 
 
 def canonical_intoto(proposed: Mapping[str, object], envelope: DsseEnvelope) -> bytes:
