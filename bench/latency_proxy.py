@@ -28,6 +28,14 @@ As a command: ``python -m bench.latency_proxy --upstream http://127.0.0.1:5000 -
 [--fault-rate 0.1 --fault-seed 1 --fault-kinds 502,reset] [--fault-at 5=503]`` (prints
 ``proxying http://127.0.0.1:PORT -> UPSTREAM ...`` first, and the counts on Ctrl-C).
 
+With ``oci_1_1=True`` (``--oci-1.1``) the proxy also stands in for the two features of distribution spec
+1.1 that Debian's docker-registry 2.8 lacks, so that a client's requests can be counted as a registry with
+them would see them: the **referrers API** (``GET /v2/<name>/referrers/<digest>``, answered from the
+manifests with a ``subject`` PUT through this proxy, ``OCI-Subject`` on their PUT) and the **single-request
+upload** (``POST .../blobs/uploads/?digest=D`` carrying the bytes: the proxy makes the upstream's POST and
+PUT and answers ``201 Created``). Each is one client request, delayed once. Where it differs from a real
+registry: referrers pushed around the proxy, or deleted, are not listed (a stale index would not either).
+
 Control endpoint (another process reads the counts; these requests are neither delayed, counted nor
 forwarded): ``GET /_proxy/counts`` answers ``{"counts": {"HEAD manifest": 70, ...}, "total": N,
 "max_in_flight": M, "by_repository": {"team/app": 5, ...}}``; ``POST /_proxy/reset`` clears them (and
@@ -39,9 +47,11 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import hashlib
 import http.client
 import json
 import random
+import re
 import signal
 import socket
 import struct
@@ -69,6 +79,11 @@ HOP_BY_HOP = frozenset(
     }
 )
 _REWRITTEN = ("www-authenticate", "location")
+_REFERRERS_PATH = re.compile(r"^/v2/(?P<name>.+)/referrers/(?P<digest>[a-z0-9]+:[a-f0-9]+)$")
+_MANIFEST_PATH = re.compile(r"^/v2/(?P<name>.+)/manifests/[^/]+$")
+_UPLOAD_START = re.compile(r"^/v2/(?P<name>.+)/blobs/uploads/?$")
+OCI_INDEX = "application/vnd.oci.image.index.v1+json"
+_ENTITY_HEADERS = frozenset({"content-length", "content-type"})
 
 
 def path_kind(path: str) -> str:
@@ -238,8 +253,11 @@ class LatencyProxy:
         rewrite: Mapping[str, str] | None = None,
         timeout: float = 60.0,
         faults: FaultInjector | None = None,
+        oci_1_1: bool = False,
     ) -> None:
         self.upstream = upstream.rstrip("/")
+        self.oci_1_1 = oci_1_1
+        self._referrers: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}  # (name, subject) -> by digest
         self.faults = faults
         self.delay = delay
         self.routes = dict(routes or {})
@@ -368,7 +386,7 @@ class LatencyProxy:
 
     def _read_body(self, handler: BaseHTTPRequestHandler) -> bytes:
         if handler.headers.get("Transfer-Encoding", "").lower() == "chunked":
-            chunks = []
+            chunks: list[bytes] = []
             while True:
                 size = int(handler.rfile.readline().split(b";")[0].strip() or b"0", 16)
                 if size == 0:
@@ -410,7 +428,10 @@ class LatencyProxy:
                 message = f'{{"errors":[{{"code":"UNAVAILABLE","message":"injected {fault.kind}"}}]}}'.encode()
                 _answer(handler, int(fault.kind), {"Content-Type": "application/json", **extra}, message)
                 return
-            status, reason, response_headers, data = self._send(base, method, path, body, headers)
+            if self.oci_1_1:
+                status, reason, response_headers, data = self._exchange_1_1(base, method, path, body, headers)
+            else:
+                status, reason, response_headers, data = self._send(base, method, path, body, headers)
         except Exception as exc:  # the upstream is gone: answer 502 rather than hang the client
             message = f"latency proxy: upstream failed: {exc!r}".encode()
             handler.send_response(502)
@@ -441,6 +462,77 @@ class LatencyProxy:
             return
         if method != "HEAD" and data:
             handler.wfile.write(data)
+
+    # --- distribution spec 1.1, where the upstream lacks it (``oci_1_1``) ----------------------------------
+
+    def _exchange_1_1(
+        self, base: str, method: str, path: str, body: bytes, headers: dict[str, str]
+    ) -> tuple[int, str, list[tuple[str, str]], bytes]:
+        """One client request as a spec 1.1 registry answers it: the referrers API, a single-request upload;
+        anything else forwarded (a manifest PUT with a ``subject`` recorded for the referrers API)."""
+        split = urllib.parse.urlsplit(path)
+        query = urllib.parse.parse_qs(split.query)
+        referrers = _REFERRERS_PATH.match(split.path)
+        if referrers and method in ("GET", "HEAD"):
+            return self._referrers_index(referrers["name"], referrers["digest"], query.get("artifactType", [""])[0])
+        upload = _UPLOAD_START.match(split.path)
+        if upload and method == "POST" and body and "digest" in query and "mount" not in query:
+            return self._single_request_upload(base, split.path, query["digest"][0], body, headers)
+        answer = self._send(base, method, path, body, headers)
+        manifest = _MANIFEST_PATH.match(split.path)
+        if manifest and method == "PUT" and 200 <= answer[0] < 300:
+            subject = self._record_referrer(manifest["name"], body, headers.get("Content-Type", ""))
+            if subject:
+                answer = (answer[0], answer[1], [*answer[2], ("OCI-Subject", subject)], answer[3])
+        return answer
+
+    def _record_referrer(self, name: str, body: bytes, content_type: str) -> str | None:
+        """A manifest with a ``subject``, as the referrers API lists it; its subject's digest, else None."""
+        try:
+            manifest = json.loads(body)
+            subject = manifest["subject"]["digest"]
+        except (ValueError, TypeError, KeyError):
+            return None
+        if not isinstance(manifest, dict) or not isinstance(subject, str):
+            return None
+        config = manifest.get("config")
+        config = config if isinstance(config, dict) else {}
+        entry: dict[str, Any] = {
+            "mediaType": manifest.get("mediaType") or content_type,
+            "digest": "sha256:" + hashlib.sha256(body).hexdigest(),
+            "size": len(body),
+            "artifactType": manifest.get("artifactType") or config.get("mediaType", ""),
+        }
+        if isinstance(manifest.get("annotations"), dict):
+            entry["annotations"] = manifest["annotations"]
+        with self._lock:
+            self._referrers.setdefault((name, subject), {})[entry["digest"]] = entry
+        return subject
+
+    def _referrers_index(
+        self, name: str, digest: str, artifact_type: str
+    ) -> tuple[int, str, list[tuple[str, str]], bytes]:
+        with self._lock:
+            entries = list(self._referrers.get((name, digest), {}).values())
+        headers = [("Content-Type", OCI_INDEX)]
+        if artifact_type:
+            entries = [entry for entry in entries if entry["artifactType"] == artifact_type]
+            headers.append(("OCI-Filters-Applied", "artifactType"))
+        index = {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": entries}
+        return 200, "OK", headers, json.dumps(index).encode()
+
+    def _single_request_upload(
+        self, base: str, start_path: str, digest: str, body: bytes, headers: dict[str, str]
+    ) -> tuple[int, str, list[tuple[str, str]], bytes]:
+        """``POST ?digest=`` with the bytes: the upstream's POST, then its PUT; the client sees one 201."""
+        plain = {k: v for k, v in headers.items() if k.lower() not in _ENTITY_HEADERS}
+        started = self._send(base, "POST", start_path, b"", {**plain, "Content-Length": "0"})
+        if started[0] != 202:
+            return started
+        location = urllib.parse.urlsplit(dict((k.lower(), v) for k, v in started[2]).get("location", ""))
+        query = "&".join(part for part in (location.query, urllib.parse.urlencode({"digest": digest})) if part)
+        put_headers = {**plain, "Content-Type": "application/octet-stream"}
+        return self._send(base, "PUT", f"{location.path}?{query}", body, put_headers)
 
     def _send(
         self, base: str, method: str, path: str, body: bytes, headers: dict[str, str]
@@ -509,6 +601,12 @@ def main(argv: list[str] | None = None) -> int:
     kinds = ",".join(FAULT_KINDS)
     parser.add_argument("--fault-kinds", default=kinds, help=f"comma-separated, of {kinds}")
     parser.add_argument("--fault-at", action="append", default=[], metavar="N=KIND", help="fail request N (repeatable)")
+    parser.add_argument(
+        "--oci-1.1",
+        dest="oci_1_1",
+        action="store_true",
+        help="answer the referrers API and single-request uploads (spec 1.1) for the upstream",
+    )
     parser.add_argument("--slow-seconds", type=float, default=2.0, help="how late a 'slow' answer comes")
     args = parser.parse_args(argv)
     faults = None
@@ -522,7 +620,9 @@ def main(argv: list[str] | None = None) -> int:
             kinds=tuple(k for k in args.fault_kinds.split(",") if k),
             slow_seconds=args.slow_seconds,
         )
-    proxy = LatencyProxy(args.upstream, delay=args.delay_ms / 1000, port=args.port, faults=faults).start()
+    proxy = LatencyProxy(
+        args.upstream, delay=args.delay_ms / 1000, port=args.port, faults=faults, oci_1_1=args.oci_1_1
+    ).start()
     print(f"proxying {proxy.url} -> {args.upstream} with {args.delay_ms:g} ms per request", flush=True)
 
     def interrupted(signum: int, frame: Any) -> None:
