@@ -47,7 +47,8 @@ def sign_blob_command(
     key: str | None = typer.Option(None, "--key", envvar="RELEASE_VECTOR_KEY", help=KEY_HELP),
     bundle: Path | None = typer.Option(None, "--bundle", help="Write the signature's bundle here."),
     bundle_format: str = typer.Option(
-        "v3", "--bundle-format", envvar="RELEASE_VECTOR_BLOB_BUNDLE_FORMAT", help=BLOB_BUNDLE_FORMAT_HELP
+        "v3", "--bundle-format", envvar="RELEASE_VECTOR_BLOB_BUNDLE_FORMAT", help=BLOB_BUNDLE_FORMAT_HELP,
+        metavar="v3|legacy",  # one file holds one format: not the images' both
     ),
     output_signature: Path | None = typer.Option(
         None, "--output-signature", help="Write the base64 signature here instead of stdout."

@@ -1,4 +1,4 @@
-"""``--bundle-format``: which signature format(s) ``sign`` and ``release`` write."""
+"""``--bundle-format``: which signature format(s) ``sign``, ``attest`` and ``release`` write."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ if TYPE_CHECKING:  # the signature formats (and all they import) load when a com
     from pipeline.signatures.formats import BundleFormat
 
 BUNDLE_FORMAT_HELP = (
-    "Signature format to write: legacy (the sha256-<hex>.sig tag, read by every cosign version,"
+    "Signature format to write: legacy (the sha256-<hex>.sig tag, .att for attestations, read by every cosign version,"
     " containers/image and the policy controllers), v3 (what cosign v3 writes: a Sigstore bundle attached"
     " as an OCI referrer, with the sha256-<hex> fallback index where the registry has no referrers API),"
     " or both (the default: old and new verifiers pass)."

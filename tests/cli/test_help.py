@@ -58,6 +58,13 @@ def test_flags_have_no_metavar_and_values_a_meaningful_one(name: str) -> None:
             assert value and value.upper() not in {"VALUE", "<STR>", "STR"}, f"{name}: {option.opts}"
 
 
+@pytest.mark.parametrize(("name", "shown"), [("sign-blob", "v3|legacy"), ("sign", "legacy|v3|both")])
+def test_bundle_format_shows_the_formats_the_command_takes(name: str, shown: str) -> None:
+    command, ctx = command_context(name)
+    [option] = [o for o in options_of(command, ctx) if "--bundle-format" in o.opts]
+    assert metavar(option) == shown  # a blob's one bundle file holds one format: "both" is refused there
+
+
 @pytest.mark.parametrize("width", WIDTHS)
 def test_top_level_help_groups_every_command_with_one_line(width: int) -> None:
     text = group_help(GROUP, CONTEXT, width)
