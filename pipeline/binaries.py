@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+import re
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -24,7 +25,14 @@ from typing import Final
 
 import httpx
 
-from pipeline.errors import BinaryFetchError, BinaryTooLargeError, ReleaseVectorError, UsageError
+from pipeline.errors import (
+    BinaryFetchError,
+    BinaryNotFoundError,
+    BinaryTooLargeError,
+    InvalidInputError,
+    ReleaseVectorError,
+    UsageError,
+)
 from pipeline.http import (
     DEFAULT_CONCURRENCY,
     ClosingClient,
@@ -53,6 +61,8 @@ DEFAULT_SIZE_LIMIT: Final = DEFAULT_BINARY_SIZE_LIMIT  # defined beside the othe
 MAX_REDIRECTS: Final = 10
 _RETRY_STATUSES: Final = frozenset({408, 429, 500, 502, 503, 504})
 _REDIRECTS: Final = frozenset({301, 302, 303, 307, 308})
+_USER_INFO: Final = re.compile(r"(?<=//)[^/@]*@")
+_GONE: Final = frozenset({404, 410})  # the server's answer that the file is not there (not an outage)
 
 
 @dataclass(frozen=True)
@@ -77,6 +87,23 @@ def parse_binary_mirrors(specs: Iterable[str]) -> BinaryMirrors:
             raise UsageError("a binary mirror is FROM=TO, two http(s) URL prefixes", where=f"--binary-mirror {spec}")
         pairs.append((origin, target))
     return BinaryMirrors(tuple(pairs))
+
+
+def _check_url(url: str) -> None:
+    """An InvalidInputError (exit 3) for a URL no request can be built from: parsed here as the request will
+    be (host, port, IDNA), so a vector's or a mirror's bad URL is bad input, not an unexpected crash."""
+    try:
+        parsed = httpx.URL(url)
+        problem = "it has no host" if not parsed.host else None
+        if parsed.port is not None and not 0 < parsed.port < 65536:
+            problem = f"port {parsed.port} is out of range"
+    except (httpx.InvalidURL, ValueError, UnicodeError) as exc:  # idna's IDNAError is a UnicodeError
+        problem = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    if problem is not None:
+        shown = scrub_url(url)
+        if shown == "(unparseable URL)":  # still say which one, less any user info and query
+            shown = _USER_INFO.sub("", url.split("?", 1)[0])
+        raise InvalidInputError(f"not a valid URL: {problem}", where=shown)
 
 
 @dataclass(frozen=True)
@@ -112,13 +139,15 @@ class BinaryFetcher(ClosingClient):
         self._http = http_client(
             verify=ssl_context(self.options.cacert, "the CA certificate file is not a readable PEM file"),
             timeout=self.options.timeouts.to_httpx(),
-            headers={"User-Agent": self.options.user_agent, "Accept": "*/*"},
+            # identity: the bytes hashed are the file's, not a compression a server chose to apply on the way
+            headers={"User-Agent": self.options.user_agent, "Accept": "*/*", "Accept-Encoding": "identity"},
             transport=transport,
         )
 
     def fetch(self, url: str) -> FetchedBinary:
         """The sha256 and size of the bytes at ``url`` (read at its mirror, if one applies)."""
         start = self.options.mirrors.apply(url)
+        _check_url(start)
         shown = scrub_url(start)
 
         def fail(message: str) -> BinaryFetchError:
@@ -161,7 +190,8 @@ class BinaryFetcher(ClosingClient):
                 )
             if response.status_code != 200:
                 read_prefix(response, 1024)
-                raise BinaryFetchError(f"download failed: HTTP {response.status_code}", where=shown)
+                gone = BinaryNotFoundError if response.status_code in _GONE else BinaryFetchError
+                raise gone(f"download failed: HTTP {response.status_code}", where=shown)
             return self._hash(url, response, shown)
         raise BinaryFetchError(f"more than {MAX_REDIRECTS} redirects", where=scrub_url(start))
 

@@ -214,6 +214,11 @@ class BinaryFetchError(RegistryError):
     """A binary the vector names by URL could not be downloaded (HTTP error, network, timeout): exit 5."""
 
 
+class BinaryNotFoundError(BinaryFetchError, NotFoundError):
+    """A binary's URL answers 404 or 410: an answer (``verify-release --check-binaries`` fails it, exit 10),
+    not an outage; ``assemble`` and ``release`` exit 5 for it, as for every failed download."""
+
+
 class BinaryTooLargeError(InvalidInputError):
     """A binary is larger than the size limit (``--binary-size-limit``): exit 3."""
 

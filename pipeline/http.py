@@ -78,10 +78,10 @@ def scrub_url(url: str | httpx.URL) -> str:
     """``scheme://host[:port]/path``: no user info, no query (upload state, signed URLs), no fragment."""
     try:
         parsed = httpx.URL(str(url))
-    except (httpx.InvalidURL, TypeError, ValueError):
+        port = f":{parsed.port}" if parsed.port is not None else ""
+        return f"{parsed.scheme}://{parsed.host}{port}{parsed.path}"  # .host decodes IDNA: it may raise too
+    except (httpx.InvalidURL, TypeError, ValueError):  # idna's IDNAError is a ValueError (a UnicodeError)
         return "(unparseable URL)"
-    port = f":{parsed.port}" if parsed.port is not None else ""
-    return f"{parsed.scheme}://{parsed.host}{port}{parsed.path}"
 
 
 def bare_url(url: str | httpx.URL) -> str:
@@ -415,9 +415,10 @@ class _DeadlineBackend(httpcore.NetworkBackend):
         self._inner.sleep(seconds)
 
 
-def _iter_under(deadline: Deadline, response: httpx.Response) -> Iterator[bytes]:
-    """``response.iter_bytes()``, each socket read held to ``deadline``."""
-    chunks = response.iter_bytes()
+def _iter_under(deadline: Deadline, response: httpx.Response, *, raw: bool = False) -> Iterator[bytes]:
+    """``response.iter_bytes()`` (``raw``: ``iter_raw()``, no Content-Encoding decoded), each socket read held
+    to ``deadline``."""
+    chunks = response.iter_raw() if raw else response.iter_bytes()
     while True:
         with _deadline_running(deadline):
             chunk = next(chunks, None)
@@ -605,9 +606,11 @@ def exchange(
 
 
 def stream_under_deadline(deadline: Deadline, response: httpx.Response) -> Iterator[bytes]:
-    """The chunks of a streaming ``response``'s body, each socket read held to ``deadline`` (a body hashed as
-    it arrives instead of buffered: binaries); the caller counts, caps and closes."""
-    return _iter_under(deadline, response)
+    """The bytes of a streaming ``response``'s body as the server sent them (a ``Content-Encoding`` is not
+    decoded: a binary is pinned by the bytes a download saves, as ``curl -o`` and ``sha256sum`` see them),
+    each socket read held to ``deadline`` (hashed as they arrive instead of buffered: binaries); the caller
+    counts, caps and closes."""
+    return _iter_under(deadline, response, raw=True)
 
 
 def read_prefix(response: httpx.Response, limit: int = 64 * 1024) -> bytes:

@@ -360,11 +360,12 @@ class BinaryCheck:
     yaml_path: str
     line: int
     pinned: str | None
-    problem: str | None  # None: the bytes are the pinned ones
+    problem: str | None  # None: the bytes are the pinned ones (or, with ``unchecked``, none was reached)
+    unchecked: ReleaseVectorError | None = None  # what kept the download from happening (exit 5, not 10)
 
     @property
     def ok(self) -> bool:
-        return self.problem is None
+        return self.problem is None and self.unchecked is None
 
     @property
     def label(self) -> str:
@@ -372,7 +373,8 @@ class BinaryCheck:
 
     def to_json(self) -> dict[str, object]:
         return {"url": self.url, "yaml_path": self.yaml_path, "digest": self.pinned, "ok": self.ok,
-                "problem": self.problem}  # fmt: skip
+                "problem": self.problem,
+                "unchecked": self.unchecked.one_line() if self.unchecked is not None else None}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -547,15 +549,18 @@ def check_binaries(fetcher: BinaryFetcher, vector: Vector, concurrency: int) -> 
     checks = []
     for binary in vector.binaries:
         problem: str | None = None
+        unchecked: ReleaseVectorError | None = None
         got = fetched.digests.get(binary.url)
         failure = fetched.failures.get(binary.url)
         if binary.digest is None:
             problem = "the vector pins no digest for this binary (assembled with --no-binaries?)"
-        elif failure is not None:
+        elif failure is not None and is_unchecked(failure):  # unreachable, 5xx, timeout: no verdict (exit 5)
+            unchecked = failure
+        elif failure is not None:  # the server answered that it is not there (404, 410), or the URL is bad
             problem = f"cannot download it again: {failure.one_line()}"
         elif got != binary.digest:
             problem = f"the bytes changed: the download is {got}, the vector pins {binary.digest}"
-        checks.append(BinaryCheck(binary.url, binary.yaml_path, binary.line, binary.digest, problem))
+        checks.append(BinaryCheck(binary.url, binary.yaml_path, binary.line, binary.digest, problem, unchecked))
     return tuple(checks)
 
 

@@ -48,6 +48,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final
+from urllib.parse import urlsplit
 
 import yaml
 
@@ -799,6 +800,36 @@ def _find_artifacts(
 
 
 _URL_SCHEMES: Final = ("http://", "https://")
+_USER_INFO: Final = re.compile(r"(?<=//)[^/@]*@")
+_HOST_LABEL: Final = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?")
+
+
+def _url_problem(url: str) -> str | None:
+    """What keeps an http(s) URL from being fetched (said after the URL), else None: no host, a bad port or
+    host name, or user info, which would publish a password in the signed vector and send it to the server."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port  # ValueError when out of range or not a number
+    except ValueError as exc:
+        return f"is not a valid URL ({exc})"
+    host = parts.hostname or ""
+    if parts.username is not None or parts.password is not None:
+        return "holds user info (user:password@): the vector is published; serve the file without it"
+    if not host:
+        return "has no host"
+    if port == 0:
+        return "has port 0"
+    if host.startswith("[") or ":" in host or host.replace(".", "").isdigit():
+        return None  # an IP address (urlsplit checked an IPv6 literal's brackets)
+    if not host.isascii():
+        try:
+            host = host.encode("idna").decode("ascii")
+        except UnicodeError:
+            return f"has a host name that is not a valid domain name ({parts.hostname})"
+    labels = host.rstrip(".").split(".")
+    if not all(_HOST_LABEL.fullmatch(label) for label in labels):
+        return f"has a host name that is not a valid domain name ({parts.hostname})"
+    return None
 
 
 def _find_binaries(
@@ -837,6 +868,9 @@ def _binary(
         ok = False
     elif any(c.isspace() or not c.isprintable() for c in url):
         problems.add(_line(url_node), f"binary url {_shown(url)} holds spaces or control characters")
+        ok = False
+    elif (problem := _url_problem(url)) is not None:
+        problems.add(_line(url_node), f"binary url {_shown(_USER_INFO.sub('', url))} {problem}")
         ok = False
     # A source may pin a binary itself (its sha256 known when the download is not reachable yet, e.g. an
     # asset of a draft release): assemble keeps that digest and downloads nothing for the entry.

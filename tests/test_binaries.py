@@ -8,7 +8,15 @@ from collections.abc import Iterator
 import pytest
 
 from pipeline.binaries import BinaryFetcher, BinaryOptions, RetryPolicy, fetch_binaries, parse_binary_mirrors
-from pipeline.errors import BinaryFetchError, BinaryTooLargeError, ExitCode, UsageError
+from pipeline.errors import (
+    BinaryFetchError,
+    BinaryNotFoundError,
+    BinaryTooLargeError,
+    ExitCode,
+    InvalidInputError,
+    UsageError,
+    is_unchecked,
+)
 from pipeline.rehearsal.binary_server import BinaryServer, binary_mirror_specs
 
 FAST = RetryPolicy(attempts=3, backoff=0.0, max_backoff=0.0)
@@ -93,3 +101,54 @@ def test_fetch_binaries_fetches_each_url_once_and_collects_every_failure(server:
     assert list(result.digests) == [f"{server.url}/a", f"{server.url}/c"]
     assert list(result.failures) == [f"{server.url}/b"] and not result.ok
     assert sum(1 for r in server.requests if r[1] == "/a") == 1
+
+
+def test_a_compressed_answer_is_pinned_by_the_bytes_sent_and_identity_is_asked_for() -> None:
+    """A ``.gz`` served with ``Content-Encoding: gzip`` is the file ``curl -o`` saves and ``sha256sum`` hashes;
+    decoding it would pin other bytes (and miscount them against Content-Length)."""
+    import gzip
+
+    import httpx
+
+    packed = gzip.compress(b"an initrd, compressed" * 100)
+    asked: list[str] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        asked.append(request.headers.get("Accept-Encoding", ""))
+        return httpx.Response(200, headers={"Content-Encoding": "gzip", "Content-Length": str(len(packed))},
+                              stream=httpx.ByteStream(packed))  # fmt: skip
+
+    with BinaryFetcher(BinaryOptions(retries=FAST), transport=httpx.MockTransport(answer)) as f:
+        got = f.fetch("https://downloads.example.com/initrd.gz")
+    assert (got.digest, got.size) == (sha(packed), len(packed))
+    assert asked == ["identity"]
+
+
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        ("https://[::1/x", "not a valid URL: Invalid port"),
+        ("https://xn--invalid-.com/x", "not a valid URL: "),
+        ("https:///nohost", "not a valid URL: it has no host"),
+        ("https://example.com:99999/x", "not a valid URL: port 99999 is out of range"),
+    ],
+)
+def test_a_url_no_request_can_be_built_from_is_exit_3_not_a_crash(url: str, problem: str) -> None:
+    """The vector's parse refuses these with their line; a mirror's URL, or a vector pinned by hand before
+    ``verify-release --check-binaries``, reaches the fetcher, which says the same without a traceback."""
+    with fetcher() as f, pytest.raises(InvalidInputError) as caught:
+        f.fetch(url)
+    assert caught.value.exit_code == ExitCode.INVALID_INPUT
+    assert caught.value.message.startswith(problem)
+    assert caught.value.where
+
+
+def test_404_and_410_are_not_found_answers(server: BinaryServer) -> None:
+    server.missing("/gone")
+    with fetcher() as f, pytest.raises(BinaryNotFoundError) as caught:
+        f.fetch(f"{server.url}/gone")
+    assert caught.value.exit_code == ExitCode.REGISTRY and not is_unchecked(caught.value)
+    server.inject_failures(3, status=503)
+    with fetcher() as f, pytest.raises(BinaryFetchError) as outage:
+        f.fetch(f"{server.url}/busy")
+    assert is_unchecked(outage.value)

@@ -81,11 +81,13 @@ def report_verification(result: ReleaseVerification, json_output: bool) -> None:
         + " ok"
         + (f", {len(unchecked)} could not be checked" if unchecked else "")
         + (f"; {sum(b.ok for b in result.binaries)} of {len(result.binaries)} binaries ok" if result.binaries else "")
+        + (f", {unreached} could not be checked" if (unreached := sum(b.unchecked is not None for b in result.binaries))
+           else "")
         + (f"; {len(result.release_problems)} release problem(s)" if result.release_problems else "")
     )
     verdicts = [Verdict(i.label, "; ".join(i.problems) or None, i.unchecked) for i in result.images if not i.ok]
     verdicts += [Verdict(problem, problem) for problem in result.release_problems]
-    verdicts += [Verdict(b.label, b.problem) for b in result.binaries if not b.ok]
+    verdicts += [Verdict(b.label, b.problem, b.unchecked) for b in result.binaries if not b.ok]
     hints = [hint for image in failed if image.verification is not None for hint in image.verification.hints]
     hints += [check.hint for check in result.checks if not check.ok and check.hint]
     finish(verdicts, hints)

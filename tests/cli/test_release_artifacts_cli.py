@@ -225,6 +225,19 @@ def test_a_changed_binary_fails_check_binaries_naming_entry_and_yaml_path(
     )
     assert "FAILED  binary https://downloads.acme.example/kernel/6.18/acme-kernel" in result.stdout
 
+    # Gone (404) is an answer: it fails (exit 10). Unreachable is no answer: exit 5, as for an image.
+    server.missing("/acme/kernel/6.18/acme-kernel")
+    gone = cli("verify-release", *world.verify_args(pub), "--check-binaries")
+    assert gone.exit_code == 10, gone.stderr
+    assert "cannot download it again: download failed: HTTP 404" in gone.stderr
+    unreachable = [arg if not arg.startswith("https://downloads.acme.example=") else
+                   "https://downloads.acme.example=http://127.0.0.1:9/acme" for arg in world.verify_args(pub)]
+    cut_off = cli("verify-release", *unreachable, "--check-binaries", "--json")
+    assert cut_off.exit_code == 5, cut_off.stderr
+    checks = json.loads(cut_off.stdout)["binaries"]
+    assert [(b["ok"], b["problem"], b["unchecked"] is not None) for b in checks] == [(False, None, True)] * 2
+    assert "2 could not be checked" in cut_off.stderr and "Traceback" not in cut_off.stderr
+
 
 FETCH_ERROR = (
     "error: cannot fetch binary https://downloads.acme.example/kernel/6.18/acme-kernel "
@@ -236,6 +249,14 @@ FETCH_ERROR = (
     ("change", "code", "message"),
     [
         ("url: ftp://downloads.acme.example/k", 3, "error: binary url ftp://downloads.acme.example/k is not an http"),
+        ("url: 'https://[::1/k'", 3, "error: binary url https://[::1/k is not a valid URL (Invalid IPv6 URL)"),
+        ("url: https://xn--bad-.example/k", 3, "error: binary url https://xn--bad-.example/k has a host name that"),
+        ("url: https://downloads.acme.example:99999/k", 3, "error: binary url https://downloads.acme.example:99999/k "
+                                                           "is not a valid URL (Port out of range"),
+        ("url: https:///k", 3, "error: binary url https:///k has no host"),
+        # user info is refused (the vector is published; the password would go to the server) and never shown
+        ("url: https://release:hunter2@downloads.acme.example/k", 3,
+         "error: binary url https://downloads.acme.example/k holds user info (user:password@)"),
         ("oversize", 3, f"{FETCH_ERROR}): binary too large (50000 bytes; the limit is 1000 bytes)"),
         ("missing", 5, f"{FETCH_ERROR}): download failed: HTTP 404"),
     ],
@@ -266,7 +287,7 @@ def test_bad_binaries_are_one_line_with_the_yaml_line_and_nothing_is_pushed(
     first = result.stderr.splitlines()[0]
     assert first.startswith(message.replace("{server}", server.url)), result.stderr
     assert first.endswith(f"({world.source}:{line})")
-    assert "Traceback" not in result.stderr
+    assert "Traceback" not in result.stderr and "hunter2" not in result.stderr + result.stdout
     tags = httpx.get(f"http://{plain_registry.host}/v2/{world.prefix}/releases/tags/list")
     assert tags.status_code == 404  # nothing pushed
     assert not world.release_dir.exists()
