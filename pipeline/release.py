@@ -627,7 +627,8 @@ def _check_published_key(
         return ReleaseCheck(PUBLIC_KEY_ASSET, True, f"the {PUBLIC_KEY_ASSET} published with release {version} is "
                             "the key given", where)  # fmt: skip
     only_published = VerificationPolicy(published, None, policy.rekor_keys, policy.ignore_tlog,
-                                        timestamp_authorities=policy.timestamp_authorities)  # fmt: skip
+                                        timestamp_authorities=policy.timestamp_authorities,
+                                        strict_timestamps=policy.strict_timestamps)  # fmt: skip
     checked = verify_image(registry, artifact, only_published, signatures=signatures)
     if not checked.ok:
         return ReleaseCheck(PUBLIC_KEY_ASSET, False, f"the {PUBLIC_KEY_ASSET} published with release {version} did"

@@ -103,9 +103,9 @@ def build_policy(
     )
     if key is not None:
         public_key = load_public_key(read(key, "public key"), str(key))
-        return VerificationPolicy(
-            public_key, None, tuple(rekor_keys), insecure_ignore_tlog, timestamp_authorities=authorities
-        )
+        return VerificationPolicy(public_key, None, tuple(rekor_keys), insecure_ignore_tlog,
+                                  timestamp_authorities=authorities,
+                                  strict_timestamps=root_bytes is not None)  # fmt: skip
     if not (certificate_identity or certificate_identity_regexp):
         raise UsageError("give --key, or --certificate-identity/--certificate-identity-regexp for keyless verification")
     if not (certificate_oidc_issuer or certificate_oidc_issuer_regexp):
@@ -135,4 +135,5 @@ def build_policy(
     else:
         ct_log_keys += ct_log_keys_from_trusted_root(default_trusted_root(), SHIPPED_ROOT)
     keyless = KeylessTrust(identity, tuple(roots), tuple(intermediates), tuple(ct_log_keys), insecure_ignore_sct)
-    return VerificationPolicy(None, keyless, tuple(rekor_keys), insecure_ignore_tlog, timestamp_authorities=authorities)
+    return VerificationPolicy(None, keyless, tuple(rekor_keys), insecure_ignore_tlog, timestamp_authorities=authorities,
+                              strict_timestamps=root_bytes is not None)  # fmt: skip

@@ -75,6 +75,10 @@ class VerificationPolicy:
     ignore_tlog: bool = False
     now: datetime = field(default_factory=lambda: datetime.now(UTC))
     timestamp_authorities: Sequence[TimestampAuthority] = ()  # maybe read on first use (trust.py)
+    # The timestamp authorities were given (--trusted-root), not the shipped default: a legacy layer's RFC 3161
+    # timestamp annotation that does not verify then fails the signature, as cosign checks legacy timestamps
+    # only when given their trust (--timestamp-certificate-chain, --use-signed-timestamps) and then fails hard.
+    strict_timestamps: bool = False
 
     def __post_init__(self) -> None:
         if (self.public_key is None) == (self.keyless is None):
@@ -154,8 +158,13 @@ def verify_signed_payload(
         checks.append("the Rekor bundle's signed entry timestamp was verified offline with a trusted Rekor key")
 
     times: list[datetime] = [] if integrated_time is None else [datetime.fromtimestamp(integrated_time, UTC)]
-    if rfc3161_timestamp is not None:
+    if rfc3161_timestamp is not None and not policy.timestamp_authorities:
+        checks.append("the RFC 3161 timestamp annotation was NOT verified: no timestamp authority is trusted")
+    elif rfc3161_timestamp is not None:
         results = verify_timestamps([rfc3161_timestamp], signature, policy.timestamp_authorities, where)
+        if not results.times and policy.strict_timestamps:  # as cosign's verifyInternal, given the TSA's trust
+            raise VerificationError(f"the RFC 3161 timestamp annotation does not verify: {results.problems[0]}",
+                                    where=where)  # fmt: skip
         times += results.times
         checks.append(
             "the RFC 3161 timestamp annotation over the signature verified with a trusted timestamp authority"

@@ -239,6 +239,17 @@ def _verify_tlog(
 # --- the certificate and the result ------------------------------------------------------------
 
 
+def _signed_integrated_time(entry: TransparencyLogEntry | None) -> int | None:
+    """The entry's integratedTime where its SET signs it (a Rekor v1 entry, verified through its SET), else None.
+
+    A Rekor v2 entry (0.0.2: proven by its inclusion proof and checkpoint, which sign no time) has no SET: an
+    integratedTime written into it is anyone's claim, never a verified time (sigstore-go, sigstore-python and
+    sigstore-js take its time from RFC 3161 timestamps alone)."""
+    if entry is None or entry.kind_version == V2_VERSION or entry.integrated_time <= 0:
+        return None
+    return entry.integrated_time
+
+
 def _check_times(
     bundle: SigstoreBundle,
     signature: bytes,
@@ -257,8 +268,8 @@ def _check_times(
     """
     times: list[datetime] = []
     checks: list[str] = []
-    if entry is not None and entry.integrated_time > 0:
-        times.append(datetime.fromtimestamp(entry.integrated_time, UTC))
+    if (logged := _signed_integrated_time(entry)) is not None:
+        times.append(datetime.fromtimestamp(logged, UTC))
     responses = bundle.verification_material.rfc3161_timestamps
     problem: str | None = None
     if responses and not policy.timestamp_authorities:
@@ -275,10 +286,12 @@ def _check_times(
                           f" {results.problems[0]}")  # fmt: skip
             problem = results.problems[0]
     if needs_time and not times and (entry is not None or responses):
+        unsigned = entry is not None and entry.integrated_time > 0  # a Rekor v2 entry's: signed by nothing
         raise VerificationError(
             problem
             or "the transparency-log entry has no integratedTime and the bundle no RFC 3161 timestamp to check the"
-            " certificate at",
+            " certificate at"
+            + (" (the Rekor v2 entry's integratedTime is signed by nothing: not a verified time)" if unsigned else ""),
             where=where,
             hint="give a --trusted-root whose timestampAuthorities include the bundle's TSA" if responses else None,
         )
@@ -319,7 +332,7 @@ def _result(
     return VerifiedSignature(
         signer=name,
         issuer=issuer,
-        integrated_time=None if entry is None or not entry.integrated_time else entry.integrated_time,
+        integrated_time=_signed_integrated_time(entry),
         log_index=None if entry is None else entry.log_index,
         checks=tuple(checks),
     )

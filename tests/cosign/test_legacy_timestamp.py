@@ -6,7 +6,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives import hashes
@@ -14,10 +16,11 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from pipeline.cosign.timestamp import TimestampAuthority, parse_rfc3161_annotation
 from pipeline.cosign.verify import VerificationPolicy, verify_signed_payload
-from pipeline.errors import InvalidInputError
+from pipeline.errors import InvalidInputError, VerificationError
 from pipeline.rehearsal.tsa_server import TimestampAuthority as TsaStandIn
 
 PAYLOAD = b'{"critical":{}}'
+SHIPPED_ROOT = Path(__file__).resolve().parents[2] / "pipeline" / "data" / "trusted_root.json"
 
 
 def _annotation(response: bytes) -> str:
@@ -33,11 +36,20 @@ def test_a_legacy_timestamp_annotation_is_verified_over_the_signature() -> None:
     other = tsa.timestamp(hashlib.sha256(b"another signature").digest(), 2, at)
     policy = VerificationPolicy(key.public_key(), None, (), ignore_tlog=True,
                                 timestamp_authorities=(TimestampAuthority(tsa.chain),))  # fmt: skip
-    for response, check in ((good, "annotation over the signature verified"), (other, "did not verify")):
+
+    def verify(response: bytes, policy: VerificationPolicy) -> tuple[str, ...]:
         parsed = parse_rfc3161_annotation(_annotation(response), "layer")
-        result = verify_signed_payload(PAYLOAD, signature, certificate_pem=None, chain_pem=None, rekor_bundle=None,
-                                       policy=policy, where="layer", rfc3161_timestamp=parsed)  # fmt: skip
-        assert any(check in line for line in result.checks), result.checks
+        return verify_signed_payload(PAYLOAD, signature, certificate_pem=None, chain_pem=None, rekor_bundle=None,
+                                     policy=policy, where="layer", rfc3161_timestamp=parsed).checks  # fmt: skip
+
+    assert any("annotation over the signature verified" in line for line in verify(good, policy))
+    # Over another signature: no time, reported (the shipped root's TSAs: cosign checks no timestamp then) ...
+    assert any("did not verify and was not used" in line for line in verify(other, policy))
+    # ... and with the TSAs' trust given (--trusted-root), cosign's legacy verifier fails it, and so do we.
+    with pytest.raises(VerificationError, match="the RFC 3161 timestamp annotation does not verify"):
+        verify(other, replace(policy, strict_timestamps=True))
+    unchecked = verify(other, replace(policy, timestamp_authorities=()))  # nothing to check it against
+    assert "the RFC 3161 timestamp annotation was NOT verified: no timestamp authority is trusted" in unchecked
 
 
 @pytest.mark.parametrize("value", ["not json", "{}", '{"SignedRFC3161Timestamp": "!!"}'])
@@ -49,7 +61,7 @@ def test_a_malformed_annotation_is_invalid_input(value: str) -> None:
 def test_an_att_layers_timestamp_counts_over_the_envelope_or_its_signature() -> None:
     """cosign checks an attestation's timestamp over the layer's bytes (cosign v2 stamped those); cosign v3
     stamps the DSSE signature, as a bundle's: a ``.att`` layer verifies with either, and with neither the
-    timestamp is no time (reported), while the envelope's own checks still decide."""
+    timestamp is no time, or, with the TSAs' trust given, fails the layer (cosign's legacy verifier)."""
     from pipeline.signatures.att_legacy import verify_envelope_layer
     from pipeline.sigstore.dsse import IN_TOTO_PAYLOAD_TYPE, dsse_pae
     from pipeline.sigstore.intoto import envelope_json, in_toto_envelope
@@ -62,10 +74,37 @@ def test_an_att_layers_timestamp_counts_over_the_envelope_or_its_signature() -> 
     at = datetime.now(UTC) - timedelta(minutes=1)
     policy = VerificationPolicy(key.public_key(), None, (), ignore_tlog=True,
                                 timestamp_authorities=(TimestampAuthority(tsa.chain),))  # fmt: skip
-    for number, (stamped, verified) in enumerate(((blob, True), (signature, True), (b"another envelope", False))):
+    for number, stamped in enumerate((blob, signature)):
         response = tsa.timestamp(hashlib.sha256(stamped).digest(), number + 1, at)
         annotations = {"dev.sigstore.cosign/rfc3161timestamp": _annotation(response)}
         _, result = verify_envelope_layer(blob, annotations, policy, "layer")
-        expected = ("the RFC 3161 timestamp annotation verified" if verified
-                    else "the RFC 3161 timestamp annotation did not verify and was not used")  # fmt: skip
-        assert any(line.startswith(expected) for line in result.checks), result.checks
+        assert any(line.startswith("the RFC 3161 timestamp annotation verified") for line in result.checks)
+    # Over neither: no time (reported); with the TSAs' trust given, as cosign, it fails the layer.
+    response = tsa.timestamp(hashlib.sha256(b"another envelope").digest(), 3, at)
+    annotations = {"dev.sigstore.cosign/rfc3161timestamp": _annotation(response)}
+    _, result = verify_envelope_layer(blob, annotations, policy, "layer")
+    assert any(line.startswith("the RFC 3161 timestamp annotation did not verify and was not used")
+               for line in result.checks), result.checks  # fmt: skip
+    with pytest.raises(VerificationError, match="the RFC 3161 timestamp annotation does not verify"):
+        verify_envelope_layer(blob, annotations, replace(policy, strict_timestamps=True), "layer")
+    # No TSA trusted: nothing to check it against; said so, and the envelope's own checks decide.
+    _, result = verify_envelope_layer(blob, annotations, replace(policy, timestamp_authorities=()), "layer")
+    assert "the RFC 3161 timestamp annotation was NOT verified: no timestamp authority is trusted" in result.checks
+
+
+def test_timestamps_are_strict_only_when_their_trust_is_given(tmp_path: Path) -> None:
+    """cosign checks a legacy timestamp only when given the TSA's trust (then fails hard): here, a
+    ``--trusted-root``; with the shipped root a timestamp that does not verify is only reported."""
+    from pipeline.cosign.keys import public_key_to_pem
+    from pipeline.cosign.policy import TrustOptions, build_policy
+
+    key = tmp_path / "cosign.pub"
+    key.write_bytes(public_key_to_pem(ec.generate_private_key(ec.SECP256R1()).public_key()))
+    root = tmp_path / "root.json"
+    root.write_bytes(SHIPPED_ROOT.read_bytes())
+
+    def policy(trust: TrustOptions) -> VerificationPolicy:
+        return build_policy(key, trust, read=lambda path, _what: path.read_bytes(), warn=lambda _text: None)
+
+    assert policy(TrustOptions()).strict_timestamps is False
+    assert policy(TrustOptions(trusted_root=root)).strict_timestamps is True

@@ -105,6 +105,11 @@ def test_a_v2_entry_needs_a_verified_timestamp(policy: VerificationPolicy) -> No
     material = bundle.verification_material
     none = replace(bundle, verification_material=replace(material, rfc3161_timestamps=()))
     _reject(none, policy, "no integratedTime and the bundle no RFC 3161 timestamp")
+    # An integratedTime written into the v2 entry is signed by nothing (no SET): never a verified time.
+    claimed = _with_entry(none, integrated_time=1749470258)
+    _reject(claimed, policy, r"the Rekor v2 entry's integratedTime is signed by nothing")
+    with_time = _with_entry(_bundle(), integrated_time=1)  # beside a real timestamp: the timestamp's time only
+    assert verify_bundle_for_artifact(with_time, ARTIFACT.read_bytes(), policy, BUNDLE.name).integrated_time is None
     # A real timestamp, but over another signature (the managed-key bundle's): no verified time.
     other = parse_sigstore_bundle((KEY_SIGNED / "bundle.sigstore.json").read_bytes(), "other")
     swapped = replace(bundle, verification_material=replace(
