@@ -26,7 +26,7 @@ from pipeline.http import DEFAULT_CONCURRENCY, parallel_map, parallel_unlocking
 from pipeline.oci.client import Descriptor
 from pipeline.oci.mirror import Mirrors
 from pipeline.oci.reference import Reference, Repository
-from pipeline.vector import KIND_IMAGE, ImageEntry, Source, VectorMetadata, created_from_epoch, render_vector
+from pipeline.vector import ImageEntry, Source, VectorMetadata, created_from_epoch, render_vector
 
 """Images handled at once by every command (``--concurrency``): resolving, signing, verifying."""
 
@@ -47,8 +47,12 @@ class Unresolved:
 
     @property
     def reason(self) -> str:
+        return self.reason_as("image")
+
+    def reason_as(self, label: str) -> str:
+        """Why, naming the entry as what it is (``image``, ``oci artifact``: a chart or role)."""
         mirrored = f" (read at {self.read_at})" if self.read_at != self.reference else ""
-        return f"cannot resolve image {self.reference}{mirrored}: {' '.join(self.error.message.split())}"
+        return f"cannot resolve {label} {self.reference}{mirrored}: {' '.join(self.error.message.split())}"
 
 
 @dataclass(frozen=True)
@@ -229,8 +233,8 @@ def unresolved_error(source: Source, resolution: Resolution, binaries: BinaryRes
     """Every image (and binary) that could not be resolved (fetched), at once: an ErrorList naming each YAML line."""
     errors: list[ReleaseVectorError] = []
     for image, failure in resolution.failed_entries(source):
-        reason = failure.reason if image.kind == KIND_IMAGE else failure.reason.replace("image", image.label, 1)
-        error = ReleaseVectorError(reason, where=f"{source.where}:{image.line}", hint=failure.error.hint)
+        where = f"{source.where}:{image.line}"
+        error = ReleaseVectorError(failure.reason_as(image.label), where=where, hint=failure.error.hint)
         error.exit_code = failure.error.exit_code
         errors.append(error)
     total = len(source.references())

@@ -125,6 +125,10 @@ class QuietProgress:
         yield lambda _action, _outcome: None
 
 
+def _counted(count: int, noun: str) -> str:
+    return f"{count} {noun}" + ("" if count == 1 else "s")
+
+
 @dataclass(frozen=True)
 class ReleaseResult:
     """What a release did (or, on a dry run, would do): the plan, the vector, the time of each phase."""
@@ -154,8 +158,9 @@ class ReleaseResult:
         artifacts = len(self.desired.images) - images
         unsigned = len(self.unsigned)
         where = str(self.signatures) if self.signatures is not None else "their own repositories"
-        return (f"{images} images and {artifacts} oci artifacts signed in {where}; {unsigned} pinned "
-                "but not signed (--exclude-image)")  # fmt: skip
+        signed = "to be signed" if self.dry_run else "signed"  # a dry run signs nothing: it says what it would
+        return (f"{_counted(images, 'image')} and {_counted(artifacts, 'oci artifact')} {signed} in {where}; "
+                f"{unsigned} pinned but not signed (--exclude-image)")  # fmt: skip
 
     def to_json(self) -> dict[str, object]:
         """The result ``release --json`` prints."""

@@ -139,6 +139,8 @@ def test_every_failure_is_collected_with_every_entry_line() -> None:
     ]
     assert isinstance(resolution.unresolved[0].error, RegistryError)
     assert resolution.unresolved[1].error.exit_code == ExitCode.AUTH
+    # a chart or role is named as what it is
+    assert resolution.unresolved[1].reason_as("oci artifact").startswith("cannot resolve oci artifact quay.io/y/")
     with pytest.raises(ValueError):
         assemble(source, resolution, VectorMetadata("v1", REV, source.sha256))
 

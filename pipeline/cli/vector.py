@@ -189,7 +189,7 @@ def _fail_unresolved(
 
     codes = []
     for image, failure in resolution.failed_entries(source):
-        _err(f"error: {failure.reason} ({source.where}:{image.line})")
+        _err(f"error: {failure.reason_as(image.label)} ({source.where}:{image.line})")
         codes.append(failure.error.exit_code)
     if not resolution.ok:
         what = "images" if not source.artifacts else "images and oci artifacts"

@@ -134,6 +134,9 @@ def test_release_signs_third_party_images_into_the_signature_repository(
     assert plan.exit_code == 0, plan.stderr
     planned = [a["target"] for a in json.loads(plan.stdout) if a["kind"] == "sign-image"]
     assert any(name.startswith("docker.io/") for name in planned)
+    # a dry run signs nothing: its summary says what would be signed, never that it was
+    assert f"{len(planned)} images and 0 oci artifacts to be signed in {signatures}" in plan.stderr
+    assert "artifacts signed in" not in plan.stderr
     done = cli("release", *args, "--json", env=_env())
     assert done.exit_code == 0, done.stderr
     report = json.loads(done.stdout)
