@@ -215,13 +215,22 @@ def transparency_log(options: TlogOptions) -> Iterator[RekorClient | RekorV2Clie
     if isinstance(options, SigningTlogOptions) and options.rekor_api_version == 2:
         from pipeline.sigstore.rekor_v2_client import RekorV2Client
 
-        if options.rekor_public_key is None:  # rekor-tiles serves no key: the operator names it
-            raise UsageError(
-                "signing into a Rekor v2 log needs its public key",
-                where=scrub_url(rekor_url),
-                hint="pass --rekor-public-key FILE (env SIGSTORE_REKOR_PUBLIC_KEY)",
-            )
-        keys = log_keys_for_signing(rekor_url, options.rekor_public_key)
+        if options.rekor_public_key is not None:
+            keys = log_keys_for_signing(rekor_url, options.rekor_public_key)
+        else:  # rekor-tiles serves no key: the shipped trusted root's, for its logs (log2025-1.rekor.sigstore.dev)
+            from pipeline.cosign.policy import SHIPPED_ROOT
+            from pipeline.cosign.trust import default_trusted_root, rekor_keys_for_url
+            from pipeline.sigstore.rekor_client import check_log_url
+
+            check_log_url(rekor_url)
+            keys = rekor_keys_for_url(default_trusted_root(), SHIPPED_ROOT, rekor_url)
+            if not keys:
+                raise UsageError(
+                    "signing into a Rekor v2 log needs its public key (the shipped trusted root lists none at"
+                    " this URL)",
+                    where=scrub_url(rekor_url),
+                    hint="pass --rekor-public-key FILE (env SIGSTORE_REKOR_PUBLIC_KEY)",
+                )
         with RekorV2Client(rekor_url, keys) as v2:
             yield v2
         return

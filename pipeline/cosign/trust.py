@@ -164,10 +164,19 @@ def ct_log_keys_from_trusted_root(data: bytes, where: str) -> list[CtLogKey]:
     return [CtLogKey.of(key) for key in _log_keys(_load_trusted_root(data, where), "ctlogs", where)]
 
 
-def _log_keys(root: Mapping[str, object], field: str, where: str) -> list[PublicKey]:
-    """The usable public keys of the logs a trusted root lists under ``field`` (``tlogs``, ``ctlogs``)."""
+def rekor_keys_for_url(data: bytes, where: str, url: str) -> list[PublicKey]:
+    """The usable keys of the trusted root's Rekor logs (``tlogs``) whose ``baseUrl`` is ``url`` ([] if none):
+    the key a log of that root is signed into with (a Rekor v2 log serves none)."""
+    return _log_keys(_load_trusted_root(data, where), "tlogs", where, base_url=url.rstrip("/"))
+
+
+def _log_keys(root: Mapping[str, object], field: str, where: str, *, base_url: str | None = None) -> list[PublicKey]:
+    """The usable public keys of the logs a trusted root lists under ``field`` (``tlogs``, ``ctlogs``); with
+    ``base_url``, of the logs at that URL only."""
     keys: list[PublicKey] = []
     for index, log in enumerate(_objects(root, field, where)):
+        if base_url is not None and str(log.get("baseUrl", "")).rstrip("/") != base_url:
+            continue
         public_key = log.get("publicKey")
         der = _raw_bytes(public_key, f"{field}[{index}].publicKey", where)
         assert isinstance(public_key, Mapping)

@@ -22,6 +22,7 @@ from pipeline.cosign.trust import (
     default_trusted_root,
     fulcio_certificates_from_trusted_root,
     load_rekor_public_keys,
+    rekor_keys_for_url,
     rekor_keys_from_trusted_root,
     timestamp_authorities_from_trusted_root,
 )
@@ -46,6 +47,25 @@ def test_rekor_keys_keep_the_v1_ecdsa_key_and_the_ed25519_shard() -> None:
     rekor_pub = load_public_key((IMAGE_SIGNATURES / "rekor.pub").read_bytes(), "rekor.pub")
     assert public_key_der(keys[0]) == public_key_der(rekor_pub)
     assert [public_key_der(k) for k in default_rekor_keys()] == [public_key_der(k) for k in keys]
+
+
+def test_the_key_of_a_log_is_found_by_its_url() -> None:
+    """Signing into the public-good Rekor v2 log (it serves no key) takes its key from the shipped root."""
+    data = TRUSTED_ROOT.read_bytes()
+    [v2] = rekor_keys_for_url(data, TRUSTED_ROOT.name, "https://log2025-1.rekor.sigstore.dev/")
+    assert isinstance(v2, ed25519.Ed25519PublicKey)
+    [v1] = rekor_keys_for_url(data, TRUSTED_ROOT.name, "https://rekor.sigstore.dev")
+    assert hashlib.sha256(public_key_der(v1)).hexdigest() == PUBLIC_GOOD_LOG_ID
+    assert rekor_keys_for_url(data, TRUSTED_ROOT.name, "https://rekor.example.com") == []
+
+
+def test_signing_into_the_public_good_v2_log_needs_no_key_file() -> None:
+    from pipeline.cli.trust_options import SigningTlogOptions, transparency_log
+    from pipeline.sigstore.rekor_v2_client import RekorV2Client
+
+    options = SigningTlogOptions(True, "https://log2025-1.rekor.sigstore.dev", None, rekor_api_version=2)
+    with transparency_log(options) as log:  # nothing is sent until a signature is uploaded
+        assert isinstance(log, RekorV2Client)
 
 
 def test_fulcio_roots_and_intermediates() -> None:
