@@ -106,6 +106,9 @@ def with_signing_config(
         tlog.signing_config, tlog.rekor_url, keyless.fulcio_url, tsa_url=tlog.timestamp_server_url
     )
     tsa_url = services.tsa_urls[0] if services.tsa_urls else None
+    if len(services.tsa_urls) > 1:  # EXACT/ALL with several: one timestamp per signature here (as one log)
+        print(f"note: the signing config selects {len(services.tsa_urls)} timestamp authorities; timestamping"
+              f" with {tsa_url} only", file=sys.stderr)  # fmt: skip
     if services.rekor_api_version == 2 and tlog.tlog_upload:
         _check_v2_log(services, tsa_url, legacy_layout)
     fields = {f.name: getattr(tlog, f.name) for f in dataclasses.fields(TlogOptions)}

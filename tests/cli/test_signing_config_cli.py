@@ -97,3 +97,23 @@ def test_a_malformed_config_is_invalid_input(cli: Any, tmp_path: Path, key: Path
     config.write_text('{"mediaType": "something else"}')
     result = cli("sign-blob", str(blob), "--key", str(key), "--signing-config", str(config), env=PASSWORD)
     assert result.exit_code == 3 and str(config) in result.stderr
+
+
+def test_a_config_selecting_two_timestamp_authorities_says_it_uses_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """cosign timestamps with each TSA an EXACT/ALL selection names; here one timestamp per signature, said so."""
+    from pipeline.cli.keyless_options import KeylessOptions
+    from pipeline.cli.signing_config_options import with_signing_config
+    from pipeline.cli.trust_options import TlogOptions
+
+    path = _config(tmp_path, [_service("https://rekor.example")])
+    document = json.loads(path.read_text())
+    first, second = _service("https://tsa-a.example"), {**_service("https://tsa-b.example"), "operator": "other"}
+    document.update(tsaUrls=[first, second], tsaConfig={"selector": "EXACT", "count": 2})
+    path.write_text(json.dumps(document))
+    tlog, _ = with_signing_config(TlogOptions(True, None, None, signing_config=path),
+                                  KeylessOptions(False, None, None, None, None))  # fmt: skip
+    assert tlog.timestamp_server_url in ("https://tsa-a.example", "https://tsa-b.example")
+    note = capsys.readouterr().err
+    assert f"selects 2 timestamp authorities; timestamping with {tlog.timestamp_server_url} only" in note
