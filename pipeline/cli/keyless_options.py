@@ -38,8 +38,9 @@ if TYPE_CHECKING:  # the keyless stack (Fulcio, OIDC, x509) loads when a keyless
     from pipeline.sigstore.tlog import TransparencyLog
 
 KEYLESS_HELP = (
-    "Also sign keyless (with --key: every image gets both signatures; alone: keyless only): an ephemeral"
-    " key, a Fulcio certificate for the OIDC identity, the signature in the transparency log with the certificate."
+    "Sign keyless: an ephemeral key, a Fulcio certificate for the OIDC identity, the signature in the"
+    " transparency log with the certificate. With --key, sign, attest and release write both signatures;"
+    " sign-blob and attest-blob take one of the two."
 )
 ID_SOURCE_HELP = (
     "Keyless: the OIDC identity token's source, a FILE or env://NAME (never the token itself). Default:"
@@ -153,7 +154,8 @@ def check_keyless_options(key: str | None, options: KeylessOptions, *, tlog_uplo
     if keyless and not tlog_upload:
         raise UsageError(
             "--keyless cannot be combined with --no-tlog-upload",
-            hint="a keyless certificate lives ten minutes: only the transparency log's time proves it was valid",
+            hint="a keyless certificate lives ten minutes: keyless signing here always records the signature in the"
+            " transparency log, whose entry proves when it was made",
         )
 
 

@@ -19,7 +19,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from pipeline import jsonbounded
 from pipeline.errors import InvalidInputError, VerificationError
@@ -74,7 +74,7 @@ def verify_timestamp(
         try:
             builder.build().verify_message(response, message)
         except Rfc3161VerificationError as exc:
-            problems.append(str(exc) or "it does not verify")
+            problems.append(_why(str(exc)))
             continue
         signed_at = _aware(response.tst_info.gen_time)
         if not authority.covers(signed_at):
@@ -83,6 +83,18 @@ def verify_timestamp(
         return signed_at
     reason = problems[0] if problems else "no timestamp authority is trusted"
     raise VerificationError(f"the RFC 3161 timestamp does not verify: {reason}", where=where)
+
+
+OTHER_DATA: Final = "it is a timestamp over other data, not over this signature"
+
+
+def _why(text: str) -> str:
+    """rfc3161-client's reason in words (its OpenSSL errors are an ``ErrorStack([...])`` dump)."""
+    if "Mismatch between messages" in text:
+        return OTHER_DATA
+    if "ErrorStack" in text or "error:" in text:
+        return "its signature does not verify with the trusted timestamp authority's certificate chain"
+    return text or "it does not verify"
 
 
 @dataclass(frozen=True)

@@ -53,7 +53,7 @@ from pipeline.cosign.rekor import (
     verify_inclusion_proof,
     verify_rekor_bundle,
 )
-from pipeline.cosign.timestamp import verify_timestamps
+from pipeline.cosign.timestamp import OTHER_DATA, verify_timestamps
 from pipeline.cosign.verify import VerificationPolicy, VerifiedSignature, verify_keyless_certificate
 from pipeline.errors import InvalidInputError, VerificationError
 from pipeline.sigstore.bundle import (
@@ -293,7 +293,9 @@ def _check_times(
             " certificate at"
             + (" (the Rekor v2 entry's integratedTime is signed by nothing: not a verified time)" if unsigned else ""),
             where=where,
-            hint="give a --trusted-root whose timestampAuthorities include the bundle's TSA" if responses else None,
+            hint="give a --trusted-root whose timestampAuthorities include the bundle's TSA"
+            if responses and OTHER_DATA not in (problem or "")
+            else None,
         )
     return times, checks
 
