@@ -88,7 +88,7 @@ def parse_signature_repository(text: str | None) -> Repository | None:
     try:
         return parse_repository(text)
     except ReleaseVectorError as error:
-        raise UsageError(error.message, where="--signature-repository") from None
+        raise UsageError(error.message, where="--signature-repository or COSIGN_REPOSITORY") from None
 
 
 ANNOTATION_OPTION = typer.Option(
