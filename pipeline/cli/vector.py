@@ -202,6 +202,8 @@ def _fail_unresolved(
             codes.append(error.exit_code)
         total = len(fetched.digests) + len(fetched.failures)
         _err(f"error: {len(fetched.failures)} of {total} binaries could not be fetched")
+        for hint in dict.fromkeys(error.hint for error in fetched.failures.values() if error.hint):
+            _err(f"hint: {hint}")  # as release says them (--binary-size-limit, say)
     if json_output:
         print_json(_result(source, output, None, resolution, no_resolve, fetched))
     raise typer.Exit(int(codes[0]))

@@ -275,3 +275,15 @@ def test_help_names_the_options_and_env_vars(cli: Cli) -> None:
         assert word in text
     for env in ("RELEASE_VECTOR_VERSION", "RELEASE_VECTOR_GIT_REVISION", "RELEASE_VECTOR_REGISTRY_MIRROR"):
         assert env in text
+
+
+def test_a_binary_over_the_limit_keeps_its_hint(cli: Cli, binaries: BinaryServer, tmp_path: Path) -> None:
+    """assemble says what release says: the line, exit 3, and how to raise the limit."""
+    source = tmp_path / "release.yaml"
+    source.write_text("docker-images: {}\nbinaries:\n  kernel:\n    url: https://downloads.example.com/kernel\n")
+    mirror = f"https://downloads.example.com={binaries.url}/dl"
+    result = cli(*assemble_args(source, None, "--binary-mirror", mirror, "--binary-size-limit", "10"), env=NO_EPOCH)
+    assert result.exit_code == 3, result.stderr
+    assert result.stderr.splitlines()[0].endswith(f"({source}:4)")
+    assert "hint: raise it with --binary-size-limit BYTES" in result.stderr
+    assert "Traceback" not in result.stderr
