@@ -6,9 +6,11 @@ distributes. A copy of the public-good root ships in ``pipeline/data/trusted_roo
 byte-for-byte from sigstore-python's embedded copy); replace it by passing another root, never by
 fetching one silently: what is trusted must be visible.
 
-Only keys this tool can verify with are kept: ECDSA P-256 and RSA, both with SHA-256 (Rekor v1's
-public-good key is ECDSA P-256). Rekor v2 shards sign with Ed25519 and publish no SET; their keys are
-skipped here. ``validFor`` windows are not enforced.
+Only keys this tool can verify with are kept (``_USABLE_KEY_DETAILS``): ECDSA P-256/P-384/P-521, RSA, and
+Ed25519, what Rekor v2 shards sign their checkpoints with (Rekor v1's public-good key is ECDSA P-256). The
+logs' ``validFor`` windows are not enforced: a log key is trusted at any time, so a root whose log key has
+ended still verifies an entry made after that end (sigstore-go refuses it); the timestamp authorities'
+windows are enforced (:class:`TimestampAuthority`).
 """
 
 from __future__ import annotations
