@@ -153,14 +153,20 @@ class ReleaseResult:
         return tuple(dict.fromkeys(n for n in names if is_excluded(n.split("@", 1)[0], self.request.excluded)))
 
     def summary(self) -> str:
-        """How many are signed and where, and how many are pinned but not signed."""
-        images = sum(1 for image in self.desired.images if image.kind == KIND_IMAGE)
-        artifacts = len(self.desired.images) - images
+        """How many are signed and where, and how many are pinned but not signed: the vector's entries, and
+        apart from them the platform manifests ``--recursive`` adds (they are not entries of the vector)."""
+        vector = read_vector(self.request.vector, f"release vector {self.request.version}")
+        pins = {(p.reference.name, str(p.reference.digest)) for p in vector.pinned_oci_references()}
+        entries = [image for image in self.desired.images if (image.name, image.digest) in pins]
+        images = sum(1 for image in entries if image.kind == KIND_IMAGE)
+        artifacts = len(entries) - images
+        platforms = len(self.desired.images) - len(entries)
         unsigned = len(self.unsigned)
         where = str(self.signatures) if self.signatures is not None else "their own repositories"
         signed = "to be signed" if self.dry_run else "signed"  # a dry run signs nothing: it says what it would
-        return (f"{_counted(images, 'image')} and {_counted(artifacts, 'oci artifact')} {signed} in {where}; "
-                f"{unsigned} pinned but not signed (--exclude-image)")  # fmt: skip
+        with_platforms = f", with {_counted(platforms, 'platform manifest')} (--recursive)" if platforms else ""
+        return (f"{_counted(images, 'image')} and {_counted(artifacts, 'oci artifact')} {signed} in {where}"
+                f"{with_platforms}; {unsigned} pinned but not signed (--exclude-image)")  # fmt: skip
 
     def to_json(self) -> dict[str, object]:
         """The result ``release --json`` prints."""

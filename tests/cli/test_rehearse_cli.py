@@ -68,6 +68,9 @@ def test_rehearsal_releases_verifies_and_reruns(cli: Any, tmp_path: Path) -> Non
     text = cli("rehearse", "--source", str(SOURCE), "--workdir", str(tmp_path / "w"))  # the folder is reused
     assert text.exit_code == 0, text.stderr
     assert "rehearsal of release v0.0.0-rehearsal: ok" in text.stdout and "re-run planned nothing" in text.stdout
+    # the summary counts the vector's entries, and the platform manifests --recursive adds apart from them
+    assert ("5 images and 0 oci artifacts signed in their own repositories, with 4 platform manifests"
+            " (--recursive); 0 pinned but not signed") in text.stderr + text.stdout
 
 
 @requires_registry
