@@ -96,6 +96,31 @@ class VerifiedSignature:
     checks: tuple[str, ...]
 
 
+def annotation_timestamp_times(
+    response: bytes, messages: Sequence[bytes], policy: VerificationPolicy, where: str, *, verified: str = ""
+) -> tuple[list[datetime], str]:
+    """The times a legacy layer's ``dev.sigstore.cosign/rfc3161timestamp`` annotation proves over the first of
+    ``messages`` it verifies over, and what the check found (``verified``: said after "annotation").
+
+    With no timestamp authority trusted it is not checked (reported). One that verifies over none of them is
+    no time (reported), or, with the authorities given (``strict_timestamps``), fails the signature, as
+    cosign's verifyInternal fails it when given the TSA's trust."""
+    from pipeline.cosign.timestamp import verify_timestamps  # with the first timestamp (start-up time)
+
+    if not policy.timestamp_authorities:
+        return [], "the RFC 3161 timestamp annotation was NOT verified: no timestamp authority is trusted"
+    problem = ""
+    for message in messages:
+        results = verify_timestamps([response], message, policy.timestamp_authorities, where)
+        if results.times:
+            return list(results.times), (f"the RFC 3161 timestamp annotation{verified} verified with a trusted"
+                                         " timestamp authority")  # fmt: skip
+        problem = problem or results.problems[0]  # the first message's: what the layer is stamped over
+    if policy.strict_timestamps:
+        raise VerificationError(f"the RFC 3161 timestamp annotation does not verify: {problem}", where=where)
+    return [], f"the RFC 3161 timestamp annotation did not verify and was not used: {problem}"
+
+
 def verify_signed_payload(
     payload: bytes,
     signature: bytes,
@@ -112,7 +137,6 @@ def verify_signed_payload(
     time the keyless certificate must be valid at, beside the log's; one that does not is reported."""
     from pipeline.cosign.certificate import certificate_identity, load_certificates
     from pipeline.cosign.rekor import verify_rekor_bundle
-    from pipeline.cosign.timestamp import verify_timestamps
 
     checks: list[str] = []
     issuer: str | None = None
@@ -158,19 +182,11 @@ def verify_signed_payload(
         checks.append("the Rekor bundle's signed entry timestamp was verified offline with a trusted Rekor key")
 
     times: list[datetime] = [] if integrated_time is None else [datetime.fromtimestamp(integrated_time, UTC)]
-    if rfc3161_timestamp is not None and not policy.timestamp_authorities:
-        checks.append("the RFC 3161 timestamp annotation was NOT verified: no timestamp authority is trusted")
-    elif rfc3161_timestamp is not None:
-        results = verify_timestamps([rfc3161_timestamp], signature, policy.timestamp_authorities, where)
-        if not results.times and policy.strict_timestamps:  # as cosign's verifyInternal, given the TSA's trust
-            raise VerificationError(f"the RFC 3161 timestamp annotation does not verify: {results.problems[0]}",
-                                    where=where)  # fmt: skip
-        times += results.times
-        checks.append(
-            "the RFC 3161 timestamp annotation over the signature verified with a trusted timestamp authority"
-            if results.times
-            else f"the RFC 3161 timestamp annotation did not verify and was not used: {results.problems[0]}"
-        )
+    if rfc3161_timestamp is not None:
+        stamped, check = annotation_timestamp_times(rfc3161_timestamp, (signature,), policy, where,
+                                                    verified=" over the signature")  # fmt: skip
+        times += stamped
+        checks.append(check)
     if policy.keyless is not None and leaf is not None:
         chain = load_certificates(chain_pem, where) if chain_pem else []
         for at in times or [policy.now]:

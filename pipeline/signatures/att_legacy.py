@@ -45,8 +45,13 @@ from pipeline.cosign.sigmanifest import (
     find_duplicate,
     read_signature_manifest,
 )
-from pipeline.cosign.timestamp import parse_rfc3161_annotation, rfc3161_annotation, verify_timestamps
-from pipeline.cosign.verify import VerificationPolicy, VerifiedSignature, verify_keyless_certificate
+from pipeline.cosign.timestamp import parse_rfc3161_annotation, rfc3161_annotation
+from pipeline.cosign.verify import (
+    VerificationPolicy,
+    VerifiedSignature,
+    annotation_timestamp_times,
+    verify_keyless_certificate,
+)
 from pipeline.errors import NotFoundError, ReleaseVectorError, VerificationError
 from pipeline.oci import digest as digests
 from pipeline.oci.reference import Reference
@@ -132,23 +137,9 @@ def _timestamp_times(
 ) -> tuple[list[datetime], str]:
     """The times a ``.att`` layer's RFC 3161 timestamp proves, and what the check found. cosign verifies an
     attestation's timestamp over the layer's bytes (the envelope JSON) and cosign v2 stamped those; cosign
-    v3 stamps the DSSE signature (as a bundle's timestamp is): either counts. With no timestamp authority
-    trusted it is not checked (reported); one that verifies over neither is no time (reported), or, with the
-    authorities given (``strict_timestamps``), fails the layer as cosign fails it (and a ``.sig`` layer's)."""
-    if not policy.timestamp_authorities:
-        return [], "the RFC 3161 timestamp annotation was NOT verified: no timestamp authority is trusted"
-    results = verify_timestamps([response], blob, policy.timestamp_authorities, where)
-    if not results.times:
-        over_signature = verify_timestamps([response], envelope.signatures[0].sig, policy.timestamp_authorities,
-                                           where)  # fmt: skip
-        if over_signature.times:
-            results = over_signature
-    if results.times:
-        return list(results.times), "the RFC 3161 timestamp annotation verified with a trusted timestamp authority"
-    if policy.strict_timestamps:
-        raise VerificationError(f"the RFC 3161 timestamp annotation does not verify: {results.problems[0]}",
-                                where=where)  # fmt: skip
-    return [], f"the RFC 3161 timestamp annotation did not verify and was not used: {results.problems[0]}"
+    v3 stamps the DSSE signature (as a bundle's timestamp is): either counts, under the rule a ``.sig``
+    layer's follows (:func:`pipeline.cosign.verify.annotation_timestamp_times`)."""
+    return annotation_timestamp_times(response, (blob, envelope.signatures[0].sig), policy, where)
 
 
 def verify_envelope_layer(
