@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Protocol
 
@@ -144,19 +145,23 @@ class ReleaseResult:
     def pinned(self) -> str:
         return f"{self.request.artifact_reference}@{self.request.artifact.digest}"
 
+    @cached_property
+    def _pins(self) -> tuple[tuple[str, str], ...]:
+        """(name, digest) of every image and OCI artifact the vector pins, in its order (read once)."""
+        pinned = read_vector(self.request.vector, f"release vector {self.request.version}").pinned_oci_references()
+        return tuple((p.reference.name, str(p.reference.digest)) for p in pinned)
+
     @property
     def unsigned(self) -> tuple[str, ...]:
         """``REPO@DIGEST`` of every image and OCI artifact the vector pins but the release does not sign
         (``--exclude-image``: third-party images whose registries take no signatures of ours)."""
-        pinned = read_vector(self.request.vector, f"release vector {self.request.version}").pinned_oci_references()
-        names = (f"{p.reference.name}@{p.reference.digest}" for p in pinned)
-        return tuple(dict.fromkeys(n for n in names if is_excluded(n.split("@", 1)[0], self.request.excluded)))
+        names = (f"{name}@{digest}" for name, digest in self._pins if is_excluded(name, self.request.excluded))
+        return tuple(dict.fromkeys(names))
 
     def summary(self) -> str:
         """How many are signed and where, and how many are pinned but not signed: the vector's entries, and
         apart from them the platform manifests ``--recursive`` adds (they are not entries of the vector)."""
-        vector = read_vector(self.request.vector, f"release vector {self.request.version}")
-        pins = {(p.reference.name, str(p.reference.digest)) for p in vector.pinned_oci_references()}
+        pins = set(self._pins)
         entries = [image for image in self.desired.images if (image.name, image.digest) in pins]
         images = sum(1 for image in entries if image.kind == KIND_IMAGE)
         artifacts = len(entries) - images
